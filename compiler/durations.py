@@ -1,0 +1,41 @@
+"""Prometheus-style durations ("1h30m", "2d"), held as whole seconds."""
+
+from __future__ import annotations
+
+import re
+
+UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+ORDER = ("w", "d", "h", "m", "s")
+# Largest unit first, each at most once: the grammar Prometheus accepts (minus ms and y).
+_PATTERN = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class DurationError(ValueError):
+    pass
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``text``; raises DurationError with a reason a user can act on."""
+    if not isinstance(text, str) or not text:
+        raise DurationError("expected a duration such as 30s, 5m, 1h or 30d")
+    match = _PATTERN.match(text)
+    if not match or not any(match.groups()):
+        raise DurationError(
+            f"'{text}' is not a duration: use a number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)"
+        )
+    seconds = sum(int(n) * UNITS[u] for n, u in zip(match.groups(), ORDER) if n)
+    if seconds <= 0:
+        raise DurationError(f"'{text}' must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """Canonical short form: 5m, 1h, 1d, 3d, 1h30m. Weeks are written as days (30d, not 4w2d)."""
+    if seconds <= 0:
+        raise ValueError("durations are positive")
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        n, seconds = divmod(seconds, UNITS[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+    return "".join(parts)

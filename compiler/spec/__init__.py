@@ -1,0 +1,1 @@
+"""Front end: YAML with positions -> JSON Schema -> PromQL -> semantic checks."""

@@ -1,0 +1,150 @@
+"""JSON Schema validation of spec documents, with every error turned into a Diagnostic.
+
+The schemas are compiled once per process. Messages name the field path the way a user
+would write it (``slos[0].indicator.ratio.total``) and point at the offending key or value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from importlib import resources
+
+import jsonschema
+
+from compiler.diagnostics import Diagnostic, error
+from compiler.spec.yaml_source import SourceDocument
+
+API_VERSION = "slo/v1"
+# kind -> schema file. A document without `kind` is a Service.
+SCHEMAS = {"Service": "slo.v1.json"}
+
+
+@functools.cache
+def validator(kind: str) -> jsonschema.Draft202012Validator:
+    text = resources.files("compiler.spec").joinpath("schema", SCHEMAS[kind]).read_text("utf-8")
+    schema = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def field_path(path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def document_kind(doc: SourceDocument) -> tuple[str | None, list[Diagnostic]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [error(doc.at(()), "schema/type", f"a spec document must be a mapping, got {_type_name(data)}")]
+    version = data.get("apiVersion")
+    if version is None:
+        return None, [error(doc.at(()), "spec/api-version", f"missing 'apiVersion: {API_VERSION}'")]
+    if version != API_VERSION:
+        return None, [
+            error(doc.at(("apiVersion",)), "spec/api-version", f"apiVersion '{version}' is not supported; use '{API_VERSION}'")
+        ]
+    kind = data.get("kind", "Service")
+    if kind not in SCHEMAS:
+        known = ", ".join(sorted(SCHEMAS))
+        return None, [error(doc.at(("kind",)), "spec/kind", f"kind '{kind}' is not known; expected one of: {known}")]
+    return kind, []
+
+
+def validate_document(doc: SourceDocument, kind: str) -> list[Diagnostic]:
+    errors = validator(kind).iter_errors(doc.data)
+    return [_diagnostic(doc, e) for e in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))]
+
+
+def _type_name(value) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _show(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnostic:
+    path = tuple(e.absolute_path)
+    where = field_path(path)
+    check = f"schema/{e.validator}"
+    schema = e.schema if isinstance(e.schema, dict) else {}
+    v = e.validator
+    if v == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extras = [k for k in e.instance if k not in schema.get("properties", {})]
+        key = sorted(extras)[0]
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed keys: {', '.join(allowed)}"
+        return error(doc.key_at(path + (key,)), "schema/unknown-key", f"{field_path(path + (key,))}: unknown key '{key}'{suggestion}")
+    if v == "required":
+        missing = [k for k in e.validator_value if k not in e.instance]
+        return error(doc.at(path), "schema/required", f"{where}: missing required key '{missing[0]}'")
+    if v == "type":
+        expected = e.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return error(doc.at(path), "schema/type", f"{where}: expected {expected}, got {_type_name(e.instance)} {_show(e.instance)}")
+    if v == "pattern":
+        description = schema.get("description") or f"must match {e.validator_value}"
+        if path and path[-1] in ("<key>",):
+            where = field_path(path[:-1])
+        return error(doc.at(path), "schema/pattern", f"{where}: {_show(e.instance)} is not valid: {description}")
+    if v == "propertyNames":
+        return error(doc.at(path), "schema/label-name", f"{where}: {e.message}")
+    if v in ("enum", "const"):
+        options = e.validator_value if v == "enum" else [e.validator_value]
+        choices = ", ".join(json.dumps(o) for o in options)
+        return error(doc.at(path), f"schema/{v}", f"{where}: {_show(e.instance)} is not allowed; expected {choices}")
+    if v in ("exclusiveMinimum", "minimum", "exclusiveMaximum", "maximum"):
+        words = {
+            "exclusiveMinimum": "greater than",
+            "minimum": "at least",
+            "exclusiveMaximum": "less than",
+            "maximum": "at most",
+        }[v]
+        rng = _range_text(schema)
+        return error(doc.at(path), "schema/range", f"{where}: {_show(e.instance)} is out of range; must be {rng or words + ' ' + str(e.validator_value)}")
+    if v in ("minProperties", "maxProperties") and path and path[-1] == "indicator":
+        return error(doc.at(path), "schema/indicator", f"{where}: needs exactly one of 'ratio' or 'latency'")
+    if v in ("maxLength", "minLength"):
+        limit = e.validator_value
+        if v == "maxLength":
+            return error(doc.at(path), "schema/length", f"{where}: longer than {limit} characters")
+        return error(doc.at(path), "schema/length", f"{where}: must not be empty")
+    if v == "oneOf" and path and path[-1] == "threshold":
+        return error(doc.at(path), "schema/type", f"{where}: expected a duration such as 2s or 1m, or a positive number, got {_show(e.instance)}")
+    return error(doc.at(path), check, f"{where}: {e.message}")
+
+
+def _range_text(schema: dict) -> str:
+    lo = schema.get("exclusiveMinimum"), schema.get("minimum")
+    hi = schema.get("exclusiveMaximum"), schema.get("maximum")
+    parts = []
+    if lo[0] is not None:
+        parts.append(f"greater than {lo[0]}")
+    elif lo[1] is not None:
+        parts.append(f"at least {lo[1]}")
+    if hi[0] is not None:
+        parts.append(f"less than {hi[0]}")
+    elif hi[1] is not None:
+        parts.append(f"at most {hi[1]}")
+    return " and ".join(parts)

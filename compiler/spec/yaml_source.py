@@ -1,0 +1,131 @@
+"""Read YAML keeping the line and column of every key and value.
+
+PyYAML's composer gives nodes with marks; we build plain Python data from them ourselves so
+that every value can be traced back to ``file:line:col``. Building by hand also lets us refuse
+what PyYAML would accept silently: duplicate keys (the last one would win) and alias bombs
+(a few lines that expand to billions of nodes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from compiler.diagnostics import Diagnostic, Position, error
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond any real one
+MAX_NODES = 200_000  # after alias expansion
+MAX_DEPTH = 64
+
+Path = tuple  # keys (str) and list indexes (int) from the document root
+
+
+@dataclass
+class SourceDocument:
+    """One YAML document: its data plus where each value and key came from."""
+
+    file: str
+    data: object
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+
+    def at(self, path: Path) -> Position:
+        """Position of the value at ``path``, or of its nearest ancestor that exists."""
+        path = tuple(path)
+        while path and path not in self.values:
+            path = path[:-1]
+        return self.values.get(path, Position(self.file, 1, 1))
+
+    def key_at(self, path: Path) -> Position:
+        return self.keys.get(tuple(path)) or self.at(path)
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.values: dict[Path, Position] = {}
+        self.keys: dict[Path, Position] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.count = 0
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def pos(self, node) -> Position:
+        return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node, path: Path, depth: int = 0):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"nested deeper than {MAX_DEPTH} levels")
+        self.values[path] = self.pos(node)
+        if isinstance(node, yaml.MappingNode):
+            result = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.diagnostics.append(
+                        error(self.pos(key_node), "yaml/merge-key", "'<<' merge keys are not supported; write the keys out")
+                    )
+                    continue
+                key = self.build(key_node, path + ("<key>",), depth + 1)
+                if not isinstance(key, str):
+                    key = str(key)  # the schema reports non-string keys by name
+                if key in result:
+                    self.diagnostics.append(
+                        error(self.pos(key_node), "yaml/duplicate-key", f"key '{key}' appears twice in the same mapping")
+                    )
+                    continue
+                self.keys[path + (key,)] = self.pos(key_node)
+                result[key] = self.build(value_node, path + (key,), depth + 1)
+            self.values.pop(path + ("<key>",), None)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        value = self.constructor.construct_object(node, deep=True)
+        if isinstance(value, bytes):
+            self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))
+            return None
+        return value
+
+
+def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], list[Diagnostic]]:
+    """All documents in ``text`` (empty ones skipped), or diagnostics saying why not."""
+    size = len(text)
+    if size > MAX_FILE_BYTES:
+        return [], [error(Position(file), "yaml/too-large", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return [], [error(Position(file), "yaml/encoding", f"not UTF-8 text (byte {exc.start})")]
+    if "\x00" in text:
+        return [], [error(Position(file), "yaml/encoding", "file contains NUL bytes; is it binary?")]
+    documents: list[SourceDocument] = []
+    diagnostics: list[Diagnostic] = []
+    try:
+        for node in yaml.compose_all(text, Loader=_Loader):
+            if node is None:
+                continue
+            builder = _Builder(file)
+            data = builder.build(node, ())
+            diagnostics.extend(builder.diagnostics)
+            documents.append(SourceDocument(file, data, builder.values, builder.keys))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return [], [error(where, "yaml/syntax", f"{problem}")]
+    except yaml.YAMLError as exc:
+        return [], [error(Position(file), "yaml/syntax", str(exc).splitlines()[0])]
+    except _TooBig as exc:
+        return [], [error(Position(file), "yaml/too-large", str(exc))]
+    except RecursionError:
+        return [], [error(Position(file), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")]
+    return documents, diagnostics

@@ -1,0 +1,285 @@
+"""Validated spec documents -> model, with the semantic checks that a schema cannot express.
+
+Checks here produce diagnostics rather than exceptions, so one run reports every problem in
+every file. A document with schema errors is not built (its shape cannot be trusted).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from compiler import conventions, windows
+from compiler.diagnostics import Diagnostic, error, warning
+from compiler.durations import DurationError, format_duration, parse_duration
+from compiler.model import (
+    SLO,
+    Alerting,
+    Counter,
+    LatencyIndicator,
+    Model,
+    RatioIndicator,
+    Service,
+    Threshold,
+)
+from compiler.spec import promql
+from compiler.spec.validate import field_path
+from compiler.spec.yaml_source import SourceDocument
+
+
+def _decimal(value) -> Decimal:
+    # str() first: Decimal(99.9) would carry the binary float's noise into PromQL.
+    return Decimal(str(value))
+
+
+def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((mapping or {}).items()))
+
+
+class ServiceBuilder:
+    def __init__(self, doc: SourceDocument, source_file: str):
+        self.doc = doc
+        self.source_file = source_file
+        self.diagnostics: list[Diagnostic] = []
+
+    # --- helpers -------------------------------------------------------------------------
+    def fail(self, path, check: str, message: str) -> None:
+        self.diagnostics.append(error(self.doc.at(path), check, f"{field_path(path)}: {message}"))
+
+    def warn(self, path, check: str, message: str) -> None:
+        self.diagnostics.append(warning(self.doc.at(path), check, f"{field_path(path)}: {message}"))
+
+    def duration(self, path, text, default: int | None = None) -> int | None:
+        if text is None:
+            return default
+        try:
+            return parse_duration(text)
+        except DurationError as exc:
+            self.fail(path, "spec/duration", str(exc))
+            return None
+
+    def labels(self, path, mapping: dict | None) -> tuple[tuple[str, str], ...]:
+        for key in mapping or {}:
+            if key in conventions.RESERVED_LABELS:
+                self.diagnostics.append(
+                    error(
+                        self.doc.key_at(path + (key,)),
+                        "spec/reserved-label",
+                        f"{field_path(path + (key,))}: label '{key}' is set by the compiler; choose another name",
+                    )
+                )
+        return _pairs(mapping)
+
+    def expression(self, path, text: str):
+        try:
+            return promql.parse(text)
+        except promql.PromQLError as exc:
+            self.fail(path, "promql/syntax", f"invalid PromQL: {exc}")
+            return None
+
+    def counter(self, path, text: str) -> Counter | None:
+        ast = self.expression(path, text)
+        if ast is None:
+            return None
+        selector = promql.as_selector(ast)
+        if selector is None and promql.WINDOW_PLACEHOLDER not in text:
+            self.fail(
+                path,
+                "spec/counter",
+                "must be a counter selector such as http_requests_total{job=\"api\"}, "
+                f"or an expression using [{promql.WINDOW_PLACEHOLDER}] for the rate window",
+            )
+            return None
+        return Counter(text, selector)
+
+    # --- document ------------------------------------------------------------------------
+    def build(self) -> Service | None:
+        data = self.doc.data
+        service = data["service"]
+        names: dict[str, tuple] = {}
+        slos = []
+        for i, raw in enumerate(data.get("slos", [])):
+            path = ("slos", i)
+            self.unique(names, raw["name"], path)
+            slo = self.slo(service, raw, path)
+            if slo:
+                slos.append(slo)
+        thresholds = []
+        for i, raw in enumerate(data.get("thresholds", [])):
+            path = ("thresholds", i)
+            self.unique(names, raw["name"], path)
+            threshold = self.threshold(service, raw, path)
+            if threshold:
+                thresholds.append(threshold)
+        labels = self.labels(("labels",), data.get("labels"))
+        if self.diagnostics and any(d.severity.name == "ERROR" for d in self.diagnostics):
+            return None
+        return Service(
+            name=service,
+            team=data["team"],
+            source_file=self.source_file,
+            slos=tuple(slos),
+            thresholds=tuple(thresholds),
+            description=data.get("description", ""),
+            labels=labels,
+            grafana_url=data.get("grafana_url"),
+        )
+
+    def unique(self, names: dict, name: str, path) -> None:
+        if name in names:
+            first = self.doc.at(names[name] + ("name",))
+            self.fail(path + ("name",), "spec/duplicate-name", f"'{name}' is already used by {field_path(names[name])} (line {first.line})")
+        else:
+            names[name] = path
+
+    def slo(self, service: str, raw: dict, path) -> SLO | None:
+        objective = _decimal(raw["objective"]) / 100
+        period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
+        if period is not None and period < windows.MIN_PERIOD:
+            self.fail(path + ("period",), "spec/period", f"{raw['period']} is shorter than the minimum period of 1d")
+            period = None
+        indicator = self.indicator(raw["indicator"], path + ("indicator",))
+        alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
+        labels = self.labels(path + ("labels",), raw.get("labels"))
+        if period is None or indicator is None or alerting is None:
+            return None
+        return SLO(
+            service=service,
+            name=raw["name"],
+            objective=objective,
+            period=period,
+            indicator=indicator,
+            alerting=alerting,
+            description=raw.get("description", ""),
+            labels=labels,
+            source=self.doc.at(path),
+        )
+
+    def indicator(self, raw: dict, path):
+        if "ratio" in raw:
+            ratio, p = raw["ratio"], path + ("ratio",)
+            if ("errors" in ratio) == ("good" in ratio):
+                self.fail(p, "spec/ratio", "needs exactly one of 'errors' or 'good' (besides 'total')")
+                return None
+            parts = {k: self.counter(p + (k,), ratio[k]) for k in ("errors", "good", "total") if k in ratio}
+            if None in parts.values():
+                return None
+            return RatioIndicator(**parts)
+        latency, p = raw["latency"], path + ("latency",)
+        ast = self.expression(p + ("histogram",), latency["histogram"])
+        if ast is None:
+            return None
+        selector = promql.as_selector(ast)
+        if selector is None:
+            self.fail(p + ("histogram",), "spec/histogram", "must be a histogram selector such as http_request_duration_seconds{job=\"api\"}")
+            return None
+        for suffix in ("_bucket", "_count", "_sum"):
+            if selector.metric.endswith(suffix):
+                self.fail(
+                    p + ("histogram",),
+                    "spec/histogram",
+                    f"give the histogram's base name without '{suffix}' (e.g. {selector.metric[: -len(suffix)]})",
+                )
+                return None
+        if any(m.name == "le" for m in selector.matchers):
+            self.fail(p + ("histogram",), "spec/histogram", "must not select 'le'; the threshold chooses the bucket")
+            return None
+        threshold = latency["threshold"]
+        if isinstance(threshold, str):
+            seconds = self.duration(p + ("threshold",), threshold)
+            if seconds is None:
+                return None
+            value = Decimal(seconds)
+        else:
+            value = _decimal(threshold)
+        return LatencyIndicator(selector, value, str(threshold))
+
+    def alerting(self, raw: dict, path, objective: Decimal, period: int | None) -> Alerting | None:
+        if period is None:
+            return None
+        enabled = {"page": raw.get("page", True), "ticket": raw.get("ticket", True)}
+        specs = windows.scaled_tiers(period)
+        if "windows" in raw:
+            specs = self.custom_windows(raw["windows"], path + ("windows",), period)
+            if specs is None:
+                return None
+        tiers = []
+        for spec in specs:
+            if not enabled[spec.severity]:
+                continue
+            tier = windows.burn_tier(spec, period, objective)
+            if windows.unreachable(tier):
+                self.warn(
+                    path,
+                    "spec/unreachable-tier",
+                    f"the {tier.severity} tier {format_duration(tier.long)}/{format_duration(tier.short)} "
+                    f"(burn rate {conventions.number(tier.factor)}) can never fire: it needs an error ratio of "
+                    f"{conventions.number(tier.threshold * 100)}% with an objective of {conventions.number(objective * 100)}%",
+                )
+            tiers.append(tier)
+        return Alerting(
+            name=raw.get("name", conventions.BURN_ALERT),
+            tiers=tuple(tiers),
+            runbook_url=raw.get("runbook_url"),
+            min_events=_decimal(raw["min_events"]) if "min_events" in raw else None,
+            labels=self.labels(path + ("labels",), raw.get("labels")),
+            annotations=_pairs(raw.get("annotations")),
+        )
+
+    def custom_windows(self, raw: list, path, period: int):
+        specs = []
+        ok = True
+        for i, item in enumerate(raw):
+            p = path + (i,)
+            long = self.duration(p + ("long",), item["long"])
+            short = self.duration(p + ("short",), item["short"])
+            if long is None or short is None:
+                ok = False
+                continue
+            if short < windows.BASE_RATE_WINDOW:
+                self.fail(p + ("short",), "spec/window", f"{item['short']} is shorter than the base rate window {format_duration(windows.BASE_RATE_WINDOW)}")
+                ok = False
+            if short > long:
+                self.fail(p + ("short",), "spec/window", f"short window {item['short']} is longer than the long window {item['long']}")
+                ok = False
+            if long > period:
+                self.fail(p + ("long",), "spec/window", f"long window {item['long']} is longer than the period {format_duration(period)}")
+                ok = False
+            specs.append(windows.TierSpec(item["severity"], long, short, _decimal(item["budget"]) / 100))
+        seen = set()
+        for i, spec in enumerate(specs):
+            key = (spec.severity, spec.long, spec.short)
+            if key in seen:
+                self.fail(path + (i,), "spec/window", "the same severity and window pair appears twice")
+                ok = False
+            seen.add(key)
+        return tuple(specs) if ok else None
+
+    def threshold(self, service: str, raw: dict, path) -> Threshold | None:
+        if ("above" in raw) == ("below" in raw):
+            self.fail(path, "spec/threshold-comparison", "needs exactly one of 'above' or 'below'")
+            return None
+        ast = self.expression(path + ("expr",), raw["expr"])
+        for_ = self.duration(path + ("for",), raw.get("for"), 0)
+        labels = self.labels(path + ("labels",), raw.get("labels"))
+        if ast is None or for_ is None:
+            return None
+        op, value = (">", raw["above"]) if "above" in raw else ("<", raw["below"])
+        return Threshold(
+            service=service,
+            name=raw["name"],
+            expr=raw["expr"].strip(),
+            op=op,
+            value=_decimal(value),
+            severity=raw["severity"],
+            for_=for_,
+            unit=raw.get("unit", "none"),
+            description=raw.get("description", ""),
+            runbook_url=raw.get("runbook_url"),
+            labels=labels,
+            annotations=_pairs(raw.get("annotations")),
+            source=self.doc.at(path),
+        )
+
+
+def build_model(services: list[Service]) -> Model:
+    return Model(tuple(sorted(services, key=lambda s: s.name)))

@@ -1,0 +1,83 @@
+"""Multiwindow, multi-burn-rate alert windows (SRE Workbook ch. 5), as data.
+
+The defaults state how much of the error budget may burn within a window before we alert,
+for a 30-day reference period. For another period the windows scale with it and snap to a
+ladder of round durations; the burn-rate factor is then derived from the snapped windows, so
+the budget share stays what the table says:
+
+    factor    = budget_fraction * period / long_window
+    threshold = factor * (1 - objective)          (an error ratio)
+
+30d gives the Workbook's 14.4 / 6 / 3 / 1; 28d keeps the windows and gives 13.44 / 5.6 / 2.8 / 0.933.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from compiler.durations import UNITS
+from compiler.model import BurnTier
+
+MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
+
+REFERENCE_PERIOD = 30 * DAY
+DEFAULT_PERIOD = 30 * DAY
+MIN_PERIOD = 1 * DAY
+
+# Every longer window is derived from rates over this window (see README, "How the rules are built").
+BASE_RATE_WINDOW = 5 * MINUTE
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    severity: str
+    long: int
+    short: int
+    budget_fraction: Decimal
+
+
+# SRE Workbook table 5-8 plus its 1d/2h ticket pair: 2% in 1h, 5% in 6h page; 10% in 1d, 10% in 3d ticket.
+DEFAULT_TIERS = (
+    TierSpec("page", 1 * HOUR, 5 * MINUTE, Decimal("0.02")),
+    TierSpec("page", 6 * HOUR, 30 * MINUTE, Decimal("0.05")),
+    TierSpec("ticket", 1 * DAY, 2 * HOUR, Decimal("0.10")),
+    TierSpec("ticket", 3 * DAY, 6 * HOUR, Decimal("0.10")),
+)
+
+# Round durations that scaled windows snap to (nearest on a log scale).
+LADDER = tuple(
+    m * MINUTE for m in (5, 10, 15, 30)
+) + tuple(h * HOUR for h in (1, 2, 3, 6, 12)) + tuple(d * DAY for d in (1, 2, 3, 4, 7, 14))
+
+
+def snap(seconds: float) -> int:
+    return min(LADDER, key=lambda step: (abs(math.log(step / seconds)), step))
+
+
+def scaled_tiers(period: int) -> tuple[TierSpec, ...]:
+    if period == REFERENCE_PERIOD:
+        return DEFAULT_TIERS
+    scale = period / REFERENCE_PERIOD
+    return tuple(
+        TierSpec(t.severity, snap(t.long * scale), min(snap(t.short * scale), snap(t.long * scale)), t.budget_fraction)
+        for t in DEFAULT_TIERS
+    )
+
+
+def burn_tier(spec: TierSpec, period: int, objective: Decimal) -> BurnTier:
+    factor = spec.budget_fraction * Decimal(period) / Decimal(spec.long)
+    return BurnTier(
+        severity=spec.severity,
+        long=spec.long,
+        short=spec.short,
+        budget_fraction=spec.budget_fraction,
+        factor=factor,
+        threshold=factor * (1 - objective),
+    )
+
+
+def unreachable(tier: BurnTier) -> bool:
+    """An error ratio above 100% can never be observed, so such a tier never fires."""
+    return tier.threshold >= 1

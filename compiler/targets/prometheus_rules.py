@@ -1,0 +1,324 @@
+"""Prometheus rule files: SLI recording rules, SLO metadata, burn-rate and threshold alerts.
+
+How the SLI rules stay cheap and exact (README, "How the rules are built"):
+  1. Per SLO, the error and total *rates* over the 5m base window are recorded once: the only
+     rules that read the raw, possibly high-cardinality counters.
+  2. Every longer window W is derived from those two series:
+         avg_over_time(errors_rate5m[W]) / avg_over_time(total_rate5m[W])
+     A ratio of mean rates is a ratio of event counts, so a busy hour weighs more than a quiet
+     one (event-weighted), unlike averaging per-slice ratios.
+  3. The period window scans the most samples, so it lives in a group evaluated every 5 minutes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from compiler import conventions as names
+from compiler.durations import format_duration
+from compiler.model import SLO, Counter, LatencyIndicator, Matcher, RatioIndicator, Service, Threshold
+from compiler.promtext import escape_template, quote_label_value
+from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
+from compiler.targets.yamltext import Comment, dump
+from compiler.windows import BASE_RATE_WINDOW
+
+BASE = format_duration(BASE_RATE_WINDOW)
+
+
+# --- PromQL building blocks ---------------------------------------------------------------
+def series(metric: str, service: str, slo: str) -> str:
+    return f"{metric}{{{names.SERVICE}={quote_label_value(service)},{names.SLO}={quote_label_value(slo)}}}"
+
+
+def counter_rate(counter: Counter) -> str:
+    if counter.selector is not None:
+        return f"sum(rate({render_selector(counter.selector)}[{BASE}]))"
+    return f"sum({counter.text.strip().replace(WINDOW_PLACEHOLDER, BASE)})"
+
+
+def le_matcher(threshold: Decimal) -> Matcher:
+    """Match the bucket boundary however the client library printed it ("2" from Go, "2.0" from Python)."""
+    forms = sorted({_go_float(threshold), _python_float(threshold)}, key=lambda s: (len(s), s))
+    if len(forms) == 1:
+        return Matcher("le", "=", forms[0])
+    return Matcher("le", "=~", "|".join(f.replace(".", "\\.").replace("+", "\\+") for f in forms))
+
+
+def _go_float(d: Decimal) -> str:
+    text = repr(float(d))  # shortest round-trip, like Go's strconv 'g' -1 for ordinary magnitudes
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _python_float(d: Decimal) -> str:
+    return repr(float(d))
+
+
+def latency_bucket(indicator: LatencyIndicator) -> str:
+    sel = indicator.histogram
+    return render_selector(sel, f"{sel.metric}_bucket", (le_matcher(indicator.threshold),))
+
+
+def latency_count(indicator: LatencyIndicator) -> str:
+    sel = indicator.histogram
+    return render_selector(sel, f"{sel.metric}_count")
+
+
+def errors_rate_expr(slo: SLO) -> str:
+    ind = slo.indicator
+    if isinstance(ind, RatioIndicator):
+        if ind.errors is not None:
+            # No error series exists until the first error; `or vector(0)` keeps the SLI at 0 instead of no data.
+            return f"{counter_rate(ind.errors)} or vector(0)"
+        return f"{counter_rate(ind.total)} - ({counter_rate(ind.good)} or vector(0))"
+    return f"sum(rate({latency_count(ind)}[{BASE}])) - (sum(rate({latency_bucket(ind)}[{BASE}])) or vector(0))"
+
+
+def total_rate_expr(slo: SLO) -> str:
+    ind = slo.indicator
+    if isinstance(ind, RatioIndicator):
+        return counter_rate(ind.total)
+    return f"sum(rate({latency_count(ind)}[{BASE}]))"
+
+
+def windows_of(slo: SLO) -> list[int]:
+    """Every window the alerts read, shortest first (the base window included)."""
+    found = {BASE_RATE_WINDOW}
+    for tier in slo.alerting.tiers:
+        found.update((tier.long, tier.short))
+    found.add(current_burn_window(slo))
+    return sorted(found)
+
+
+def current_burn_window(slo: SLO) -> int:
+    """The "current burn rate" uses the fastest page window, or 1h when no tier defines one."""
+    longs = [t.long for t in slo.alerting.tiers]
+    return min(longs) if longs else 3600
+
+
+def ratio_expr(slo: SLO, window: int) -> str:
+    errors = series(names.ERRORS_RATE, slo.service, slo.name)
+    total = series(names.TOTAL_RATE, slo.service, slo.name)
+    if window == BASE_RATE_WINDOW:
+        return f"{errors} / {total}"
+    w = format_duration(window)
+    return f"avg_over_time({errors}[{w}]) / avg_over_time({total}[{w}])"
+
+
+# --- labels and annotations -----------------------------------------------------------------
+def _labels(*sources) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for source in sources:
+        merged.update(source)
+    return merged
+
+
+def _escape_all(mapping: dict[str, str]) -> dict[str, str]:
+    return {k: escape_template(v) for k, v in mapping.items()}
+
+
+def slo_series_labels(slo: SLO) -> dict[str, str]:
+    return {names.SERVICE: slo.service, names.SLO: slo.name}
+
+
+VALUE_TEMPLATES = {
+    "ratio": "{{ $value | humanizePercentage }}",
+    "percent": '{{ printf "%.4g" $value }}%',
+    "seconds": "{{ $value | humanizeDuration }}",
+    "days": '{{ printf "%.4g" $value }} days',
+    "bytes": "{{ $value | humanize1024 }}B",
+    "none": '{{ printf "%.4g" $value }}',
+}
+
+
+def format_static(value: Decimal, unit: str) -> str:
+    """A threshold as a person reads it: 0.85 ratio -> 85%, 7 days -> 7 days."""
+    if unit == "ratio":
+        return f"{names.number(value * 100)}%"
+    if unit == "percent":
+        return f"{names.number(value)}%"
+    if unit == "seconds":
+        return f"{names.number(value)}s"
+    if unit == "days":
+        return f"{names.number(value)} days"
+    if unit == "bytes":
+        return f"{names.number(value)} bytes"
+    return names.number(value)
+
+
+def burn_alert(service: Service, slo: SLO, tier) -> dict:
+    long, short = format_duration(tier.long), format_duration(tier.short)
+    threshold = names.number(tier.threshold)
+    expr = (
+        f"{series(names.error_ratio(tier.long), slo.service, slo.name)} > {threshold}\n"
+        f"and\n"
+        f"{series(names.error_ratio(tier.short), slo.service, slo.name)} > {threshold}"
+    )
+    if slo.alerting.min_events is not None:
+        total = series(names.TOTAL_RATE, slo.service, slo.name)
+        expr += f"\nand\navg_over_time({total}[{long}]) * {tier.long} >= {names.number(slo.alerting.min_events)}"
+    labels = _labels(
+        service.labels,
+        slo.labels,
+        slo.alerting.labels,
+        {
+            names.SEVERITY: tier.severity,
+            names.SERVICE: slo.service,
+            names.SLO: slo.name,
+            names.TEAM: service.team,
+            names.OBJECTIVE_KIND: "slo",
+            names.LONG_WINDOW: long,
+            names.SHORT_WINDOW: short,
+        },
+    )
+    return {
+        "alert": slo.alerting.name,
+        "expr": expr,
+        "labels": dict(sorted(_escape_all(labels).items())),
+        "annotations": dict(sorted(burn_annotations(service, slo, tier).items())),
+    }
+
+
+def burn_annotations(service: Service, slo: SLO, tier) -> dict[str, str]:
+    long, short = format_duration(tier.long), format_duration(tier.short)
+    factor = names.number(tier.factor)
+    budget_share = names.number(tier.budget_fraction * 100)
+    summary = f"{slo.service} {slo.name}: error budget burning {factor}x too fast"
+    description = (
+        f"Error ratio over the last {long} is {{{{ $value | humanizePercentage }}}}, above "
+        f"{names.number(tier.threshold * 100)}% (also over {short}). Objective {names.number(slo.objective_percent)}% "
+        f"over {format_duration(slo.period)}: at this rate {budget_share}% of the error budget is spent in {long}."
+    )
+    if slo.description:
+        description = escape_template(slo.description.strip()) + "\n" + description
+    annotations = _escape_all(dict(slo.alerting.annotations))
+    annotations.update(
+        {
+            "summary": escape_template(summary),
+            "description": description,
+            "dashboard": escape_template(names.dashboard_link(service.grafana_url, slo.service, slo.name)),
+        }
+    )
+    if slo.alerting.runbook_url:
+        annotations["runbook_url"] = escape_template(slo.alerting.runbook_url)
+    return annotations
+
+
+def threshold_rules(service: Service, th: Threshold) -> list:
+    selected = series(names.THRESHOLD_VALUE, th.service, th.name)
+    record = {
+        "record": names.THRESHOLD_VALUE,
+        "expr": th.expr,
+        "labels": {names.SERVICE: th.service, names.SLO: th.name},
+    }
+    side = "above" if th.op == ">" else "below"
+    value = VALUE_TEMPLATES[th.unit]
+    static = format_static(th.value, th.unit)
+    summary = (
+        f"{th.service} {th.name}: {value} is {side} {escape_template(static)}"
+        "{{ with $labels.instance }} on {{ . }}{{ end }}"
+    )
+    annotations = _escape_all(dict(th.annotations))
+    annotations["summary"] = summary
+    if th.description:
+        annotations["description"] = escape_template(th.description.strip())
+    if th.runbook_url:
+        annotations["runbook_url"] = escape_template(th.runbook_url)
+    annotations["dashboard"] = escape_template(names.dashboard_link(service.grafana_url, th.service, th.name))
+    labels = _labels(
+        service.labels,
+        th.labels,
+        {
+            names.SEVERITY: th.severity,
+            names.SERVICE: th.service,
+            names.SLO: th.name,
+            names.TEAM: service.team,
+            names.OBJECTIVE_KIND: "threshold",
+        },
+    )
+    alert = {"alert": names.threshold_alert(th.name), "expr": f"{selected} {th.op} {names.number(th.value)}"}
+    if th.for_:
+        alert["for"] = format_duration(th.for_)
+    alert["labels"] = dict(sorted(_escape_all(labels).items()))
+    alert["annotations"] = dict(sorted(annotations.items()))
+    return [Comment(f"{th.name}: {side} {static}" + (f" for {format_duration(th.for_)}" if th.for_ else "")), record, alert]
+
+
+# --- groups -----------------------------------------------------------------------------------
+def sli_rules(slo: SLO) -> list:
+    labels = slo_series_labels(slo)
+    rules: list = [Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}")]
+    rules.append({"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels})
+    rules.append({"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels})
+    for window in windows_of(slo):
+        rules.append({"record": names.error_ratio(window), "expr": ratio_expr(slo, window), "labels": labels})
+    burn_window = current_burn_window(slo)
+    rules.append(
+        {
+            "record": names.CURRENT_BURN_RATE,
+            "expr": f"{series(names.error_ratio(burn_window), slo.service, slo.name)} / {names.number(slo.error_budget)}",
+            "labels": {**labels, names.WINDOW: format_duration(burn_window)},
+        }
+    )
+    return rules
+
+
+def period_rules(service: Service, slo: SLO) -> list:
+    labels = slo_series_labels(slo)
+    period = format_duration(slo.period)
+    errors = series(names.ERRORS_RATE, slo.service, slo.name)
+    total = series(names.TOTAL_RATE, slo.service, slo.name)
+    info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
+    return [
+        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {period}"),
+        {"record": names.OBJECTIVE, "expr": f"vector({names.number(slo.objective)})", "labels": dict(sorted(info_labels.items()))},
+        {"record": names.ERROR_BUDGET, "expr": f"vector({names.number(slo.error_budget)})", "labels": labels},
+        {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
+        {
+            "record": names.PERIOD_ERROR_RATIO,
+            "expr": f"avg_over_time({errors}[{period}]) / avg_over_time({total}[{period}])",
+            "labels": labels,
+        },
+        {
+            "record": names.BUDGET_REMAINING,
+            "expr": f"1 - {series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)} / {names.number(slo.error_budget)}",
+            "labels": labels,
+        },
+    ]
+
+
+def service_groups(service: Service) -> list[dict]:
+    groups = []
+    if service.slos:
+        groups.append({"name": names.group_sli(service.name), "rules": [r for slo in service.slos for r in sli_rules(slo)]})
+        groups.append(
+            {
+                "name": names.group_period(service.name),
+                "interval": format_duration(names.PERIOD_GROUP_INTERVAL),
+                "rules": [r for slo in service.slos for r in period_rules(service, slo)],
+            }
+        )
+        alerts = []
+        for slo in service.slos:
+            if slo.alerting.tiers:
+                alerts.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
+            for tier in slo.alerting.tiers:
+                alerts.append(burn_alert(service, slo, tier))
+        if alerts:
+            groups.append({"name": names.group_alerts(service.name), "rules": alerts})
+    if service.thresholds:
+        groups.append(
+            {
+                "name": names.group_thresholds(service.name),
+                "rules": [r for th in service.thresholds for r in threshold_rules(service, th)],
+            }
+        )
+    return groups
+
+
+def emit(model) -> dict[str, str]:
+    out = {}
+    for service in model.services:
+        groups = service_groups(service)
+        if groups:
+            out[names.rules_file(service.name)] = dump({"groups": groups}, names.header(service.source_file))
+    return out

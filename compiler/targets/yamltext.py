@@ -1,0 +1,109 @@
+"""A small, deterministic YAML writer for generated files.
+
+PyYAML cannot write comments, and its choice of quoting changes with content in ways that
+make diffs noisy. This writer emits block style only, keys in the order given, plain scalars
+when they read back as the same string, JSON-style double quotes otherwise (valid YAML), and
+``|-`` blocks for multi-line text. ``Comment`` items in lists become ``# ...`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+import yaml
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Plain scalars we allow: no leading indicator characters, no ': ' or ' #', no trailing space.
+_PLAIN = re.compile(r"^[A-Za-z0-9_./(][^\n]*$")
+_RISKY = (": ", " #", "\t")
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+
+
+def _plain_ok(text: str) -> bool:
+    if not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
+        return False
+    try:
+        return yaml.load(text, Loader=_Loader) == text
+    except yaml.YAMLError:
+        return False
+
+
+def scalar(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if text and _plain_ok(text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _block(text: str, indent: str) -> str | None:
+    """``|-`` literal block for multi-line text, when it round-trips exactly."""
+    lines = text.split("\n")
+    if any(line != line.rstrip() or "\t" in line for line in lines) or not lines[0].strip() or lines[0][0] == " ":
+        return None
+    if any(ord(c) < 32 and c != "\n" for c in text) or text.endswith("\n"):
+        return None
+    return "|-\n" + "\n".join(f"{indent}{line}" if line else "" for line in lines)
+
+
+def _value(value, indent: str) -> str:
+    if isinstance(value, str) and "\n" in value:
+        block = _block(value, indent + "  ")
+        if block:
+            return " " + block
+    if isinstance(value, dict):
+        if not value:
+            return " {}"
+        return "\n" + _mapping(value, indent + "  ")
+    if isinstance(value, list):
+        if not value:
+            return " []"
+        return "\n" + _sequence(value, indent)  # sequences sit at their key's indent
+    return " " + scalar(value)
+
+
+def _mapping(mapping: dict, indent: str) -> str:
+    lines = []
+    for key, value in mapping.items():
+        lines.append(f"{indent}{scalar(key)}:{_value(value, indent)}")
+    return "\n".join(lines)
+
+
+def _sequence(items: list, indent: str) -> str:
+    lines = []
+    for item in items:
+        if isinstance(item, Comment):
+            lines.append(f"{indent}# {item.text}")
+        elif isinstance(item, dict) and item:
+            body = _mapping(item, indent + "  ")
+            lines.append(f"{indent}- {body[len(indent) + 2:]}")
+        else:
+            lines.append(f"{indent}-{_value(item, indent)}")
+    return "\n".join(lines)
+
+
+def dump(document: dict, header: str = "") -> str:
+    return header + _mapping(document, "") + "\n"
+
+
+def strip_comments(obj):
+    """The data a YAML reader sees: Comment items removed (for round-trip tests)."""
+    if isinstance(obj, dict):
+        return {k: strip_comments(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [strip_comments(v) for v in obj if not isinstance(v, Comment)]
+    return obj

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
+import re
 from importlib import resources
 
 import jsonschema
@@ -21,12 +23,23 @@ API_VERSION = "slo/v1"
 SCHEMAS = {"Service": "slo.v1.json"}
 
 
+def _finite_number(checker, instance) -> bool:
+    # YAML has .nan and .inf; neither is a usable objective, threshold or count.
+    return isinstance(instance, (int, float)) and not isinstance(instance, bool) and math.isfinite(instance)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number),
+)
+
+
 @functools.cache
-def validator(kind: str) -> jsonschema.Draft202012Validator:
+def validator(kind: str):
     text = resources.files("compiler.spec").joinpath("schema", SCHEMAS[kind]).read_text("utf-8")
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
+    return _Validator(schema)
 
 
 def field_path(path) -> str:
@@ -97,19 +110,26 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
         suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed keys: {', '.join(allowed)}"
         return error(doc.key_at(path + (key,)), "schema/unknown-key", f"{field_path(path + (key,))}: unknown key '{key}'{suggestion}")
     if v == "required":
-        missing = [k for k in e.validator_value if k not in e.instance]
-        return error(doc.at(path), "schema/required", f"{where}: missing required key '{missing[0]}'")
+        match = re.match(r"^'(.*)' is a required property$", e.message)
+        key = match.group(1) if match else next(k for k in e.validator_value if k not in e.instance)
+        prefix = f"{where}: " if path else ""
+        return error(doc.at(path), "schema/required", f"{prefix}missing required key '{key}'")
     if v == "type":
         expected = e.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return error(doc.at(path), "schema/type", f"{where}: expected {expected}, got {_type_name(e.instance)} {_show(e.instance)}")
+        if isinstance(e.instance, float) and not math.isfinite(e.instance):
+            rng = _range_text(schema) or "a finite number"
+            return error(doc.at(path), "schema/range", f"{where}: {_show(e.instance)} is out of range; must be {rng}")
+        shown = "" if e.instance is None else " " + _show(e.instance)
+        return error(doc.at(path), "schema/type", f"{where}: expected {expected}, got {_type_name(e.instance)}{shown}")
+    if "propertyNames" in e.schema_path:
+        key = str(e.instance)
+        what = "label name" if path and path[-1] in ("labels", "annotations") else "key"
+        rule = "letters, digits and underscores, not starting with a digit"
+        return error(doc.key_at(path + (key,)), "schema/label-name", f"{field_path(path + (key,))}: {what} '{key}' is not valid: use {rule}")
     if v == "pattern":
         description = schema.get("description") or f"must match {e.validator_value}"
-        if path and path[-1] in ("<key>",):
-            where = field_path(path[:-1])
         return error(doc.at(path), "schema/pattern", f"{where}: {_show(e.instance)} is not valid: {description}")
-    if v == "propertyNames":
-        return error(doc.at(path), "schema/label-name", f"{where}: {e.message}")
     if v in ("enum", "const"):
         options = e.validator_value if v == "enum" else [e.validator_value]
         choices = ", ".join(json.dumps(o) for o in options)

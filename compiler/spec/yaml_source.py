@@ -78,8 +78,13 @@ class _Builder:
                 if not isinstance(key, str):
                     key = str(key)  # the schema reports non-string keys by name
                 if key in result:
+                    first = self.keys[path + (key,)]
                     self.diagnostics.append(
-                        error(self.pos(key_node), "yaml/duplicate-key", f"key '{key}' appears twice in the same mapping")
+                        error(
+                            self.pos(key_node),
+                            "yaml/duplicate-key",
+                            f"key '{key}' appears twice in the same mapping (first at line {first.line})",
+                        )
                     )
                     continue
                 self.keys[path + (key,)] = self.pos(key_node)
@@ -113,6 +118,8 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
+            if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+                continue  # an empty document between two '---'
             builder = _Builder(file)
             data = builder.build(node, ())
             diagnostics.extend(builder.diagnostics)
@@ -121,7 +128,11 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
         mark = exc.problem_mark or exc.context_mark
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
         problem = exc.problem or exc.context or "invalid YAML"
-        return [], [error(where, "yaml/syntax", f"{problem}")]
+        if exc.context and exc.context_mark and exc.problem:
+            # e.g. "found unexpected end of stream (while scanning a quoted scalar at line 2, column 10)"
+            start = exc.context_mark
+            problem += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
+        return [], [error(where, "yaml/syntax", problem)]
     except yaml.YAMLError as exc:
         return [], [error(Position(file), "yaml/syntax", str(exc).splitlines()[0])]
     except _TooBig as exc:

@@ -82,10 +82,10 @@ def plan_inputs(slo: SLO) -> list[InputSeries] | None:
     return [InputSeries(part.metric, part_labels, role), InputSeries(total.metric, whole, "total")]
 
 
-def counters_for(slo: SLO, inputs: list[InputSeries], errors: list[Fraction], total: list[Fraction]) -> Timeline | None:
-    """What ``slo``'s rules see when ``inputs`` carry the given errors/total increments."""
-    feed = {"errors": errors, "total": total, "good": [t - e for t, e in zip(total, errors)]}
-    zero = [Fraction(0)] * len(total)
+def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Timeline | None:
+    """What ``slo``'s rules see when ``inputs`` carry the errors/total of ``timeline``."""
+    feed = {"errors": timeline.errors, "total": timeline.total, "good": timeline.good}
+    zero = [0] * len(timeline.total)
 
     def summed(selector, metric=None, extra=()):
         out, hit = list(zero), False
@@ -101,7 +101,7 @@ def counters_for(slo: SLO, inputs: list[InputSeries], errors: list[Fraction], to
     if isinstance(ind, LatencyIndicator):
         tot, hit = summed(ind.histogram, f"{ind.histogram.metric}_count")
         good, _ = summed(ind.histogram, f"{ind.histogram.metric}_bucket", (rules.le_matcher(ind.threshold),))
-        return Timeline([t - g for t, g in zip(tot, good)], tot) if hit else None
+        return Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale) if hit else None
     if any(c is not None and c.selector is None for c in (ind.errors, ind.good, ind.total)):
         return None  # cannot evaluate a $window expression here; plan_inputs refuses such SLOs anyway
     tot, hit = summed(ind.total.selector)
@@ -109,13 +109,13 @@ def counters_for(slo: SLO, inputs: list[InputSeries], errors: list[Fraction], to
         return None
     if ind.errors is not None:
         err, _ = summed(ind.errors.selector)
-        return Timeline(err, tot)
+        return Timeline(err, tot, timeline.step, timeline.scale)
     good, _ = summed(ind.good.selector)
-    return Timeline([t - g for t, g in zip(tot, good)], tot)
+    return Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale)
 
 
-def encode(values: list[Fraction]) -> str:
-    """Cumulative counter values in promtool's expanding notation: '0+10x59 590+0x30'."""
+def encode(values: list[int], scale: int = 1) -> str:
+    """Cumulative counter values (integers / scale) in promtool's expanding notation: '0+10x59 590+0x30'."""
     parts, i, n = [], 0, len(values)
     while i < n:
         j = i
@@ -124,9 +124,9 @@ def encode(values: list[Fraction]) -> str:
             j = i + 1
             while j + 1 < n and values[j + 1] - values[j] == step:
                 j += 1
-            parts.append(f"{_num(values[i])}+{_num(step)}x{j - i}")
+            parts.append(f"{_num(Fraction(values[i], scale))}+{_num(Fraction(step, scale))}x{j - i}")
         else:
-            parts.append(_num(values[i]))
+            parts.append(_num(Fraction(values[i], scale)))
         i = j + 1
     return " ".join(parts)
 
@@ -135,11 +135,13 @@ def _num(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     d = Decimal(value.numerator) / Decimal(value.denominator)
+    if Fraction(d) != value:  # inputs are chosen to be finite decimals; anything else is a bug here
+        raise ValueError(f"{value} has no exact decimal form")
     return format(d.normalize(), "f")
 
 
-def _cumulative(increments: list[Fraction]) -> list[Fraction]:
-    out, total = [], Fraction(0)
+def _cumulative(increments: list[int]) -> list[int]:
+    out, total = [], 0
     for inc in increments:
         total += inc
         out.append(total)
@@ -165,9 +167,9 @@ class ServiceScenario:
         for slo in service.slos:
             if not slo.alerting.tiers:
                 continue
-            seen = counters_for(slo, inputs, timeline.errors, timeline.total)
+            seen = counters_for(slo, inputs, timeline)
             if seen is not None:
-                self.sims.append(Simulation(slo, Timeline(seen.errors, seen.total, timeline.step)))
+                self.sims.append(Simulation(slo, seen))
         self.target = next(s for s in self.sims if s.slo is target)
 
     def clear(self, t: int) -> bool:
@@ -199,13 +201,11 @@ class ServiceScenario:
         return {"eval_time": _minutes(t * self.step), "alertname": alertname, "exp_alerts": alerts}
 
     def group(self, name: str, comment: str, checks: list[dict]) -> list:
-        feed = {
-            "errors": self.timeline.errors,
-            "total": self.timeline.total,
-            "good": [t - e for t, e in zip(self.timeline.total, self.timeline.errors)],
-        }
+        tl = self.timeline
+        feed = {"errors": tl.errors, "total": tl.total, "good": tl.good}
         series = [
-            {"series": series_text(s.metric, s.labels), "values": encode(_cumulative(feed[s.role]))} for s in self.inputs
+            {"series": series_text(s.metric, s.labels), "values": encode(_cumulative(feed[s.role]), tl.scale)}
+            for s in self.inputs
         ]
         return [
             Comment(comment),
@@ -304,7 +304,7 @@ def tier_tests(service: Service, slo: SLO, tier: BurnTier, inputs: list[InputSer
 def quiet_tests(service: Service, slo: SLO, inputs: list[InputSeries]) -> list:
     """Low-traffic guard: a total outage with fewer than min_events requests pages nobody."""
     longest = max(t.long for t in slo.alerting.tiers) // 60
-    rate = Fraction(slo.alerting.min_events) / (4 * longest)
+    rate = _nice(Decimal(slo.alerting.min_events) / (4 * longest))  # under a quarter of min_events per window
     minutes = min(t.long for t in slo.alerting.tiers) // 60 + 10
     run = ServiceScenario(service, slo, inputs, Timeline.build([(minutes, rate, rate)]))
     checks = [run.check(t, slo.alerting.name) for t in (10, minutes) if run.clear(t)]

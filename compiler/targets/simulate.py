@@ -1,142 +1,159 @@
 """Predict, exactly, what Prometheus 2.x computes from our SLI rules for a synthetic scenario.
 
 Generated promtool tests assert which burn-rate alerts fire at which minute. Rather than hope,
-we compute it: counters sampled every minute from t=0, rules evaluated every minute, and
+we compute it: counters sampled every step from t=0, rules evaluated every step, and
 Prometheus' own semantics for the rules we generate:
-  * rate(x[5m]) at t: (c[t] - c[t-5m]) / 300. In 2.x a range includes its start, so with
-    one-minute samples there is always a sample at t-5m and no extrapolation; before 5m the
+  * rate(x[5m]) at t: (c[t] - c[t-5m]) / 300. In 2.x a range includes its start, so with samples
+    every 1 or 5 minutes there is always a sample at t-5m and no extrapolation; before 5m the
     counter starts at 0 and extrapolation stops at zero, which gives the same formula.
   * avg_over_time(r[W]) at t: the mean of r's samples in [t-W, t].
-Time is counted in steps of 1 or 5 minutes (samples and evaluations share the step; 5 minutes
-still leaves a sample exactly at t-5m). Methods take and return step indexes.
-All arithmetic is in exact fractions; callers keep a margin from every threshold.
+Arithmetic is exact: counters are scaled to integers, ratios compared by cross-multiplication.
+Time is counted in steps (1 or 5 minutes); methods take and return step indexes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 from compiler.model import SLO, BurnTier, RatioIndicator
-from compiler.targets.prometheus_rules import windows_of
 from compiler.windows import BASE_RATE_WINDOW
 
 MINUTE = 60
 BASE = BASE_RATE_WINDOW // MINUTE
+MARGIN = 10**9  # quantities closer than one part in 10^9 to a threshold are "too close to call"
 
 
 @dataclass
 class Timeline:
-    """Counter increments per sample step; index 0 is t=0 (value 0), index k the step to k*step minutes."""
+    """Integer counter increments per step, all scaled by ``scale``; index 0 is t=0 (value 0)."""
 
-    errors: list[Fraction]
-    total: list[Fraction]
+    errors: list[int]
+    total: list[int]
     step: int = 1  # minutes between samples and between rule evaluations; divides the 5m base window
+    scale: int = 1  # counter value = integer / scale
 
     @classmethod
     def build(cls, segments: list[tuple[int, Fraction, Fraction]], step: int = 1) -> "Timeline":
-        """segments: (steps, errors per minute, total per minute)."""
-        errors, total = [Fraction(0)], [Fraction(0)]
-        for steps, e, t in segments:
-            errors += [Fraction(e) * step] * steps
-            total += [Fraction(t) * step] * steps
-        return cls(errors, total, step)
+        """segments: (steps, errors per minute, total per minute), rates as exact fractions."""
+        per_step = [(n, Fraction(e) * step, Fraction(t) * step) for n, e, t in segments]
+        scale = 1
+        for _, e, t in per_step:
+            scale = math.lcm(scale, e.denominator, t.denominator)
+        errors, total = [0], [0]
+        for n, e, t in per_step:
+            errors += [int(e * scale)] * n
+            total += [int(t * scale)] * n
+        return cls(errors, total, step, scale)
 
     @property
     def steps(self) -> int:
         return len(self.total) - 1
 
-    def counter(self, increments: list[Fraction]) -> list[Fraction]:
-        out, value = [], Fraction(0)
-        for inc in increments:
-            value += inc
-            out.append(value)
-        return out
+    @property
+    def good(self) -> list[int]:
+        return [t - e for t, e in zip(self.total, self.errors)]
+
+
+def _cumulative(increments: list[int]) -> list[int]:
+    out, value = [], 0
+    for inc in increments:
+        value += inc
+        out.append(value)
+    return out
 
 
 class Simulation:
     def __init__(self, slo: SLO, timeline: Timeline):
         self.slo = slo
         self.timeline = timeline
-        n = timeline.steps
         self.step = step = timeline.step
         if BASE % step:
             raise ValueError(f"a {step}m step does not divide the {BASE}m base window")
-        base = BASE // step
-        c_err, c_tot = timeline.counter(timeline.errors), timeline.counter(timeline.total)
-
-        def rate(c, k):
-            return (c[k] - c[max(0, k - base)]) / (BASE * MINUTE)
-
-        # `errors or vector(0)` exists at t=0; every other form needs two samples.
+        n, base = timeline.steps, BASE // step
+        c_err, c_tot = _cumulative(timeline.errors), _cumulative(timeline.total)
+        # 5m rates times (300 * scale): integers; the factor cancels in every ratio.
+        err = [c_err[k] - c_err[max(0, k - base)] for k in range(n + 1)]
+        tot = [c_tot[k] - c_tot[max(0, k - base)] for k in range(n + 1)]
+        # A rate needs two samples, so nothing is recorded at t=0, except that
+        # `errors or vector(0)` records a 0 there.
         zero_at_start = isinstance(slo.indicator, RatioIndicator) and slo.indicator.errors is not None
-        self.err_rate: dict[int, Fraction] = {t: rate(c_err, t) for t in range(1, n + 1)}
-        if zero_at_start:
-            self.err_rate[0] = Fraction(0)
-        self.tot_rate: dict[int, Fraction] = {t: rate(c_tot, t) for t in range(1, n + 1)}
-        self.windows = windows_of(slo)
-        self._ratio_cache: dict[tuple[int, int], Fraction | None] = {}
-        # prefix sums for O(1) window means
-        self._err_prefix = self._prefix(self.err_rate, n)
-        self._tot_prefix = self._prefix(self.tot_rate, n)
+        self._err = self._prefix(err, first=0 if zero_at_start else 1)
+        self._tot = self._prefix(tot, first=1)
+        self._err_rate, self._tot_rate = err, tot
+        self._err_first = 0 if zero_at_start else 1
 
     @staticmethod
-    def _prefix(samples: dict[int, Fraction], n: int):
-        sums, counts = [Fraction(0)] * (n + 2), [0] * (n + 2)
-        for t in range(0, n + 1):
-            present = t in samples
-            sums[t + 1] = sums[t] + (samples[t] if present else 0)
-            counts[t + 1] = counts[t] + (1 if present else 0)
+    def _prefix(values: list[int], first: int):
+        sums, counts = [0] * (len(values) + 1), [0] * (len(values) + 1)
+        for k, v in enumerate(values):
+            present = k >= first
+            sums[k + 1] = sums[k] + (v if present else 0)
+            counts[k + 1] = counts[k] + (1 if present else 0)
         return sums, counts
 
     @staticmethod
-    def _mean(prefix, lo: int, hi: int) -> Fraction | None:
+    def _window(prefix, lo: int, hi: int) -> tuple[int, int]:
         sums, counts = prefix
         lo = max(lo, 0)
-        count = counts[hi + 1] - counts[lo]
-        if count == 0:
+        return sums[hi + 1] - sums[lo], counts[hi + 1] - counts[lo]
+
+    def _ratio_parts(self, window: int, t: int) -> tuple[int, int] | None:
+        """(numerator, denominator) of the error ratio over ``window`` at step t, or None if absent."""
+        if window == BASE_RATE_WINDOW:
+            if t < max(self._err_first, 1):
+                return None
+            e, tot = self._err_rate[t], self._tot_rate[t]
+            return (e, tot) if tot else None
+        w = window // MINUTE // self.step
+        se, ce = self._window(self._err, t - w, t)
+        st, ct = self._window(self._tot, t - w, t)
+        if not ce or not ct or not st:
             return None
-        return (sums[hi + 1] - sums[lo]) / count
+        return se * ct, st * ce
 
     def ratio(self, window: int, t: int) -> Fraction | None:
-        key = (window, t)
-        if key not in self._ratio_cache:
-            if window == BASE_RATE_WINDOW:
-                e, tot = self.err_rate.get(t), self.tot_rate.get(t)
-            else:
-                w = window // MINUTE // self.step
-                e, tot = self._mean(self._err_prefix, t - w, t), self._mean(self._tot_prefix, t - w, t)
-            self._ratio_cache[key] = None if e is None or not tot else e / tot
-        return self._ratio_cache[key]
+        parts = self._ratio_parts(window, t)
+        return None if parts is None else Fraction(*parts)
 
-    def events(self, window: int, t: int) -> Fraction | None:
-        mean = self._mean(self._tot_prefix, t - window // MINUTE // self.step, t)
-        return None if mean is None else mean * window
+    def _events_parts(self, window: int, t: int) -> tuple[int, int] | None:
+        """Events in ``window`` as the alert computes them: mean total rate * window seconds."""
+        st, ct = self._window(self._tot, t - window // MINUTE // self.step, t)
+        if not ct:
+            return None
+        return st * window, ct * BASE * MINUTE * self.timeline.scale
 
-    def margins(self, tier: BurnTier, t: int) -> list[Fraction]:
-        """Relative distance of every quantity the tier compares from its threshold."""
+    def _compare(self, tier: BurnTier, t: int):
+        """Yield (value numerator, value denominator, limit numerator, limit denominator) per condition."""
         threshold = Fraction(tier.threshold)
-        out = []
         for window in (tier.long, tier.short):
-            r = self.ratio(window, t)
-            if r is not None:
-                out.append(abs(r / threshold - 1))
+            parts = self._ratio_parts(window, t)
+            yield (None if parts is None else parts), threshold
         if self.slo.alerting.min_events is not None:
-            ev = self.events(tier.long, t)
-            if ev is not None:
-                out.append(abs(ev / Fraction(self.slo.alerting.min_events) - 1))
-        return out
+            yield self._events_parts(tier.long, t), Fraction(self.slo.alerting.min_events)
 
     def firing(self, tier: BurnTier, t: int) -> bool:
-        threshold = Fraction(tier.threshold)
-        long, short = self.ratio(tier.long, t), self.ratio(tier.short, t)
-        if long is None or short is None or not (long > threshold and short > threshold):
-            return False
-        if self.slo.alerting.min_events is not None:
-            ev = self.events(tier.long, t)
-            return ev is not None and ev >= Fraction(self.slo.alerting.min_events)
+        conditions = list(self._compare(tier, t))
+        for i, (parts, limit) in enumerate(conditions):
+            if parts is None:
+                return False
+            a, b = parts
+            left, right = a * limit.denominator, limit.numerator * b
+            is_events = i == 2
+            if not (left >= right if is_events else left > right):
+                return False
         return True
 
-    def clear(self, t: int, margin: Fraction = Fraction(1, 10**9)) -> bool:
-        """No tier is within ``margin`` of flipping at minute t (float noise cannot change the outcome)."""
-        return all(m > margin for tier in self.slo.alerting.tiers for m in self.margins(tier, t))
+    def clear(self, t: int) -> bool:
+        """No quantity any tier compares is within one part in 10^9 of its limit at step t, so
+        float noise in Prometheus cannot change the outcome."""
+        for tier in self.slo.alerting.tiers:
+            for parts, limit in self._compare(tier, t):
+                if parts is None:
+                    continue
+                a, b = parts
+                diff = abs(a * limit.denominator - limit.numerator * b)
+                if diff * MARGIN <= limit.numerator * b:
+                    return False
+        return True

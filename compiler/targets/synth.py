@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
     import sre_parse  # type: ignore
     from sre_constants import ANY, AT, BRANCH, CATEGORY, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NEGATE, NOT_LITERAL, RANGE, SUBPATTERN  # type: ignore
 
-FALLBACKS = ("x", "ok", "200", "a", "0", "1", "")
+FALLBACKS = ("200", "ok", "x", "a", "0", "1", "")
 
 
 def matches(m: Matcher, value: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -29,6 +30,7 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+@functools.lru_cache(maxsize=1024)
 def format_duration(seconds: int) -> str:
     """Canonical short form: 5m, 1h, 1d, 3d, 1h30m. Weeks are written as days (30d, not 4w2d)."""
     if seconds <= 0:

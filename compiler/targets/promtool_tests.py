@@ -16,6 +16,7 @@ that name at that minute, so a tier firing early or late fails the test.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,19 +25,18 @@ from fractions import Fraction
 from compiler import conventions as names
 from compiler.diagnostics import Diagnostic, warning
 from compiler.durations import format_duration
-from compiler.model import SLO, BurnTier, LatencyIndicator, Model, RatioIndicator, Service, Threshold
+from compiler.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
 from compiler.targets import prometheus_rules as rules
+from compiler.targets import scenarios
 from compiler.targets.humanize import RENDER, humanize_percentage, stable
 from compiler.targets.render import render
-from compiler.targets.simulate import BASE, Simulation, Timeline
+from compiler.targets.simulate import Simulation, Timeline
 from compiler.targets.synth import matches, satisfy, selects, series_text
 from compiler.targets.yamltext import Comment, dump
 
 INTERVAL_MINUTES = 1
 COARSE_STEP = 5  # minutes per step for tiers with long windows beyond COARSE_AFTER
 COARSE_AFTER = 6 * 3600
-TRAFFIC = 1000  # requests per minute in generated scenarios
-ABOVE, BELOW = Decimal("1.1"), Decimal("0.9")
 
 
 @dataclass
@@ -114,20 +114,28 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
     return Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale)
 
 
-def encode(values: list[int], scale: int = 1) -> str:
-    """Cumulative counter values (integers / scale) in promtool's expanding notation: '0+10x59 590+0x30'."""
-    parts, i, n = [], 0, len(values)
-    while i < n:
-        j = i
-        if i + 1 < n:
-            step = values[i + 1] - values[i]
-            j = i + 1
-            while j + 1 < n and values[j + 1] - values[j] == step:
-                j += 1
-            parts.append(f"{_num(Fraction(values[i], scale))}+{_num(Fraction(step, scale))}x{j - i}")
-        else:
-            parts.append(_num(Fraction(values[i], scale)))
-        i = j + 1
+def encode(increments: list[tuple[Fraction, int]]) -> str:
+    """A counter from 0, given as runs of (increment per step, number of steps), in promtool's
+    expanding notation: '0+10x59 590+0x30'. ('a+bxn' is the n+1 values a, a+b, ..., a+nb.)"""
+    runs = [[inc, n] for inc, n in increments if n > 0]
+    parts, value, r = [], Fraction(0), 0
+    while True:
+        if r == len(runs):
+            parts.append(_num(value))
+            break
+        step, length = runs[r][0], 0
+        while r < len(runs) and runs[r][0] == step:
+            length += runs[r][1]
+            r += 1
+        parts.append(f"{_num(value)}+{_num(step)}x{length}")
+        value += step * length
+        if r == len(runs):
+            break
+        # the next value starts the next run, one increment later
+        value += runs[r][0]
+        runs[r][1] -= 1
+        if runs[r][1] == 0:
+            r += 1
     return " ".join(parts)
 
 
@@ -140,57 +148,81 @@ def _num(value: Fraction) -> str:
     return format(d.normalize(), "f")
 
 
-def _cumulative(increments: list[int]) -> list[int]:
-    out, total = [], 0
-    for inc in increments:
-        total += inc
-        out.append(total)
-    return out
-
-
 def _minutes(t: int) -> str:
     return format_duration(t * 60) if t else "0s"
 
 
-# --- expectations ---------------------------------------------------------------------------------
-class ServiceScenario:
-    """One test group: raw inputs shaped for ``target`` and the simulation of every SLO they touch.
+# --- burn-rate tests: plans from scenarios.py, rendered with this SLO's names -------------------
+def touches(slo: SLO, inputs: list[InputSeries]) -> bool:
+    """Whether any input series is selected by ``slo``'s selectors (cheap; no counters)."""
+    ind = slo.indicator
+    if isinstance(ind, LatencyIndicator):
+        metrics = {f"{ind.histogram.metric}_count", f"{ind.histogram.metric}_bucket"}
+        return any(s.metric in metrics and selects(ind.histogram, ind.histogram.metric, {**s.labels}) for s in inputs)
+    counters = [c for c in (ind.errors, ind.good, ind.total) if c is not None]
+    return any(c.selector is None or any(selects(c.selector, s.metric, s.labels) for s in inputs) for c in counters)
 
-    Times are step indexes of the timeline (1 or 5 minutes each)."""
 
-    def __init__(self, service: Service, target: SLO, inputs: list[InputSeries], timeline: Timeline):
-        self.service = service
-        self.inputs = inputs
-        self.timeline = timeline
-        self.step = timeline.step
-        self.sims: list[Simulation] = []
-        for slo in service.slos:
-            if not slo.alerting.tiers:
-                continue
-            seen = counters_for(slo, inputs, timeline)
-            if seen is not None:
-                self.sims.append(Simulation(slo, seen))
-        self.target = next(s for s in self.sims if s.slo is target)
+class TierTests:
+    """Renders plans for one SLO whose inputs may also be read by other SLOs of its service."""
 
-    def clear(self, t: int) -> bool:
-        if t < 0 or not all(sim.clear(t) for sim in self.sims):
-            return False
-        for sim, tier in self.firing(t):
-            if not stable(humanize_percentage, float(sim.ratio(tier.long, t))):
-                return False
-        return True
+    def __init__(self, service: Service, slo: SLO, inputs: list[InputSeries]):
+        self.service, self.slo, self.inputs = service, slo, inputs
+        others = [s for s in service.slos if s is not slo and s.alerting.tiers and touches(s, inputs)]
+        self.slos = [slo] + others  # simulation index -> SLO
+        self.solo = not others
 
-    def firing(self, t: int) -> list[tuple[Simulation, BurnTier]]:
-        return [(sim, tier) for sim in self.sims for tier in sim.slo.alerting.tiers if sim.firing(tier, t)]
+    def factory(self, timeline: Timeline) -> list[Simulation]:
+        sims = [Simulation(self.slo, timeline)]
+        for other in self.slos[1:]:
+            seen = counters_for(other, self.inputs, timeline)
+            sims.append(Simulation(other, seen) if seen is not None else None)
+        return [s for s in sims if s is not None]
 
-    def check(self, t: int, alertname: str) -> dict:
+    def tier(self, index: int, step: int) -> list:
+        if self.solo:
+            plans = scenarios.solo_tier_plans(scenarios.shape(self.slo), index, step)
+        else:
+            plans = scenarios.plan_tier(self.factory, index, step)
+        tier = self.slo.alerting.tiers[index]
+        label = f"{self.slo.name} {tier.severity} {format_duration(tier.long)}/{format_duration(tier.short)}"
+        out: list = []
+        for plan in plans:
+            ratio = humanize_percentage(float(plan.ratio))
+            if plan.kind == "fires":
+                at = lambda steps: _minutes(steps * plan.step)  # noqa: E731
+                out += self.group(
+                    plan,
+                    f"{label}: fires at {ratio} errors, clears after",
+                    f"{label}: {ratio} errors after a clean {format_duration(tier.long)} fire it at "
+                    f"{at(plan.fire)}; errors stop at {at(plan.stop)}, cleared by {at(plan.end)}",
+                )
+            else:
+                out += self.group(plan, f"{label}: never fires at {ratio} errors", f"{label}: {ratio} errors, just below the threshold")
+        return out
+
+    def quiet(self) -> list:
+        if self.solo:
+            plan = scenarios.solo_quiet_plan(scenarios.shape(self.slo))
+        else:
+            plan = scenarios.plan_quiet(self.factory)
+        if plan is None:
+            return []
+        guard = names.number(self.slo.alerting.min_events)
+        return self.group(
+            plan,
+            f"{self.slo.name}: low traffic does not alert",
+            f"{self.slo.name}: every request fails, but fewer than {guard} requests per window",
+        )
+
+    def check(self, expect: scenarios.Expect, step: int) -> dict:
+        alertname = self.slo.alerting.name
         alerts = []
-        for sim, tier in self.firing(t):
-            if sim.slo.alerting.name != alertname:
+        for i, j, value in expect.firing:
+            slo = self.slos[i]
+            if slo.alerting.name != alertname:
                 continue
-            rule = rules.burn_alert(self.service, sim.slo, tier)
-            value = float(sim.ratio(tier.long, t))
-            labels = {k: render(v, None, {}) for k, v in rule["labels"].items()}
+            rule, labels = self.rule(i, j)
             alerts.append(
                 {
                     "exp_labels": dict(sorted(labels.items())),
@@ -198,40 +230,27 @@ class ServiceScenario:
                 }
             )
         alerts.sort(key=lambda a: sorted(a["exp_labels"].items()))
-        return {"eval_time": _minutes(t * self.step), "alertname": alertname, "exp_alerts": alerts}
+        return {"eval_time": _minutes(expect.step * step), "alertname": alertname, "exp_alerts": alerts}
 
-    def group(self, name: str, comment: str, checks: list[dict]) -> list:
-        tl = self.timeline
-        feed = {"errors": tl.errors, "total": tl.total, "good": tl.good}
-        series = [
-            {"series": series_text(s.metric, s.labels), "values": encode(_cumulative(feed[s.role]), tl.scale)}
-            for s in self.inputs
-        ]
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - one TierTests per SLO and compile
+    def rule(self, i: int, j: int) -> tuple[dict, dict]:
+        """The alert rule of tier j of simulation i's SLO, and its rendered labels."""
+        slo = self.slos[i]
+        rule = rules.burn_alert(self.service, slo, slo.alerting.tiers[j])
+        return rule, {k: render(v, None, {}) for k, v in rule["labels"].items()}
+
+    def group(self, plan: scenarios.Plan, name: str, comment: str) -> list:
+        per_step = {
+            "errors": [(Fraction(e) * plan.step, n) for n, e, t in plan.segments],
+            "total": [(Fraction(t) * plan.step, n) for n, e, t in plan.segments],
+            "good": [((Fraction(t) - Fraction(e)) * plan.step, n) for n, e, t in plan.segments],
+        }
+        series = [{"series": series_text(s.metric, s.labels), "values": encode(per_step[s.role])} for s in self.inputs]
+        checks = [self.check(e, plan.step) for e in plan.expects]
         return [
             Comment(comment),
-            {"name": name, "interval": _minutes(self.step), "input_series": series, "alert_rule_test": checks},
+            {"name": name, "interval": _minutes(plan.step), "input_series": series, "alert_rule_test": checks},
         ]
-
-
-def _nice(value: Decimal) -> Fraction:
-    """A ratio with four significant digits, so inputs stay short and exact in decimal."""
-    return Fraction(str(+value.normalize().quantize(Decimal(1).scaleb(value.adjusted() - 3))))
-
-
-def _traffic(slo: SLO) -> int:
-    traffic = TRAFFIC
-    if slo.alerting.min_events is not None and slo.alerting.tiers:
-        shortest = min(t.long for t in slo.alerting.tiers) // 60
-        while traffic * shortest < 2 * slo.alerting.min_events:
-            traffic *= 10
-    return traffic
-
-
-def _first(predicate, start: int, stop: int) -> int | None:
-    for t in range(max(start, 0), stop + 1):
-        if predicate(t):
-            return t
-    return None
 
 
 def tier_step(service: Service, tier: BurnTier) -> int:
@@ -241,80 +260,6 @@ def tier_step(service: Service, tier: BurnTier) -> int:
     if tier.long > COARSE_AFTER and all(w % (COARSE_STEP * 60) == 0 for w in windows):
         return COARSE_STEP
     return 1
-
-
-def tier_tests(service: Service, slo: SLO, tier: BurnTier, inputs: list[InputSeries]) -> list:
-    label = f"{slo.name} {tier.severity} {format_duration(tier.long)}/{format_duration(tier.short)}"
-    alertname = slo.alerting.name
-    threshold = Decimal(tier.threshold)
-    traffic = Fraction(_traffic(slo))
-    step = tier_step(service, tier)
-    long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
-    out: list = []
-
-    def scenario(segments) -> ServiceScenario:
-        return ServiceScenario(service, slo, inputs, Timeline.build(segments, step))
-
-    # fires, then clears
-    above = min(_nice(threshold * ABOVE), Fraction(1))
-    if above > Fraction(threshold):
-        horizon = 3 * long_s + 60 // step
-        probe = scenario([(long_s, 0, traffic), (horizon, above * traffic, traffic)])
-        fire = _first(
-            lambda t: probe.target.firing(tier, t) and probe.clear(t) and probe.clear(t - 1), long_s + 1, long_s + horizon
-        )
-        if fire is not None:
-            stop = fire + 1
-            # The short window reads 5m rates, so it forgets errors a base window late.
-            bound = short_s + 1 + (base_s if tier.short > BASE * 60 else 0)
-            end = stop + bound
-            run = scenario([(long_s, 0, traffic), (stop - long_s, above * traffic, traffic), (bound + 1, 0, traffic)])
-            cleared = _first(lambda t: not run.target.firing(tier, t), stop, end)
-            if cleared is None:  # would mean the windows do not do what the README promises
-                raise AssertionError(f"{label}: alert still firing {bound * step}m after errors stop")
-            checks = [run.check(fire - 1, alertname), run.check(fire, alertname)]
-            after = _first(run.clear, end, end + 1)
-            if after is not None:
-                checks.append(run.check(after, alertname))
-            ratio = humanize_percentage(float(above))
-            out += run.group(
-                f"{label}: fires at {ratio} errors, clears after",
-                f"{label}: {ratio} errors after a clean {format_duration(tier.long)} fire it at "
-                f"{_minutes(fire * step)}; errors stop at {_minutes(stop * step)}, cleared by {_minutes(end * step)}",
-                checks,
-            )
-
-    # just below never fires
-    below = _nice(threshold * BELOW)
-    steady = long_s + short_s + base_s
-    run = scenario([(steady + 2, below * traffic, traffic)])
-    checks = []
-    for t in sorted({long_s // 2, steady}):
-        at = _first(run.clear, t, t + 2)
-        if at is not None:
-            if run.target.firing(tier, at):
-                raise AssertionError(f"{label}: fires below its threshold")
-            checks.append(run.check(at, alertname))
-    if checks:
-        ratio = humanize_percentage(float(below))
-        out += run.group(f"{label}: never fires at {ratio} errors", f"{label}: {ratio} errors, just below the threshold", checks)
-    return out
-
-
-def quiet_tests(service: Service, slo: SLO, inputs: list[InputSeries]) -> list:
-    """Low-traffic guard: a total outage with fewer than min_events requests pages nobody."""
-    longest = max(t.long for t in slo.alerting.tiers) // 60
-    rate = _nice(Decimal(slo.alerting.min_events) / (4 * longest))  # under a quarter of min_events per window
-    minutes = min(t.long for t in slo.alerting.tiers) // 60 + 10
-    run = ServiceScenario(service, slo, inputs, Timeline.build([(minutes, rate, rate)]))
-    checks = [run.check(t, slo.alerting.name) for t in (10, minutes) if run.clear(t)]
-    if not checks or any(c["exp_alerts"] for c in checks):
-        return []
-    return run.group(
-        f"{slo.name}: low traffic does not alert",
-        f"{slo.name}: every request fails, but fewer than {names.number(slo.alerting.min_events)} requests per window",
-        checks,
-    )
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -408,11 +353,13 @@ def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
                 )
             )
             continue
-        for tier in slo.alerting.tiers:
+        tests = TierTests(service, slo, inputs)
+        for index, tier in enumerate(slo.alerting.tiers):
             if tier.threshold < 1:
-                (coarse if tier_step(service, tier) > 1 else fine).extend(tier_tests(service, slo, tier, inputs))
+                step = tier_step(service, tier)
+                (coarse if step > 1 else fine).extend(tests.tier(index, step))
         if slo.alerting.min_events is not None:
-            fine += quiet_tests(service, slo, inputs)
+            fine += tests.quiet()
     for th in service.thresholds:
         fine += threshold_tests(service, th)
     return fine, coarse, diagnostics

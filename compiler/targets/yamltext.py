@@ -8,6 +8,7 @@ when they read back as the same string, JSON-style double quotes otherwise (vali
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -26,7 +27,16 @@ class Comment:
     text: str
 
 
+# Words YAML 1.1 reads as something other than a string; anything else made of these characters
+# and starting with a letter reads back as itself.
+_SIMPLE = re.compile(r"^[A-Za-z][A-Za-z0-9_:./-]*$")
+_SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"})
+
+
+@functools.lru_cache(maxsize=65536)
 def _plain_ok(text: str) -> bool:
+    if _SIMPLE.match(text) and text.lower() not in _SPECIAL:
+        return True
     if not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
         return False
     try:

@@ -1,0 +1,76 @@
+"""Write a synthetic spec tree: N SLOs, 5 objectives per service (mixed ratio, latency, threshold).
+
+    python bench/gen_specs.py 1000 /tmp/specs-1000
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+OBJECTIVES = (99, 99.5, 99.9, 95, 98)
+PERIODS = ("30d", "30d", "28d", "30d", "7d")
+
+
+def service_spec(i: int) -> str:
+    svc = f"svc-{i:05d}"
+    job = f"job-{i:05d}"
+    lines = [
+        "apiVersion: slo/v1",
+        f"service: {svc}",
+        f"team: team-{i % 40:02d}",
+        "labels: {tier: \"%d\"}" % (i % 3 + 1),
+        "slos:",
+        "  - name: availability",
+        f"    objective: {OBJECTIVES[i % 5]}",
+        f"    period: {PERIODS[i % 5]}",
+        "    indicator:",
+        "      ratio:",
+        f"        errors: http_requests_total{{job=\"{job}\",code=~\"5..\"}}",
+        f"        total: http_requests_total{{job=\"{job}\"}}",
+        "    alerting:",
+        f"      runbook_url: https://runbooks.example.com/{svc}/availability",
+        "  - name: latency",
+        "    objective: 95",
+        "    indicator:",
+        "      latency:",
+        f"        histogram: http_request_duration_seconds{{job=\"{job}\"}}",
+        "        threshold: 500ms" if False else "        threshold: 1s",
+        "  - name: checkout-success",
+        "    objective: 99.9",
+        "    indicator:",
+        "      ratio:",
+        f"        good: checkout_total{{job=\"{job}\",result=\"ok\"}}",
+        f"        total: checkout_total{{job=\"{job}\"}}",
+        "    alerting:",
+        "      min_events: 100",
+        "thresholds:",
+        "  - name: disk-usage",
+        f"    expr: 1 - node_filesystem_avail_bytes{{job=\"{job}\",mountpoint=\"/\"}} / node_filesystem_size_bytes{{job=\"{job}\",mountpoint=\"/\"}}",
+        "    above: 0.85",
+        "    for: 10m",
+        "    severity: ticket",
+        "    unit: ratio",
+        "  - name: replication-lag",
+        f"    expr: pg_replication_lag_seconds{{job=\"{job}\"}}",
+        "    above: 1",
+        "    for: 2m",
+        "    severity: page",
+        "    unit: seconds",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def generate(slos: int, root: Path) -> int:
+    """5 objectives per service (3 SLOs + 2 thresholds); returns the number of files."""
+    services = max(1, slos // 5)
+    for i in range(services):
+        path = root / f"team-{i % 40:02d}" / f"svc-{i:05d}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(service_spec(i))
+    return services
+
+
+if __name__ == "__main__":
+    n, out = int(sys.argv[1]), Path(sys.argv[2])
+    print(f"{generate(n, out)} spec files under {out}")

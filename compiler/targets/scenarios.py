@@ -1,0 +1,188 @@
+"""Test scenarios for burn-rate alerts, planned by simulation and independent of names.
+
+A plan says: drive the error/total counters like this (segments), and at these steps expect
+exactly these tiers to fire with these long-window error ratios. Rendering a plan into promtool
+YAML (labels, annotations, input series) is promtool_tests.py's job.
+
+Plans depend only on an SLO's numbers (objective, period, tiers, low-traffic guard, indicator
+form), so SLOs that share them share one plan: computed once, cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Callable
+
+from compiler.model import SLO, Alerting, Counter, LatencyIndicator, RatioIndicator, Selector
+from compiler.diagnostics import Position
+from compiler.targets.humanize import humanize_percentage, stable
+from compiler.targets.simulate import BASE, Simulation, Timeline
+
+TRAFFIC = 1000  # requests per minute in generated scenarios
+ABOVE, BELOW = Decimal("1.1"), Decimal("0.9")
+
+Segments = tuple[tuple[int, Fraction, Fraction], ...]  # (steps, errors per minute, total per minute)
+SimsFactory = Callable[[Timeline], list[Simulation]]  # the target SLO's simulation first
+
+
+@dataclass(frozen=True)
+class Expect:
+    step: int
+    firing: tuple[tuple[int, int, float], ...]  # (simulation index, tier index, long-window error ratio)
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str  # fires | below | quiet
+    segments: Segments
+    step: int  # minutes per step
+    ratio: Fraction  # the error ratio driven
+    expects: tuple[Expect, ...]
+    fire: int = 0  # steps, for "fires"
+    stop: int = 0
+    end: int = 0
+
+
+def nice(value: Decimal) -> Fraction:
+    """Four significant digits, so inputs stay short and exact in decimal."""
+    return Fraction(str(+value.normalize().quantize(Decimal(1).scaleb(value.adjusted() - 3))))
+
+
+def traffic(slo: SLO) -> int:
+    """Requests per minute: enough that every long window passes the low-traffic guard twice over."""
+    per_minute = TRAFFIC
+    if slo.alerting.min_events is not None and slo.alerting.tiers:
+        shortest = min(t.long for t in slo.alerting.tiers) // 60
+        while per_minute * shortest < 2 * slo.alerting.min_events:
+            per_minute *= 10
+    return per_minute
+
+
+def _first(predicate, start: int, stop: int) -> int | None:
+    for t in range(max(start, 0), stop + 1):
+        if predicate(t):
+            return t
+    return None
+
+
+class _Run:
+    def __init__(self, factory: SimsFactory, segments: Segments, step: int):
+        self.segments = segments
+        self.sims = factory(Timeline.build(list(segments), step))
+        self.target = self.sims[0]
+
+    def firing(self, t: int) -> tuple[tuple[int, int, float], ...]:
+        out = []
+        for i, sim in enumerate(self.sims):
+            for j, tier in enumerate(sim.slo.alerting.tiers):
+                if sim.firing(tier, t):
+                    out.append((i, j, float(sim.ratio(tier.long, t))))
+        return tuple(out)
+
+    def clear(self, t: int) -> bool:
+        """Safe to assert at step t: nothing is within float noise of a threshold, and every
+        rendered error ratio is stable under that noise."""
+        if t < 0 or not all(sim.clear(t) for sim in self.sims):
+            return False
+        return all(stable(humanize_percentage, value) for _, _, value in self.firing(t))
+
+    def expect(self, t: int) -> Expect:
+        return Expect(t, self.firing(t))
+
+
+def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, ...]:
+    """fires (then clears) at 1.1x the tier's threshold; never fires at 0.9x."""
+    probe_slo = factory(Timeline.build([(1, 0, 1)], step))[0].slo
+    tier = probe_slo.alerting.tiers[tier_index]
+    threshold = Decimal(tier.threshold)
+    per_minute = Fraction(traffic(probe_slo))
+    long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
+    plans = []
+
+    above = min(nice(threshold * ABOVE), Fraction(1))
+    if above > Fraction(threshold):
+        horizon = 3 * long_s + 60 // step
+        probe = _Run(factory, ((long_s, 0, per_minute), (horizon, above * per_minute, per_minute)), step)
+        fire = _first(
+            lambda t: probe.target.firing(tier, t) and probe.clear(t) and probe.clear(t - 1), long_s + 1, long_s + horizon
+        )
+        if fire is not None:
+            stop = fire + 1
+            # The short window reads 5m rates, so it forgets errors one base window late.
+            bound = short_s + 1 + (base_s if tier.short > BASE * 60 else 0)
+            end = stop + bound
+            run = _Run(
+                factory,
+                ((long_s, 0, per_minute), (stop - long_s, above * per_minute, per_minute), (bound + 1, 0, per_minute)),
+                step,
+            )
+            if _first(lambda t: not run.target.firing(tier, t), stop, end) is None:
+                raise AssertionError(f"tier {tier_index}: still firing {bound * step}m after errors stop")
+            expects = [run.expect(fire - 1), run.expect(fire)]
+            after = _first(run.clear, end, end + 1)
+            if after is not None:
+                expects.append(run.expect(after))
+            plans.append(Plan("fires", run.segments, step, above, tuple(expects), fire, stop, end))
+
+    below = nice(threshold * BELOW)
+    steady = long_s + short_s + base_s
+    run = _Run(factory, ((steady + 2, below * per_minute, per_minute),), step)
+    expects = []
+    for t in sorted({long_s // 2, steady}):
+        at = _first(run.clear, t, t + 2)
+        if at is not None:
+            expect = run.expect(at)
+            if any(i == 0 and j == tier_index for i, j, _ in expect.firing):
+                raise AssertionError(f"tier {tier_index}: fires below its threshold")
+            expects.append(expect)
+    if expects:
+        plans.append(Plan("below", run.segments, step, below, tuple(expects)))
+    return tuple(plans)
+
+
+def plan_quiet(factory: SimsFactory) -> Plan | None:
+    """A total outage with under a quarter of min_events per window: nothing may fire."""
+    slo = factory(Timeline.build([(1, 0, 1)], 1))[0].slo
+    longest = max(t.long for t in slo.alerting.tiers) // 60
+    rate = nice(Decimal(slo.alerting.min_events) / (4 * longest))
+    minutes = min(t.long for t in slo.alerting.tiers) // 60 + 10
+    run = _Run(factory, ((minutes, rate, rate),), 1)
+    expects = tuple(run.expect(t) for t in (10, minutes) if run.clear(t))
+    if not expects or any(e.firing for e in expects):
+        return None
+    return Plan("quiet", run.segments, 1, Fraction(1), expects)
+
+
+# --- caching by shape ------------------------------------------------------------------------------
+_ANY = Counter("", None)
+
+
+def shape(slo: SLO) -> SLO:
+    """``slo`` with every name and text blanked: all that a plan depends on."""
+    ind = slo.indicator
+    if isinstance(ind, LatencyIndicator):
+        neutral = LatencyIndicator(Selector(""), Decimal(0), "")
+    else:
+        neutral = RatioIndicator(total=_ANY, errors=_ANY if ind.errors is not None else None, good=_ANY if ind.good is not None else None)
+    alerting = Alerting(name="", tiers=slo.alerting.tiers, min_events=slo.alerting.min_events)
+    return dataclasses.replace(
+        slo, service="", name="", description="", labels=(), source=Position(""), indicator=neutral, alerting=alerting
+    )
+
+
+def _solo(slo: SLO) -> SimsFactory:
+    return lambda timeline: [Simulation(slo, timeline)]
+
+
+@functools.lru_cache(maxsize=4096)
+def solo_tier_plans(shaped: SLO, tier_index: int, step: int) -> tuple[Plan, ...]:
+    return plan_tier(_solo(shaped), tier_index, step)
+
+
+@functools.lru_cache(maxsize=4096)
+def solo_quiet_plan(shaped: SLO) -> Plan | None:
+    return plan_quiet(_solo(shaped))

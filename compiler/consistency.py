@@ -174,7 +174,8 @@ def check(model: Model, artifacts: dict[str, str]) -> list[Diagnostic]:
                 error(
                     query.position,
                     "consistency/unknown-series",
-                    f"{query.where} reads {name}, which no generated recording rule records and no spec names{_hint(name, known)}",
+                    f"{query.where} reads {name}, which no generated recording rule records "
+                    f"and no spec names{_hint(name, known)}",
                 )
             )
     return diagnostics

@@ -164,6 +164,8 @@ def test_latency_slos_show_percentiles_against_the_threshold(compiled):
         assert all(f"{slo.indicator.histogram.metric}_bucket" in e for e in exprs)
         (line,) = panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
         assert Decimal(str(line["value"])) == slo.indicator.threshold and line["color"] == "red"
+        if slo.indicator.histogram.metric.endswith("_seconds"):  # also when the threshold is a plain 0.5
+            assert panel["fieldConfig"]["defaults"]["unit"] == "s"
 
 
 def test_thresholds_colour_the_breaching_side_by_severity(compiled):

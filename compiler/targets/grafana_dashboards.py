@@ -42,7 +42,14 @@ REFRESH = "1m"
 BURN_RATE_UNIT = "suffix:×"
 
 # Grafana units for the spec's threshold units.
-THRESHOLD_UNITS = {"ratio": "percentunit", "percent": "percent", "seconds": "s", "days": "d", "bytes": "bytes", "none": "none"}
+THRESHOLD_UNITS = {
+    "ratio": "percentunit",
+    "percent": "percent",
+    "seconds": "s",
+    "days": "d",
+    "bytes": "bytes",
+    "none": "none",
+}
 
 
 # --- shared pieces ------------------------------------------------------------------------
@@ -109,6 +116,13 @@ def firing_alerts_table(expr: str) -> g.Table:
     )
 
 
+def all_dashboards_link() -> g.DashboardLink:
+    """A drop-down of every dashboard slo generated (they all carry the managed tag)."""
+    return g.DashboardLink(
+        type="dashboards", title="SLO dashboards", tags=[names.GRAFANA_MANAGED_TAG], asDropdown=True, keepTime=True
+    )
+
+
 def tags(*extra: str) -> list[str]:
     return sorted({names.DASHBOARD_TAG, names.GRAFANA_MANAGED_TAG, *extra})
 
@@ -153,82 +167,102 @@ def tiers_text(slo: SLO) -> str:
 
 
 def latency_unit(slo: SLO) -> str:
+    """Seconds when the threshold was a duration or the histogram says so; else a plain number."""
     indicator = slo.indicator
     assert isinstance(indicator, LatencyIndicator)
-    in_seconds = not indicator.threshold_text.replace(".", "", 1).isdigit() or indicator.histogram.metric.endswith("_seconds")
-    return "s" if in_seconds else "short"
+    metric = indicator.histogram.metric
+    if metric.endswith("_milliseconds"):
+        return "ms"
+    written_as_number = indicator.threshold_text.replace(".", "", 1).isdigit()
+    return "s" if metric.endswith("_seconds") or not written_as_number else "short"
+
+
+def runbook_links(url: str | None) -> list[dict]:
+    return [link("Runbook", url, new_tab=True)] if url else []
+
+
+def ref(i: int) -> str:
+    return chr(ord("A") + i)
+
+
+def slo_stats(grid: Grid, slo: SLO, links: list[dict]) -> None:
+    period = format_duration(slo.period)
+    fastest = min(slo.alerting.tiers, key=lambda t: t.long, default=None)
+    burn_levels = [(1, WARN)] + ([(fastest.factor, SEVERITY_COLOURS[fastest.severity])] if fastest else [])
+    panels = [
+        stat("Objective", q.objective(slo), "percentunit", steps("blue"), slo.description, sparkline=False, links=links),
+        stat(
+            f"SLI over {period}", q.sli_over_period(slo), "percentunit", steps("red", (slo.objective, OK)),
+            "Share of good events over the whole period.", decimals=_decimals_for(slo), links=links,
+        ),
+        stat(
+            "Error budget remaining", q.budget_remaining(slo), "percentunit", steps("red", (0, WARN), (0.25, OK)),
+            f"Share of the {period} error budget not yet spent; below 0 the SLO is missed.", links=links,
+        ),
+        stat(
+            f"Burn rate ({format_duration(current_burn_window(slo))})", q.current_burn_rate(slo), BURN_RATE_UNIT,
+            steps(OK, *burn_levels),
+            "How many times faster than sustainable the error budget burns; 1× spends it exactly over the period.",
+            decimals=2, links=links,
+        ),
+    ]
+    for panel in panels:
+        grid.add(panel, 6, 4)
+
+
+def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
+    period = format_duration(slo.period)
+    burn_window = current_burn_window(slo)
+    sli = [
+        query(q.sli_over(slo, burn_window), "A", f"SLI over {format_duration(burn_window)}"),
+        query(q.sli_over_period(slo), "B", f"SLI over {period}"),
+        query(q.objective(slo), "C", "objective"),
+    ]
+    grid.add(timeseries("SLI against the objective", sli, "percentunit", decimals=_decimals_for(slo), links=links), 12, 8)
+    grid.add(
+        timeseries(
+            f"Error budget remaining over {period}", [query(q.budget_remaining(slo), "A", "budget remaining")],
+            "percentunit", steps("red", (0, OK)), "dashed", f"The error budget burning down over the last {period}.",
+            links, time_from=period,
+        ),
+        12, 8,
+    )
+    burn = [query(q.burn_rate(slo, w), ref(i), format_duration(w)) for i, w in enumerate(burn_windows(slo))]
+    grid.add(
+        timeseries(
+            "Burn rate per alert window", burn, BURN_RATE_UNIT, steps(OK, *tier_levels(slo)), "dashed",
+            tiers_text(slo), links, decimals=2,
+        ),
+        12, 8,
+    )
+
+
+def latency_percentiles(grid: Grid, slo: SLO, links: list[dict]) -> None:
+    indicator = slo.indicator
+    assert isinstance(indicator, LatencyIndicator)
+    percentiles = [
+        query(q.latency_percentile(slo, p), ref(i), f"p{names.number(p * 100)}") for i, p in enumerate(q.PERCENTILES)
+    ]
+    description = (
+        f"From the histogram {indicator.histogram.metric}; the line is the SLO threshold ({indicator.threshold_text}) "
+        f"that {names.number(slo.objective_percent)}% of requests must beat."
+    )
+    grid.add(
+        timeseries(
+            "Latency percentiles", percentiles, latency_unit(slo), steps(OK, (indicator.threshold, "red")), "dashed",
+            description, links,
+        ),
+        12, 8,
+    )
 
 
 def slo_panels(grid: Grid, slo: SLO) -> None:
-    period = format_duration(slo.period)
-    runbook = [link("Runbook", slo.alerting.runbook_url, new_tab=True)] if slo.alerting.runbook_url else []
-    decimals = _decimals_for(slo)
-    burn_window = current_burn_window(slo)
-    fastest = min(slo.alerting.tiers, key=lambda t: t.long, default=None)
+    links = runbook_links(slo.alerting.runbook_url)
     grid.row(slo_title(slo))
-
-    grid.add(stat("Objective", q.objective(slo), "percentunit", steps("blue"), slo.description, sparkline=False, links=runbook), 6, 4)
-    grid.add(
-        stat(f"SLI over {period}", q.sli_over_period(slo), "percentunit", steps("red", (slo.objective, OK)),
-             "Share of good events over the whole period.", decimals, links=runbook),
-        6, 4,
-    )
-    grid.add(
-        stat("Error budget remaining", q.budget_remaining(slo), "percentunit",
-             steps("red", (0, WARN), (0.25, OK)), f"Share of the {period} error budget not yet spent; below 0 the SLO is missed.",
-             links=runbook),
-        6, 4,
-    )
-    burn_levels = [(1, WARN)] + ([(fastest.factor, SEVERITY_COLOURS[fastest.severity])] if fastest else [])
-    grid.add(
-        stat(f"Burn rate ({format_duration(burn_window)})", q.current_burn_rate(slo), BURN_RATE_UNIT,
-             steps(OK, *burn_levels), "How many times faster than sustainable the error budget burns; 1× spends it exactly over the period.",
-             decimals=2, links=runbook),
-        6, 4,
-    )
-
-    grid.add(
-        timeseries(
-            "SLI against the objective",
-            [
-                query(q.sli_over(slo, burn_window), "A", f"SLI over {format_duration(burn_window)}"),
-                query(q.sli_over_period(slo), "B", f"SLI over {period}"),
-                query(q.objective(slo), "C", "objective"),
-            ],
-            "percentunit", decimals=decimals, links=runbook,
-        ),
-        12, 8,
-    )
-    grid.add(
-        timeseries(
-            f"Error budget remaining over {period}",
-            [query(q.budget_remaining(slo), "A", "budget remaining")],
-            "percentunit", steps("red", (0, OK)), "dashed", links=runbook, time_from=period,
-            description=f"The error budget burning down over the last {period}.",
-        ),
-        12, 8,
-    )
-    grid.add(
-        timeseries(
-            "Burn rate per alert window",
-            [query(q.burn_rate(slo, w), chr(ord("A") + i), format_duration(w)) for i, w in enumerate(burn_windows(slo))],
-            BURN_RATE_UNIT, steps(OK, *tier_levels(slo)), "dashed", tiers_text(slo), runbook, decimals=2,
-        ),
-        12, 8,
-    )
+    slo_stats(grid, slo, links)
+    slo_trends(grid, slo, links)
     if isinstance(slo.indicator, LatencyIndicator):
-        threshold = slo.indicator.threshold
-        grid.add(
-            timeseries(
-                "Latency percentiles",
-                [query(q.latency_percentile(slo, p), chr(ord("A") + i), f"p{names.number(p * 100)}") for i, p in enumerate(q.PERCENTILES)],
-                latency_unit(slo), steps(OK, (threshold, "red")), "dashed",
-                f"From the histogram {slo.indicator.histogram.metric}; the line is the SLO threshold "
-                f"({slo.indicator.threshold_text}) that {names.number(slo.objective_percent)}% of requests must beat.",
-                runbook,
-            ),
-            12, 8,
-        )
+        latency_percentiles(grid, slo, links)
 
 
 # --- one threshold -------------------------------------------------------------------------
@@ -244,13 +278,16 @@ def threshold_steps(th: Threshold) -> list[dict]:
 
 
 def threshold_panels(grid: Grid, th: Threshold) -> None:
-    runbook = [link("Runbook", th.runbook_url, new_tab=True)] if th.runbook_url else []
+    links = runbook_links(th.runbook_url)
     unit = THRESHOLD_UNITS[th.unit]
+    value = q.threshold_value(th)
     grid.row(threshold_title(th))
-    grid.add(stat("Current value", q.threshold_value(th), unit, threshold_steps(th), th.description, sparkline=False, links=runbook), 6, 8)
+    grid.add(stat("Current value", value, unit, threshold_steps(th), th.description, sparkline=False, links=links), 6, 8)
     grid.add(
-        timeseries("Value against the alert level", [query(q.threshold_value(th), "A")], unit, threshold_steps(th), "line+area",
-                   th.description, runbook),
+        timeseries(
+            "Value against the alert level", [query(value, "A")], unit, threshold_steps(th), "line+area",
+            th.description, links,
+        ),
         18, 8,
     )
 
@@ -280,7 +317,7 @@ def service_dashboard(service: Service) -> g.Dashboard:
         annotations=g.Annotations(annotations),
         links=[
             g.DashboardLink(type="link", title="SLO overview", uri=names.overview_link(), icon="dashboard", keepTime=True),
-            g.DashboardLink(type="dashboards", title="SLO dashboards", tags=[names.GRAFANA_MANAGED_TAG], asDropdown=True, keepTime=True),
+            all_dashboards_link(),
         ],
         schemaVersion=names.GRAFANA_SCHEMA_VERSION,
         refresh=REFRESH,
@@ -320,7 +357,9 @@ def slo_table(services: list[Service]) -> g.Table:
         "indexByName": order,
         "renameByName": {f"Value #{ref}": title for ref, title, _ in OVERVIEW_COLUMNS},
     }
-    time_range = "&${__url_time_range}"
+    time_range = "${__url_time_range}"
+    service_url = f"/d/{names.dashboard_uid(service_field)}/{service_field}?{time_range}"
+    slo_url = f"{names.dashboard_link(None, service_field, slo_field)}&{time_range}"
     return table(
         "Every SLO, worst error budget first",
         [query(build(names_), ref, instant=True, table=True) for ref, _, build in OVERVIEW_COLUMNS],
@@ -330,8 +369,8 @@ def slo_table(services: list[Service]) -> g.Table:
             _column("SLI", "percentunit", decimals=3),
             _column("Budget remaining", "percentunit", steps("red", (0, WARN), (0.25, OK))),
             _column("Burn rate", BURN_RATE_UNIT, steps(OK, (1, WARN)), decimals=2),
-            _data_link(names.SERVICE, f"{service_field} dashboard", f"/d/{names.dashboard_uid(service_field)}/{service_field}?{time_range[1:]}"),
-            _data_link(names.SLO, f"{slo_field} on the {service_field} dashboard", names.dashboard_link(None, service_field, slo_field) + time_range),
+            _data_link(names.SERVICE, f"{service_field} dashboard", service_url),
+            _data_link(names.SLO, f"{slo_field} on the {service_field} dashboard", slo_url),
         ],
         sort_by="Budget remaining",
         description="Objective, SLI and error budget over each SLO's period; burn rate over its fastest alert window. "
@@ -354,7 +393,7 @@ def overview_dashboard(model: Model) -> g.Dashboard:
         tags=tags(),
         panels=grid.panels,
         templating=g.Templating([datasource_variable()]),
-        links=[g.DashboardLink(type="dashboards", title="SLO dashboards", tags=[names.GRAFANA_MANAGED_TAG], asDropdown=True, keepTime=True)],
+        links=[all_dashboards_link()],
         schemaVersion=names.GRAFANA_SCHEMA_VERSION,
         refresh=REFRESH,
         time=TIME_RANGE,
@@ -373,7 +412,8 @@ def emit(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
                 error(
                     Position(service.source_file),
                     "grafana/reserved-name",
-                    f"service: '{service.name}' would replace the overview dashboard ({names.OVERVIEW_DASHBOARD_FILE}); choose another service name",
+                    f"service: '{service.name}' would replace the overview dashboard "
+                    f"({names.OVERVIEW_DASHBOARD_FILE}); choose another service name",
                 )
             )
             continue

@@ -28,7 +28,9 @@ SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "yellow"}
 
 # Panel keys of grafanalib's legacy panel model (table "columns", "fontSize" and panel-level
 # "mappings" predate Grafana 8's fieldConfig); Grafana needs none of them.
-_LEGACY_PANEL_KEYS = ("error", "editable", "height", "span", "minSpan", "repeat", "repeatDirection", "maxPerRow", "columns", "fontSize")
+_LEGACY_PANEL_KEYS = (
+    "error", "editable", "height", "span", "minSpan", "repeat", "repeatDirection", "maxPerRow", "columns", "fontSize",
+)
 
 
 class PromTarget(g.Target):

@@ -143,3 +143,18 @@ def kubernetes_rule_file(service: str) -> str:
 
 def mimir_rule_file(service: str) -> str:
     return f"mimir/{service}.rules.yml"
+
+
+# Grafana dashboards (targets/grafana_dashboards.py) and the local Grafana (grafana/provisioning/)
+GRAFANA_SCHEMA_VERSION = 39  # Grafana 12 no longer migrates dashboards below 37; grafanalib defaults to 12
+DASHBOARD_TAG = "slo"
+DATASOURCE_VARIABLE = "datasource"
+# The alert annotations link to the service dashboard with ?var-slo=<name> (dashboard_link above).
+SLO_VARIABLE = "slo"
+LOCAL_DATASOURCE_UID = "slo-prometheus"  # grafana/provisioning/datasources/prometheus.yml
+# Every series the compiler records starts with this; a spec reading a name in it must read one we record.
+SERIES_NAMESPACE = "slo:"
+
+
+def overview_link(grafana_url: str | None = None) -> str:
+    return f"{(grafana_url or '').rstrip('/')}/d/{OVERVIEW_UID}/overview"

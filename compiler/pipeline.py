@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import targets
+from compiler import consistency, targets
 from compiler.build import ServiceBuilder, build_model
 from compiler.diagnostics import CompileError, Diagnostic, Diagnostics, Position, error
 from compiler.model import Model
@@ -96,6 +96,7 @@ def compile_tree(root: Path | str) -> CompileResult:
     if model is None:
         raise CompileError(diagnostics)
     artifacts, emitted = targets.emit_all(model)
+    emitted += consistency.check(model, artifacts)  # every series a rule or dashboard reads exists
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity.name == "ERROR" for d in diagnostics):
         raise CompileError(diagnostics)

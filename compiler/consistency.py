@@ -1,0 +1,181 @@
+"""Cross-target consistency: every series a generated rule or dashboard reads exists.
+
+A series exists when a generated recording rule records it (``ALERTS`` when any alerting rule
+exists) or when the spec names it as a source metric: counter selectors and ``$window``
+expressions, a histogram's ``_bucket`` and ``_count`` series, threshold expressions. Anything else
+is a compile error: a dashboard panel or rule reading a name nothing produces shows "no data" or
+never fires, and nobody notices until the day it matters.
+
+The check reads the emitted files themselves (rule YAML, dashboard JSON), not the targets'
+intermediate data, so it judges exactly what would be written. A spec expression reading a
+name in the compiler's own ``slo:`` namespace that no rule records is reported at the spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+
+from compiler import conventions as names
+from compiler.diagnostics import Diagnostic, Position, error
+from compiler.model import LatencyIndicator, Model, RatioIndicator
+from compiler.spec import promql
+from compiler.spec.yaml_source import load_documents
+
+# Series Prometheus itself writes for every alerting rule.
+ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
+# Grafana's interval macros are not PromQL; any duration stands in for them when parsing.
+_GRAFANA_RANGE = re.compile(r"\[\$\{?__\w+\}?\]")
+_EXPR_LINE = re.compile(r'^(\s*)"expr": ')
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL expression in a generated file, and how to name where it is."""
+
+    position: Position
+    where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    expr: str
+
+
+# --- what the spec names -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpecExpr:
+    position: Position
+    where: str
+    expr: str
+
+
+def spec_expressions(model: Model) -> list[SpecExpr]:
+    found = []
+    for service in model.services:
+        for slo in service.slos:
+            ind = slo.indicator
+            if isinstance(ind, RatioIndicator):
+                for field in ("errors", "good", "total"):
+                    counter = getattr(ind, field)
+                    if counter is not None:
+                        found.append(SpecExpr(slo.source, f"SLO '{slo.name}' indicator.ratio.{field}", counter.text))
+            elif isinstance(ind, LatencyIndicator):
+                for suffix in ("_bucket", "_count"):
+                    text = promql.render_selector(ind.histogram, ind.histogram.metric + suffix)
+                    found.append(SpecExpr(slo.source, f"SLO '{slo.name}' indicator.latency.histogram", text))
+        for th in service.thresholds:
+            found.append(SpecExpr(th.source, f"threshold '{th.name}' expr", th.expr))
+    return found
+
+
+def _names_in(expr: str) -> set[str]:
+    return promql.metric_names(promql.parse(_GRAFANA_RANGE.sub("[5m]", expr)))
+
+
+# --- what the generated files read and record ----------------------------------------------
+def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool]:
+    """Every rule expression of a rule file, the names it records, and whether it holds alerts."""
+    documents, _ = load_documents(path, text)
+    queries, recorded, alerts = [], set(), False
+    for doc in documents:
+        for gi, group in enumerate(doc.data.get("groups") or []):
+            for ri, rule in enumerate(group.get("rules") or []):
+                kind, name = ("record", rule["record"]) if "record" in rule else ("alert", rule.get("alert"))
+                if kind == "record":
+                    recorded.add(name)
+                else:
+                    alerts = True
+                where = f"group {group['name']}, rule {ri + 1} ({kind} {name})"
+                queries.append(Query(doc.at(("groups", gi, "rules", ri, "expr")), where, str(rule["expr"])))
+    return queries, recorded, alerts
+
+
+def dashboard_queries(path: str, text: str) -> list[Query]:
+    """Every query of a dashboard (annotations and panel targets), with the line it is on.
+
+    Dashboards are written with sorted keys, one ``"expr"`` per line, so the n-th ``"expr"`` line
+    belongs to the n-th expression met walking the document in sorted-key order.
+    """
+    data = json.loads(text)
+    found: list[tuple[str, str]] = []
+    row = ""  # title of the last row met: panels follow their row in the panel list
+
+    def walk(node, where: str) -> None:
+        nonlocal row
+        if isinstance(node, dict):
+            if node.get("type") == "row":
+                row = node.get("title", "")
+            elif "gridPos" in node and "type" in node:  # a panel
+                where = f"panel {node.get('id')} \"{node.get('title', '')}\"" + (f" (row \"{row}\")" if row else "")
+            elif where == "annotations" and "name" in node:
+                where = f"annotation \"{node['name']}\""
+            if isinstance(node.get("expr"), str):
+                found.append((where, node["expr"]))
+            for key in sorted(node):
+                walk(node[key], where)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, where)
+
+    for key in sorted(data):
+        walk(data[key], key)
+    lines = [(i + 1, m.end(1) + 1) for i, line in enumerate(text.splitlines()) if (m := _EXPR_LINE.match(line))]
+    if len(lines) != len(found):  # not our layout: name the file only
+        lines = [(0, 0)] * len(found)
+    return [Query(Position(path, line, col), where, expr) for (where, expr), (line, col) in zip(found, lines)]
+
+
+# --- the check -----------------------------------------------------------------------------
+def _hint(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check(model: Model, artifacts: dict[str, str]) -> list[Diagnostic]:
+    queries: list[Query] = []
+    recorded: set[str] = set()
+    any_alerts = False
+    for service in model.services:
+        path = names.rules_file(service.name)
+        if path in artifacts:
+            found, records, alerts = rule_queries(path, artifacts[path])
+            queries += found
+            recorded |= records
+            any_alerts |= alerts
+    produced = recorded | (set(ALERT_SERIES) if any_alerts else set())
+
+    diagnostics = []
+    sources: set[str] = set()
+    for spec in spec_expressions(model):
+        read = _names_in(spec.expr)  # the spec was parsed when built, so this cannot fail
+        sources |= read
+        for name in sorted(n for n in read - produced if n.startswith(names.SERIES_NAMESPACE)):
+            diagnostics.append(
+                error(
+                    spec.position,
+                    "consistency/unknown-series",
+                    f"{spec.where} reads {name}, which is in the compiler's {names.SERIES_NAMESPACE} namespace "
+                    f"but no generated recording rule records it{_hint(name, produced)}",
+                )
+            )
+
+    dashboards = [names.dashboard_file(s.name) for s in model.services] + [names.OVERVIEW_DASHBOARD_FILE]
+    for path in sorted(set(dashboards) & artifacts.keys()):
+        queries += dashboard_queries(path, artifacts[path])
+
+    known = produced | sources
+    for query in queries:
+        try:
+            read = _names_in(query.expr)
+        except promql.PromQLError as exc:
+            diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {exc}"))
+            continue
+        for name in sorted(read - known):
+            diagnostics.append(
+                error(
+                    query.position,
+                    "consistency/unknown-series",
+                    f"{query.where} reads {name}, which no generated recording rule records "
+                    f"and no spec names{_hint(name, known)}",
+                )
+            )
+    return diagnostics

@@ -61,12 +61,12 @@ def document_kind(doc: SourceDocument) -> tuple[str | None, list[Diagnostic]]:
         return None, [error(doc.at(()), "spec/api-version", f"missing 'apiVersion: {API_VERSION}'")]
     if version != API_VERSION:
         return None, [
-            error(doc.at(("apiVersion",)), "spec/api-version", f"apiVersion '{version}' is not supported; use '{API_VERSION}'")
+            error(doc.at(("apiVersion",)), "spec/api-version", f"apiVersion {_quoted(version)} is not supported; use '{API_VERSION}'")
         ]
     kind = data.get("kind", "Service")
-    if kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in SCHEMAS:
         known = ", ".join(sorted(SCHEMAS))
-        return None, [error(doc.at(("kind",)), "spec/kind", f"kind '{kind}' is not known; expected one of: {known}")]
+        return None, [error(doc.at(("kind",)), "spec/kind", f"kind {_quoted(kind)} is not known; expected one of: {known}")]
     return kind, []
 
 
@@ -89,6 +89,10 @@ def _type_name(value) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _quoted(value) -> str:
+    return f"'{value}'" if isinstance(value, str) else _show(value)
 
 
 def _show(value) -> str:

@@ -31,6 +31,7 @@ from compiler.targets import scenarios
 from compiler.targets.humanize import RENDER, humanize_percentage, stable
 from compiler.targets.render import render
 from compiler.targets.simulate import Simulation, Timeline
+from compiler.spec.promql import as_selector, parse
 from compiler.targets.synth import matches, satisfy, selects, series_text
 from compiler.targets.yamltext import Comment, dump
 
@@ -263,14 +264,25 @@ def tier_step(service: Service, tier: BurnTier) -> int:
 
 
 # --- thresholds ---------------------------------------------------------------------------------
-def threshold_tests(service: Service, th: Threshold) -> list:
-    parsed = None
-    try:
-        from compiler.spec.promql import as_selector, parse
+def test_values(th: Threshold) -> tuple[Decimal, Decimal]:
+    """A value on each side of the threshold, clearly apart from it, that renders without a
+    rounding tie (1.0625 could print as 1.062 or 1.063)."""
+    value, render_value = th.value, RENDER[th.unit]
+    if th.unit == "ratio" and Decimal(0) < value < Decimal(1):
+        candidates = [((value + 1) / 2, value / 2)]  # keep ratios within 0..1
+    else:
+        scale = abs(value) or Decimal(4)  # around zero: step by whole units (0.25 * 4 = 1)
+        candidates = [(scale * Decimal(f), scale * Decimal(f)) for f in ("0.25", "0.2", "0.3", "0.5", "0.1")]
+        candidates = [(value + up, value - down) for up, down in candidates]
+    for high, low in candidates:
+        bad, good = (high, low) if th.op == ">" else (low, high)
+        if stable(render_value, float(bad)):
+            return bad, good
+    raise AssertionError(f"{th.name}: no test value renders unambiguously")
 
-        parsed = as_selector(parse(th.expr))
-    except Exception:  # noqa: BLE001 - any parse trouble means "inject the recorded value"
-        parsed = None
+
+def threshold_tests(service: Service, th: Threshold) -> list:
+    parsed = as_selector(parse(th.expr))  # the builder already proved it parses
     labels = satisfy(parsed.matchers) if parsed is not None else None
     if parsed is not None and labels is not None and selects(parsed, parsed.metric, labels):
         metric, series_labels = parsed.metric, labels
@@ -279,13 +291,7 @@ def threshold_tests(service: Service, th: Threshold) -> list:
         metric, series_labels = names.THRESHOLD_VALUE, {names.SERVICE: th.service, names.SLO: th.name}
         how = f"the recorded {names.THRESHOLD_VALUE} (the expression itself is checked by promtool check rules)"
     value = th.value
-    delta = abs(value) / 4 if value else Decimal(1)
-    if th.unit == "ratio" and Decimal(0) < value < Decimal(1):
-        bad = (value + 1) / 2 if th.op == ">" else value / 2
-        good = value / 2 if th.op == ">" else (value + 1) / 2
-    else:
-        bad = value + delta if th.op == ">" else value - delta
-        good = value - delta if th.op == ">" else value + delta
+    bad, good = test_values(th)
     for_m = -(-th.for_ // 60)
     start = 5
     stop = start + for_m + 5

@@ -65,7 +65,7 @@ def test_a_config_alertmanager_rejects_is_rolled_back_with_its_reason(tmp_path, 
     report = push(endpoints_for(server), model, out, checks=False)["alertmanager"]  # reach the server's own refusal
     assert report.status == "failed"
     assert 'undefined receiver "nobody" used in route' in report.errors[0]
-    assert "the previous config was restored and Alertmanager reloaded it" in report.errors[0]
+    assert "the previous config was restored and reloaded by Alertmanager" in report.errors[0]
     assert server.config.read_text() == BOOT_CONFIG
     assert live_receivers(server.url) == ["boot"]
 

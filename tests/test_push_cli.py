@@ -1,12 +1,15 @@
 """`slo push` and `slo diff` end to end: real Prometheus and Alertmanager, the issue's acceptance checks."""
 
+import io
 import json
+import sys
 import urllib.request
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from compiler import cli as cli_module
 from compiler import conventions
 from compiler.cli import cli
 from compiler.push import rulegroups
@@ -124,3 +127,29 @@ def test_diff_and_push_never_print_a_token(tmp_path, monkeypatch):
         pushed = slo("push", "--only", "grafana", env=right)
         assert pushed.exit_code == 0 and grafana.token not in pushed.output
         assert "grafana: 2 created, 0 updated, 0 deleted, 0 unchanged" in pushed.output  # its folder, its dashboard
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_shows_on_a_terminal_when_many_objects_are_written(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with cli_module._progress("grafana", cli_module.PROGRESS_MIN) as step:
+        for _ in range(cli_module.PROGRESS_MIN):
+            step(1)
+    assert "grafana: writing" in terminal.getvalue() and "100%" in terminal.getvalue()
+
+    few = Terminal()
+    monkeypatch.setattr(sys, "stderr", few)
+    with cli_module._progress("grafana", cli_module.PROGRESS_MIN - 1) as step:
+        step(1)
+    assert few.getvalue() == ""
+
+    pipe = io.StringIO()  # not a terminal: CI logs stay clean
+    monkeypatch.setattr(sys, "stderr", pipe)
+    with cli_module._progress("grafana", 100) as step:
+        step(100)
+    assert pipe.getvalue() == ""

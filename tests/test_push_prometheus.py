@@ -123,7 +123,7 @@ def test_a_reload_prometheus_rejects_restores_the_previous_files(tmp_path, serve
     assert report.status == "failed"
     error = report.errors[0]
     assert "Prometheus rejected the reload (HTTP 500" in error
-    assert "the previous rule files were restored and Prometheus reloaded them" in error
+    assert "the previous rule files were restored and reloaded by Prometheus" in error
     assert snapshot(rules_dir) == good_files
     assert loaded_groups(server.url).keys() == good_groups.keys()
     assert metric(server.url, "prometheus_config_last_reload_successful") == 1

@@ -159,16 +159,7 @@ class AlertmanagerPusher:
             except OSError as exc:
                 raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
         progress(1)
-        try:
-            self.reload()
-        except PushError as failure:
-            files.restore(config, previous)
-            try:
-                self.reload()
-                outcome = "the previous config was restored and Alertmanager reloaded it"
-            except PushError as again:
-                outcome = f"the previous config was restored, but reloading it failed too: {again}"
-            raise PushError(f"{failure}; {outcome}") from None
+        files.reload_or_restore(self.reload, lambda: files.restore(config, previous), "config was", "Alertmanager")
 
     def reload(self) -> None:
         # A 500 is Alertmanager refusing the config, with the reason in its body: not worth retrying.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler import conventions
@@ -49,6 +50,24 @@ def restore(path: Path, data: bytes | None) -> None:
         path.unlink(missing_ok=True)
     else:
         write_atomic(path, data)
+
+
+def reload_or_restore(reload: Callable[[], None], restore: Callable[[], None], what: str, server: str) -> None:
+    """Reload; if the server refuses, put ``what`` back and reload that, then raise saying both.
+
+    The server keeps running its old configuration after a refused reload, so restoring the old
+    files keeps disk and memory in agreement, and the next restart does not load the bad ones.
+    """
+    try:
+        reload()
+    except PushError as failure:
+        restore()
+        try:
+            reload()
+            outcome = f"the previous {what} restored and reloaded by {server}"
+        except PushError as again:
+            outcome = f"the previous {what} restored, but that reload failed too: {again}"
+        raise PushError(f"{failure}; {outcome}") from None
 
 
 def _sync_directory(directory: Path) -> None:

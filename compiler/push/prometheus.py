@@ -118,16 +118,7 @@ class PrometheusPusher:
         except OSError as exc:
             self._restore(backup, owned_before)
             raise PushError(f"writing into {rules_dir} failed ({exc.strerror or exc}); previous files restored") from None
-        try:
-            self.reload()
-        except PushError as failure:
-            self._restore(backup, owned_before)
-            try:
-                self.reload()
-                outcome = "the previous rule files were restored and Prometheus reloaded them"
-            except PushError as again:
-                outcome = f"the previous rule files were restored, but reloading them failed too: {again}"
-            raise PushError(f"{failure}; {outcome}") from None
+        files.reload_or_restore(self.reload, lambda: self._restore(backup, owned_before), "rule files were", "Prometheus")
 
     def _restore(self, backup: dict[str, bytes | None], owned_before: set[str]) -> None:
         rules_dir = self.endpoint.rules_dir

@@ -2,7 +2,7 @@
 
 import pytest
 
-from compiler.push.transport import HttpError, RetryPolicy, Secret, Transport
+from compiler.push.transport import HttpError, RetryPolicy, Secret, Transport, without_userinfo
 from fakes.server import FakeServer, Response
 
 TOKEN = "glsa_top_secret_value"
@@ -97,3 +97,14 @@ def test_pauses_stay_between_half_and_all_of_the_capped_exponential(attempt):
     ceiling = min(8.0, 0.5 * 2 ** (attempt - 1))
     assert policy.pause(attempt, lambda: 0.0) == ceiling / 2
     assert policy.pause(attempt, lambda: 1.0) == ceiling
+
+
+def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_messages(server):
+    url = server.url.replace("http://", "http://admin:pa%40ss@")
+    http = Transport(url, policy=RetryPolicy(retries=0))
+    assert http.base_url == server.url
+    with pytest.raises(HttpError) as exc:
+        http.request("GET", "/echo-auth")
+    assert "pa@ss" not in str(exc.value) and "admin" not in str(exc.value)
+    assert server.log[-1].headers["Authorization"] == "Basic YWRtaW46cGFAc3M="  # admin:pa@ss
+    assert without_userinfo("https://u:p@h.example/x") == "https://<redacted>@h.example/x"

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 
 from compiler.diagnostics import CompileError, Diagnostic, Position, error
-from compiler.push.transport import DEFAULT_TIMEOUT, Secret
+from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
 from compiler.spec.validate import _diagnostic as schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
@@ -218,7 +218,8 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
             return None
         text = str(setting.value).strip()
         if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
-            problems.append(error(setting.source, "targets/url", f"{section} URL {text!r} is not an http:// or https:// URL"))
+            shown = without_userinfo(text)
+            problems.append(error(setting.source, "targets/url", f"{section} URL {shown!r} is not an http:// or https:// URL"))
             return None
         return text.rstrip("/")
 

@@ -10,9 +10,11 @@ itself is wrong and will be wrong again.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -85,7 +87,10 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ):
-        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(base_url)
+        # https://user:password@host means basic auth: the credentials move from the URL, which
+        # messages show, into the session.
+        self.base_url = _USERINFO.sub("", base_url).rstrip("/")
         self.timeout = timeout
         self.policy = policy
         self._sleep = sleep
@@ -97,6 +102,10 @@ class Transport:
         self.session.headers.update(headers or {})
         if token is not None:
             self.session.headers["Authorization"] = f"Bearer {token.reveal()}"
+        if parts.username is not None:
+            password = unquote(parts.password or "")
+            self.session.auth = (unquote(parts.username), password)
+            self._secrets += [password] if password else []
         self.attempts = 0  # requests actually sent, retries included (tests and reports read it)
 
     def redact(self, text: str) -> str:
@@ -147,6 +156,14 @@ class Transport:
             return response
         body = self.redact(excerpt(response.text))
         raise HttpError(f"{what}: HTTP {response.status_code}: {body}", response.status_code, body)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def without_userinfo(url: str) -> str:
+    """``https://user:pw@host/x`` -> ``https://<redacted>@host/x``, for messages."""
+    return _USERINFO.sub("<redacted>@", url)
 
 
 def excerpt(text: str) -> str:

@@ -1,5 +1,7 @@
 # Two entry points for a fresh machine (README "Quick start"):
-#   make run   compile slo/ and prove every generated alert with promtool
+#   make run   compile slo/, prove every generated alert with promtool, start a local
+#              Prometheus and Alertmanager (127.0.0.1:9090, :9093), push, and show what loaded
+#   make stop  stop that local Prometheus and Alertmanager
 #   make test  the whole test suite
 # Both set up what they need: a virtualenv in .venv and Debian's prometheus and
 # prometheus-alertmanager packages (promtool, amtool) when they are missing.
@@ -9,11 +11,21 @@ PYTHON ?= python3
 SLO    := $(VENV)/bin/slo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools venv clean
+# Where `slo push` delivers in `make run`: the local stack of prometheus/local-stack.sh
+LOCAL_TARGETS := SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=.run/prometheus/rules \
+	SLO_ALERTMANAGER_URL=http://127.0.0.1:9093 SLO_ALERTMANAGER_CONFIG=.run/alertmanager/alertmanager.yml
+
+.PHONY: run stop test setup tools venv clean
 
 run: setup
 	$(SLO) compile
 	$(SLO) test
+	prometheus/local-stack.sh start
+	env $(LOCAL_TARGETS) $(SLO) push
+	prometheus/local-stack.sh show
+
+stop:
+	prometheus/local-stack.sh stop
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

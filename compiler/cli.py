@@ -6,13 +6,16 @@ stale/failed check, 2 usage errors (click).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
-from compiler import output, pipeline, toolrun
+from compiler import conventions, output, pipeline, toolrun
 from compiler.diagnostics import CompileError, Diagnostic, Severity
+from compiler.push import endpoints, report, runner
+from compiler.push.transport import PushError
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
@@ -129,6 +132,132 @@ def test(out_dir: str) -> None:
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed or not results:
         sys.exit(1)
+
+
+# --- push and diff -------------------------------------------------------------------------
+PROGRESS_MIN = 10  # objects; fewer finish before a bar would be worth drawing
+
+
+def _push_options(command):
+    """Options shared by `slo push` and `slo diff`: where the live systems are."""
+    options = [
+        click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Compiled output to deliver."),
+        click.option("--env", "env_name", envvar="SLO_ENV", help=f"Environment from the targets file ({conventions.TARGETS_FILE})."),
+        click.option("--targets-file", default=conventions.TARGETS_FILE, show_default=True, type=click.Path(), help="Named environments."),
+        click.option("--only", help=f"Comma-separated targets: {','.join(endpoints.TARGET_NAMES)}."),
+        click.option("--prune", is_flag=True, help="Also delete managed Grafana dashboards that out/ no longer has."),
+        click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True),
+        click.option("--insecure-skip-tls-verify", "insecure", is_flag=True, help="Do not verify TLS certificates (test setups only)."),
+        click.option("--timeout", type=click.FloatRange(0.1, 600), help="Seconds to wait for each answer (default 10)."),
+    ]
+    for key in endpoints.ENVIRONMENT:
+        if key.endswith(".token"):
+            continue  # tokens come from the environment or files only: flags end up in shell history
+        options.append(click.option(endpoints.flag_name(key), key.replace(".", "_"), help=f"Overrides {endpoints.ENVIRONMENT[key]}."))
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _only(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in endpoints.TARGET_NAMES]
+    if unknown:
+        raise click.BadParameter(f"unknown target {unknown[0]!r}; choose from {', '.join(endpoints.TARGET_NAMES)}", param_hint="--only")
+    return names
+
+
+def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
+    """Endpoints, model and pushers, or print why not and exit with ``fail``."""
+    only = _only(params.pop("only"))
+    flags = {key: params.get(key.replace(".", "_")) for key in endpoints.ENVIRONMENT if not key.endswith(".token")}
+    flags["tls_verify"] = False if params["insecure"] else None
+    flags["timeout"] = params["timeout"]
+    try:
+        found = endpoints.resolve(flags, targets_file=Path(params["targets_file"]), env_name=params["env_name"])
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(fail)
+    if not found.configured():
+        names = ", ".join(endpoints.ENVIRONMENT[f"{n}.url"] for n in endpoints.TARGET_NAMES)
+        click.secho(f"error [push/no-target] no target is configured: set one of {names}, or use --env", fg="red", err=True)
+        sys.exit(fail)
+    model, diagnostics = pipeline.load_tree(Path(specs))
+    if model is None:
+        _print_diagnostics(diagnostics)
+        sys.exit(fail)
+    settings = runner.Settings(out_dir=Path(params["out_dir"]), prune=params["prune"])
+    try:
+        return runner.build(found, model, settings, only)
+    except PushError as exc:
+        click.secho(f"error [push/out] {exc}", fg="red", err=True)
+        sys.exit(fail)
+
+
+@contextlib.contextmanager
+def _progress(name: str, total: int):
+    if total < PROGRESS_MIN or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    with click.progressbar(length=total, label=f"{name}: writing", file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _ordered(reports: list) -> list:
+    return sorted(reports, key=lambda r: endpoints.TARGET_NAMES.index(r.target))
+
+
+@cli.command()
+@click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
+@click.option("--dry-run", is_flag=True, help="Check and print the plan; write nothing.")
+@_push_options
+def push(specs: str, dry_run: bool, **params) -> None:
+    """Deliver out/ to every configured live system, safely and idempotently.
+
+    Checks everything first (promtool, amtool, health, credentials), plans every target, then
+    writes target by target, reloads and reads back. A failed reload puts the previous files
+    back. Objects slo does not own are never changed or deleted. Exit 1 on any failure.
+
+    \b
+    Examples:
+      slo compile && slo push                       # targets from SLO_* variables
+      slo push --env prod --only prometheus,grafana # targets from targets.yaml
+      slo push --dry-run                            # the plan, nothing written
+      SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=/etc/prometheus/rules/slo slo push
+    """
+    fmt = params.pop("fmt")
+    pushers, skipped = _prepare(specs, params, fail=1)
+    reports = _ordered(skipped + runner.push(pushers, dry_run=dry_run, progress=_progress))
+    title = "slo push --dry-run (nothing was written)" if dry_run else "slo push"
+    click.echo(report.render(reports, fmt, title), nl=False)
+    if any(r.status in ("failed", "not-run") for r in reports):
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
+@_push_options
+def diff(specs: str, **params) -> None:
+    """Compare the live systems with out/: rule groups as parsed rules, the Alertmanager config
+    parsed, dashboards without id/version. Writes nothing.
+
+    Exit codes: 0 no changes, 1 changes, 2 error.
+
+    \b
+    Examples:
+      slo diff
+      slo diff --env prod --format markdown > plan.md   # a pull-request comment
+      slo diff --format json | jq '.targets[].counts'
+    """
+    fmt = params.pop("fmt")
+    pushers, skipped = _prepare(specs, params, fail=2)
+    reports = _ordered(skipped + runner.diff(pushers))
+    click.echo(report.render(reports, fmt, "slo diff: live systems vs out/"), nl=False)
+    if any(r.status == "failed" for r in reports):
+        sys.exit(2)
+    sys.exit(1 if any(r.changed for r in reports) else 0)
 
 
 def main() -> None:

@@ -158,3 +158,15 @@ SERIES_NAMESPACE = "slo:"
 
 def overview_link(grafana_url: str | None = None) -> str:
     return f"{(grafana_url or '').rstrip('/')}/d/{OVERVIEW_UID}/overview"
+
+
+# Push: what `slo push` writes on live systems, and how it marks what it owns
+PUSH_OWNERSHIP_FILE = ".slo-owned.json"  # in the Prometheus rules directory; lists the files slo wrote
+TARGETS_FILE = "targets.yaml"  # named environments for `slo push --env NAME`
+GRAFANA_SHARED_FOLDER_UID = "slo"  # dashboards of no single team (the overview); cannot clash with slo-<team>
+GRAFANA_SHARED_FOLDER_TITLE = "SLOs"
+
+
+def grafana_push_message(source: str) -> str:
+    """The version-history note of every dashboard version slo saves."""
+    return f"slo push from {source}"

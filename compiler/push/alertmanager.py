@@ -1,0 +1,172 @@
+"""A single Alertmanager: its config file replaced atomically, reloaded, and read back.
+
+The file at SLO_ALERTMANAGER_CONFIG is the one Alertmanager loads (--config.file); slo owns it
+as a whole, since Alertmanager has exactly one. amtool checks the new config first; a reload
+that still fails (Alertmanager's 500 names the reason) puts the old file back and reloads it.
+
+The live side is /api/v2/status, whose ``config.original`` is the loaded config *with defaults
+filled in and secrets masked*. Comparison is therefore by meaning: everything out/ sets must be
+there live (a masked ``<secret>`` matches anything, ``60m`` matches ``1h``); keys only the live
+side has are defaults, except top-level sections out/ does not have at all.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from compiler import conventions
+from compiler.push import files
+from compiler.push.checks import Check, amtool_check_config
+from compiler.push.endpoints import Alertmanager
+from compiler.push.plan import Change, Plan, Progress
+from compiler.push.rulegroups import seconds
+from compiler.push.transport import PushError, Transport
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MASKED = "<secret>"
+FILLED_IN_SECTIONS = {"global"}  # top-level sections Alertmanager adds when the file has none
+MATCHER_LISTS = {"matchers", "source_matchers", "target_matchers"}
+_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
+
+
+def parse_config(text: str, where: str) -> dict:
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise PushError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise PushError(f"{where}: not an Alertmanager config (expected a mapping)")
+    return data
+
+
+def differences(desired: dict, live: dict) -> list[str]:
+    """Where ``live`` lacks or contradicts ``desired``, as field paths (never values: they may be secrets)."""
+    found = _compare(desired, live, "")
+    for key in sorted(set(live) - set(desired) - FILLED_IN_SECTIONS):
+        if live[key]:
+            found.append(f"{key}: set live, absent from out/")
+    return found
+
+
+def _compare(want, have, path: str) -> list[str]:
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return [f"{path or '(config)'} differs"]
+        found = []
+        for key, value in want.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in have:
+                found.append(f"{sub}: missing live")
+            else:
+                found.extend(_compare(value, have[key], sub))
+        return found
+    if isinstance(want, list):
+        if path == "receivers" and all(isinstance(r, dict) and "name" in r for r in want):
+            if not isinstance(have, list):
+                return ["receivers differ"]
+            return _compare_named({r["name"]: r for r in want}, {r.get("name"): r for r in have if isinstance(r, dict)})
+        if not isinstance(have, list) or len(want) != len(have):
+            return [f"{path}: {len(have) if isinstance(have, list) else 'no'} entries live, {len(want)} in out/"]
+        if path.rsplit(".", 1)[-1] in MATCHER_LISTS:  # Alertmanager sorts matchers when it loads them
+            same = sorted(map(_matcher, want)) == sorted(map(_matcher, have))
+            return [] if same else [f"{path} differs"]
+        found = []
+        for i, (w, h) in enumerate(zip(want, have)):
+            found.extend(_compare(w, h, f"{path}[{i}]"))
+        return found
+    return [] if _same_scalar(want, have) else [f"{path} differs"]
+
+
+def _compare_named(want: dict, have: dict) -> list[str]:
+    found = [f"receiver {name}: missing live" for name in want if name not in have]
+    found += [f"receiver {name}: live only" for name in have if name not in want]
+    for name in want:
+        if name in have:
+            found.extend(_compare(want[name], have[name], f"receivers[{name}]"))
+    return found
+
+
+def _matcher(text):
+    match = _MATCHER.match(text) if isinstance(text, str) else None
+    if not match:
+        return text
+    name, op, value = match.groups()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return f"{name}{op}{value}"
+
+
+def _same_scalar(want, have) -> bool:
+    if want == have or have == MASKED:
+        return True
+    if isinstance(want, str) and isinstance(have, str) and _DURATION.match(want) and _DURATION.match(have):
+        return seconds(want) == seconds(have)
+    return str(want) == str(have) and not isinstance(want, (dict, list))
+
+
+class AlertmanagerPusher:
+    name = "alertmanager"
+
+    def __init__(self, endpoint: Alertmanager, out_dir: Path, transport: Transport, check: Check | None = amtool_check_config):
+        self.endpoint = endpoint
+        self.source = Path(out_dir) / conventions.ALERTMANAGER_CONFIG
+        self.http = transport
+        self.check = check
+        self.text = self.source.read_text("utf-8")
+        self.desired = parse_config(self.text, str(self.source))
+
+    def preflight(self) -> None:
+        config = self.endpoint.config
+        if config is None:
+            raise PushError("set SLO_ALERTMANAGER_CONFIG (or --alertmanager-config) to the file Alertmanager loads (--config.file)")
+        if not config.parent.is_dir():
+            raise PushError(f"directory {config.parent} of the Alertmanager config does not exist")
+        if self.check is not None:
+            self.check([self.source])
+
+    def live_config(self) -> dict:
+        response = self.http.expect(self.http.request("GET", "/api/v2/status"), (200,), "read status (/api/v2/status)")
+        try:
+            original = response.json()["config"]["original"]
+        except (ValueError, KeyError, TypeError):
+            raise PushError(f"{self.http.url('/api/v2/status')} did not answer like Alertmanager") from None
+        return parse_config(original, "live config")
+
+    def plan(self) -> Plan:
+        found = differences(self.desired, self.live_config())
+        write = False
+        config = self.endpoint.config
+        if config is not None:
+            write = files.read_bytes(config) != self.text.encode("utf-8")
+            if write and not found:
+                found = ["file text differs; the loaded config is equal"]
+        receivers = len(self.desired.get("receivers") or [])
+        change = Change("updated" if found else "unchanged", f"config ({receivers} receivers)", tuple(found))
+        return Plan([change], work={"write": write, "reload": bool(found)}, steps=1)
+
+    def apply(self, plan: Plan, progress: Progress) -> None:
+        if not plan.work["reload"]:
+            return
+        config = self.endpoint.config
+        previous = files.read_bytes(config)
+        if plan.work["write"]:
+            try:
+                files.write_atomic(config, self.text.encode("utf-8"))
+            except OSError as exc:
+                raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
+        progress(1)
+        files.reload_or_restore(self.reload, lambda: files.restore(config, previous), "config was", "Alertmanager")
+
+    def reload(self) -> None:
+        # A 500 is Alertmanager refusing the config, with the reason in its body: not worth retrying.
+        response = self.http.request("POST", "/-/reload", retry_status=False)
+        if response.status_code != 200:
+            body = " ".join(response.text.split())
+            raise PushError(f"Alertmanager rejected the reload (HTTP {response.status_code}): {body}")
+
+    def verify(self) -> list[str]:
+        return [f"after reload: {detail}" for change in self.plan().pending for detail in change.details]

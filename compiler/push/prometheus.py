@@ -1,0 +1,165 @@
+"""A single Prometheus server: rule files into its rules directory, reload, and read back.
+
+Order of a push, each step only if the one before succeeded:
+  1. promtool check rules on out/ (a file Prometheus would reject never reaches the server);
+  2. the lifecycle API must be on (it is what reloads), asked via /api/v1/status/flags;
+  3. write changed files atomically, delete owned files that are no longer generated;
+  4. POST /-/reload, then prometheus_config_last_reload_successful must be 1. If not, the old
+     files are put back and Prometheus reloads them, so it keeps running what it ran before;
+  5. /api/v1/rules must show every generated group, equal to the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.push import files, rulegroups
+from compiler.push.checks import Check, promtool_check_rules
+from compiler.push.endpoints import Prometheus
+from compiler.push.plan import Change, Plan, Progress
+from compiler.push.transport import PushError, Transport
+
+RULES_DIR_IN_OUT = Path("prometheus") / "rules"
+LIFECYCLE_HINT = "the lifecycle API is off: start Prometheus with --web.enable-lifecycle so that slo can reload it"
+RELOAD_METRIC = "prometheus_config_last_reload_successful"
+
+
+@dataclass
+class Work:
+    write: dict[str, bytes] = field(default_factory=dict)  # file name -> new text
+    delete: list[str] = field(default_factory=list)
+    owned_after: set[str] = field(default_factory=set)
+    reload: bool = False
+
+
+class PrometheusPusher:
+    name = "prometheus"
+
+    def __init__(self, endpoint: Prometheus, out_dir: Path, transport: Transport, check: Check | None = promtool_check_rules):
+        self.endpoint = endpoint
+        self.source = Path(out_dir) / RULES_DIR_IN_OUT
+        self.http = transport
+        self.check = check
+        self.desired = rulegroups.load_rule_files(self.source)
+
+    # -- reading -------------------------------------------------------------------------
+    def preflight(self) -> None:
+        rules_dir = self.endpoint.rules_dir
+        if rules_dir is None:
+            raise PushError("set SLO_PROMETHEUS_RULES_DIR (or --prometheus-rules-dir) to the directory Prometheus loads rule files from")
+        if not rules_dir.is_dir():
+            raise PushError(f"rules directory {rules_dir} does not exist; create it and list {rules_dir}/*.yml in rule_files")
+        if self.check is not None:
+            self.check([self.source / name for name in self.desired])
+        flags = self._get_json("/api/v1/status/flags", "read flags")
+        if str(flags.get("web.enable-lifecycle", "")).lower() != "true":
+            raise PushError(LIFECYCLE_HINT)
+
+    def live_groups(self) -> dict[tuple[str, str], dict]:
+        """(file name, group name) -> canonical group, for every group the server has loaded."""
+        data = self._get_json("/api/v1/rules", "list rules")
+        return {(Path(g["file"]).name, g["name"]): rulegroups.canonical_api_group(g) for g in data.get("groups", [])}
+
+    def plan(self) -> Plan:
+        plan, work = Plan(), Work(owned_after=set(self.desired))
+        live = self.live_groups()
+        rules_dir = self.endpoint.rules_dir
+        owned: set[str] | None = None
+        if rules_dir is not None and rules_dir.is_dir():
+            owned = files.owned_files(rules_dir)
+        else:
+            plan.notes.append("rules directory not given: files slo no longer generates are not looked for")
+        for name, rule_file in self.desired.items():
+            file_changes = []
+            for group in rule_file.groups:
+                what = f"group {group['name']} ({name})"
+                have = live.get((name, group["name"]))
+                if have is None:
+                    file_changes.append(Change("created", what))
+                    continue
+                found = rulegroups.differences(rulegroups.canonical_group(group), have)
+                file_changes.append(Change("updated" if found else "unchanged", what, tuple(found)))
+            if owned is not None:
+                on_disk = files.read_bytes(rules_dir / name)
+                data = rule_file.text.encode("utf-8")
+                if on_disk is not None and name not in owned:
+                    raise PushError(f"{rules_dir / name} exists but was not written by slo; refusing to replace it (move it away)")
+                if on_disk != data:
+                    work.write[name] = data
+                    if all(c.kind == "unchanged" for c in file_changes):
+                        file_changes.append(Change("updated", f"file {name}", ("text differs; its rule groups are equal",)))
+            plan.changes.extend(file_changes)
+        for name in sorted((owned or set()) - set(self.desired)):
+            work.delete.append(name)
+            gone = [Change("deleted", f"group {group} ({file})") for (file, group) in sorted(live) if file == name]
+            plan.changes.extend(gone or [Change("deleted", f"file {name}")])
+        work.reload = bool(plan.pending)
+        plan.work, plan.steps = work, len(work.write) + len(work.delete)
+        return plan
+
+    # -- writing -------------------------------------------------------------------------
+    def apply(self, plan: Plan, progress: Progress) -> None:
+        work: Work = plan.work
+        if not work.reload:
+            return
+        rules_dir = self.endpoint.rules_dir
+        owned_before = files.owned_files(rules_dir)
+        backup = {name: files.read_bytes(rules_dir / name) for name in [*work.write, *work.delete]}
+        try:
+            files.record_owned(rules_dir, owned_before | set(work.write))  # before the files exist
+            for name, data in work.write.items():
+                files.write_atomic(rules_dir / name, data)
+                progress(1)
+            for name in work.delete:
+                (rules_dir / name).unlink(missing_ok=True)
+                progress(1)
+            files.record_owned(rules_dir, work.owned_after)
+        except OSError as exc:
+            self._restore(backup, owned_before)
+            raise PushError(f"writing into {rules_dir} failed ({exc.strerror or exc}); previous files restored") from None
+        files.reload_or_restore(self.reload, lambda: self._restore(backup, owned_before), "rule files were", "Prometheus")
+
+    def _restore(self, backup: dict[str, bytes | None], owned_before: set[str]) -> None:
+        rules_dir = self.endpoint.rules_dir
+        for name, data in backup.items():
+            files.restore(rules_dir / name, data)
+        files.record_owned(rules_dir, owned_before)
+
+    def reload(self) -> None:
+        # A 500 here is Prometheus refusing the new configuration: retrying cannot help.
+        response = self.http.request("POST", "/-/reload", retry_status=False)
+        if response.status_code == 403:
+            raise PushError(f"reload refused (403): {LIFECYCLE_HINT}")
+        if response.status_code != 200:
+            body = " ".join(response.text.split())
+            raise PushError(f"Prometheus rejected the reload (HTTP {response.status_code}: {body}); its log names the file and rule")
+        if self.reload_successful() is False:
+            raise PushError(f"Prometheus answered the reload but {RELOAD_METRIC} is 0; its log says why")
+
+    def reload_successful(self) -> bool | None:
+        response = self.http.expect(self.http.request("GET", "/metrics"), (200,), "read /metrics")
+        for line in response.text.splitlines():
+            if line.startswith(RELOAD_METRIC + " "):
+                return float(line.split()[1]) == 1
+        return None
+
+    def verify(self) -> list[str]:
+        problems = []
+        if self.reload_successful() is False:
+            problems.append(f"{RELOAD_METRIC} is 0: the last reload failed")
+        for change in self.plan().pending:
+            if change.kind == "created":
+                problems.append(
+                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml listed in rule_files of prometheus.yml?"
+                )
+            else:
+                problems.append(f"{change.object} still differs after reload: {'; '.join(change.details) or change.kind}")
+        return problems
+
+    def _get_json(self, path: str, what: str) -> dict:
+        response = self.http.expect(self.http.request("GET", path), (200,), f"{what} ({path})")
+        try:
+            return response.json()["data"]
+        except (ValueError, KeyError, TypeError):
+            raise PushError(f"{what}: {self.http.url(path)} did not answer like Prometheus") from None

@@ -1,0 +1,1 @@
+"""In-process fakes of HTTP APIs that cannot be installed here (Grafana, Mimir), with fault injection."""

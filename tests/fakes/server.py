@@ -1,0 +1,160 @@
+"""A threaded HTTP server on 127.0.0.1 that a fake plugs its routes into, with fault injection.
+
+Faults are queued per request: answer with a status (e.g. 503), drop the connection without
+answering, or answer late (after the client gave up). A slow request is still carried out, as
+a real overloaded server would, which is exactly what makes retries need idempotent requests.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+    @classmethod
+    def json(cls, status: int, data) -> "Response":
+        return cls(status, json.dumps(data).encode())
+
+    @classmethod
+    def text(cls, status: int, text: str, content_type: str = "text/plain") -> "Response":
+        return cls(status, text.encode(), content_type)
+
+
+@dataclass
+class Fault:
+    method: str
+    path_prefix: str
+    kind: str  # status | drop | delay
+    times: int = 1
+    status: int = 503
+    delay: float = 0.0
+    body_contains: bytes = b""  # only requests whose body holds this (one dashboard among many)
+
+
+@dataclass
+class FakeServer:
+    """Subclasses implement ``route(request) -> Response``."""
+
+    faults: list[Fault] = field(default_factory=list)
+    log: list[Request] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- fault injection -----------------------------------------------------------------
+    def fail(self, method: str, path_prefix: str, status: int = 503, times: int = 1, body_contains: bytes = b"") -> None:
+        self.faults.append(Fault(method, path_prefix, "status", times, status=status, body_contains=body_contains))
+
+    def drop(self, method: str, path_prefix: str, times: int = 1) -> None:
+        self.faults.append(Fault(method, path_prefix, "drop", times))
+
+    def slow(self, method: str, path_prefix: str, delay: float, times: int = 1) -> None:
+        self.faults.append(Fault(method, path_prefix, "delay", times, delay=delay))
+
+    def _take_fault(self, request: Request) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if (
+                    fault.times > 0
+                    and fault.method == request.method
+                    and request.path.startswith(fault.path_prefix)
+                    and fault.body_contains in request.body
+                ):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def writes(self) -> list[Request]:
+        return [r for r in self.log if r.method not in ("GET", "HEAD")]
+
+    # -- serving ---------------------------------------------------------------------------
+    def route(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def _handle(self, request: Request) -> Response | None:
+        """The response to send, or None to drop the connection."""
+        with self._lock:
+            self.log.append(request)
+        fault = self._take_fault(request)
+        if fault and fault.kind == "drop":
+            return None
+        if fault and fault.kind == "status":
+            return Response.text(fault.status, f"injected fault {fault.status}")
+        if fault and fault.kind == "delay":
+            self._stopping.wait(fault.delay)
+        with self._lock:  # one request at a time changes state, like a database would serialise them
+            return self.route(request)
+
+    def __enter__(self) -> "FakeServer":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes; without this, Nagle's algorithm and the
+                # client's delayed ACK add 40 ms to every answer.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def _serve(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
+                response = fake._handle(request)
+                if response is None:
+                    self.close_connection = True
+                    return
+                try:
+                    self.send_response(response.status)
+                    self.send_header("Content-Type", response.content_type)
+                    self.send_header("Content-Length", str(len(response.body)))
+                    self.end_headers()
+                    self.wfile.write(response.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"

@@ -1,0 +1,108 @@
+"""Real Prometheus and Alertmanager (the Debian binaries) on free 127.0.0.1 ports, in tmp dirs.
+
+Each server is a context manager: it waits (bounded) until the server is ready and always stops
+it on exit, killing it if it does not stop in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+READY_DEADLINE = 20.0  # seconds; a loaded 2-core machine can be slow to start a Go binary
+STOP_DEADLINE = 10.0
+ALERTMANAGER_BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+needs_prometheus = pytest.mark.skipif(not (shutil.which("prometheus") and shutil.which("promtool")), reason="prometheus not installed")
+needs_alertmanager = pytest.mark.skipif(not (ALERTMANAGER_BINARY and shutil.which("amtool")), reason="alertmanager not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    directory: Path
+    config: Path
+    log: Path
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_DEADLINE
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/-/ready", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {url} not ready within {READY_DEADLINE}s:\n{log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def _running(argv: list[str], url: str, directory: Path, config: Path):
+    log = directory / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(proc, url, log)
+        yield Server(url, directory, config, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_DEADLINE)
+
+
+@contextlib.contextmanager
+def prometheus(directory: Path, lifecycle: bool = True, rule_glob: str = "rules/*.yml"):
+    """Prometheus loading ``directory/rules/*.yml`` (relative paths resolve against its config)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "rules").mkdir(exist_ok=True)
+    config = directory / "prometheus.yml"
+    config.write_text(f"global:\n  evaluation_interval: 1m\nrule_files:\n  - {rule_glob}\n")
+    port = free_port()
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ] + (["--web.enable-lifecycle"] if lifecycle else [])
+    with _running(argv, f"http://127.0.0.1:{port}", directory, config) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def alertmanager(directory: Path, config_text: str):
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "alertmanager.yml"
+    config.write_text(config_text)
+    port = free_port()
+    argv = [
+        ALERTMANAGER_BINARY,
+        f"--config.file={config}",
+        f"--storage.path={directory / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # no gossip: a single local instance
+        "--log.level=warn",
+    ]
+    with _running(argv, f"http://127.0.0.1:{port}", directory, config) as server:
+        yield server

@@ -1,0 +1,132 @@
+"""Push to a real Alertmanager (Debian binary): config, reload, read back, rollback; and the parsed comparison."""
+
+import json
+import urllib.request
+
+import pytest
+import yaml
+
+from compiler.push import alertmanager
+from compiler.push import endpoints as ep
+from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
+from servers import alertmanager as alertmanager_server
+from servers import needs_alertmanager
+
+BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
+
+
+def status(url: str) -> dict:
+    with urllib.request.urlopen(url + "/api/v2/status", timeout=5) as response:
+        return json.load(response)
+
+
+def live_receivers(url: str) -> list[str]:
+    return [r["name"] for r in yaml.safe_load(status(url)["config"]["original"])["receivers"]]
+
+
+@pytest.fixture
+def server(tmp_path):
+    with alertmanager_server(tmp_path / "alertmanager", BOOT_CONFIG) as s:
+        yield s
+
+
+def endpoints_for(server) -> ep.Endpoints:
+    return ep.Endpoints(alertmanager=ep.Alertmanager(server.url, server.config))
+
+
+def out_tree(tmp_path, text=SMALL_ALERTMANAGER_CONFIG):
+    out = tmp_path / "out"
+    model = write_rules(specs(tmp_path), out)
+    write_alertmanager(out, text)
+    return model, out
+
+
+@needs_alertmanager
+def test_push_loads_the_config_then_a_second_push_changes_nothing(tmp_path, server):
+    model, out = out_tree(tmp_path)
+    assert diff(endpoints_for(server), model, out)["alertmanager"].changed
+    report = push(endpoints_for(server), model, out)["alertmanager"]
+    assert report.status == "pushed", report.errors
+    assert report.summary() == "0 created, 1 updated, 0 deleted, 0 unchanged"
+    assert live_receivers(server.url) == ["slo-default", "team-payments-page", "team-payments-ticket"]
+    assert server.config.read_text() == SMALL_ALERTMANAGER_CONFIG
+
+    mtime = server.config.stat().st_mtime_ns
+    again = push(endpoints_for(server), model, out)["alertmanager"]
+    assert again.status == "pushed" and again.summary() == "0 created, 0 updated, 0 deleted, 1 unchanged"
+    assert server.config.stat().st_mtime_ns == mtime
+    assert not diff(endpoints_for(server), model, out)["alertmanager"].changed
+
+
+@needs_alertmanager
+def test_a_config_alertmanager_rejects_is_rolled_back_with_its_reason(tmp_path, server):
+    bad = SMALL_ALERTMANAGER_CONFIG.replace("receiver: team-payments-ticket", "receiver: nobody")
+    model, out = out_tree(tmp_path, bad)
+    report = push(endpoints_for(server), model, out, checks=False)["alertmanager"]  # reach the server's own refusal
+    assert report.status == "failed"
+    assert 'undefined receiver "nobody" used in route' in report.errors[0]
+    assert "the previous config was restored and reloaded by Alertmanager" in report.errors[0]
+    assert server.config.read_text() == BOOT_CONFIG
+    assert live_receivers(server.url) == ["boot"]
+
+
+@needs_alertmanager
+def test_amtool_refuses_a_broken_config_before_anything_is_written(tmp_path, server):
+    bad = SMALL_ALERTMANAGER_CONFIG.replace("receiver: team-payments-ticket", "receiver: nobody")
+    model, out = out_tree(tmp_path, bad)
+    report = push(endpoints_for(server), model, out)["alertmanager"]
+    assert report.status == "failed"
+    assert "amtool check-config failed; nothing was pushed" in report.errors[0]
+    assert server.config.read_text() == BOOT_CONFIG
+
+
+def test_push_needs_the_config_path_and_skips_when_out_has_no_config(tmp_path):
+    out = tmp_path / "out"
+    model = write_rules(specs(tmp_path), out)
+    endpoints = ep.Endpoints(alertmanager=ep.Alertmanager("http://127.0.0.1:9", None))
+    skipped = push(endpoints, model, out)["alertmanager"]
+    assert skipped.status == "skipped" and "alertmanager/alertmanager.yml not found" in skipped.plan.notes[0]
+    write_alertmanager(out)
+    missing = push(endpoints, model, out)["alertmanager"]
+    assert missing.status == "failed" and "SLO_ALERTMANAGER_CONFIG" in missing.errors[0]
+
+
+LIVE = yaml.safe_load(
+    """
+global: {resolve_timeout: 5m, http_config: {follow_redirects: true}}
+route:
+  receiver: default
+  group_by: [alertname]
+  continue: false
+  group_wait: 1h
+  routes:
+    - receiver: pager
+      matchers: ['severity="page"']
+      continue: false
+receivers:
+  - name: default
+  - name: pager
+    pagerduty_configs:
+      - routing_key: <secret>
+        send_resolved: true
+templates: []
+"""
+)
+
+
+def test_comparison_ignores_defaults_and_masked_secrets_but_not_real_differences():
+    desired = {
+        "route": {"receiver": "default", "group_by": ["alertname"], "group_wait": "60m",
+                  "routes": [{"receiver": "pager", "matchers": ["severity=page"]}]},
+        "receivers": [{"name": "default"}, {"name": "pager", "pagerduty_configs": [{"routing_key": "real-key"}]}],
+    }
+    assert alertmanager.differences(desired, LIVE) == []
+
+    desired["route"]["routes"][0]["receiver"] = "ticket"
+    desired["receivers"].append({"name": "ticket"})
+    assert alertmanager.differences(desired, LIVE) == ["route.routes[0].receiver differs", "receiver ticket: missing live"]
+
+    by_hand = {**LIVE, "inhibit_rules": [{"equal": ["slo"]}]}
+    desired = {"route": {"receiver": "default"}, "receivers": [{"name": "default"}, {"name": "pager"}]}
+    assert alertmanager.differences(desired, by_hand) == ["inhibit_rules: set live, absent from out/"]
+    assert "real-key" not in " ".join(alertmanager.differences({"receivers": [{"name": "pager", "x": "real-key"}]}, LIVE))

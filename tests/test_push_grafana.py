@@ -1,0 +1,171 @@
+"""Push to a fake Grafana that implements the documented API: folders, managed dashboards, errors, faults."""
+
+import pytest
+
+from compiler import conventions
+from compiler.push import endpoints as ep
+from compiler.push.transport import Secret
+from fakes.grafana import FakeGrafana
+from fakes.server import Response
+from outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
+
+
+@pytest.fixture
+def grafana():
+    with FakeGrafana() as fake:
+        yield fake
+
+
+def endpoints_for(fake, token=None, timeout=10.0) -> ep.Endpoints:
+    return ep.Endpoints(grafana=ep.Grafana(fake.url, Secret(token or fake.token)), timeout=timeout)
+
+
+def out_tree(tmp_path, services=("checkout",), overview=True):
+    out = tmp_path / "out"
+    model = write_rules(specs(tmp_path), out)
+    for service in services:
+        write_dashboard(out, conventions.dashboard_file(service), dashboard(service))
+    if overview:
+        body = {**dashboard("x"), "uid": conventions.OVERVIEW_UID, "title": "SLO overview"}
+        write_dashboard(out, conventions.OVERVIEW_DASHBOARD_FILE, body)
+    return model, out
+
+
+def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(tmp_path, grafana):
+    model, out = out_tree(tmp_path)
+    report = push(endpoints_for(grafana), model, out)["grafana"]
+    assert report.status == "pushed", report.errors
+    assert report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"  # 2 folders, 2 dashboards
+
+    team_folder = conventions.grafana_folder_uid("payments")  # checkout belongs to team payments
+    assert grafana.folders[team_folder]["title"] == "payments"
+    assert conventions.GRAFANA_SHARED_FOLDER_UID in grafana.folders
+    saved = grafana.dashboards[conventions.dashboard_uid("checkout")]
+    assert saved["folderUid"] == team_folder
+    assert saved["message"] == "slo push from grafana/dashboards/checkout.json"
+    assert conventions.GRAFANA_MANAGED_TAG in saved["dashboard"]["tags"]
+    assert grafana.dashboards[conventions.OVERVIEW_UID]["folderUid"] == conventions.GRAFANA_SHARED_FOLDER_UID
+    posts = [r.json() for r in grafana.writes() if r.path == "/api/dashboards/db"]
+    assert all(p["overwrite"] is True and p["dashboard"]["id"] is None for p in posts)
+
+    writes = len(grafana.writes())
+    again = push(endpoints_for(grafana), model, out)["grafana"]
+    assert again.summary() == "0 created, 0 updated, 0 deleted, 2 unchanged"
+    assert len(grafana.writes()) == writes, "a push without changes wrote to Grafana"
+
+
+def test_a_dashboard_without_the_managed_tag_is_tagged_on_push(tmp_path, grafana):
+    model, out = out_tree(tmp_path, overview=False)
+    body = {**dashboard("checkout"), "tags": ["slo"]}
+    write_dashboard(out, conventions.dashboard_file("checkout"), body)
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    assert grafana.dashboards["slo-checkout"]["dashboard"]["tags"] == ["slo", conventions.GRAFANA_MANAGED_TAG]
+
+
+def test_only_managed_dashboards_that_are_no_longer_generated_are_pruned(tmp_path, grafana):
+    foreign = {"uid": "team-board", "title": "Team board", "tags": ["slo"]}
+    grafana.add_dashboard(foreign)
+    grafana.add_dashboard({**dashboard("retired"), "title": "SLO: retired"})
+    model, out = out_tree(tmp_path)
+
+    kept = push(endpoints_for(grafana), model, out)["grafana"]
+    assert kept.status == "pushed" and kept.plan.counts()["deleted"] == 0
+    assert any("slo-retired" in n and "--prune deletes it" in n for n in kept.plan.notes)
+    assert "slo-retired" in grafana.dashboards
+
+    pruned = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
+    assert [c.object for c in pruned.plan.changes if c.kind == "deleted"] == ["dashboard slo-retired (SLO: retired)"]
+    assert "slo-retired" not in grafana.dashboards
+    assert grafana.dashboards["team-board"]["dashboard"]["title"] == "Team board"
+    assert grafana.dashboards["team-board"]["dashboard"]["version"] == 1
+
+
+def test_a_foreign_dashboard_with_a_generated_uid_or_title_is_never_overwritten(tmp_path, grafana):
+    model, out = out_tree(tmp_path, overview=False)
+    grafana.add_dashboard({"uid": "slo-checkout", "title": "Hand made", "tags": []})
+    report = push(endpoints_for(grafana), model, out)["grafana"]
+    assert report.status == "failed"
+    assert "slo does not manage (no slo-managed tag); refusing to overwrite it" in report.errors[0]
+    assert grafana.dashboards["slo-checkout"]["dashboard"]["title"] == "Hand made"
+    assert not grafana.writes()
+
+    del grafana.dashboards["slo-checkout"]
+    grafana.add_folder("slo-payments", "payments")
+    grafana.add_dashboard({"uid": "hand-made", "title": "SLO: checkout", "tags": []}, folder_uid="slo-payments")
+    clash = push(endpoints_for(grafana), model, out)["grafana"]
+    assert clash.status == "failed" and "already has a dashboard titled 'SLO: checkout' (uid hand-made)" in clash.errors[0]
+    assert not grafana.writes()
+
+
+def test_credentials_and_permission_errors_say_what_to_do_without_the_token(tmp_path, grafana):
+    model, out = out_tree(tmp_path)
+    wrong = push(endpoints_for(grafana, token="glsa_wrong_secret"), model, out)["grafana"]
+    assert wrong.status == "failed"
+    assert "rejected the credentials (401)" in wrong.errors[0] and "SLO_GRAFANA_TOKEN" in wrong.errors[0]
+    assert "glsa_wrong_secret" not in " ".join(wrong.errors)
+
+    viewer = push(endpoints_for(grafana, token=grafana.viewer_token), model, out)["grafana"]
+    assert viewer.status == "failed" and "may not do this (403)" in viewer.errors[0]
+    assert not grafana.dashboards
+
+
+def test_412_and_400_answers_are_explained(tmp_path, grafana):
+    model, out = out_tree(tmp_path, overview=False)
+    original = grafana.route  # a 412 carries Grafana's JSON body, so it is answered by a route, not a fault
+
+    def route(request):
+        if request.path == "/api/dashboards/db":
+            return Response.json(412, {"message": "A dashboard with the same name in the folder already exists", "status": "name-exists"})
+        return original(request)
+
+    grafana.route = route
+    report = push(endpoints_for(grafana), model, out)["grafana"]
+    assert report.status == "failed"
+    assert "same title or uid in that folder (412 name-exists)" in report.errors[0]
+
+    grafana.route = original
+    long_uid = {**dashboard("checkout"), "uid": "x" * 41}
+    write_dashboard(out, conventions.dashboard_file("checkout"), long_uid)
+    bad = push(endpoints_for(grafana), model, out)["grafana"]
+    assert bad.status == "failed" and "rejected it as invalid (400): uid too long, max 40 characters" in bad.errors[0]
+
+
+def test_push_converges_through_5xx_dropped_connections_and_slow_answers(tmp_path, grafana):
+    model, out = out_tree(tmp_path, services=("checkout",))
+    grafana.fail("POST", "/api/dashboards/db", status=502, times=2)
+    grafana.drop("GET", "/api/dashboards/uid/", times=1)
+    grafana.slow("POST", "/api/folders", delay=1.0, times=1)  # answered after the client gave up; still carried out
+    report = push(endpoints_for(grafana, timeout=0.3), model, out)["grafana"]
+    assert report.status == "pushed", report.errors
+    assert report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"
+    assert set(grafana.dashboards) == {"slo-checkout", "slo-overview"}
+    assert not any(f.times for f in grafana.faults), "every injected fault was met"
+    assert not diff(endpoints_for(grafana), model, out)["grafana"].changed
+
+
+def test_a_persistent_5xx_is_reported_and_a_later_push_converges(tmp_path, grafana):
+    model, out = out_tree(tmp_path)
+    # The first try and all 3 retries of one dashboard fail; the other dashboard is not affected.
+    grafana.fail("POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-checkout"')
+    report = push(endpoints_for(grafana), model, out)["grafana"]
+    assert report.status == "failed"
+    assert report.errors[0].startswith("1 of 2 dashboard writes failed")
+    assert "HTTP 500" in report.errors[0] and "after 4 attempts" in report.errors[0]
+    assert len(grafana.dashboards) == 1, "the other dashboard was still saved"
+
+    again = push(endpoints_for(grafana), model, out)["grafana"]
+    assert again.status == "pushed" and again.summary() == "1 created, 0 updated, 0 deleted, 1 unchanged"
+
+
+def test_a_changed_dashboard_is_an_update_and_id_or_version_alone_is_not(tmp_path, grafana):
+    model, out = out_tree(tmp_path, overview=False)
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    stored = grafana.dashboards["slo-checkout"]["dashboard"]
+    stored["version"], stored["id"] = 42, 4242  # Grafana's own bookkeeping
+    assert not diff(endpoints_for(grafana), model, out)["grafana"].changed
+
+    write_dashboard(out, conventions.dashboard_file("checkout"), dashboard("checkout", panels=2))
+    report = diff(endpoints_for(grafana), model, out)["grafana"]
+    assert [(c.kind, c.object, c.details) for c in report.plan.pending] == [
+        ("updated", "dashboard slo-checkout (grafana/dashboards/checkout.json)", ("panels differs",))
+    ]

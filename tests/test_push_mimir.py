@@ -1,0 +1,119 @@
+"""Push to a fake Mimir ruler and Alertmanager API: owned namespaces only, tenants, faults."""
+
+import pytest
+import yaml
+
+from compiler import conventions
+from compiler.push import endpoints as ep
+from compiler.push import rulegroups
+from compiler.push.transport import Secret
+from fakes.mimir import FakeMimir
+from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
+
+TENANT = "team-a"
+FOREIGN_GROUP = {"name": "theirs", "rules": [{"record": "theirs:up:sum", "expr": "sum(up)"}]}
+
+
+@pytest.fixture
+def mimir():
+    with FakeMimir(token="mimir-secret-token") as fake:
+        yield fake
+
+
+def endpoints_for(fake, timeout=10.0) -> ep.Endpoints:
+    return ep.Endpoints(mimir=ep.Mimir(fake.url, TENANT, Secret(fake.token)), timeout=timeout)
+
+
+def out_tree(tmp_path, with_search=True):
+    spec_dir = specs(tmp_path)
+    if with_search:
+        (spec_dir / "search.yaml").write_text((specs(tmp_path / "b", "period-28d") / "search.yaml").read_text())
+    out = tmp_path / "out"
+    return write_rules(spec_dir, out), out
+
+
+def generated(out, service):
+    return rulegroups.load_rule_files(out / "prometheus" / "rules")[f"{service}.rules.yml"].groups
+
+
+def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mimir):
+    model, out = out_tree(tmp_path)
+    report = push(endpoints_for(mimir), model, out)["mimir"]
+    assert report.status == "pushed", report.errors
+    namespaces = mimir.rules[TENANT]
+    assert set(namespaces) == {conventions.mimir_namespace("checkout"), conventions.mimir_namespace("search")}
+    for service in ("checkout", "search"):  # groups are posted concurrently, so compare them by name
+        by_name = {g["name"]: g for g in namespaces[conventions.mimir_namespace(service)]}
+        assert by_name == {g["name"]: g for g in generated(out, service)}
+    assert all(r.headers["X-Scope-OrgID"] == TENANT for r in mimir.log)
+    assert all(r.headers["Content-Type"] == "application/yaml" for r in mimir.writes())
+    assert report.plan.counts()["created"] == sum(len(g) for g in namespaces.values())
+
+    writes = len(mimir.writes())
+    again = push(endpoints_for(mimir), model, out)["mimir"]
+    assert again.status == "pushed" and again.plan.counts()["created"] == again.plan.counts()["updated"] == 0
+    assert len(mimir.writes()) == writes
+
+
+def test_stale_groups_are_deleted_only_inside_owned_namespaces(tmp_path, mimir):
+    mimir.rules[TENANT] = {"team-x": [FOREIGN_GROUP], "slo-retired": [FOREIGN_GROUP]}
+    mimir.rules["other-tenant"] = {"slo-checkout": [FOREIGN_GROUP]}
+    model, out = out_tree(tmp_path)
+    stale = {**FOREIGN_GROUP, "name": "slo-checkout-old"}
+    mimir.rules[TENANT]["slo-checkout"] = [stale]
+
+    report = push(endpoints_for(mimir), model, out)["mimir"]
+    assert report.status == "pushed", report.errors
+    deleted = sorted(c.object for c in report.plan.changes if c.kind == "deleted")
+    assert deleted == ["group slo-checkout-old (namespace slo-checkout)", "group theirs (namespace slo-retired)"]
+    assert mimir.rules[TENANT]["team-x"] == [FOREIGN_GROUP]
+    assert "slo-retired" not in mimir.rules[TENANT]
+    assert mimir.rules["other-tenant"] == {"slo-checkout": [FOREIGN_GROUP]}
+    assert not any(r.method == "DELETE" and "team-x" in r.path for r in mimir.log)
+
+
+def test_the_alertmanager_config_goes_to_the_tenant_and_is_compared_parsed(tmp_path, mimir):
+    model, out = out_tree(tmp_path, with_search=False)
+    write_alertmanager(out)
+    report = push(endpoints_for(mimir), model, out)["mimir"]
+    assert ("created", "alertmanager config") in [(c.kind, c.object) for c in report.plan.changes]
+    assert yaml.safe_load(mimir.alertmanager[TENANT]["alertmanager_config"]) == yaml.safe_load(SMALL_ALERTMANAGER_CONFIG)
+
+    mimir.alertmanager[TENANT]["alertmanager_config"] = yaml.safe_dump(yaml.safe_load(SMALL_ALERTMANAGER_CONFIG))
+    assert not diff(endpoints_for(mimir), model, out)["mimir"].changed, "re-serialised YAML is the same config"
+
+    write_alertmanager(out, SMALL_ALERTMANAGER_CONFIG.replace("repeat_interval: 4h", "repeat_interval: 12h"))
+    changed = diff(endpoints_for(mimir), model, out)["mimir"]
+    assert [(c.kind, c.object, c.details) for c in changed.plan.pending] == [
+        ("updated", "alertmanager config", ("route.repeat_interval differs",))
+    ]
+
+
+def test_push_converges_through_faults_and_reports_a_persistent_one(tmp_path, mimir):
+    model, out = out_tree(tmp_path)
+    mimir.fail("POST", "/prometheus/config/v1/rules/slo-search", status=503, times=2)
+    mimir.drop("POST", "/prometheus/config/v1/rules/slo-checkout", times=1)
+    mimir.slow("GET", "/prometheus/config/v1/rules", delay=1.0, times=1)
+    report = push(endpoints_for(mimir, timeout=0.3), model, out)["mimir"]
+    assert report.status == "pushed", report.errors
+    assert not diff(endpoints_for(mimir), model, out)["mimir"].changed
+
+    group = mimir.rules[TENANT]["slo-checkout"][0]
+    group["rules"][0] = {**group["rules"][0], "expr": "vector(1)"}  # changed by hand: one group to write
+    mimir.fail("POST", "/prometheus/config/v1/rules/slo-checkout", status=500, times=4)
+    failed = push(endpoints_for(mimir), model, out)["mimir"]
+    assert failed.status == "failed"
+    assert failed.errors[0].startswith("1 of 1 Mimir writes failed")
+    assert "HTTP 500" in failed.errors[0] and "after 4 attempts" in failed.errors[0]
+    assert push(endpoints_for(mimir), model, out)["mimir"].status == "pushed"
+
+
+def test_a_missing_token_or_tenant_is_refused_and_the_token_never_shows(tmp_path, mimir):
+    model, out = out_tree(tmp_path, with_search=False)
+    wrong = ep.Endpoints(mimir=ep.Mimir(mimir.url, TENANT, Secret("not-the-token")))
+    report = push(wrong, model, out)["mimir"]
+    assert report.status == "failed" and "HTTP 401" in report.errors[0]
+    assert "not-the-token" not in report.errors[0]
+    with pytest.raises(ep.EndpointError) as exc:
+        ep.resolve({}, {"SLO_MIMIR_URL": mimir.url})
+    assert "SLO_MIMIR_TENANT" in exc.value.diagnostics[0].render()

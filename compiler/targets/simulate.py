@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from compiler.model import SLO, BurnTier, RatioIndicator
+from compiler.model import SLO, BurnTier
 from compiler.targets.prometheus_rules import windows_of
 from compiler.windows import BASE_RATE_WINDOW
 
@@ -68,11 +68,9 @@ class Simulation:
         def rate(c, k):
             return (c[k] - c[max(0, k - base)]) / (BASE * MINUTE)
 
-        # `errors or vector(0)` exists at t=0; every other form needs two samples.
-        zero_at_start = isinstance(slo.indicator, RatioIndicator) and slo.indicator.errors is not None
+        # Every form needs two samples, the errors rate included: it is 0 without error series
+        # only while the total exists (prometheus_rules.errors_rate_expr).
         self.err_rate: dict[int, Fraction] = {t: rate(c_err, t) for t in range(1, n + 1)}
-        if zero_at_start:
-            self.err_rate[0] = Fraction(0)
         self.tot_rate: dict[int, Fraction] = {t: rate(c_tot, t) for t in range(1, n + 1)}
         self.windows = windows_of(slo)
         self._ratio_cache: dict[tuple[int, int], Fraction | None] = {}

@@ -18,6 +18,7 @@ from compiler.model import (
     LatencyIndicator,
     Model,
     RatioIndicator,
+    Routing,
     Service,
     Threshold,
 )
@@ -281,5 +282,5 @@ class ServiceBuilder:
         )
 
 
-def build_model(services: list[Service]) -> Model:
-    return Model(tuple(sorted(services, key=lambda s: s.name)))
+def build_model(services: list[Service], routing: Routing | None = None) -> Model:
+    return Model(tuple(sorted(services, key=lambda s: s.name)), routing)

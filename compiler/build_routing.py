@@ -12,8 +12,9 @@ import zoneinfo
 from dataclasses import dataclass
 
 from compiler import conventions
+from compiler.build import DocumentBuilder
 from compiler.diagnostics import Diagnostic, error, warning
-from compiler.durations import DurationError, format_duration, parse_duration
+from compiler.durations import format_duration
 from compiler.model import (
     BaseConfig,
     Dependency,
@@ -52,7 +53,7 @@ SECRET_KEYS = frozenset(
     }
 )  # fmt: skip
 
-# Spec key -> Alertmanager key of an email_config (the spec says `from`, as Alertmanager does).
+# The optional settings of an e-mail receiver, named as in Alertmanager's email_config.
 EMAIL_SETTINGS = ("from", "smarthost", "hello", "auth_username", "auth_password_file", "auth_identity", "require_tls")
 
 
@@ -98,7 +99,7 @@ def _suggest(name: str, known) -> str:
     return f"; known: {', '.join(sorted(known))}" if known else ""
 
 
-class RoutingBuilder:
+class RoutingBuilder(DocumentBuilder):
     def __init__(
         self,
         doc: SourceDocument,
@@ -106,34 +107,17 @@ class RoutingBuilder:
         services: dict[str, ServiceNames],
         base: tuple[str, bytes] | None = None,  # (display name, content) of base_config
     ):
-        self.doc = doc
-        self.source_file = source_file
+        super().__init__(doc, source_file)
         self.services = services
         self.base = base
-        self.diagnostics: list[Diagnostic] = []
         self.base_globals: dict = {}  # a base config's `global:`, which the generated receivers rely on too
-
-    # --- helpers -------------------------------------------------------------------------
-    def fail(self, path, check: str, message: str, key: bool = False) -> None:
-        where = self.doc.key_at(path) if key else self.doc.at(path)
-        self.diagnostics.append(error(where, check, f"{field_path(path)}: {message}"))
-
-    def duration(self, path, text, default: int) -> int:
-        if text is None:
-            return default
-        try:
-            return parse_duration(text)
-        except DurationError as exc:
-            self.fail(path, "spec/duration", str(exc))
-            return default
 
     # --- document ------------------------------------------------------------------------
     def build(self) -> Routing | None:
         data = self.doc.data
         base = self.base_config()
-        globals_ = tuple((k, v) for k, v in (data.get("global") or {}).items())
-        if "resolve_timeout" in dict(globals_):
-            self.duration(("global", "resolve_timeout"), dict(globals_)["resolve_timeout"], 0)
+        globals_ = data.get("global") or {}
+        self.duration(("global", "resolve_timeout"), globals_.get("resolve_timeout"))
         intervals = self.time_intervals(data.get("time_intervals") or {})
         severities = tuple(
             self.policy(severity, data["severities"][severity], ("severities", severity), intervals)
@@ -148,7 +132,7 @@ class RoutingBuilder:
             severities=severities,
             group_by=tuple(data.get("group_by", conventions.DEFAULT_GROUP_BY)),
             fallback=data.get("fallback", DEFAULT_FALLBACK),
-            globals=globals_,
+            globals=tuple(globals_.items()),
             teams=teams,
             time_intervals=intervals,
             dependencies=dependencies,
@@ -157,10 +141,11 @@ class RoutingBuilder:
         )
 
     def policy(self, severity: str, raw: dict, path, intervals: tuple[TimeInterval, ...]) -> SeverityPolicy:
+        # An invalid duration is reported and replaced by the default, so the checks below still run.
         wait, group, repeat = DEFAULT_TIMING[severity]
-        group_wait = self.duration(path + ("group_wait",), raw.get("group_wait"), wait)
-        group_interval = self.duration(path + ("group_interval",), raw.get("group_interval"), group)
-        repeat_interval = self.duration(path + ("repeat_interval",), raw.get("repeat_interval"), repeat)
+        group_wait = self.duration(path + ("group_wait",), raw.get("group_wait"), wait) or wait
+        group_interval = self.duration(path + ("group_interval",), raw.get("group_interval"), group) or group
+        repeat_interval = self.duration(path + ("repeat_interval",), raw.get("repeat_interval"), repeat) or repeat
         if repeat_interval < group_interval:
             self.diagnostics.append(
                 warning(
@@ -312,10 +297,10 @@ class RoutingBuilder:
         if not isinstance(route, dict) or not isinstance(route.get("receiver"), str):
             self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route: the base config needs a root route with a receiver"))
             return None
-        if not isinstance(route.get("routes", []), list) or not isinstance(data.get("receivers", []), list):
+        if not isinstance(route.get("routes") or [], list) or not isinstance(data.get("receivers") or [], list):
             self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route.routes and receivers must be lists"))
             return None
-        for i, receiver in enumerate(data.get("receivers", [])):
+        for i, receiver in enumerate(data.get("receivers") or []):
             name_ = receiver.get("name") if isinstance(receiver, dict) else None
             if isinstance(name_, str) and name_.startswith(conventions.RECEIVER_PREFIX):
                 self.diagnostics.append(
@@ -337,9 +322,9 @@ class RoutingBuilder:
                             f"{key}[{i}].name: '{interval['name']}' is also defined in {self.source_file}; rename one of them",
                         )
                     )
-        base_globals = data.get("global") or {}
-        if isinstance(base_globals, dict):
-            self.base_globals = base_globals
+        if isinstance(data.get("global"), dict):
+            self.base_globals = data["global"]
+        base_globals = self.base_globals
         for key, value in (self.doc.data.get("global") or {}).items():
             if key in base_globals and base_globals[key] != value:
                 self.fail(

@@ -153,6 +153,10 @@ DEFAULT_GROUP_BY = ("alertname", SERVICE, SLO)
 # send our label value ("page"), which PagerDuty rejects.
 PAGERDUTY_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
 RECEIVER_PREFIX = "slo-"  # receivers slo adds to a base config; a base must not use the prefix
+# Labels of routing-table cases with no alert of their own in the specs (routing-tests.yml)
+ROUTE_TEST_ALERT = "RoutingTest"  # a team has no alert of that severity
+ROUTE_TEST_OBJECTIVE = "routing-test"
+ROUTE_TEST_FOREIGN_ALERT = "NotFromSlo"  # an alert slo did not generate: standalone, it reaches the fallback
 
 
 def receiver(severity: str, team: str | None = None) -> str:

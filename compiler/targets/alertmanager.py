@@ -35,12 +35,6 @@ SLACK_TEXT = (
     "{{ end }}"
 )
 
-# A label set for a team and severity that has no alert of its own in the specs.
-PROBE_ALERT = "RoutingTest"
-PROBE_OBJECTIVE = "routing-test"
-UNSCOPED_ALERT = "NotFromSlo"  # an alert slo did not generate (standalone: goes to the fallback)
-
-
 # --- receivers -----------------------------------------------------------------------------
 def receiver_for(routing: Routing, team: str, severity: str) -> str:
     """The receiver an alert of ``team`` and ``severity`` must reach."""
@@ -231,7 +225,7 @@ def alert_labels(model: Model, team: str, severity: str) -> dict[str, str]:
         for th in service.thresholds:
             if th.severity == severity:
                 return _labels(names.threshold_alert(th.name), "threshold", service.name, th.name, team, severity)
-    return _labels(PROBE_ALERT, "threshold", services[0].name, PROBE_OBJECTIVE, team, severity)
+    return _labels(names.ROUTE_TEST_ALERT, "threshold", services[0].name, names.ROUTE_TEST_OBJECTIVE, team, severity)
 
 
 def _labels(alertname: str, kind: str, service: str, objective: str, team: str, severity: str) -> dict[str, str]:
@@ -259,7 +253,7 @@ def route_tests(model: Model) -> dict:
             )
     if routing.base_config is None:
         cases.append(
-            {"name": "not from slo", "labels": {"alertname": UNSCOPED_ALERT}, "receivers": [names.receiver(routing.fallback)]}
+            {"name": "not from slo", "labels": {"alertname": names.ROUTE_TEST_FOREIGN_ALERT}, "receivers": [names.receiver(routing.fallback)]}
         )
     config = posixpath.relpath(names.ALERTMANAGER_CONFIG, posixpath.dirname(names.ALERTMANAGER_ROUTE_TESTS))
     return {"config": config, "cases": cases}

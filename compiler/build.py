@@ -18,6 +18,7 @@ from compiler.model import (
     LatencyIndicator,
     Model,
     RatioIndicator,
+    Routing,
     Service,
     Threshold,
 )
@@ -35,15 +36,18 @@ def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((mapping or {}).items()))
 
 
-class ServiceBuilder:
+class DocumentBuilder:
+    """Builds one document; every diagnostic names the field and points at it."""
+
     def __init__(self, doc: SourceDocument, source_file: str):
         self.doc = doc
         self.source_file = source_file
         self.diagnostics: list[Diagnostic] = []
 
     # --- helpers -------------------------------------------------------------------------
-    def fail(self, path, check: str, message: str) -> None:
-        self.diagnostics.append(error(self.doc.at(path), check, f"{field_path(path)}: {message}"))
+    def fail(self, path, check: str, message: str, key: bool = False) -> None:
+        where = self.doc.key_at(path) if key else self.doc.at(path)  # key: point at the name, not its value
+        self.diagnostics.append(error(where, check, f"{field_path(path)}: {message}"))
 
     def warn(self, path, check: str, message: str) -> None:
         self.diagnostics.append(warning(self.doc.at(path), check, f"{field_path(path)}: {message}"))
@@ -57,6 +61,8 @@ class ServiceBuilder:
             self.fail(path, "spec/duration", str(exc))
             return None
 
+
+class ServiceBuilder(DocumentBuilder):
     def labels(self, path, mapping: dict | None) -> tuple[tuple[str, str], ...]:
         for key in mapping or {}:
             if key in conventions.RESERVED_LABELS:
@@ -281,5 +287,5 @@ class ServiceBuilder:
         )
 
 
-def build_model(services: list[Service]) -> Model:
-    return Model(tuple(sorted(services, key=lambda s: s.name)))
+def build_model(services: list[Service], routing: Routing | None = None) -> Model:
+    return Model(tuple(sorted(services, key=lambda s: s.name)), routing)

@@ -44,13 +44,13 @@ def _compile(specs: str) -> pipeline.CompileResult:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="slo-compiler", prog_name="slo")
 def cli() -> None:
-    """Compile SLO specs into Prometheus rules and promtool tests.
+    """Compile SLO specs into Prometheus rules, promtool tests and Alertmanager routing.
 
     \b
     Daily use:
       slo validate            check every spec under slo/
       slo compile             write out/ from slo/
-      slo test                promtool check + unit tests on out/
+      slo test                promtool and amtool checks and tests on out/
     """
 
 
@@ -111,7 +111,11 @@ def compile_cmd(specs: str, out_dir: str, check: bool) -> None:
 @cli.command()
 @click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Compiled output to test.")
 def test(out_dir: str) -> None:
-    """Run promtool on the compiled output: `check rules` on every rule file, then the unit tests.
+    """Run promtool and amtool on the compiled output.
+
+    `promtool check rules` on every rule file and `promtool test rules` on every test file; with a
+    Routing spec also `amtool check-config` and every case of the routing table through
+    `amtool config routes test --verify.receivers`.
 
     \b
     Example:

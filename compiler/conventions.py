@@ -170,3 +170,33 @@ GRAFANA_SHARED_FOLDER_TITLE = "SLOs"
 def grafana_push_message(source: str) -> str:
     """The version-history note of every dashboard version slo saves."""
     return f"slo push from {source}"
+
+
+# Alertmanager routing (targets/alertmanager.py)
+SEVERITIES = ("page", "ticket", "info")  # most severe first
+OBJECTIVE_KINDS = ("slo", "threshold")  # values of OBJECTIVE_KIND: every alert slo generates carries one
+DEFAULT_GROUP_BY = ("alertname", SERVICE, SLO)
+# PagerDuty Events v2 accepts only critical|error|warning|info; Alertmanager's default would
+# send our label value ("page"), which PagerDuty rejects.
+PAGERDUTY_SEVERITY = {"page": "critical", "ticket": "warning", "info": "info"}
+RECEIVER_PREFIX = "slo-"  # receivers slo adds to a base config; a base must not use the prefix
+# Labels of routing-table cases with no alert of their own in the specs (routing-tests.yml)
+ROUTE_TEST_ALERT = "RoutingTest"  # a team has no alert of that severity
+ROUTE_TEST_OBJECTIVE = "routing-test"
+ROUTE_TEST_FOREIGN_ALERT = "NotFromSlo"  # an alert slo did not generate: standalone, it reaches the fallback
+
+
+def receiver(severity: str, team: str | None = None) -> str:
+    """slo-page, or slo-<team>-page for a team's override (severities have no hyphen: no clash)."""
+    return f"{RECEIVER_PREFIX}{team}-{severity}" if team else f"{RECEIVER_PREFIX}{severity}"
+
+
+def matcher(label: str, values) -> str:
+    """An Alertmanager matcher in the quoted form 0.25 and the UTF-8 parser of 0.27+ both read.
+
+    Values are our names (lowercase letters, digits, hyphens), so no escaping is needed.
+    """
+    values = list(values) if not isinstance(values, str) else [values]
+    if len(values) == 1:
+        return f'{label}="{values[0]}"'
+    return f'{label}=~"{"|".join(values)}"'

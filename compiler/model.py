@@ -124,6 +124,123 @@ class Service:
     grafana_url: str | None = None
 
 
+# --- Alert routing (kind: Routing) -----------------------------------------------------------
+# Secrets appear only as paths of files that Alertmanager reads (``*_file``), never as values.
+
+
+@dataclass(frozen=True)
+class PagerDuty:
+    routing_key_file: str  # Events API v2 integration key
+    url: str | None = None
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class Slack:
+    channel: str
+    api_url_file: str | None = None  # None: the global slack_api_url_file
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    settings: tuple[tuple[str, str | bool], ...] = ()  # from, smarthost, auth_*: as Alertmanager names them
+    send_resolved: bool = True
+
+
+@dataclass(frozen=True)
+class Notify:
+    """What one receiver does: any of the three integrations, at least one."""
+
+    pagerduty: PagerDuty | None = None
+    slack: Slack | None = None
+    email: Email | None = None
+
+
+@dataclass(frozen=True)
+class SeverityPolicy:
+    severity: str  # page | ticket | info
+    notify: Notify
+    group_wait: int  # seconds
+    group_interval: int
+    repeat_interval: int
+    active_time_intervals: tuple[str, ...] = ()
+    mute_time_intervals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TeamNotify:
+    """A team's own receiver for one severity, instead of the severity's default."""
+
+    team: str
+    severity: str
+    notify: Notify
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    times: tuple[tuple[str, str], ...] = ()  # (start "09:00", end "17:00")
+    weekdays: tuple[str, ...] = ()
+    days_of_month: tuple[str, ...] = ()
+    months: tuple[str, ...] = ()
+    years: tuple[str, ...] = ()
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class TimeInterval:
+    name: str
+    ranges: tuple[TimeRange, ...]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectiveRef:
+    """One objective (SLO or threshold) of one service: the ``service`` and ``slo`` labels of its alerts."""
+
+    service: str
+    objective: str
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """While an alert of ``upstream`` fires, alerts of its dependents are inhibited.
+
+    ``dependents`` is the transitive closure (PostgreSQL <- PgBouncer <- app: a PostgreSQL
+    outage silences the app even while PgBouncer itself stays up). An upstream alert never
+    silences a dependent alert of a higher severity than its own.
+    """
+
+    upstream: ObjectiveRef
+    dependents: tuple[ObjectiveRef, ...]  # sorted
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """A hand-written alertmanager.yml that the generated routes are merged into."""
+
+    source_file: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Routing:
+    source_file: str
+    severities: tuple[SeverityPolicy, ...]  # page, ticket, info
+    group_by: tuple[str, ...]
+    fallback: str  # severity whose receiver gets alerts that no generated route matches
+    globals: tuple[tuple[str, str | bool], ...] = ()  # Alertmanager `global:` keys, as written
+    teams: tuple[TeamNotify, ...] = ()  # sorted by team, then severity
+    time_intervals: tuple[TimeInterval, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    dependency_equal: tuple[str, ...] = ()
+    base_config: BaseConfig | None = None
+
+    def policy(self, severity: str) -> SeverityPolicy:
+        return next(p for p in self.severities if p.severity == severity)
+
+
 @dataclass(frozen=True)
 class Model:
     services: tuple[Service, ...]  # sorted by name
+    routing: Routing | None = None

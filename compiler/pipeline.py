@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import posixpath
 from pathlib import Path
 
 from compiler import consistency, targets
 from compiler.build import ServiceBuilder, build_model
+from compiler.build_routing import RoutingBuilder, ServiceNames, inline_secrets
 from compiler.diagnostics import CompileError, Diagnostic, Diagnostics, Position, error
-from compiler.model import Model
+from compiler.model import Model, Routing
+from compiler.spec.yaml_source import SourceDocument
 from compiler.spec.validate import document_kind, validate_document
 from compiler.spec.yaml_source import load_documents
 
@@ -48,6 +51,8 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
         return None, found.sorted()
     services = []
     owners: dict[str, Position] = {}
+    catalog: dict[str, ServiceNames] = {}  # what routing may refer to
+    routings: list[tuple[SourceDocument, str, Path]] = []
     for path in files:
         name = display_name(root, path)
         try:
@@ -65,8 +70,15 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
             if kind is None:
                 continue
             schema_errors = validate_document(doc, kind)
+            if kind == "Routing":
+                secrets = inline_secrets(doc)
+                hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
+                schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
             found.extend(schema_errors)
             if schema_errors:
+                continue
+            if kind == "Routing":
+                routings.append((doc, name, path))
                 continue
             service_name = doc.data["service"]
             if service_name in owners:
@@ -80,14 +92,55 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
                 )
                 continue
             owners[service_name] = doc.at(("service",))
+            objectives = [o["name"] for key in ("slos", "thresholds") for o in doc.data.get(key, [])]
+            catalog[service_name] = ServiceNames(doc.data["team"], tuple(objectives))
             builder = ServiceBuilder(doc, name)
             service = builder.build()
             found.extend(builder.diagnostics)
             if service is not None:
                 services.append(service)
+    routing = _build_routing(root, routings, catalog, found)
     if found.has_errors:
         return None, found.sorted()
-    return build_model(services), found.sorted()
+    return build_model(services, routing), found.sorted()
+
+
+def _build_routing(root: Path, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
+    """The one Routing document, if any, with its base config read from disk."""
+    if not routings:
+        return None
+    (doc, name, path), *extra = routings
+    for other, _, _ in extra:
+        found.add(
+            error(
+                other.at(("kind",)),
+                "spec/duplicate-routing",
+                f"only one Routing document is allowed; the first is in {doc.file}:{doc.at(('kind',)).line}",
+            )
+        )
+    base = None
+    ref = doc.data.get("base_config")
+    if ref is not None:
+        base_path = (path.parent / ref).resolve()
+        shown = posixpath.normpath(posixpath.join(posixpath.dirname(name), ref))
+        if root.is_dir() and base_path.is_relative_to(root.resolve()):
+            found.add(
+                error(
+                    doc.at(("base_config",)),
+                    "routing/base-config",
+                    f"base_config: keep {shown} outside {root.name}/ (every YAML file there is read as a spec)",
+                )
+            )
+            return None
+        try:
+            base = (shown, base_path.read_bytes())
+        except OSError as exc:
+            found.add(error(doc.at(("base_config",)), "spec/read", f"base_config: {shown}: {exc.strerror or exc}"))
+            return None
+    builder = RoutingBuilder(doc, name, catalog, base)
+    routing = builder.build()
+    found.extend(builder.diagnostics)
+    return routing
 
 
 def compile_tree(root: Path | str) -> CompileResult:

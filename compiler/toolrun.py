@@ -1,4 +1,4 @@
-"""Run the real promtool (and later amtool) on compiled output."""
+"""Run the real promtool and amtool on compiled output."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+
+from compiler import conventions
 
 TIMEOUT = 300  # seconds for one promtool invocation
 
@@ -50,4 +54,41 @@ def test_output(out_dir: Path) -> list[ToolResult]:
         results += pool.map(
             lambda test: run(f"promtool test rules {test.as_posix()}", [promtool, "test", "rules", str(test)]), tests
         )
+    return results + test_alertmanager(out_dir)
+
+
+def test_alertmanager(out_dir: Path) -> list[ToolResult]:
+    """`amtool check-config` on the generated config, then every case of the routing table."""
+    config = out_dir / conventions.ALERTMANAGER_CONFIG
+    if not config.is_file():
+        return []
+    amtool = tool("amtool")
+    results = [run(f"amtool check-config {config.as_posix()}", [amtool, "check-config", str(config)])]
+    table = out_dir / conventions.ALERTMANAGER_ROUTE_TESTS
+    if table.is_file():
+        results.append(route_tests(amtool, table))
     return results
+
+
+def route_tests(amtool: str, table_file: Path) -> ToolResult:
+    """One amtool run per case; --verify.receivers makes amtool exit 1 when the receivers differ."""
+    table = yaml.safe_load(table_file.read_text("utf-8"))
+    config = table_file.parent / table["config"]
+    cases = table["cases"]
+
+    def check(case: dict) -> ToolResult:
+        expected = ",".join(case["receivers"])
+        argv = [amtool, "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={expected}"]
+        argv += [f"{name}={value}" for name, value in case["labels"].items()]
+        result = run(case["name"], argv)
+        got = result.output.splitlines()[0] if result.output else ""
+        return ToolResult(case["name"], result.ok, f"{case['name']}: expected {expected}, got {got}")
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        checked = list(pool.map(check, cases))
+    failed = [r for r in checked if not r.ok]
+    return ToolResult(
+        f"amtool config routes test {table_file.as_posix()} ({len(cases)} cases)",
+        not failed,
+        "\n".join(r.output for r in failed),
+    )

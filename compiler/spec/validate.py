@@ -20,7 +20,7 @@ from compiler.spec.yaml_source import SourceDocument
 
 API_VERSION = "slo/v1"
 # kind -> schema file. A document without `kind` is a Service.
-SCHEMAS = {"Service": "slo.v1.json"}
+SCHEMAS = {"Service": "slo.v1.json", "Routing": "routing.v1.json"}
 
 
 def _finite_number(checker, instance) -> bool:

@@ -19,6 +19,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond any real one
 MAX_NODES = 200_000  # after alias expansion
 MAX_DEPTH = 64
+_BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 Path = tuple  # keys (str) and list indexes (int) from the document root
 
@@ -93,6 +94,10 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag in _BASE_60_TAGS and ":" in node.value and not node.style:  # plain, unquoted
+            # YAML 1.1 reads 17:00 as the number 1020; Go's YAML (Prometheus, Alertmanager) and
+            # YAML 1.2 read the string "17:00", which is what a time of day means.
+            return node.value
         value = self.constructor.construct_object(node, deep=True)
         if isinstance(value, bytes):
             self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))

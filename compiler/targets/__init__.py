@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from compiler.diagnostics import Diagnostic
 from compiler.model import Model
-from compiler.targets import grafana_dashboards, prometheus_rules, promtool_tests
+from compiler.targets import alertmanager, grafana_dashboards, prometheus_rules, promtool_tests
 
 # name -> emit(model) -> ({path: text}, [diagnostics])
 TARGETS = {
+    "alertmanager": alertmanager.emit,
     "prometheus": lambda model: (prometheus_rules.emit(model), []),
     "promtool-tests": promtool_tests.emit,
     "grafana": grafana_dashboards.emit,

@@ -67,8 +67,11 @@ def errors_rate_expr(slo: SLO) -> str:
     ind = slo.indicator
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
-            # No error series exists until the first error; `or vector(0)` keeps the SLI at 0 instead of no data.
-            return f"{counter_rate(ind.errors)} or vector(0)"
+            # No error series exists until the first error: count it as 0, but only while the total
+            # exists. A bare `or vector(0)` also records zeros while there is no traffic data at all
+            # (before the first scrapes, while the target is down), and those zeros, averaged against
+            # total samples that do not exist, bias every longer window's error ratio low.
+            return f"{counter_rate(ind.errors)} or 0 * {counter_rate(ind.total)}"
         return f"{counter_rate(ind.total)} - ({counter_rate(ind.good)} or vector(0))"
     return f"sum(rate({latency_count(ind)}[{BASE}])) - (sum(rate({latency_bucket(ind)}[{BASE}])) or vector(0))"
 

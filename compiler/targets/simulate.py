@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from compiler.model import SLO, BurnTier, RatioIndicator
+from compiler.model import SLO, BurnTier
 from compiler.windows import BASE_RATE_WINDOW
 
 MINUTE = 60
@@ -76,13 +76,11 @@ class Simulation:
         # 5m rates times (300 * scale): integers; the factor cancels in every ratio.
         err = [c_err[k] - c_err[max(0, k - base)] for k in range(n + 1)]
         tot = [c_tot[k] - c_tot[max(0, k - base)] for k in range(n + 1)]
-        # A rate needs two samples, so nothing is recorded at t=0, except that
-        # `errors or vector(0)` records a 0 there.
-        zero_at_start = isinstance(slo.indicator, RatioIndicator) and slo.indicator.errors is not None
-        self._err = self._prefix(err, first=0 if zero_at_start else 1)
+        # A rate needs two samples, so nothing is recorded at t=0; the errors rate included:
+        # it is 0 without error series only while the total exists (prometheus_rules.errors_rate_expr).
+        self._err = self._prefix(err, first=1)
         self._tot = self._prefix(tot, first=1)
         self._err_rate, self._tot_rate = err, tot
-        self._err_first = 0 if zero_at_start else 1
 
     @staticmethod
     def _prefix(values: list[int], first: int):
@@ -102,7 +100,7 @@ class Simulation:
     def _ratio_parts(self, window: int, t: int) -> tuple[int, int] | None:
         """(numerator, denominator) of the error ratio over ``window`` at step t, or None if absent."""
         if window == BASE_RATE_WINDOW:
-            if t < max(self._err_first, 1):
+            if t < 1:
                 return None
             e, tot = self._err_rate[t], self._tot_rate[t]
             return (e, tot) if tot else None

@@ -1,0 +1,347 @@
+"""Validated Routing document -> model.Routing, with the checks a schema cannot express.
+
+Some checks need the services: a team override must name a team that owns a service, and a
+dependency must name existing services and objectives, without cycles. Secrets must never be
+inline, neither in the spec nor in a base config that slo copies into the committed out/.
+"""
+
+from __future__ import annotations
+
+import difflib
+import zoneinfo
+from dataclasses import dataclass
+
+from compiler import conventions
+from compiler.build import DocumentBuilder
+from compiler.diagnostics import Diagnostic, error, warning
+from compiler.durations import format_duration
+from compiler.model import (
+    BaseConfig,
+    Dependency,
+    Email,
+    Notify,
+    ObjectiveRef,
+    PagerDuty,
+    Routing,
+    SeverityPolicy,
+    Slack,
+    TeamNotify,
+    TimeInterval,
+    TimeRange,
+)
+from compiler.spec.validate import field_path
+from compiler.spec.yaml_source import SourceDocument, load_documents
+
+# The timing of each tier (seeds: CRITICAL -> call within seconds; HIGH -> Slack within 5
+# minutes; MEDIUM -> e-mail within 30 minutes and a daily reminder): group_wait,
+# group_interval, repeat_interval, in seconds.
+DEFAULT_TIMING = {
+    "page": (10, 5 * 60, 60 * 60),
+    "ticket": (60, 5 * 60, 12 * 60 * 60),
+    "info": (10 * 60, 30 * 60, 24 * 60 * 60),
+}
+DEFAULT_FALLBACK = "ticket"
+
+# Keys that hold a secret in Alertmanager's configuration (and would in a spec). Each has a
+# `<key>_file` form; all of those this compiler writes exist in Alertmanager 0.25.
+SECRET_KEYS = frozenset(
+    {
+        "routing_key", "service_key", "api_url", "slack_api_url", "auth_password", "smtp_auth_password",
+        "auth_secret", "smtp_auth_secret", "api_key", "opsgenie_api_key", "victorops_api_key", "api_secret",
+        "wechat_api_secret", "user_key", "token", "bot_token", "password", "credentials", "bearer_token",
+        "client_secret", "webhook_url",
+    }
+)  # fmt: skip
+
+# The optional settings of an e-mail receiver, named as in Alertmanager's email_config.
+EMAIL_SETTINGS = ("from", "smarthost", "hello", "auth_username", "auth_password_file", "auth_identity", "require_tls")
+
+
+@dataclass(frozen=True)
+class ServiceNames:
+    """What routing needs to know of a service spec: its team and the names of its objectives."""
+
+    team: str
+    objectives: tuple[str, ...]
+
+
+def inline_secrets(doc: SourceDocument, what: str = "specs") -> list[Diagnostic]:
+    """Every key in ``doc`` that would put a secret's value (not its file) into out/."""
+    found = []
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in SECRET_KEYS and item not in (None, ""):
+                    found.append(
+                        error(
+                            doc.key_at(path + (key,)),
+                            "routing/inline-secret",
+                            f"{field_path(path + (key,))}: secrets must not be written into {what} (slo copies them "
+                            f"into out/, which is committed); put the value in a file Alertmanager can read and "
+                            f"give its path as '{key}_file'",
+                        )
+                    )
+                else:
+                    walk(item, path + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + (i,))
+
+    walk(doc.data, ())
+    return found
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; known: {', '.join(sorted(known))}" if known else ""
+
+
+class RoutingBuilder(DocumentBuilder):
+    def __init__(
+        self,
+        doc: SourceDocument,
+        source_file: str,
+        services: dict[str, ServiceNames],
+        base: tuple[str, bytes] | None = None,  # (display name, content) of base_config
+    ):
+        super().__init__(doc, source_file)
+        self.services = services
+        self.base = base
+        self.base_globals: dict = {}  # a base config's `global:`, which the generated receivers rely on too
+
+    # --- document ------------------------------------------------------------------------
+    def build(self) -> Routing | None:
+        data = self.doc.data
+        base = self.base_config()
+        globals_ = data.get("global") or {}
+        self.duration(("global", "resolve_timeout"), globals_.get("resolve_timeout"))
+        intervals = self.time_intervals(data.get("time_intervals") or {})
+        severities = tuple(
+            self.policy(severity, data["severities"][severity], ("severities", severity), intervals)
+            for severity in conventions.SEVERITIES
+        )
+        teams = self.teams(data.get("teams") or {})
+        dependencies = self.dependencies(data.get("dependencies") or [])
+        if any(d.severity.name == "ERROR" for d in self.diagnostics):
+            return None
+        return Routing(
+            source_file=self.source_file,
+            severities=severities,
+            group_by=tuple(data.get("group_by", conventions.DEFAULT_GROUP_BY)),
+            fallback=data.get("fallback", DEFAULT_FALLBACK),
+            globals=tuple(globals_.items()),
+            teams=teams,
+            time_intervals=intervals,
+            dependencies=dependencies,
+            dependency_equal=tuple(data.get("dependency_equal", ())),
+            base_config=base,
+        )
+
+    def policy(self, severity: str, raw: dict, path, intervals: tuple[TimeInterval, ...]) -> SeverityPolicy:
+        # An invalid duration is reported and replaced by the default, so the checks below still run.
+        wait, group, repeat = DEFAULT_TIMING[severity]
+        group_wait = self.duration(path + ("group_wait",), raw.get("group_wait"), wait) or wait
+        group_interval = self.duration(path + ("group_interval",), raw.get("group_interval"), group) or group
+        repeat_interval = self.duration(path + ("repeat_interval",), raw.get("repeat_interval"), repeat) or repeat
+        if repeat_interval < group_interval:
+            self.diagnostics.append(
+                warning(
+                    self.doc.at(path + ("repeat_interval",)),
+                    "routing/repeat-interval",
+                    f"{field_path(path + ('repeat_interval',))}: {format_duration(repeat_interval)} is shorter than "
+                    f"group_interval {format_duration(group_interval)}; Alertmanager repeats no more often than that",
+                )
+            )
+        known = {i.name for i in intervals}
+        for key in ("active_time_intervals", "mute_time_intervals"):
+            for i, name in enumerate(raw.get(key, [])):
+                if name not in known:
+                    self.fail(path + (key, i), "routing/unknown-time-interval", f"no time interval '{name}' is defined under time_intervals{_suggest(name, known)}")
+        return SeverityPolicy(
+            severity=severity,
+            notify=self.notify(raw["notify"], path + ("notify",)),
+            group_wait=group_wait,
+            group_interval=group_interval,
+            repeat_interval=repeat_interval,
+            active_time_intervals=tuple(raw.get("active_time_intervals", ())),
+            mute_time_intervals=tuple(raw.get("mute_time_intervals", ())),
+        )
+
+    def notify(self, raw: dict, path) -> Notify:
+        globals_ = {**self.base_globals, **(self.doc.data.get("global") or {})}
+        pagerduty = slack = email = None
+        if "pagerduty" in raw:
+            pd = raw["pagerduty"]
+            pagerduty = PagerDuty(pd["routing_key_file"], pd.get("url"), pd.get("send_resolved", True))
+        if "slack" in raw:
+            s = raw["slack"]
+            if "api_url_file" not in s and "slack_api_url_file" not in globals_:
+                self.fail(path + ("slack",), "routing/slack-url", "needs 'api_url_file' here or 'slack_api_url_file' under global")
+            slack = Slack(s["channel"], s.get("api_url_file"), s.get("send_resolved", True))
+        if "email" in raw:
+            e = raw["email"]
+            for key in ("from", "smarthost"):
+                if key not in e and f"smtp_{key}" not in globals_:
+                    self.fail(path + ("email",), "routing/email-settings", f"needs '{key}' here or 'smtp_{key}' under global")
+            settings = tuple((k, e[k]) for k in EMAIL_SETTINGS if k in e)
+            email = Email(e["to"], settings, e.get("send_resolved", True))
+        return Notify(pagerduty, slack, email)
+
+    def teams(self, raw: dict) -> tuple[TeamNotify, ...]:
+        owners = {names.team for names in self.services.values()}
+        found = []
+        for team, overrides in sorted(raw.items()):
+            if team not in owners:
+                self.fail(("teams", team), "routing/unknown-team", f"no service spec has team '{team}'{_suggest(team, owners)}", key=True)
+                continue
+            for severity in conventions.SEVERITIES:
+                if severity in overrides:
+                    found.append(TeamNotify(team, severity, self.notify(overrides[severity], ("teams", team, severity))))
+        return tuple(found)
+
+    def time_intervals(self, raw: dict) -> tuple[TimeInterval, ...]:
+        found = []
+        for name, ranges in sorted(raw.items()):
+            built = []
+            for i, r in enumerate(ranges):
+                path = ("time_intervals", name, i)
+                for j, t in enumerate(r.get("times", [])):
+                    if t["start_time"] >= t["end_time"]:
+                        self.fail(path + ("times", j), "routing/time-range", f"start_time {t['start_time']} must be before end_time {t['end_time']}")
+                location = r.get("location")
+                if location is not None and location not in ("UTC", "Local"):
+                    try:
+                        zoneinfo.ZoneInfo(location)
+                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                        self.fail(path + ("location",), "routing/location", f"'{location}' is not an IANA time zone such as Europe/London")
+                built.append(
+                    TimeRange(
+                        times=tuple((t["start_time"], t["end_time"]) for t in r.get("times", [])),
+                        weekdays=tuple(r.get("weekdays", ())),
+                        days_of_month=tuple(r.get("days_of_month", ())),
+                        months=tuple(r.get("months", ())),
+                        years=tuple(r.get("years", ())),
+                        location=location,
+                    )
+                )
+            found.append(TimeInterval(name, tuple(built)))
+        return tuple(found)
+
+    # --- dependencies --------------------------------------------------------------------
+    def expand(self, ref: str, path) -> list[ObjectiveRef] | None:
+        """``service`` -> all its objectives; ``service/objective`` -> that one."""
+        service, _, objective = ref.partition("/")
+        if service not in self.services:
+            self.fail(path, "routing/unknown-service", f"no service spec defines service '{service}'{_suggest(service, self.services)}")
+            return None
+        objectives = self.services[service].objectives
+        if not objective:
+            return [ObjectiveRef(service, o) for o in objectives]
+        if objective not in objectives:
+            self.fail(path, "routing/unknown-objective", f"service '{service}' has no SLO or threshold '{objective}'{_suggest(objective, objectives)}")
+            return None
+        return [ObjectiveRef(service, objective)]
+
+    def dependencies(self, raw: list) -> tuple[Dependency, ...]:
+        edges: dict[ObjectiveRef, set[ObjectiveRef]] = {}  # upstream -> direct dependents
+        introduced: dict[tuple[ObjectiveRef, ObjectiveRef], tuple] = {}  # edge -> path of the entry that declared it
+        for i, entry in enumerate(raw):
+            dependents = self.expand(entry["dependent"], ("dependencies", i, "dependent"))
+            for j, ref in enumerate(entry["depends_on"]):
+                upstreams = self.expand(ref, ("dependencies", i, "depends_on", j))
+                if dependents is None or upstreams is None:
+                    continue
+                for up in upstreams:
+                    for down in dependents:
+                        edges.setdefault(up, set()).add(down)
+                        introduced.setdefault((up, down), ("dependencies", i, "depends_on", j))
+        closure = {up: _reachable(up, edges) for up in edges}
+        reported: set[ObjectiveRef] = set()
+        for up in sorted(closure):
+            if up not in closure[up] or up in reported:
+                continue
+            cycle = sorted(n for n in closure[up] if up in closure.get(n, ()))  # the strongly connected set
+            reported.update(cycle)
+            where = min(p for (a, b), p in introduced.items() if a in cycle and b in cycle)
+            members = ", ".join(f"{r.service}/{r.objective}" for r in cycle)
+            if len(cycle) == 1:
+                message = f"{members} would depend on itself and silence its own alerts"
+            else:
+                message = f"dependencies form a cycle through {members}; each would silence the other"
+            self.fail(where, "routing/dependency-cycle", message)
+        if reported:
+            return ()
+        return tuple(Dependency(up, tuple(sorted(closure[up]))) for up in sorted(closure))
+
+    # --- base config ---------------------------------------------------------------------
+    def base_config(self) -> BaseConfig | None:
+        if self.base is None:
+            return None
+        name, raw = self.base
+        at_ref = ("base_config",)
+        documents, diagnostics = load_documents(name, raw)
+        self.diagnostics.extend(diagnostics)
+        if diagnostics:
+            return None
+        if len(documents) != 1 or not isinstance(documents[0].data, dict):
+            self.fail(at_ref, "routing/base-config", f"{name} must hold one YAML mapping (an alertmanager.yml)")
+            return None
+        base = documents[0]
+        data = base.data
+        secrets = inline_secrets(base, "a base config")
+        self.diagnostics.extend(secrets)
+        route = data.get("route")
+        if not isinstance(route, dict) or not isinstance(route.get("receiver"), str):
+            self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route: the base config needs a root route with a receiver"))
+            return None
+        if not isinstance(route.get("routes") or [], list) or not isinstance(data.get("receivers") or [], list):
+            self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route.routes and receivers must be lists"))
+            return None
+        for i, receiver in enumerate(data.get("receivers") or []):
+            name_ = receiver.get("name") if isinstance(receiver, dict) else None
+            if isinstance(name_, str) and name_.startswith(conventions.RECEIVER_PREFIX):
+                self.diagnostics.append(
+                    error(
+                        base.at(("receivers", i, "name")),
+                        "routing/base-conflict",
+                        f"receivers[{i}].name: receiver names starting with '{conventions.RECEIVER_PREFIX}' are "
+                        "generated by slo; rename this one (is this a compiled config rather than your base?)",
+                    )
+                )
+        ours = set(self.doc.data.get("time_intervals") or {})
+        for key in ("time_intervals", "mute_time_intervals"):
+            for i, interval in enumerate(data.get(key) or []):
+                if isinstance(interval, dict) and interval.get("name") in ours:
+                    self.diagnostics.append(
+                        error(
+                            base.at((key, i, "name")),
+                            "routing/base-conflict",
+                            f"{key}[{i}].name: '{interval['name']}' is also defined in {self.source_file}; rename one of them",
+                        )
+                    )
+        if isinstance(data.get("global"), dict):
+            self.base_globals = data["global"]
+        base_globals = self.base_globals
+        for key, value in (self.doc.data.get("global") or {}).items():
+            if key in base_globals and base_globals[key] != value:
+                self.fail(
+                    ("global", key),
+                    "routing/base-conflict",
+                    f"{name} already sets global {key} to {base_globals[key]!r}; the base config's globals are kept, so drop this one",
+                    key=True,
+                )
+        return BaseConfig(name, raw.decode("utf-8"))
+
+
+def _reachable(start: ObjectiveRef, edges: dict[ObjectiveRef, set[ObjectiveRef]]) -> set[ObjectiveRef]:
+    seen: set[ObjectiveRef] = set()
+    todo = list(edges.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges.get(node, ()))
+    return seen

@@ -1,0 +1,79 @@
+"""A content-addressed cache that makes re-compiling one changed file cheap.
+
+Everything built from one spec file (its model objects, its diagnostics, and the per-service
+files the targets generate from them) depends only on that file's bytes and on the compiler
+itself. Entries are keyed by a hash of both, so a stale entry can never be served: edit the
+file or upgrade slo and the key changes. Entries are pickles written atomically; a corrupt or
+unreadable entry is a miss, never an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_DIR = ".slo-cache"
+_FORMAT = b"slo-cache-1"
+
+
+@functools.cache
+def compiler_fingerprint() -> bytes:
+    """Hash of every source and schema file of the installed compiler package."""
+    digest = hashlib.sha256(_FORMAT)
+    root = resources.files("compiler")
+    for path in sorted(Path(str(root)).rglob("*")):
+        if path.suffix in (".py", ".json") and path.is_file():
+            digest.update(path.relative_to(str(root)).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.digest()
+
+
+class Cache:
+    def __init__(self, directory: Path | str = DEFAULT_DIR):
+        self.directory = Path(directory)
+
+    @staticmethod
+    def key(*parts: bytes | str) -> str:
+        digest = hashlib.sha256(compiler_fingerprint())
+        for part in parts:
+            data = part.encode() if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+        return digest.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / key
+
+    def get(self, key: str):
+        try:
+            with open(self._path(key), "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # noqa: BLE001 - a cache miss, whatever the reason
+            return None
+
+    def put(self, key: str, value) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full disk must not fail the compile
+
+
+class NoCache(Cache):
+    def __init__(self):
+        super().__init__(os.devnull)
+
+    def get(self, key: str):
+        return None
+
+    def put(self, key: str, value) -> None:
+        return None

@@ -1,0 +1,280 @@
+"""Alertmanager: routing by severity and team, inhibition, and a table of routing tests.
+
+Standalone, the generated tree routes every alert by its ``severity`` label:
+
+    route: receiver = the fallback severity's receiver (alerts with no known severity)
+    ├── severity="page"    -> slo-page        timing of the page tier
+    │   └── team="x"       -> slo-x-page      a team's own receiver
+    ├── severity="ticket"  -> slo-ticket
+    └── severity="info"    -> slo-info
+
+Merged into a base config, the same severity routes hang under one route matching
+``objective_kind`` (which only alerts compiled by slo carry), placed first among the base's
+routes: slo's alerts go where the Routing spec says, all others where the base says.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from compiler import conventions as names
+from compiler.durations import format_duration
+from compiler.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
+from compiler.spec.yaml_source import load_documents
+from compiler.targets.yamltext import Comment, dump
+
+SCOPE = names.matcher(names.OBJECTIVE_KIND, names.OBJECTIVE_KINDS)
+
+# Alertmanager's default Slack message has a title and no text: the annotations (what is
+# wrong, the runbook, the dashboard) would never reach the channel.
+SLACK_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n"
+    "{{ with .Annotations.description }}{{ . }}\n{{ end }}"
+    "{{ with .Annotations.runbook_url }}Runbook: {{ . }}\n{{ end }}"
+    "{{ with .Annotations.dashboard }}Dashboard: {{ . }}\n{{ end }}"
+    "{{ end }}"
+)
+
+# --- receivers -----------------------------------------------------------------------------
+def receiver_for(routing: Routing, team: str, severity: str) -> str:
+    """The receiver an alert of ``team`` and ``severity`` must reach."""
+    if any(t.team == team and t.severity == severity for t in routing.teams):
+        return names.receiver(severity, team)
+    return names.receiver(severity)
+
+
+def integrations(notify: Notify, severity: str) -> dict:
+    out: dict = {}
+    if notify.pagerduty:
+        pd = notify.pagerduty
+        config = {"routing_key_file": pd.routing_key_file}
+        if pd.url:
+            config["url"] = pd.url
+        config["severity"] = names.PAGERDUTY_SEVERITY[severity]
+        config["send_resolved"] = pd.send_resolved
+        out["pagerduty_configs"] = [config]
+    if notify.slack:
+        slack = notify.slack
+        config = {"channel": slack.channel}
+        if slack.api_url_file:
+            config["api_url_file"] = slack.api_url_file
+        config["send_resolved"] = slack.send_resolved
+        config["text"] = SLACK_TEXT
+        out["slack_configs"] = [config]
+    if notify.email:
+        email = notify.email
+        out["email_configs"] = [{"to": email.to, **dict(email.settings), "send_resolved": email.send_resolved}]
+    return out
+
+
+def receivers(routing: Routing) -> list[dict]:
+    found = [{"name": names.receiver(p.severity), **integrations(p.notify, p.severity)} for p in routing.severities]
+    found += [{"name": names.receiver(t.severity, t.team), **integrations(t.notify, t.severity)} for t in routing.teams]
+    return found
+
+
+# --- routes --------------------------------------------------------------------------------
+def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
+    route = {
+        "receiver": names.receiver(policy.severity),
+        "matchers": [names.matcher(names.SEVERITY, policy.severity)],
+        "group_wait": format_duration(policy.group_wait),
+        "group_interval": format_duration(policy.group_interval),
+        "repeat_interval": format_duration(policy.repeat_interval),
+    }
+    if policy.active_time_intervals:
+        route["active_time_intervals"] = list(policy.active_time_intervals)
+    if policy.mute_time_intervals:
+        route["mute_time_intervals"] = list(policy.mute_time_intervals)
+    teams = [
+        {"receiver": names.receiver(t.severity, t.team), "matchers": [names.matcher(names.TEAM, t.team)]}
+        for t in routing.teams
+        if t.severity == policy.severity
+    ]
+    if teams:
+        route["routes"] = teams
+    return route
+
+
+def severity_routes(routing: Routing) -> list[dict]:
+    return [severity_route(routing, policy) for policy in routing.severities]
+
+
+def scoped_route(routing: Routing) -> dict:
+    """The route inserted into a base config: slo's alerts only."""
+    return {
+        "receiver": names.receiver(routing.fallback),
+        "matchers": [SCOPE],
+        "group_by": list(routing.group_by),
+        "routes": severity_routes(routing),
+    }
+
+
+# --- inhibition ----------------------------------------------------------------------------
+def objective_severities(model: Model, ref: ObjectiveRef) -> list[str]:
+    """The severities the alerts of one objective can carry, most severe first."""
+    found: set[str] = set()
+    for service in model.services:
+        if service.name != ref.service:
+            continue
+        found.update(t.severity for slo in service.slos if slo.name == ref.objective for t in slo.alerting.tiers)
+        found.update(th.severity for th in service.thresholds if th.name == ref.objective)
+    return [s for s in names.SEVERITIES if s in found]
+
+
+def inhibit_rules(model: Model) -> list:
+    routing = model.routing
+    rules: list = [
+        Comment("a page silences the ticket and info alerts of the same service and SLO"),
+        {
+            "source_matchers": [SCOPE, names.matcher(names.SEVERITY, "page")],
+            "target_matchers": [SCOPE, names.matcher(names.SEVERITY, ("ticket", "info"))],
+            "equal": [names.SERVICE, names.SLO],
+        },
+    ]
+    for dependency in routing.dependencies:
+        up = dependency.upstream
+        by_service: dict[str, list[str]] = {}
+        for ref in dependency.dependents:
+            by_service.setdefault(ref.service, []).append(ref.objective)
+        for severity in objective_severities(model, up):
+            # Never let an alert silence a more severe one: a ticket upstream mutes tickets and info only.
+            silenced = names.SEVERITIES[names.SEVERITIES.index(severity) :]
+            rules.append(Comment(f"{up.service}/{up.objective} ({severity}) silences what depends on it"))
+            for service, objectives in by_service.items():
+                rule = {
+                    "source_matchers": [
+                        names.matcher(names.SERVICE, up.service),
+                        names.matcher(names.SLO, up.objective),
+                        names.matcher(names.SEVERITY, severity),
+                    ],
+                    "target_matchers": [
+                        names.matcher(names.SERVICE, service),
+                        names.matcher(names.SLO, objectives),
+                        names.matcher(names.SEVERITY, silenced),
+                    ],
+                }
+                if routing.dependency_equal:
+                    rule["equal"] = list(routing.dependency_equal)
+                rules.append(rule)
+    return rules
+
+
+# --- time intervals ------------------------------------------------------------------------
+def time_range(r: TimeRange) -> dict:
+    out: dict = {}
+    if r.times:
+        out["times"] = [{"start_time": start, "end_time": end} for start, end in r.times]
+    for key in ("weekdays", "days_of_month", "months", "years"):
+        if getattr(r, key):
+            out[key] = list(getattr(r, key))
+    if r.location:
+        out["location"] = r.location
+    return out
+
+
+def time_intervals(routing: Routing) -> list[dict]:
+    return [{"name": ti.name, "time_intervals": [time_range(r) for r in ti.ranges]} for ti in routing.time_intervals]
+
+
+# --- whole configs -------------------------------------------------------------------------
+def standalone(model: Model) -> dict:
+    routing = model.routing
+    config: dict = {}
+    if routing.globals:
+        config["global"] = dict(routing.globals)
+    config["route"] = {
+        "receiver": names.receiver(routing.fallback),
+        "group_by": list(routing.group_by),
+        "routes": severity_routes(routing),
+    }
+    config["receivers"] = receivers(routing)
+    config["inhibit_rules"] = inhibit_rules(model)
+    if routing.time_intervals:
+        config["time_intervals"] = time_intervals(routing)
+    return config
+
+
+def merged(model: Model) -> dict:
+    """The base config, its keys in their order, with slo's parts added (conflicts were refused in build)."""
+    routing = model.routing
+    documents, _ = load_documents(routing.base_config.source_file, routing.base_config.text)
+    base = documents[0].data
+    config: dict = {}
+    if routing.globals or "global" in base:
+        config["global"] = {**dict(routing.globals), **(base.get("global") or {})}
+    config.update((k, v) for k, v in base.items() if k != "global")
+    route = dict(base["route"])
+    route["routes"] = [scoped_route(routing), *(route.get("routes") or [])]
+    config["route"] = route
+    config["receivers"] = [*(base.get("receivers") or []), *receivers(routing)]
+    config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model)]
+    if routing.time_intervals:
+        config["time_intervals"] = [*(base.get("time_intervals") or []), *time_intervals(routing)]
+    return config
+
+
+# --- routing tests -------------------------------------------------------------------------
+def alert_labels(model: Model, team: str, severity: str) -> dict[str, str]:
+    """Labels of the team's first alert of this severity, or of a probe when it has none."""
+    services = [s for s in model.services if s.team == team]
+    for service in services:
+        for slo in service.slos:
+            if any(t.severity == severity for t in slo.alerting.tiers):
+                return _labels(slo.alerting.name, "slo", service.name, slo.name, team, severity)
+        for th in service.thresholds:
+            if th.severity == severity:
+                return _labels(names.threshold_alert(th.name), "threshold", service.name, th.name, team, severity)
+    return _labels(names.ROUTE_TEST_ALERT, "threshold", services[0].name, names.ROUTE_TEST_OBJECTIVE, team, severity)
+
+
+def _labels(alertname: str, kind: str, service: str, objective: str, team: str, severity: str) -> dict[str, str]:
+    return {
+        "alertname": alertname,
+        names.OBJECTIVE_KIND: kind,
+        names.SERVICE: service,
+        names.SLO: objective,
+        names.TEAM: team,
+        names.SEVERITY: severity,
+    }
+
+
+def route_tests(model: Model) -> dict:
+    routing = model.routing
+    cases = []
+    for team in sorted({s.team for s in model.services}):
+        for severity in names.SEVERITIES:
+            cases.append(
+                {
+                    "name": f"{team} {severity}",
+                    "labels": alert_labels(model, team, severity),
+                    "receivers": [receiver_for(routing, team, severity)],
+                }
+            )
+    if routing.base_config is None:
+        cases.append(
+            {"name": "not from slo", "labels": {"alertname": names.ROUTE_TEST_FOREIGN_ALERT}, "receivers": [names.receiver(routing.fallback)]}
+        )
+    config = posixpath.relpath(names.ALERTMANAGER_CONFIG, posixpath.dirname(names.ALERTMANAGER_ROUTE_TESTS))
+    return {"config": config, "cases": cases}
+
+
+ROUTE_TESTS_NOTE = (
+    "# `slo test` checks every case with\n"
+    "#   amtool config routes test --config.file=<config> --verify.receivers=<receivers> <labels>\n"
+)
+
+
+def emit(model: Model):
+    routing = model.routing
+    if routing is None:
+        return {}, []
+    sources = routing.source_file
+    if routing.base_config is not None:
+        sources += f" and {routing.base_config.source_file}"
+    config = merged(model) if routing.base_config is not None else standalone(model)
+    files = {
+        names.ALERTMANAGER_CONFIG: dump(config, names.header(sources)),
+        names.ALERTMANAGER_ROUTE_TESTS: dump(route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE),
+    }
+    return files, []

@@ -13,12 +13,15 @@ from pathlib import Path
 import click
 
 from compiler import conventions, output, pipeline, toolrun
+from compiler.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
+from compiler.cache import Cache
 from compiler.diagnostics import CompileError, Diagnostic, Severity
 from compiler.push import endpoints, report, runner
 from compiler.push.transport import PushError
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
+DEFAULT_CACHE = DEFAULT_CACHE_DIR
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
@@ -31,9 +34,10 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
 
 
-def _compile(specs: str) -> pipeline.CompileResult:
+def _compile(specs: str, cache_dir: str | None = None) -> pipeline.CompileResult:
+    cache = Cache(cache_dir) if cache_dir else None
     try:
-        result = pipeline.compile_tree(Path(specs))
+        result = pipeline.compile_tree(Path(specs), cache)
     except CompileError as exc:
         _print_diagnostics(exc.diagnostics)
         sys.exit(1)
@@ -75,7 +79,14 @@ def validate(specs: str) -> None:
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
 @click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Output directory.")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 and print a diff if the output directory is stale.")
-def compile_cmd(specs: str, out_dir: str, check: bool) -> None:
+@click.option(
+    "--cache-dir",
+    default=DEFAULT_CACHE,
+    show_default=True,
+    type=click.Path(),
+    help="Reuse work for unchanged spec files from here; --cache-dir '' turns it off.",
+)
+def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str) -> None:
     """Compile the specs under SPECS (default: slo/) into OUT (default: out/).
 
     The output is deterministic and replaced atomically: a crash leaves the old tree whole.
@@ -86,7 +97,7 @@ def compile_cmd(specs: str, out_dir: str, check: bool) -> None:
       slo compile specs/ --out build/
       slo compile --check            # in CI: fail when out/ was not regenerated
     """
-    result = _compile(specs)
+    result = _compile(specs, cache_dir)
     target = Path(out_dir)
     if check:
         stale = output.changes(result.artifacts, target)

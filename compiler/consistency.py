@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from compiler import conventions as names
+from compiler.cache import Cache, NoCache
 from compiler.diagnostics import Diagnostic, Position, error
 from compiler.model import LatencyIndicator, Model, RatioIndicator
 from compiler.spec import promql
@@ -130,15 +131,45 @@ def _hint(name: str, known: set[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def check(model: Model, artifacts: dict[str, str]) -> list[Diagnostic]:
-    queries: list[Query] = []
+Read = tuple[Query, "frozenset[str] | str"]  # the names a query reads, or why it does not parse
+
+
+def _reads(queries: list[Query]) -> list[Read]:
+    out: list[Read] = []
+    for query in queries:
+        try:
+            out.append((query, frozenset(_names_in(query.expr))))
+        except promql.PromQLError as exc:
+            out.append((query, str(exc)))
+    return out
+
+
+def _extract(kind: str, path: str, text: str, cache: Cache):
+    """Parse a generated file once per distinct content: YAML/JSON and every PromQL in it are
+    the expensive part of the check, and an unchanged service yields the same text."""
+    key = cache.key("consistency", kind, path, text)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    if kind == "rules":
+        found, records, alerts = rule_queries(path, text)
+        result = (_reads(found), frozenset(records), alerts)
+    else:
+        result = (_reads(dashboard_queries(path, text)), frozenset(), False)
+    cache.put(key, result)
+    return result
+
+
+def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -> list[Diagnostic]:
+    cache = cache or NoCache()
+    reads: list[Read] = []
     recorded: set[str] = set()
     any_alerts = False
     for service in model.services:
         path = names.rules_file(service.name)
         if path in artifacts:
-            found, records, alerts = rule_queries(path, artifacts[path])
-            queries += found
+            found, records, alerts = _extract("rules", path, artifacts[path], cache)
+            reads += found
             recorded |= records
             any_alerts |= alerts
     produced = recorded | (set(ALERT_SERIES) if any_alerts else set())
@@ -160,14 +191,12 @@ def check(model: Model, artifacts: dict[str, str]) -> list[Diagnostic]:
 
     dashboards = [names.dashboard_file(s.name) for s in model.services] + [names.OVERVIEW_DASHBOARD_FILE]
     for path in sorted(set(dashboards) & artifacts.keys()):
-        queries += dashboard_queries(path, artifacts[path])
+        reads += _extract("dashboard", path, artifacts[path], cache)[0]
 
     known = produced | sources
-    for query in queries:
-        try:
-            read = _names_in(query.expr)
-        except promql.PromQLError as exc:
-            diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {exc}"))
+    for query, read in reads:
+        if isinstance(read, str):
+            diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {read}"))
             continue
         for name in sorted(read - known):
             diagnostics.append(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import posixpath
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import consistency, targets
 from compiler.build import ServiceBuilder, build_model
 from compiler.build_routing import RoutingBuilder, ServiceNames, inline_secrets
+from compiler.cache import Cache, NoCache
 from compiler.diagnostics import CompileError, Diagnostic, Diagnostics, Position, error
-from compiler.model import Model, Routing
-from compiler.spec.yaml_source import SourceDocument
+from compiler.model import Model, Routing, Service
 from compiler.spec.validate import document_kind, validate_document
-from compiler.spec.yaml_source import load_documents
+from compiler.spec.yaml_source import SourceDocument, load_documents
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -38,17 +38,72 @@ def display_name(root: Path, path: Path) -> str:
     return (Path(root.name) / path.relative_to(root)).as_posix()
 
 
-def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
+@dataclass
+class LoadedService:
+    name: str
+    service: Service | None  # None when the builder found errors
+    owner: Position  # where `service:` is written, for duplicate reports
+    names: ServiceNames
+    diagnostics: list[Diagnostic]
+
+
+@dataclass
+class LoadedFile:
+    """Everything one spec file yields on its own; cached by its bytes (see cache.py)."""
+
+    diagnostics: list[Diagnostic]
+    services: list[LoadedService]
+    routings: list[SourceDocument]
+
+
+def load_file(name: str, raw: bytes) -> LoadedFile:
+    loaded = LoadedFile([], [], [])
+    documents, diagnostics = load_documents(name, raw)
+    loaded.diagnostics.extend(diagnostics)
+    if not documents and not diagnostics:
+        loaded.diagnostics.append(error(Position(name), "spec/empty", "file holds no spec document"))
+    for doc in documents:
+        kind, diagnostics = document_kind(doc)
+        loaded.diagnostics.extend(diagnostics)
+        if kind is None:
+            continue
+        schema_errors = validate_document(doc, kind)
+        if kind == "Routing":
+            secrets = inline_secrets(doc)
+            hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
+            schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
+        loaded.diagnostics.extend(schema_errors)
+        if schema_errors:
+            continue
+        if kind == "Routing":
+            loaded.routings.append(doc)
+            continue
+        objectives = [o["name"] for key in ("slos", "thresholds") for o in doc.data.get(key, [])]
+        builder = ServiceBuilder(doc, name)
+        service = builder.build()
+        loaded.services.append(
+            LoadedService(doc.data["service"], service, doc.at(("service",)), ServiceNames(doc.data["team"], tuple(objectives)), builder.diagnostics)
+        )
+    return loaded
+
+
+def load_tree(root: Path | str, cache: Cache | None = None) -> tuple[Model | None, list[Diagnostic]]:
     """Every spec under ``root`` -> model; diagnostics from every file, sorted."""
-    root = Path(root)
+    model, diagnostics, _ = _load(Path(root), cache or NoCache())
+    return model, diagnostics
+
+
+def _load(root: Path, cache: Cache) -> tuple[Model | None, list[Diagnostic], dict[str, str]]:
+    """(model, diagnostics, cache key of the file each service came from)."""
     found = Diagnostics()
+    keys: dict[str, str] = {}
     if not root.exists():
         found.add(error(Position(str(root)), "spec/missing", "no such file or directory"))
-        return None, found.sorted()
+        return None, found.sorted(), keys
     files = spec_files(root)
     if not files:
         found.add(error(Position(str(root)), "spec/missing", "no .yaml or .yml spec files found"))
-        return None, found.sorted()
+        return None, found.sorted(), keys
     services = []
     owners: dict[str, Position] = {}
     catalog: dict[str, ServiceNames] = {}  # what routing may refer to
@@ -60,49 +115,35 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
         except OSError as exc:
             found.add(error(Position(name), "spec/read", exc.strerror or str(exc)))
             continue
-        documents, diagnostics = load_documents(name, raw)
-        found.extend(diagnostics)
-        if not documents and not diagnostics:
-            found.add(error(Position(name), "spec/empty", "file holds no spec document"))
-        for doc in documents:
-            kind, diagnostics = document_kind(doc)
-            found.extend(diagnostics)
-            if kind is None:
-                continue
-            schema_errors = validate_document(doc, kind)
-            if kind == "Routing":
-                secrets = inline_secrets(doc)
-                hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
-                schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
-            found.extend(schema_errors)
-            if schema_errors:
-                continue
-            if kind == "Routing":
-                routings.append((doc, name, path))
-                continue
-            service_name = doc.data["service"]
+        key = cache.key("file", name, raw)
+        loaded = cache.get(key)
+        if not isinstance(loaded, LoadedFile):
+            loaded = load_file(name, raw)
+            cache.put(key, loaded)
+        found.extend(loaded.diagnostics)
+        routings += [(doc, name, path) for doc in loaded.routings]
+        for entry in loaded.services:
+            service_name = entry.name
             if service_name in owners:
                 first = owners[service_name]
                 found.add(
                     error(
-                        doc.at(("service",)),
+                        entry.owner,
                         "spec/duplicate-service",
                         f"service '{service_name}' is already defined in {first.file}:{first.line}",
                     )
                 )
                 continue
-            owners[service_name] = doc.at(("service",))
-            objectives = [o["name"] for key in ("slos", "thresholds") for o in doc.data.get(key, [])]
-            catalog[service_name] = ServiceNames(doc.data["team"], tuple(objectives))
-            builder = ServiceBuilder(doc, name)
-            service = builder.build()
-            found.extend(builder.diagnostics)
-            if service is not None:
-                services.append(service)
+            owners[service_name] = entry.owner
+            catalog[service_name] = entry.names
+            found.extend(entry.diagnostics)
+            if entry.service is not None:
+                services.append(entry.service)
+                keys[service_name] = key
     routing = _build_routing(root, routings, catalog, found)
     if found.has_errors:
-        return None, found.sorted()
-    return build_model(services, routing), found.sorted()
+        return None, found.sorted(), keys
+    return build_model(services, routing), found.sorted(), keys
 
 
 def _build_routing(root: Path, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
@@ -143,13 +184,17 @@ def _build_routing(root: Path, routings: list, catalog: dict[str, ServiceNames],
     return routing
 
 
-def compile_tree(root: Path | str) -> CompileResult:
-    """Load, build and emit every target; raises CompileError with all diagnostics on error."""
-    model, diagnostics = load_tree(root)
+def compile_tree(root: Path | str, cache: Cache | None = None) -> CompileResult:
+    """Load, build and emit every target; raises CompileError with all diagnostics on error.
+
+    With a cache, unchanged files are neither parsed nor built again, and their services'
+    per-service outputs are reused (cache.py)."""
+    cache = cache or NoCache()
+    model, diagnostics, keys = _load(Path(root), cache)
     if model is None:
         raise CompileError(diagnostics)
-    artifacts, emitted = targets.emit_all(model)
-    emitted += consistency.check(model, artifacts)  # every series a rule or dashboard reads exists
+    artifacts, emitted = targets.emit_all(model, cache, keys)
+    emitted += consistency.check(model, artifacts, cache)  # every series a rule or dashboard reads exists
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity.name == "ERROR" for d in diagnostics):
         raise CompileError(diagnostics)

@@ -122,7 +122,7 @@ CASES = [
     case(
         "unknown-kind",
         "apiVersion: slo/v1\nkind: Team\nservice: svc\nteam: web\n",
-        "slo/svc.yaml:2:7: error [spec/kind] kind 'Team' is not known; expected one of: Service",
+        "slo/svc.yaml:2:7: error [spec/kind] kind 'Team' is not known; expected one of: Routing, Service",
     ),
     # --- schema: keys -----------------------------------------------------------------------
     case(

@@ -19,7 +19,14 @@ import posixpath
 
 from compiler import conventions as names
 from compiler.durations import format_duration
-from compiler.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
+from compiler.model import (
+    Model,
+    Notify,
+    ObjectiveRef,
+    Routing,
+    SeverityPolicy,
+    TimeRange,
+)
 from compiler.spec.yaml_source import load_documents
 from compiler.targets.yamltext import Comment, dump
 

@@ -16,7 +16,15 @@ from decimal import Decimal
 
 from compiler import conventions as names
 from compiler.durations import format_duration
-from compiler.model import SLO, Counter, LatencyIndicator, Matcher, RatioIndicator, Service, Threshold
+from compiler.model import (
+    SLO,
+    Counter,
+    LatencyIndicator,
+    Matcher,
+    RatioIndicator,
+    Service,
+    Threshold,
+)
 from compiler.promtext import escape_template, quote_label_value
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
 from compiler.targets.yamltext import Comment, dump

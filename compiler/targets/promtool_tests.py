@@ -26,12 +26,12 @@ from compiler import conventions as names
 from compiler.diagnostics import Diagnostic, warning
 from compiler.durations import format_duration
 from compiler.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
+from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus_rules as rules
 from compiler.targets import scenarios
 from compiler.targets.humanize import RENDER, humanize_percentage, stable
 from compiler.targets.render import render
 from compiler.targets.simulate import Simulation, Timeline
-from compiler.spec.promql import as_selector, parse
 from compiler.targets.synth import matches, satisfy, selects, series_text
 from compiler.targets.yamltext import Comment, dump
 

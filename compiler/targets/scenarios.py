@@ -17,8 +17,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Callable
 
-from compiler.model import SLO, Alerting, Counter, LatencyIndicator, RatioIndicator, Selector
 from compiler.diagnostics import Position
+from compiler.model import (
+    SLO,
+    Alerting,
+    Counter,
+    LatencyIndicator,
+    RatioIndicator,
+    Selector,
+)
 from compiler.targets.humanize import humanize_percentage, stable
 from compiler.targets.simulate import BASE, Simulation, Timeline
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from compiler.diagnostics import Diagnostic
 from compiler.model import Model
-from compiler.targets import prometheus_rules, promtool_tests
+from compiler.targets import kubernetes, mimir, prometheus_rules, promtool_tests
 
 # name -> emit(model) -> ({path: text}, [diagnostics])
 TARGETS = {
     "prometheus": lambda model: (prometheus_rules.emit(model), []),
     "promtool-tests": promtool_tests.emit,
+    "kubernetes": lambda model: (kubernetes.emit(model), []),
+    "mimir": lambda model: (mimir.emit(model), []),
 }
 
 

@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import promql_parser
+
 from compiler import conventions as names
 from compiler.diagnostics import Diagnostic, warning
 from compiler.durations import format_duration
 from compiler.model import SLO, BurnTier, LatencyIndicator, Model, RatioIndicator, Service, Threshold
+from compiler.spec import promql
 from compiler.targets import prometheus_rules as rules
 from compiler.targets.humanize import RENDER, humanize_percentage, stable
 from compiler.targets.render import render
@@ -115,18 +118,30 @@ def counters_for(slo: SLO, inputs: list[InputSeries], errors: list[Fraction], to
 
 
 def encode(values: list[Fraction]) -> str:
-    """Cumulative counter values in promtool's expanding notation: '0+10x59 590+0x30'."""
+    """Cumulative counter values in promtool's expanding notation: '0+10x59 590+0x30'.
+
+    promtool expands `a+bxn` by adding b to a float64 n times, so a run can end a hair above its
+    exact value (15.84 added 59 times is 934.5600000000005). If the next run started at the exact
+    934.56, the counter would step down and rate() would see a reset: a spurious burst of errors.
+    So a run never starts below the float where the previous one ended."""
     parts, i, n = [], 0, len(values)
+    reached: float | None = None  # the float64 promtool holds for the previous sample
     while i < n:
+        start = _num(values[i])
+        if reached is not None and float(start) < reached:
+            start = repr(reached)
         j = i
         if i + 1 < n:
             step = values[i + 1] - values[i]
             j = i + 1
             while j + 1 < n and values[j + 1] - values[j] == step:
                 j += 1
-            parts.append(f"{_num(values[i])}+{_num(step)}x{j - i}")
+            parts.append(f"{start}+{_num(step)}x{j - i}")
+            reached = float(start)
+            for _ in range(j - i):
+                reached += float(_num(step))
         else:
-            parts.append(_num(values[i]))
+            parts.append(start)
         i = j + 1
     return " ".join(parts)
 
@@ -414,8 +429,31 @@ def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
         if slo.alerting.min_events is not None:
             fine += quiet_tests(service, slo, inputs)
     for th in service.thresholds:
+        if yields_without_input(th.expr):
+            diagnostics.append(
+                warning(
+                    th.source,
+                    "tests/uncovered",
+                    f"thresholds '{th.name}': its expression returns series even when nothing is selected "
+                    "(absent(), vector()), so it cannot be tested from an injected value; promtool still checks its syntax",
+                )
+            )
+            continue
         fine += threshold_tests(service, th)
     return fine, coarse, diagnostics
+
+
+# Functions that return series when no input exists. A threshold test injects the recorded value
+# of a non-selector expression; with these the rule's own output would collide with it.
+SELF_STARTING = frozenset({"absent", "absent_over_time", "vector"})
+
+
+def yields_without_input(expr: str) -> bool:
+    found = []
+    promql_parser.walk(
+        promql.parse(expr), lambda node: found.append(node) if isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING else None
+    )
+    return bool(found)
 
 
 def group_order(service: Service) -> list[str]:

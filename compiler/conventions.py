@@ -168,5 +168,6 @@ GENERATED_ANNOTATIONS = frozenset({"summary", "description", "dashboard"})
 
 
 def absent_threshold(slo: str) -> str:
-    """Threshold that stands in for Pyrra's SLOMetricAbsent alert of an imported SLO."""
-    return f"{slo}-absent"
+    """Threshold that stands in for Pyrra's SLOMetricAbsent alert of an imported SLO (<= 30 characters)."""
+    suffix = "-absent"
+    return slo[: 30 - len(suffix)].rstrip("-") + suffix

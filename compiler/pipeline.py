@@ -46,15 +46,24 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
     if not files:
         found.add(error(Position(str(root)), "spec/missing", "no .yaml or .yml spec files found"))
         return None, found.sorted()
-    services = []
-    owners: dict[str, Position] = {}
+    sources = []
     for path in files:
         name = display_name(root, path)
         try:
-            raw = path.read_bytes()
+            sources.append((name, path.read_bytes()))
         except OSError as exc:
             found.add(error(Position(name), "spec/read", exc.strerror or str(exc)))
-            continue
+    model, diagnostics = load_sources(sources)
+    found.extend(diagnostics)
+    return (model if not found.has_errors else None), found.sorted()
+
+
+def load_sources(sources: list[tuple[str, bytes | str]]) -> tuple[Model | None, list[Diagnostic]]:
+    """Spec texts, each named as diagnostics should name it -> model; diagnostics from all, sorted."""
+    found = Diagnostics()
+    services = []
+    owners: dict[str, Position] = {}
+    for name, raw in sources:
         documents, diagnostics = load_documents(name, raw)
         found.extend(diagnostics)
         if not documents and not diagnostics:

@@ -196,3 +196,15 @@ def test_imported_fixtures_compile_and_pass_promtool(tmp_path):
     assert list((tmp_path / "sloth" / "out" / "kubernetes").glob("*.yml")), "the Sloth CRD asks for a PrometheusRule"
     failed = check_rules(outs)
     assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)
+
+
+def test_pyrra_absent_alerts_wait_as_long_as_pyrra():
+    from decimal import Decimal
+
+    from compiler.importers.pyrra import absent_wait
+
+    four_weeks = 28 * 86400
+    # Pyrra's own tests: 10m for 99%, 6m for 99.5% over 4w.
+    assert absent_wait(Decimal("0.99"), four_weeks) == 600
+    assert absent_wait(Decimal("0.995"), four_weeks) == 360
+    assert absent_wait(Decimal("0.999"), four_weeks) == 180

@@ -50,7 +50,7 @@ class Index:
         self.objects: dict[tuple[str, str], Node] = {}
         self.used: set[tuple[str, str]] = set()
         for obj in objects:
-            key = (obj.get("kind"), str(obj["metadata"].get("name")) if obj.has("metadata") else "")
+            key = (obj.get("kind"), str(obj["metadata"].get("name")))
             if key in self.objects:
                 first = self.objects[key].position
                 report.warn(obj, "import/conflict", f"a second {key[0]} named '{key[1]}' (first at {first.file}:{first.line}); the first is used")
@@ -80,8 +80,8 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
             version, kind = (obj.get("apiVersion"), obj.get("kind")) if isinstance(obj.value, dict) else (None, None)
             if version not in (API_VERSION, ALPHA_VERSION) or kind not in KINDS:
                 report.fail(obj, "import/format", f"not an OpenSLO object: expected apiVersion {API_VERSION} and a kind among {', '.join(KINDS)}")
-            elif not obj.has("spec"):
-                report.fail(obj, "import/format", f"{kind} without a spec")
+            elif not obj.has("spec") or not obj.has("metadata") or not obj["metadata"].has("name"):
+                report.fail(obj, "import/format", f"{kind} needs metadata.name and spec")
             else:
                 objects.append(obj)
     index = Index(objects, report)
@@ -115,19 +115,8 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
     slo_labels = common.labels(report, metadata.pick("labels"), skip=("team",))
     base = str(metadata.get("name", "unnamed"))
     for i, objective_node in enumerate(objectives):
-        # Composite SLOs name an indicator per objective; otherwise the SLO's own applies.
-        if objective_node.has("indicator"):
-            indicator_obj = objective_node["indicator"]
-        elif objective_node.has("indicatorRef"):
-            indicator_obj = index.resolve("SLI", objective_node["indicatorRef"], report)
-        elif spec.has("indicatorRef"):
-            indicator_obj = index.resolve("SLI", spec["indicatorRef"], report)
-        elif spec.has("indicator"):
-            indicator_obj = spec["indicator"]
-        else:
-            indicator_obj = None
-            report.warn(spec, "import/unsupported", "no indicator or indicatorRef; SLO not imported")
-        if indicator_obj is None or not indicator_obj.has("spec"):
+        indicator_obj = indicator_of(objective_node, spec, index, report)
+        if indicator_obj is None:
             continue
         if objective_node.has("compositeWeight"):
             report.warn(objective_node["compositeWeight"], "import/dropped", "composite weights have no slo equivalent: each objective is its own SLO")
@@ -147,6 +136,19 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
         notes = () if alerting.get("windows") else ("the source defines no alert policies; drop page/ticket: false for the SRE Workbook tiers",)
         draft.slos.append(Objective(name, body, objective_node.position, notes))
     return draft
+
+
+def indicator_of(objective_node: Node, spec: Node, index: Index, report: Report) -> Node | None:
+    """The SLI object of an objective: composite SLOs name one per objective, others one per SLO."""
+    for owner in (objective_node, spec):
+        if owner.has("indicator") or owner.has("indicatorRef"):
+            found = index.inline_or_ref(owner["indicator"] if owner.has("indicator") else owner, "SLI", "indicatorRef", report)
+            if found is not None and not found.has("spec"):
+                report.warn(found, "import/unsupported", "an SLI without spec; SLO not imported")
+                return None
+            return found
+    report.warn(spec, "import/unsupported", "no indicator or indicatorRef; SLO not imported")
+    return None
 
 
 def service_draft(obj: Node, spec: Node, index: Index, report: Report) -> ServiceDraft:
@@ -385,9 +387,10 @@ def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dic
         if policy_spec.get("alertWhenBreaching") is False:
             report.warn(policy_spec, "import/dropped", "alertWhenBreaching is false: slo alerts only on burning budget; policy not imported")
             continue
-        for flag in ("alertWhenNoData", "alertWhenResolved"):
-            if policy_spec.get(flag) is True:
-                report.warn(policy_spec[flag], "import/dropped", "slo alerts on burning budget only (Alertmanager sends resolved notices)")
+        if policy_spec.get("alertWhenNoData") is True:
+            report.warn(policy_spec["alertWhenNoData"], "import/dropped", "slo alerts on burning budget only, not on missing data")
+        if policy_spec.get("alertWhenResolved") is True:
+            report.warn(policy_spec["alertWhenResolved"], "import/dropped", "resolved notices are Alertmanager's (send_resolved), not the rules'")
         names = sorted(
             str(target.get("targetRef") or (target["metadata"].get("name") if target.has("metadata") else ""))
             for target in policy_spec.elements("notificationTargets")

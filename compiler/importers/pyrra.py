@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from compiler import conventions
+from compiler import conventions, windows
 from compiler.durations import format_duration
 from compiler.importers import common, queries
 from compiler.importers.common import Node, Report
@@ -96,7 +96,7 @@ def objective(spec: Node, report: Report) -> tuple[dict, list[str]] | None:
         report.warn(spec, "import/unsupported", "no target; SLO not imported")
     if window is None:
         report.warn(spec["window"] if spec.has("window") else spec, "import/unsupported", "needs a window such as 28d or 4w; SLO not imported")
-    elif window < 86400:
+    elif window < windows.MIN_PERIOD:
         report.warn(spec["window"], "import/unsupported", "slo periods are at least 1d; SLO not imported")
         window = None
     converted = sli(spec["indicator"], report) if spec.has("indicator") else None
@@ -158,9 +158,9 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
         _grouping(native, report)
         (total,) = _metrics(native, ("total",), report)
         bound = _seconds_decimal(str(native.get("latency", "")))
+        if bound is None:
+            report.warn(native, "import/unsupported", "needs a latency such as 200ms; SLO not imported")
         if total is None or bound is None:
-            if bound is None:
-                report.warn(native, "import/unsupported", "needs a latency such as 200ms; SLO not imported")
             return None
         histogram = f"sum(rate({queries.selector_text(total)}[$window]))"
         count = f"histogram_count({histogram})"
@@ -168,9 +168,11 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
         return {"ratio": {"good": f"histogram_fraction(0, {bound}, {histogram}) * {count}", "total": count}}, []
     if gauge is not None:
         _grouping(gauge, report)
-        selector = _selector(gauge["metric"], report) if gauge.has("metric") else None
+        if not gauge.has("metric"):
+            report.warn(gauge, "import/unsupported", "needs a metric; SLO not imported")
+            return None
+        selector = _selector(gauge["metric"], report)
         if selector is None:
-            report.warn(gauge, "import/unsupported", "needs a metric; SLO not imported") if not gauge.has("metric") else None
             return None
         text = queries.selector_text(selector)
         # A 0/1 gauge: every sample is an event, good when 1 (Pyrra's sum_over_time / count_over_time).
@@ -247,8 +249,12 @@ def absent_threshold(name: str, body: dict, selectors: list[str], severity: str)
 def absent_wait(objective: Decimal, period: int) -> int:
     """Pyrra's AbsentDuration: how long the fastest tier would take to fire on a total outage, plus
     its `for`; both scale with the window from 1h and 2m at 28d. Rounded to the minute."""
-    long = round(period / (28 * 24))
-    for_ = round(period / (28 * 24 * 30))
-    seconds = float(14 * (1 - objective)) * long + for_
-    return round(seconds / 60) * 60
+    long = _minute(period / (28 * 24))
+    for_ = _minute(period / (28 * 24 * 30))
+    return _minute(float(14 * (1 - objective)) * long + for_)
+
+
+def _minute(seconds: float) -> int:
+    """Go's Duration.Round(time.Minute): halves away from zero (Python's round() would go to even)."""
+    return int(seconds / 60 + 0.5) * 60
 

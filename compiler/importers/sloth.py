@@ -103,6 +103,8 @@ def tier_window(tier: Node, severity: str, period: int, report: Report) -> dict 
 def service(spec: Node, crd: Node | None, period: int, tiers: list[dict] | None, report: Report) -> ServiceDraft:
     source_labels = spec.mapping("labels")
     team = _team(source_labels)
+    if not spec.has("service"):
+        report.fail(spec, "import/format", "a Sloth spec needs a service")
     draft = ServiceDraft(
         name=common.name(report, spec["service"]) if spec.has("service") else "unnamed",
         origin=spec["service"].position if spec.has("service") else spec.position,
@@ -152,10 +154,11 @@ def objective(node: Node, period: int, tiers: list[dict] | None, report: Report)
     if not node.has("name"):
         report.warn(node, "import/unsupported", "SLO without a name; not imported")
         return None
+    for key in ("objective", "sli"):
+        if not node.has(key):
+            report.warn(node, "import/unsupported", f"SLO without {key}; not imported")
     objective_percent = common.objective(report, node["objective"], common.decimal(node.get("objective"))) if node.has("objective") else None
     indicator = sli(node["sli"], report) if node.has("sli") else None
-    if node.has("sli") is False:
-        report.warn(node, "import/unsupported", "SLO without an sli; not imported")
     if objective_percent is None or indicator is None:
         return None
     body: dict = {"objective": objective_percent, "period": format_duration(period)}
@@ -171,10 +174,11 @@ def objective(node: Node, period: int, tiers: list[dict] | None, report: Report)
     alerting = alerts(node["alerting"] if node.has("alerting") else None, tiers, report)
     if alerting:
         body["alerting"] = alerting
-    notes = ()
-    if "count(" in str(indicator.get("ratio", {}).get("total", "")) and node["sli"].pick("raw"):
-        notes = ("Sloth raw SLI: errors is the error ratio; total counts its series, so each window averages the ratio",)
-    return Objective(common.name(report, node["name"]), body, node.position, notes)
+    raw = node["sli"].pick("events") is None and node["sli"].pick("raw") is not None
+    return Objective(common.name(report, node["name"]), body, node.position, (RAW_NOTE,) if raw else ())
+
+
+RAW_NOTE = "Sloth raw SLI: errors is the error ratio; total counts its series, so each window averages the ratio"
 
 
 def sli(node: Node, report: Report) -> dict | None:

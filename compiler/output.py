@@ -143,16 +143,16 @@ def write_new_files(files: dict[str, str], directory: Path, overwrite: bool = Fa
     so it never removes anything and, unless ``overwrite``, refuses before writing any file
     when one of them already exists."""
     directory = Path(directory)
-    targets = [directory / name for name in sorted(files)]
-    clashes = [str(t) for t in targets if t.exists()]
+    targets = {name: directory / name for name in sorted(files)}
+    clashes = [str(t) for t in targets.values() if t.exists()]
     if clashes and not overwrite:
         raise OutputError(f"{', '.join(clashes)} already exist(s); remove them or pass --force to overwrite")
-    for target in targets:
+    for name, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(files[target.relative_to(directory).as_posix()])
+                fh.write(files[name])
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(temp, 0o644)
@@ -160,4 +160,4 @@ def write_new_files(files: dict[str, str], directory: Path, overwrite: bool = Fa
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-    return targets
+    return list(targets.values())

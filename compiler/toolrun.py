@@ -70,14 +70,13 @@ def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
     """`promtool check rules` on the groups inside PrometheusRule objects and Mimir namespace files.
 
     promtool reads only plain rule files, so each document's groups are copied into one first."""
-    wrapped = [path for pattern in EMBEDDED_RULES for path in sorted(out_dir.glob(pattern))]
+    wrapped = [(path, groups_of) for pattern, groups_of in EMBEDDED_RULES.items() for path in sorted(out_dir.glob(pattern))]
     if not wrapped:
         return []
     title = f"promtool check rules on embedded groups ({len(wrapped)} files)"
     with tempfile.TemporaryDirectory(prefix="slo-embedded-") as scratch:
         plain = []
-        for path in wrapped:
-            groups_of = next(get for pattern, get in EMBEDDED_RULES.items() if path.match(pattern))
+        for path, groups_of in wrapped:
             try:
                 documents = list(yaml.safe_load_all(path.read_text("utf-8")))
                 for i, document in enumerate(documents):

@@ -39,9 +39,7 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
         elif not node.has("spec") or not node.has("metadata") or not node["metadata"].has("name"):
             report.fail(node, "import/format", "a Pyrra SLO needs metadata.name and spec")
         else:
-            draft = service(node, report)
-            if draft is not None:
-                drafts.append(draft)
+            drafts.append(service(node, report))
     return drafts
 
 
@@ -79,6 +77,8 @@ def service(obj: Node, report: Report) -> ServiceDraft:
 
 TIERS_NOTE = "Pyrra's fixed burn-rate tiers (14/7/2/1) are replaced by slo's tiers for this period"
 ABSENT_NOTE = "stands in for Pyrra's SLOMetricAbsent alert"
+
+
 def _outputs(metadata: Node, report: Report) -> dict:
     """Pyrra's controller writes a PrometheusRule into the SLO's namespace with its other labels;
     a plain Pyrra file (no namespace, no such labels) asks for no Kubernetes output."""

@@ -140,9 +140,11 @@ def test_embedded_check_fails_on_a_broken_rule(tmp_path):
     broken = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "x"},
               "spec": {"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]}}
     (out / "x.prometheusrule.yml").write_text(yaml.safe_dump(broken))
-    (out / "y.prometheusrule.yml").write_text(yaml.safe_dump({"kind": "ConfigMap"}))
     results = toolrun.check_embedded_rules(toolrun.tool("promtool"), tmp_path / "out")
-    assert len(results) == 1 and not results[0].ok
+    assert len(results) == 1 and not results[0].ok and "parse error" in results[0].output
+    (out / "x.prometheusrule.yml").write_text(yaml.safe_dump({"kind": "ConfigMap"}))
+    results = toolrun.check_embedded_rules(toolrun.tool("promtool"), tmp_path / "out")
+    assert len(results) == 1 and not results[0].ok and "no rule groups where expected" in results[0].output
 
 
 def test_seed_examples_ask_for_no_platform_outputs():

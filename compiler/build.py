@@ -15,8 +15,10 @@ from compiler.model import (
     SLO,
     Alerting,
     Counter,
+    KubernetesOutput,
     LatencyIndicator,
     Model,
+    Outputs,
     RatioIndicator,
     Routing,
     Service,
@@ -117,6 +119,7 @@ class ServiceBuilder(DocumentBuilder):
             if threshold:
                 thresholds.append(threshold)
         labels = self.labels(("labels",), data.get("labels"))
+        outputs = self.outputs(data.get("outputs", {}))
         if self.diagnostics and any(d.severity.name == "ERROR" for d in self.diagnostics):
             return None
         return Service(
@@ -128,7 +131,21 @@ class ServiceBuilder(DocumentBuilder):
             description=data.get("description", ""),
             labels=labels,
             grafana_url=data.get("grafana_url"),
+            outputs=outputs,
         )
+
+    def outputs(self, raw: dict) -> Outputs:
+        kubernetes = raw.get("kubernetes", False)
+        if kubernetes is False:
+            return Outputs(mimir=raw.get("mimir", False))
+        settings = kubernetes if isinstance(kubernetes, dict) else {}
+        labels = settings.get("labels", {})
+        for key in sorted(labels.keys() & conventions.KUBERNETES_MANAGED_LABELS.keys()):
+            path = ("outputs", "kubernetes", "labels", key)
+            self.diagnostics.append(
+                error(self.doc.key_at(path), "spec/reserved-label", f"{field_path(path)}: label '{key}' is set by the compiler")
+            )
+        return Outputs(KubernetesOutput(settings.get("namespace"), _pairs(labels)), raw.get("mimir", False))
 
     def unique(self, names: dict, name: str, path) -> None:
         if name in names:
@@ -202,7 +219,9 @@ class ServiceBuilder(DocumentBuilder):
     def alerting(self, raw: dict, path, objective: Decimal, period: int | None) -> Alerting | None:
         if period is None:
             return None
-        enabled = {"page": raw.get("page", True), "ticket": raw.get("ticket", True)}
+        # `page: false` drops a severity; `page: {labels: ...}` keeps it with extras of its own.
+        enabled = {severity: raw.get(severity, True) is not False for severity in ("page", "ticket")}
+        extras = {s: raw[s] for s in ("page", "ticket") if isinstance(raw.get(s), dict)}
         specs = windows.scaled_tiers(period)
         if "windows" in raw:
             specs = self.custom_windows(raw["windows"], path + ("windows",), period)
@@ -229,6 +248,12 @@ class ServiceBuilder(DocumentBuilder):
             min_events=_decimal(raw["min_events"]) if "min_events" in raw else None,
             labels=self.labels(path + ("labels",), raw.get("labels")),
             annotations=_pairs(raw.get("annotations")),
+            severity_labels=tuple(
+                (s, self.labels(path + (s, "labels"), extra.get("labels"))) for s, extra in sorted(extras.items()) if extra.get("labels")
+            ),
+            severity_annotations=tuple(
+                (s, _pairs(extra.get("annotations"))) for s, extra in sorted(extras.items()) if extra.get("annotations")
+            ),
         )
 
     def custom_windows(self, raw: list, path, period: int):

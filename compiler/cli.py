@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
-from compiler import conventions, output, pipeline, toolrun
+from compiler import conventions, importers, output, pipeline, toolrun
 from compiler.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.cache import Cache
 from compiler.diagnostics import CompileError, Diagnostic, Severity
+from compiler.durations import DurationError, parse_duration
+from compiler.importers.common import valid_name
 from compiler.push import endpoints, report, runner
 from compiler.push.transport import PushError
 
@@ -55,6 +57,8 @@ def cli() -> None:
       slo validate            check every spec under slo/
       slo compile             write out/ from slo/
       slo test                promtool and amtool checks and tests on out/
+      slo push / slo diff     deliver out/ to live systems, or show what would change
+      slo import --from sloth specs/*.yml   adopt specs written for Sloth, OpenSLO or Pyrra
     """
 
 
@@ -273,6 +277,58 @@ def diff(specs: str, **params) -> None:
     if any(r.status == "failed" for r in reports):
         sys.exit(2)
     sys.exit(1 if any(r.changed for r in reports) else 0)
+
+
+def _name_option(ctx, param, value):
+    if value is not None and valid_name(value) != value:
+        raise click.BadParameter(f"'{value}' is not a valid name: lowercase letters, digits and single hyphens, at most 30 characters")
+    return value
+
+
+def _duration_option(ctx, param, value):
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command(name="import")
+@click.option("--from", "source_format", required=True, type=click.Choice(sorted(importers.FORMATS)), help="Format of FILES.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_dir", default=DEFAULT_SPECS, show_default=True, type=click.Path(file_okay=False), help="Where the slo/v1 specs go.")
+@click.option("--team", callback=_name_option, help="Owning team of every imported service (default: from the source).")
+@click.option("--service", callback=_name_option, help="Put every imported SLO into this one service.")
+@click.option("--period", default="30d", show_default=True, callback=_duration_option, help="SLO period for Sloth specs, which state none.")
+@click.option("--force", is_flag=True, help="Overwrite spec files that already exist.")
+def import_cmd(source_format: str, files: tuple[str, ...], out_dir: str, team, service, period: int, force: bool) -> None:
+    """Write slo/v1 specs equivalent to Sloth, OpenSLO or Pyrra specs in FILES, one file per service.
+
+    Everything that cannot be carried over is a warning naming the source file, line and field.
+    All FILES are read together, so OpenSLO references may point into another file. Nothing is
+    written if any file has an error, or if a spec file exists already (unless --force).
+
+    \b
+    Examples:
+      slo import --from sloth sloth/*.yml
+      slo import --from sloth --period 28d windows-28d.yaml service.yml   (an AlertWindows catalog)
+      slo import --from openslo openslo/ --team payments   # directories: every .yaml/.yml inside
+      slo import --from pyrra slos/*.yaml --service checkout --out specs/
+    """
+    paths = [(Path(f), path) for f in files for path in pipeline.spec_files(Path(f))]
+    sources = [(pipeline.display_name(root, path), path.read_bytes()) for root, path in paths]
+    options = importers.Options(team=team, service=service, period=period)
+    result = importers.import_specs(source_format, sources, options, out_name=out_dir)
+    _print_diagnostics(result.diagnostics)
+    if not result.ok:
+        sys.exit(1)
+    try:
+        written = output.write_new_files(result.files, Path(out_dir), overwrite=force)
+    except (output.OutputError, OSError) as exc:
+        click.secho(f"{out_dir}: error [output/write] {exc}", fg="red", err=True)
+        sys.exit(1)
+    for path in written:
+        click.echo(f"wrote {path.as_posix()}")
+    click.echo(f"next: review the warnings above, then `slo compile {out_dir}`")
 
 
 def main() -> None:

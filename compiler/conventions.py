@@ -200,3 +200,31 @@ def matcher(label: str, values) -> str:
     if len(values) == 1:
         return f'{label}="{values[0]}"'
     return f'{label}=~"{"|".join(values)}"'
+
+
+# --- Platform formats and imports (issue 8) ------------------------------------------------------
+# Prometheus Operator: one PrometheusRule per service, carrying these labels besides the user's.
+KUBERNETES_RULE_API_VERSION = "monitoring.coreos.com/v1"
+KUBERNETES_RULE_KIND = "PrometheusRule"
+KUBERNETES_MANAGED_LABELS = {"app.kubernetes.io/managed-by": "slo"}
+
+
+def kubernetes_rule_name(service: str) -> str:
+    return f"slo-{service}"
+
+
+# `slo import`: one spec file per service under the output directory.
+def imported_spec_file(service: str) -> str:
+    return f"{service}.yaml"
+
+
+UNOWNED_TEAM = "unowned"  # team of an imported service whose source names none (a warning says so)
+# Source annotations whose names slo generates itself are kept under this prefix.
+IMPORTED_ANNOTATION_PREFIX = "original_"
+GENERATED_ANNOTATIONS = frozenset({"summary", "description", "dashboard"})
+
+
+def absent_threshold(slo: str) -> str:
+    """Threshold that stands in for Pyrra's SLOMetricAbsent alert of an imported SLO (<= 30 characters)."""
+    suffix = "-absent"
+    return slo[: 30 - len(suffix)].rstrip("-") + suffix

@@ -72,6 +72,16 @@ class Alerting:
     min_events: Decimal | None = None
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
+    # Extra labels / annotations for one severity's alerts only (e.g. a routing key on pages):
+    # ((severity, ((name, value), ...)), ...). They win over `labels` / `annotations`.
+    severity_labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    severity_annotations: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def labels_for(self, severity: str) -> dict[str, str]:
+        return dict(dict(self.severity_labels).get(severity, ()))
+
+    def annotations_for(self, severity: str) -> dict[str, str]:
+        return dict(dict(self.severity_annotations).get(severity, ()))
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,20 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class KubernetesOutput:
+    namespace: str | None = None  # None: the namespace kubectl applies it to
+    labels: tuple[tuple[str, str], ...] = ()  # for the Prometheus' ruleSelector
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Rule packaging beyond plain Prometheus rule files, chosen per service."""
+
+    kubernetes: KubernetesOutput | None = None  # a Prometheus Operator PrometheusRule
+    mimir: bool = False  # a mimirtool / cortextool namespace file
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     team: str
@@ -122,6 +146,7 @@ class Service:
     description: str = ""
     labels: tuple[tuple[str, str], ...] = ()
     grafana_url: str | None = None
+    outputs: Outputs = Outputs()
 
 
 # --- Alert routing (kind: Routing) -----------------------------------------------------------

@@ -134,3 +134,30 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
         raise
     shutil.rmtree(staging, ignore_errors=True)  # after the exchange it holds the old tree
     return found
+
+
+def write_new_files(files: dict[str, str], directory: Path, overwrite: bool = False) -> list[Path]:
+    """Write ``files`` (name -> text) into ``directory``, each atomically (temp file + rename).
+
+    Unlike write_tree this adds files to a directory people edit (``slo import`` into ``slo/``),
+    so it never removes anything and, unless ``overwrite``, refuses before writing any file
+    when one of them already exists."""
+    directory = Path(directory)
+    targets = {name: directory / name for name in sorted(files)}
+    clashes = [str(t) for t in targets.values() if t.exists()]
+    if clashes and not overwrite:
+        raise OutputError(f"{', '.join(clashes)} already exist(s); remove them or pass --force to overwrite")
+    for name, target in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(files[name])
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(temp, 0o644)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    return list(targets.values())

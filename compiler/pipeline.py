@@ -96,25 +96,41 @@ def load_tree(root: Path | str, cache: Cache | None = None) -> tuple[Model | Non
 def _load(root: Path, cache: Cache) -> tuple[Model | None, list[Diagnostic], dict[str, str]]:
     """(model, diagnostics, cache key of the file each service came from)."""
     found = Diagnostics()
-    keys: dict[str, str] = {}
     if not root.exists():
         found.add(error(Position(str(root)), "spec/missing", "no such file or directory"))
-        return None, found.sorted(), keys
+        return None, found.sorted(), {}
     files = spec_files(root)
     if not files:
         found.add(error(Position(str(root)), "spec/missing", "no .yaml or .yml spec files found"))
-        return None, found.sorted(), keys
-    services = []
-    owners: dict[str, Position] = {}
-    catalog: dict[str, ServiceNames] = {}  # what routing may refer to
-    routings: list[tuple[SourceDocument, str, Path]] = []
+        return None, found.sorted(), {}
+    sources = []
     for path in files:
         name = display_name(root, path)
         try:
-            raw = path.read_bytes()
+            sources.append((name, path.read_bytes(), path))
         except OSError as exc:
             found.add(error(Position(name), "spec/read", exc.strerror or str(exc)))
-            continue
+    return _assemble(sources, cache, root, found)
+
+
+def load_sources(sources: list[tuple[str, bytes | str]]) -> tuple[Model | None, list[Diagnostic]]:
+    """Spec texts, each named as diagnostics should name it -> model; diagnostics from all, sorted.
+
+    For specs that are not (yet) files, e.g. what `slo import` is about to write."""
+    model, diagnostics, _ = _assemble([(name, raw, None) for name, raw in sources], NoCache(), None, Diagnostics())
+    return model, diagnostics
+
+
+def _assemble(
+    sources: list[tuple[str, bytes | str, Path | None]], cache: Cache, root: Path | None, found: Diagnostics
+) -> tuple[Model | None, list[Diagnostic], dict[str, str]]:
+    keys: dict[str, str] = {}
+    services = []
+    owners: dict[str, Position] = {}
+    catalog: dict[str, ServiceNames] = {}  # what routing may refer to
+    routings: list[tuple[SourceDocument, str, Path | None]] = []
+    for name, raw, path in sources:
+        raw = raw.encode("utf-8") if isinstance(raw, str) else raw
         key = cache.key("file", name, raw)
         loaded = cache.get(key)
         if not isinstance(loaded, LoadedFile):
@@ -146,7 +162,7 @@ def _load(root: Path, cache: Cache) -> tuple[Model | None, list[Diagnostic], dic
     return build_model(services, routing), found.sorted(), keys
 
 
-def _build_routing(root: Path, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
+def _build_routing(root: Path | None, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
     """The one Routing document, if any, with its base config read from disk."""
     if not routings:
         return None
@@ -161,10 +177,13 @@ def _build_routing(root: Path, routings: list, catalog: dict[str, ServiceNames],
         )
     base = None
     ref = doc.data.get("base_config")
+    if ref is not None and path is None:
+        found.add(error(doc.at(("base_config",)), "routing/base-config", "base_config needs the spec to be a file"))
+        return None
     if ref is not None:
         base_path = (path.parent / ref).resolve()
         shown = posixpath.normpath(posixpath.join(posixpath.dirname(name), ref))
-        if root.is_dir() and base_path.is_relative_to(root.resolve()):
+        if root is not None and root.is_dir() and base_path.is_relative_to(root.resolve()):
             found.add(
                 error(
                     doc.at(("base_config",)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,7 @@ def test_output(out_dir: Path) -> list[ToolResult]:
     tests = sorted((out_dir / "prometheus" / "tests").glob("*.yml"))
     if rules:
         results.append(run(f"promtool check rules ({len(rules)} files)", [promtool, "check", "rules", *map(str, rules)]))
+    results += check_embedded_rules(promtool, out_dir)
     # Unit-test files are independent and promtool uses about one core each: run them side by side.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results += pool.map(
@@ -92,3 +94,33 @@ def route_tests(amtool: str, table_file: Path) -> ToolResult:
         not failed,
         "\n".join(r.output for r in failed),
     )
+
+
+# Outputs that wrap rule groups in another document: file pattern -> where the groups are.
+EMBEDDED_RULES = {
+    conventions.kubernetes_rule_file("*"): lambda document: document["spec"]["groups"],
+    conventions.mimir_rule_file("*"): lambda document: document["groups"],
+}
+
+
+def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
+    """`promtool check rules` on the groups inside PrometheusRule objects and Mimir namespace files.
+
+    promtool reads only plain rule files, so each document's groups are copied into one first."""
+    wrapped = [(path, groups_of) for pattern, groups_of in EMBEDDED_RULES.items() for path in sorted(out_dir.glob(pattern))]
+    if not wrapped:
+        return []
+    title = f"promtool check rules on embedded groups ({len(wrapped)} files)"
+    with tempfile.TemporaryDirectory(prefix="slo-embedded-") as scratch:
+        plain = []
+        for path, groups_of in wrapped:
+            try:
+                documents = list(yaml.safe_load_all(path.read_text("utf-8")))
+                for i, document in enumerate(documents):
+                    target = Path(scratch) / path.parent.name / f"{path.stem}.{i}.yml"
+                    target.parent.mkdir(exist_ok=True)
+                    target.write_text(yaml.safe_dump({"groups": groups_of(document)}, sort_keys=False), "utf-8")
+                    plain.append(target)
+            except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+                return [ToolResult(title, False, f"{path}: no rule groups where expected: {exc}")]
+        return [run(title, [promtool, "check", "rules", *map(str, plain)])]

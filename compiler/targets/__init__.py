@@ -14,6 +14,8 @@ from compiler.model import Model
 from compiler.targets import (
     alertmanager,
     grafana_dashboards,
+    kubernetes,
+    mimir,
     prometheus_rules,
     promtool_tests,
 )
@@ -25,12 +27,14 @@ TARGETS = {
     "promtool-tests": promtool_tests.emit,
     "grafana": grafana_dashboards.emit_services,
     "grafana-overview": grafana_dashboards.emit_overview,
+    "kubernetes": lambda model: (kubernetes.emit(model), []),
+    "mimir": lambda model: (mimir.emit(model), []),
 }
 
 
 # Targets whose files for a service depend on that service alone: with a cache they run once
 # per changed spec file instead of once per compile.
-PER_SERVICE = frozenset({"prometheus", "promtool-tests", "grafana"})
+PER_SERVICE = frozenset({"prometheus", "promtool-tests", "grafana", "kubernetes", "mimir"})
 
 
 def _emit(name: str, model: Model, cache: Cache | None, keys: dict[str, str] | None):

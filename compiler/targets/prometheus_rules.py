@@ -171,6 +171,7 @@ def burn_alert(service: Service, slo: SLO, tier) -> dict:
         service.labels,
         slo.labels,
         slo.alerting.labels,
+        slo.alerting.labels_for(tier.severity),
         {
             names.SEVERITY: tier.severity,
             names.SERVICE: slo.service,
@@ -201,7 +202,7 @@ def burn_annotations(service: Service, slo: SLO, tier) -> dict[str, str]:
     )
     if slo.description:
         description = escape_template(slo.description.strip()) + "\n" + description
-    annotations = _escape_all(dict(slo.alerting.annotations))
+    annotations = _escape_all({**dict(slo.alerting.annotations), **slo.alerting.annotations_for(tier.severity)})
     annotations.update(
         {
             "summary": escape_template(summary),

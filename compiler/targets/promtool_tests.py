@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import promql_parser
+
 from compiler import conventions as names
 from compiler.diagnostics import Diagnostic, warning
 from compiler.durations import format_duration
 from compiler.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
+from compiler.spec import promql
 from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus_rules as rules
 from compiler.targets import scenarios
@@ -117,18 +120,33 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
 
 def encode(increments: list[tuple[Fraction, int]]) -> str:
     """A counter from 0, given as runs of (increment per step, number of steps), in promtool's
-    expanding notation: '0+10x59 590+0x30'. ('a+bxn' is the n+1 values a, a+b, ..., a+nb.)"""
+    expanding notation: '0+10x59 590+0x30'. ('a+bxn' is the n+1 values a, a+b, ..., a+nb.)
+
+    promtool expands `a+bxn` by adding b to a float64 n times, so a run can end a hair above its
+    exact value (15.84 added 59 times is 934.5600000000005). If the next run started at the exact
+    934.56, the counter would step down and rate() would see a reset: a spurious burst of errors.
+    So a run never starts below the float where the previous one ended."""
     runs = [[inc, n] for inc, n in increments if n > 0]
     parts, value, r = [], Fraction(0), 0
+    reached: float | None = None  # the float64 promtool holds for the previous sample
+
+    def start() -> str:
+        text = _num(value)
+        return repr(reached) if reached is not None and float(text) < reached else text
+
     while True:
         if r == len(runs):
-            parts.append(_num(value))
+            parts.append(start())
             break
         step, length = runs[r][0], 0
         while r < len(runs) and runs[r][0] == step:
             length += runs[r][1]
             r += 1
-        parts.append(f"{_num(value)}+{_num(step)}x{length}")
+        first = start()
+        parts.append(f"{first}+{_num(step)}x{length}")
+        reached = float(first)
+        for _ in range(length):
+            reached += float(_num(step))
         value += step * length
         if r == len(runs):
             break
@@ -137,6 +155,7 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
         runs[r][1] -= 1
         if runs[r][1] == 0:
             r += 1
+    return " ".join(parts)
     return " ".join(parts)
 
 
@@ -367,8 +386,31 @@ def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
         if slo.alerting.min_events is not None:
             fine += tests.quiet()
     for th in service.thresholds:
+        if yields_without_input(th.expr):
+            diagnostics.append(
+                warning(
+                    th.source,
+                    "tests/uncovered",
+                    f"thresholds '{th.name}': its expression returns series even when nothing is selected "
+                    "(absent(), vector()), so it cannot be tested from an injected value; promtool still checks its syntax",
+                )
+            )
+            continue
         fine += threshold_tests(service, th)
     return fine, coarse, diagnostics
+
+
+# Functions that return series when no input exists. A threshold test injects the recorded value
+# of a non-selector expression; with these the rule's own output would collide with it.
+SELF_STARTING = frozenset({"absent", "absent_over_time", "vector"})
+
+
+def yields_without_input(expr: str) -> bool:
+    found = []
+    promql_parser.walk(
+        promql.parse(expr), lambda node: found.append(node) if isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING else None
+    )
+    return bool(found)
 
 
 def group_order(service: Service) -> list[str]:

@@ -1,0 +1,70 @@
+"""`slo import`: SLOs written for Sloth, OpenSLO or Pyrra -> slo/v1 spec files.
+
+One module per source format, each with a pure ``convert(documents, options, report)`` that turns
+parsed YAML (with positions) into service drafts and reports, as warnings naming file, line and
+field, whatever slo/v1 cannot say. This package merges the drafts by service, renders them as
+deterministic YAML and runs the result through the real spec loader: a file it hands back
+always validates. Nothing here reads or writes files; the CLI does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from compiler import conventions, windows
+from compiler.diagnostics import Diagnostic, Position, error
+from compiler.importers import openslo, pyrra, sloth
+from compiler.importers.common import Report
+from compiler.importers.drafts import merge, render
+from compiler.pipeline import load_sources
+from compiler.spec.yaml_source import load_documents
+
+
+@dataclass(frozen=True)
+class Options:
+    team: str | None = None  # owning team of every imported service (else from the source)
+    service: str | None = None  # put every imported SLO into this service
+    period: int = windows.DEFAULT_PERIOD  # for sources that state none (Sloth)
+
+
+FORMATS = {"sloth": sloth.convert, "openslo": openslo.convert, "pyrra": pyrra.convert}
+
+
+@dataclass
+class ImportResult:
+    files: dict[str, str]  # file name relative to the output directory -> slo/v1 text
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.name == "ERROR" for d in self.diagnostics)
+
+
+def import_specs(source_format: str, sources: list[tuple[str, bytes | str]], options: Options = Options(), out_name: str = "slo") -> ImportResult:
+    """``sources`` are (display name, content); ``out_name`` is how diagnostics name the output directory."""
+    report = Report()
+    documents = []
+    for name, raw in sources:
+        docs, found = load_documents(name, raw)
+        report.diagnostics += found
+        if not docs and not found:
+            report.diagnostics.append(error(Position(name), "import/empty", "file holds no YAML document"))
+        documents += docs
+    drafts = FORMATS[source_format](documents, options, report)
+    for draft in drafts:
+        draft.name = options.service or draft.name
+        draft.team = options.team or draft.team
+    merged, found = merge(drafts)
+    diagnostics = report.diagnostics + found
+    files = {}
+    for draft in merged:
+        if draft.slos or draft.thresholds:
+            origins = [draft.origin.file] + [o.origin.file for o in draft.slos + draft.thresholds]
+            files[conventions.imported_spec_file(draft.name)] = render(draft, source_format, list(dict.fromkeys(origins)))
+    if not files and not any(d.severity.name == "ERROR" for d in diagnostics):
+        where = Position(sources[0][0]) if sources else Position(out_name)
+        diagnostics.append(error(where, "import/empty", f"nothing to import: no {source_format} SLO could be carried over (see the warnings)"))
+    # The written specs must load with zero errors; a failure here is a bug in an importer.
+    _, loaded = load_sources([(f"{out_name}/{name}", text) for name, text in files.items()])
+    result = ImportResult(files, sorted(diagnostics + loaded, key=Diagnostic.sort_key))
+    return result if result.ok else replace(result, files={})

@@ -1,0 +1,23 @@
+"""Mimir / Cortex ruler files for `mimirtool rules load|diff|sync` (and cortextool).
+
+One file per service holding one `namespace:` document; the namespace carries the prefix this
+tool owns, so `mimirtool rules sync --namespaces=...` never touches anyone else's rules. The
+groups are prometheus_rules.service_groups, the same rules promtool checks.
+"""
+
+from __future__ import annotations
+
+from compiler import conventions as names
+from compiler.model import Model
+from compiler.targets.prometheus_rules import service_groups
+from compiler.targets.yamltext import dump
+
+
+def emit(model: Model) -> dict[str, str]:
+    out = {}
+    for service in model.services:
+        groups = service_groups(service)
+        if service.outputs.mimir and groups:
+            document = {"namespace": names.mimir_namespace(service.name), "groups": groups}
+            out[names.mimir_rule_file(service.name)] = dump(document, names.header(service.source_file))
+    return out

@@ -43,7 +43,13 @@ def _huge_file(specs: Path) -> None:
     (specs / "svc.yaml").write_text(SMALL_SERVICE + padding * (MAX_FILE_BYTES // len(padding) + 1))
 
 
-GENERATED = {"huge-file": _huge_file}
+def _deep_flow(specs: Path) -> None:
+    """100,000 nested flow sequences in 200 kB: libyaml's composer would overflow the C stack."""
+    depth = 100_000
+    (specs / "svc.yaml").write_text(SMALL_SERVICE + "labels: " + "[" * depth + "]" * depth + "\n")
+
+
+GENERATED = {"huge-file": _huge_file, "deep-nesting-flow": _deep_flow}
 
 
 def expected_lines(case: str) -> list[str]:
@@ -127,7 +133,7 @@ def test_corpus_case_fails_cleanly_and_writes_nothing(tmp_path, case):
 
 
 # --- time and memory ---------------------------------------------------------------------------
-RESOURCE_CASES = ["alias-bomb", "binary-garbage", "deep-nesting-block", "huge-file"]
+RESOURCE_CASES = ["alias-bomb", "binary-garbage", "deep-nesting-block", "deep-nesting-flow", "huge-file"]
 MAX_SECONDS = 5.0  # each takes well under a second; the margin is for a loaded 2-core machine
 MAX_EXTRA_MEMORY_MB = 50  # above what compiling a small valid spec takes
 

@@ -48,6 +48,32 @@ class _TooBig(Exception):
     pass
 
 
+_OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(file: str, text: str) -> Diagnostic | None:
+    """Where the nesting first goes deeper than MAX_DEPTH, measured on the event stream.
+
+    libyaml's composer recurses once per level and overflows the C stack (a segfault, not an
+    exception) at some ten thousand levels, which ``[[[[...`` reaches in a small file. Its
+    parser keeps a stack of its own, so reading events first is safe and stops at the limit.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, _OPENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing finds the same error and reports it with its position
+    return None
+
+
 class _Builder:
     def __init__(self, file: str):
         self.file = file
@@ -117,6 +143,9 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
             return [], [error(Position(file), "yaml/encoding", f"not UTF-8 text (byte {exc.start})")]
     if "\x00" in text:
         return [], [error(Position(file), "yaml/encoding", "file contains NUL bytes; is it binary?")]
+    too_deep = _too_deep(file, text)
+    if too_deep is not None:
+        return [], [too_deep]
     documents: list[SourceDocument] = []
     diagnostics: list[Diagnostic] = []
     try:

@@ -60,6 +60,7 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
     loaded = LoadedFile([], [], [])
     documents, diagnostics = load_documents(name, raw)
     loaded.diagnostics.extend(diagnostics)
+    unreadable = {d.position for d in diagnostics}  # a value YAML could not read is reported once, as such
     if not documents and not diagnostics:
         loaded.diagnostics.append(error(Position(name), "spec/empty", "file holds no spec document"))
     for doc in documents:
@@ -72,7 +73,7 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
             secrets = inline_secrets(doc)
             hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
             schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
-        loaded.diagnostics.extend(schema_errors)
+        loaded.diagnostics.extend(d for d in schema_errors if d.position not in unreadable)
         if schema_errors:
             continue
         if kind == "Routing":

@@ -20,6 +20,7 @@ MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond
 MAX_NODES = 200_000  # after alias expansion
 MAX_DEPTH = 64
 _BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_READ_AS = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:timestamp": "a date"}
 
 Path = tuple  # keys (str) and list indexes (int) from the document root
 
@@ -124,7 +125,13 @@ class _Builder:
             # YAML 1.1 reads 17:00 as the number 1020; Go's YAML (Prometheus, Alertmanager) and
             # YAML 1.2 read the string "17:00", which is what a time of day means.
             return node.value
-        value = self.constructor.construct_object(node, deep=True)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except ValueError:  # an integer of more than 4300 digits (Python's limit), a date like 2024-13-45
+            shown = node.value if len(node.value) <= 20 else node.value[:20] + "..."
+            what = _READ_AS.get(node.tag, node.tag)
+            self.diagnostics.append(error(self.pos(node), "yaml/value", f"cannot read {shown} as {what}; quote it if it is text"))
+            return None
         if isinstance(value, bytes):
             self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))
             return None

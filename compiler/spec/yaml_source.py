@@ -20,6 +20,11 @@ MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond
 MAX_NODES = 200_000  # after alias expansion
 MAX_DEPTH = 64
 _BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+# The tags of plain YAML data. Anything else (!!python/object/apply:..., !!omap, custom !tags) is
+# refused: PyYAML would build a list from a !!python/object/apply list and hide the tag.
+_DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
+)
 _READ_AS = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:timestamp": "a date"}
 
 Path = tuple  # keys (str) and list indexes (int) from the document root
@@ -94,6 +99,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _TooBig(f"nested deeper than {MAX_DEPTH} levels")
         self.values[path] = self.pos(node)
+        if node.tag not in _DATA_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.diagnostics.append(error(self.pos(node), "yaml/tag", f"tag '{shown}' is not allowed in a spec; write plain YAML data"))
+            return None
         if isinstance(node, yaml.MappingNode):
             result = {}
             for key_node, value_node in node.value:

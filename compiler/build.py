@@ -29,6 +29,11 @@ from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
 
 
+# The generated promtool tests step through `for` minute by minute: 7d takes promtool ~10 s, 30d
+# ~40 s. A condition pending for longer than a week is better written as an SLO.
+MAX_FOR = 7 * 86400
+
+
 def _decimal(value) -> Decimal:
     # str() first: Decimal(99.9) would carry the binary float's noise into PromQL.
     return Decimal(str(value))
@@ -159,6 +164,9 @@ class ServiceBuilder(DocumentBuilder):
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
             self.fail(path + ("period",), "spec/period", f"{raw['period']} is shorter than the minimum period of 1d")
+            period = None
+        if period is not None and period > windows.MAX_PERIOD:
+            self.fail(path + ("period",), "spec/period", f"{raw['period']} is longer than the maximum period of {format_duration(windows.MAX_PERIOD)}")
             period = None
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
         alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
@@ -291,6 +299,9 @@ class ServiceBuilder(DocumentBuilder):
             return None
         ast = self.expression(path + ("expr",), raw["expr"])
         for_ = self.duration(path + ("for",), raw.get("for"), 0)
+        if for_ is not None and for_ > MAX_FOR:
+            self.fail(path + ("for",), "spec/duration", f"{raw['for']} is longer than {format_duration(MAX_FOR)}, the longest 'for' slo generates tests for")
+            for_ = None
         labels = self.labels(path + ("labels",), raw.get("labels"))
         if ast is None or for_ is None:
             return None

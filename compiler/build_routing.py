@@ -11,7 +11,8 @@ import difflib
 import zoneinfo
 from dataclasses import dataclass
 
-from compiler import conventions
+from compiler import conventions, secret_scan
+from compiler.base_config import problems as base_config_problems
 from compiler.build import DocumentBuilder
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.durations import format_duration
@@ -291,18 +292,15 @@ class RoutingBuilder(DocumentBuilder):
             return None
         base = documents[0]
         data = base.data
-        secrets = inline_secrets(base, "a base config")
+        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(base, "a base config", skip=SECRET_KEYS)
         self.diagnostics.extend(secrets)
-        route = data.get("route")
-        if not isinstance(route, dict) or not isinstance(route.get("receiver"), str):
-            self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route: the base config needs a root route with a receiver"))
-            return None
-        if not isinstance(route.get("routes") or [], list) or not isinstance(data.get("receivers") or [], list):
-            self.diagnostics.append(error(base.at(("route",)), "routing/base-config", "route.routes and receivers must be lists"))
-            return None
+        structure = base_config_problems(base)
+        self.diagnostics.extend(structure)
+        if any(d.check_id == "routing/base-config" for d in structure):
+            return None  # the checks below rely on its shape
         for i, receiver in enumerate(data.get("receivers") or []):
-            name_ = receiver.get("name") if isinstance(receiver, dict) else None
-            if isinstance(name_, str) and name_.startswith(conventions.RECEIVER_PREFIX):
+            name_ = receiver["name"]
+            if name_.startswith(conventions.RECEIVER_PREFIX):
                 self.diagnostics.append(
                     error(
                         base.at(("receivers", i, "name")),

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import click
 
-from compiler import conventions, importers, output, pipeline, toolrun
+from compiler import conventions, importers, output, pipeline, toolrun, windows
 from compiler.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.cache import Cache
 from compiler.diagnostics import CompileError, Diagnostic, Severity
-from compiler.durations import DurationError, parse_duration
+from compiler.durations import DurationError, format_duration, parse_duration
 from compiler.importers.common import valid_name
 from compiler.push import endpoints, report, runner
 from compiler.push.transport import PushError
@@ -285,11 +285,14 @@ def _name_option(ctx, param, value):
     return value
 
 
-def _duration_option(ctx, param, value):
+def _period_option(ctx, param, value):
     try:
-        return parse_duration(value)
+        period = parse_duration(value)
     except DurationError as exc:
         raise click.BadParameter(str(exc)) from None
+    if not windows.MIN_PERIOD <= period <= windows.MAX_PERIOD:
+        raise click.BadParameter(f"'{value}': SLO periods are 1d to {format_duration(windows.MAX_PERIOD)}")
+    return period
 
 
 @cli.command(name="import")
@@ -298,7 +301,7 @@ def _duration_option(ctx, param, value):
 @click.option("--out", "out_dir", default=DEFAULT_SPECS, show_default=True, type=click.Path(file_okay=False), help="Where the slo/v1 specs go.")
 @click.option("--team", callback=_name_option, help="Owning team of every imported service (default: from the source).")
 @click.option("--service", callback=_name_option, help="Put every imported SLO into this one service.")
-@click.option("--period", default="30d", show_default=True, callback=_duration_option, help="SLO period for Sloth specs, which state none.")
+@click.option("--period", default="30d", show_default=True, callback=_period_option, help="SLO period for Sloth specs, which state none.")
 @click.option("--force", is_flag=True, help="Overwrite spec files that already exist.")
 def import_cmd(source_format: str, files: tuple[str, ...], out_dir: str, team, service, period: int, force: bool) -> None:
     """Write slo/v1 specs equivalent to Sloth, OpenSLO or Pyrra specs in FILES, one file per service.

@@ -73,9 +73,14 @@ def _names_in(expr: str) -> set[str]:
 
 
 # --- what the generated files read and record ----------------------------------------------
-def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool]:
-    """Every rule expression of a rule file, the names it records, and whether it holds alerts."""
-    documents, _ = load_documents(path, text)
+def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool, list[Diagnostic]]:
+    """Every rule expression of a rule file, the names it records, whether it holds alerts, and
+    why the file does not read back (a bug in a target: no rule of it could be checked)."""
+    documents, problems = load_documents(path, text)
+    unreadable = [
+        error(d.position, "consistency/generated-file", f"the generated file does not read back as YAML ({d.message}); this is a bug in slo, please report it")
+        for d in problems
+    ]
     queries, recorded, alerts = [], set(), False
     for doc in documents:
         for gi, group in enumerate(doc.data.get("groups") or []):
@@ -87,7 +92,7 @@ def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool]:
                     alerts = True
                 where = f"group {group['name']}, rule {ri + 1} ({kind} {name})"
                 queries.append(Query(doc.at(("groups", gi, "rules", ri, "expr")), where, str(rule["expr"])))
-    return queries, recorded, alerts
+    return queries, recorded, alerts, unreadable
 
 
 def dashboard_queries(path: str, text: str) -> list[Query]:
@@ -152,10 +157,10 @@ def _extract(kind: str, path: str, text: str, cache: Cache):
     if hit is not None:
         return hit
     if kind == "rules":
-        found, records, alerts = rule_queries(path, text)
-        result = (_reads(found), frozenset(records), alerts)
+        found, records, alerts, unreadable = rule_queries(path, text)
+        result = (_reads(found), frozenset(records), alerts, tuple(unreadable))
     else:
-        result = (_reads(dashboard_queries(path, text)), frozenset(), False)
+        result = (_reads(dashboard_queries(path, text)), frozenset(), False, ())
     cache.put(key, result)
     return result
 
@@ -165,16 +170,19 @@ def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -
     reads: list[Read] = []
     recorded: set[str] = set()
     any_alerts = False
+    diagnostics: list[Diagnostic] = []
     for service in model.services:
         path = names.rules_file(service.name)
         if path in artifacts:
-            found, records, alerts = _extract("rules", path, artifacts[path], cache)
+            found, records, alerts, unreadable = _extract("rules", path, artifacts[path], cache)
             reads += found
             recorded |= records
             any_alerts |= alerts
+            diagnostics += unreadable
+    if diagnostics:
+        return diagnostics  # what the unreadable file records is unknown: any other report would mislead
     produced = recorded | (set(ALERT_SERIES) if any_alerts else set())
 
-    diagnostics = []
     sources: set[str] = set()
     for spec in spec_expressions(model):
         read = _names_in(spec.expr)  # the spec was parsed when built, so this cannot fail

@@ -8,6 +8,9 @@ import re
 UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 ORDER = ("w", "d", "h", "m", "s")
 # Largest unit first, each at most once: the grammar Prometheus accepts (minus ms and y).
+# Beyond any real window or delay, and far inside the ~292 years of Go's time.Duration, which
+# Prometheus and Alertmanager parse durations into: a larger one would make them refuse the file.
+MAX_SECONDS = 3650 * UNITS["d"]
 _PATTERN = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -27,6 +30,8 @@ def parse_duration(text: str) -> int:
     seconds = sum(int(n) * UNITS[u] for n, u in zip(match.groups(), ORDER) if n)
     if seconds <= 0:
         raise DurationError(f"'{text}' must be longer than zero")
+    if seconds > MAX_SECONDS:
+        raise DurationError(f"'{text}' is longer than {format_duration(MAX_SECONDS)}, the longest duration slo accepts")
     return seconds
 
 

@@ -25,6 +25,9 @@ MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
 REFERENCE_PERIOD = 30 * DAY
 DEFAULT_PERIOD = 30 * DAY
 MIN_PERIOD = 1 * DAY
+# The period rules scan the whole period. The generated promtool tests of a 365d period pass; at
+# 500w promtool's sample limit refuses them ("query processing would load too many samples").
+MAX_PERIOD = 365 * DAY
 
 # Every longer window is derived from rates over this window (see README, "How the rules are built").
 BASE_RATE_WINDOW = 5 * MINUTE

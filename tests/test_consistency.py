@@ -121,3 +121,13 @@ def test_alerts_series_is_read_only_where_some_rule_alerts(tmp_path):
     artifacts = dict(result.artifacts, **{"grafana/dashboards/shop.json": json.dumps(board, sort_keys=True, indent=2)})
     (diagnostic,) = consistency.check(result.model, artifacts)
     assert diagnostic.message.startswith('annotation "injected" reads ALERTS, which no generated recording rule records')
+
+
+def test_a_generated_rule_file_that_does_not_read_back_is_reported_as_such():
+    """Not as "no rule records ..." for every series it holds, which would blame the dashboards."""
+    result = compile_tree(BASIC / "slo")
+    path = "prometheus/rules/checkout.rules.yml"
+    broken = {**result.artifacts, path: result.artifacts[path] + "  owner: ops:\n"}
+    found = consistency.check(result.model, broken)
+    assert [d.check_id for d in found] == ["consistency/generated-file"]
+    assert found[0].position.file == path and "this is a bug in slo" in found[0].message

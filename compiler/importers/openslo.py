@@ -191,6 +191,9 @@ def time_window(spec: Node, report: Report) -> int | None:
     if period < windows.MIN_PERIOD:
         report.warn(window["duration"], "import/unsupported", f"{window.get('duration')} is shorter than slo's minimum period of 1d; SLO not imported")
         return None
+    if period > windows.MAX_PERIOD:
+        report.warn(window["duration"], "import/unsupported", f"{window.get('duration')} is longer than slo's maximum period of {format_duration(windows.MAX_PERIOD)}; SLO not imported")
+        return None
     return period
 
 
@@ -473,8 +476,8 @@ def alpha_slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
         unit, count = windows_[0].get("unit"), windows_[0].get("count")
         if unit in _ALPHA_UNITS and isinstance(count, int) and count > 0:
             period = count * _ALPHA_UNITS[unit]
-    if period is None or period < windows.MIN_PERIOD:
-        report.warn(spec, "import/unsupported", "needs one timeWindows entry of at least 1 Day; SLO not imported")
+    if period is None or not windows.MIN_PERIOD <= period <= windows.MAX_PERIOD:
+        report.warn(spec, "import/unsupported", "needs one timeWindows entry of 1 to 365 Days; SLO not imported")
         return draft
     objectives = spec.elements("objectives")
     for i, objective_node in enumerate(objectives):

@@ -99,6 +99,9 @@ def objective(spec: Node, report: Report) -> tuple[dict, list[str]] | None:
     elif window < windows.MIN_PERIOD:
         report.warn(spec["window"], "import/unsupported", "slo periods are at least 1d; SLO not imported")
         window = None
+    elif window > windows.MAX_PERIOD:
+        report.warn(spec["window"], "import/unsupported", f"slo periods are at most {format_duration(windows.MAX_PERIOD)}; SLO not imported")
+        window = None
     converted = sli(spec["indicator"], report) if spec.has("indicator") else None
     if not spec.has("indicator"):
         report.warn(spec, "import/unsupported", "no indicator; SLO not imported")

@@ -24,8 +24,13 @@ _OPS = {
 }
 
 
+MAX_REASON = 200  # characters of the parser's reason in a diagnostic; it may quote a whole regex
+
+
 class PromQLError(ValueError):
-    pass
+    def __init__(self, reason: str):
+        reason = " ".join(reason.split())
+        super().__init__(reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "...")
 
 
 def parse(text: str):

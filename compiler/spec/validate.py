@@ -23,9 +23,20 @@ API_VERSION = "slo/v1"
 SCHEMAS = {"Service": "slo.v1.json", "Routing": "routing.v1.json"}
 
 
+def _numeric(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float range: Prometheus would read it as ±Inf
+        return False
+
+
 def _finite_number(checker, instance) -> bool:
     # YAML has .nan and .inf; neither is a usable objective, threshold or count.
-    return isinstance(instance, (int, float)) and not isinstance(instance, bool) and math.isfinite(instance)
+    return _numeric(instance) and _finite(instance)
 
 
 _Validator = jsonschema.validators.extend(
@@ -121,7 +132,7 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
     if v == "type":
         expected = e.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        if isinstance(e.instance, float) and not math.isfinite(e.instance):
+        if _numeric(e.instance) and not _finite(e.instance):
             rng = _range_text(schema) or "a finite number"
             return error(doc.at(path), "schema/range", f"{where}: {_show(e.instance)} is out of range; must be {rng}")
         shown = "" if e.instance is None else " " + _show(e.instance)

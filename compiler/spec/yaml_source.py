@@ -20,6 +20,12 @@ MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond
 MAX_NODES = 200_000  # after alias expansion
 MAX_DEPTH = 64
 _BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+# The tags of plain YAML data. Anything else (!!python/object/apply:..., !!omap, custom !tags) is
+# refused: PyYAML would build a list from a !!python/object/apply list and hide the tag.
+_DATA_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
+)
+_READ_AS = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:timestamp": "a date"}
 
 Path = tuple  # keys (str) and list indexes (int) from the document root
 
@@ -48,6 +54,32 @@ class _TooBig(Exception):
     pass
 
 
+_OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(file: str, text: str) -> Diagnostic | None:
+    """Where the nesting first goes deeper than MAX_DEPTH, measured on the event stream.
+
+    libyaml's composer recurses once per level and overflows the C stack (a segfault, not an
+    exception) at some ten thousand levels, which ``[[[[...`` reaches in a small file. Its
+    parser keeps a stack of its own, so reading events first is safe and stops at the limit.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, _OPENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing finds the same error and reports it with its position
+    return None
+
+
 class _Builder:
     def __init__(self, file: str):
         self.file = file
@@ -67,6 +99,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _TooBig(f"nested deeper than {MAX_DEPTH} levels")
         self.values[path] = self.pos(node)
+        if node.tag not in _DATA_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.diagnostics.append(error(self.pos(node), "yaml/tag", f"tag '{shown}' is not allowed in a spec; write plain YAML data"))
+            return None
         if isinstance(node, yaml.MappingNode):
             result = {}
             for key_node, value_node in node.value:
@@ -98,7 +134,13 @@ class _Builder:
             # YAML 1.1 reads 17:00 as the number 1020; Go's YAML (Prometheus, Alertmanager) and
             # YAML 1.2 read the string "17:00", which is what a time of day means.
             return node.value
-        value = self.constructor.construct_object(node, deep=True)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except ValueError:  # an integer of more than 4300 digits (Python's limit), a date like 2024-13-45
+            shown = node.value if len(node.value) <= 20 else node.value[:20] + "..."
+            what = _READ_AS.get(node.tag, node.tag)
+            self.diagnostics.append(error(self.pos(node), "yaml/value", f"cannot read {shown} as {what}; quote it if it is text"))
+            return None
         if isinstance(value, bytes):
             self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))
             return None
@@ -117,6 +159,9 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
             return [], [error(Position(file), "yaml/encoding", f"not UTF-8 text (byte {exc.start})")]
     if "\x00" in text:
         return [], [error(Position(file), "yaml/encoding", "file contains NUL bytes; is it binary?")]
+    too_deep = _too_deep(file, text)
+    if too_deep is not None:
+        return [], [too_deep]
     documents: list[SourceDocument] = []
     diagnostics: list[Diagnostic] = []
     try:

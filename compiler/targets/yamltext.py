@@ -27,9 +27,20 @@ class Comment:
     text: str
 
 
-# Words YAML 1.1 reads as something other than a string; anything else made of these characters
-# and starting with a letter reads back as itself.
-_SIMPLE = re.compile(r"^[A-Za-z][A-Za-z0-9_:./-]*$")
+# Characters that must not appear raw in a scalar: those outside YAML's printable set (a reader
+# refuses the file), and those YAML 1.1 readers such as PyYAML take for line breaks inside a
+# scalar (CR, NEL, LS, PS), which would fold into spaces. Inside double quotes they are written as
+# \uXXXX escapes, which every YAML reader (Go's too) turns back into the same character.
+_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape_unsafe(quoted: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+
+
+# Words YAML 1.1 reads as something other than a string; anything else made of these characters,
+# starting with a letter and not ending in ':' (which would start a mapping), reads back as itself.
+_SIMPLE = re.compile(r"^[A-Za-z]([A-Za-z0-9_:./-]*[A-Za-z0-9_./-])?$")
 _SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"})
 
 
@@ -37,7 +48,7 @@ _SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null
 def _plain_ok(text: str) -> bool:
     if _SIMPLE.match(text) and text.lower() not in _SPECIAL:
         return True
-    if not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
+    if _UNSAFE.search(text) or not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
         return False
     try:
         return yaml.load(text, Loader=_Loader) == text
@@ -57,7 +68,7 @@ def scalar(value) -> str:
     text = str(value)
     if text and _plain_ok(text):
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _escape_unsafe(json.dumps(text, ensure_ascii=False))
 
 
 def _block(text: str, indent: str) -> str | None:
@@ -65,7 +76,7 @@ def _block(text: str, indent: str) -> str | None:
     lines = text.split("\n")
     if any(line != line.rstrip() or "\t" in line for line in lines) or not lines[0].strip() or lines[0][0] == " ":
         return None
-    if any(ord(c) < 32 and c != "\n" for c in text) or text.endswith("\n"):
+    if _UNSAFE.search(text) or text.endswith("\n"):
         return None
     return "|-\n" + "\n".join(f"{indent}{line}" if line else "" for line in lines)
 

@@ -1,0 +1,187 @@
+"""The corpus of invalid and hostile specs: each ends in exact diagnostics, never in a crash.
+
+Every directory tests/corpus/<case>/ holds a spec tree ``slo/`` (and sometimes files beside it,
+such as an Alertmanager base config) and ``expected.txt``: ``#`` lines saying what the case is,
+then exactly the lines ``slo compile`` must print on stderr (every diagnostic with file, line,
+column and check id, then the summary). Cases too big to commit are written by GENERATED.
+
+Each case runs through the real CLI twice, with a cold and then a warm cache: exit 1, no
+traceback, nothing on stdout, the same diagnostics both times, and the output directory
+byte-identical afterwards. The resource cases also run in a subprocess that measures its own
+time and peak memory.
+
+After an intended change of a message: UPDATE_CORPUS=1 pytest tests/test_corpus.py, then review.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import cli
+from compiler.output import MARKER, MARKER_TEXT
+from compiler.spec.yaml_source import MAX_FILE_BYTES
+from conftest import ROOT
+
+CORPUS = ROOT / "tests" / "corpus"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.txt").is_file())
+
+SMALL_SERVICE = 'apiVersion: slo/v1\nservice: checkout\nteam: payments\nthresholds:\n  - {name: up, expr: up, below: 1, severity: page}\n'
+
+
+def _huge_file(specs: Path) -> None:
+    """A valid spec padded with comments beyond the size cap: rejected before YAML reads it."""
+    padding = "# " + "x" * 98 + "\n"
+    (specs / "svc.yaml").write_text(SMALL_SERVICE + padding * (MAX_FILE_BYTES // len(padding) + 1))
+
+
+def _deep_flow(specs: Path) -> None:
+    """100,000 nested flow sequences in 200 kB: libyaml's composer would overflow the C stack."""
+    depth = 100_000
+    (specs / "svc.yaml").write_text(SMALL_SERVICE + "labels: " + "[" * depth + "]" * depth + "\n")
+
+
+GENERATED = {"huge-file": _huge_file, "deep-nesting-flow": _deep_flow}
+
+
+def expected_lines(case: str) -> list[str]:
+    text = (CORPUS / case / "expected.txt").read_text("utf-8")
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def lay_out(case: str, tmp: Path) -> Path:
+    """The case's files under ``tmp``; returns the spec directory."""
+    source = CORPUS / case
+    for path in source.iterdir():
+        if path.name == "expected.txt":
+            continue
+        copy = shutil.copytree if path.is_dir() else shutil.copyfile
+        copy(path, tmp / path.name)
+    specs = tmp / "slo"
+    specs.mkdir(exist_ok=True)
+    if case in GENERATED:
+        GENERATED[case](specs)
+    return specs
+
+
+def make_out(tmp: Path) -> Path:
+    """An output tree from an earlier compile, which a failed compile must leave alone."""
+    out = tmp / "out"
+    (out / "prometheus" / "rules").mkdir(parents=True)
+    (out / MARKER).write_text(MARKER_TEXT)
+    (out / "prometheus" / "rules" / "old.rules.yml").write_bytes(b"# from an earlier compile\ngroups: []\n")
+    return out
+
+
+def snapshot(tmp: Path) -> dict[str, bytes | None]:
+    """Every path under ``tmp`` but the inputs and the cache: files with their bytes, directories None."""
+    return {
+        p.relative_to(tmp).as_posix(): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(tmp.rglob("*"))
+        if p.relative_to(tmp).parts[0] not in ("slo", "cache")
+    }
+
+
+def update_expected(case: str, stderr: str) -> None:
+    path = CORPUS / case / "expected.txt"
+    comments = [line for line in path.read_text("utf-8").splitlines() if line.startswith("#")]
+    path.write_text("\n".join(comments + stderr.splitlines()) + "\n", "utf-8")
+
+
+def test_the_corpus_is_large_and_every_case_names_file_line_and_check():
+    assert len(CASES) >= 40
+    for case in CASES:
+        lines = expected_lines(case)
+        assert lines, f"{case}: expected.txt has no diagnostics"
+        *diagnostics, summary = lines
+        assert summary.endswith("warning(s)") and not summary.startswith("0 error(s)"), case
+        for line in diagnostics:
+            where, _, rest = line.partition(": ")
+            assert " [" in rest and "] " in rest, f"{case}: no check id in {line!r}"
+            file_level = rest.startswith("error [yaml/") or rest.startswith("error [spec/empty]")
+            assert file_level or where.count(":") == 2, f"{case}: no line and column in {line!r}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_corpus_case_fails_cleanly_and_writes_nothing(tmp_path, case):
+    specs = lay_out(case, tmp_path)
+    out = make_out(tmp_path)
+    before = snapshot(tmp_path)
+    args = ["compile", str(specs), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+
+    results = [CliRunner().invoke(cli, args) for _ in ("cold cache", "warm cache")]
+
+    for result in results:
+        # Ended by the CLI itself: an exception escaping into click would be a bug in slo.
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert "Traceback" not in result.output
+        assert result.exit_code == 1, result.output
+        assert result.stdout == ""
+    assert results[0].stderr == results[1].stderr, "the cache changed the diagnostics"
+    if os.environ.get("UPDATE_CORPUS"):
+        update_expected(case, results[0].stderr)
+    assert results[0].stderr.splitlines() == expected_lines(case)
+    assert snapshot(tmp_path) == before, "a failed compile changed the output directory"
+
+
+# --- time and memory ---------------------------------------------------------------------------
+RESOURCE_CASES = ["alias-bomb", "binary-garbage", "deep-nesting-block", "deep-nesting-flow", "huge-file"]
+MAX_SECONDS = 5.0  # each takes well under a second; the margin is for a loaded 2-core machine
+MAX_EXTRA_MEMORY_MB = 50  # above what compiling a small valid spec takes
+
+MEASURE = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    start = time.monotonic()
+    from compiler.cli import cli
+    try:
+        cli(["compile", sys.argv[1], "--out", sys.argv[2], "--cache-dir", ""])
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"code": code, "seconds": time.monotonic() - start, "peak_mb": peak / 1024}))
+    """
+)
+
+
+def measure(specs: Path, out: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(specs), str(out)], capture_output=True, text=True, timeout=60, cwd=specs.parent
+    )
+    assert proc.returncode in (0, 1), f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    assert "Traceback" not in proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("baseline")
+    (tmp / "slo").mkdir()
+    (tmp / "slo" / "svc.yaml").write_text(SMALL_SERVICE)
+    found = measure(tmp / "slo", tmp / "out")
+    assert found["code"] == 0
+    return found
+
+
+@pytest.mark.parametrize("case", RESOURCE_CASES)
+def test_hostile_input_is_rejected_fast_with_bounded_memory(tmp_path, baseline, case):
+    specs = lay_out(case, tmp_path)
+    out = make_out(tmp_path)
+    before = snapshot(tmp_path)
+
+    found = measure(specs, out)
+
+    assert found["code"] == 1
+    assert found["seconds"] < MAX_SECONDS, found
+    assert found["peak_mb"] < baseline["peak_mb"] + MAX_EXTRA_MEMORY_MB, (found, baseline)
+    assert snapshot(tmp_path) == before

@@ -1,7 +1,9 @@
 # Two entry points for a fresh machine (README "Quick start"):
 #   make run   compile slo/ and prove every generated alert with promtool
 #   make test  the whole test suite
-# Both set up what they need: a virtualenv in .venv and Debian's prometheus and
+# and one run by hand, never by `make test` (bench/README.md):
+#   make bench compile scaling and rule evaluation cost; rewrites bench/results/ and bench/README.md
+# Each sets up what it needs: a virtualenv in .venv and Debian's prometheus and
 # prometheus-alertmanager packages (promtool, amtool) when they are missing.
 
 VENV   := .venv
@@ -9,7 +11,7 @@ PYTHON ?= python3
 SLO    := $(VENV)/bin/slo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools venv clean
+.PHONY: run test bench setup tools venv clean
 
 run: setup
 	$(SLO) compile
@@ -17,6 +19,16 @@ run: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# Each benchmark takes a few minutes; BENCH_ARGS reach both scripts' shared options (e.g. --runs 5).
+bench: setup $(VENV)/.bench-installed
+	$(VENV)/bin/python bench/compile_scaling.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/eval_cost.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/report.py
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@
 
 setup: venv tools
 

@@ -12,8 +12,9 @@ Each service i (job="job-NNNNN", several instances) has, once a minute:
 Traffic is uneven on purpose, because that is where SLI formulas disagree: a daily cycle
 (busiest hour ~9x the quietest), bursts of 3-8x traffic with many errors and slow requests,
 and a constant trickle of errors that weighs most in the quiet hours. Counter values are
-integers (fractional events are carried to the next minute), so the exact number of good and
-bad events in any window is known; ``exact_ratio`` gives it.
+integers (fractional events are carried to the next minute, and bad events that a minute has
+no room for wait for the next one, so good counters never go down), so the exact number of good
+and bad events in any window is known; ``exact_ratio`` gives it.
 
 One file per 2-hour block: promtool 2.42 re-reads its whole input once per block it writes,
 so one 30-day file would be parsed 360 times.
@@ -33,6 +34,8 @@ DAY = 86400
 BLOCK = 2 * 3600  # promtool writes 2h blocks aligned to multiples of 2h since the epoch
 # Aggregates kept per service and minute, to answer exact_ratio for any window.
 AGGREGATES = ("requests", "errors", "slow", "checkouts", "checkout_failed")
+# Index in AGGREGATES of a kind of bad event -> index of the events it is a subset of.
+BAD_OF = {1: 0, 2: 0, 4: 3}
 # SLO name in gen_specs -> (bad events, all events)
 SLO_EVENTS = {
     "availability": ("errors", "requests"),
@@ -145,10 +148,14 @@ class Synthetic:
                     events = service.rates(m, burst_at[s_i].get(m))
                     for k in range(n_inst):
                         c, v, w = carry[s_i][k], value[s_i][k], self.weights[k]
+                        grown = [0] * 5
                         for a in range(5):
                             c[a] += events[a] * w
                             whole = int(c[a])
+                            if a in BAD_OF:  # never more bad events than events in a minute: the
+                                whole = min(whole, grown[BAD_OF[a]])  # good counter would go down
                             c[a] -= whole
+                            grown[a] = whole
                             v[a] += whole
                             totals[s_i][a] += whole
                         requests, errors, slow, checkouts, failed = v

@@ -114,6 +114,19 @@ def test_synthetic_counters_add_up_to_the_exact_event_counts(tmp_path):
         assert data.exact_ratio(index, "checkout-success", period) == (failed, grown("checkout_total", job))
 
 
+def test_good_counters_never_go_down_even_at_a_trickle_per_instance(tmp_path):
+    """Spread over 400 instances, some minutes have a failure but no request: a good counter
+    derived as total - bad would go down, and Prometheus would read that as a counter reset."""
+    data = gen_metrics.Synthetic(services=1, instances=400, end=1_700_000_000, days=0.1)
+    last: dict[str, int] = {}
+    for f in data.write_openmetrics(tmp_path):
+        for line in f.read_text().splitlines():
+            if not line.startswith("#"):
+                series, value, _ = line.rsplit(" ", 2)
+                assert int(value) >= last.get(series, 0), f"{series} went down"
+                last[series] = int(value)
+
+
 @needs_prometheus
 def test_report_renders_tables_and_chart_from_the_results(compile_results, eval_results, tmp_path):
     text = report.tables(compile_results, eval_results)

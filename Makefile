@@ -3,7 +3,9 @@
 #              Prometheus and Alertmanager (127.0.0.1:9090, :9093), push, and show what loaded
 #   make stop  stop that local Prometheus and Alertmanager
 #   make test  the whole test suite
-# Both set up what they need: a virtualenv in .venv and Debian's prometheus and
+# and one run by hand, never by `make test` (bench/README.md):
+#   make bench compile scaling and rule evaluation cost; rewrites bench/results/ and bench/README.md
+# Each sets up what it needs: a virtualenv in .venv and Debian's prometheus and
 # prometheus-alertmanager packages (promtool, amtool) when they are missing.
 
 VENV   := .venv
@@ -15,7 +17,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCAL_TARGETS := SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=.run/prometheus/rules \
 	SLO_ALERTMANAGER_URL=http://127.0.0.1:9093 SLO_ALERTMANAGER_CONFIG=.run/alertmanager/alertmanager.yml
 
-.PHONY: run stop test setup tools venv clean
+.PHONY: run stop test bench setup tools venv clean
 
 run: setup
 	$(SLO) compile
@@ -29,6 +31,16 @@ stop:
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# Each benchmark takes a few minutes; BENCH_ARGS reach both scripts' shared options (e.g. --runs 5).
+bench: setup $(VENV)/.bench-installed
+	$(VENV)/bin/python bench/compile_scaling.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/eval_cost.py $(BENCH_ARGS)
+	$(VENV)/bin/python bench/report.py
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@
 
 setup: venv tools
 

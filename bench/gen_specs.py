@@ -1,6 +1,9 @@
 """Write a synthetic spec tree: N SLOs, 5 objectives per service (mixed ratio, latency, threshold).
 
-    python bench/gen_specs.py 1000 /tmp/specs-1000
+    python bench/gen_specs.py 1000 specs-1000            # 200 files under specs-1000/team-NN/
+    python bench/gen_specs.py 15 specs --no-thresholds   # SLOs only (3 per service)
+
+The selectors use job="job-NNNNN", which is what gen_metrics.py writes data for.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ OBJECTIVES = (99, 99.5, 99.9, 95, 98)
 PERIODS = ("30d", "30d", "28d", "30d", "7d")
 
 
-def service_spec(i: int) -> str:
+def service_spec(i: int, thresholds: bool = True) -> str:
     svc = f"svc-{i:05d}"
     job = f"job-{i:05d}"
     lines = [
@@ -35,7 +38,7 @@ def service_spec(i: int) -> str:
         "    indicator:",
         "      latency:",
         f"        histogram: http_request_duration_seconds{{job=\"{job}\"}}",
-        "        threshold: 500ms" if False else "        threshold: 1s",
+        "        threshold: 1s",
         "  - name: checkout-success",
         "    objective: 99.9",
         "    indicator:",
@@ -44,6 +47,10 @@ def service_spec(i: int) -> str:
         f"        total: checkout_total{{job=\"{job}\"}}",
         "    alerting:",
         "      min_events: 100",
+    ]
+    if not thresholds:
+        return "\n".join(lines) + "\n"
+    lines += [
         "thresholds:",
         "  - name: disk-usage",
         f"    expr: 1 - node_filesystem_avail_bytes{{job=\"{job}\",mountpoint=\"/\"}} / node_filesystem_size_bytes{{job=\"{job}\",mountpoint=\"/\"}}",
@@ -61,16 +68,31 @@ def service_spec(i: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(slos: int, root: Path) -> int:
-    """5 objectives per service (3 SLOs + 2 thresholds); returns the number of files."""
-    services = max(1, slos // 5)
+def spec_path(root: Path, i: int) -> Path:
+    return root / f"team-{i % 40:02d}" / f"svc-{i:05d}.yaml"
+
+
+def generate(slos: int, root: Path, thresholds: bool = True) -> int:
+    """5 objectives per service (3 SLOs + 2 thresholds, or 3 SLOs alone); returns the number of files."""
+    services = max(1, slos // 5) if thresholds else max(1, slos // 3)
     for i in range(services):
-        path = root / f"team-{i % 40:02d}" / f"svc-{i:05d}.yaml"
+        path = spec_path(root, i)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(service_spec(i))
+        path.write_text(service_spec(i, thresholds))
     return services
 
 
+def change_one(root: Path, i: int = 0) -> Path:
+    """Edit one spec the way a person would (tighten an objective), for the incremental re-compile."""
+    path = spec_path(root, i)
+    text = path.read_text()
+    old = f"    objective: {OBJECTIVES[i % 5]}\n"
+    assert old in text, f"{path.name} does not hold {old.strip()}"
+    path.write_text(text.replace(old, "    objective: 99.95\n", 1))
+    return path
+
+
 if __name__ == "__main__":
-    n, out = int(sys.argv[1]), Path(sys.argv[2])
-    print(f"{generate(n, out)} spec files under {out}")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n, out = int(args[0]), Path(args[1])
+    print(f"{generate(n, out, thresholds='--no-thresholds' not in sys.argv)} spec files under {out}")

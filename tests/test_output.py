@@ -86,3 +86,16 @@ def test_no_generated_path_can_reach_outside_the_output_directory(tmp_path, rel)
         output.write_new_files({rel: "escaped\n"}, tmp_path / "deep" / "specs")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
     assert (out / "kept.yml").read_text() == "old\n"
+
+
+def test_rewrite_shares_unchanged_files_with_the_old_tree(tmp_path):
+    """Only changed files are written again: an unchanged one is the same inode, mtime and all."""
+    out = tmp_path / "out"
+    output.write_tree({"same.yml": "a\n", "edited.yml": "b\n"}, out)
+    before = {name: (out / name).stat() for name in ("same.yml", "edited.yml")}
+    (changed,) = output.write_tree({"same.yml": "a\n", "edited.yml": "c\n"}, out)
+    assert (changed.path, changed.kind, changed.diff) == ("edited.yml", "changed", "")  # diffs are for --check only
+    assert (out / "same.yml").stat().st_ino == before["same.yml"].st_ino
+    assert (out / "edited.yml").read_text() == "c\n"
+    assert (out / "edited.yml").stat().st_ino != before["edited.yml"].st_ino
+    assert output.read_tree(out) == {"same.yml": "a\n", "edited.yml": "c\n"}

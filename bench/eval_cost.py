@@ -1,0 +1,418 @@
+"""Benchmark 2: what the generated rules cost a real Prometheus, and how exact their period SLI is.
+
+    python bench/eval_cost.py                     # 5 services (15 SLOs), 10 instances each, 30 days
+    python bench/eval_cost.py --services 1 --instances 1 --days 1 --quick    # the smoke test's size
+
+Steps (README "Rule evaluation cost" says what each number means):
+  1. specs (gen_specs, SLOs only) -> our rules (slo compile) and a Sloth-style set (sloth_rules);
+  2. synthetic counters and histograms (gen_metrics) -> `promtool tsdb create-blocks-from openmetrics`;
+  3. a Prometheus without rules on that TSDB; the 5-minute base series of both sets are backfilled
+     through it with `promtool tsdb create-blocks-from rules` (recording rules only produce data from
+     the moment Prometheus runs them, so without this every long window would be nearly empty);
+     then every rule expression of both sets is run as a query at the end of the data, with
+     `stats=all` (samples touched, engine time), and the period SLIs are compared with the exact
+     ratio of the synthetic events;
+  4. each set alone in its own Prometheus on a copy of the TSDB: every group's `evaluationTime`
+     from /api/v1/rules over a few evaluations. Groups run every --measure-interval seconds so that
+     this takes a minute, not the 5 minutes of our period group; per-hour costs use the real intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+import gen_metrics
+import gen_specs
+import sloth_rules
+from compiler import compile_tree
+from compiler import conventions as names
+from compiler.durations import format_duration, parse_duration
+from compiler.targets.prometheus_rules import series
+from measure import BENCH_DIR, machine_facts
+from prometheus_server import PrometheusServer
+
+DEFAULT_JSON = BENCH_DIR / "results" / "eval.json"
+GLOBAL_INTERVAL = 60  # Prometheus' default evaluation_interval, and the backfill step
+SETS = ("ours", "sloth")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- 1. rule sets ------------------------------------------------------------------------------
+def build_rule_sets(services: int, work: Path):
+    specs = work / "specs"
+    gen_specs.generate(services * 3, specs, thresholds=False)
+    result = compile_tree(specs)
+    dirs = {name: work / "rules" / name for name in SETS}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    for rel, text in result.artifacts.items():
+        if rel.startswith("prometheus/rules/"):
+            (dirs["ours"] / Path(rel).name).write_text(text)
+    for name, text in sloth_rules.rule_files(result.model).items():
+        (dirs["sloth"] / name).write_text(text)
+    base_rules = {"ours": [], "sloth": []}
+    for path in sorted(dirs["ours"].glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            base_rules["ours"] += [r for r in group["rules"] if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)]
+    for service in result.model.services:
+        base_rules["sloth"] += [r for g in sloth_rules.base_groups(service) for r in g["rules"]]
+    base = {}
+    for name, rules in base_rules.items():
+        base[name] = work / "rules" / f"{name}-base.yml"
+        group = {"name": f"{name}-base", "rules": union_rules(rules)}
+        base[name].write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False, width=1000))
+    return result.model, dirs, base
+
+
+def union_rules(rules: list[dict]) -> list[dict]:
+    """One rule per recorded name, OR-ing every SLO's expression with its labels attached.
+
+    `promtool tsdb create-blocks-from rules` writes one block per rule and 2-hour range: 30 days of
+    45 per-SLO rules would be 16,000 blocks. The same series from 3 rules are ~1,000.
+    """
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for rule in rules:
+        expr = f"({rule['expr'].strip()})"
+        for label, value in sorted(rule.get("labels", {}).items()):
+            expr = f'label_replace({expr}, "{label}", "{value}", "", "")'
+        by_name[rule["record"]].append(expr)
+    return [{"record": name, "expr": "\nor\n".join(exprs)} for name, exprs in by_name.items()]
+
+
+def load_rules(directory: Path) -> list[dict]:
+    """Every group of every file, with its real evaluation interval in seconds."""
+    groups = []
+    for path in sorted(directory.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            interval = group.get("interval")
+            seconds = parse_duration(interval) if interval else GLOBAL_INTERVAL
+            groups.append({"file": path.name, "name": group["name"], "interval_s": seconds, "rules": group["rules"]})
+    return groups
+
+
+# --- 2. data -------------------------------------------------------------------------------------
+def backfill_raw(data: gen_metrics.Synthetic, work: Path, tsdb: Path) -> dict:
+    began = time.perf_counter()
+    files = data.write_openmetrics(work / "openmetrics")
+    generated = time.perf_counter()
+    promtool = shutil.which("promtool") or "promtool"
+
+    def load(path: Path) -> None:
+        proc = subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(tsdb)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"backfill of {path.name} failed: {proc.stderr[-2000:]}")
+        path.unlink()
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(load, files))
+    return {"generate_s": round(generated - began, 1), "backfill_s": round(time.perf_counter() - generated, 1)}
+
+
+def backfill_rules(prom: PrometheusServer, rules: Path, start: int, end: int, out: Path) -> float:
+    began = time.perf_counter()
+    proc = subprocess.run(
+        [
+            shutil.which("promtool") or "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "rules",
+            "-q",
+            f"--start={start}",
+            f"--end={end}",
+            f"--url={prom.url}",
+            f"--output-dir={out}",
+            f"--eval-interval={GLOBAL_INTERVAL}s",
+            str(rules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"rule backfill of {rules.name} failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+    return time.perf_counter() - began
+
+
+def move_blocks(source: Path, tsdb: Path) -> None:
+    for block in source.iterdir():
+        if block.is_dir():
+            block.rename(tsdb / block.name)
+    shutil.rmtree(source, ignore_errors=True)
+
+
+def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
+    """Wait until Prometheus has compacted the backfilled 2h blocks (they would cost CPU mid-measurement)."""
+    if quiet_for <= 0:
+        return 0.0
+    began = time.monotonic()
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        state = (prom.metric("prometheus_tsdb_blocks_loaded"), prom.metric("prometheus_tsdb_compactions_total"))
+        if state != last:
+            last, since = state, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            break
+        time.sleep(2)
+    return time.monotonic() - began
+
+
+# --- 3. query stats and accuracy -----------------------------------------------------------
+def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:
+    """Every rule expression once, as a query at ``at``: samples touched and engine time."""
+    per_evaluation = {"samples": 0, "eval_s": 0.0}
+    per_hour = {"samples": 0.0, "eval_s": 0.0}
+    by_rule: dict[str, dict[str, float]] = defaultdict(lambda: {"samples_per_hour": 0.0, "eval_s_per_hour": 0.0})
+    for group in groups:
+        per_hour_factor = 3600 / group["interval_s"]
+        for rule in group["rules"]:
+            stats = prom.query(rule["expr"], at, stats=True)["stats"]
+            samples = stats["samples"]["totalQueryableSamples"]
+            seconds = stats["timings"]["evalTotalTime"]
+            per_evaluation["samples"] += samples
+            per_evaluation["eval_s"] += seconds
+            per_hour["samples"] += samples * per_hour_factor
+            per_hour["eval_s"] += seconds * per_hour_factor
+            key = rule.get("record") or f"alert {rule['alert']}"
+            by_rule[key]["samples_per_hour"] += samples * per_hour_factor
+            by_rule[key]["eval_s_per_hour"] += seconds * per_hour_factor
+    return {
+        "samples_per_evaluation_of_all_groups": per_evaluation["samples"],
+        "engine_s_per_evaluation_of_all_groups": round(per_evaluation["eval_s"], 4),
+        "samples_per_hour": round(per_hour["samples"]),
+        "engine_s_per_hour": round(per_hour["eval_s"], 3),
+        "by_rule": {k: {"samples_per_hour": round(v["samples_per_hour"]), "engine_s_per_hour": round(v["eval_s_per_hour"], 3)} for k, v in sorted(by_rule.items())},
+    }
+
+
+def scalar(prom: PrometheusServer, expr: str, at: int) -> float | None:
+    result = prom.query(expr, at)["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic) -> list[dict]:
+    rows = []
+    for index, service in enumerate(model.services):
+        for slo in service.slos:
+            period = slo.period
+            bad, total = data.exact_ratio(index, slo.name, period)
+            errors = series(names.ERRORS_RATE, slo.service, slo.name)
+            totals = series(names.TOTAL_RATE, slo.service, slo.name)
+            p = format_duration(period)
+            values = {
+                "exact": bad / total if total else None,
+                "ours": scalar(prom, f"avg_over_time({errors}[{p}]) / avg_over_time({totals}[{p}])", data.end),
+                "sloth": scalar(prom, sloth_rules.period_ratio(slo), data.end),
+                "sloth_raw": scalar(prom, sloth_rules.raw_ratio(slo, p), data.end),
+            }
+            row = {"service": slo.service, "slo": slo.name, "period": p, "objective_pct": float(slo.objective_percent)}
+            for k, v in values.items():
+                row[f"{k}_pct"] = None if v is None else round(v * 100, 5)
+            for k in ("ours", "sloth", "sloth_raw"):
+                if values[k] is not None and values["exact"] is not None:
+                    row[f"{k}_error_pp"] = round((values[k] - values["exact"]) * 100, 5)
+            rows.append(row)
+    return rows
+
+
+# --- 4. live evaluation ----------------------------------------------------------------------
+def link_copy(source: Path, target: Path) -> None:
+    """Blocks are immutable, so hard links give each run its own TSDB without copying gigabytes."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, copy_function=os.link, ignore=shutil.ignore_patterns("wal", "chunks_head", "lock", "queries.active"))
+
+
+def live_rules(groups: list[dict], interval: int, directory: Path) -> list[Path]:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for g in groups:
+        by_file[g["file"]].append({"name": g["name"], "interval": f"{interval}s", "rules": g["rules"]})
+    paths = []
+    for name, file_groups in sorted(by_file.items()):
+        path = directory / name
+        path.write_text(yaml.safe_dump({"groups": file_groups}, sort_keys=False, width=1000))
+        paths.append(path)
+    return paths
+
+
+def measure_live(name: str, groups: list[dict], template: Path, work: Path, interval: int, evaluations: int) -> dict:
+    tsdb = work / f"live-{name}"
+    link_copy(template, tsdb)
+    files = live_rules(groups, interval, work / f"live-rules-{name}")
+    real_interval = {g["name"]: g["interval_s"] for g in groups}
+    samples: dict[str, dict[str, float]] = defaultdict(dict)  # group -> lastEvaluation -> evaluationTime
+    rule_samples: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+    with PrometheusServer(tsdb, files) as prom:
+        began, cpu0 = time.monotonic(), prom.cpu_seconds()
+        deadline = began + interval * (evaluations + 3) + 120
+        while time.monotonic() < deadline:
+            for g in prom.rule_groups():
+                stamp = g["lastEvaluation"]
+                if stamp.startswith("0001") or stamp in samples[g["name"]]:
+                    continue
+                samples[g["name"]][stamp] = g["evaluationTime"]
+                for i, rule in enumerate(g["rules"]):
+                    rule_samples[(g["name"], i, rule["name"])].append(rule["evaluationTime"])
+            if len(samples) == len(groups) and all(len(v) >= evaluations for v in samples.values()):
+                break
+            time.sleep(min(1.0, interval / 4))
+        elapsed, cpu = time.monotonic() - began, prom.cpu_seconds() - cpu0
+    missing = [g["name"] for g in groups if len(samples.get(g["name"], {})) < evaluations]
+    if missing:
+        raise RuntimeError(f"{name}: {len(missing)} group(s) did not evaluate {evaluations} times, e.g. {missing[:3]}")
+    median = {g: statistics.median(v.values()) for g, v in samples.items()}
+    by_rule: dict[str, float] = defaultdict(float)
+    for (group, _, rule_name), times in rule_samples.items():
+        by_rule[rule_name] += statistics.median(times) * 3600 / real_interval[group]
+    return {
+        "groups": len(groups),
+        "evaluation_s_all_groups_once": round(sum(median.values()), 4),
+        "evaluation_s_per_hour": round(sum(t * 3600 / real_interval[g] for g, t in median.items()), 3),
+        "prometheus_cpu_s_per_cycle": round(cpu / max(1.0, elapsed / interval), 3),
+        "by_rule_s_per_hour": {k: round(v, 3) for k, v in sorted(by_rule.items())},
+    }
+
+
+# --- main ------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=5, help="services, 3 SLOs each")
+    parser.add_argument("--instances", type=int, default=10, help="instances per service (raw series per SLO scale with it)")
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--runs", type=int, default=3, help="live measurement runs per rule set")
+    parser.add_argument("--measure-interval", type=int, default=15, help="group interval (s) during live measurement")
+    parser.add_argument("--evaluations", type=int, default=4, help="evaluations per group per live run")
+    parser.add_argument("--quick", action="store_true", help="skip waiting for compaction (tiny data sets)")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed after)")
+    args = parser.parse_args(argv)
+
+    facts = machine_facts()
+    work = args.work or Path(tempfile.mkdtemp(prefix="slo-bench-eval-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        results = run(args, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results = {"machine": facts, **results}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {args.json.name}")
+    return 0
+
+
+def run(args, work: Path) -> dict:
+    model, rule_dirs, base = build_rule_sets(args.services, work)
+    groups = {name: load_rules(rule_dirs[name]) for name in SETS}
+    end = int(time.time()) // 60 * 60 - 60
+    data = gen_metrics.Synthetic(args.services, args.instances, end=end, days=args.days)
+    log(f"{data.series_count()} raw series, {data.sample_count():,} samples; {data.burst_minutes()} burst minutes")
+    tsdb = work / "tsdb"
+    tsdb.mkdir(parents=True, exist_ok=True)
+    prep = backfill_raw(data, work, tsdb)
+    log(f"generated in {prep['generate_s']}s, backfilled in {prep['backfill_s']}s")
+    quiet = 0 if args.quick else 75  # Prometheus looks for compactions once a minute
+    settle_deadline = 1800
+    with PrometheusServer(tsdb) as prom:
+        prep["settle_raw_s"] = round(settle(prom, quiet, time.monotonic() + settle_deadline), 1)
+        # The base series start 5 minutes into the data, so that each 5m rate has a full window.
+        start = data.start + 5 * 60
+        for name in SETS:
+            prep[f"backfill_rules_{name}_s"] = round(backfill_rules(prom, base[name], start, data.end, work / f"blocks-{name}"), 1)
+            log(f"backfilled the base series of {name} in {prep[f'backfill_rules_{name}_s']}s")
+    for name in SETS:
+        move_blocks(work / f"blocks-{name}", tsdb)
+    with PrometheusServer(tsdb) as prom:
+        prep["settle_rules_s"] = round(settle(prom, quiet, time.monotonic() + settle_deadline), 1)
+        prep["blocks"] = int(prom.metric("prometheus_tsdb_blocks_loaded"))
+        log(f"TSDB settled: {prep['blocks']} blocks")
+        stats = {name: query_stats(prom, groups[name], data.end) for name in SETS}
+        # Sloth with its optimization turned off (disableOptimized): the period from the raw counters.
+        raw_period = [
+            {"interval_s": GLOBAL_INTERVAL, "rules": [{"record": "slo:sli_error:ratio_rate<period> (raw)", "expr": sloth_rules.raw_ratio(slo, format_duration(slo.period))}]}
+            for service in model.services
+            for slo in service.slos
+        ]
+        stats["sloth_raw_period_rules_only"] = query_stats(prom, raw_period, data.end)
+        rows = accuracy(prom, model, data)
+        log("query stats and period SLIs done")
+    live: dict[str, list[dict]] = {name: [] for name in SETS}
+    gaps = []
+    for i in range(args.runs):
+        for name in SETS:  # interleaved, so both sets see the same distance from the end of the data
+            gaps.append(time.time() - data.end)
+            live[name].append(measure_live(name, groups[name], tsdb, work, args.measure_interval, args.evaluations))
+            log(f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s per hour")
+    summary = summarize(live, stats, rows)
+    return {
+        "params": {
+            "services": args.services,
+            "slos": sum(len(s.slos) for s in model.services),
+            "instances_per_service": args.instances,
+            "days": args.days,
+            "scrape_interval_s": gen_metrics.SCRAPE_INTERVAL,
+            "raw_series": data.series_count(),
+            "raw_samples": data.sample_count(),
+            "global_evaluation_interval_s": GLOBAL_INTERVAL,
+            "measure_interval_s": args.measure_interval,
+            "evaluations_per_run": args.evaluations,
+            "runs": args.runs,
+            "data_end_to_live_runs_s": [round(min(gaps)), round(max(gaps))],
+        },
+        "prep": prep,
+        "summary": summary,
+        "rules": {name: {"groups": len(groups[name]), "rules": sum(len(g["rules"]) for g in groups[name])} for name in SETS},
+        "query_stats": stats,
+        "live": {name: {**median_live(runs), "runs": runs} for name, runs in live.items()},
+        "accuracy": rows,
+    }
+
+
+def median_live(runs: list[dict]) -> dict:
+    keys = ("evaluation_s_all_groups_once", "evaluation_s_per_hour", "prometheus_cpu_s_per_cycle")
+    return {k: round(statistics.median(r[k] for r in runs), 4) for k in keys}
+
+
+def summarize(live: dict, stats: dict, rows: list[dict]) -> dict:
+    ours, sloth = median_live(live["ours"]), median_live(live["sloth"])
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(a / b, 4) if b else None
+
+    def worst(key: str) -> float | None:
+        errors = [abs(r[key]) for r in rows if r.get(key) is not None]
+        return round(max(errors), 4) if errors else None
+
+    return {
+        "eval_time_per_hour_ours_over_sloth": ratio(ours["evaluation_s_per_hour"], sloth["evaluation_s_per_hour"]),
+        "samples_per_hour_ours_over_sloth": ratio(stats["ours"]["samples_per_hour"], stats["sloth"]["samples_per_hour"]),
+        "engine_time_per_hour_ours_over_sloth": ratio(stats["ours"]["engine_s_per_hour"], stats["sloth"]["engine_s_per_hour"]),
+        "period_sli_max_error_pp": {k: worst(f"{k}_error_pp") for k in ("ours", "sloth", "sloth_raw")},
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

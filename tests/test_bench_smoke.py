@@ -1,0 +1,141 @@
+"""The benchmark scripts of bench/ on a tiny size, so that they cannot rot.
+
+The real runs take minutes and are started by hand (`make bench`); these take seconds and
+check that each script still runs end to end and produces numbers that make sense.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, have, needs_promtool
+
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+import gen_metrics  # noqa: E402  (bench/ is a directory of scripts, not a package)
+import report  # noqa: E402
+
+needs_prometheus = pytest.mark.skipif(not have("promtool", "prometheus"), reason="promtool and prometheus not installed")
+
+
+def run_script(script: str, *args: str) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.fixture(scope="module")
+def compile_results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "compile.json"
+    run_script("compile_scaling.py", "--sizes", "5", "--runs", "1", "--json", str(out))
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def eval_results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "eval.json"
+    run_script(
+        "eval_cost.py",
+        *("--services", "1", "--instances", "2", "--days", "0.25", "--quick"),
+        *("--runs", "1", "--measure-interval", "1", "--evaluations", "1", "--json", str(out)),
+    )
+    return json.loads(out.read_text())
+
+
+@needs_promtool
+def test_compile_scaling_measures_compile_promtool_and_incremental(compile_results):
+    (size,) = compile_results["sizes"]
+    # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the overview
+    assert (size["slos"], size["spec_files"], size["rule_files"], size["output_files"]) == (5, 1, 1, 5)
+    for step in ("compile", "promtool_check_rules", "incremental"):
+        assert size[step]["wall_s"] > 0 and size[step]["peak_rss_mib"] > 5, step
+        assert [r["returncode"] for r in size[step]["runs"]] == [0]
+    assert size["ratio_compile_to_promtool"] == round(size["compile"]["wall_s"] / size["promtool_check_rules"]["wall_s"], 2)
+    from compiler import targets
+
+    assert list(size["phases"]["stages"]) == ["load"] + [f"emit {name}" for name in sorted(targets.TARGETS)] + ["write"]
+    assert compile_results["machine"]["cpus"] >= 1
+
+
+@needs_prometheus
+def test_eval_cost_compares_both_rule_sets_on_real_prometheus(eval_results):
+    assert eval_results["rules"]["ours"]["groups"] == 3  # sli, period, alerts of one service
+    assert eval_results["rules"]["sloth"]["groups"] == 9  # sli, meta, alerts per SLO
+    for name in ("ours", "sloth"):
+        assert eval_results["live"][name]["evaluation_s_per_hour"] > 0
+        assert eval_results["query_stats"][name]["samples_per_hour"] > 0
+    # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched samples.
+    assert eval_results["query_stats"]["ours"]["by_rule"]["slo:sli_errors:rate5m"]["samples_per_hour"] > 0
+    assert eval_results["query_stats"]["sloth"]["by_rule"]["slo:sli_error:ratio_rate1h"]["samples_per_hour"] > 0
+
+
+@needs_prometheus
+def test_our_period_sli_matches_the_exact_event_ratio(eval_results):
+    rows = eval_results["accuracy"]
+    assert [r["slo"] for r in rows] == ["availability", "latency", "checkout-success"]
+    for row in rows:
+        assert row["exact_pct"] > 0
+        assert abs(row["ours_error_pp"]) < 0.1, row
+        assert abs(row["sloth_raw_error_pp"]) < 0.1, row  # the raw counters over the period are exact too
+
+
+def test_synthetic_counters_add_up_to_the_exact_event_counts(tmp_path):
+    data = gen_metrics.Synthetic(services=2, instances=3, end=1_700_000_000, days=0.2)
+    files = data.write_openmetrics(tmp_path)
+    assert all(f.read_text().endswith("# EOF\n") for f in files)
+    first, last = {}, {}
+    sample = re.compile(r"^(\S+\}) (\d+) (\d+)$")
+    for f in files:
+        for line in f.read_text().splitlines():
+            match = sample.match(line)
+            if match:
+                series, value, ts = match.group(1), int(match.group(2)), int(match.group(3))
+                assert value >= last.get(series, (0, 0))[0], f"{series} decreased"  # counters only go up
+                first.setdefault(series, (value, ts))
+                last[series] = (value, ts)
+    assert len(last) == data.series_count() == 2 * 3 * 7
+    assert {ts for _, ts in last.values()} == {data.end}
+
+    def grown(metric: str, job: str, having: str = "") -> int:
+        return sum(last[s][0] - first[s][0] for s in last if s.startswith(metric + "{") and f'job="{job}"' in s and having in s)
+
+    period = data.end - data.start  # the whole data set, from the first sample to the last
+    for index, service in enumerate(data.services):
+        job = service.job
+        requests = grown("http_requests_total", job)
+        assert requests > 0
+        assert data.exact_ratio(index, "availability", period) == (grown("http_requests_total", job, 'code="500"'), requests)
+        count = grown("http_request_duration_seconds_count", job)
+        fast = grown("http_request_duration_seconds_bucket", job, 'le="1.0"')
+        assert count == requests == grown("http_request_duration_seconds_bucket", job, 'le="+Inf"')
+        assert data.exact_ratio(index, "latency", period) == (count - fast, count)
+        failed = grown("checkout_total", job, 'result="failed"')
+        assert data.exact_ratio(index, "checkout-success", period) == (failed, grown("checkout_total", job))
+
+
+def test_good_counters_never_go_down_even_at_a_trickle_per_instance(tmp_path):
+    """Spread over 400 instances, some minutes have a failure but no request: a good counter
+    derived as total - bad would go down, and Prometheus would read that as a counter reset."""
+    data = gen_metrics.Synthetic(services=1, instances=400, end=1_700_000_000, days=0.1)
+    last: dict[str, int] = {}
+    for f in data.write_openmetrics(tmp_path):
+        for line in f.read_text().splitlines():
+            if not line.startswith("#"):
+                series, value, _ = line.rsplit(" ", 2)
+                assert int(value) >= last.get(series, 0), f"{series} went down"
+                last[series] = int(value)
+
+
+@needs_prometheus
+def test_report_renders_tables_and_chart_from_the_results(compile_results, eval_results, tmp_path):
+    text = report.tables(compile_results, eval_results)
+    assert text.startswith(report.BEGIN) and text.endswith(report.END)
+    assert "| 5 | 1 | 5 " in text  # the compile row of the 5-SLO tree
+    assert "svc-00000 availability" in text and "Largest error: slo" in text
+    pytest.importorskip("matplotlib")
+    assert report.chart(compile_results, eval_results, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

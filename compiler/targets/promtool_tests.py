@@ -142,11 +142,11 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
         while r < len(runs) and runs[r][0] == step:
             length += runs[r][1]
             r += 1
-        first = start()
-        parts.append(f"{first}+{_num(step)}x{length}")
-        reached = float(first)
+        first, step_text = start(), _num(step)
+        parts.append(f"{first}+{step_text}x{length}")
+        reached, step_float = float(first), float(step_text)
         for _ in range(length):
-            reached += float(_num(step))
+            reached += step_float
         value += step * length
         if r == len(runs):
             break

@@ -32,6 +32,18 @@ class Change:
     diff: str
 
 
+def _inside(directory: Path, rel: str) -> Path:
+    """``directory / rel`` for a clean relative path, which can only name a file inside ``directory``.
+
+    Generated names come from validated spec names, so this never fails for real input; it is the
+    last line of defence should a name ever carry ``..``, an absolute path or an empty segment.
+    """
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
+        raise OutputError(f"refusing to write {rel!r}: not a plain relative path inside {directory}")
+    return directory.joinpath(*parts)
+
+
 def read_tree(out_dir: Path) -> dict[str, str]:
     found = {}
     if not out_dir.is_dir():
@@ -103,6 +115,8 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
         raise OutputError(f"{out_dir} exists and is not a directory")
     if not _is_ours(out_dir):
         raise OutputError(f"{out_dir} holds files not written by slo (no {MARKER} marker); refusing to replace it")
+    for rel in artifacts:
+        _inside(out_dir, rel)  # before anything is written
     found = changes(artifacts, out_dir)
     if not found and (out_dir / MARKER).is_file():
         return []
@@ -111,7 +125,7 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".new", dir=parent))
     try:
         for rel, text in artifacts.items():
-            target = staging / rel
+            target = _inside(staging, rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
@@ -143,7 +157,7 @@ def write_new_files(files: dict[str, str], directory: Path, overwrite: bool = Fa
     so it never removes anything and, unless ``overwrite``, refuses before writing any file
     when one of them already exists."""
     directory = Path(directory)
-    targets = {name: directory / name for name in sorted(files)}
+    targets = {name: _inside(directory, name) for name in sorted(files)}
     clashes = [str(t) for t in targets.values() if t.exists()]
     if clashes and not overwrite:
         raise OutputError(f"{', '.join(clashes)} already exist(s); remove them or pass --force to overwrite")

@@ -73,3 +73,16 @@ def test_sigkill_during_write_leaves_old_or_new_tree_whole(tmp_path):
         tree = output.read_tree(out)
         assert tree in (old, new), f"mixed tree after kill at {delay}s"
         output.write_tree(old, out)
+
+
+@pytest.mark.parametrize("rel", ["../escape.yml", "a/../../escape.yml", "/tmp/escape.yml", "a//b.yml", "./a.yml", "", "a/\x00.yml"])
+def test_no_generated_path_can_reach_outside_the_output_directory(tmp_path, rel):
+    out = tmp_path / "deep" / "out"
+    output.write_tree({"kept.yml": "old\n"}, out)
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    with pytest.raises(output.OutputError, match="not a plain relative path"):
+        output.write_tree({"a.yml": "new\n", rel: "escaped\n"}, out)
+    with pytest.raises(output.OutputError, match="not a plain relative path"):
+        output.write_new_files({rel: "escaped\n"}, tmp_path / "deep" / "specs")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+    assert (out / "kept.yml").read_text() == "old\n"

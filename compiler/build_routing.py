@@ -11,7 +11,7 @@ import difflib
 import zoneinfo
 from dataclasses import dataclass
 
-from compiler import conventions
+from compiler import conventions, secret_scan
 from compiler.base_config import problems as base_config_problems
 from compiler.build import DocumentBuilder
 from compiler.diagnostics import Diagnostic, error, warning
@@ -292,7 +292,7 @@ class RoutingBuilder(DocumentBuilder):
             return None
         base = documents[0]
         data = base.data
-        secrets = inline_secrets(base, "a base config")
+        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(base, "a base config", skip=SECRET_KEYS)
         self.diagnostics.extend(secrets)
         structure = base_config_problems(base)
         self.diagnostics.extend(structure)

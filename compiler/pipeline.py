@@ -6,9 +6,9 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import consistency, targets
+from compiler import consistency, secret_scan, targets
 from compiler.build import ServiceBuilder, build_model
-from compiler.build_routing import RoutingBuilder, ServiceNames, inline_secrets
+from compiler.build_routing import SECRET_KEYS, RoutingBuilder, ServiceNames, inline_secrets
 from compiler.cache import Cache, NoCache
 from compiler.diagnostics import CompileError, Diagnostic, Diagnostics, Position, error
 from compiler.model import Model, Routing, Service
@@ -69,10 +69,11 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
         if kind is None:
             continue
         schema_errors = validate_document(doc, kind)
+        secrets = secret_scan.in_document(doc, skip=SECRET_KEYS)
         if kind == "Routing":
-            secrets = inline_secrets(doc)
-            hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
-            schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
+            secrets += inline_secrets(doc)
+        hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
+        schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
         loaded.diagnostics.extend(d for d in schema_errors if d.position not in unreadable)
         if schema_errors:
             continue
@@ -215,6 +216,7 @@ def compile_tree(root: Path | str, cache: Cache | None = None) -> CompileResult:
         raise CompileError(diagnostics)
     artifacts, emitted = targets.emit_all(model, cache, keys)
     emitted += consistency.check(model, artifacts, cache)  # every series a rule or dashboard reads exists
+    emitted += secret_scan.in_artifacts(artifacts, SECRET_KEYS)  # out/ is committed: the last guard, whatever the path
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity.name == "ERROR" for d in diagnostics):
         raise CompileError(diagnostics)

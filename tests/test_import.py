@@ -222,3 +222,49 @@ def test_pyrra_absent_alerts_wait_as_long_as_pyrra():
     assert absent_wait(Decimal("0.99"), four_weeks) == 600
     assert absent_wait(Decimal("0.995"), four_weeks) == 360
     assert absent_wait(Decimal("0.999"), four_weeks) == 180
+
+
+# --- malformed input (found by test_fuzz.py): diagnostics, never an exception ---------------------
+SLOTH_SPEC = """\
+version: prometheus/v1
+service: checkout
+labels: {team: payments}
+slos:
+  - name: latency
+    objective: 99
+    sli:
+      events:
+        error_query: sum(rate(errors_total[{{.window}}]))
+        total_query: sum(rate(requests_total[{{.window}}]))
+    alerting:
+      ticket_alert: {disable: true}
+"""
+TICKET_ONLY_CATALOG = """\
+apiVersion: sloth.slok.dev/v1
+kind: AlertWindows
+spec:
+  sloPeriod: 30d
+  ticket:
+    quick: {errorBudgetPercent: 10, shortWindow: 1h, longWindow: 12h}
+    slow: {errorBudgetPercent: 10, shortWindow: 6h, longWindow: 3d}
+"""
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ("apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\n", "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? not used"),
+        ("apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: 5\n", "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a spec"),
+    ],
+)
+def test_sloth_documents_without_a_spec_are_diagnostics(document, message):
+    result = import_specs("sloth", [("in/spec.yml", SLOTH_SPEC), ("in/odd.yaml", document)])
+    assert any(d.render().startswith(message) for d in result.diagnostics), rendered(result.diagnostics)
+
+
+def test_a_catalog_without_tiers_of_the_enabled_severity_imports_an_slo_without_alerts():
+    result = import_specs("sloth", [("in/spec.yml", SLOTH_SPEC), ("in/windows.yaml", TICKET_ONLY_CATALOG)])
+    assert result.ok, rendered(result.diagnostics)
+    assert "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has no page tiers" in rendered(result.diagnostics)
+    text = result.files["checkout.yaml"]
+    assert "page: false" in text and "ticket: false" in text and "windows" not in text

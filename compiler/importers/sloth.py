@@ -32,7 +32,10 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
         elif data.get("kind") == "AlertWindows":
             catalogs.append(node)
         elif data.get("apiVersion") == CRD_API_VERSION and data.get("kind") == "PrometheusServiceLevel":
-            specs.append((node["spec"], node))
+            if isinstance(data.get("spec"), dict):
+                specs.append((node["spec"], node))
+            else:
+                report.fail(node, "import/format", "a PrometheusServiceLevel needs a spec (a mapping)")
         elif "version" in data:
             if data["version"] != SPEC_VERSION:
                 report.fail(node["version"], "import/format", f"'{data['version']}' is not a Sloth spec version slo can import; expected '{SPEC_VERSION}'")
@@ -55,7 +58,7 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
     chosen = None
     for catalog in catalogs:
         spec = catalog["spec"]
-        declared = common.seconds(spec.get("sloPeriod", "")) if isinstance(spec.value, dict) else None
+        declared = common.seconds(spec.get("sloPeriod", "")) if catalog.has("spec") and isinstance(spec.value, dict) else None
         if declared != period:
             report.warn(
                 catalog,
@@ -251,7 +254,13 @@ def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
     if node is not None:
         out.update(_labels_and_annotations(node, report, runbook=True))
     if tiers and any(enabled.values()):
-        out["windows"] = [t for t in tiers if enabled[t["severity"]]]
+        kept = [t for t in tiers if enabled[t["severity"]]]
+        if kept:
+            out["windows"] = kept
+        else:  # the catalog's tiers are all of the disabled severity: nothing fires, in Sloth either
+            on = next(s for s in severities if enabled[s])
+            report.warn(node, "import/dropped", f"the AlertWindows catalog has no {on} tiers, so this SLO has no alerts")
+            out.update({s: False for s in severities})
     return out
 
 

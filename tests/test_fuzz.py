@@ -1,21 +1,32 @@
-"""Fuzzing: mutated valid specs always end in output or clean diagnostics, never an exception.
+"""Fuzzing: mutated valid input always ends in output or clean diagnostics, never an exception.
 
-Mutations drop, duplicate, retype and perturb keys and values of the example specs, and also
-mangle the raw YAML text. The property: compile_tree either returns a result or raises
-CompileError carrying at least one error diagnostic with a position in the mutated file.
+Mutations drop, duplicate, retype and perturb keys and values of valid documents, and also
+mangle the raw YAML text. The properties:
+- a Service spec: compile_tree returns a result, or raises CompileError carrying at least one
+  error diagnostic with a position in the mutated file;
+- a Routing spec or its Alertmanager base config, beside the services it routes for: the model
+  loads and the Alertmanager target emits, or the errors point into the mutated file;
+- the input of `slo import` (Sloth, OpenSLO, Pyrra): the importer returns specs that load, or
+  diagnostics for its input files; never an exception, and never a spec it wrote that fails.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import posixpath
+import shutil
+import tempfile
+from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import compile_tree
+from compiler import compile_tree, importers, load_tree, targets
 from compiler.diagnostics import CompileError, Severity
-from conftest import ROOT
+from compiler.pipeline import load_sources
+from conftest import GOLDEN, ROOT
 
 SEEDS = sorted((ROOT / "slo").glob("*.yaml")) + sorted((ROOT / "tests" / "golden").glob("*/slo/*.yaml"))
 DOCS = [yaml.safe_load(p.read_text()) for p in SEEDS]
@@ -49,13 +60,14 @@ def get(node, path):
     return node
 
 
-@st.composite
-def mutated_document(draw):
-    doc = copy.deepcopy(draw(st.sampled_from(DOCS)))
+def mutate(draw, doc):
+    """``doc`` after 1 to 4 random edits (it is changed in place and returned)."""
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         all_paths = [p for p in paths(doc) if p]
         if not all_paths:
             break
+        if draw(st.booleans()):  # half the edits near the top, where a wrong shape does most harm
+            all_paths = [p for p in all_paths if len(p) <= 2]
         path = draw(st.sampled_from(all_paths))
         parent = get(doc, path[:-1])
         key = path[-1]
@@ -75,17 +87,29 @@ def mutated_document(draw):
                 parent[key] = value[:i] + draw(st.sampled_from(["{", "}", "\"", "[", "(", "\\", "", "x"])) + value[i + 1 :]
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 parent[key] = draw(st.sampled_from([0, -1, 100, 1e308, 0.5, value * 10, value / 10]))
+    return doc
+
+
+def dump(doc) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
 @st.composite
-def mangled_text(draw):
-    text = draw(st.sampled_from(TEXTS))
+def mutated_document(draw):
+    return dump(mutate(draw, copy.deepcopy(draw(st.sampled_from(DOCS)))))
+
+
+def mangle(draw, text: str) -> str:
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         i = draw(st.integers(min_value=0, max_value=len(text)))
         j = min(len(text), i + draw(st.integers(min_value=0, max_value=20)))
         text = text[:i] + draw(st.sampled_from(["", ":", "- ", "\t", "  ", "'", "&a", "*a", "!!binary x", "\n"])) + text[j:]
     return text
+
+
+@st.composite
+def mangled_text(draw):
+    return mangle(draw, draw(st.sampled_from(TEXTS)))
 
 
 def assert_clean(tmp_path, text: str) -> None:
@@ -105,7 +129,8 @@ def assert_clean(tmp_path, text: str) -> None:
         assert ".." not in path.split("/") and not path.startswith("/")
 
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# FUZZ_EXAMPLES=5000 for a longer hunt than the suite's
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @FUZZ
@@ -118,3 +143,86 @@ def test_mutated_documents_compile_or_fail_cleanly(tmp_path, text):
 @given(text=mangled_text())
 def test_mangled_yaml_compiles_or_fails_cleanly(tmp_path, text):
     assert_clean(tmp_path, text)
+
+
+# --- Routing specs and base configs, beside the services they route for ----------------------------
+# (spec tree, file to mutate relative to it): the examples' routing and both golden routing cases.
+ROUTING_TARGETS = [
+    (ROOT / "slo", "routing.yaml"),
+    (GOLDEN / "routing" / "slo", "routing.yaml"),
+    (GOLDEN / "routing-merge" / "slo", "routing.yaml"),
+    (GOLDEN / "routing-merge" / "slo", "../base.yml"),
+]
+
+
+@st.composite
+def mutated_routing(draw):
+    specs, name = draw(st.sampled_from(ROUTING_TARGETS))
+    text = (specs / name).read_text()
+    if draw(st.booleans()):
+        text = dump(mutate(draw, yaml.safe_load(text)))
+    else:
+        text = mangle(draw, text)
+    return specs, name, text
+
+
+@FUZZ
+@given(case=mutated_routing())
+def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
+    specs, name, text = case
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(specs, root / "slo")
+        for sibling in specs.parent.glob("*.yml"):  # a base config lives beside the spec directory
+            shutil.copy(sibling, root / sibling.name)
+        (root / "slo" / name).write_text(text, encoding="utf-8")
+        model, diagnostics = load_tree(root / "slo")
+        if model is None:
+            mutated = posixpath.normpath(posixpath.join("slo", name))
+            errors = [d for d in diagnostics if d.severity >= Severity.ERROR]
+            assert errors
+            assert {d.position.file for d in errors} <= {mutated, "slo/routing.yaml"}, errors
+            return
+        files, _ = targets.TARGETS["alertmanager"](model)
+        for path, content in files.items():
+            assert yaml.safe_load(content) is not None, path
+
+
+# --- `slo import` inputs ---------------------------------------------------------------------------
+IMPORT_SEEDS = {
+    source: [(f"in/{p.name}", p.read_text()) for p in sorted((ROOT / "tests" / "import" / source / "in").iterdir())]
+    for source in sorted(importers.FORMATS)
+}
+
+
+@st.composite
+def mutated_import(draw):
+    source = draw(st.sampled_from(sorted(IMPORT_SEEDS)))
+    files = list(IMPORT_SEEDS[source])
+    i = draw(st.integers(min_value=0, max_value=len(files) - 1))
+    name, text = files[i]
+    if draw(st.booleans()):
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        j = draw(st.integers(min_value=0, max_value=len(documents) - 1))
+        documents[j] = mutate(draw, documents[j])
+        text = yaml.safe_dump_all(documents, allow_unicode=True, sort_keys=False)
+    else:
+        text = mangle(draw, text)
+    files[i] = (name, text)
+    return source, files
+
+
+@FUZZ
+@given(case=mutated_import(), service=st.sampled_from([None, "one-service"]))
+def test_importers_never_raise_and_write_only_specs_that_load(case, service):
+    source, files = case
+    result = importers.import_specs(source, files, importers.Options(service=service))
+    inputs = {name for name, _ in files}
+    for d in result.diagnostics:
+        assert d.position.file in inputs, f"the importer wrote a spec that does not load: {d.render()}"
+    if result.ok:
+        assert result.files
+        model, diagnostics = load_sources([(f"slo/{name}", text) for name, text in result.files.items()])
+        assert model is not None, diagnostics
+    else:
+        assert not result.files

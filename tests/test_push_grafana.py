@@ -169,3 +169,24 @@ def test_a_changed_dashboard_is_an_update_and_id_or_version_alone_is_not(tmp_pat
     assert [(c.kind, c.object, c.details) for c in report.plan.pending] == [
         ("updated", "dashboard slo-checkout (grafana/dashboards/checkout.json)", ("panels differs",))
     ]
+
+
+def test_a_write_that_timed_out_but_landed_is_not_reported_as_missing(tmp_path, grafana):
+    """Every try of one save answers after the client gave up, yet Grafana saved it: reading back says so."""
+    model, out = out_tree(tmp_path, overview=False)
+    grafana.slow("POST", "/api/dashboards/db", delay=0.5, times=4)
+    report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
+    assert report.status == "pushed", report.errors
+    assert any("reading back shows every object in place" in note for note in report.plan.notes)
+    assert "slo-checkout" in grafana.dashboards
+
+
+def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path, grafana):
+    model, out = out_tree(tmp_path)
+    grafana.fail("POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-overview"')
+    grafana.slow("POST", "/api/dashboards/db", delay=0.5, times=4)  # the other save: late every time, but carried out
+    report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
+    assert report.status == "failed"
+    missing = [e for e in report.errors if e.startswith("not in place after the push: ")]
+    assert missing == ["not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): created after push (not saved)"]
+    assert set(grafana.dashboards) == {"slo-checkout"}

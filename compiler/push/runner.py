@@ -137,6 +137,28 @@ def diff(pushers: list[Pusher]) -> list[TargetReport]:
     return reports
 
 
+NOT_IN_PLACE = "not in place after the push: "
+
+
+def after_failed_apply(pusher: Pusher, report: TargetReport, failure: PushError) -> list[str]:
+    """What is still not as out/ says, read back from the server after writes failed.
+
+    A request that timed out or lost its connection may still have been carried out, and one that
+    failed may have been undone by the target's own restore, so the errors of the writes alone do
+    not say what landed. The server does: everything it still lacks is listed, one object a line;
+    when it lacks nothing, the push converged after all.
+    """
+    try:
+        pending = pusher.verify()
+    except PushError as again:
+        return [str(failure), f"could not read back what landed, so any write above may be missing: {again}"]
+    if not pending:
+        first = str(failure).splitlines()[0]
+        report.plan.notes.append(f"some writes reported failures ({first}), but reading back shows every object in place")
+        return []
+    return [str(failure)] + [NOT_IN_PLACE + problem for problem in pending]
+
+
 def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory = no_progress) -> list[TargetReport]:
     """Check and plan every target, then (unless ``dry_run``) apply and verify them one by one."""
     reports = []
@@ -165,7 +187,7 @@ def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory
                 pusher.apply(report.plan, step)
             problems = pusher.verify()
         except PushError as exc:
-            report.status, problems = "failed", [str(exc)]
+            problems = after_failed_apply(pusher, report, exc)
         if problems:
             report.status = "failed"
             report.errors.extend(problems)

@@ -88,7 +88,7 @@ def write_dashboard(out: Path, rel: str, body: dict) -> None:
 
 
 def settings(out: Path, **kwargs) -> runner.Settings:
-    return runner.Settings(out_dir=out, policy=FAST, **kwargs)
+    return runner.Settings(out_dir=out, **{"policy": FAST, **kwargs})
 
 
 def push(endpoints, model: Model, out: Path, only=None, dry_run=False, **kwargs):

@@ -138,6 +138,7 @@ def diff(pushers: list[Pusher]) -> list[TargetReport]:
 
 
 NOT_IN_PLACE = "not in place after the push: "
+NOTHING_WRITTEN = "nothing was written: the checks or the plan failed"
 
 
 def after_failed_apply(pusher: Pusher, report: TargetReport, failure: PushError) -> list[str]:
@@ -167,7 +168,7 @@ def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory
             pusher.preflight()
             reports.append(TargetReport(pusher.name, "planned", pusher.plan()))
         except PushError as exc:
-            reports.append(TargetReport(pusher.name, "failed", errors=[str(exc)]))
+            reports.append(TargetReport(pusher.name, "failed", Plan(notes=[NOTHING_WRITTEN]), errors=[str(exc)]))
     if dry_run:
         return reports
     if any(r.status == "failed" for r in reports):

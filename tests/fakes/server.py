@@ -3,10 +3,16 @@
 Faults are queued per request: answer with a status (e.g. 503), drop the connection without
 answering, or answer late (after the client gave up). A slow request is still carried out, as
 a real overloaded server would, which is exactly what makes retries need idempotent requests.
+
+``chaos(rate, seed)`` fails a share of *all* requests instead, each in one of four ways: a 5xx,
+a connection reset before the request is carried out, a reset after it was carried out, or an
+answer that comes too late. Which requests fail is decided by a hash of the seed, the request
+and how often the same request was seen, so a run is reproducible however threads interleave.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -64,6 +70,11 @@ class FakeServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        self._chaos: tuple[float, int, float] | None = None  # (rate, seed, seconds late)
+        self._seen: dict[tuple, int] = {}
+        self.chaos_log: list[tuple[str, Request]] = []  # (kind, request) of every injected failure
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
 
     # -- fault injection -----------------------------------------------------------------
     def fail(self, method: str, path_prefix: str, status: int = 503, times: int = 1, body_contains: bytes = b"") -> None:
@@ -74,6 +85,31 @@ class FakeServer:
 
     def slow(self, method: str, path_prefix: str, delay: float, times: int = 1) -> None:
         self.faults.append(Fault(method, path_prefix, "delay", times, delay=delay))
+
+    def chaos(self, rate: float, seed: int, late: float = 0.5) -> None:
+        """Fail about ``rate`` of every request from now on (``late``: seconds a late answer takes)."""
+        self._chaos = (rate, seed, late)
+
+    def _chaos_kind(self, request: Request) -> str | None:
+        if self._chaos is None:
+            return None
+        rate, seed, _ = self._chaos
+        key = (request.method, request.path, tuple(sorted((k, tuple(v)) for k, v in request.query.items())), request.body)
+        with self._lock:
+            self._seen[key] = seen = self._seen.get(key, 0) + 1
+        digest = hashlib.sha256(repr((seed, key, seen)).encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= rate:
+            return None
+        kind = ("5xx", "reset-before", "reset-after", "late")[digest[8] % 4]
+        with self._lock:
+            self.chaos_log.append((kind, request))
+        return kind
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every request has been carried out, late ones included (bounded by ``timeout``)."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout}s")
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self._lock:
@@ -99,6 +135,26 @@ class FakeServer:
         """The response to send, or None to drop the connection."""
         with self._lock:
             self.log.append(request)
+            self._in_flight += 1
+        try:
+            return self._answer(request)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _answer(self, request: Request) -> Response | None:
+        chaos = self._chaos_kind(request)
+        if chaos == "5xx":
+            return Response.text(500 + len(request.body) % 5, "injected chaos")
+        if chaos == "reset-before":
+            return None
+        if chaos in ("reset-after", "late"):
+            if chaos == "late":
+                self._stopping.wait(self._chaos[2])
+            with self._lock:
+                answer = self.route(request)  # carried out, though the client hears nothing in time
+            return None if chaos == "reset-after" else answer
         fault = self._take_fault(request)
         if fault and fault.kind == "drop":
             return None

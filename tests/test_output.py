@@ -75,8 +75,9 @@ def test_sigkill_during_write_leaves_old_or_new_tree_whole(tmp_path):
         output.write_tree(old, out)
 
 
-@pytest.mark.parametrize("rel", ["../escape.yml", "a/../../escape.yml", "/tmp/escape.yml", "a//b.yml", "./a.yml", "", "a/\x00.yml"])
+@pytest.mark.parametrize("rel", ["../escape.yml", "a/../../escape.yml", "<absolute>", "a//b.yml", "./a.yml", "", "a/\x00.yml"])
 def test_no_generated_path_can_reach_outside_the_output_directory(tmp_path, rel):
+    rel = str(tmp_path / "escape.yml") if rel == "<absolute>" else rel
     out = tmp_path / "deep" / "out"
     output.write_tree({"kept.yml": "old\n"}, out)
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))

@@ -1,5 +1,8 @@
 """Push to a fake Mimir ruler and Alertmanager API: owned namespaces only, tenants, faults."""
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 
@@ -117,3 +120,28 @@ def test_a_missing_token_or_tenant_is_refused_and_the_token_never_shows(tmp_path
     with pytest.raises(ep.EndpointError) as exc:
         ep.resolve({}, {"SLO_MIMIR_URL": mimir.url})
     assert "SLO_MIMIR_TENANT" in exc.value.diagnostics[0].render()
+
+
+def test_an_answer_nested_100000_levels_deep_is_an_error_not_a_crash(tmp_path):
+    """libyaml's composer overflows the C stack on such nesting: a segfault, so this runs apart."""
+    script = """
+from compiler.push import alertmanager, mimir, rulegroups
+from compiler.push.transport import PushError
+deep = "groups: " + "[" * 100000 + "]" * 100000
+
+class Answer:
+    text = deep
+
+for parse in (lambda: mimir._yaml(Answer(), "list rule groups"), lambda: alertmanager.parse_config(deep, "live config"), lambda: rulegroups.parse_groups(deep, "x.yml")):
+    try:
+        parse()
+    except PushError as exc:
+        print(exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-500:]}"
+    assert proc.stdout.splitlines() == [
+        "list rule groups: the answer is not YAML",
+        "live config: not valid YAML: nested deeper than 1000 levels",
+        "x.yml: not valid YAML: nested deeper than 1000 levels",
+    ]

@@ -24,8 +24,8 @@ from compiler.push.endpoints import Alertmanager
 from compiler.push.plan import Change, Plan, Progress
 from compiler.push.rulegroups import seconds
 from compiler.push.transport import PushError, Transport
+from compiler.spec.yaml_source import load_data
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MASKED = "<secret>"
 FILLED_IN_SECTIONS = {"global"}  # top-level sections Alertmanager adds when the file has none
 MATCHER_LISTS = {"matchers", "source_matchers", "target_matchers"}
@@ -35,7 +35,7 @@ _DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
 
 def parse_config(text: str, where: str) -> dict:
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = load_data(text)
     except yaml.YAMLError as exc:
         raise PushError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -19,10 +19,10 @@ from compiler.push.checks import Check, promtool_check_rules
 from compiler.push.endpoints import Mimir
 from compiler.push.plan import Change, Plan, Progress
 from compiler.push.transport import PushError, Transport
+from compiler.spec.yaml_source import load_data
 
 RULES_API = "/prometheus/config/v1/rules"
 ALERTMANAGER_API = "/api/v1/alerts"
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -38,7 +38,7 @@ def owned(namespace: str) -> bool:
 
 def _yaml(response, what: str):
     try:
-        return yaml.load(response.text, Loader=_Loader)
+        return load_data(response.text)
     except yaml.YAMLError:
         raise PushError(f"{what}: the answer is not YAML") from None
 

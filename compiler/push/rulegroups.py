@@ -14,8 +14,7 @@ import promql_parser
 import yaml
 
 from compiler.push.transport import PushError
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from compiler.spec.yaml_source import load_data
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def load_rule_files(directory: Path) -> dict[str, RuleFile]:
 
 def parse_groups(text: str, where: str) -> tuple[dict, ...]:
     try:
-        data = yaml.load(text, Loader=_Loader) or {}
+        data = load_data(text) or {}
     except yaml.YAMLError as exc:
         raise PushError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
     groups = data.get("groups") if isinstance(data, dict) else None

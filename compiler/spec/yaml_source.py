@@ -58,8 +58,8 @@ _OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
-def _too_deep(file: str, text: str) -> Diagnostic | None:
-    """Where the nesting first goes deeper than MAX_DEPTH, measured on the event stream.
+def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None:
+    """Where the nesting first goes deeper than ``limit``, measured on the event stream.
 
     libyaml's composer recurses once per level and overflows the C stack (a segfault, not an
     exception) at some ten thousand levels, which ``[[[[...`` reaches in a small file. Its
@@ -70,9 +70,9 @@ def _too_deep(file: str, text: str) -> Diagnostic | None:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, _OPENS):
                 depth += 1
-                if depth > MAX_DEPTH:
+                if depth > limit:
                     mark = event.start_mark
-                    return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")
+                    return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {limit} levels")
             elif isinstance(event, _CLOSES):
                 depth -= 1
     except yaml.YAMLError:
@@ -145,6 +145,18 @@ class _Builder:
             self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))
             return None
         return value
+
+
+DATA_MAX_DEPTH = 1000  # for YAML that is not a spec: far beyond any real file, far below a crash
+
+
+def load_data(text: str):
+    """``yaml.safe_load`` for YAML that is not a spec (a server's answer, a generated file), made
+    safe from nesting that would crash libyaml; raises yaml.YAMLError."""
+    too_deep = _too_deep("", text, DATA_MAX_DEPTH)
+    if too_deep is not None:
+        raise yaml.YAMLError(too_deep.message)
+    return yaml.load(text, Loader=_Loader)
 
 
 def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], list[Diagnostic]]:

@@ -40,7 +40,6 @@ import sloth_rules
 from compiler import compile_tree
 from compiler import conventions as names
 from compiler.durations import format_duration, parse_duration
-from compiler.targets.prometheus_rules import series
 from measure import BENCH_DIR, machine_facts
 from prometheus_server import PrometheusServer
 
@@ -210,18 +209,26 @@ def scalar(prom: PrometheusServer, expr: str, at: int) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic) -> list[dict]:
+def our_period_rules(groups: list[dict]) -> dict[tuple[str, str], str]:
+    """(service, slo) -> the expression of our period SLI rule, exactly as compiled."""
+    return {
+        (rule["labels"][names.SERVICE], rule["labels"][names.SLO]): rule["expr"]
+        for group in groups
+        for rule in group["rules"]
+        if rule.get("record") == names.PERIOD_ERROR_RATIO
+    }
+
+
+def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: dict[tuple[str, str], str]) -> list[dict]:
     rows = []
     for index, service in enumerate(model.services):
         for slo in service.slos:
             period = slo.period
             bad, total = data.exact_ratio(index, slo.name, period)
-            errors = series(names.ERRORS_RATE, slo.service, slo.name)
-            totals = series(names.TOTAL_RATE, slo.service, slo.name)
             p = format_duration(period)
             values = {
                 "exact": bad / total if total else None,
-                "ours": scalar(prom, f"avg_over_time({errors}[{p}]) / avg_over_time({totals}[{p}])", data.end),
+                "ours": scalar(prom, ours[(slo.service, slo.name)], data.end),
                 "sloth": scalar(prom, sloth_rules.period_ratio(slo), data.end),
                 "sloth_raw": scalar(prom, sloth_rules.raw_ratio(slo, p), data.end),
             }
@@ -357,7 +364,7 @@ def run(args, work: Path) -> dict:
             for slo in service.slos
         ]
         stats["sloth_raw_period_rules_only"] = query_stats(prom, raw_period, data.end)
-        rows = accuracy(prom, model, data)
+        rows = accuracy(prom, model, data, our_period_rules(groups["ours"]))
         log("query stats and period SLIs done")
     live: dict[str, list[dict]] = {name: [] for name in SETS}
     gaps = []

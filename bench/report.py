@@ -31,6 +31,13 @@ def _n(value: float) -> str:
     return f"{value:.0f}"
 
 
+def _pp(value: float, sign: bool = True) -> str:
+    """Percentage points; errors below what the JSON resolves (1e-5) are shown as such, not as 0."""
+    if abs(value) < 1e-5:
+        return "< 0.00001"
+    return f"{value:+.5f}" if sign else f"{value:.5f}"
+
+
 def machine_table(facts: dict) -> list[str]:
     return [
         "| machine | |",
@@ -74,6 +81,46 @@ def compile_tables(data: dict) -> list[str]:
     return lines
 
 
+def fixes_table(before: dict, after: dict) -> list[str]:
+    """The largest size before and after the performance fixes of this branch."""
+    b, a = before["sizes"][-1], after["sizes"][-1]
+    rows = [
+        ("`slo compile`, wall", _s(b["compile"]["wall_s"]), _s(a["compile"]["wall_s"])),
+        ("`slo compile`, CPU", _s(b["compile"]["cpu_s"]), _s(a["compile"]["cpu_s"])),
+        ("peak RSS", f"{b['compile']['peak_rss_mib']:.0f} MiB", f"{a['compile']['peak_rss_mib']:.0f} MiB"),
+        ("compile / `promtool check rules` (wall)", str(b["ratio_compile_to_promtool"]), str(a["ratio_compile_to_promtool"])),
+        ("compile / `promtool check rules` (CPU)", str(b["ratio_compile_to_promtool_cpu"]), str(a["ratio_compile_to_promtool_cpu"])),
+        ("incremental, wall", _s(b["incremental"]["wall_s"]), _s(a["incremental"]["wall_s"])),
+    ]
+    for stage in a["phases"]["stages"]:
+        rows.append((f"stage `{stage}`, CPU", _s(b["phases"]["stages"][stage]["cpu_s"]), _s(a["phases"]["stages"][stage]["cpu_s"])))
+    lines = [
+        f"{a['slos']:,} SLOs before the performance fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
+        f"(`{after['machine']['slo_commit']}`), medians of {after['runs']} runs each:",
+        "",
+        "| | before | after |",
+        "|---|---:|---:|",
+    ]
+    return lines + [f"| {name} | {x} | {y} |" for name, x, y in rows]
+
+
+def cardinality_table(results: list[dict]) -> list[str]:
+    """Our rules read two recorded series per window; Sloth's read every raw series, so the gap grows with them."""
+    lines = [
+        "| instances per service | raw series behind each SLO | samples per hour: slo / Sloth-style | engine time per hour: slo / Sloth-style | evaluation time per hour: slo / Sloth-style |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for data in sorted(results, key=lambda d: d["params"]["instances_per_service"]):
+        p, st, live, s = data["params"], data["query_stats"], data["live"], data["summary"]
+        lines.append(
+            f"| {p['instances_per_service']} | {2 * p['instances_per_service']} "
+            f"| {_n(st['ours']['samples_per_hour'])} / {_n(st['sloth']['samples_per_hour'])} = **{s['samples_per_hour_ours_over_sloth']}** "
+            f"| {_s(st['ours']['engine_s_per_hour'])} / {_s(st['sloth']['engine_s_per_hour'])} = **{s['engine_time_per_hour_ours_over_sloth']}** "
+            f"| {_s(live['ours']['evaluation_s_per_hour'])} / {_s(live['sloth']['evaluation_s_per_hour'])} = **{s['eval_time_per_hour_ours_over_sloth']}** |"
+        )
+    return lines
+
+
 def eval_tables(data: dict) -> list[str]:
     p, s = data["params"], data["summary"]
     live, stats = data["live"], data["query_stats"]
@@ -83,7 +130,7 @@ def eval_tables(data: dict) -> list[str]:
         f"Real intervals: {p['global_evaluation_interval_s']}s for every group except our period group (5m). "
         f"Live evaluation: median of {p['runs']} runs × {p['evaluations_per_run']} evaluations per group.",
         "",
-        "| rule set | groups | rules | evaluation time per hour (live `evaluationTime`) | samples touched per hour (`stats=all`) | engine time per hour (`stats=all`) | Prometheus CPU per evaluation of all groups |",
+        "| rule set | groups | rules | evaluation time per hour (live `evaluationTime`) | samples touched per hour (`stats=all`) | engine time per hour (`stats=all`) | Prometheus process CPU per measurement cycle (every group once) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     titles = {"ours": "slo (this project)", "sloth": "Sloth-style (optimized period)"}
@@ -107,11 +154,15 @@ def eval_tables(data: dict) -> list[str]:
     ]
     for row in data["accuracy"]:
         lines.append(
-            f"| {row['service']} {row['slo']} | {row['period']} | {row['exact_pct']:.4f} | {row['ours_pct']:.4f} | {row['ours_error_pp']:+.4f} "
-            f"| {row['sloth_pct']:.4f} | {row['sloth_error_pp']:+.4f} | {row['sloth_raw_pct']:.4f} | {row['sloth_raw_error_pp']:+.4f} |"
+            f"| {row['service']} {row['slo']} | {row['period']} | {row['exact_pct']:.4f} | {row['ours_pct']:.4f} | {_pp(row['ours_error_pp'])} "
+            f"| {row['sloth_pct']:.4f} | {_pp(row['sloth_error_pp'])} | {row['sloth_raw_pct']:.4f} | {_pp(row['sloth_raw_error_pp'])} |"
         )
     worst = s["period_sli_max_error_pp"]
-    lines += ["", f"Largest error: slo {worst['ours']} pp, Sloth-style {worst['sloth']} pp, Sloth unoptimized {worst['sloth_raw']} pp."]
+    lines += [
+        "",
+        f"Largest error: **slo {_pp(worst['ours'], sign=False)} pp**, Sloth-style {_pp(worst['sloth'], sign=False)} pp, "
+        f"Sloth unoptimized {_pp(worst['sloth_raw'], sign=False)} pp.",
+    ]
     top = sorted(stats["ours"]["by_rule"].items(), key=lambda kv: -kv[1]["samples_per_hour"])[:4]
     share = stats["ours"]["samples_per_hour"] or 1
     lines += [
@@ -123,19 +174,24 @@ def eval_tables(data: dict) -> list[str]:
     return lines
 
 
-def tables(compile_data: dict | None, eval_data: dict | None) -> str:
+def tables(compile_data: dict | None, eval_data: dict | None, before: dict | None = None, more_evals: list[dict] = ()) -> str:
     lines = [BEGIN, "", "_Generated by `bench/report.py` from `bench/results/*.json`; do not edit by hand._", ""]
     if compile_data:
         lines += ["### Compile scaling", ""] + compile_tables(compile_data) + [""]
+        if before:
+            lines += fixes_table(before, compile_data) + [""]
         lines += machine_table(compile_data["machine"]) + [""]
     if eval_data:
         lines += ["### Rule evaluation cost and period SLI accuracy", ""] + eval_tables(eval_data) + [""]
+        if more_evals:
+            lines += ["Cost against the number of raw series each SLO reads (same SLOs, same traffic shape):", ""]
+            lines += cardinality_table([eval_data, *more_evals]) + [""]
         lines += machine_table(eval_data["machine"]) + [""]
     lines.append(END)
     return "\n".join(lines)
 
 
-def chart(compile_data: dict | None, eval_data: dict | None, path: Path) -> bool:
+def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_evals: list[dict] = ()) -> bool:
     try:
         import matplotlib
 
@@ -161,16 +217,16 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path) -> bool
         ax.grid(True, which="both", alpha=0.3)
     if eval_data:
         ax = axes[1]
-        live, stats = eval_data["live"], eval_data["query_stats"]
-        names = ["slo", "Sloth-style"]
-        evals = [live["ours"]["evaluation_s_per_hour"], live["sloth"]["evaluation_s_per_hour"]]
-        engine = [stats["ours"]["engine_s_per_hour"], stats["sloth"]["engine_s_per_hour"]]
-        x = range(len(names))
-        ax.bar([i - 0.2 for i in x], evals, width=0.4, label="rule evaluation time (live)")
-        ax.bar([i + 0.2 for i in x], engine, width=0.4, label="query engine time (stats=all)")
-        ax.set_xticks(list(x), names)
-        ax.set_ylabel("seconds per hour of operation")
-        ax.set_title(f"Rule cost, {eval_data['params']['slos']} SLOs")
+        configs = sorted([eval_data, *more_evals], key=lambda d: d["params"]["instances_per_service"])
+        labels = [f"{2 * d['params']['instances_per_service']} raw series/SLO" for d in configs]
+        x = range(len(configs))
+        ax.bar([i - 0.2 for i in x], [d["live"]["ours"]["evaluation_s_per_hour"] for d in configs], width=0.4, label="slo")
+        ax.bar([i + 0.2 for i in x], [d["live"]["sloth"]["evaluation_s_per_hour"] for d in configs], width=0.4, label="Sloth-style")
+        for i, d in enumerate(configs):
+            ax.annotate(f"×{d['summary']['eval_time_per_hour_ours_over_sloth']:.2f}", (i - 0.2, d["live"]["ours"]["evaluation_s_per_hour"]), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(list(x), labels)
+        ax.set_ylabel("rule evaluation seconds per hour (live)")
+        ax.set_title(f"Rule cost, {eval_data['params']['slos']} SLOs, 30 days of data")
         ax.legend(fontsize=8)
         ax = axes[2]
         rows = eval_data["accuracy"]
@@ -182,7 +238,8 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path) -> bool
         ax.axhline(-0.1, color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("period SLI − exact (percentage points)")
-        ax.set_title("Period SLI error (dashed: ±0.1 pp)")
+        worst = eval_data["summary"]["period_sli_max_error_pp"]
+        ax.set_title(f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized {worst['sloth_raw']}", fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
@@ -196,15 +253,16 @@ def load(name: str) -> dict | None:
 
 
 def main() -> int:
-    compile_data, eval_data = load("compile.json"), load("eval.json")
+    compile_data, eval_data, before = load("compile.json"), load("eval.json"), load("compile-before-fixes.json")
+    more_evals = [json.loads(p.read_text()) for p in sorted((BENCH_DIR / "results").glob("eval-*.json"))]
     text = README.read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{README.name} has no {BEGIN} ... {END} section")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(head + tables(compile_data, eval_data) + tail)
-    chart(compile_data, eval_data, CHART)
-    print(f"updated {README.name}" + (f" and {CHART.name}" if CHART.exists() else ""), file=sys.stderr)
+    README.write_text(head + tables(compile_data, eval_data, before, more_evals) + tail)
+    drawn = chart(compile_data, eval_data, CHART, more_evals)
+    print(f"updated {README.name}" + (f" and {CHART.name}" if drawn else ""), file=sys.stderr)
     return 0
 
 

@@ -135,7 +135,7 @@ def test_report_renders_tables_and_chart_from_the_results(compile_results, eval_
     text = report.tables(compile_results, eval_results)
     assert text.startswith(report.BEGIN) and text.endswith(report.END)
     assert "| 5 | 1 | 5 " in text  # the compile row of the 5-SLO tree
-    assert "svc-00000 availability" in text and "Largest error: slo" in text
+    assert "svc-00000 availability" in text and "Largest error: **slo" in text
     pytest.importorskip("matplotlib")
     assert report.chart(compile_results, eval_results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

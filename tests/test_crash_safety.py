@@ -86,13 +86,18 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     command = SLO + ["compile", str(specs), "--out", str(out), "--cache-dir", str(cache.directory)]
 
     outcomes = []
-    for moment in [("early", t) for t in EARLY_KILLS] + [("writing", t) for t in WRITE_KILLS]:
+    # "late" lets the compile finish before the kill, so the new tree is always among the outcomes
+    # however slow a loaded machine makes the others.
+    for moment in [("early", t) for t in EARLY_KILLS] + [("writing", t) for t in WRITE_KILLS] + [("late", 0)]:
         output.write_tree(old, out)
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
         try:
             deadline = time.monotonic() + DEADLINE
             if moment[0] == "early":
                 time.sleep(moment[1])
+                reached = True
+            elif moment[0] == "late":
+                proc.wait(timeout=DEADLINE)
                 reached = True
             else:
                 reached = wait_for(lambda: bool(staging_dirs(out)), proc, deadline)

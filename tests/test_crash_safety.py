@@ -1,8 +1,8 @@
 """SIGKILL at many moments: out/ and a live rules directory are always one whole set of files.
 
-`slo compile` of 200 generated SLOs is killed while it compiles and at many points while it
-writes: out/ must then be exactly the tree before or the tree after, never a mix, and the next
-compile cleans up what the killed one left. `slo push` writing rule files into a real
+`slo compile` of 200 generated SLOs is killed while it compiles, at many points while it
+writes and just after it swapped the trees: out/ must then be exactly the tree before or the
+tree after, never a mix, and the next compile cleans up what the killed one left. `slo push` writing rule files into a real
 Prometheus' rules directory is killed while it writes: every rule file must be whole (the old
 or the new text), the ownership record must cover them, and Prometheus must reload the set; a
 new push then converges. (tests/test_output.py kills output.write_tree alone, in-process.)
@@ -86,22 +86,21 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     command = SLO + ["compile", str(specs), "--out", str(out), "--cache-dir", str(cache.directory)]
 
     outcomes = []
-    # "late" lets the compile finish before the kill, so the new tree is always among the outcomes
-    # however slow a loaded machine makes the others.
-    for moment in [("early", t) for t in EARLY_KILLS] + [("writing", t) for t in WRITE_KILLS] + [("late", 0)]:
+    moments = [("early", t) for t in EARLY_KILLS] + [("writing", t) for t in WRITE_KILLS] + [("swapped", 0.0)]
+    for moment in moments:
         output.write_tree(old, out)
+        before = out.stat().st_ino
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
         try:
             deadline = time.monotonic() + DEADLINE
             if moment[0] == "early":
                 time.sleep(moment[1])
                 reached = True
-            elif moment[0] == "late":
-                proc.wait(timeout=DEADLINE)
-                reached = True
-            else:
+            elif moment[0] == "writing":
                 reached = wait_for(lambda: bool(staging_dirs(out)), proc, deadline)
                 time.sleep(moment[1])
+            else:  # just after the swap, while the old tree is being removed
+                reached = wait_for(lambda: out.stat().st_ino != before, proc, deadline)
         finally:
             kill(proc)
         tree = output.read_tree(out)
@@ -111,7 +110,7 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
 
     interrupted = [o for o in outcomes if o[0][0] == "writing" and o[1] and o[3]]
     assert len(interrupted) >= 3, f"too few kills landed while writing: {outcomes}"
-    assert {o[2] for o in outcomes} == {"old", "new"}, outcomes
+    assert outcomes[-1][2] == "new", outcomes  # once swapped, a kill cannot bring the old tree back
 
     # The next compile puts things right: the new tree, and no staging tree left behind.
     finished = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE, cwd=tmp_path)

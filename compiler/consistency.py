@@ -13,10 +13,13 @@ name in the compiler's own ``slo:`` namespace that no rule records is reported a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
 from dataclasses import dataclass
+
+import yaml
 
 from compiler import conventions as names
 from compiler.cache import Cache, NoCache
@@ -24,6 +27,10 @@ from compiler.diagnostics import Diagnostic, Position, error
 from compiler.model import LatencyIndicator, Model, RatioIndicator
 from compiler.spec import promql
 from compiler.spec.yaml_source import load_documents
+
+# The C loader without positions: generated files are read in full on every compile, and
+# positions are needed only for the rare diagnostic (then read again, see _Locator).
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Series Prometheus itself writes for every alerting rule.
 ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
@@ -34,11 +41,15 @@ _EXPR_LINE = re.compile(r'^(\s*)"expr": ')
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL expression in a generated file, and how to name where it is."""
+    """One PromQL expression in a generated file, and how to name where it is.
 
-    position: Position
+    Where it is, as ``file:line:col``, is worked out only when a diagnostic needs it (see
+    ``_Locator``): reading positions costs several times more than reading the data."""
+
+    path: str
     where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
     expr: str
+    locator: tuple  # rules: (document index, key path); dashboards: (n-th "expr" line, how many)
 
 
 # --- what the spec names -------------------------------------------------------------------
@@ -68,22 +79,41 @@ def spec_expressions(model: Model) -> list[SpecExpr]:
     return found
 
 
-def _names_in(expr: str) -> set[str]:
-    return promql.metric_names(promql.parse(_GRAFANA_RANGE.sub("[5m]", expr)))
+# An equality matcher's value never names a series (``__name__`` aside) and is not validated by
+# the parser, so expressions that differ only there (one per service and SLO) parse once.
+_EQUALITY_VALUE = re.compile(r"""(!?=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)""")
+_names_by_shape: dict[str, frozenset[str]] = {}
+
+
+def _names_in(expr: str) -> frozenset[str]:
+    text = _GRAFANA_RANGE.sub("[5m]", expr)
+    shape = text if "__name__" in text else _EQUALITY_VALUE.sub(r'\1""', text)
+    names = _names_by_shape.get(shape)
+    if names is None:
+        try:
+            names = frozenset(promql.metric_names(promql.parse(shape)))
+        except promql.PromQLError:
+            names = frozenset(promql.metric_names(promql.parse(text)))  # the error, as the text has it
+        if len(_names_by_shape) < 100_000:  # bounded: a long-lived process compiles many trees
+            _names_by_shape[shape] = names
+    return names
 
 
 # --- what the generated files read and record ----------------------------------------------
 def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool, list[Diagnostic]]:
     """Every rule expression of a rule file, the names it records, whether it holds alerts, and
     why the file does not read back (a bug in a target: no rule of it could be checked)."""
-    documents, problems = load_documents(path, text)
-    unreadable = [
-        error(d.position, "consistency/generated-file", f"the generated file does not read back as YAML ({d.message}); this is a bug in slo, please report it")
-        for d in problems
-    ]
+    try:
+        documents = [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+    except yaml.YAMLError:
+        _, problems = load_documents(path, text)  # the same failure, with its position
+        return [], set(), False, [
+            error(d.position, "consistency/generated-file", f"the generated file does not read back as YAML ({d.message}); this is a bug in slo, please report it")
+            for d in problems
+        ] or [error(Position(path), "consistency/generated-file", "the generated file does not read back as YAML; this is a bug in slo, please report it")]
     queries, recorded, alerts = [], set(), False
-    for doc in documents:
-        for gi, group in enumerate(doc.data.get("groups") or []):
+    for di, data in enumerate(documents):
+        for gi, group in enumerate(data.get("groups") or []):
             for ri, rule in enumerate(group.get("rules") or []):
                 kind, name = ("record", rule["record"]) if "record" in rule else ("alert", rule.get("alert"))
                 if kind == "record":
@@ -91,18 +121,18 @@ def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool, lis
                 else:
                     alerts = True
                 where = f"group {group['name']}, rule {ri + 1} ({kind} {name})"
-                queries.append(Query(doc.at(("groups", gi, "rules", ri, "expr")), where, str(rule["expr"])))
-    return queries, recorded, alerts, unreadable
+                queries.append(Query(path, where, str(rule["expr"]), (di, ("groups", gi, "rules", ri, "expr"))))
+    return queries, recorded, alerts, []
 
 
 def dashboard_queries(path: str, text: str) -> list[Query]:
-    """Every query of a dashboard (annotations and panel targets), with the line it is on.
+    """Every query of a dashboard (annotations and panel targets), in document order.
 
     Dashboards are written with sorted keys, one ``"expr"`` per line, so the n-th ``"expr"`` line
     belongs to the n-th expression met walking the document in sorted-key order.
     """
     data = json.loads(text)
-    found: list[tuple[str, str]] = []
+    found: list[Query] = []
     row = ""  # title of the last row met: panels follow their row in the panel list
 
     def walk(node, where: str) -> None:
@@ -115,7 +145,7 @@ def dashboard_queries(path: str, text: str) -> list[Query]:
             elif where == "annotations" and "name" in node:
                 where = f"annotation \"{node['name']}\""
             if isinstance(node.get("expr"), str):
-                found.append((where, node["expr"]))
+                found.append(Query(path, where, node["expr"], (len(found),)))
             for key in sorted(node):
                 walk(node[key], where)
         elif isinstance(node, list):
@@ -124,10 +154,34 @@ def dashboard_queries(path: str, text: str) -> list[Query]:
 
     for key in sorted(data):
         walk(data[key], key)
-    lines = [(i + 1, m.end(1) + 1) for i, line in enumerate(text.splitlines()) if (m := _EXPR_LINE.match(line))]
-    if len(lines) != len(found):  # not our layout: name the file only
-        lines = [(0, 0)] * len(found)
-    return [Query(Position(path, line, col), where, expr) for (where, expr), (line, col) in zip(found, lines)]
+    return [dataclasses.replace(q, locator=(q.locator[0], len(found))) for q in found]
+
+
+class _Locator:
+    """``file:line:col`` of queries, reading each file's positions once, only when asked."""
+
+    def __init__(self, artifacts: dict[str, str]):
+        self.artifacts = artifacts
+        self.rules: dict[str, list] = {}
+        self.dashboards: dict[str, list[tuple[int, int]]] = {}
+
+    def __call__(self, query: Query) -> Position:
+        text = self.artifacts[query.path]
+        if isinstance(query.locator[1], tuple):  # a rule: (document, key path)
+            if query.path not in self.rules:
+                self.rules[query.path] = load_documents(query.path, text)[0]
+            documents = self.rules[query.path]
+            index, keys = query.locator
+            return documents[index].at(keys) if index < len(documents) else Position(query.path)
+        if query.path not in self.dashboards:
+            self.dashboards[query.path] = [
+                (i + 1, m.end(1) + 1) for i, line in enumerate(text.splitlines()) if (m := _EXPR_LINE.match(line))
+            ]
+        lines = self.dashboards[query.path]
+        n, expected = query.locator
+        if len(lines) != expected:  # not our layout: name the file only
+            return Position(query.path)
+        return Position(query.path, *lines[n])
 
 
 # --- the check -----------------------------------------------------------------------------
@@ -143,7 +197,7 @@ def _reads(queries: list[Query]) -> list[Read]:
     out: list[Read] = []
     for query in queries:
         try:
-            out.append((query, frozenset(_names_in(query.expr))))
+            out.append((query, _names_in(query.expr)))
         except promql.PromQLError as exc:
             out.append((query, str(exc)))
     return out
@@ -202,14 +256,15 @@ def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -
         reads += _extract("dashboard", path, artifacts[path], cache)[0]
 
     known = produced | sources
+    locate = _Locator(artifacts)
     for query, read in reads:
         if isinstance(read, str):
-            diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {read}"))
+            diagnostics.append(error(locate(query), "consistency/promql", f"{query.where}: invalid PromQL: {read}"))
             continue
         for name in sorted(read - known):
             diagnostics.append(
                 error(
-                    query.position,
+                    locate(query),
                     "consistency/unknown-series",
                     f"{query.where} reads {name}, which no generated recording rule records "
                     f"and no spec names{_hint(name, known)}",

@@ -17,6 +17,7 @@ from grafanalib import core as g
 from grafanalib._gen import DashboardEncoder
 
 from compiler import conventions as names
+from compiler import jsontext
 
 # Every panel and query asks the datasource chosen in the dashboard's datasource variable.
 DATASOURCE = {"type": "prometheus", "uid": f"${{{names.DATASOURCE_VARIABLE}}}"}
@@ -189,4 +190,4 @@ def to_json(dashboard: g.Dashboard) -> str:
         data.pop(key, None)
     data["panels"] = [_tidy_panel(p) for p in data["panels"]]
     data["timepicker"] = {k: v for k, v in data["timepicker"].items() if v is not None}
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(data) + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from compiler import conventions, importers, output, pipeline, toolrun, windows
+from compiler import conventions, importers, output, pipeline, toolrun, windows, workers
 from compiler.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.cache import Cache
 from compiler.diagnostics import CompileError, Diagnostic, Severity
@@ -36,10 +36,10 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
 
 
-def _compile(specs: str, cache_dir: str | None = None) -> pipeline.CompileResult:
+def _compile(specs: str, cache_dir: str | None = None, jobs: int | None = None) -> pipeline.CompileResult:
     cache = Cache(cache_dir) if cache_dir else None
     try:
-        result = pipeline.compile_tree(Path(specs), cache)
+        result = pipeline.compile_tree(Path(specs), cache, jobs or workers.usable_cpus())
     except CompileError as exc:
         _print_diagnostics(exc.diagnostics)
         sys.exit(1)
@@ -90,7 +90,14 @@ def validate(specs: str) -> None:
     type=click.Path(),
     help="Reuse work for unchanged spec files from here; --cache-dir '' turns it off.",
 )
-def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str) -> None:
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    help="Processes preparing spec files in parallel.  [default: the CPUs slo may use]",
+)
+def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int | None) -> None:
     """Compile the specs under SPECS (default: slo/) into OUT (default: out/).
 
     The output is deterministic and replaced atomically: a crash leaves the old tree whole.
@@ -101,7 +108,7 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str) -> None:
       slo compile specs/ --out build/
       slo compile --check            # in CI: fail when out/ was not regenerated
     """
-    result = _compile(specs, cache_dir)
+    result = _compile(specs, cache_dir, jobs)
     target = Path(out_dir)
     if check:
         stale = output.changes(result.artifacts, target)

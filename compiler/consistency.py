@@ -6,8 +6,9 @@ expressions, a histogram's ``_bucket`` and ``_count`` series, threshold expressi
 is a compile error: a dashboard panel or rule reading a name nothing produces shows "no data" or
 never fires, and nobody notices until the day it matters.
 
-The check reads the emitted files themselves (rule YAML, dashboard JSON), not the targets'
-intermediate data, so it judges exactly what would be written. A spec expression reading a
+The check reads the emitted files themselves (dashboard JSON; rule files as the exact data
+the YAML writer wrote them from, or the YAML itself when the text is not that), so it judges
+exactly what would be written. A spec expression reading a
 name in the compiler's own ``slo:`` namespace that no rule records is reported at the spec.
 """
 
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 import yaml
 
 from compiler import conventions as names
-from compiler.cache import Cache, NoCache
 from compiler.diagnostics import Diagnostic, Position, error
 from compiler.model import LatencyIndicator, Model, RatioIndicator
 from compiler.spec import promql
 from compiler.spec.yaml_source import load_documents
+from compiler.targets.yamltext import strip_comments
 
 # The C loader without positions: generated files are read in full on every compile, and
 # positions are needed only for the rare diagnostic (then read again, see _Locator).
@@ -100,11 +101,17 @@ def _names_in(expr: str) -> frozenset[str]:
 
 
 # --- what the generated files read and record ----------------------------------------------
-def rule_queries(path: str, text: str) -> tuple[list[Query], set[str], bool, list[Diagnostic]]:
+def rule_queries(path: str, text: str, data: dict | None = None) -> tuple[list[Query], set[str], bool, list[Diagnostic]]:
     """Every rule expression of a rule file, the names it records, whether it holds alerts, and
-    why the file does not read back (a bug in a target: no rule of it could be checked)."""
+    why the file does not read back (a bug in a target: no rule of it could be checked).
+
+    ``data``: what the rule target wrote ``text`` from; the YAML writer reads back as exactly
+    its input (tests/test_injection.py), so reading the text again would give the same."""
     try:
-        documents = [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+        if data is not None:
+            documents = [strip_comments(data)]
+        else:
+            documents = [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
     except yaml.YAMLError:
         _, problems = load_documents(path, text)  # the same failure, with its position
         return [], set(), False, [
@@ -147,13 +154,17 @@ def dashboard_queries(path: str, text: str) -> list[Query]:
             if isinstance(node.get("expr"), str):
                 found.append(Query(path, where, node["expr"], (len(found),)))
             for key in sorted(node):
-                walk(node[key], where)
-        elif isinstance(node, list):
+                value = node[key]
+                if type(value) is dict or type(value) is list:  # scalars hold no query: skip the call
+                    walk(value, where)
+        else:
             for item in node:
-                walk(item, where)
+                if type(item) is dict or type(item) is list:
+                    walk(item, where)
 
     for key in sorted(data):
-        walk(data[key], key)
+        if type(data[key]) is dict or type(data[key]) is list:
+            walk(data[key], key)
     return [dataclasses.replace(q, locator=(q.locator[0], len(found))) for q in found]
 
 
@@ -203,24 +214,40 @@ def _reads(queries: list[Query]) -> list[Read]:
     return out
 
 
-def _extract(kind: str, path: str, text: str, cache: Cache):
-    """Parse a generated file once per distinct content: YAML/JSON and every PromQL in it are
-    the expensive part of the check, and an unchanged service yields the same text."""
-    key = cache.key("consistency", kind, path, text)
-    hit = cache.get(key)
-    if hit is not None:
-        return hit
+@dataclass(frozen=True)
+class Extract:
+    """What the check needs of one generated file, read once: the text it was read from, the
+    names each query reads, what the file records, whether it alerts, why it does not read back."""
+
+    text: str
+    reads: tuple[Read, ...]
+    records: frozenset[str] = frozenset()
+    alerts: bool = False
+    unreadable: tuple[Diagnostic, ...] = ()
+
+
+def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extract:
+    """Read one generated file, of kind "rules" or "dashboard". The
+    expensive part of the check, and per service: the compile runs it where the service's
+    files are generated, in parallel and cached with them (pipeline.py)."""
     if kind == "rules":
-        found, records, alerts, unreadable = rule_queries(path, text)
-        result = (_reads(found), frozenset(records), alerts, tuple(unreadable))
-    else:
-        result = (_reads(dashboard_queries(path, text)), frozenset(), False, ())
-    cache.put(key, result)
-    return result
+        found, records, alerts, unreadable = rule_queries(path, text, data)
+        return Extract(text, tuple(_reads(found)), frozenset(records), alerts, tuple(unreadable))
+    return Extract(text, tuple(_reads(dashboard_queries(path, text))))
 
 
-def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -> list[Diagnostic]:
-    cache = cache or NoCache()
+def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None) -> list[Diagnostic]:
+    """Every diagnostic about series read and never produced; ``extracts`` are files already
+    read, used where the artifact still has the text they were read from."""
+    extracts = extracts or {}
+
+    def read(kind: str, path: str) -> Extract:
+        known = extracts.get(path)
+        text = artifacts[path]
+        if known is not None and (known.text is text or known.text == text):
+            return known
+        return extract(kind, path, text)
+
     reads: list[Read] = []
     recorded: set[str] = set()
     any_alerts = False
@@ -228,20 +255,20 @@ def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -
     for service in model.services:
         path = names.rules_file(service.name)
         if path in artifacts:
-            found, records, alerts, unreadable = _extract("rules", path, artifacts[path], cache)
-            reads += found
-            recorded |= records
-            any_alerts |= alerts
-            diagnostics += unreadable
+            found = read("rules", path)
+            reads += found.reads
+            recorded |= found.records
+            any_alerts |= found.alerts
+            diagnostics += found.unreadable
     if diagnostics:
         return diagnostics  # what the unreadable file records is unknown: any other report would mislead
     produced = recorded | (set(ALERT_SERIES) if any_alerts else set())
 
     sources: set[str] = set()
     for spec in spec_expressions(model):
-        read = _names_in(spec.expr)  # the spec was parsed when built, so this cannot fail
-        sources |= read
-        for name in sorted(n for n in read - produced if n.startswith(names.SERIES_NAMESPACE)):
+        names_read = _names_in(spec.expr)  # the spec was parsed when built, so this cannot fail
+        sources |= names_read
+        for name in sorted(n for n in names_read - produced if n.startswith(names.SERIES_NAMESPACE)):
             diagnostics.append(
                 error(
                     spec.position,
@@ -253,7 +280,7 @@ def check(model: Model, artifacts: dict[str, str], cache: Cache | None = None) -
 
     dashboards = [names.dashboard_file(s.name) for s in model.services] + [names.OVERVIEW_DASHBOARD_FILE]
     for path in sorted(set(dashboards) & artifacts.keys()):
-        reads += _extract("dashboard", path, artifacts[path], cache)[0]
+        reads += read("dashboard", path).reads
 
     known = produced | sources
     locate = _Locator(artifacts)

@@ -6,7 +6,8 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import consistency, secret_scan, targets
+from compiler import consistency, secret_scan, targets, workers
+from compiler import conventions as names
 from compiler.build import ServiceBuilder, build_model
 from compiler.build_routing import SECRET_KEYS, RoutingBuilder, ServiceNames, inline_secrets
 from compiler.cache import Cache, NoCache
@@ -89,22 +90,69 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
     return loaded
 
 
-def load_tree(root: Path | str, cache: Cache | None = None) -> tuple[Model | None, list[Diagnostic]]:
+@dataclass
+class PreparedFile:
+    """A spec file loaded, and its services' per-service target files generated and read back
+    for the consistency check: all of the compile that depends on this file alone. Cached by
+    the file's bytes (cache.py); prepared in parallel (workers.py)."""
+
+    loaded: LoadedFile
+    emitted: dict[str, dict[str, targets.Emitted]]  # service -> target -> (files, diagnostics)
+    extracts: dict[str, consistency.Extract]  # generated file -> what the consistency check read in it
+
+
+def prepare_file(name: str, raw: bytes) -> PreparedFile:
+    loaded = load_file(name, raw)
+    emitted, extracts = {}, {}
+    for entry in loaded.services:
+        if entry.service is None:
+            continue
+        done, documents = targets.emit_service(entry.service)
+        emitted[entry.name] = done
+        for kind, path in (("rules", names.rules_file(entry.name)), ("dashboard", names.dashboard_file(entry.name))):
+            text = next((files[path] for files, _ in done.values() if path in files), None)
+            if text is not None:
+                extracts[path] = consistency.extract(kind, path, text, documents.get(path))
+    return PreparedFile(loaded, emitted, extracts)
+
+
+def _prepare(job: tuple[str, bytes, str, Cache]) -> PreparedFile:
+    name, raw, key, cache = job
+    prepared = prepare_file(name, raw)
+    cache.put(key, prepared)  # in the worker: writing the cache is part of the work to share
+    return prepared
+
+
+def prepare_all(sources: list[tuple[str, bytes]], cache: Cache, jobs: int = 1) -> list[PreparedFile]:
+    """``prepare_file`` for every source, from the cache where it can, in ``jobs`` processes."""
+    found: list[PreparedFile | None] = []
+    missing = []
+    for name, raw in sources:
+        key = cache.key("prepared", name, raw)
+        hit = cache.get(key)
+        found.append(hit if isinstance(hit, PreparedFile) else None)
+        if found[-1] is None:
+            missing.append((name, raw, key, cache))
+    made = iter(workers.map_forked(_prepare, missing, jobs))
+    return [hit if hit is not None else next(made) for hit in found]
+
+
+def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
     """Every spec under ``root`` -> model; diagnostics from every file, sorted."""
-    model, diagnostics, _ = _load(Path(root), cache or NoCache())
+    model, diagnostics, _ = _load(Path(root), NoCache(), jobs=1, prepare=False)
     return model, diagnostics
 
 
-def _load(root: Path, cache: Cache) -> tuple[Model | None, list[Diagnostic], dict[str, str]]:
-    """(model, diagnostics, cache key of the file each service came from)."""
+def _load(root: Path, cache: Cache, jobs: int, prepare: bool) -> tuple[Model | None, list[Diagnostic], list[PreparedFile]]:
+    """(model, diagnostics, each file prepared when ``prepare``)."""
     found = Diagnostics()
     if not root.exists():
         found.add(error(Position(str(root)), "spec/missing", "no such file or directory"))
-        return None, found.sorted(), {}
+        return None, found.sorted(), []
     files = spec_files(root)
     if not files:
         found.add(error(Position(str(root)), "spec/missing", "no .yaml or .yml spec files found"))
-        return None, found.sorted(), {}
+        return None, found.sorted(), []
     sources = []
     for path in files:
         name = display_name(root, path)
@@ -112,32 +160,31 @@ def _load(root: Path, cache: Cache) -> tuple[Model | None, list[Diagnostic], dic
             sources.append((name, path.read_bytes(), path))
         except OSError as exc:
             found.add(error(Position(name), "spec/read", exc.strerror or str(exc)))
-    return _assemble(sources, cache, root, found)
+    if prepare:
+        prepared = prepare_all([(name, raw) for name, raw, _ in sources], cache, jobs)
+        loaded = [p.loaded for p in prepared]
+    else:
+        prepared, loaded = [], [load_file(name, raw) for name, raw, _ in sources]
+    model, diagnostics = _assemble(sources, loaded, root, found)
+    return model, diagnostics, prepared
 
 
 def load_sources(sources: list[tuple[str, bytes | str]]) -> tuple[Model | None, list[Diagnostic]]:
     """Spec texts, each named as diagnostics should name it -> model; diagnostics from all, sorted.
 
     For specs that are not (yet) files, e.g. what `slo import` is about to write."""
-    model, diagnostics, _ = _assemble([(name, raw, None) for name, raw in sources], NoCache(), None, Diagnostics())
-    return model, diagnostics
+    encoded = [(name, raw.encode("utf-8") if isinstance(raw, str) else raw, None) for name, raw in sources]
+    return _assemble(encoded, [load_file(name, raw) for name, raw, _ in encoded], None, Diagnostics())
 
 
 def _assemble(
-    sources: list[tuple[str, bytes | str, Path | None]], cache: Cache, root: Path | None, found: Diagnostics
-) -> tuple[Model | None, list[Diagnostic], dict[str, str]]:
-    keys: dict[str, str] = {}
+    sources: list[tuple[str, bytes, Path | None]], loaded_files: list[LoadedFile], root: Path | None, found: Diagnostics
+) -> tuple[Model | None, list[Diagnostic]]:
     services = []
     owners: dict[str, Position] = {}
     catalog: dict[str, ServiceNames] = {}  # what routing may refer to
     routings: list[tuple[SourceDocument, str, Path | None]] = []
-    for name, raw, path in sources:
-        raw = raw.encode("utf-8") if isinstance(raw, str) else raw
-        key = cache.key("file", name, raw)
-        loaded = cache.get(key)
-        if not isinstance(loaded, LoadedFile):
-            loaded = load_file(name, raw)
-            cache.put(key, loaded)
+    for (name, _, path), loaded in zip(sources, loaded_files):
         found.extend(loaded.diagnostics)
         routings += [(doc, name, path) for doc in loaded.routings]
         for entry in loaded.services:
@@ -157,11 +204,10 @@ def _assemble(
             found.extend(entry.diagnostics)
             if entry.service is not None:
                 services.append(entry.service)
-                keys[service_name] = key
     routing = _build_routing(root, routings, catalog, found)
     if found.has_errors:
-        return None, found.sorted(), keys
-    return build_model(services, routing), found.sorted(), keys
+        return None, found.sorted()
+    return build_model(services, routing), found.sorted()
 
 
 def _build_routing(root: Path | None, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
@@ -205,17 +251,18 @@ def _build_routing(root: Path | None, routings: list, catalog: dict[str, Service
     return routing
 
 
-def compile_tree(root: Path | str, cache: Cache | None = None) -> CompileResult:
+def compile_tree(root: Path | str, cache: Cache | None = None, jobs: int = 1) -> CompileResult:
     """Load, build and emit every target; raises CompileError with all diagnostics on error.
 
-    With a cache, unchanged files are neither parsed nor built again, and their services'
-    per-service outputs are reused (cache.py)."""
-    cache = cache or NoCache()
-    model, diagnostics, keys = _load(Path(root), cache)
+    Each spec file is prepared (loaded, its services' files generated and read back) on its
+    own, in ``jobs`` processes; with a cache, an unchanged file is not prepared again."""
+    model, diagnostics, prepared = _load(Path(root), cache or NoCache(), jobs, prepare=True)
     if model is None:
         raise CompileError(diagnostics)
-    artifacts, emitted = targets.emit_all(model, cache, keys)
-    emitted += consistency.check(model, artifacts, cache)  # every series a rule or dashboard reads exists
+    emitted_per_service = {name: done for p in prepared for name, done in p.emitted.items()}
+    extracts = {path: found for p in prepared for path, found in p.extracts.items()}
+    artifacts, emitted = targets.emit_all(model, emitted_per_service)
+    emitted += consistency.check(model, artifacts, extracts)  # every series a rule or dashboard reads exists
     emitted += secret_scan.in_artifacts(artifacts, SECRET_KEYS)  # out/ is committed: the last guard, whatever the path
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity.name == "ERROR" for d in diagnostics):

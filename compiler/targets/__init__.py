@@ -6,11 +6,8 @@ bytes. A target may return diagnostics (e.g. something it cannot express) as war
 
 from __future__ import annotations
 
-import dataclasses
-
-from compiler.cache import Cache
 from compiler.diagnostics import Diagnostic
-from compiler.model import Model
+from compiler.model import Model, Service
 from compiler.targets import (
     alertmanager,
     grafana_dashboards,
@@ -32,35 +29,37 @@ TARGETS = {
 }
 
 
-# Targets whose files for a service depend on that service alone: with a cache they run once
-# per changed spec file instead of once per compile.
+# Targets whose files for a service depend on that service alone: the compile runs them where
+# the service is built, in parallel and cached per spec file (pipeline.py).
 PER_SERVICE = frozenset({"prometheus", "promtool-tests", "grafana", "kubernetes", "mimir"})
 
-
-def _emit(name: str, model: Model, cache: Cache | None, keys: dict[str, str] | None):
-    if cache is None or name not in PER_SERVICE or keys is None:
-        return TARGETS[name](model)
-    files: dict[str, str] = {}
-    diagnostics: list[Diagnostic] = []
-    for service in model.services:
-        key = cache.key("emit", name, keys[service.name])
-        hit = cache.get(key)
-        if not (isinstance(hit, tuple) and len(hit) == 2):
-            hit = TARGETS[name](dataclasses.replace(model, services=(service,), routing=None))
-            cache.put(key, hit)
-        files.update(hit[0])
-        diagnostics.extend(hit[1])
-    return files, diagnostics
+Emitted = tuple[dict[str, str], list[Diagnostic]]
 
 
-def emit_all(
-    model: Model, cache: Cache | None = None, keys: dict[str, str] | None = None
-) -> tuple[dict[str, str], list[Diagnostic]]:
-    """Every target's files; ``keys`` maps each service to the cache key of its spec file."""
+def emit_service(service: Service) -> tuple[dict[str, Emitted], dict[str, dict]]:
+    """Every per-service target's files for one service, by target name; and for the rule file,
+    the data it is the YAML of (so the consistency check need not read the YAML back)."""
+    alone = Model((service,), None)
+    emitted = {name: TARGETS[name](alone) for name in sorted(PER_SERVICE - {"prometheus"})}
+    files, documents = prometheus_rules.emit_with_documents(alone)
+    emitted["prometheus"] = (files, [])
+    return emitted, documents
+
+
+def emit_all(model: Model, per_service: dict[str, dict[str, Emitted]] | None = None) -> Emitted:
+    """Every target's files; ``per_service`` holds what ``emit_service`` gave for some services."""
+    if per_service is not None:
+        per_service = {s.name: per_service.get(s.name) or emit_service(s)[0] for s in model.services}
     artifacts: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     for name in sorted(TARGETS):
-        files, found = _emit(name, model, cache, keys)
+        if per_service is not None and name in PER_SERVICE:
+            files, found = {}, []
+            for service in model.services:
+                files.update(per_service[service.name][name][0])
+                found.extend(per_service[service.name][name][1])
+        else:
+            files, found = TARGETS[name](model)
         overlap = artifacts.keys() & files.keys()
         if overlap:  # a bug in conventions, not in user input
             raise RuntimeError(f"target {name} writes {sorted(overlap)} that another target also writes")

@@ -327,10 +327,17 @@ def service_groups(service: Service) -> list[dict]:
     return groups
 
 
-def emit(model) -> dict[str, str]:
-    out = {}
+def emit_with_documents(model) -> tuple[dict[str, str], dict[str, dict]]:
+    """The rule files, and the data each is the YAML of (with ``Comment`` items)."""
+    files, documents = {}, {}
     for service in model.services:
         groups = service_groups(service)
         if groups:
-            out[names.rules_file(service.name)] = dump({"groups": groups}, names.header(service.source_file))
-    return out
+            path = names.rules_file(service.name)
+            documents[path] = {"groups": groups}
+            files[path] = dump(documents[path], names.header(service.source_file))
+    return files, documents
+
+
+def emit(model) -> dict[str, str]:
+    return emit_with_documents(model)[0]

@@ -47,50 +47,52 @@ def _scalar(value) -> str:
 
 
 def _encode(value, newline: str, out: list[str], depth: int) -> None:
-    kind = type(value)
-    if kind is dict:
-        if not value:
-            out.append("{}")
-            return
-        if depth > 500:
-            raise _Unusual  # let the standard encoder report the recursion its way
-        inner = newline + "  "
-        if any(type(k) is not str for k in value):
-            raise _Unusual
-        separator = "{" + inner
+    """Append ``value`` (a dict or list) to ``out``; ``newline`` is a line break plus the indent."""
+    if not value:
+        out.append("{}" if type(value) is dict else "[]")
+        return
+    if depth > 500:
+        raise _Unusual  # let the standard encoder report the recursion its way
+    inner = newline + "  "
+    separator = inner
+    if type(value) is dict:
+        out.append("{")
         for key in sorted(value):
+            if type(key) is not str:
+                raise _Unusual
             item = value[key]
-            out.append(separator)
-            out.append(encode_basestring(key))
-            out.append(": ")
-            if type(item) is dict or type(item) is list:
+            kind = type(item)
+            if kind is str:  # one append per line: most lines are "key": "text"
+                out.append(f"{separator}{encode_basestring(key)}: {encode_basestring(item)}")
+            elif kind is dict or kind is list:
+                out.append(f"{separator}{encode_basestring(key)}: ")
                 _encode(item, inner, out, depth + 1)
             else:
-                out.append(_scalar(item))
+                out.append(f"{separator}{encode_basestring(key)}: {_scalar(item)}")
             separator = "," + inner
         out.append(newline + "}")
-    elif kind is list:
-        if not value:
-            out.append("[]")
-            return
-        if depth > 500:
-            raise _Unusual
-        inner = newline + "  "
-        separator = "[" + inner
-        for item in value:
+        return
+    if type(value) is not list:
+        raise _Unusual
+    out.append("[")
+    for item in value:
+        kind = type(item)
+        if kind is dict or kind is list:
             out.append(separator)
-            if type(item) is dict or type(item) is list:
-                _encode(item, inner, out, depth + 1)
-            else:
-                out.append(_scalar(item))
-            separator = "," + inner
-        out.append(newline + "]")
-    else:
-        out.append(_scalar(value))
+            _encode(item, inner, out, depth + 1)
+        else:
+            out.append(separator + _scalar(item))
+        separator = "," + inner
+    out.append(newline + "]")
 
 
 def dumps(data) -> str:
     """Sorted keys, two-space indent, non-ASCII kept as is; no trailing newline."""
+    if type(data) is not dict and type(data) is not list:
+        try:
+            return _scalar(data)
+        except _Unusual:
+            return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
     out: list[str] = []
     try:
         _encode(data, "\n", out, 0)

@@ -159,6 +159,21 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
     return " ".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
+def role_values(segments: scenarios.Segments, step: int, role: str) -> str:
+    """The encoded counter of one role (errors, good or total) of a plan. Plans are shared by
+    every SLO of the same shape (scenarios.py), so most calls are repeats."""
+    if role == "errors":
+        increments = [(Fraction(e) * step, n) for n, e, t in segments]
+    elif role == "total":
+        increments = [(Fraction(t) * step, n) for n, e, t in segments]
+    elif role == "good":
+        increments = [((Fraction(t) - Fraction(e)) * step, n) for n, e, t in segments]
+    else:
+        raise ValueError(f"unknown input role {role!r}")
+    return encode(increments)
+
+
 def _num(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
@@ -260,12 +275,7 @@ class TierTests:
         return rule, {k: render(v, None, {}) for k, v in rule["labels"].items()}
 
     def group(self, plan: scenarios.Plan, name: str, comment: str) -> list:
-        per_step = {
-            "errors": [(Fraction(e) * plan.step, n) for n, e, t in plan.segments],
-            "total": [(Fraction(t) * plan.step, n) for n, e, t in plan.segments],
-            "good": [((Fraction(t) - Fraction(e)) * plan.step, n) for n, e, t in plan.segments],
-        }
-        series = [{"series": series_text(s.metric, s.labels), "values": encode(per_step[s.role])} for s in self.inputs]
+        series = [{"series": series_text(s.metric, s.labels), "values": role_values(plan.segments, plan.step, s.role)} for s in self.inputs]
         checks = [self.check(e, plan.step) for e in plan.expects]
         return [
             Comment(comment),

@@ -120,13 +120,19 @@ def _mapping(mapping: dict, indent: str, out: list[str], first: str | None = Non
     """One line per key; the first line starts with ``first`` instead of the indent (``- `` items)."""
     prefix = indent if first is None else first
     for key, value in mapping.items():
-        _value(value, indent, f"{prefix}{scalar(key)}:", out)
+        head = f"{prefix}{_string(key) if type(key) is str else scalar(key)}:"
+        if type(value) is str and "\n" not in value:  # most lines: skip the general case's call
+            out.append(f"{head} {_string(value)}")
+        else:
+            _value(value, indent, head, out)
         prefix = indent
 
 
 def _sequence(items: list, indent: str, out: list[str]) -> None:
     for item in items:
-        if isinstance(item, Comment):
+        if type(item) is str and "\n" not in item:
+            out.append(f"{indent}- {_string(item)}")
+        elif isinstance(item, Comment):
             out.append(f"{indent}# {item.text}")
         elif isinstance(item, dict) and item:
             _mapping(item, indent + "  ", out, first=indent + "- ")

@@ -1,9 +1,11 @@
-"""Where one compile spends its time: load (YAML, schema, build), each target, and the write.
+"""Where one compile spends its time, stage by stage, in one process (no workers).
 
     python bench/compile_phases.py SPECS OUT      # prints one JSON object
 
-Runs the same functions as `slo compile`, in-process, timing each stage with the CPU clock of
-this process (so other jobs on the machine do not inflate it) and the wall clock.
+Runs the same functions as `slo compile -j 1 --cache-dir ''`, in-process, timing each stage with
+the CPU clock of this process (so other jobs on the machine do not inflate it) and the wall
+clock. The per-file stages (load, each per-service target, reading back for the consistency
+check) are what `slo compile` spreads over its worker processes; the rest runs once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from compiler import output, pipeline, targets
+from compiler import consistency, conventions, output, pipeline, secret_scan, targets
+from compiler.build_routing import SECRET_KEYS
+from compiler.model import Model
+from compiler.targets import prometheus_rules
 
 
 def _clocks() -> tuple[float, float]:
@@ -23,23 +28,52 @@ def _clocks() -> tuple[float, float]:
 
 def phases(specs: Path, out: Path) -> dict:
     stages: dict[str, dict[str, float]] = {}
+    spent: dict[str, list[float]] = {}
+
+    def timed(name: str, function, *args):
+        wall, cpu = _clocks()
+        result = function(*args)
+        now = _clocks()
+        total = spent.setdefault(name, [0.0, 0.0])
+        total[0] += now[0] - wall
+        total[1] += now[1] - cpu
+        return result
+
+    sources = [(pipeline.display_name(specs, p), p.read_bytes()) for p in pipeline.spec_files(specs)]
+    loaded = [timed("load", pipeline.load_file, name, raw) for name, raw in sources]
+    emitted, extracts = {}, {}
+    for entry in (e for f in loaded for e in f.services if e.service is not None):
+        alone = Model((entry.service,), None)
+        done = {}
+        for name in sorted(targets.PER_SERVICE - {"prometheus"}):
+            done[name] = timed(f"emit {name}", targets.TARGETS[name], alone)
+        files, documents = timed("emit prometheus", prometheus_rules.emit_with_documents, alone)
+        done["prometheus"] = (files, [])
+        emitted[entry.name] = done
+        for kind, path, source in (
+            ("rules", conventions.rules_file(entry.name), done["prometheus"][0]),
+            ("dashboard", conventions.dashboard_file(entry.name), done["grafana"][0]),
+        ):
+            if path in source:
+                extracts[path] = timed("consistency read", consistency.extract, kind, path, source[path], documents.get(path))
+    stages.update({name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in spent.items()})
+
+    mark = _clocks()
 
     def record(name: str, since: tuple[float, float]) -> tuple[float, float]:
         now = _clocks()
         stages[name] = {"wall_s": round(now[0] - since[0], 3), "cpu_s": round(now[1] - since[1], 3)}
         return now
 
-    mark = _clocks()
-    model, diagnostics = pipeline.load_tree(specs)
+    model, diagnostics = pipeline._assemble([(n, r, None) for n, r in sources], loaded, specs, pipeline.Diagnostics())
     if model is None:
         raise SystemExit("\n".join(d.render() for d in diagnostics))
-    mark = record("load", mark)
-    artifacts: dict[str, str] = {}
-    for name in sorted(targets.TARGETS):
-        files, _ = targets.TARGETS[name](model)
-        artifacts.update(files)
-        mark = record(f"emit {name}", mark)
-    output.write_tree(dict(sorted(artifacts.items())), out)
+    artifacts, _ = targets.emit_all(model, emitted)
+    mark = record("assemble, global targets", mark)
+    consistency.check(model, artifacts, extracts)
+    secret_scan.in_artifacts(artifacts, SECRET_KEYS)
+    mark = record("check", mark)
+    output.write_tree(artifacts, out)
     record("write", mark)
     return {
         "stages": stages,

@@ -29,7 +29,9 @@ def rule_object(service: Service, groups: list[dict]) -> dict:
 def emit(model: Model) -> dict[str, str]:
     out = {}
     for service in model.services:
+        if service.outputs.kubernetes is None:
+            continue
         groups = service_groups(service)
-        if service.outputs.kubernetes is not None and groups:
+        if groups:
             out[names.kubernetes_rule_file(service.name)] = dump(rule_object(service, groups), names.header(service.source_file))
     return out

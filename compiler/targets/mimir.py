@@ -16,8 +16,10 @@ from compiler.targets.yamltext import dump
 def emit(model: Model) -> dict[str, str]:
     out = {}
     for service in model.services:
+        if not service.outputs.mimir:
+            continue
         groups = service_groups(service)
-        if service.outputs.mimir and groups:
+        if groups:
             document = {"namespace": names.mimir_namespace(service.name), "groups": groups}
             out[names.mimir_rule_file(service.name)] = dump(document, names.header(service.source_file))
     return out

@@ -14,7 +14,6 @@ name in the compiler's own ``slo:`` namespace that no rule records is reported a
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 import re
@@ -37,7 +36,7 @@ _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ALERT_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
 # Grafana's interval macros are not PromQL; any duration stands in for them when parsing.
 _GRAFANA_RANGE = re.compile(r"\[\$\{?__\w+\}?\]")
-_EXPR_LINE = re.compile(r'^(\s*)"expr": ')
+_EXPR_VALUE = re.compile(r'"expr": ("(?:[^"\\\n]|\\.)*")')
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Query:
     ``_Locator``): reading positions costs several times more than reading the data."""
 
     path: str
-    where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    where: str | None  # e.g. 'group slo-x-sli, rule 3 (record slo:...)'; None: ask _Locator.where
     expr: str
     locator: tuple  # rules: (document index, key path); dashboards: (n-th "expr" line, how many)
 
@@ -135,11 +134,26 @@ def rule_queries(path: str, text: str, data: dict | None = None) -> tuple[list[Q
 def dashboard_queries(path: str, text: str) -> list[Query]:
     """Every query of a dashboard (annotations and panel targets), in document order.
 
-    Dashboards are written with sorted keys, one ``"expr"`` per line, so the n-th ``"expr"`` line
-    belongs to the n-th expression met walking the document in sorted-key order.
+    Dashboards are written with sorted keys and one key per line, so every query is a line
+    ``"expr": "..."``: reading those lines gives every query, exactly, without building the
+    whole document. Which panel a query belongs to is worked out only for a diagnostic.
+    Text in any other layout is read as JSON.
     """
+    if text.startswith("{\n"):
+        found = []  # (offset of the line, indent, the JSON string)
+        for m in _EXPR_VALUE.finditer(text):
+            line = text.rfind("\n", 0, m.start()) + 1
+            if text[line : m.start()].strip(" \t") == "":  # the key starts its line: not text inside a value
+                found.append((line, m.start() - line, m.group(1)))
+        return [Query(path, None, json.loads(value), (n, len(found), line, indent)) for n, (line, indent, value) in enumerate(found)]
+    walked = _walk_dashboard(text)
+    return [Query(path, where, expr, (n, len(walked))) for n, (where, expr) in enumerate(walked)]
+
+
+def _walk_dashboard(text: str) -> list[tuple[str, str]]:
+    """(where, expression) of every query, walking the document in sorted-key order."""
     data = json.loads(text)
-    found: list[Query] = []
+    found: list[tuple[str, str]] = []
     row = ""  # title of the last row met: panels follow their row in the panel list
 
     def walk(node, where: str) -> None:
@@ -152,7 +166,7 @@ def dashboard_queries(path: str, text: str) -> list[Query]:
             elif where == "annotations" and "name" in node:
                 where = f"annotation \"{node['name']}\""
             if isinstance(node.get("expr"), str):
-                found.append(Query(path, where, node["expr"], (len(found),)))
+                found.append((where, node["expr"]))
             for key in sorted(node):
                 value = node[key]
                 if type(value) is dict or type(value) is list:  # scalars hold no query: skip the call
@@ -165,16 +179,26 @@ def dashboard_queries(path: str, text: str) -> list[Query]:
     for key in sorted(data):
         if type(data[key]) is dict or type(data[key]) is list:
             walk(data[key], key)
-    return [dataclasses.replace(q, locator=(q.locator[0], len(found))) for q in found]
+    return found
 
 
 class _Locator:
-    """``file:line:col`` of queries, reading each file's positions once, only when asked."""
+    """Where a query is (``file:line:col``, and which rule or panel), worked out only when a
+    diagnostic needs it, reading each file once."""
 
     def __init__(self, artifacts: dict[str, str]):
         self.artifacts = artifacts
         self.rules: dict[str, list] = {}
-        self.dashboards: dict[str, list[tuple[int, int]]] = {}
+        self.dashboards: dict[str, list[tuple[str, str]]] = {}
+
+    def where(self, query: Query) -> str:
+        if query.where is not None:
+            return query.where
+        if query.path not in self.dashboards:
+            self.dashboards[query.path] = _walk_dashboard(self.artifacts[query.path])
+        walked = self.dashboards[query.path]
+        n, total = query.locator[:2]
+        return walked[n][0] if len(walked) == total else f"query {n + 1}"
 
     def __call__(self, query: Query) -> Position:
         text = self.artifacts[query.path]
@@ -184,15 +208,10 @@ class _Locator:
             documents = self.rules[query.path]
             index, keys = query.locator
             return documents[index].at(keys) if index < len(documents) else Position(query.path)
-        if query.path not in self.dashboards:
-            self.dashboards[query.path] = [
-                (i + 1, m.end(1) + 1) for i, line in enumerate(text.splitlines()) if (m := _EXPR_LINE.match(line))
-            ]
-        lines = self.dashboards[query.path]
-        n, expected = query.locator
-        if len(lines) != expected:  # not our layout: name the file only
-            return Position(query.path)
-        return Position(query.path, *lines[n])
+        if len(query.locator) == 4:  # a dashboard line: (n, total, offset, indent)
+            offset, indent = query.locator[2:]
+            return Position(query.path, text.count("\n", 0, offset) + 1, indent + 1)
+        return Position(query.path)  # a dashboard in another layout: name the file only
 
 
 # --- the check -----------------------------------------------------------------------------
@@ -286,14 +305,14 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
     locate = _Locator(artifacts)
     for query, read in reads:
         if isinstance(read, str):
-            diagnostics.append(error(locate(query), "consistency/promql", f"{query.where}: invalid PromQL: {read}"))
+            diagnostics.append(error(locate(query), "consistency/promql", f"{locate.where(query)}: invalid PromQL: {read}"))
             continue
         for name in sorted(read - known):
             diagnostics.append(
                 error(
                     locate(query),
                     "consistency/unknown-series",
-                    f"{query.where} reads {name}, which no generated recording rule records "
+                    f"{locate.where(query)} reads {name}, which no generated recording rule records "
                     f"and no spec names{_hint(name, known)}",
                 )
             )

@@ -10,6 +10,7 @@ the compile. Routing specs also refuse secret *keys* (routing_key, api_url, ...)
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def in_document(doc: SourceDocument, what: str = "specs", skip: frozenset[str] =
     return found
 
 
+@functools.lru_cache(maxsize=16)
 def _keyed(keys: frozenset[str]) -> re.Pattern:
     """A YAML key from ``keys`` with a value written inline (``api_url: https://...``)."""
     names = "|".join(sorted(map(re.escape, keys)))
@@ -92,24 +94,27 @@ def in_artifacts(artifacts: dict[str, str], keys: frozenset[str] = frozenset()) 
 
     ``keys``: YAML keys whose value is a secret in an Alertmanager config (routing_key, api_url, ...);
     elsewhere, in rule files, they are only label names."""
-    keyed = _keyed(keys) if keys else None
+    return [d for path, text in sorted(artifacts.items()) for d in in_artifact(path, text, keys)]
+
+
+def in_artifact(path: str, text: str, keys: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """``in_artifacts`` for one file."""
+    findings = find(text)
+    if keys and posixpath.dirname(path) == _ALERTMANAGER_DIR:
+        findings += [Finding(f"a value for '{m.group(1)}' written inline", m.start(1)) for m in _keyed(keys).finditer(text)]
+    if not findings:
+        return []
+    source = _SOURCE.search(text)
+    origin = f"; it comes from {source.group(1)}" if source else ""
     diagnostics = []
-    for path, text in sorted(artifacts.items()):
-        findings = find(text)
-        if keyed is not None and posixpath.dirname(path) == _ALERTMANAGER_DIR:
-            findings += [Finding(f"a value for '{m.group(1)}' written inline", m.start(1)) for m in keyed.finditer(text)]
-        if not findings:
-            continue
-        source = _SOURCE.search(text)
-        origin = f"; it comes from {source.group(1)}" if source else ""
-        for finding in findings:
-            line = text.count("\n", 0, finding.offset) + 1
-            col = finding.offset - (text.rfind("\n", 0, finding.offset) + 1) + 1
-            diagnostics.append(
-                error(
-                    Position(path, line, col),
-                    "secrets/inline",
-                    f"the generated file would hold {finding.what}, and out/ is committed{origin}",
-                )
+    for finding in findings:
+        line = text.count("\n", 0, finding.offset) + 1
+        col = finding.offset - (text.rfind("\n", 0, finding.offset) + 1) + 1
+        diagnostics.append(
+            error(
+                Position(path, line, col),
+                "secrets/inline",
+                f"the generated file would hold {finding.what}, and out/ is committed{origin}",
             )
+        )
     return diagnostics

@@ -2,9 +2,9 @@
 
 The compile's per-file work (parse, build, emit, read back) is pure and independent per spec
 file, and CPU-bound Python, so it scales with processes, not threads. Each worker gets a fixed
-share of the items up front and sends all its results back once, through a pipe: there is no
-task queue a worker could wait on forever. If the parent dies, a worker finishes its share,
-fails to write to the closed pipe and exits.
+share of the items up front and writes its results to an unlinked spool file, read back when
+it has exited: there is no task queue a worker could wait on forever, and no pipe it could block
+on. If the parent dies, a worker finishes its share and exits; the spool vanishes with both.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import IO, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -39,60 +40,67 @@ def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: 
     if jobs == 1 or not hasattr(os, "fork"):
         return [function(item) for item in items]
     shares = [list(items[i::jobs]) for i in range(jobs)]  # interleaved: neighbouring files are alike in size
-    pending: list[tuple[int, int]] = []
+    pending: list[tuple[int, IO[bytes]]] = []
     try:
         for share in shares[1:]:
             pending.append(_fork(function, share))
         results = [[function(item) for item in shares[0]]]
         while pending:
-            results.append(_collect(*pending.pop(0)))
+            pid, spool = pending.pop(0)
+            results.append(_collect(pid, spool, len(shares[len(results)])))
     finally:
-        for pid, fd in pending:  # an exception here (Ctrl-C, a bug): leave no worker behind
-            _stop(pid, fd)
+        for pid, spool in pending:  # an exception here (Ctrl-C, a bug): leave no worker behind
+            _stop(pid)
+            spool.close()
     ordered: list[Result] = [None] * len(items)  # type: ignore[list-item]
     for index, share_results in enumerate(results):
         ordered[index::jobs] = share_results
     return ordered
 
 
-def _fork(function: Callable, share: list) -> tuple[int, int]:
-    read_fd, write_fd = os.pipe()
+def _fork(function: Callable, share: list) -> tuple[int, IO[bytes]]:
+    """A worker writing one pickle per result to an unlinked spool file as it goes, so neither
+    it nor the parent ever holds its whole share as one buffer, and nothing is left on disk."""
+    spool = tempfile.TemporaryFile()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the caller's code
         status = 1
         try:
-            os.close(read_fd)
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, once
             try:
-                payload = pickle.dumps((True, [function(item) for item in share]), pickle.HIGHEST_PROTOCOL)
+                for item in share:
+                    pickle.dump((True, function(item)), spool, pickle.HIGHEST_PROTOCOL)
                 status = 0
             except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
-                payload = pickle.dumps((False, traceback.format_exc()))
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(payload)
+                pickle.dump((False, traceback.format_exc()), spool)
+            spool.flush()
         finally:
             os._exit(status)  # no atexit handlers, no flushing of the parent's buffers
-    os.close(write_fd)
-    return pid, read_fd
+    return pid, spool
 
 
-def _collect(pid: int, fd: int) -> list:
+def _collect(pid: int, spool: IO[bytes], count: int) -> list:
     try:
-        with os.fdopen(fd, "rb") as pipe:
-            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
     except BaseException:
-        _stop(pid, None)
+        _stop(pid)
+        spool.close()
         raise
-    _, status = os.waitpid(pid, 0)
-    if not payload:
-        raise WorkerError(f"a compile worker exited without a result (wait status {status})")
-    ok, value = pickle.loads(payload)
-    if not ok:
-        raise WorkerError(f"a compile worker failed:\n{value}")
-    return value
+    with spool:
+        spool.seek(0)
+        results = []
+        while len(results) < count:
+            try:
+                ok, value = pickle.load(spool)
+            except EOFError:
+                raise WorkerError(f"a compile worker exited without all its results (wait status {status})") from None
+            if not ok:
+                raise WorkerError(f"a compile worker failed:\n{value}")
+            results.append(value)
+    return results
 
 
-def _stop(pid: int, fd: int | None) -> None:
+def _stop(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -101,5 +109,3 @@ def _stop(pid: int, fd: int | None) -> None:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
-    if fd is not None:
-        os.close(fd)

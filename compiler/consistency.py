@@ -235,24 +235,35 @@ def _reads(queries: list[Query]) -> list[Read]:
 
 @dataclass(frozen=True)
 class Extract:
-    """What the check needs of one generated file, read once: the text it was read from, the
-    names each query reads, what the file records, whether it alerts, why it does not read back."""
+    """What the check needs of one generated file, read once: the text it was read from, every
+    name its queries read (each query's own names are worked out again only for a file that reads
+    something unknown), whether some query does not parse, what the file records, whether it
+    alerts, and why it does not read back."""
 
     text: str
-    reads: tuple[Read, ...]
+    kind: str  # rules | dashboard
+    reads: frozenset[str]
+    unparsable: bool = False
     records: frozenset[str] = frozenset()
     alerts: bool = False
     unreadable: tuple[Diagnostic, ...] = ()
 
 
-def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extract:
-    """Read one generated file, of kind "rules" or "dashboard". The
-    expensive part of the check, and per service: the compile runs it where the service's
-    files are generated, in parallel and cached with them (pipeline.py)."""
+def _queries(kind: str, path: str, text: str, data: dict | None = None):
     if kind == "rules":
-        found, records, alerts, unreadable = rule_queries(path, text, data)
-        return Extract(text, tuple(_reads(found)), frozenset(records), alerts, tuple(unreadable))
-    return Extract(text, tuple(_reads(dashboard_queries(path, text))))
+        return rule_queries(path, text, data)
+    return dashboard_queries(path, text), set(), False, []
+
+
+def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extract:
+    """Read one generated file, of kind "rules" or "dashboard". The expensive part of the
+    check, and per service: the compile runs it where the service's files are generated, in
+    parallel and cached with them (pipeline.py)."""
+    found, records, alerts, unreadable = _queries(kind, path, text, data)
+    reads = _reads(found)
+    names_read = frozenset().union(*(r for _, r in reads if not isinstance(r, str)))
+    unparsable = any(isinstance(r, str) for _, r in reads)
+    return Extract(text, kind, names_read, unparsable, frozenset(records), alerts, tuple(unreadable))
 
 
 def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None) -> list[Diagnostic]:
@@ -267,7 +278,7 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
             return known
         return extract(kind, path, text)
 
-    reads: list[Read] = []
+    files: list[tuple[str, Extract]] = []
     recorded: set[str] = set()
     any_alerts = False
     diagnostics: list[Diagnostic] = []
@@ -275,7 +286,7 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
         path = names.rules_file(service.name)
         if path in artifacts:
             found = read("rules", path)
-            reads += found.reads
+            files.append((path, found))
             recorded |= found.records
             any_alerts |= found.alerts
             diagnostics += found.unreadable
@@ -299,21 +310,24 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
 
     dashboards = [names.dashboard_file(s.name) for s in model.services] + [names.OVERVIEW_DASHBOARD_FILE]
     for path in sorted(set(dashboards) & artifacts.keys()):
-        reads += read("dashboard", path).reads
+        files.append((path, read("dashboard", path)))
 
     known = produced | sources
     locate = _Locator(artifacts)
-    for query, read in reads:
-        if isinstance(read, str):
-            diagnostics.append(error(locate(query), "consistency/promql", f"{locate.where(query)}: invalid PromQL: {read}"))
-            continue
-        for name in sorted(read - known):
-            diagnostics.append(
-                error(
-                    locate(query),
-                    "consistency/unknown-series",
-                    f"{locate.where(query)} reads {name}, which no generated recording rule records "
-                    f"and no spec names{_hint(name, known)}",
+    for path, found in files:
+        if not found.unparsable and found.reads <= known:
+            continue  # the common case: nothing to report, no need to know which query read what
+        for query, read_names in _reads(_queries(found.kind, path, artifacts[path])[0]):
+            if isinstance(read_names, str):
+                diagnostics.append(error(locate(query), "consistency/promql", f"{locate.where(query)}: invalid PromQL: {read_names}"))
+                continue
+            for name in sorted(read_names - known):
+                diagnostics.append(
+                    error(
+                        locate(query),
+                        "consistency/unknown-series",
+                        f"{locate.where(query)} reads {name}, which no generated recording rule records "
+                        f"and no spec names{_hint(name, known)}",
+                    )
                 )
-            )
     return diagnostics

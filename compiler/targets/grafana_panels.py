@@ -8,6 +8,7 @@ and fix those; ``to_json`` turns a Dashboard into deterministic JSON.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -183,9 +184,23 @@ def _tidy_panel(panel: dict) -> dict:
 _LEGACY_DASHBOARD_KEYS = ("__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style")
 
 
+def _number_panels(panels: list[dict]) -> None:
+    """Panel ids 1, 2, ... in order, a row's own panels right after it: what grafanalib's
+    auto_panel_ids gives, without copying every panel object to set one field."""
+    taken = {p["id"] for top in panels for p in [top, *top.get("panels", [])] if p.get("id")}
+    free = (i for i in itertools.count(1) if i not in taken)
+    for panel in panels:
+        if not panel.get("id"):
+            panel["id"] = next(free)
+        for nested in panel.get("panels", []) if panel.get("type") == "row" else []:
+            if not nested.get("id"):
+                nested["id"] = next(free)
+
+
 def to_json(dashboard: g.Dashboard) -> str:
     """Deterministic JSON: sorted keys, two-space indent, unicode kept readable, trailing newline."""
-    data = json.loads(json.dumps(dashboard.auto_panel_ids().to_json_data(), cls=DashboardEncoder))
+    data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    _number_panels(data["panels"])
     for key in _LEGACY_DASHBOARD_KEYS:
         data.pop(key, None)
     data["panels"] = [_tidy_panel(p) for p in data["panels"]]

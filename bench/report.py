@@ -92,8 +92,10 @@ def fixes_table(before: dict, after: dict) -> list[str]:
         ("compile / `promtool check rules` (CPU)", str(b["ratio_compile_to_promtool_cpu"]), str(a["ratio_compile_to_promtool_cpu"])),
         ("incremental, wall", _s(b["incremental"]["wall_s"]), _s(a["incremental"]["wall_s"])),
     ]
-    for stage in a["phases"]["stages"]:
-        rows.append((f"stage `{stage}`, CPU", _s(b["phases"]["stages"][stage]["cpu_s"]), _s(a["phases"]["stages"][stage]["cpu_s"])))
+    stages_before, stages_after = b["phases"]["stages"], a["phases"]["stages"]
+    for stage in list(stages_before) + [s for s in stages_after if s not in stages_before]:  # stages were renamed over time
+        cells = [_s(st[stage]["cpu_s"]) if stage in st else "–" for st in (stages_before, stages_after)]
+        rows.append((f"stage `{stage}`, CPU", *cells))
     lines = [
         f"{a['slos']:,} SLOs before the performance fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
         f"(`{after['machine']['slo_commit']}`), medians of {after['runs']} runs each:",

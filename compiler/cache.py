@@ -13,12 +13,15 @@ import functools
 import hashlib
 import os
 import pickle
+import re
+import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
 
 DEFAULT_DIR = ".slo-cache"
 _FORMAT = b"slo-cache-1"
+_VERSION_DIR = re.compile(r"[0-9a-f]{16}")
 
 
 @functools.cache
@@ -46,8 +49,23 @@ class Cache:
             digest.update(data)
         return digest.hexdigest()
 
+    @staticmethod
+    def version() -> str:
+        """The directory of this compiler's entries: another version's entries can never be hit."""
+        return compiler_fingerprint().hex()[:16]
+
     def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / key
+        return self.directory / self.version() / key[:2] / key
+
+    def prune(self) -> None:
+        """Remove the entries of other compiler versions, so that upgrading slo (or editing it)
+        does not leave a full set of dead entries behind each time."""
+        try:
+            others = [p for p in self.directory.iterdir() if _VERSION_DIR.fullmatch(p.name) and p.name != self.version()]
+        except OSError:
+            return
+        for other in others:
+            shutil.rmtree(other, ignore_errors=True)
 
     def get(self, key: str):
         try:
@@ -76,4 +94,7 @@ class NoCache(Cache):
         return None
 
     def put(self, key: str, value) -> None:
+        return None
+
+    def prune(self) -> None:
         return None

@@ -43,6 +43,9 @@ def _compile(specs: str, cache_dir: str | None = None, jobs: int | None = None) 
     except CompileError as exc:
         _print_diagnostics(exc.diagnostics)
         sys.exit(1)
+    finally:
+        if cache is not None:
+            cache.prune()
     _print_diagnostics(result.diagnostics)
     return result
 

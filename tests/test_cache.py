@@ -51,3 +51,19 @@ def test_keys_depend_on_the_compiler_itself(monkeypatch):
     before = Cache.key("file", "slo/a.yaml", b"x")
     monkeypatch.setattr(cache_module, "compiler_fingerprint", lambda: b"another compiler")
     assert Cache.key("file", "slo/a.yaml", b"x") != before
+
+
+def test_entries_of_other_compiler_versions_are_removed_and_nothing_else(tmp_path):
+    from click.testing import CliRunner
+
+    from compiler.cli import cli
+
+    cache_dir = tmp_path / "cache"
+    stale = cache_dir / "0123456789abcdef" / "ab"
+    stale.mkdir(parents=True)
+    (stale / "entry").write_bytes(b"from another version")
+    (cache_dir / "README").write_text("not ours")
+    result = CliRunner().invoke(cli, ["compile", str(ROOT / "slo"), "--out", str(tmp_path / "out"), "--cache-dir", str(cache_dir)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in cache_dir.iterdir()) == sorted(["README", Cache.version()])
+    assert any((cache_dir / Cache.version()).rglob("*"))

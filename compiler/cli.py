@@ -7,6 +7,8 @@ stale/failed check, 2 usage errors (click).
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import sys
 from pathlib import Path
 
@@ -36,14 +38,23 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
         click.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
 
 
+# Set by commands that build a whole compile in memory: at exit, main() leaves freeing it to the
+# OS (Python frees half a GB of objects one by one: 0.6 s at 10,000 SLOs).
+_EXIT_FAST = False
+
+
 def _compile(specs: str, cache_dir: str | None = None, jobs: int | None = None) -> pipeline.CompileResult:
+    global _EXIT_FAST
+    _EXIT_FAST = True
     cache = Cache(cache_dir) if cache_dir else None
+    gc.disable()  # millions of objects, next to no cycles: full collections only cost time (~4%)
     try:
         result = pipeline.compile_tree(Path(specs), cache, jobs or workers.usable_cpus())
     except CompileError as exc:
         _print_diagnostics(exc.diagnostics)
         sys.exit(1)
     finally:
+        gc.enable()
         if cache is not None:
             cache.prune()
     _print_diagnostics(result.diagnostics)
@@ -347,6 +358,15 @@ def import_cmd(source_format: str, files: tuple[str, ...], out_dir: str, team, s
 def main() -> None:
     try:
         cli(standalone_mode=True)
+    except SystemExit as exc:
+        if not _EXIT_FAST:
+            raise
+        if isinstance(exc.code, str):
+            click.echo(exc.code, err=True)
+        with contextlib.suppress(OSError):  # e.g. stdout was a pipe closed early (| head)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

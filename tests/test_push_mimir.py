@@ -164,3 +164,23 @@ def test_a_posted_group_reads_back_exactly_whatever_its_strings_hold():
         ],
     }
     assert yaml.safe_load(group_body(group)) == group
+
+
+def test_reading_an_answer_pauses_the_garbage_collector_and_restores_it_even_on_errors():
+    import gc
+
+    from compiler.push.mimir import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        with gc_paused():
+            assert not gc.isenabled()
+            raise ValueError("a bad answer")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled(), "left as the caller had it"
+    finally:
+        gc.enable()

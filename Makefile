@@ -4,7 +4,8 @@
 #   make stop  stop that local Prometheus and Alertmanager
 #   make test  the whole test suite
 # and one run by hand, never by `make test` (bench/README.md):
-#   make bench compile scaling and rule evaluation cost; rewrites bench/results/ and bench/README.md
+#   make bench compile scaling, rule evaluation cost and push throughput; rewrites bench/results/
+#              and bench/README.md
 # Each sets up what it needs: a virtualenv in .venv and Debian's prometheus and
 # prometheus-alertmanager packages (promtool, amtool) when they are missing.
 
@@ -32,12 +33,13 @@ stop:
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
-# About 40 minutes in all; BENCH_ARGS reach every script's shared options (e.g. --runs 5).
+# About 55 minutes in all; BENCH_ARGS reach every script's shared options (e.g. --runs 5).
 # The rule cost is measured twice, with 20 and with 80 raw series behind each SLO.
 bench: setup $(VENV)/.bench-installed
 	$(VENV)/bin/python bench/compile_scaling.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/eval_cost.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/eval_cost.py --instances 40 --json bench/results/eval-40-instances.json $(BENCH_ARGS)
+	$(VENV)/bin/python bench/push_throughput.py $(BENCH_ARGS)
 	$(VENV)/bin/python bench/report.py
 
 $(VENV)/.bench-installed: $(VENV)/.installed

@@ -35,11 +35,11 @@ class Run:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def run_measured(argv: list[str], cwd: Path | None = None, timeout: float = 3600) -> Run:
+def run_measured(argv: list[str], cwd: Path | None = None, timeout: float = 3600, env: dict[str, str] | None = None) -> Run:
     """Run ``argv`` to completion; wait4(2) gives this child's own CPU time and peak RSS."""
     with tempfile.TemporaryFile() as log, open(os.devnull, "rb") as devnull:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=devnull, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=devnull, stdout=log, stderr=subprocess.STDOUT)
         deadline = start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

@@ -41,8 +41,9 @@ def binary() -> str:
 
 
 class PrometheusServer:
-    def __init__(self, data_dir: Path, rule_files: list[Path] = (), evaluation_interval: str = "1m"):
+    def __init__(self, data_dir: Path, rule_files: list[Path] = (), evaluation_interval: str = "1m", log_level: str = "warn"):
         self.data_dir = Path(data_dir)
+        self.log_level = log_level  # "info" logs every configuration (re)load
         self.rule_files = [Path(p).resolve() for p in rule_files]
         self.evaluation_interval = evaluation_interval
         self.proc: subprocess.Popen | None = None
@@ -70,7 +71,7 @@ class PrometheusServer:
                 "--storage.tsdb.retention.time=3650d",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--web.enable-lifecycle",
-                "--log.level=warn",
+                f"--log.level={self.log_level}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

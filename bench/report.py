@@ -176,7 +176,100 @@ def eval_tables(data: dict) -> list[str]:
     return lines
 
 
-def tables(compile_data: dict | None, eval_data: dict | None, before: dict | None = None, more_evals: list[dict] = ()) -> str:
+PUSH_SHAPES = (("all", "Prometheus + Grafana + Mimir"), ("prometheus", "Prometheus alone"), ("grafana", "Grafana alone"), ("mimir", "Mimir alone"))
+
+
+def _push_shape(data: dict, key: str) -> dict | None:
+    return data["all"] if key == "all" else data.get("split", {}).get(key)
+
+
+def _push_objects(p: dict, key: str) -> str:
+    dashboards, groups = f"{p['dashboards']:,} dashboards", f"{p['rule_groups']:,} rule groups"
+    return {
+        "all": f"{dashboards}; {groups} to each ruler",
+        "prometheus": f"{groups} in {p['rule_files']:,} files",
+        "grafana": f"{dashboards} in {p['folders']:,} folders" if "folders" in p else dashboards,
+        "mimir": f"{groups} in {p['rule_files']:,} namespaces",
+    }[key]
+
+
+def _push_requests(push: dict) -> str:
+    """What the servers were asked in the first run (the same in every run)."""
+    seen = push["runs"][0]["servers"]
+    parts = [f"{name.capitalize()} {seen[name]['requests']:,}" for name in ("grafana", "mimir") if name in seen]
+    if "prometheus" in seen:
+        reloads = seen["prometheus"]["reloads"]
+        parts.append(f"{reloads} Prometheus reload{'s' if reloads != 1 else ''}")
+    return ", ".join(parts)
+
+
+def _push_writes(push: dict) -> str:
+    """Writes in the worst run: write requests at the fakes, files touched and reloads at Prometheus."""
+    runs = [r["servers"] for r in push["runs"]]
+    parts = [f"{name.capitalize()} {max(s[name]['writes'] for s in runs)}" for name in ("grafana", "mimir") if name in runs[0]]
+    if "prometheus" in runs[0]:
+        files = max(s["prometheus"]["files_touched"] for s in runs)
+        reloads = max(s["prometheus"]["reloads"] for s in runs)
+        parts.append(f"Prometheus {files} files, {reloads} reloads")
+    total = sum(push["max_writes"].values())
+    return f"**{total}** ({', '.join(parts)})"
+
+
+def push_tables(data: dict, before: dict | None = None) -> list[str]:
+    p, everything = data["params"], data["all"]
+    lines = [
+        f"{p['services']:,} services ({p['objectives']:,} objectives, `gen_specs.py`): {p['dashboards']:,} dashboards "
+        f"({p['dashboards_mib']} MiB) for Grafana and {p['rule_groups']:,} rule groups ({p['rules']:,} rules, {p['rule_files']:,} files, "
+        f"{p['rules_mib']} MiB) for each of Prometheus and Mimir. Prometheus {data['machine']['prometheus'].split(' (')[0].split('version ')[-1]} "
+        f"is the real server; Grafana and Mimir are the in-process fakes of `tests/fakes`. Medians of {data['runs']} runs, "
+        f"fresh servers each; wall time of `slo push` (its CPU time in brackets).",
+        "",
+        "| targets | objects | first push | re-push, nothing changed | writes on re-push (worst run) | requests, first push / re-push | server CPU, first push: fakes / Prometheus | peak RSS |",
+        "|---|---|---:|---:|---|---|---:|---:|",
+    ]
+    for key, title in PUSH_SHAPES:
+        shape = _push_shape(data, key)
+        if shape is None:
+            continue
+        first, again = shape["first"], shape["repush"]
+        prom_cpu = _s(first["prometheus_cpu_s"]) if "prometheus_cpu_s" in first else "–"
+        lines.append(
+            f"| {title} | {_push_objects(p, key)} | {_s(first['wall_s'])} ({_s(first['cpu_s'])}) | {_s(again['wall_s'])} ({_s(again['cpu_s'])}) "
+            f"| {_push_writes(again)} | {_push_requests(first)} / {_push_requests(again)} | {_s(first['fakes_cpu_s'])} / {prom_cpu} "
+            f"| {first['peak_rss_mib']:.0f} MiB |"
+        )
+    s = data["summary"]
+    verdict = "met" if s["within_target"] else "missed"
+    lines += [
+        "",
+        f"**First push of everything: {_s(s['first_push_wall_s'])} against the target of {s['target_s']} s ({verdict}). "
+        f"Unchanged re-push: {_s(s['repush_wall_s'])}, and it wrote "
+        + ("nothing in any run** (no write request, no rule file touched, no reload)." if s["repush_wrote_nothing"] else "something** (see the writes column).")
+    ]
+    if before:
+        b, a = before["all"], everything
+        rows = [
+            ("first push, wall", _s(b["first"]["wall_s"]), _s(a["first"]["wall_s"])),
+            ("first push, CPU of `slo push`", _s(b["first"]["cpu_s"]), _s(a["first"]["cpu_s"])),
+            ("re-push, wall", _s(b["repush"]["wall_s"]), _s(a["repush"]["wall_s"])),
+            ("re-push, CPU of `slo push`", _s(b["repush"]["cpu_s"]), _s(a["repush"]["cpu_s"])),
+            ("peak RSS", f"{b['first']['peak_rss_mib']:.0f} MiB", f"{a['first']['peak_rss_mib']:.0f} MiB"),
+        ]
+        lines += [
+            "",
+            f"All three targets before the push fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
+            f"(`{data['machine']['slo_commit']}`), the same fakes, medians of {before['runs']} and {data['runs']} runs:",
+            "",
+            "| | before | after |",
+            "|---|---:|---:|",
+        ] + [f"| {name} | {x} | {y} |" for name, x, y in rows]
+    return lines
+
+
+def tables(
+    compile_data: dict | None, eval_data: dict | None, before: dict | None = None, more_evals: list[dict] = (), push_data: dict | None = None,
+    push_before: dict | None = None,
+) -> str:
     lines = [BEGIN, "", "_Generated by `bench/report.py` from `bench/results/*.json`; do not edit by hand._", ""]
     if compile_data:
         lines += ["### Compile scaling", ""] + compile_tables(compile_data) + [""]
@@ -189,11 +282,14 @@ def tables(compile_data: dict | None, eval_data: dict | None, before: dict | Non
             lines += ["Cost against the number of raw series each SLO reads (same SLOs, same traffic shape):", ""]
             lines += cardinality_table([eval_data, *more_evals]) + [""]
         lines += machine_table(eval_data["machine"]) + [""]
+    if push_data:
+        lines += ["### Push throughput", ""] + push_tables(push_data, push_before) + [""]
+        lines += machine_table(push_data["machine"]) + [""]
     lines.append(END)
     return "\n".join(lines)
 
 
-def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_evals: list[dict] = ()) -> bool:
+def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_evals: list[dict] = (), push_data: dict | None = None) -> bool:
     try:
         import matplotlib
 
@@ -202,7 +298,8 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
     except ImportError:
         print("matplotlib not installed (pip install -e .[bench]); chart skipped", file=sys.stderr)
         return False
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    fig, grid = plt.subplots(2, 2, figsize=(14, 9.6))
+    axes = grid.flatten()
     if compile_data:
         ax = axes[0]
         slos = [s["slos"] for s in compile_data["sizes"]]
@@ -243,6 +340,27 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
         worst = eval_data["summary"]["period_sli_max_error_pp"]
         ax.set_title(f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized {worst['sloth_raw']}", fontsize=9)
         ax.legend(fontsize=8)
+    if push_data:
+        ax = axes[3]
+        shapes = [(key, title) for key, title in PUSH_SHAPES if _push_shape(push_data, key)]
+        x = range(len(shapes))
+        first = [_push_shape(push_data, key)["first"]["wall_s"] for key, _ in shapes]
+        again = [_push_shape(push_data, key)["repush"]["wall_s"] for key, _ in shapes]
+        ax.bar([i - 0.2 for i in x], first, width=0.4, label="first push (everything new)")
+        ax.bar([i + 0.2 for i in x], again, width=0.4, label="re-push, nothing changed")
+        for i, key in enumerate(k for k, _ in shapes):
+            writes = sum(_push_shape(push_data, key)["repush"]["max_writes"].values())
+            ax.annotate(f"{writes} writes", (i + 0.2, again[i]), ha="center", va="bottom", fontsize=8)
+        target = push_data["summary"]["target_s"]
+        ax.axhline(target, color="grey", lw=0.8, ls="--")
+        ax.annotate(f"target {target} s", (len(shapes) - 0.5, target), ha="right", va="bottom", fontsize=8, color="grey")
+        ax.set_xticks(list(x), [title.replace(" + ", "\n+ ") for _, title in shapes], fontsize=8)
+        ax.set_ylabel("seconds (wall, median)")
+        p = push_data["params"]
+        ax.set_title(f"slo push: {p['dashboards']:,} dashboards, {p['rule_groups']:,} groups per ruler (loopback)", fontsize=10)
+        ax.legend(fontsize=8)
+    else:
+        axes[3].set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
@@ -256,14 +374,15 @@ def load(name: str) -> dict | None:
 
 def main() -> int:
     compile_data, eval_data, before = load("compile.json"), load("eval.json"), load("compile-before-fixes.json")
+    push_data, push_before = load("push.json"), load("push-before-fixes.json")
     more_evals = [json.loads(p.read_text()) for p in sorted((BENCH_DIR / "results").glob("eval-*.json"))]
     text = README.read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{README.name} has no {BEGIN} ... {END} section")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(head + tables(compile_data, eval_data, before, more_evals) + tail)
-    drawn = chart(compile_data, eval_data, CHART, more_evals)
+    README.write_text(head + tables(compile_data, eval_data, before, more_evals, push_data, push_before) + tail)
+    drawn = chart(compile_data, eval_data, CHART, more_evals, push_data)
     print(f"updated {README.name}" + (f" and {CHART.name}" if drawn else ""), file=sys.stderr)
     return 0
 

@@ -46,6 +46,13 @@ def eval_results(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.fixture(scope="module")
+def push_results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "push.json"
+    run_script("push_throughput.py", "--services", "5", "--runs", "1", "--json", str(out))
+    return json.loads(out.read_text())
+
+
 @needs_promtool
 def test_compile_scaling_measures_compile_promtool_and_incremental(compile_results):
     (size,) = compile_results["sizes"]
@@ -139,4 +146,51 @@ def test_report_renders_tables_and_chart_from_the_results(compile_results, eval_
     assert "svc-00000 availability" in text and "Largest error: **slo" in text
     pytest.importorskip("matplotlib")
     assert report.chart(compile_results, eval_results, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+@needs_prometheus
+def test_push_throughput_pushes_everything_then_the_unchanged_re_push_writes_nothing(push_results):
+    p = push_results["params"]
+    # 5 services: a dashboard each and the overview; sli, period, alerts and thresholds groups each
+    assert (p["services"], p["dashboards"], p["rule_files"], p["rule_groups"]) == (5, 6, 5, 20)
+    shapes = {"all": push_results["all"], **push_results["split"]}
+    assert set(shapes) == {"all", "prometheus", "grafana", "mimir"}
+    for name, shape in shapes.items():
+        (first,), (again,) = shape["first"]["runs"], shape["repush"]["runs"]
+        assert first["returncode"] == again["returncode"] == 0
+        targets = ("prometheus", "grafana", "mimir") if name == "all" else (name,)
+        assert set(first["targets"]) == set(again["targets"]) == set(targets)
+        held = {"prometheus": "prometheus_groups", "grafana": "grafana_dashboards", "mimir": "mimir_groups"}
+        assert shape["live_after_first"] == {held[t]: p["dashboards" if t == "grafana" else "rule_groups"] for t in targets}
+        for target in targets:
+            objects = p["dashboards"] if target == "grafana" else p["rule_groups"]
+            assert first["targets"][target]["status"] == again["targets"][target]["status"] == "pushed"
+            assert first["targets"][target]["created"] >= objects  # Grafana's folders come on top
+            assert again["targets"][target] == {"status": "pushed", "created": 0, "updated": 0, "deleted": 0, "unchanged": objects}
+        # what the servers saw: everything written once, then nothing
+        seen, seen_again = first["servers"], again["servers"]
+        if "grafana" in targets:
+            assert seen["grafana"]["by_method"]["POST"] == first["targets"]["grafana"]["created"]  # folders and dashboards
+            assert seen_again["grafana"]["writes"] == 0 and seen_again["grafana"]["requests"] > 0
+        if "mimir" in targets:
+            assert seen["mimir"]["writes"] == p["rule_groups"] and seen_again["mimir"]["writes"] == 0
+        if "prometheus" in targets:
+            assert (seen["prometheus"]["reloads"], seen["prometheus"]["files_touched"]) == (1, p["rule_files"] + 1)  # + ownership record
+            assert (seen_again["prometheus"]["reloads"], seen_again["prometheus"]["files_touched"]) == (0, 0)
+        assert shape["repush"]["max_writes"] == {t: 0 for t in targets}
+    assert push_results["summary"]["repush_wrote_nothing"] is True
+    assert push_results["summary"]["first_push_wall_s"] == push_results["all"]["first"]["wall_s"] > 0
+
+
+@needs_prometheus
+def test_report_renders_the_push_table_and_chart(push_results, tmp_path):
+    text = report.tables(None, None, push_data=push_results)
+    assert "### Push throughput" in text
+    for title in ("Prometheus + Grafana + Mimir", "Prometheus alone", "Grafana alone", "Mimir alone"):
+        assert f"| {title} | " in text
+    assert "| **0** (Grafana 0, Mimir 0, Prometheus 0 files, 0 reloads) |" in text
+    assert "wrote nothing in any run**" in text
+    pytest.importorskip("matplotlib")
+    assert report.chart(None, None, tmp_path / "chart.png", push_data=push_results)
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")

@@ -145,3 +145,42 @@ for parse in (lambda: mimir._yaml(Answer(), "list rule groups"), lambda: alertma
         "live config: not valid YAML: nested deeper than 1000 levels",
         "x.yml: not valid YAML: nested deeper than 1000 levels",
     ]
+
+
+def test_a_posted_group_reads_back_exactly_whatever_its_strings_hold():
+    from compiler.push.mimir import group_body
+
+    tricky = [
+        "héllo — ünïcode ✓", "line one\nline two\n", "  leading and trailing  ", "'single' \"double\" `back`",
+        "{{ $labels.service }}: {{ $value | humanizePercentage }}", "yes", "no", "null", "~", "0x1F", "1e3", "-", "- item",
+        "key: value", "# not a comment", "tab\there", "x" * 500, "a: b\n  c: [d, e]\n",
+    ]
+    group = {
+        "name": "slo-checkout-alerts",
+        "interval": "1m",
+        "rules": [
+            {"alert": f"A{i}", "expr": f'sum(rate(x{{job="{i}"}}[5m])) > 0', "for": "2m", "labels": {"severity": "page"}, "annotations": {"summary": s}}
+            for i, s in enumerate(tricky)
+        ],
+    }
+    assert yaml.safe_load(group_body(group)) == group
+
+
+def test_reading_an_answer_pauses_the_garbage_collector_and_restores_it_even_on_errors():
+    import gc
+
+    from compiler.push.rulegroups import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        with gc_paused():
+            assert not gc.isenabled()
+            raise ValueError("a bad answer")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled(), "left as the caller had it"
+    finally:
+        gc.enable()

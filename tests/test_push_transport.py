@@ -108,3 +108,35 @@ def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_messages(serve
     assert "pa@ss" not in str(exc.value) and "admin" not in str(exc.value)
     assert server.log[-1].headers["Authorization"] == "Basic YWRtaW46cGFAc3M="  # admin:pa@ss
     assert without_userinfo("https://u:p@h.example/x") == "https://<redacted>@h.example/x"
+
+
+def test_a_timeout_chosen_for_one_request_is_the_one_the_error_names(server):
+    server.slow("POST", "/-/reload", delay=1.0, times=2)
+    pauses = []
+    with pytest.raises(HttpError) as exc:
+        transport(server.url, pauses, timeout=5.0, retries=1).request("POST", "/-/reload", timeout=(1.0, 0.2))
+    assert "no answer within 0.2s after 2 attempts" in str(exc.value)
+
+
+def test_a_prometheus_reload_slower_than_the_request_timeout_is_waited_for_and_sent_once(tmp_path):
+    """Prometheus answers /-/reload only when every rule file is loaded: 9-17 s for 60,000 rules
+    (bench/README.md). Cut off at the per-request timeout and sent again, the reloads piled up and
+    the push ended by restoring files that were fine."""
+    from compiler.push import endpoints as ep
+    from compiler.push.prometheus import RELOAD_TIMEOUT, PrometheusPusher
+
+    class SlowReload(FakeServer):
+        def route(self, request):
+            if request.path == "/metrics":
+                return Response.text(200, "prometheus_config_last_reload_successful 1\n")
+            return Response.text(200, "")
+
+    with SlowReload() as prom:
+        prom.slow("POST", "/-/reload", delay=1.0)
+        pauses = []
+        http = transport(prom.url, pauses, timeout=0.2)
+        (tmp_path / "prometheus" / "rules").mkdir(parents=True)
+        pusher = PrometheusPusher(ep.Prometheus(prom.url, tmp_path), tmp_path, http, check=None)
+        pusher.reload()
+    assert RELOAD_TIMEOUT >= 60
+    assert [r.method for r in prom.log] == ["POST", "GET"] and pauses == []

@@ -22,6 +22,9 @@ from compiler.push.transport import PushError, Transport
 from compiler.spec.yaml_source import load_data
 
 RULES_API = "/prometheus/config/v1/rules"
+# libyaml's emitter: the pure-Python one took 4 ms per rule group, 17 s of a first push of 3,996
+# groups (bench/README.md, push throughput); libyaml writes the same YAML in 0.7 ms.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ALERTMANAGER_API = "/api/v1/alerts"
 
 
@@ -36,9 +39,15 @@ def owned(namespace: str) -> bool:
     return namespace.startswith(conventions.MIMIR_NAMESPACE_PREFIX)
 
 
+def group_body(group: dict) -> bytes:
+    """A rule group as the ruler takes it: one group, as YAML."""
+    return yaml.dump(group, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+
 def _yaml(response, what: str):
     try:
-        return load_data(response.text)
+        with rulegroups.gc_paused():
+            return load_data(response.text)
     except yaml.YAMLError:
         raise PushError(f"{what}: the answer is not YAML") from None
 
@@ -143,9 +152,8 @@ class MimirPusher:
 
     def _save(self, item: tuple[str, dict]) -> None:
         namespace, group = item
-        body = yaml.safe_dump(group, sort_keys=False, allow_unicode=True)
         response = self.http.request(
-            "POST", f"{RULES_API}/{quote(namespace, safe='')}", data=body.encode("utf-8"), headers={"Content-Type": "application/yaml"}
+            "POST", f"{RULES_API}/{quote(namespace, safe='')}", data=group_body(group), headers={"Content-Type": "application/yaml"}
         )
         self.http.expect(response, (200, 202), f"save group {group['name']} in namespace {namespace}")
 

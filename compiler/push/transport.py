@@ -129,7 +129,8 @@ class Transport:
         Raises HttpError once the retries are used up; its message names the method, URL and reason.
         """
         url = self.url(path)
-        kwargs.setdefault("timeout", (CONNECT_TIMEOUT, self.timeout))
+        timeout = kwargs.setdefault("timeout", (CONNECT_TIMEOUT, self.timeout))
+        wait = timeout[1] if isinstance(timeout, tuple) else timeout  # what a caller chose, for the message
         attempt = 0
         while True:
             attempt += 1
@@ -137,7 +138,7 @@ class Transport:
             try:
                 response = self.session.request(method, url, **kwargs)
             except requests.Timeout:
-                failure, status, body = f"no answer within {self.timeout:g}s", None, ""
+                failure, status, body = f"no answer within {wait:g}s", None, ""
             except requests.ConnectionError as exc:
                 failure, status, body = f"connection failed ({_reason(exc)})", None, ""
             else:

@@ -15,6 +15,8 @@ Path segments arrive percent-encoded. With ``token`` set, "Authorization: Bearer
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -26,10 +28,29 @@ PREFIX = "/prometheus/config/v1/rules"
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: answers in a few ms, not tens
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # and reads a posted group in 0.8 ms, not 7
+
+
+@contextlib.contextmanager
+def gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(text):
+    return yaml.load(text, Loader=_Loader)
 
 
 def _yaml(status: int, data) -> Response:
-    return Response(status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml")
+    # Without the cyclic collector: it walks the whole heap over and over while a big answer is
+    # built (a tenant of 3,996 groups: 6.9 s with it, 2.7 s without).
+    with gc_paused():
+        return Response(status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml")
 
 
 @dataclass
@@ -69,7 +90,7 @@ class FakeMimir(FakeServer):
             return Response.text(404, "group does not exist")
         if method == "POST" and len(parts) == 1:
             try:
-                group = yaml.safe_load(request.body)
+                group = _load(request.body)
             except yaml.YAMLError as exc:
                 return Response.text(400, f"unable to parse rule group: {exc}")
             if not isinstance(group, dict) or not group.get("name") or not isinstance(group.get("rules"), list):
@@ -96,8 +117,8 @@ class FakeMimir(FakeServer):
             return _yaml(200, config) if config else Response.text(404, "alertmanager config not found")
         if request.method == "POST":
             try:
-                body = yaml.safe_load(request.body)
-                parsed = yaml.safe_load(body["alertmanager_config"])
+                body = _load(request.body)
+                parsed = _load(body["alertmanager_config"])
             except (yaml.YAMLError, KeyError, TypeError) as exc:
                 return Response.text(400, f"error marshalling YAML Alertmanager config: {exc}")
             if not isinstance(parsed, dict) or "route" not in parsed:

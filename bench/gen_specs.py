@@ -15,7 +15,7 @@ OBJECTIVES = (99, 99.5, 99.9, 95, 98)
 PERIODS = ("30d", "30d", "28d", "30d", "7d")
 
 
-def service_spec(i: int, thresholds: bool = True) -> str:
+def service_spec(i: int, thresholds: bool = True, slos: bool = True) -> str:
     svc = f"svc-{i:05d}"
     job = f"job-{i:05d}"
     lines = [
@@ -23,6 +23,16 @@ def service_spec(i: int, thresholds: bool = True) -> str:
         f"service: {svc}",
         f"team: team-{i % 40:02d}",
         "labels: {tier: \"%d\"}" % (i % 3 + 1),
+    ]
+    if slos:
+        lines += _slo_lines(i, svc, job)
+    if thresholds:
+        lines += _threshold_lines(job)
+    return "\n".join(lines) + "\n"
+
+
+def _slo_lines(i: int, svc: str, job: str) -> list[str]:
+    return [
         "slos:",
         "  - name: availability",
         f"    objective: {OBJECTIVES[i % 5]}",
@@ -48,9 +58,10 @@ def service_spec(i: int, thresholds: bool = True) -> str:
         "    alerting:",
         "      min_events: 100",
     ]
-    if not thresholds:
-        return "\n".join(lines) + "\n"
-    lines += [
+
+
+def _threshold_lines(job: str) -> list[str]:
+    return [
         "thresholds:",
         "  - name: disk-usage",
         f"    expr: 1 - node_filesystem_avail_bytes{{job=\"{job}\",mountpoint=\"/\"}} / node_filesystem_size_bytes{{job=\"{job}\",mountpoint=\"/\"}}",
@@ -65,7 +76,6 @@ def service_spec(i: int, thresholds: bool = True) -> str:
         "    severity: page",
         "    unit: seconds",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def spec_path(root: Path, i: int) -> Path:
@@ -80,6 +90,18 @@ def generate(slos: int, root: Path, thresholds: bool = True) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(service_spec(i, thresholds))
     return services
+
+
+def generate_split(services: int, root: Path) -> dict:
+    """Services alternating between 3 SLOs alone (3 rule groups: SLIs, period, alerts) and 2
+    thresholds alone (1 group): two rule groups and one dashboard per service on average, the
+    proportion of the push benchmark (1,000 dashboards, 2,000 groups)."""
+    for i in range(services):
+        path = spec_path(root, i)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(service_spec(i, thresholds=i % 2 == 1, slos=i % 2 == 0))
+    with_slos = (services + 1) // 2
+    return {"spec_files": services, "slos": 3 * with_slos, "thresholds": 2 * (services - with_slos)}
 
 
 def change_one(root: Path, i: int = 0) -> Path:

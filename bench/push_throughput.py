@@ -1,10 +1,11 @@
 """Benchmark 3: `slo push` of 1,000 dashboards and thousands of rule groups, then an unchanged re-push.
 
-    python bench/push_throughput.py                              # 999 services, 3 runs
+    python bench/push_throughput.py                              # 1,000 services, 3 runs
     python bench/push_throughput.py --services 5 --runs 1 --json results.json
 
-999 services (gen_specs: 5 objectives each, so 4 rule groups each) compile to 1,000 dashboards
-(one per service and the overview) and 3,996 rule groups in 999 rule files. Per run, on fresh
+1,000 services (gen_specs.generate_split: every other service has 3 SLOs, so 3 rule groups, the
+others 2 thresholds, so 1 group) compile to 1,001 dashboards (one per service and the overview)
+and 2,000 rule groups in 1,000 rule files, the size the issue names. Per run, on fresh
 servers on 127.0.0.1:
   - the in-process fake Grafana and fake Mimir of tests/fakes (the documented HTTP contracts), in
     this process, and a real Prometheus (the Debian binary) whose rule_files glob reads a temporary
@@ -228,15 +229,15 @@ def push_twice(specs: Path, out: Path, names: tuple[str, ...], work: Path, expec
 # --- the tree ----------------------------------------------------------------------------------
 def compiled_tree(services: int, work: Path) -> tuple[Path, Path, dict]:
     specs, out = work / "specs", work / "out"
-    files = gen_specs.generate(5 * services, specs)
+    tree = gen_specs.generate_split(services, specs)
     compiled = slo_compile(specs, out, work / "cache")
     dashboards = sorted((out / "grafana" / "dashboards").glob("*.json"))
     rule_files = sorted((out / "prometheus" / "rules").glob("*.yml"))
     groups = [g for f in rule_files for g in yaml.safe_load(f.read_text())["groups"]]
     params = {
         "services": services,
-        "spec_files": files,
-        "objectives": 5 * services,
+        "spec_files": tree["spec_files"],
+        "objectives": tree["slos"] + tree["thresholds"],
         "dashboards": len(dashboards),
         "dashboards_mib": round(sum(p.stat().st_size for p in dashboards) / 2**20, 1),
         "rule_files": len(rule_files),
@@ -268,7 +269,7 @@ def medians(pushes: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--services", type=int, default=999, help="services in the spec tree (dashboards = services + 1)")
+    parser.add_argument("--services", type=int, default=1000, help="services in the spec tree (dashboards = services + 1, rule groups = 2 x services)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-split", action="store_true", help="skip pushing each target alone")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")

@@ -29,15 +29,16 @@ def test_files_promtool_passed_are_not_checked_again_until_they_change(tmp_path,
     a, b = tmp_path / "a.rules.yml", tmp_path / "b.rules.yml"
     a.write_text(GOOD)
     b.write_text(GOOD.replace("name: g", "name: h"))
+    checked = lambda: sum(len(files) for files in runs)  # noqa: E731 - files promtool was given, over all its runs
     checks.promtool_check_rules([a, b])
     checks.promtool_check_rules([b, tmp_path / "." / "a.rules.yml"])  # the same files, as Mimir lists them
-    assert len(runs) == 1
+    assert checked() == 2
 
     b.write_text(GOOD.replace("name: g", "name: h2"))
     checks.promtool_check_rules([a, b])
-    assert len(runs) == 2
+    assert checked() == 4
     checks.promtool_check_rules([a])  # a subset is another question for promtool
-    assert len(runs) == 3
+    assert checked() == 5
 
 
 @needs_promtool
@@ -51,3 +52,18 @@ def test_a_file_promtool_refuses_is_refused_every_time(tmp_path, runs):
     missing = tmp_path / "missing.rules.yml"
     with pytest.raises(PushError):
         checks.promtool_check_rules([missing])
+
+
+@needs_promtool
+def test_files_are_checked_in_parallel_shares_and_a_refusal_in_any_share_is_reported(tmp_path, runs, monkeypatch):
+    monkeypatch.setattr(checks.workers, "usable_cpus", lambda: 3)
+    good = []
+    for i in range(5):
+        good.append(tmp_path / f"g{i}.rules.yml")
+        good[-1].write_text(GOOD.replace("name: g", f"name: g{i}"))
+    checks.promtool_check_rules(good)
+    assert sorted(map(len, runs)) == [1, 2, 2] and sorted(f for files in runs for f in files) == sorted(map(str, good))
+    bad = tmp_path / "bad.rules.yml"
+    bad.write_text(GOOD.replace("sum by (job) (up)", "sum by (job) (up"))
+    with pytest.raises(PushError, match="(?s)nothing was pushed:.*bad.rules.yml"):
+        checks.promtool_check_rules([*good, bad])

@@ -29,7 +29,10 @@ def read_bytes(path: Path) -> bytes | None:
         return None
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, sync_directory: bool = True) -> None:
+    """Replace ``path`` with ``data``: a reader sees the old file or the new one, never part of
+    one. ``sync_directory=False`` leaves making the rename durable to the caller (one directory
+    sync after many files, see ``write_all_atomic``)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -41,7 +44,19 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _sync_directory(path.parent)
+    if sync_directory:
+        _sync_directory(path.parent)
+
+
+def write_all_atomic(directory: Path, contents: dict[str, bytes], progress: Callable[[int], None] = lambda _: None) -> None:
+    """``write_atomic`` for many files of one directory, syncing the directory once at the end
+    instead of after each file (1,000 rule files: 3 s of directory syncs)."""
+    try:
+        for name, data in contents.items():
+            write_atomic(directory / name, data, sync_directory=False)
+            progress(1)
+    finally:
+        _sync_directory(directory)
 
 
 def restore(path: Path, data: bytes | None) -> None:

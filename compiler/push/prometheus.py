@@ -113,9 +113,7 @@ class PrometheusPusher:
         backup = {name: files.read_bytes(rules_dir / name) for name in [*work.write, *work.delete]}
         try:
             files.record_owned(rules_dir, owned_before | set(work.write))  # before the files exist
-            for name, data in work.write.items():
-                files.write_atomic(rules_dir / name, data)
-                progress(1)
+            files.write_all_atomic(rules_dir, work.write, progress)
             for name in work.delete:
                 (rules_dir / name).unlink(missing_ok=True)
                 progress(1)

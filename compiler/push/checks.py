@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,8 +33,16 @@ def _contents(files: Sequence[Path]) -> frozenset | None:
         return None  # promtool says what is wrong with the file
 
 
+_rules_lock = threading.Lock()  # targets plan concurrently: the second waits and finds the files passed
+
+
 def promtool_check_rules(files: Sequence[Path]) -> None:
     """`promtool check rules` on ``files``; files it already passed with the same content are not checked again."""
+    with _rules_lock:
+        _promtool_check_rules(files)
+
+
+def _promtool_check_rules(files: Sequence[Path]) -> None:
     key = _contents(files)
     if key is not None and key in _rules_passed:
         return

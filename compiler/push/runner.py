@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,15 +127,24 @@ def _pusher(name: str, endpoint, model: Model, settings: Settings, http: Transpo
     return MimirPusher(endpoint, out_dir, mimir_namespaces(model, out_dir), http, **({} if settings.checks else {"check": None}))
 
 
+def _concurrently(function: Callable[[Pusher], TargetReport], pushers: list[Pusher]) -> list[TargetReport]:
+    """``function`` on every pusher at once, reports in the pushers' order. Planning only reads,
+    and most of it is waiting for servers (a ruler listing every group, Prometheus' rules API)
+    and for promtool: targets need not wait for one another."""
+    with ThreadPoolExecutor(max_workers=max(1, len(pushers))) as pool:
+        return list(pool.map(function, pushers))
+
+
 def diff(pushers: list[Pusher]) -> list[TargetReport]:
     """Plan every target; read only."""
-    reports = []
-    for pusher in pushers:
+
+    def plan(pusher: Pusher) -> TargetReport:
         try:
-            reports.append(TargetReport(pusher.name, "planned", pusher.plan()))
+            return TargetReport(pusher.name, "planned", pusher.plan())
         except PushError as exc:
-            reports.append(TargetReport(pusher.name, "failed", errors=[str(exc)]))
-    return reports
+            return TargetReport(pusher.name, "failed", errors=[str(exc)])
+
+    return _concurrently(plan, pushers)
 
 
 NOT_IN_PLACE = "not in place after the push: "
@@ -161,14 +171,17 @@ def after_failed_apply(pusher: Pusher, report: TargetReport, failure: PushError)
 
 
 def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory = no_progress) -> list[TargetReport]:
-    """Check and plan every target, then (unless ``dry_run``) apply and verify them one by one."""
-    reports = []
-    for pusher in pushers:
+    """Check and plan every target (concurrently: all read only), then (unless ``dry_run``) apply
+    and verify them one by one, stopping at the first that fails."""
+
+    def check_and_plan(pusher: Pusher) -> TargetReport:
         try:
             pusher.preflight()
-            reports.append(TargetReport(pusher.name, "planned", pusher.plan()))
+            return TargetReport(pusher.name, "planned", pusher.plan())
         except PushError as exc:
-            reports.append(TargetReport(pusher.name, "failed", Plan(notes=[NOTHING_WRITTEN]), errors=[str(exc)]))
+            return TargetReport(pusher.name, "failed", Plan(notes=[NOTHING_WRITTEN]), errors=[str(exc)])
+
+    reports = _concurrently(check_and_plan, pushers)
     if dry_run:
         return reports
     if any(r.status == "failed" for r in reports):

@@ -52,7 +52,21 @@ def gc_paused():
             gc.enable()
 
 
+# Rule files parsed in this process, by content: Prometheus and Mimir read the same files of out/.
+# Callers treat the groups as read-only.
+_parsed: dict[str, tuple[dict, ...]] = {}
+
+
 def parse_groups(text: str, where: str) -> tuple[dict, ...]:
+    if text in _parsed:
+        return _parsed[text]
+    groups = _parse_groups(text, where)
+    if len(_parsed) < 100_000:
+        _parsed[text] = groups
+    return groups
+
+
+def _parse_groups(text: str, where: str) -> tuple[dict, ...]:
     try:
         with gc_paused():
             data = load_data(text) or {}

@@ -58,6 +58,15 @@ _OPENS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSES = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
+def _surely_shallow(text: str, limit: int) -> bool:
+    """True when ``text`` cannot nest deeper than ``limit``, told without parsing it: a block
+    collection starts to the right of its parent (one column per level at least), and a flow
+    collection needs a bracket of its own. Reading events is several times slower than reading
+    the data, and almost every file is far from the limit."""
+    longest = max(map(len, text.splitlines()), default=0)
+    return longest + 1 + text.count("[") + text.count("{") <= limit
+
+
 def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None:
     """Where the nesting first goes deeper than ``limit``, measured on the event stream.
 
@@ -65,6 +74,8 @@ def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None
     exception) at some ten thousand levels, which ``[[[[...`` reaches in a small file. Its
     parser keeps a stack of its own, so reading events first is safe and stops at the limit.
     """
+    if _surely_shallow(text, limit):
+        return None
     depth = 0
     try:
         for event in yaml.parse(text, Loader=_Loader):

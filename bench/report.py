@@ -246,6 +246,8 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
         f"Unchanged re-push: {_s(s['repush_wall_s'])}, and it wrote "
         + ("nothing in any run** (no write request, no rule file touched, no reload)." if s["repush_wrote_nothing"] else "something** (see the writes column).")
     ]
+    if before and before["params"]["rule_groups"] != data["params"]["rule_groups"]:
+        before = None  # measured on a tree of another size: not comparable
     if before:
         b, a = before["all"], everything
         rows = [

@@ -75,12 +75,16 @@ class Cache:
             return None
 
     def put(self, key: str, value) -> None:
+        self.put_pickled(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def put_pickled(self, key: str, data: bytes) -> None:
+        """``put`` for a value the caller has pickled already (and needs the bytes of too)."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(data)
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only or full disk must not fail the compile
@@ -94,6 +98,9 @@ class NoCache(Cache):
         return None
 
     def put(self, key: str, value) -> None:
+        return None
+
+    def put_pickled(self, key: str, data: bytes) -> None:
         return None
 
     def prune(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,14 @@ def _prepare(job: tuple[str, bytes, str, Cache]) -> PreparedFile:
     return prepared
 
 
+def _prepare_pickled(job: tuple[str, bytes, str, Cache]) -> bytes:
+    """In a worker: the prepared file pickled once, for the cache and for the parent."""
+    name, raw, key, cache = job
+    data = pickle.dumps(prepare_file(name, raw), pickle.HIGHEST_PROTOCOL)
+    cache.put_pickled(key, data)
+    return data
+
+
 def prepare_all(sources: list[tuple[str, bytes]], cache: Cache, jobs: int = 1) -> list[PreparedFile]:
     """``prepare_file`` for every source, from the cache where it can, in ``jobs`` processes."""
     found: list[PreparedFile | None] = []
@@ -136,7 +145,7 @@ def prepare_all(sources: list[tuple[str, bytes]], cache: Cache, jobs: int = 1) -
         found.append(hit if isinstance(hit, PreparedFile) else None)
         if found[-1] is None:
             missing.append((name, raw, key, cache))
-    made = iter(workers.map_forked(_prepare, missing, jobs))
+    made = iter(workers.map_forked(_prepare, missing, jobs, pickled=_prepare_pickled))
     return [hit if hit is not None else next(made) for hit in found]
 
 

@@ -28,14 +28,35 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+class _Pickled:
+    """A result a worker sends as the pickle its caller made of it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self):
+        return (_Pickled, (self.data,))
+
+
 class WorkerError(RuntimeError):
     """A worker raised: a bug, reported with the worker's traceback."""
 
 
-def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: int, min_share: int = 2) -> list[Result]:
+def map_forked(
+    function: Callable[[Item], Result],
+    items: Sequence[Item],
+    jobs: int,
+    min_share: int = 2,
+    pickled: Callable[[Item], bytes] | None = None,
+) -> list[Result]:
     """``[function(item) for item in items]``, spread over up to ``jobs`` processes (this one
     included). Serial when forking cannot pay off: one job, or fewer than ``min_share`` items
-    per process, or no fork on this platform."""
+    per process, or no fork on this platform.
+
+    ``pickled(item)``: ``pickle.dumps(function(item))``, for a caller that pickles the result
+    anyway (to cache it): workers send those bytes instead of pickling the result again."""
     jobs = max(1, min(jobs, len(items) // max(1, min_share)))
     if jobs == 1 or not hasattr(os, "fork"):
         return [function(item) for item in items]
@@ -43,7 +64,7 @@ def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: 
     pending: list[tuple[int, IO[bytes]]] = []
     try:
         for share in shares[1:]:
-            pending.append(_fork(function, share))
+            pending.append(_fork(function, share, pickled))
         results = [[function(item) for item in shares[0]]]
         while pending:
             pid, spool = pending.pop(0)
@@ -58,7 +79,7 @@ def map_forked(function: Callable[[Item], Result], items: Sequence[Item], jobs: 
     return ordered
 
 
-def _fork(function: Callable, share: list) -> tuple[int, IO[bytes]]:
+def _fork(function: Callable, share: list, pickled: Callable | None) -> tuple[int, IO[bytes]]:
     """A worker writing one pickle per result to an unlinked spool file as it goes, so neither
     it nor the parent ever holds its whole share as one buffer, and nothing is left on disk."""
     spool = tempfile.TemporaryFile()
@@ -69,7 +90,10 @@ def _fork(function: Callable, share: list) -> tuple[int, IO[bytes]]:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, once
             try:
                 for item in share:
-                    pickle.dump((True, function(item)), spool, pickle.HIGHEST_PROTOCOL)
+                    if pickled is not None:
+                        pickle.dump((True, _Pickled(pickled(item))), spool, pickle.HIGHEST_PROTOCOL)
+                    else:
+                        pickle.dump((True, function(item)), spool, pickle.HIGHEST_PROTOCOL)
                 status = 0
             except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
                 pickle.dump((False, traceback.format_exc()), spool)
@@ -96,7 +120,7 @@ def _collect(pid: int, spool: IO[bytes], count: int) -> list:
                 raise WorkerError(f"a compile worker exited without all its results (wait status {status})") from None
             if not ok:
                 raise WorkerError(f"a compile worker failed:\n{value}")
-            results.append(value)
+            results.append(pickle.loads(value.data) if isinstance(value, _Pickled) else value)
     return results
 
 

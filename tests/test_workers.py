@@ -65,3 +65,12 @@ def test_compile_writes_the_same_bytes_with_one_or_many_processes(tmp_path, spec
         assert result.exit_code == 0, result.output
         trees[jobs] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert trees["1"] == trees["4"] and len(trees["1"]) > 5
+
+
+def test_workers_may_send_results_their_caller_pickled_already():
+    import pickle
+
+    items = list(range(9))
+    made = workers.map_forked(lambda n: {"n": n}, items, 3, min_share=1, pickled=lambda n: pickle.dumps({"n": n, "sent": "pickled"}))
+    assert [m["n"] for m in made] == items
+    assert sum(m.get("sent") == "pickled" for m in made) == 6  # the workers' two shares; this process calls the function

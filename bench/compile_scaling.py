@@ -24,7 +24,14 @@ from measure import BENCH_DIR, PROJECT_DIR, Run, machine_facts, median_of, run_m
 DEFAULT_JSON = BENCH_DIR / "results" / "compile.json"
 
 
+def settle() -> None:
+    """Write back what earlier runs left dirty (old output trees, caches) before timing the next:
+    `slo compile` syncs its output, and would otherwise pay for the previous run's writes too."""
+    os.sync()
+
+
 def slo_compile(specs: Path, out: Path, cache: Path) -> Run:
+    settle()
     argv = [sys.executable, "-m", "compiler", "compile", str(specs), "--out", str(out), "--cache-dir", str(cache)]
     run = run_measured(argv, cwd=PROJECT_DIR)
     if run.returncode != 0:
@@ -33,6 +40,7 @@ def slo_compile(specs: Path, out: Path, cache: Path) -> Run:
 
 
 def promtool_check(out: Path) -> Run:
+    settle()
     rules = sorted(str(p) for p in (out / "prometheus" / "rules").glob("*.yml"))
     run = run_measured([shutil.which("promtool") or "promtool", "check", "rules", *rules])
     if run.returncode != 0:

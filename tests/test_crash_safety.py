@@ -19,7 +19,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from compiler import compile_tree, conventions, load_tree, output
 from compiler.cache import Cache

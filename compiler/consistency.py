@@ -29,7 +29,7 @@ from compiler.spec.yaml_source import load_documents
 from compiler.targets.yamltext import strip_comments
 
 # The C loader without positions: generated files are read in full on every compile, and
-# positions are needed only for the rare diagnostic (then read again, see _Locator).
+# positions are needed only for the rare diagnostic (then the file is read again, see check).
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Series Prometheus itself writes for every alerting rule.
@@ -41,15 +41,12 @@ _EXPR_VALUE = re.compile(r'"expr": ("(?:[^"\\\n]|\\.)*")')
 
 @dataclass(frozen=True)
 class Query:
-    """One PromQL expression in a generated file, and how to name where it is.
+    """One PromQL expression in a generated file, and where it is (read only for a file that
+    gets a diagnostic: positions cost several times more than the expressions alone)."""
 
-    Where it is, as ``file:line:col``, is worked out only when a diagnostic needs it (see
-    ``_Locator``): reading positions costs several times more than reading the data."""
-
-    path: str
-    where: str | None  # e.g. 'group slo-x-sli, rule 3 (record slo:...)'; None: ask _Locator.where
+    position: Position
+    where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
     expr: str
-    locator: tuple  # rules: (document index, key path); dashboards: (n-th "expr" line, how many)
 
 
 # --- what the spec names -------------------------------------------------------------------
@@ -100,54 +97,73 @@ def _names_in(expr: str) -> frozenset[str]:
 
 
 # --- what the generated files read and record ----------------------------------------------
-def rule_queries(path: str, text: str, data: dict | None = None) -> tuple[list[Query], set[str], bool, list[Diagnostic]]:
+_UNREADABLE = "the generated file does not read back as YAML{}; this is a bug in slo, please report it"
+
+
+def _rule_contents(path: str, text: str, data: dict | None) -> tuple[list[str], set[str], bool, list[Diagnostic]]:
     """Every rule expression of a rule file, the names it records, whether it holds alerts, and
     why the file does not read back (a bug in a target: no rule of it could be checked).
 
     ``data``: what the rule target wrote ``text`` from; the YAML writer reads back as exactly
     its input (tests/test_injection.py), so reading the text again would give the same."""
     try:
-        if data is not None:
-            documents = [strip_comments(data)]
-        else:
-            documents = [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+        documents = [strip_comments(data)] if data is not None else [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
     except yaml.YAMLError:
         _, problems = load_documents(path, text)  # the same failure, with its position
-        return [], set(), False, [
-            error(d.position, "consistency/generated-file", f"the generated file does not read back as YAML ({d.message}); this is a bug in slo, please report it")
-            for d in problems
-        ] or [error(Position(path), "consistency/generated-file", "the generated file does not read back as YAML; this is a bug in slo, please report it")]
-    queries, recorded, alerts = [], set(), False
-    for di, data in enumerate(documents):
-        for gi, group in enumerate(data.get("groups") or []):
-            for ri, rule in enumerate(group.get("rules") or []):
-                kind, name = ("record", rule["record"]) if "record" in rule else ("alert", rule.get("alert"))
-                if kind == "record":
-                    recorded.add(name)
-                else:
-                    alerts = True
-                where = f"group {group['name']}, rule {ri + 1} ({kind} {name})"
-                queries.append(Query(path, where, str(rule["expr"]), (di, ("groups", gi, "rules", ri, "expr"))))
-    return queries, recorded, alerts, []
+        found = [error(d.position, "consistency/generated-file", _UNREADABLE.format(f" ({d.message})")) for d in problems]
+        return [], set(), False, found or [error(Position(path), "consistency/generated-file", _UNREADABLE.format(""))]
+    exprs, recorded, alerts = [], set(), False
+    for rule in (r for d in documents for g in d.get("groups") or [] for r in g.get("rules") or []):
+        if "record" in rule:
+            recorded.add(rule["record"])
+        else:
+            alerts = True
+        exprs.append(str(rule["expr"]))
+    return exprs, recorded, alerts, []
+
+
+def _dashboard_exprs(text: str) -> list[str]:
+    """Every query of a dashboard. Dashboards are written with sorted keys and one key per line,
+    so every query is a line ``"expr": "..."``: reading those lines gives every query, exactly,
+    without building the whole document. Text in any other layout is read as JSON."""
+    if text.startswith("{\n"):
+        return [json.loads(value) for _, _, value in _expr_lines(text)]
+    return [expr for _, expr in _walk_dashboard(text)]
+
+
+def _expr_lines(text: str) -> list[tuple[int, int, str]]:
+    """(offset of the line, indent, the JSON string) of every line holding an ``"expr"`` key."""
+    found = []
+    for m in _EXPR_VALUE.finditer(text):
+        line = text.rfind("\n", 0, m.start()) + 1
+        if text[line : m.start()].strip(" \t") == "":  # the key starts its line: not text inside a value
+            found.append((line, m.start() - line, m.group(1)))
+    return found
+
+
+def rule_queries(path: str, text: str) -> list[Query]:
+    """Every rule expression of a rule file with its position (the file reads back: see extract)."""
+    documents, _ = load_documents(path, text)
+    return [
+        Query(doc.at(("groups", gi, "rules", ri, "expr")), f"group {group['name']}, rule {ri + 1} ({kind} {rule.get(kind)})", str(rule["expr"]))
+        for doc in documents
+        for gi, group in enumerate(doc.data.get("groups") or [])
+        for ri, rule in enumerate(group.get("rules") or [])
+        for kind in ["record" if "record" in rule else "alert"]
+    ]
 
 
 def dashboard_queries(path: str, text: str) -> list[Query]:
-    """Every query of a dashboard (annotations and panel targets), in document order.
-
-    Dashboards are written with sorted keys and one key per line, so every query is a line
-    ``"expr": "..."``: reading those lines gives every query, exactly, without building the
-    whole document. Which panel a query belongs to is worked out only for a diagnostic.
-    Text in any other layout is read as JSON.
-    """
-    if text.startswith("{\n"):
-        found = []  # (offset of the line, indent, the JSON string)
-        for m in _EXPR_VALUE.finditer(text):
-            line = text.rfind("\n", 0, m.start()) + 1
-            if text[line : m.start()].strip(" \t") == "":  # the key starts its line: not text inside a value
-                found.append((line, m.start() - line, m.group(1)))
-        return [Query(path, None, json.loads(value), (n, len(found), line, indent)) for n, (line, indent, value) in enumerate(found)]
+    """Every query of a dashboard (annotations and panel targets) with its panel and line; in
+    another layout than ours, the file is named without a line."""
     walked = _walk_dashboard(text)
-    return [Query(path, where, expr, (n, len(walked))) for n, (where, expr) in enumerate(walked)]
+    lines = _expr_lines(text) if text.startswith("{\n") else []
+    if len(lines) != len(walked):
+        return [Query(Position(path), where, expr) for where, expr in walked]
+    return [
+        Query(Position(path, text.count("\n", 0, offset) + 1, indent + 1), where, expr)
+        for (where, expr), (offset, indent, _) in zip(walked, lines)
+    ]
 
 
 def _walk_dashboard(text: str) -> list[tuple[str, str]]:
@@ -182,55 +198,10 @@ def _walk_dashboard(text: str) -> list[tuple[str, str]]:
     return found
 
 
-class _Locator:
-    """Where a query is (``file:line:col``, and which rule or panel), worked out only when a
-    diagnostic needs it, reading each file once."""
-
-    def __init__(self, artifacts: dict[str, str]):
-        self.artifacts = artifacts
-        self.rules: dict[str, list] = {}
-        self.dashboards: dict[str, list[tuple[str, str]]] = {}
-
-    def where(self, query: Query) -> str:
-        if query.where is not None:
-            return query.where
-        if query.path not in self.dashboards:
-            self.dashboards[query.path] = _walk_dashboard(self.artifacts[query.path])
-        walked = self.dashboards[query.path]
-        n, total = query.locator[:2]
-        return walked[n][0] if len(walked) == total else f"query {n + 1}"
-
-    def __call__(self, query: Query) -> Position:
-        text = self.artifacts[query.path]
-        if isinstance(query.locator[1], tuple):  # a rule: (document, key path)
-            if query.path not in self.rules:
-                self.rules[query.path] = load_documents(query.path, text)[0]
-            documents = self.rules[query.path]
-            index, keys = query.locator
-            return documents[index].at(keys) if index < len(documents) else Position(query.path)
-        if len(query.locator) == 4:  # a dashboard line: (n, total, offset, indent)
-            offset, indent = query.locator[2:]
-            return Position(query.path, text.count("\n", 0, offset) + 1, indent + 1)
-        return Position(query.path)  # a dashboard in another layout: name the file only
-
-
 # --- the check -----------------------------------------------------------------------------
 def _hint(name: str, known: set[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
-
-
-Read = tuple[Query, "frozenset[str] | str"]  # the names a query reads, or why it does not parse
-
-
-def _reads(queries: list[Query]) -> list[Read]:
-    out: list[Read] = []
-    for query in queries:
-        try:
-            out.append((query, _names_in(query.expr)))
-        except promql.PromQLError as exc:
-            out.append((query, str(exc)))
-    return out
 
 
 @dataclass(frozen=True)
@@ -249,21 +220,22 @@ class Extract:
     unreadable: tuple[Diagnostic, ...] = ()
 
 
-def _queries(kind: str, path: str, text: str, data: dict | None = None):
-    if kind == "rules":
-        return rule_queries(path, text, data)
-    return dashboard_queries(path, text), set(), False, []
-
-
 def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extract:
     """Read one generated file, of kind "rules" or "dashboard". The expensive part of the
     check, and per service: the compile runs it where the service's files are generated, in
     parallel and cached with them (pipeline.py)."""
-    found, records, alerts, unreadable = _queries(kind, path, text, data)
-    reads = _reads(found)
-    names_read = frozenset().union(*(r for _, r in reads if not isinstance(r, str)))
-    unparsable = any(isinstance(r, str) for _, r in reads)
-    return Extract(text, kind, names_read, unparsable, frozenset(records), alerts, tuple(unreadable))
+    if kind == "rules":
+        exprs, records, alerts, unreadable = _rule_contents(path, text, data)
+    else:
+        exprs, records, alerts, unreadable = _dashboard_exprs(text), set(), False, []
+    names_read: set[str] = set()
+    unparsable = False
+    for expr in exprs:
+        try:
+            names_read |= _names_in(expr)
+        except promql.PromQLError:
+            unparsable = True
+    return Extract(text, kind, frozenset(names_read), unparsable, frozenset(records), alerts, tuple(unreadable))
 
 
 def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None) -> list[Diagnostic]:
@@ -313,20 +285,22 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
         files.append((path, read("dashboard", path)))
 
     known = produced | sources
-    locate = _Locator(artifacts)
     for path, found in files:
         if not found.unparsable and found.reads <= known:
             continue  # the common case: nothing to report, no need to know which query read what
-        for query, read_names in _reads(_queries(found.kind, path, artifacts[path])[0]):
-            if isinstance(read_names, str):
-                diagnostics.append(error(locate(query), "consistency/promql", f"{locate.where(query)}: invalid PromQL: {read_names}"))
+        queries = rule_queries(path, artifacts[path]) if found.kind == "rules" else dashboard_queries(path, artifacts[path])
+        for query in queries:
+            try:
+                read_names = _names_in(query.expr)
+            except promql.PromQLError as exc:
+                diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {exc}"))
                 continue
             for name in sorted(read_names - known):
                 diagnostics.append(
                     error(
-                        locate(query),
+                        query.position,
                         "consistency/unknown-series",
-                        f"{locate.where(query)} reads {name}, which no generated recording rule records "
+                        f"{query.where} reads {name}, which no generated recording rule records "
                         f"and no spec names{_hint(name, known)}",
                     )
                 )

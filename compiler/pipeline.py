@@ -100,7 +100,7 @@ class PreparedFile:
     loaded: LoadedFile
     emitted: dict[str, dict[str, targets.Emitted]]  # service -> target -> (files, diagnostics)
     extracts: dict[str, consistency.Extract]  # generated file -> what the consistency check read in it
-    secrets: dict[str, tuple[str, list[Diagnostic]]]  # generated file -> (its text, secrets found in it)
+    secrets: dict[str, list[Diagnostic]]  # generated file (of ``emitted``) -> secrets found in it
 
 
 def prepare_file(name: str, raw: bytes) -> PreparedFile:
@@ -112,7 +112,7 @@ def prepare_file(name: str, raw: bytes) -> PreparedFile:
         done, documents = targets.emit_service(entry.service)
         emitted[entry.name] = done
         for files, _ in done.values():
-            secrets.update((path, (text, secret_scan.in_artifact(path, text, SECRET_KEYS))) for path, text in files.items())
+            secrets.update((path, secret_scan.in_artifact(path, text, SECRET_KEYS)) for path, text in files.items())
         for kind, path in (("rules", names.rules_file(entry.name)), ("dashboard", names.dashboard_file(entry.name))):
             text = next((files[path] for files, _ in done.values() if path in files), None)
             if text is not None:
@@ -275,10 +275,9 @@ def compile_tree(root: Path | str, cache: Cache | None = None, jobs: int = 1) ->
     extracts = {path: found for p in prepared for path, found in p.extracts.items()}
     artifacts, emitted = targets.emit_all(model, emitted_per_service)
     emitted += consistency.check(model, artifacts, extracts)  # every series a rule or dashboard reads exists
-    scanned = {path: found for p in prepared for path, found in p.secrets.items()}
+    scanned = {path: found for p in prepared for path, found in p.secrets.items()}  # the per-service files
     for path, text in artifacts.items():  # out/ is committed: the last guard, whatever the path
-        known = scanned.get(path)
-        emitted += known[1] if known is not None and known[0] is text else secret_scan.in_artifact(path, text, SECRET_KEYS)
+        emitted += scanned[path] if path in scanned else secret_scan.in_artifact(path, text, SECRET_KEYS)
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity.name == "ERROR" for d in diagnostics):
         raise CompileError(diagnostics)

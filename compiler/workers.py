@@ -28,18 +28,6 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-class _Pickled:
-    """A result a worker sends as the pickle its caller made of it."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __reduce__(self):
-        return (_Pickled, (self.data,))
-
-
 class WorkerError(RuntimeError):
     """A worker raised: a bug, reported with the worker's traceback."""
 
@@ -89,14 +77,14 @@ def _fork(function: Callable, share: list, pickled: Callable | None) -> tuple[in
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C: the parent reports it, once
             try:
-                for item in share:
+                for item in share:  # (worked, already pickled by the caller, the result)
                     if pickled is not None:
-                        pickle.dump((True, _Pickled(pickled(item))), spool, pickle.HIGHEST_PROTOCOL)
+                        pickle.dump((True, True, pickled(item)), spool, pickle.HIGHEST_PROTOCOL)
                     else:
-                        pickle.dump((True, function(item)), spool, pickle.HIGHEST_PROTOCOL)
+                        pickle.dump((True, False, function(item)), spool, pickle.HIGHEST_PROTOCOL)
                 status = 0
             except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
-                pickle.dump((False, traceback.format_exc()), spool)
+                pickle.dump((False, False, traceback.format_exc()), spool)
             spool.flush()
         finally:
             os._exit(status)  # no atexit handlers, no flushing of the parent's buffers
@@ -115,12 +103,12 @@ def _collect(pid: int, spool: IO[bytes], count: int) -> list:
         results = []
         while len(results) < count:
             try:
-                ok, value = pickle.load(spool)
+                ok, already_pickled, value = pickle.load(spool)
             except EOFError:
                 raise WorkerError(f"a compile worker exited without all its results (wait status {status})") from None
             if not ok:
                 raise WorkerError(f"a compile worker failed:\n{value}")
-            results.append(pickle.loads(value.data) if isinstance(value, _Pickled) else value)
+            results.append(pickle.loads(value) if already_pickled else value)
     return results
 
 

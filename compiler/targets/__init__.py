@@ -47,9 +47,7 @@ def emit_service(service: Service) -> tuple[dict[str, Emitted], dict[str, dict]]
 
 
 def emit_all(model: Model, per_service: dict[str, dict[str, Emitted]] | None = None) -> Emitted:
-    """Every target's files; ``per_service`` holds what ``emit_service`` gave for some services."""
-    if per_service is not None:
-        per_service = {s.name: per_service.get(s.name) or emit_service(s)[0] for s in model.services}
+    """Every target's files; ``per_service``: what ``emit_service`` gave for every service."""
     artifacts: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     for name in sorted(TARGETS):

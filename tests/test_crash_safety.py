@@ -162,11 +162,13 @@ def dir_state(rules: Path) -> tuple:
 
 @needs_prometheus
 def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp_path):
-    old_specs = make_specs(tmp_path / "old" / "slo", 100, "95")
-    new_specs = make_specs(tmp_path / "new" / "slo", 100, "96")
+    # 40 rule files: the push syncs the directory once, not per file, so the writes are quick,
+    # and fewer files left too few kills landing inside them on a loaded machine.
+    old_specs = make_specs(tmp_path / "old" / "slo", 200, "95")
+    new_specs = make_specs(tmp_path / "new" / "slo", 200, "96")
     old = write_out(old_specs, tmp_path / "old" / "out")
     new = write_out(new_specs, tmp_path / "new" / "out")
-    assert len(new) == 20 and all(old[n] != new[n] for n in new)
+    assert len(new) == 40 and all(old[n] != new[n] for n in new)
     with prometheus(tmp_path / "prometheus") as server:
         rules = server.directory / "rules"
         env = {**os.environ, "SLO_PROMETHEUS_URL": server.url, "SLO_PROMETHEUS_RULES_DIR": str(rules)}

@@ -76,18 +76,33 @@ def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None
     """
     if _surely_shallow(text, limit):
         return None
-    depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, _OPENS):
-                depth += 1
-                if depth > limit:
-                    mark = event.start_mark
-                    return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {limit} levels")
-            elif isinstance(event, _CLOSES):
-                depth -= 1
+        return _deeper_than(file, text, limit, _Loader)
+    except yaml.YAMLError as exc:
+        if _LIBYAML_NESTING not in str(exc):
+            return None  # composing finds the same error and reports it with its position
+    # libyaml 0.2.5+ (in PyYAML 6.0.4's wheels) refuses flow nesting beyond its own limit while
+    # scanning ahead, before the event that crosses ours: the pure-Python parser, which has no
+    # such limit and keeps no C stack, finds where ours is crossed, as before.
+    try:
+        return _deeper_than(file, text, limit, yaml.SafeLoader)
     except yaml.YAMLError:
-        return None  # composing finds the same error and reports it with its position
+        return None
+
+
+_LIBYAML_NESTING = "exceeded maximum nesting depth"
+
+
+def _deeper_than(file: str, text: str, limit: int, loader) -> Diagnostic | None:
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, _OPENS):
+            depth += 1
+            if depth > limit:
+                mark = event.start_mark
+                return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {limit} levels")
+        elif isinstance(event, _CLOSES):
+            depth -= 1
     return None
 
 

@@ -67,12 +67,9 @@ _SHORT_TEXT = 4096
 
 
 def find(text: str) -> list[Finding]:
-    if len(text) < _SHORT_TEXT:
-        if _ANY_NEEDLE.search(text) is None:
-            return []
-    present = {needle for needle in _NEEDLES if needle in text}
-    if not present:
+    if len(text) < _SHORT_TEXT and _ANY_NEEDLE.search(text) is None:
         return []
+    present = {needle for needle in _NEEDLES if needle in text}
     found = [
         Finding(what, m.start())
         for what, pattern in PATTERNS

@@ -30,21 +30,31 @@ AWS_KEY = "AKIA" + "ABCDEFGHIJKLMNOP"
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----"
 
 
-@pytest.mark.parametrize(
-    "text, what",
-    [
-        (f"see {PASSWORD_URL}/d/x", "a URL with a password"),
-        (TOKEN_URL, "a URL with a secret parameter"),
-        (f"url: {SLACK_WEBHOOK}", "a Slack webhook URL"),
-        (f"Authorization: Bearer {GRAFANA_TOKEN}", "a Grafana service-account token"),
-        (SLACK_TOKEN, "a Slack token"),
-        (GITHUB_TOKEN, "a GitHub token"),
-        (AWS_KEY, "an AWS access key"),
-        (PRIVATE_KEY, "a private key"),
-    ],
-)
+KINDS = [
+    (f"see {PASSWORD_URL}/d/x", "a URL with a password"),
+    (TOKEN_URL, "a URL with a secret parameter"),
+    (f"url: {SLACK_WEBHOOK}", "a Slack webhook URL"),
+    (f"Authorization: Bearer {GRAFANA_TOKEN}", "a Grafana service-account token"),
+    (SLACK_TOKEN, "a Slack token"),
+    (GITHUB_TOKEN, "a GitHub token"),
+    (AWS_KEY, "an AWS access key"),
+    (PRIVATE_KEY, "a private key"),
+]
+
+
+@pytest.mark.parametrize("text, what", KINDS)
 def test_the_scanner_recognises_each_kind_of_secret(text, what):
     assert [f.what for f in secret_scan.find(f"line one\n  {text}\n")] == [what]
+
+
+@pytest.mark.parametrize("text, what", KINDS)
+def test_a_secret_deep_in_a_large_generated_file_is_found_at_its_offset(text, what):
+    """Texts of a generated file's size take the per-needle path, not the one-search gate of short values."""
+    padding = 'expr: sum(rate(http_requests_total{job="api"}[5m]))\n' * 200
+    assert len(padding) > secret_scan._SHORT_TEXT
+    [alone] = secret_scan.find(text)
+    found = secret_scan.find(f"{padding}  {text}\n{padding}")
+    assert [(f.what, f.offset) for f in found] == [(what, len(padding) + 2 + alone.offset)]
 
 
 @pytest.mark.parametrize(

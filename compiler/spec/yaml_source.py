@@ -67,6 +67,10 @@ def _surely_shallow(text: str, limit: int) -> bool:
     return longest + 1 + text.count("[") + text.count("{") <= limit
 
 
+# What libyaml 0.2.5+ says when flow nesting passes its own limit (see _too_deep).
+_LIBYAML_NESTING = "exceeded maximum nesting depth"
+
+
 def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None:
     """Where the nesting first goes deeper than ``limit``, measured on the event stream.
 
@@ -88,9 +92,6 @@ def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None
         return _deeper_than(file, text, limit, yaml.SafeLoader)
     except yaml.YAMLError:
         return None
-
-
-_LIBYAML_NESTING = "exceeded maximum nesting depth"
 
 
 def _deeper_than(file: str, text: str, limit: int, loader) -> Diagnostic | None:

@@ -40,6 +40,7 @@ import sloth_rules
 from compiler import compile_tree
 from compiler import conventions as names
 from compiler.durations import format_duration, parse_duration
+from compiler.windows import TILE
 from measure import BENCH_DIR, machine_facts
 from prometheus_server import PrometheusServer
 
@@ -150,6 +151,72 @@ def backfill_rules(prom: PrometheusServer, rules: Path, start: int, end: int, ou
     )
     if proc.returncode != 0:
         raise RuntimeError(f"rule backfill of {rules.name} failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+    return time.perf_counter() - began
+
+
+def tile_samples(data: gen_metrics.Synthetic, service: int, slo: str, first: int):
+    """Our hourly tiles of one SLO, from minute ``first`` of the data on, as the rules record them.
+
+    The tile rules refer to their own last value, which `promtool tsdb create-blocks-from rules`
+    cannot evaluate (it runs each rule over the whole range at once). They are computed here the
+    way the rules do it (prometheus_rules.tile_rules), from the same 5m rates that the backfilled
+    base series hold, one evaluation a minute. Yields (metric, timestamp, value).
+    """
+    step = float(GLOBAL_INTERVAL)
+    for rate, aggregate in zip((names.ERRORS_RATE, names.TOTAL_RATE), gen_metrics.SLO_EVENTS[slo]):
+        cum = data.cumulative[service][aggregate]
+        so_far = None  # the previous evaluation's count of the hour; none before the second rate
+        for m in range(first, data.minutes):
+            ts = data.start + m * gen_metrics.SCRAPE_INTERVAL
+            r = (cum[m] - cum[m - 5]) / 300
+            if m == first:  # no rate an evaluation earlier: nothing to count yet
+                continue
+            counted = r * step + (so_far if so_far is not None else r * 0)
+            if ts % TILE == 0:
+                yield names.EVENTS_PER_HOUR[rate], ts, counted
+                so_far = counted * 0
+            else:
+                so_far = counted * 1
+            yield names.EVENTS_THIS_HOUR[rate], ts, so_far
+
+
+def backfill_tiles(data: gen_metrics.Synthetic, model, first: int, work: Path, out: Path) -> float:
+    """Write our tiles as OpenMetrics, one file per day (few series: each is read quickly once per
+    2h block written), and backfill them into ``out``."""
+    began = time.perf_counter()
+    by_block: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for index, service in enumerate(model.services):
+        for slo in service.slos:
+            labels = f'{names.SERVICE}="{slo.service}",{names.SLO}="{slo.name}"'
+            for metric, ts, value in tile_samples(data, index, slo.name, first):
+                by_block[ts - ts % gen_metrics.DAY][f"{metric}{{{labels}}}"].append(f"{value!r} {ts}")
+    directory = work / "openmetrics-tiles"
+    directory.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for block, series in sorted(by_block.items()):
+        path = directory / f"tiles-{block}.om"
+        lines = []
+        for metric in sorted({key.split("{")[0] for key in series}):
+            lines.append(f"# TYPE {metric} gauge")
+            for key in sorted(k for k in series if k.split("{")[0] == metric):
+                lines += [f"{key} {sample}" for sample in series[key]]
+        path.write_text("\n".join(lines) + "\n# EOF\n", encoding="ascii")
+        paths.append(path)
+
+    def load(path: Path) -> None:
+        proc = subprocess.run(
+            [shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"backfill of {path.name} failed: {proc.stderr[-2000:]}")
+        path.unlink()
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(load, paths))
     return time.perf_counter() - began
 
 
@@ -350,7 +417,9 @@ def run(args, work: Path) -> dict:
         for name in SETS:
             prep[f"backfill_rules_{name}_s"] = round(backfill_rules(prom, base[name], start, data.end, work / f"blocks-{name}"), 1)
             log(f"backfilled the base series of {name} in {prep[f'backfill_rules_{name}_s']}s")
-    for name in SETS:
+    prep["backfill_tiles_ours_s"] = round(backfill_tiles(data, model, (start - data.start) // 60, work, work / "blocks-tiles"), 1)
+    log(f"backfilled our hourly tiles in {prep['backfill_tiles_ours_s']}s")
+    for name in (*SETS, "tiles"):
         move_blocks(work / f"blocks-{name}", tsdb)
     with PrometheusServer(tsdb) as prom:
         prep["settle_rules_s"] = round(settle(prom, quiet, time.monotonic() + settle_deadline), 1)

@@ -32,6 +32,10 @@ PERIOD = "slo:period:seconds"
 PERIOD_ERROR_RATIO = "slo:sli_error:ratio_period"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 CURRENT_BURN_RATE = "slo:burn_rate:current"
+# Hourly tiles of events (windows.TILE): the count so far in the current hour, and once an hour,
+# at minute 0, the count of the hour that just ended.
+EVENTS_THIS_HOUR = {ERRORS_RATE: "slo:sli_errors:events_this_hour", TOTAL_RATE: "slo:sli_total:events_this_hour"}
+EVENTS_PER_HOUR = {ERRORS_RATE: "slo:sli_errors:events_per_hour", TOTAL_RATE: "slo:sli_total:events_per_hour"}
 THRESHOLD_VALUE = "slo:threshold:value"
 
 

@@ -32,6 +32,15 @@ MAX_PERIOD = 365 * DAY
 # Every longer window is derived from rates over this window (see README, "How the rules are built").
 BASE_RATE_WINDOW = 5 * MINUTE
 
+# Long windows are sums of hourly tiles of events rather than scans of every 5m rate sample:
+# a 30d window then reads 720 samples per series instead of 43,200. Shorter windows scan so few
+# samples that tiling would not pay.
+TILE = 1 * HOUR
+TILED_MIN_WINDOW = 6 * HOUR
+# The tiles add what each evaluation saw since the one before, which an offset this short
+# reaches whatever the evaluation interval (every interval is a whole number of seconds).
+PREVIOUS_EVALUATION = 1
+
 
 @dataclass(frozen=True)
 class TierSpec:
@@ -84,3 +93,8 @@ def burn_tier(spec: TierSpec, period: int, objective: Decimal) -> BurnTier:
 def unreachable(tier: BurnTier) -> bool:
     """An error ratio above 100% can never be observed, so such a tier never fires."""
     return tier.threshold >= 1
+
+
+def tiled(window: int) -> bool:
+    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate samples."""
+    return window >= TILED_MIN_WINDOW and window % TILE == 0

@@ -54,7 +54,7 @@ def test_a_rule_reading_a_wrong_series_names_its_group_and_rule():
     artifacts[path] = artifacts[path].replace("expr: slo:sli_error:ratio_rate1h{", "expr: slo:sli_error:ratio_rate7h{", 1)
     (line,) = [i + 1 for i, text in enumerate(artifacts[path].splitlines()) if "slo:sli_error:ratio_rate7h" in text]
     assert [d.render() for d in consistency.check(result.model, artifacts)] == [
-        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 10 (record slo:burn_rate:current) "
+        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 16 (record slo:burn_rate:current) "
         "reads slo:sli_error:ratio_rate7h, which no generated recording rule records and no spec names "
         "(did you mean slo:sli_error:ratio_rate6h?)"
     ]

@@ -3,11 +3,15 @@
 How the SLI rules stay cheap and exact (README, "How the rules are built"):
   1. Per SLO, the error and total *rates* over the 5m base window are recorded once: the only
      rules that read the raw, possibly high-cardinality counters.
-  2. Every longer window W is derived from those two series:
+  2. Short windows W are derived from those two series:
          avg_over_time(errors_rate5m[W]) / avg_over_time(total_rate5m[W])
      A ratio of mean rates is a ratio of event counts, so a busy hour weighs more than a quiet
      one (event-weighted), unlike averaging per-slice ratios.
-  3. The period window scans the most samples, so it lives in a group evaluated every 5 minutes.
+  3. Long windows (windows.tiled) add up the same events from hourly tiles: each evaluation adds
+     rate * seconds since the previous one to a count of the current hour, which is kept once an
+     hour. Events in the last W = the tiles inside W + this hour so far - the part of the oldest
+     tile before W. Exact, and a 30d window reads 720 samples per series instead of 43,200.
+  4. The period SLI lives in a group evaluated every 5 minutes: it changes little in a minute.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from compiler.model import (
 from compiler.promtext import escape_template, quote_label_value
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
 from compiler.targets.yamltext import Comment, dump
-from compiler.windows import BASE_RATE_WINDOW
+from compiler.windows import BASE_RATE_WINDOW, PREVIOUS_EVALUATION, TILE, TILED_MIN_WINDOW, tiled
 
 BASE = format_duration(BASE_RATE_WINDOW)
 
@@ -106,13 +110,67 @@ def current_burn_window(slo: SLO) -> int:
     return min(longs) if longs else 3600
 
 
-def ratio_expr(slo: SLO, window: int) -> str:
-    errors = series(names.ERRORS_RATE, slo.service, slo.name)
-    total = series(names.TOTAL_RATE, slo.service, slo.name)
+def ratio_expr(selector: str, window: int) -> str:
+    """The error ratio over ``window`` of every SLO ``selector`` selects."""
+    errors, total = f"{names.ERRORS_RATE}{selector}", f"{names.TOTAL_RATE}{selector}"
     if window == BASE_RATE_WINDOW:
         return f"{errors} / {total}"
+    if tiled(window):
+        return f"{_bracket(events_expr(names.ERRORS_RATE, selector, window))}\n/\n{_bracket(events_expr(names.TOTAL_RATE, selector, window))}"
     w = format_duration(window)
     return f"avg_over_time({errors}[{w}]) / avg_over_time({total}[{w}])"
+
+
+def events_expr(rate: str, selector: str, window: int) -> str:
+    """Events in the last ``window`` (whole hours), from the hourly tiles of ``rate``'s events.
+
+    The range stops 1s short of the window: Prometheus 2.x includes a range's first instant, and
+    the tile recorded exactly one window ago counts the hour before the window. The ``or``s stand
+    in zeros while the data is younger than the window.
+    """
+    this_hour = f"{names.EVENTS_THIS_HOUR[rate]}{selector}"
+    per_hour = f"{names.EVENTS_PER_HOUR[rate]}{selector}"
+    return (
+        f"(sum_over_time({per_hour}[{format_duration(window - 1)}]) or {this_hour} * 0)\n"
+        f"+ {this_hour}\n"
+        f"- ({this_hour} offset {format_duration(window)} or {this_hour} * 0)"
+    )
+
+
+def _bracket(expr: str) -> str:
+    """A multi-line operand, indented inside its own brackets."""
+    return "(\n  " + expr.replace("\n", "\n  ") + "\n)"
+
+
+def events_in(slo: SLO, window: int) -> str:
+    """Events (the total) in the last ``window``, for the low-traffic guard."""
+    if tiled(window):
+        return _bracket(events_expr(names.TOTAL_RATE, slo_selector(slo), window))
+    total = series(names.TOTAL_RATE, slo.service, slo.name)
+    return f"avg_over_time({total}[{format_duration(window)}]) * {window}"
+
+
+def slo_selector(slo: SLO) -> str:
+    return f"{{{names.SERVICE}={quote_label_value(slo.service)},{names.SLO}={quote_label_value(slo.name)}}}"
+
+
+def service_selector(service: Service, slos: list[SLO]) -> str:
+    """Matchers for ``slos`` of ``service``: the service alone when they are all its SLOs."""
+    matchers = [f"{names.SERVICE}={quote_label_value(service.name)}"]
+    if len(slos) < len(service.slos):
+        # SLO names are lowercase letters, digits and hyphens: nothing a regex would read specially.
+        op = "=" if len(slos) == 1 else "=~"
+        matchers.append(f"{names.SLO}{op}{quote_label_value('|'.join(slo.name for slo in slos))}")
+    return "{" + ",".join(matchers) + "}"
+
+
+def grouped(service: Service, keys_for) -> list[tuple]:
+    """(key, the SLOs it applies to) for every key ``keys_for(slo)`` names (e.g. windows), in order."""
+    users: dict = {}
+    for slo in service.slos:
+        for key in keys_for(slo):
+            users.setdefault(key, []).append(slo)
+    return sorted(users.items(), key=lambda item: item[0])
 
 
 # --- labels and annotations -----------------------------------------------------------------
@@ -165,8 +223,7 @@ def burn_alert(service: Service, slo: SLO, tier) -> dict:
         f"{series(names.error_ratio(tier.short), slo.service, slo.name)} > {threshold}"
     )
     if slo.alerting.min_events is not None:
-        total = series(names.TOTAL_RATE, slo.service, slo.name)
-        expr += f"\nand\navg_over_time({total}[{long}]) * {tier.long} >= {names.number(slo.alerting.min_events)}"
+        expr += f"\nand\n{events_in(slo, tier.long)} >= {names.number(slo.alerting.min_events)}"
     labels = _labels(
         service.labels,
         slo.labels,
@@ -256,40 +313,70 @@ def threshold_rules(service: Service, th: Threshold) -> list:
 
 
 # --- groups -----------------------------------------------------------------------------------
-def sli_rules(slo: SLO) -> list:
+def rate_rules(slo: SLO) -> list:
     labels = slo_series_labels(slo)
-    rules: list = [Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}")]
-    rules.append({"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels})
-    rules.append({"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels})
-    for window in windows_of(slo):
-        rules.append({"record": names.error_ratio(window), "expr": ratio_expr(slo, window), "labels": labels})
-    burn_window = current_burn_window(slo)
-    rules.append(
-        {
-            "record": names.CURRENT_BURN_RATE,
-            "expr": f"{series(names.error_ratio(burn_window), slo.service, slo.name)} / {names.number(slo.error_budget)}",
-            "labels": {**labels, names.WINDOW: format_duration(burn_window)},
-        }
-    )
+    return [
+        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"),
+        {"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels},
+        {"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels},
+    ]
+
+
+def tile_rules(service: Service) -> list:
+    """Hourly tiles of the errors and of the total of every SLO of ``service``.
+
+    Each evaluation adds the events since the previous one (rate x seconds between them) to the
+    count of the current hour; an evaluation in minute 0 (TILE is an hour) records that count as
+    a tile and starts again from zero. Every evaluation that starts again records the tile it
+    ends, so the windows stay exact wherever the restarts fall, at any evaluation interval. The
+    count so far is read back from up to a tile ago: a gap in the rates shorter than that loses
+    nothing counted before it.
+    """
+    selector = service_selector(service, service.slos)
+    previous = format_duration(PREVIOUS_EVALUATION)
+    rules: list = [Comment(f"every SLO above: events per hour, from which windows of {format_duration(TILED_MIN_WINDOW)} and longer are summed")]
+    for rate in (names.ERRORS_RATE, names.TOTAL_RATE):
+        r = f"{rate}{selector}"
+        so_far = f"last_over_time({names.EVENTS_THIS_HOUR[rate]}{selector}[{format_duration(TILE)}] offset {previous})"
+        counted = _bracket(f"{r} * (time() - timestamp({r} offset {previous}))\n+ ({so_far} or {r} * 0)")
+        rules.append({"record": names.EVENTS_THIS_HOUR[rate], "expr": f"{counted}\n* on() group_left() (minute() != bool 0)"})
+        rules.append({"record": names.EVENTS_PER_HOUR[rate], "expr": f"{counted}\nand on() minute() == 0"})
     return rules
+
+
+def ratio_rules(service: Service) -> list:
+    """One rule per window for all the SLOs that read it: a rule costs about as much to run
+    for one series as for a few, and every SLO's series keeps its own labels."""
+    rules: list = [Comment("every SLO above: error ratios over its alert windows")]
+    for window, slos in grouped(service, windows_of):
+        rules.append({"record": names.error_ratio(window), "expr": ratio_expr(service_selector(service, slos), window)})
+    for slo in service.slos:  # one each: the window and the error budget are the SLO's own
+        window = current_burn_window(slo)
+        rules.append(
+            {
+                "record": names.CURRENT_BURN_RATE,
+                "expr": f"{series(names.error_ratio(window), slo.service, slo.name)} / {names.number(slo.error_budget)}",
+                "labels": {**slo_series_labels(slo), names.WINDOW: format_duration(window)},
+            }
+        )
+    return rules
+
+
+def sli_rules(service: Service) -> list:
+    """Rates first, then the tiles built from them, then the windows that read both."""
+    rules = [r for slo in service.slos for r in rate_rules(slo)]
+    return rules + tile_rules(service) + ratio_rules(service)
 
 
 def period_rules(service: Service, slo: SLO) -> list:
     labels = slo_series_labels(slo)
-    period = format_duration(slo.period)
-    errors = series(names.ERRORS_RATE, slo.service, slo.name)
-    total = series(names.TOTAL_RATE, slo.service, slo.name)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
     return [
-        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {period}"),
+        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"),
         {"record": names.OBJECTIVE, "expr": f"vector({names.number(slo.objective)})", "labels": dict(sorted(info_labels.items()))},
         {"record": names.ERROR_BUDGET, "expr": f"vector({names.number(slo.error_budget)})", "labels": labels},
         {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
-        {
-            "record": names.PERIOD_ERROR_RATIO,
-            "expr": f"avg_over_time({errors}[{period}]) / avg_over_time({total}[{period}])",
-            "labels": labels,
-        },
+        {"record": names.PERIOD_ERROR_RATIO, "expr": ratio_expr(slo_selector(slo), slo.period), "labels": labels},
         {
             "record": names.BUDGET_REMAINING,
             "expr": f"1 - {series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)} / {names.number(slo.error_budget)}",
@@ -301,7 +388,7 @@ def period_rules(service: Service, slo: SLO) -> list:
 def service_groups(service: Service) -> list[dict]:
     groups = []
     if service.slos:
-        groups.append({"name": names.group_sli(service.name), "rules": [r for slo in service.slos for r in sli_rules(slo)]})
+        groups.append({"name": names.group_sli(service.name), "rules": sli_rules(service)})
         groups.append(
             {
                 "name": names.group_period(service.name),

@@ -7,6 +7,10 @@ Prometheus' own semantics for the rules we generate:
     every 1 or 5 minutes there is always a sample at t-5m and no extrapolation; before 5m the
     counter starts at 0 and extrapolation stops at zero, which gives the same formula.
   * avg_over_time(r[W]) at t: the mean of r's samples in [t-W, t].
+  * a tiled window W at t (windows.tiled): the events of every evaluation in (t-W, t], each
+    rate * seconds since the evaluation before. The first evaluation with a rate has no earlier
+    one, so the tiles count from the second. With no gaps the tile arithmetic is exact, so the
+    hour boundaries do not appear here (prometheus_rules.events_expr).
 Arithmetic is exact: counters are scaled to integers, ratios compared by cross-multiplication.
 Time is counted in steps (1 or 5 minutes); methods take and return step indexes.
 """
@@ -18,10 +22,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from compiler.model import SLO, BurnTier
-from compiler.windows import BASE_RATE_WINDOW
+from compiler.windows import BASE_RATE_WINDOW, tiled
 
 MINUTE = 60
 BASE = BASE_RATE_WINDOW // MINUTE
+FIRST_RATE = 1  # the first step with a 5m rate: a rate needs two samples
+FIRST_TILED = FIRST_RATE + 1  # the first step whose events the tiles count: one rate sample before it
 MARGIN = 10**9  # quantities closer than one part in 10^9 to a threshold are "too close to call"
 
 
@@ -78,8 +84,10 @@ class Simulation:
         tot = [c_tot[k] - c_tot[max(0, k - base)] for k in range(n + 1)]
         # A rate needs two samples, so nothing is recorded at t=0; the errors rate included:
         # it is 0 without error series only while the total exists (prometheus_rules.errors_rate_expr).
-        self._err = self._prefix(err, first=1)
-        self._tot = self._prefix(tot, first=1)
+        self._err = self._prefix(err, first=FIRST_RATE)
+        self._tot = self._prefix(tot, first=FIRST_RATE)
+        self._err_tiled = self._prefix(err, first=FIRST_TILED)
+        self._tot_tiled = self._prefix(tot, first=FIRST_TILED)
         self._err_rate, self._tot_rate = err, tot
 
     @staticmethod
@@ -105,6 +113,12 @@ class Simulation:
             e, tot = self._err_rate[t], self._tot_rate[t]
             return (e, tot) if tot else None
         w = window // MINUTE // self.step
+        if tiled(window):
+            if t < FIRST_TILED:
+                return None
+            se, _ = self._window(self._err_tiled, t - w + 1, t)
+            st, _ = self._window(self._tot_tiled, t - w + 1, t)
+            return (se, st) if st else None  # no events at all: 0/0, NaN in Prometheus
         se, ce = self._window(self._err, t - w, t)
         st, ct = self._window(self._tot, t - w, t)
         if not ce or not ct or not st:
@@ -116,8 +130,15 @@ class Simulation:
         return None if parts is None else Fraction(*parts)
 
     def _events_parts(self, window: int, t: int) -> tuple[int, int] | None:
-        """Events in ``window`` as the alert computes them: mean total rate * window seconds."""
-        st, ct = self._window(self._tot, t - window // MINUTE // self.step, t)
+        """Events in ``window`` as the alert computes them: the tiles' sum of rate * seconds
+        between evaluations, or else the mean total rate * window seconds."""
+        w = window // MINUTE // self.step
+        if tiled(window):
+            if t < FIRST_TILED:
+                return None
+            st, _ = self._window(self._tot_tiled, t - w + 1, t)
+            return st * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
+        st, ct = self._window(self._tot, t - w, t)
         if not ct:
             return None
         return st * window, ct * BASE * MINUTE * self.timeline.scale

@@ -164,13 +164,13 @@ def service_selector(service: Service, slos: list[SLO]) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
-def grouped(service: Service, keys_for) -> list[tuple]:
-    """(key, the SLOs it applies to) for every key ``keys_for(slo)`` names (e.g. windows), in order."""
-    users: dict = {}
+def slos_by_window(service: Service) -> list[tuple[int, list[SLO]]]:
+    """(window, the SLOs of ``service`` that read it), shortest window first."""
+    users: dict[int, list[SLO]] = {}
     for slo in service.slos:
-        for key in keys_for(slo):
-            users.setdefault(key, []).append(slo)
-    return sorted(users.items(), key=lambda item: item[0])
+        for window in windows_of(slo):
+            users.setdefault(window, []).append(slo)
+    return sorted(users.items())
 
 
 # --- labels and annotations -----------------------------------------------------------------
@@ -348,7 +348,7 @@ def ratio_rules(service: Service) -> list:
     """One rule per window for all the SLOs that read it: a rule costs about as much to run
     for one series as for a few, and every SLO's series keeps its own labels."""
     rules: list = [Comment("every SLO above: error ratios over its alert windows")]
-    for window, slos in grouped(service, windows_of):
+    for window, slos in slos_by_window(service):
         rules.append({"record": names.error_ratio(window), "expr": ratio_expr(service_selector(service, slos), window)})
     for slo in service.slos:  # one each: the window and the error budget are the SLO's own
         window = current_burn_window(slo)

@@ -69,7 +69,7 @@ def build_rule_sets(services: int, work: Path):
     base_rules = {"ours": [], "sloth": []}
     for path in sorted(dirs["ours"].glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
-            base_rules["ours"] += [r for r in group["rules"] if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)]
+            base_rules["ours"] += self_contained([r for r in group["rules"] if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)])
     for service in result.model.services:
         base_rules["sloth"] += [r for g in sloth_rules.base_groups(service) for r in g["rules"]]
     base = {}
@@ -78,6 +78,28 @@ def build_rule_sets(services: int, work: Path):
         group = {"name": f"{name}-base", "rules": union_rules(rules)}
         base[name].write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False, width=1000))
     return result.model, dirs, base
+
+
+def self_contained(rules: list[dict]) -> list[dict]:
+    """Base rules that read no recorded series: our errors rate reads the total rate its SLO
+    records just before it, which the raw-data Prometheus of the backfill does not have, so the
+    total's own expression is put in its place."""
+    totals = {}
+    out = []
+    for rule in rules:
+        labels = rule["labels"]
+        recorded = f'{rule["record"]}{{{names.SERVICE}="{labels[names.SERVICE]}",{names.SLO}="{labels[names.SLO]}"}}'
+        if rule["record"] == names.TOTAL_RATE:
+            totals[recorded] = f"({rule['expr'].strip()})"
+            out.append(rule)
+            continue
+        expr = rule["expr"]
+        for name, total in totals.items():
+            expr = expr.replace(name, total)
+        if names.TOTAL_RATE in expr:
+            raise RuntimeError(f"errors rule of {labels} reads a total rate recorded before it that was not found")
+        out.append({**rule, "expr": expr})
+    return out
 
 
 def union_rules(rules: list[dict]) -> list[dict]:

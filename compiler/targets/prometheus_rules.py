@@ -76,16 +76,22 @@ def latency_count(indicator: LatencyIndicator) -> str:
 
 
 def errors_rate_expr(slo: SLO) -> str:
+    """The errors rate; the total it needs is read from its rule, recorded just before, so the
+    raw total series (often the SLO's largest selection) are read once per evaluation, not twice."""
     ind = slo.indicator
+    total = series(names.TOTAL_RATE, slo.service, slo.name)
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
             # No error series exists until the first error: count it as 0, but only while the total
             # exists. A bare `or vector(0)` also records zeros while there is no traffic data at all
             # (before the first scrapes, while the target is down), and those zeros, averaged against
             # total samples that do not exist, bias every longer window's error ratio low.
-            return f"{counter_rate(ind.errors)} or 0 * {counter_rate(ind.total)}"
-        return f"{counter_rate(ind.total)} - ({counter_rate(ind.good)} or vector(0))"
-    return f"sum(rate({latency_count(ind)}[{BASE}])) - (sum(rate({latency_bucket(ind)}[{BASE}])) or vector(0))"
+            return f"{counter_rate(ind.errors)} or on() 0 * {total}"
+        good = counter_rate(ind.good)
+    else:
+        good = f"sum(rate({latency_bucket(ind)}[{BASE}]))"
+    # The good events have no labels (a sum), the recorded total has the SLO's.
+    return f"{total} - on() group_left() ({good} or vector(0))"
 
 
 def total_rate_expr(slo: SLO) -> str:
@@ -317,8 +323,8 @@ def rate_rules(slo: SLO) -> list:
     labels = slo_series_labels(slo)
     return [
         Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"),
-        {"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels},
         {"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels},
+        {"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels},
     ]
 
 

@@ -179,9 +179,11 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".new", dir=parent))
     changed = {c.path for c in found}
     try:
+        targets = {rel: _inside(staging, rel) for rel in artifacts}
+        for directory in sorted({target.parent for target in targets.values()}):  # once each: thousands of files, a few directories
+            directory.mkdir(parents=True, exist_ok=True)
         for rel, text in artifacts.items():
-            target = _inside(staging, rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = targets[rel]
             if rel not in changed and _link(out_dir / rel, target):
                 continue
             with open(target, "w", encoding="utf-8", newline="\n") as fh:

@@ -157,7 +157,15 @@ def loaded_files(url: str) -> set[str]:
 
 
 def dir_state(rules: Path) -> tuple:
-    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in rules.iterdir()))
+    """Names and mtimes in ``rules``; a file that push renames or removes between the listing
+    and its stat (its temporary files) is left out: the next poll sees the change anyway."""
+    state = []
+    for p in rules.iterdir():
+        try:
+            state.append((p.name, p.stat().st_mtime_ns))
+        except FileNotFoundError:
+            continue
+    return tuple(sorted(state))
 
 
 @needs_prometheus

@@ -41,6 +41,21 @@ def test_generated_yaml_reads_back_every_string_exactly(value, key):
     assert yaml.load(dump(document, "# header\n"), Loader=_Loader) == document
 
 
+# Strings starting with a letter or "/" are written plain without reading them back (yamltext):
+# the characters and words that could make a plain scalar read as something else.
+LETTER_LED = st.tuples(
+    st.sampled_from(["a", "Z", "y", "n", "N", "o", "t", "F", "/", "https://h"]),
+    st.lists(st.sampled_from(list(":#-{}[],&*!|>'\"%@`?=~._ \t\\0123456789eE+") + ["ull", "es", "ff", "rue", "alse"]), max_size=10).map("".join),
+).map("".join)
+
+
+@PROPERTY
+@given(value=LETTER_LED)
+def test_letter_or_slash_led_strings_read_back_exactly(value):
+    document = {"k": value, "list": [value]}
+    assert yaml.load(dump(document), Loader=_Loader) == document
+
+
 @PROPERTY
 @given(value=TEXTS)
 def test_label_values_are_quoted_so_promql_reads_them_back_exactly(value):

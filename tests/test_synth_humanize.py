@@ -4,7 +4,7 @@ import pytest
 
 from compiler.model import Matcher
 from compiler.targets import humanize
-from compiler.targets.render import UnknownAction, render
+from compiler.targets.render import UnknownAction, bind, render
 from compiler.targets.synth import matches, regex_examples, satisfy
 
 
@@ -40,3 +40,15 @@ def test_render_refuses_unknown_actions():
     assert render("{{ with $labels.instance }} on {{ . }}{{ end }}", None, {}) == ""
     with pytest.raises(UnknownAction):
         render("{{ $labels.job }}", 1.0, {})
+
+
+def test_a_bound_template_renders_each_value_it_is_given():
+    # what the promtool tests do with an alert's annotations: labels bound once, many values
+    template = '{{ with $labels.instance }}{{ . }}: {{ end }}{{ $value | humanizePercentage }} {{ "{{" }}x}} {{ $value | humanizeDuration }}'
+    bound = bind(template, {"instance": "h1"})
+    assert bound(0.5) == "h1: 50% {{x}} 500ms"
+    assert bound(90061.0) == "h1: 9.006e+06% {{x}} 1d 1h 1m 1s"
+    assert bound(0.5) == render(template, 0.5, {"instance": "h1"})
+    with pytest.raises(UnknownAction):
+        bound(None)
+    assert bind("no actions", {})(None) == "no actions"

@@ -7,7 +7,8 @@ alert window with each tier's threshold drawn; percentiles for latency SLOs) and
 threshold objective (its value against the alert level). The overview lists every SLO of every
 service, worst error budget first, linking to the service dashboards.
 
-Built with grafanalib and the fixes in grafana_panels; the queries are in grafana_queries.
+The dashboards are grafanalib Dashboards holding the panels of grafana_panels; the queries are in
+grafana_queries.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def alert_annotation(expr: str) -> dict:
     }
 
 
-def firing_alerts_table(expr: str) -> g.Table:
+def firing_alerts_table(expr: str) -> dict:
     hidden = {"Time": True, "Value": True, "__name__": True, "alertstate": True}
     return table(
         "Firing alerts",
@@ -348,7 +349,7 @@ OVERVIEW_COLUMNS = (  # refId, column title, query
 )
 
 
-def slo_table(services: list[Service]) -> g.Table:
+def slo_table(services: list[Service]) -> dict:
     names_ = [s.name for s in services if s.slos]
     service_field, slo_field = "${__data.fields.%s}" % names.SERVICE, "${__data.fields.%s}" % names.SLO
     order = {names.SERVICE: 0, names.SLO: 1} | {f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(OVERVIEW_COLUMNS)}

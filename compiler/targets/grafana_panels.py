@@ -1,21 +1,21 @@
-"""grafanalib building blocks with the fixes that real Grafana needs (integrations.md §7).
+"""Dashboard panels as the JSON Grafana reads, and the dashboard around them as deterministic JSON.
 
-grafanalib 0.7.1 emits a legacy dashboard model by default: ``schemaVersion`` 12, datasources as
-strings, ``intervalFactor: 2`` (half resolution) on every query, Stat panels that average instead
-of showing the last value, and many ``null`` fields. The helpers here build panels with grafanalib
-and fix those; ``to_json`` turns a Dashboard into deterministic JSON.
+The dashboard itself (variables, annotations, links, time range) is a grafanalib Dashboard. Its
+panels are written here as plain data instead: grafanalib 0.7.1's panel model is the legacy
+one (integrations.md §7) - queries at half resolution (``intervalFactor: 2``), Stat panels that
+average instead of showing the last value, legacy keys and many ``null`` fields - so every
+panel needed fixing after grafanalib built it, and building, encoding, decoding and fixing ~30
+panel objects per dashboard was most of a dashboard's compile time. Each helper below writes
+exactly what those fixed grafanalib panels held (Stat, TimeSeries, Table, RowPanel with the
+grafanalib defaults we kept), so the output did not change.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import attr
 from grafanalib import core as g
-from grafanalib._gen import DashboardEncoder
 
 from compiler import conventions as names
 from compiler import jsontext
@@ -28,33 +28,19 @@ GRID_WIDTH = 24
 OK, WARN = "green", "orange"
 SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "yellow"}
 
-# Panel keys of grafanalib's legacy panel model (table "columns", "fontSize" and panel-level
-# "mappings" predate Grafana 8's fieldConfig); Grafana needs none of them.
-_LEGACY_PANEL_KEYS = (
-    "error", "editable", "height", "span", "minSpan", "repeat", "repeatDirection", "maxPerRow", "columns", "fontSize",
-)
 
 
-class PromTarget(g.Target):
-    """A Prometheus query without grafanalib's legacy ``intervalFactor``/``step``/``query`` fields."""
-
-    def to_json_data(self):
-        data = {
-            "datasource": DATASOURCE,
-            "expr": self.expr,
-            "legendFormat": self.legendFormat,
-            "refId": self.refId,
-            "format": self.format,
-            "instant": self.instant,
-            "range": not self.instant,
-        }
-        return data
-
-
-def query(expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False) -> PromTarget:
-    return PromTarget(
-        expr=expr, refId=ref, legendFormat=legend, instant=instant, format="table" if table else "time_series"
-    )
+def query(expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False) -> dict:
+    """A Prometheus query, without grafanalib's legacy ``intervalFactor``/``step``/``query`` fields."""
+    return {
+        "datasource": DATASOURCE,
+        "expr": expr,
+        "legendFormat": legend,
+        "refId": ref,
+        "format": "table" if table else "time_series",
+        "instant": instant,
+        "range": not instant,
+    }
 
 
 def steps(base: str, *levels: tuple[Decimal | float, str]) -> list[dict]:
@@ -75,134 +61,169 @@ def link(title: str, url: str, new_tab: bool = False) -> dict:
     return {"title": title, "url": url, "targetBlank": new_tab}
 
 
+def _panel(kind: str, title: str, targets: list[dict], thresholds: list[dict], defaults: dict, options: dict,
+           description: str = "", links: list[dict] | None = None, overrides: list[dict] | None = None,
+           transformations: list[dict] | None = None, time_from: str | None = None) -> dict:
+    """The keys every query panel has (grafanalib's Panel, legacy and empty keys left out);
+    ``defaults``: the kind's own field defaults besides the thresholds."""
+    panel = {
+        "type": kind,
+        "title": title,
+        "datasource": DATASOURCE,
+        "targets": targets,
+        "fieldConfig": {
+            "defaults": {"thresholds": {"mode": "absolute", "steps": thresholds}, **defaults},
+            "overrides": overrides or [],
+        },
+        "options": options,
+        "links": links or [],
+        "transformations": transformations or [],
+        "hideTimeOverride": False,
+        "maxDataPoints": 100,
+        "transparent": False,
+    }
+    if description:
+        panel["description"] = description
+    if time_from is not None:
+        panel["timeFrom"] = time_from
+    return panel
+
+
 def stat(title: str, expr: str, unit: str, thresholds: list[dict], description: str = "", decimals: int | None = None,
-         sparkline: bool = True, links: list[dict] | None = None) -> g.Stat:
-    return g.Stat(
-        title=title,
-        description=description or None,
-        dataSource=DATASOURCE,
-        targets=[query(expr, instant=not sparkline)],
-        format=unit,
-        decimals=decimals,
-        reduceCalc="lastNotNull",  # grafanalib's default "mean" would average the whole time range
-        graphMode="area" if sparkline else "none",
-        color={"mode": "thresholds"},
-        thresholds=thresholds,
-        noValue="no data",
-        links=links or [],
-    )
+         sparkline: bool = True, links: list[dict] | None = None) -> dict:
+    """One number, coloured by ``thresholds``; ``sparkline``: with its recent history drawn behind it."""
+    defaults = {"color": {"mode": "thresholds"}, "custom": {}, "mappings": [], "unit": unit, "noValue": "no data"}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    options = {
+        "textMode": "auto",
+        "colorMode": "value",
+        "graphMode": "area" if sparkline else "none",
+        "justifyMode": "auto",
+        "orientation": "auto",
+        # the last value: grafanalib's default "mean" would average the whole time range
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+    }
+    return _panel("stat", title, [query(expr, instant=not sparkline)], thresholds, defaults, options, description, links)
 
 
-def timeseries(title: str, targets: list[PromTarget], unit: str, thresholds: list[dict] | None = None,
+def timeseries(title: str, targets: list[dict], unit: str, thresholds: list[dict] | None = None,
                threshold_style: str = "off", description: str = "", links: list[dict] | None = None,
-               time_from: str | None = None, decimals: int | None = None) -> g.TimeSeries:
-    return g.TimeSeries(
-        title=title,
-        description=description or None,
-        dataSource=DATASOURCE,
-        targets=targets,
-        unit=unit,
-        thresholds=thresholds or steps(OK),
-        thresholdsStyleMode=threshold_style,
-        valueDecimals=decimals,
-        tooltipMode="multi",
-        legendDisplayMode="list",
-        links=links or [],
-        timeFrom=time_from,
+               time_from: str | None = None, decimals: int | None = None) -> dict:
+    """Lines over time; ``threshold_style``: how the threshold levels are drawn ("off", "dashed", ...)."""
+    custom = {
+        "axisPlacement": "auto",
+        "axisLabel": "",
+        "drawStyle": "line",
+        "lineInterpolation": "linear",
+        "barAlignment": 0,
+        "lineWidth": 1,
+        "fillOpacity": 0,
+        "gradientMode": "none",
+        "spanNulls": False,
+        "showPoints": "auto",
+        "pointSize": 5,
+        "stacking": {},
+        "scaleDistribution": {"type": "linear", "log": 2},
+        "hideFrom": {"tooltip": False, "viz": False, "legend": False},
+        "thresholdsStyle": {"mode": threshold_style},
+    }
+    defaults = {"color": {"mode": "palette-classic"}, "custom": custom, "mappings": [], "unit": unit}
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    options = {
+        "legend": {"displayMode": "list", "placement": "bottom", "calcs": []},
+        "tooltip": {"mode": "multi", "sort": "none"},
+    }
+    return _panel(
+        "timeseries", title, targets, thresholds or steps(OK), defaults, options, description, links, time_from=time_from
     )
 
 
-def table(title: str, targets: list[PromTarget], transformations: list[dict], overrides: list[dict] | None = None,
-          sort_by: str | None = None, description: str = "") -> g.Table:
-    return g.Table(
-        title=title,
-        description=description or None,
-        dataSource=DATASOURCE,
-        targets=targets,
-        transformations=transformations,
-        overrides=overrides or [],
-        sortBy=[g.TableSortByField(displayName=sort_by, desc=False)] if sort_by else [],
-        thresholds=steps(OK),
+def table(title: str, targets: list[dict], transformations: list[dict], overrides: list[dict] | None = None,
+          sort_by: str | None = None, description: str = "") -> dict:
+    defaults = {"custom": {"align": "auto", "displayMode": "auto", "filterable": False}, "unit": ""}
+    options = {"showHeader": True, "sortBy": [{"displayName": sort_by, "desc": False}] if sort_by else []}
+    return _panel(
+        "table", title, targets, steps(OK), defaults, options, description,
+        overrides=overrides, transformations=transformations,
     )
+
+
+def row(title: str) -> dict:
+    """A row header: the panels after it, up to the next row, belong to it (never collapsed)."""
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "links": [],
+        "hideTimeOverride": False,
+        "transparent": False,
+    }
 
 
 @dataclass
 class Grid:
-    """Lays panels out left to right in Grafana's 24-column grid, starting a new line when full.
+    """Lays panels out left to right in Grafana's 24-column grid, starting a new line when full,
+    and numbers them 1, 2, ... in that order.
 
     Every panel gets an explicit gridPos: Grafana stacks panels without one at the top.
     """
 
-    panels: list = field(default_factory=list)
+    panels: list[dict] = field(default_factory=list)
     x: int = 0
     y: int = 0
     line_height: int = 0
 
     def row(self, title: str) -> None:
         self.newline()
-        self.panels.append(g.RowPanel(title=title, gridPos=g.GridPos(h=1, w=GRID_WIDTH, x=0, y=self.y)))
-        self.y += 1
+        self._place(row(title), GRID_WIDTH, 1)
+        self.newline()
 
-    def add(self, panel, w: int, h: int) -> None:
+    def add(self, panel: dict, w: int, h: int) -> None:
         if self.x + w > GRID_WIDTH:
             self.newline()
-        self.panels.append(attr.evolve(panel, gridPos=g.GridPos(h=h, w=w, x=self.x, y=self.y)))
-        self.x += w
-        self.line_height = max(self.line_height, h)
+        self._place(panel, w, h)
 
     def newline(self) -> None:
         self.y += self.line_height
         self.x, self.line_height = 0, 0
 
-
-def _tidy_panel(panel: dict) -> dict:
-    for key in _LEGACY_PANEL_KEYS:
-        panel.pop(key, None)
-    for key in [k for k, v in panel.items() if v is None]:
-        del panel[key]
-    defaults = panel.get("fieldConfig", {}).get("defaults", {})
-    for key in [k for k, v in defaults.items() if v is None]:
-        del defaults[key]
-    custom = defaults.get("custom", {})
-    for key in [k for k, v in custom.items() if v is None]:
-        del custom[key]
-    if panel.get("type") == "table":
-        panel.pop("mappings", None)
-        panel.pop("color", None)
-    if panel.get("type") == "row":
-        panel.pop("fieldConfig", None)
-        panel.pop("targets", None)
-        panel.pop("transformations", None)
-        panel.pop("maxDataPoints", None)
-        panel.pop("datasource", None)
-    for nested in panel.get("panels", []):
-        _tidy_panel(nested)
-    return panel
+    def _place(self, panel: dict, w: int, h: int) -> None:
+        panel["gridPos"] = {"h": h, "w": w, "x": self.x, "y": self.y}
+        panel["id"] = len(self.panels) + 1
+        self.panels.append(panel)
+        self.x += w
+        self.line_height = max(self.line_height, h)
 
 
 # Dashboard keys of grafanalib's pre-panel model (rows, dark style, shared crosshair, inputs).
 _LEGACY_DASHBOARD_KEYS = ("__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style")
 
 
-def _number_panels(panels: list[dict]) -> None:
-    """Panel ids 1, 2, ... in order, a row's own panels right after it: what grafanalib's
-    auto_panel_ids gives, without copying every panel object to set one field."""
-    taken = {p["id"] for top in panels for p in [top, *top.get("panels", [])] if p.get("id")}
-    free = (i for i in itertools.count(1) if i not in taken)
-    for panel in panels:
-        if not panel.get("id"):
-            panel["id"] = next(free)
-        for nested in panel.get("panels", []) if panel.get("type") == "row" else []:
-            if not nested.get("id"):
-                nested["id"] = next(free)
+def _plain(value):
+    """``value`` with every grafanalib object replaced by its ``to_json_data()``: the data that
+    ``json.dumps(cls=DashboardEncoder)`` writes, without writing and reading it back."""
+    while hasattr(value, "to_json_data"):
+        value = value.to_json_data()
+    if type(value) is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    if type(value) is list or type(value) is tuple:
+        return [_plain(item) for item in value]
+    return value
 
 
 def to_json(dashboard: g.Dashboard) -> str:
-    """Deterministic JSON: sorted keys, two-space indent, unicode kept readable, trailing newline."""
-    data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
-    _number_panels(data["panels"])
+    """Deterministic JSON: sorted keys, two-space indent, unicode kept readable, trailing newline.
+
+    The dashboard's panels are this module's plain data already (a Grid's): only the rest of
+    the dashboard needs converting."""
+    data = dashboard.to_json_data()
+    panels = data.pop("panels")
+    data = _plain(data)
     for key in _LEGACY_DASHBOARD_KEYS:
         data.pop(key, None)
-    data["panels"] = [_tidy_panel(p) for p in data["panels"]]
     data["timepicker"] = {k: v for k, v in data["timepicker"].items() if v is not None}
+    data["panels"] = panels
     return jsontext.dumps(data) + "\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -33,7 +34,7 @@ from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus_rules as rules
 from compiler.targets import scenarios
 from compiler.targets.humanize import RENDER, humanize_percentage, stable
-from compiler.targets.render import render
+from compiler.targets.render import bind, render
 from compiler.targets.simulate import Simulation, Timeline
 from compiler.targets.synth import matches, satisfy, selects, series_text
 from compiler.targets.yamltext import Comment, dump
@@ -257,22 +258,19 @@ class TierTests:
             slo = self.slos[i]
             if slo.alerting.name != alertname:
                 continue
-            rule, labels = self.rule(i, j)
-            alerts.append(
-                {
-                    "exp_labels": dict(sorted(labels.items())),
-                    "exp_annotations": {k: render(v, value, labels) for k, v in rule["annotations"].items()},
-                }
-            )
-        alerts.sort(key=lambda a: sorted(a["exp_labels"].items()))
+            labels, annotations = self.alert(i, j)
+            alerts.append({"exp_labels": labels, "exp_annotations": {k: fill(value) for k, fill in annotations.items()}})
+        alerts.sort(key=lambda a: list(a["exp_labels"].items()))  # the labels are sorted by name
         return {"eval_time": _minutes(expect.step * step), "alertname": alertname, "exp_alerts": alerts}
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 - one TierTests per SLO and compile
-    def rule(self, i: int, j: int) -> tuple[dict, dict]:
-        """The alert rule of tier j of simulation i's SLO, and its rendered labels."""
+    def alert(self, i: int, j: int) -> tuple[dict[str, str], dict[str, Callable[[float], str]]]:
+        """The alert of tier j of simulation i's SLO: its labels as promtool shows them (sorted by
+        name), and each annotation as a function of the alert's value."""
         slo = self.slos[i]
         rule = rules.burn_alert(self.service, slo, slo.alerting.tiers[j])
-        return rule, {k: render(v, None, {}) for k, v in rule["labels"].items()}
+        labels = {k: render(v, None, {}) for k, v in rule["labels"].items()}
+        return dict(sorted(labels.items())), {k: bind(v, labels) for k, v in rule["annotations"].items()}
 
     def group(self, plan: scenarios.Plan, name: str, comment: str) -> list:
         series = [{"series": series_text(s.metric, s.labels), "values": role_values(plan.segments, plan.step, s.role)} for s in self.inputs]

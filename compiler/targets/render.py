@@ -6,13 +6,14 @@ Anything else inside ``{{ }}`` raises: generated tests must never guess what a t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from compiler.targets import humanize
 
 _WITH_LABEL = re.compile(r"\{\{ with \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}(.*?)\{\{ end \}\}", re.S)
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
+_LITERAL_OPEN = ' "{{" '  # {{ "{{" }} writes the text "{{", which must not read as an action
 _VALUE_ACTIONS = {
-    ' "{{" ': lambda v: "{{",
     " $value | humanizePercentage ": humanize.humanize_percentage,
     " $value | humanizeDuration ": humanize.humanize_duration,
     " $value | humanize1024 ": humanize.humanize_1024,
@@ -25,18 +26,41 @@ class UnknownAction(ValueError):
 
 
 def render(template: str, value: float | None, labels: dict[str, str]) -> str:
+    return bind(template, labels)(value)
+
+
+def bind(template: str, labels: dict[str, str]) -> Callable[[float | None], str]:
+    """``template`` with its labels filled in, as a function of ``$value``: an alert's
+    annotations are rendered at every minute a test expects it, the labels always the same."""
+    if "{{" not in template:  # most label values and many annotations: no action at all
+        return lambda value: template
+
     def with_label(match: re.Match) -> str:
         label = labels.get(match.group(1), "")
         return match.group(2).replace("{{ . }}", label) if label else ""
 
-    text = _WITH_LABEL.sub(with_label, template)
-
-    def action(match: re.Match) -> str:
-        body = match.group(1)
-        if body not in _VALUE_ACTIONS:
+    # literal, action, literal, ..., literal; a literal "{{" joins its neighbours
+    pieces = _ACTION.split(_WITH_LABEL.sub(with_label, template))
+    literals, actions = [pieces[0]], []
+    for body, literal in zip(pieces[1::2], pieces[2::2]):
+        if body == _LITERAL_OPEN:
+            literals[-1] += "{{" + literal
+        elif body in _VALUE_ACTIONS:
+            actions.append(_VALUE_ACTIONS[body])
+            literals.append(literal)
+        else:
             raise UnknownAction(f"cannot render template action {{{{{body}}}}}")
-        if body != ' "{{" ' and value is None:
-            raise UnknownAction("template needs $value")
-        return _VALUE_ACTIONS[body](value)
+    if not actions:
+        text = literals[0]
+        return lambda value: text
 
-    return _ACTION.sub(action, text)
+    def rendered(value: float | None) -> str:
+        if value is None:
+            raise UnknownAction("template needs $value")
+        out = [literals[0]]
+        for action, literal in zip(actions, literals[1:]):
+            out.append(action(value))
+            out.append(literal)
+        return "".join(out)
+
+    return rendered

@@ -42,6 +42,11 @@ def _escape_unsafe(quoted: str) -> str:
 # starting with a letter and not ending in ':' (which would start a mapping), reads back as itself.
 _SIMPLE = re.compile(r"^[A-Za-z]([A-Za-z0-9_:./-]*[A-Za-z0-9_./-])?$")
 _SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf"})
+# A one-line plain scalar that gets past the checks above ends only at the line's end, and YAML
+# 1.1's resolvers read one starting with a letter or "/" as a string unless it is one of those
+# words: numbers, timestamps, ".inf", "~", "<<" and "=" all start otherwise. Such strings (series
+# selectors, URLs, dashboard links: most of what reaches here) need no reading back to prove it.
+_UNRESOLVED_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz/")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -50,6 +55,8 @@ def _plain_ok(text: str) -> bool:
         return True
     if _UNSAFE.search(text) or not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
         return False
+    if text[0] in _UNRESOLVED_START and text.lower() not in _SPECIAL:
+        return True
     try:
         return yaml.load(text, Loader=_Loader) == text
     except yaml.YAMLError:

@@ -29,7 +29,6 @@ OK, WARN = "green", "orange"
 SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "yellow"}
 
 
-
 def query(expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False) -> dict:
     """A Prometheus query, without grafanalib's legacy ``intervalFactor``/``step``/``query`` fields."""
     return {

@@ -129,10 +129,8 @@ def load_rules(directory: Path) -> list[dict]:
 
 
 # --- 2. data -------------------------------------------------------------------------------------
-def backfill_raw(data: gen_metrics.Synthetic, work: Path, tsdb: Path) -> dict:
-    began = time.perf_counter()
-    files = data.write_openmetrics(work / "openmetrics")
-    generated = time.perf_counter()
+def load_openmetrics(files: list[Path], tsdb: Path) -> None:
+    """Backfill OpenMetrics files into ``tsdb`` (one promtool per file, on every CPU); removes them."""
     promtool = shutil.which("promtool") or "promtool"
 
     def load(path: Path) -> None:
@@ -148,6 +146,13 @@ def backfill_raw(data: gen_metrics.Synthetic, work: Path, tsdb: Path) -> dict:
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(load, files))
+
+
+def backfill_raw(data: gen_metrics.Synthetic, work: Path, tsdb: Path) -> dict:
+    began = time.perf_counter()
+    files = data.write_openmetrics(work / "openmetrics")
+    generated = time.perf_counter()
+    load_openmetrics(files, tsdb)
     return {"generate_s": round(generated - began, 1), "backfill_s": round(time.perf_counter() - generated, 1)}
 
 
@@ -225,20 +230,7 @@ def backfill_tiles(data: gen_metrics.Synthetic, model, first: int, work: Path, o
                 lines += [f"{key} {sample}" for sample in series[key]]
         path.write_text("\n".join(lines) + "\n# EOF\n", encoding="ascii")
         paths.append(path)
-
-    def load(path: Path) -> None:
-        proc = subprocess.run(
-            [shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from", "openmetrics", "-q", str(path), str(out)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"backfill of {path.name} failed: {proc.stderr[-2000:]}")
-        path.unlink()
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(load, paths))
+    load_openmetrics(paths, out)
     return time.perf_counter() - began
 
 

@@ -74,3 +74,24 @@ def test_a_window_off_by_one_step_fails(tmp_path):
     }
     proc = run_promtool(tmp_path, 15, [test])
     assert proc.returncode != 0 and "2.16E+04" in proc.stdout + proc.stderr
+
+
+@needs_promtool
+def test_a_gap_in_the_data_keeps_what_the_hour_had_counted(tmp_path):
+    """Scrapes stop from 10m to 20m (the 5m rate is absent for ~5 minutes): at 30m the count of
+    the hour still holds the first 10 minutes' 600 requests, not only the ~580 since the gap."""
+    gap = 40  # 15s samples
+    before, after = 10 * 60 // 15, 10 * 60 // 15
+    test = {
+        "interval": "15s",
+        "input_series": [
+            {"series": 'http_requests_total{job="checkout",code="200"}',
+             "values": f"0+15x{before} _x{gap - 1} {15 * (before + gap)}+15x{after}"},
+        ],
+        "promql_expr_test": [
+            {"expr": 'slo:sli_total:events_this_hour{service="checkout",slo="availability"} > bool 1000', "eval_time": "30m",
+             "exp_samples": [{"labels": '{service="checkout",slo="availability"}', "value": 1}]}
+        ],
+    }
+    proc = run_promtool(tmp_path, 15, [test])
+    assert proc.returncode == 0, proc.stdout + proc.stderr

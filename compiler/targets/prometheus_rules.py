@@ -42,6 +42,10 @@ def series(metric: str, service: str, slo: str) -> str:
     return f"{metric}{{{names.SERVICE}={quote_label_value(service)},{names.SLO}={quote_label_value(slo)}}}"
 
 
+def slo_selector(slo: SLO) -> str:
+    return series("", slo.service, slo.name)
+
+
 def counter_rate(counter: Counter) -> str:
     if counter.selector is not None:
         return f"sum(rate({render_selector(counter.selector)}[{BASE}]))"
@@ -154,10 +158,6 @@ def events_in(slo: SLO, window: int) -> str:
         return _bracket(events_expr(names.TOTAL_RATE, slo_selector(slo), window))
     total = series(names.TOTAL_RATE, slo.service, slo.name)
     return f"avg_over_time({total}[{format_duration(window)}]) * {window}"
-
-
-def slo_selector(slo: SLO) -> str:
-    return f"{{{names.SERVICE}={quote_label_value(slo.service)},{names.SLO}={quote_label_value(slo.name)}}}"
 
 
 def service_selector(service: Service, slos: list[SLO]) -> str:

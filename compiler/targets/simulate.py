@@ -105,6 +105,10 @@ class Simulation:
         lo = max(lo, 0)
         return sums[hi + 1] - sums[lo], counts[hi + 1] - counts[lo]
 
+    def _tiled_sum(self, prefix, w: int, t: int) -> int:
+        """The tiles' sum over the w steps (t-w, t]: the step one window ago is the oldest tile's."""
+        return self._window(prefix, t - w + 1, t)[0]
+
     def _ratio_parts(self, window: int, t: int) -> tuple[int, int] | None:
         """(numerator, denominator) of the error ratio over ``window`` at step t, or None if absent."""
         if window == BASE_RATE_WINDOW:
@@ -116,8 +120,7 @@ class Simulation:
         if tiled(window):
             if t < FIRST_TILED:
                 return None
-            se, _ = self._window(self._err_tiled, t - w + 1, t)
-            st, _ = self._window(self._tot_tiled, t - w + 1, t)
+            se, st = self._tiled_sum(self._err_tiled, w, t), self._tiled_sum(self._tot_tiled, w, t)
             return (se, st) if st else None  # no events at all: 0/0, NaN in Prometheus
         se, ce = self._window(self._err, t - w, t)
         st, ct = self._window(self._tot, t - w, t)
@@ -136,8 +139,7 @@ class Simulation:
         if tiled(window):
             if t < FIRST_TILED:
                 return None
-            st, _ = self._window(self._tot_tiled, t - w + 1, t)
-            return st * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
+            return self._tiled_sum(self._tot_tiled, w, t) * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
         st, ct = self._window(self._tot, t - w, t)
         if not ct:
             return None

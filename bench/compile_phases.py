@@ -16,10 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-from compiler import consistency, conventions, output, pipeline, secret_scan, targets
-from compiler.build_routing import SECRET_KEYS
-from compiler.model import Model
-from compiler.targets import prometheus_rules
+from compiler import pipeline, targets
+from compiler.build.routing import SECRET_KEYS
+from compiler.checks import consistency
+from compiler.checks import secrets as secret_scan
+from compiler.core import conventions
+from compiler.core.model import Model
+from compiler.pipeline import output
+from compiler.targets import prometheus as prometheus_rules
 
 
 def _clocks() -> tuple[float, float]:
@@ -39,7 +43,9 @@ def phases(specs: Path, out: Path) -> dict:
         total[1] += now[1] - cpu
         return result
 
-    sources = [(pipeline.display_name(specs, p), p.read_bytes()) for p in pipeline.spec_files(specs)]
+    sources = [
+        (pipeline.display_name(specs, p), p.read_bytes()) for p in pipeline.spec_files(specs)
+    ]
     loaded = [timed("load", pipeline.load_file, name, raw) for name, raw in sources]
     emitted, extracts = {}, {}
     for entry in (e for f in loaded for e in f.services if e.service is not None):
@@ -55,8 +61,17 @@ def phases(specs: Path, out: Path) -> dict:
             ("dashboard", conventions.dashboard_file(entry.name), done["grafana"][0]),
         ):
             if path in source:
-                extracts[path] = timed("consistency read", consistency.extract, kind, path, source[path], documents.get(path))
-    stages.update({name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in spent.items()})
+                extracts[path] = timed(
+                    "consistency read",
+                    consistency.extract,
+                    kind,
+                    path,
+                    source[path],
+                    documents.get(path),
+                )
+    stages.update(
+        {name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in spent.items()}
+    )
 
     mark = _clocks()
 
@@ -65,7 +80,9 @@ def phases(specs: Path, out: Path) -> dict:
         stages[name] = {"wall_s": round(now[0] - since[0], 3), "cpu_s": round(now[1] - since[1], 3)}
         return now
 
-    model, diagnostics = pipeline._assemble([(n, r, None) for n, r in sources], loaded, specs, pipeline.Diagnostics())
+    model, diagnostics = pipeline._assemble(
+        [(n, r, None) for n, r in sources], loaded, specs, pipeline.Diagnostics()
+    )
     if model is None:
         raise SystemExit("\n".join(d.render() for d in diagnostics))
     artifacts, _ = targets.emit_all(model, emitted)

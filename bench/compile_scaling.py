@@ -32,7 +32,17 @@ def settle() -> None:
 
 def slo_compile(specs: Path, out: Path, cache: Path) -> Run:
     settle()
-    argv = [sys.executable, "-m", "compiler", "compile", str(specs), "--out", str(out), "--cache-dir", str(cache)]
+    argv = [
+        sys.executable,
+        "-m",
+        "compiler",
+        "compile",
+        str(specs),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
     run = run_measured(argv, cwd=PROJECT_DIR)
     if run.returncode != 0:
         raise SystemExit(f"slo compile failed:\n{run.output[-3000:]}")
@@ -49,7 +59,10 @@ def promtool_check(out: Path) -> Run:
 
 
 def phase_split(specs: Path, out: Path) -> dict:
-    run = run_measured([sys.executable, str(BENCH_DIR / "compile_phases.py"), str(specs), str(out)], cwd=PROJECT_DIR)
+    run = run_measured(
+        [sys.executable, str(BENCH_DIR / "compile_phases.py"), str(specs), str(out)],
+        cwd=PROJECT_DIR,
+    )
     if run.returncode != 0:
         raise SystemExit(f"compile_phases failed:\n{run.output[-3000:]}")
     return json.loads(run.output.strip().splitlines()[-1])
@@ -63,10 +76,14 @@ def bench_size(slos: int, runs: int, work: Path, log) -> dict:
     cache = work / f"cache-{slos}"
     for i in range(runs):
         shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(cache, ignore_errors=True)  # a full compile starts cold; the incremental one reuses it
+        shutil.rmtree(
+            cache, ignore_errors=True
+        )  # a full compile starts cold; the incremental one reuses it
         full.append(slo_compile(specs, out, cache))
         check.append(promtool_check(out))
-        gen_specs.change_one(specs, i % files)  # a different file each run, so each run really changes one
+        gen_specs.change_one(
+            specs, i % files
+        )  # a different file each run, so each run really changes one
         incremental.append(slo_compile(specs, out, cache))
         log(
             f"{slos:>6} SLOs run {i + 1}/{runs}: compile {full[-1].wall_s:.2f}s (cpu {full[-1].cpu_s:.2f}s, "
@@ -77,16 +94,25 @@ def bench_size(slos: int, runs: int, work: Path, log) -> dict:
         "slos": slos,
         "spec_files": files,
         "rule_files": len(rule_files),
-        "output_files": sum(1 for p in out.rglob("*") if p.is_file()) - 1,  # minus the .slo-out marker
-        "output_mib": round(sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20, 1),
+        "output_files": sum(1 for p in out.rglob("*") if p.is_file())
+        - 1,  # minus the .slo-out marker
+        "output_mib": round(
+            sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20, 1
+        ),
         "rules_mib": round(sum(p.stat().st_size for p in rule_files) / 2**20, 1),
         "compile": median_of(full),
         "promtool_check_rules": median_of(check),
         "incremental": median_of(incremental),
     }
-    result["ratio_compile_to_promtool"] = round(result["compile"]["wall_s"] / result["promtool_check_rules"]["wall_s"], 2)
-    result["ratio_compile_to_promtool_cpu"] = round(result["compile"]["cpu_s"] / result["promtool_check_rules"]["cpu_s"], 2)
-    result["ratio_incremental_to_full"] = round(result["incremental"]["wall_s"] / result["compile"]["wall_s"], 2)
+    result["ratio_compile_to_promtool"] = round(
+        result["compile"]["wall_s"] / result["promtool_check_rules"]["wall_s"], 2
+    )
+    result["ratio_compile_to_promtool_cpu"] = round(
+        result["compile"]["cpu_s"] / result["promtool_check_rules"]["cpu_s"], 2
+    )
+    result["ratio_incremental_to_full"] = round(
+        result["incremental"]["wall_s"] / result["compile"]["wall_s"], 2
+    )
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
     result["phases"] = phase_split(specs, out)
@@ -97,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000", help="comma-separated SLO counts")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
-    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed after)")
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help="where to write the results"
+    )
+    parser.add_argument(
+        "--work", type=Path, help="scratch directory (default: a temporary one, removed after)"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -113,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": facts, "runs": args.runs, "sizes": sizes}, indent=1) + "\n")
+    args.json.write_text(
+        json.dumps({"machine": facts, "runs": args.runs, "sizes": sizes}, indent=1) + "\n"
+    )
     log(f"wrote {args.json.name}")
     return 0
 

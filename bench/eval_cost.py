@@ -32,17 +32,17 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
 import gen_metrics
 import gen_specs
 import sloth_rules
-from compiler import compile_tree
-from compiler import conventions as names
-from compiler.durations import format_duration, parse_duration
-from compiler.windows import TILE
+import yaml
 from measure import BENCH_DIR, machine_facts
 from prometheus_server import PrometheusServer
+
+from compiler import compile_tree
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration, parse_duration
+from compiler.core.windows import TILE
 
 DEFAULT_JSON = BENCH_DIR / "results" / "eval.json"
 GLOBAL_INTERVAL = 60  # Prometheus' default evaluation_interval, and the backfill step
@@ -69,7 +69,13 @@ def build_rule_sets(services: int, work: Path):
     base_rules = {"ours": [], "sloth": []}
     for path in sorted(dirs["ours"].glob("*.yml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
-            base_rules["ours"] += self_contained([r for r in group["rules"] if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)])
+            base_rules["ours"] += self_contained(
+                [
+                    r
+                    for r in group["rules"]
+                    if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)
+                ]
+            )
     for service in result.model.services:
         base_rules["sloth"] += [r for g in sloth_rules.base_groups(service) for r in g["rules"]]
     base = {}
@@ -97,7 +103,9 @@ def self_contained(rules: list[dict]) -> list[dict]:
         for name, total in totals.items():
             expr = expr.replace(name, total)
         if names.TOTAL_RATE in expr:
-            raise RuntimeError(f"errors rule of {labels} reads a total rate recorded before it that was not found")
+            raise RuntimeError(
+                f"errors rule of {labels} reads a total rate recorded before it that was not found"
+            )
         out.append({**rule, "expr": expr})
     return out
 
@@ -124,7 +132,14 @@ def load_rules(directory: Path) -> list[dict]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             interval = group.get("interval")
             seconds = parse_duration(interval) if interval else GLOBAL_INTERVAL
-            groups.append({"file": path.name, "name": group["name"], "interval_s": seconds, "rules": group["rules"]})
+            groups.append(
+                {
+                    "file": path.name,
+                    "name": group["name"],
+                    "interval_s": seconds,
+                    "rules": group["rules"],
+                }
+            )
     return groups
 
 
@@ -153,7 +168,10 @@ def backfill_raw(data: gen_metrics.Synthetic, work: Path, tsdb: Path) -> dict:
     files = data.write_openmetrics(work / "openmetrics")
     generated = time.perf_counter()
     load_openmetrics(files, tsdb)
-    return {"generate_s": round(generated - began, 1), "backfill_s": round(time.perf_counter() - generated, 1)}
+    return {
+        "generate_s": round(generated - began, 1),
+        "backfill_s": round(time.perf_counter() - generated, 1),
+    }
 
 
 def backfill_rules(prom: PrometheusServer, rules: Path, start: int, end: int, out: Path) -> float:
@@ -177,7 +195,9 @@ def backfill_rules(prom: PrometheusServer, rules: Path, start: int, end: int, ou
         timeout=3600,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"rule backfill of {rules.name} failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"rule backfill of {rules.name} failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}"
+        )
     return time.perf_counter() - began
 
 
@@ -216,7 +236,9 @@ def backfill_tiles(data: gen_metrics.Synthetic, model, first: int, work: Path, o
         for slo in service.slos:
             labels = f'{names.SERVICE}="{slo.service}",{names.SLO}="{slo.name}"'
             for metric, ts, value in tile_samples(data, index, slo.name, first):
-                by_block[ts - ts % gen_metrics.DAY][f"{metric}{{{labels}}}"].append(f"{value!r} {ts}")
+                by_block[ts - ts % gen_metrics.DAY][f"{metric}{{{labels}}}"].append(
+                    f"{value!r} {ts}"
+                )
     directory = work / "openmetrics-tiles"
     directory.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +270,10 @@ def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
     began = time.monotonic()
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
-        state = (prom.metric("prometheus_tsdb_blocks_loaded"), prom.metric("prometheus_tsdb_compactions_total"))
+        state = (
+            prom.metric("prometheus_tsdb_blocks_loaded"),
+            prom.metric("prometheus_tsdb_compactions_total"),
+        )
         if state != last:
             last, since = state, time.monotonic()
         elif time.monotonic() - since >= quiet_for:
@@ -262,7 +287,9 @@ def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:
     """Every rule expression once, as a query at ``at``: samples touched and engine time."""
     per_evaluation = {"samples": 0, "eval_s": 0.0}
     per_hour = {"samples": 0.0, "eval_s": 0.0}
-    by_rule: dict[str, dict[str, float]] = defaultdict(lambda: {"samples_per_hour": 0.0, "eval_s_per_hour": 0.0})
+    by_rule: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"samples_per_hour": 0.0, "eval_s_per_hour": 0.0}
+    )
     for group in groups:
         per_hour_factor = 3600 / group["interval_s"]
         for rule in group["rules"]:
@@ -281,7 +308,13 @@ def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:
         "engine_s_per_evaluation_of_all_groups": round(per_evaluation["eval_s"], 4),
         "samples_per_hour": round(per_hour["samples"]),
         "engine_s_per_hour": round(per_hour["eval_s"], 3),
-        "by_rule": {k: {"samples_per_hour": round(v["samples_per_hour"]), "engine_s_per_hour": round(v["eval_s_per_hour"], 3)} for k, v in sorted(by_rule.items())},
+        "by_rule": {
+            k: {
+                "samples_per_hour": round(v["samples_per_hour"]),
+                "engine_s_per_hour": round(v["eval_s_per_hour"], 3),
+            }
+            for k, v in sorted(by_rule.items())
+        },
     }
 
 
@@ -300,7 +333,9 @@ def our_period_rules(groups: list[dict]) -> dict[tuple[str, str], str]:
     }
 
 
-def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: dict[tuple[str, str], str]) -> list[dict]:
+def accuracy(
+    prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: dict[tuple[str, str], str]
+) -> list[dict]:
     rows = []
     for index, service in enumerate(model.services):
         for slo in service.slos:
@@ -313,7 +348,12 @@ def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: d
                 "sloth": scalar(prom, sloth_rules.period_ratio(slo), data.end),
                 "sloth_raw": scalar(prom, sloth_rules.raw_ratio(slo, p), data.end),
             }
-            row = {"service": slo.service, "slo": slo.name, "period": p, "objective_pct": float(slo.objective_percent)}
+            row = {
+                "service": slo.service,
+                "slo": slo.name,
+                "period": p,
+                "objective_pct": float(slo.objective_percent),
+            }
             for k, v in values.items():
                 row[f"{k}_pct"] = None if v is None else round(v * 100, 5)
             for k in ("ours", "sloth", "sloth_raw"):
@@ -327,7 +367,12 @@ def accuracy(prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: d
 def link_copy(source: Path, target: Path) -> None:
     """Blocks are immutable, so hard links give each run its own TSDB without copying gigabytes."""
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(source, target, copy_function=os.link, ignore=shutil.ignore_patterns("wal", "chunks_head", "lock", "queries.active"))
+    shutil.copytree(
+        source,
+        target,
+        copy_function=os.link,
+        ignore=shutil.ignore_patterns("wal", "chunks_head", "lock", "queries.active"),
+    )
 
 
 def live_rules(groups: list[dict], interval: int, directory: Path) -> list[Path]:
@@ -335,7 +380,9 @@ def live_rules(groups: list[dict], interval: int, directory: Path) -> list[Path]
     directory.mkdir(parents=True)
     by_file: dict[str, list[dict]] = defaultdict(list)
     for g in groups:
-        by_file[g["file"]].append({"name": g["name"], "interval": f"{interval}s", "rules": g["rules"]})
+        by_file[g["file"]].append(
+            {"name": g["name"], "interval": f"{interval}s", "rules": g["rules"]}
+        )
     paths = []
     for name, file_groups in sorted(by_file.items()):
         path = directory / name
@@ -344,12 +391,16 @@ def live_rules(groups: list[dict], interval: int, directory: Path) -> list[Path]
     return paths
 
 
-def measure_live(name: str, groups: list[dict], template: Path, work: Path, interval: int, evaluations: int) -> dict:
+def measure_live(
+    name: str, groups: list[dict], template: Path, work: Path, interval: int, evaluations: int
+) -> dict:
     tsdb = work / f"live-{name}"
     link_copy(template, tsdb)
     files = live_rules(groups, interval, work / f"live-rules-{name}")
     real_interval = {g["name"]: g["interval_s"] for g in groups}
-    samples: dict[str, dict[str, float]] = defaultdict(dict)  # group -> lastEvaluation -> evaluationTime
+    samples: dict[str, dict[str, float]] = defaultdict(
+        dict
+    )  # group -> lastEvaluation -> evaluationTime
     rule_samples: dict[tuple[str, int, str], list[float]] = defaultdict(list)
     with PrometheusServer(tsdb, files) as prom:
         began, cpu0 = time.monotonic(), prom.cpu_seconds()
@@ -368,7 +419,9 @@ def measure_live(name: str, groups: list[dict], template: Path, work: Path, inte
         elapsed, cpu = time.monotonic() - began, prom.cpu_seconds() - cpu0
     missing = [g["name"] for g in groups if len(samples.get(g["name"], {})) < evaluations]
     if missing:
-        raise RuntimeError(f"{name}: {len(missing)} group(s) did not evaluate {evaluations} times, e.g. {missing[:3]}")
+        raise RuntimeError(
+            f"{name}: {len(missing)} group(s) did not evaluate {evaluations} times, e.g. {missing[:3]}"
+        )
     median = {g: statistics.median(v.values()) for g, v in samples.items()}
     by_rule: dict[str, float] = defaultdict(float)
     for (group, _, rule_name), times in rule_samples.items():
@@ -376,7 +429,9 @@ def measure_live(name: str, groups: list[dict], template: Path, work: Path, inte
     return {
         "groups": len(groups),
         "evaluation_s_all_groups_once": round(sum(median.values()), 4),
-        "evaluation_s_per_hour": round(sum(t * 3600 / real_interval[g] for g, t in median.items()), 3),
+        "evaluation_s_per_hour": round(
+            sum(t * 3600 / real_interval[g] for g, t in median.items()), 3
+        ),
         "prometheus_cpu_s_per_cycle": round(cpu / max(1.0, elapsed / interval), 3),
         "by_rule_s_per_hour": {k: round(v, 3) for k, v in sorted(by_rule.items())},
     }
@@ -386,14 +441,30 @@ def measure_live(name: str, groups: list[dict], template: Path, work: Path, inte
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=5, help="services, 3 SLOs each")
-    parser.add_argument("--instances", type=int, default=10, help="instances per service (raw series per SLO scale with it)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=10,
+        help="instances per service (raw series per SLO scale with it)",
+    )
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--runs", type=int, default=3, help="live measurement runs per rule set")
-    parser.add_argument("--measure-interval", type=int, default=15, help="group interval (s) during live measurement")
-    parser.add_argument("--evaluations", type=int, default=4, help="evaluations per group per live run")
-    parser.add_argument("--quick", action="store_true", help="skip waiting for compaction (tiny data sets)")
+    parser.add_argument(
+        "--measure-interval",
+        type=int,
+        default=15,
+        help="group interval (s) during live measurement",
+    )
+    parser.add_argument(
+        "--evaluations", type=int, default=4, help="evaluations per group per live run"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="skip waiting for compaction (tiny data sets)"
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
-    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed after)")
+    parser.add_argument(
+        "--work", type=Path, help="scratch directory (default: a temporary one, removed after)"
+    )
     args = parser.parse_args(argv)
 
     facts = machine_facts()
@@ -417,7 +488,9 @@ def run(args, work: Path) -> dict:
     groups = {name: load_rules(rule_dirs[name]) for name in SETS}
     end = int(time.time()) // 60 * 60 - 60
     data = gen_metrics.Synthetic(args.services, args.instances, end=end, days=args.days)
-    log(f"{data.series_count()} raw series, {data.sample_count():,} samples; {data.burst_minutes()} burst minutes")
+    log(
+        f"{data.series_count()} raw series, {data.sample_count():,} samples; {data.burst_minutes()} burst minutes"
+    )
     tsdb = work / "tsdb"
     tsdb.mkdir(parents=True, exist_ok=True)
     prep = backfill_raw(data, work, tsdb)
@@ -429,9 +502,13 @@ def run(args, work: Path) -> dict:
         # The base series start 5 minutes into the data, so that each 5m rate has a full window.
         start = data.start + 5 * 60
         for name in SETS:
-            prep[f"backfill_rules_{name}_s"] = round(backfill_rules(prom, base[name], start, data.end, work / f"blocks-{name}"), 1)
+            prep[f"backfill_rules_{name}_s"] = round(
+                backfill_rules(prom, base[name], start, data.end, work / f"blocks-{name}"), 1
+            )
             log(f"backfilled the base series of {name} in {prep[f'backfill_rules_{name}_s']}s")
-    prep["backfill_tiles_ours_s"] = round(backfill_tiles(data, model, (start - data.start) // 60, work, work / "blocks-tiles"), 1)
+    prep["backfill_tiles_ours_s"] = round(
+        backfill_tiles(data, model, (start - data.start) // 60, work, work / "blocks-tiles"), 1
+    )
     log(f"backfilled our hourly tiles in {prep['backfill_tiles_ours_s']}s")
     for name in (*SETS, "tiles"):
         move_blocks(work / f"blocks-{name}", tsdb)
@@ -442,7 +519,15 @@ def run(args, work: Path) -> dict:
         stats = {name: query_stats(prom, groups[name], data.end) for name in SETS}
         # Sloth with its optimization turned off (disableOptimized): the period from the raw counters.
         raw_period = [
-            {"interval_s": GLOBAL_INTERVAL, "rules": [{"record": "slo:sli_error:ratio_rate<period> (raw)", "expr": sloth_rules.raw_ratio(slo, format_duration(slo.period))}]}
+            {
+                "interval_s": GLOBAL_INTERVAL,
+                "rules": [
+                    {
+                        "record": "slo:sli_error:ratio_rate<period> (raw)",
+                        "expr": sloth_rules.raw_ratio(slo, format_duration(slo.period)),
+                    }
+                ],
+            }
             for service in model.services
             for slo in service.slos
         ]
@@ -452,10 +537,18 @@ def run(args, work: Path) -> dict:
     live: dict[str, list[dict]] = {name: [] for name in SETS}
     gaps = []
     for i in range(args.runs):
-        for name in SETS:  # interleaved, so both sets see the same distance from the end of the data
+        for (
+            name
+        ) in SETS:  # interleaved, so both sets see the same distance from the end of the data
             gaps.append(time.time() - data.end)
-            live[name].append(measure_live(name, groups[name], tsdb, work, args.measure_interval, args.evaluations))
-            log(f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s per hour")
+            live[name].append(
+                measure_live(
+                    name, groups[name], tsdb, work, args.measure_interval, args.evaluations
+                )
+            )
+            log(
+                f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s per hour"
+            )
     summary = summarize(live, stats, rows)
     return {
         "params": {
@@ -474,7 +567,10 @@ def run(args, work: Path) -> dict:
         },
         "prep": prep,
         "summary": summary,
-        "rules": {name: {"groups": len(groups[name]), "rules": sum(len(g["rules"]) for g in groups[name])} for name in SETS},
+        "rules": {
+            name: {"groups": len(groups[name]), "rules": sum(len(g["rules"]) for g in groups[name])}
+            for name in SETS
+        },
         "query_stats": stats,
         "live": {name: {**median_live(runs), "runs": runs} for name, runs in live.items()},
         "accuracy": rows,
@@ -497,10 +593,18 @@ def summarize(live: dict, stats: dict, rows: list[dict]) -> dict:
         return round(max(errors), 4) if errors else None
 
     return {
-        "eval_time_per_hour_ours_over_sloth": ratio(ours["evaluation_s_per_hour"], sloth["evaluation_s_per_hour"]),
-        "samples_per_hour_ours_over_sloth": ratio(stats["ours"]["samples_per_hour"], stats["sloth"]["samples_per_hour"]),
-        "engine_time_per_hour_ours_over_sloth": ratio(stats["ours"]["engine_s_per_hour"], stats["sloth"]["engine_s_per_hour"]),
-        "period_sli_max_error_pp": {k: worst(f"{k}_error_pp") for k in ("ours", "sloth", "sloth_raw")},
+        "eval_time_per_hour_ours_over_sloth": ratio(
+            ours["evaluation_s_per_hour"], sloth["evaluation_s_per_hour"]
+        ),
+        "samples_per_hour_ours_over_sloth": ratio(
+            stats["ours"]["samples_per_hour"], stats["sloth"]["samples_per_hour"]
+        ),
+        "engine_time_per_hour_ours_over_sloth": ratio(
+            stats["ours"]["engine_s_per_hour"], stats["sloth"]["engine_s_per_hour"]
+        ),
+        "period_sli_max_error_pp": {
+            k: worst(f"{k}_error_pp") for k in ("ours", "sloth", "sloth_raw")
+        },
     }
 
 

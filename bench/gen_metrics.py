@@ -94,10 +94,18 @@ class ServiceTraffic:
         t = self.start + minute * SCRAPE_INTERVAL
         daily = 1 + 0.8 * math.sin(2 * math.pi * (t % DAY) / DAY + self.phase)
         requests = self.base_rps * daily * SCRAPE_INTERVAL
-        error_ratio, slow_ratio, checkout_failure = self.BASE_ERROR_RATIO, self.BASE_SLOW_RATIO, self.BASE_CHECKOUT_FAILURE
+        error_ratio, slow_ratio, checkout_failure = (
+            self.BASE_ERROR_RATIO,
+            self.BASE_SLOW_RATIO,
+            self.BASE_CHECKOUT_FAILURE,
+        )
         if burst is not None:
             requests *= burst.traffic
-            error_ratio, slow_ratio, checkout_failure = burst.error_ratio, burst.slow_ratio, burst.checkout_failure
+            error_ratio, slow_ratio, checkout_failure = (
+                burst.error_ratio,
+                burst.slow_ratio,
+                burst.checkout_failure,
+            )
         errors = min(requests, requests * error_ratio + self.ERROR_TRICKLE_PER_S * SCRAPE_INTERVAL)
         checkouts = requests * self.CHECKOUT_SHARE
         return requests, errors, requests * slow_ratio, checkouts, checkouts * checkout_failure
@@ -138,8 +146,14 @@ class Synthetic:
         while minute < self.minutes:
             t0 = self.start + minute * SCRAPE_INTERVAL
             block_end = t0 - t0 % BLOCK + BLOCK
-            last = min(self.minutes, minute + (block_end - t0 + SCRAPE_INTERVAL - 1) // SCRAPE_INTERVAL)
-            families: dict[str, list[str]] = {"http_requests": [], "http_request_duration_seconds": [], "checkout": []}
+            last = min(
+                self.minutes, minute + (block_end - t0 + SCRAPE_INTERVAL - 1) // SCRAPE_INTERVAL
+            )
+            families: dict[str, list[str]] = {
+                "http_requests": [],
+                "http_request_duration_seconds": [],
+                "checkout": [],
+            }
             for s_i, service in enumerate(self.services):
                 # columns[instance][series] = list of "value timestamp" strings for this block
                 columns = [[[] for _ in range(7)] for _ in range(n_inst)]
@@ -175,9 +189,18 @@ class Synthetic:
                     names = (
                         ("http_requests", f'http_requests_total{{{base},code="200"}} '),
                         ("http_requests", f'http_requests_total{{{base},code="500"}} '),
-                        ("http_request_duration_seconds", f'http_request_duration_seconds_bucket{{{base},le="1.0"}} '),
-                        ("http_request_duration_seconds", f'http_request_duration_seconds_bucket{{{base},le="+Inf"}} '),
-                        ("http_request_duration_seconds", f"http_request_duration_seconds_count{{{base}}} "),
+                        (
+                            "http_request_duration_seconds",
+                            f'http_request_duration_seconds_bucket{{{base},le="1.0"}} ',
+                        ),
+                        (
+                            "http_request_duration_seconds",
+                            f'http_request_duration_seconds_bucket{{{base},le="+Inf"}} ',
+                        ),
+                        (
+                            "http_request_duration_seconds",
+                            f"http_request_duration_seconds_count{{{base}}} ",
+                        ),
                         ("checkout", f'checkout_total{{{base},result="ok"}} '),
                         ("checkout", f'checkout_total{{{base},result="failed"}} '),
                     )
@@ -198,14 +221,18 @@ class Synthetic:
     def _burst_index(self, service: ServiceTraffic) -> dict[int, Burst]:
         return {m: b for b in service.bursts for m in range(b.start, min(b.end, self.minutes))}
 
-    def exact_ratio(self, service: int, slo: str, period: int, at: int | None = None) -> tuple[int, int]:
+    def exact_ratio(
+        self, service: int, slo: str, period: int, at: int | None = None
+    ) -> tuple[int, int]:
         """(bad, all) events between the samples at ``at - period`` and ``at`` (default: the end)."""
         at = self.end if at is None else at
         bad_name, all_name = SLO_EVENTS[slo]
         last = (at - self.start) // SCRAPE_INTERVAL
         first = max(0, (at - period - self.start) // SCRAPE_INTERVAL)
         cum = self.cumulative[service]
-        return cum[bad_name][last] - cum[bad_name][first], cum[all_name][last] - cum[all_name][first]
+        return cum[bad_name][last] - cum[bad_name][first], cum[all_name][last] - cum[all_name][
+            first
+        ]
 
     def burst_minutes(self) -> int:
         return sum(b.end - b.start for s in self.services for b in s.bursts)
@@ -218,4 +245,6 @@ if __name__ == "__main__":
     data = Synthetic(count, instances=10, end=int(time.time()) - 3600)
     began = time.perf_counter()
     written = data.write_openmetrics(out)
-    print(f"{data.sample_count():,} samples of {data.series_count()} series in {len(written)} files, {time.perf_counter() - began:.1f}s")
+    print(
+        f"{data.sample_count():,} samples of {data.series_count()} series in {len(written)} files, {time.perf_counter() - began:.1f}s"
+    )

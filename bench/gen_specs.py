@@ -22,7 +22,7 @@ def service_spec(i: int, thresholds: bool = True, slos: bool = True) -> str:
         "apiVersion: slo/v1",
         f"service: {svc}",
         f"team: team-{i % 40:02d}",
-        "labels: {tier: \"%d\"}" % (i % 3 + 1),
+        'labels: {tier: "%d"}' % (i % 3 + 1),
     ]
     if slos:
         lines += _slo_lines(i, svc, job)
@@ -39,22 +39,22 @@ def _slo_lines(i: int, svc: str, job: str) -> list[str]:
         f"    period: {PERIODS[i % 5]}",
         "    indicator:",
         "      ratio:",
-        f"        errors: http_requests_total{{job=\"{job}\",code=~\"5..\"}}",
-        f"        total: http_requests_total{{job=\"{job}\"}}",
+        f'        errors: http_requests_total{{job="{job}",code=~"5.."}}',
+        f'        total: http_requests_total{{job="{job}"}}',
         "    alerting:",
         f"      runbook_url: https://runbooks.example.com/{svc}/availability",
         "  - name: latency",
         "    objective: 95",
         "    indicator:",
         "      latency:",
-        f"        histogram: http_request_duration_seconds{{job=\"{job}\"}}",
+        f'        histogram: http_request_duration_seconds{{job="{job}"}}',
         "        threshold: 1s",
         "  - name: checkout-success",
         "    objective: 99.9",
         "    indicator:",
         "      ratio:",
-        f"        good: checkout_total{{job=\"{job}\",result=\"ok\"}}",
-        f"        total: checkout_total{{job=\"{job}\"}}",
+        f'        good: checkout_total{{job="{job}",result="ok"}}',
+        f'        total: checkout_total{{job="{job}"}}',
         "    alerting:",
         "      min_events: 100",
     ]
@@ -64,13 +64,13 @@ def _threshold_lines(job: str) -> list[str]:
     return [
         "thresholds:",
         "  - name: disk-usage",
-        f"    expr: 1 - node_filesystem_avail_bytes{{job=\"{job}\",mountpoint=\"/\"}} / node_filesystem_size_bytes{{job=\"{job}\",mountpoint=\"/\"}}",
+        f'    expr: 1 - node_filesystem_avail_bytes{{job="{job}",mountpoint="/"}} / node_filesystem_size_bytes{{job="{job}",mountpoint="/"}}',
         "    above: 0.85",
         "    for: 10m",
         "    severity: ticket",
         "    unit: ratio",
         "  - name: replication-lag",
-        f"    expr: pg_replication_lag_seconds{{job=\"{job}\"}}",
+        f'    expr: pg_replication_lag_seconds{{job="{job}"}}',
         "    above: 1",
         "    for: 2m",
         "    severity: page",
@@ -117,4 +117,6 @@ def change_one(root: Path, i: int = 0) -> Path:
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n, out = int(args[0]), Path(args[1])
-    print(f"{generate(n, out, thresholds='--no-thresholds' not in sys.argv)} spec files under {out}")
+    print(
+        f"{generate(n, out, thresholds='--no-thresholds' not in sys.argv)} spec files under {out}"
+    )

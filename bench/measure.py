@@ -35,11 +35,18 @@ class Run:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def run_measured(argv: list[str], cwd: Path | None = None, timeout: float = 3600, env: dict[str, str] | None = None) -> Run:
+def run_measured(
+    argv: list[str],
+    cwd: Path | None = None,
+    timeout: float = 3600,
+    env: dict[str, str] | None = None,
+) -> Run:
     """Run ``argv`` to completion; wait4(2) gives this child's own CPU time and peak RSS."""
     with tempfile.TemporaryFile() as log, open(os.devnull, "rb") as devnull:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=devnull, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=devnull, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -51,7 +58,9 @@ def run_measured(argv: list[str], cwd: Path | None = None, timeout: float = 3600
                 raise TimeoutError(f"{Path(argv[0]).name} did not finish within {timeout}s")
             time.sleep(0.005)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen the child is already reaped
+        proc.returncode = os.waitstatus_to_exitcode(
+            status
+        )  # tell Popen the child is already reaped
         log.seek(0)
         output = log.read().decode("utf-8", "replace")
     return Run(

@@ -36,12 +36,20 @@ def free_port() -> int:
 def binary() -> str:
     path = shutil.which("prometheus")
     if not path:
-        raise PrometheusError("prometheus not found on PATH (Debian package `prometheus`; `make setup` installs it)")
+        raise PrometheusError(
+            "prometheus not found on PATH (Debian package `prometheus`; `make setup` installs it)"
+        )
     return path
 
 
 class PrometheusServer:
-    def __init__(self, data_dir: Path, rule_files: list[Path] = (), evaluation_interval: str = "1m", log_level: str = "warn"):
+    def __init__(
+        self,
+        data_dir: Path,
+        rule_files: list[Path] = (),
+        evaluation_interval: str = "1m",
+        log_level: str = "warn",
+    ):
         self.data_dir = Path(data_dir)
         self.log_level = log_level  # "info" logs every configuration (re)load
         self.rule_files = [Path(p).resolve() for p in rule_files]
@@ -54,7 +62,7 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self) -> PrometheusServer:
         config = self.data_dir.parent / f"{self.data_dir.name}.prometheus.yml"
         rules = "".join(f"  - {json.dumps(str(p))}\n" for p in self.rule_files)
         config.write_text(
@@ -102,7 +110,9 @@ class PrometheusServer:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PrometheusError(f"prometheus exited with {self.proc.returncode}; see {self.log_path.name}:\n{self.log_tail()}")
+                raise PrometheusError(
+                    f"prometheus exited with {self.proc.returncode}; see {self.log_path.name}:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
                     if resp.status == 200:
@@ -125,7 +135,9 @@ class PrometheusServer:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 body = json.load(resp)
         except urllib.error.HTTPError as exc:
-            raise PrometheusError(f"{path}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+            raise PrometheusError(
+                f"{path}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}"
+            ) from None
         if body.get("status") != "success":
             raise PrometheusError(f"{path}: {body}")
         return body["data"]

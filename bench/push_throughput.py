@@ -36,23 +36,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 import gen_specs
+import yaml
 from compile_scaling import slo_compile
 from measure import BENCH_DIR, PROJECT_DIR, Run, machine_facts, run_measured
 from prometheus_server import PrometheusServer
 
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
-from fakes.grafana import FakeGrafana  # noqa: E402  (the fakes live with the tests)
-from fakes.mimir import FakeMimir  # noqa: E402
+from fakes.grafana import FakeGrafana
+from fakes.mimir import FakeMimir
 
 DEFAULT_JSON = BENCH_DIR / "results" / "push.json"
 TARGETS = ("prometheus", "grafana", "mimir")
 TARGET_SECONDS = 30  # issue 7: 1,000 dashboards + 2,000 groups within this, against loopback
 TENANT = "bench"
 PUSH_TIMEOUT = 900  # seconds; a bound for one `slo push`, far above anything expected
-RELOADED = "Completed loading of configuration file"  # Prometheus logs this (level info) on every (re)load
+RELOADED = (
+    "Completed loading of configuration file"  # Prometheus logs this (level info) on every (re)load
+)
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
@@ -72,7 +73,9 @@ class Servers:
         """The environment `slo push` reads its targets from (SLO_* variables, as README "Pushing")."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLO_")}
         if self.prometheus:
-            env.update(SLO_PROMETHEUS_URL=self.prometheus.url, SLO_PROMETHEUS_RULES_DIR=str(self.rules_dir))
+            env.update(
+                SLO_PROMETHEUS_URL=self.prometheus.url, SLO_PROMETHEUS_RULES_DIR=str(self.rules_dir)
+            )
         if self.grafana:
             env.update(SLO_GRAFANA_URL=self.grafana.url, SLO_GRAFANA_TOKEN=self.grafana.token)
         if self.mimir:
@@ -91,7 +94,12 @@ class Servers:
         found = {}
         for path in sorted(self.rules_dir.iterdir()):
             st = path.stat()
-            found[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            found[path.name] = (
+                st.st_ino,
+                st.st_mtime_ns,
+                st.st_size,
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+            )
         return found
 
     def mark(self) -> dict:
@@ -102,7 +110,11 @@ class Servers:
         if self.mimir:
             mark["mimir"] = len(self.mimir.log)
         if self.prometheus:
-            mark.update(prometheus_cpu_s=self.prometheus.cpu_seconds(), reloads=self.reloads(), rules=self.rules_snapshot())
+            mark.update(
+                prometheus_cpu_s=self.prometheus.cpu_seconds(),
+                reloads=self.reloads(),
+                rules=self.rules_snapshot(),
+            )
         return mark
 
     def since(self, mark: dict) -> dict:
@@ -112,7 +124,7 @@ class Servers:
             fake = getattr(self, name)
             if fake is None:
                 continue
-            requests = fake.log[mark[name]:]
+            requests = fake.log[mark[name] :]
             seen[name] = {
                 "requests": len(requests),
                 "by_method": dict(sorted(Counter(r.method for r in requests).items())),
@@ -136,7 +148,9 @@ class Servers:
         if self.grafana:
             counts["grafana_dashboards"] = len(self.grafana.dashboards)
         if self.mimir:
-            counts["mimir_groups"] = sum(len(groups) for groups in self.mimir.rules.get(TENANT, {}).values())
+            counts["mimir_groups"] = sum(
+                len(groups) for groups in self.mimir.rules.get(TENANT, {}).values()
+            )
         if self.prometheus:
             counts["prometheus_groups"] = len(self.prometheus.rule_groups())
         return counts
@@ -161,7 +175,11 @@ def servers(names: tuple[str, ...], work: Path) -> Iterator[Servers]:
             stack.callback(shutil.rmtree, home, ignore_errors=True)
             found.rules_dir = home / "rules"
             found.rules_dir.mkdir()
-            found.prometheus = stack.enter_context(PrometheusServer(home / "data", rule_files=[found.rules_dir / "*.yml"], log_level="info"))
+            found.prometheus = stack.enter_context(
+                PrometheusServer(
+                    home / "data", rule_files=[found.rules_dir / "*.yml"], log_level="info"
+                )
+            )
         yield found
 
 
@@ -185,21 +203,44 @@ sys.exit(code)
 
 
 def run_launched(argv: list[str], env: dict[str, str]) -> Run:
-    launcher = run_measured([sys.executable, "-c", LAUNCHER, str(PUSH_TIMEOUT), *argv], cwd=PROJECT_DIR, env=env, timeout=PUSH_TIMEOUT + 60)
+    launcher = run_measured(
+        [sys.executable, "-c", LAUNCHER, str(PUSH_TIMEOUT), *argv],
+        cwd=PROJECT_DIR,
+        env=env,
+        timeout=PUSH_TIMEOUT + 60,
+    )
     output, _, numbers = launcher.output.rpartition("\n@rusage ")
     if not numbers:
-        raise SystemExit(f"the launcher did not report ({launcher.returncode}):\n{launcher.output[-3000:]}")
+        raise SystemExit(
+            f"the launcher did not report ({launcher.returncode}):\n{launcher.output[-3000:]}"
+        )
     wall, cpu, rss, code = json.loads(numbers)
     return Run(wall_s=wall, cpu_s=cpu, peak_rss_mib=rss, returncode=code, output=output)
 
 
-def slo_push(specs: Path, out: Path, env: dict[str, str], only: tuple[str, ...]) -> tuple[Run, dict]:
+def slo_push(
+    specs: Path, out: Path, env: dict[str, str], only: tuple[str, ...]
+) -> tuple[Run, dict]:
     """One `slo push` as a user runs it; its measurements and its JSON report."""
-    argv = [sys.executable, "-m", "compiler", "push", str(specs), "--out", str(out), "--format", "json", "--only", ",".join(only)]
+    argv = [
+        sys.executable,
+        "-m",
+        "compiler",
+        "push",
+        str(specs),
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        "--only",
+        ",".join(only),
+    ]
     run = run_launched(argv, env)
     start = run.output.find('{\n  "title"')
     if run.returncode != 0 or start < 0:
-        raise SystemExit(f"slo push --only {','.join(only)} failed ({run.returncode}):\n{run.output[-3000:]}")
+        raise SystemExit(
+            f"slo push --only {','.join(only)} failed ({run.returncode}):\n{run.output[-3000:]}"
+        )
     report, _ = json.JSONDecoder().raw_decode(run.output[start:])
     return run, report
 
@@ -209,12 +250,18 @@ def measured_push(specs: Path, out: Path, live: Servers, only: tuple[str, ...]) 
     run, report = slo_push(specs, out, live.env(), only)
     return {
         **run.numbers(),
-        "targets": {t["target"]: {"status": t["status"], **t["counts"]} for t in report["targets"] if t["target"] in only},
+        "targets": {
+            t["target"]: {"status": t["status"], **t["counts"]}
+            for t in report["targets"]
+            if t["target"] in only
+        },
         "servers": live.since(mark),
     }
 
 
-def push_twice(specs: Path, out: Path, names: tuple[str, ...], work: Path, expected: dict[str, int]) -> dict:
+def push_twice(
+    specs: Path, out: Path, names: tuple[str, ...], work: Path, expected: dict[str, int]
+) -> dict:
     """On fresh servers for ``names``: the first push (everything new), then the same push again."""
     with servers(names, work) as live:
         first = measured_push(specs, out, live, names)
@@ -253,12 +300,20 @@ def compiled_tree(services: int, work: Path) -> tuple[Path, Path, dict]:
 def medians(pushes: list[dict]) -> dict:
     """Median wall, CPU and RSS over runs, the largest write count on any run, every run's record."""
     keys = ("wall_s", "cpu_s", "peak_rss_mib")
-    writes = {name: max(p["servers"][name]["writes"] for p in pushes) for name in TARGETS if name in pushes[0]["servers"]}
+    writes = {
+        name: max(p["servers"][name]["writes"] for p in pushes)
+        for name in TARGETS
+        if name in pushes[0]["servers"]
+    }
     return {
         **{k: round(statistics.median(p[k] for p in pushes), 3) for k in keys},
         "fakes_cpu_s": round(statistics.median(p["servers"]["fakes_cpu_s"] for p in pushes), 3),
         **(
-            {"prometheus_cpu_s": round(statistics.median(p["servers"]["prometheus"]["cpu_s"] for p in pushes), 3)}
+            {
+                "prometheus_cpu_s": round(
+                    statistics.median(p["servers"]["prometheus"]["cpu_s"] for p in pushes), 3
+                )
+            }
             if "prometheus" in pushes[0]["servers"]
             else {}
         ),
@@ -269,11 +324,20 @@ def medians(pushes: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--services", type=int, default=1000, help="services in the spec tree (dashboards = services + 1, rule groups = 2 x services)")
+    parser.add_argument(
+        "--services",
+        type=int,
+        default=1000,
+        help="services in the spec tree (dashboards = services + 1, rule groups = 2 x services)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-split", action="store_true", help="skip pushing each target alone")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
-    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one, removed after)")
+    parser.add_argument(
+        "--json", type=Path, default=DEFAULT_JSON, help="where to write the results"
+    )
+    parser.add_argument(
+        "--work", type=Path, help="scratch directory (default: a temporary one, removed after)"
+    )
     args = parser.parse_args(argv)
 
     facts = machine_facts()
@@ -281,9 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         specs, out, params = compiled_tree(args.services, work)
-        log(f"{params['services']} services: {params['dashboards']} dashboards, {params['rule_groups']} rule groups "
-            f"({params['rules']} rules) in {params['rule_files']} files; compiled in {params['compile_wall_s']:.1f}s")
-        expected = {"grafana_dashboards": params["dashboards"], "mimir_groups": params["rule_groups"], "prometheus_groups": params["rule_groups"]}
+        log(
+            f"{params['services']} services: {params['dashboards']} dashboards, {params['rule_groups']} rule groups "
+            f"({params['rules']} rules) in {params['rule_files']} files; compiled in {params['compile_wall_s']:.1f}s"
+        )
+        expected = {
+            "grafana_dashboards": params["dashboards"],
+            "mimir_groups": params["rule_groups"],
+            "prometheus_groups": params["rule_groups"],
+        }
         shapes = [TARGETS] + ([] if args.no_split else [(name,) for name in TARGETS])
         results: dict[tuple, list[dict]] = {shape: [] for shape in shapes}
         for i in range(args.runs):
@@ -292,22 +362,29 @@ def main(argv: list[str] | None = None) -> int:
                 results[shape].append(result)
                 f, r = result["first"], result["repush"]
                 writes = {name: r["servers"][name]["writes"] for name in shape}
-                log(f"run {i + 1}/{args.runs} {'+'.join(shape)}: first push {f['wall_s']:.1f}s (cpu {f['cpu_s']:.1f}s), "
-                    f"re-push {r['wall_s']:.1f}s (cpu {r['cpu_s']:.1f}s), writes on re-push {writes}")
+                log(
+                    f"run {i + 1}/{args.runs} {'+'.join(shape)}: first push {f['wall_s']:.1f}s (cpu {f['cpu_s']:.1f}s), "
+                    f"re-push {r['wall_s']:.1f}s (cpu {r['cpu_s']:.1f}s), writes on re-push {writes}"
+                )
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
 
     def summary(shape: tuple) -> dict:
         runs = results[shape]
-        return {"first": medians([r["first"] for r in runs]), "repush": medians([r["repush"] for r in runs]), "live_after_first": runs[0]["live_after_first"]}
+        return {
+            "first": medians([r["first"] for r in runs]),
+            "repush": medians([r["repush"] for r in runs]),
+            "live_after_first": runs[0]["live_after_first"],
+        }
 
     data = {
         "machine": {**facts, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "runs": args.runs,
         "params": params,
         "servers": {
-            "prometheus": facts["prometheus"].split(" (")[0] + ", real, rules directory + POST /-/reload",
+            "prometheus": facts["prometheus"].split(" (")[0]
+            + ", real, rules directory + POST /-/reload",
             "grafana": "in-process fake (tests/fakes/grafana.py), documented HTTP contract",
             "mimir": "in-process fake (tests/fakes/mimir.py), documented ruler API",
         },

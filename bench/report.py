@@ -87,14 +87,30 @@ def fixes_table(before: dict, after: dict) -> list[str]:
     rows = [
         ("`slo compile`, wall", _s(b["compile"]["wall_s"]), _s(a["compile"]["wall_s"])),
         ("`slo compile`, CPU", _s(b["compile"]["cpu_s"]), _s(a["compile"]["cpu_s"])),
-        ("peak RSS", f"{b['compile']['peak_rss_mib']:.0f} MiB", f"{a['compile']['peak_rss_mib']:.0f} MiB"),
-        ("compile / `promtool check rules` (wall)", str(b["ratio_compile_to_promtool"]), str(a["ratio_compile_to_promtool"])),
-        ("compile / `promtool check rules` (CPU)", str(b["ratio_compile_to_promtool_cpu"]), str(a["ratio_compile_to_promtool_cpu"])),
+        (
+            "peak RSS",
+            f"{b['compile']['peak_rss_mib']:.0f} MiB",
+            f"{a['compile']['peak_rss_mib']:.0f} MiB",
+        ),
+        (
+            "compile / `promtool check rules` (wall)",
+            str(b["ratio_compile_to_promtool"]),
+            str(a["ratio_compile_to_promtool"]),
+        ),
+        (
+            "compile / `promtool check rules` (CPU)",
+            str(b["ratio_compile_to_promtool_cpu"]),
+            str(a["ratio_compile_to_promtool_cpu"]),
+        ),
         ("incremental, wall", _s(b["incremental"]["wall_s"]), _s(a["incremental"]["wall_s"])),
     ]
     stages_before, stages_after = b["phases"]["stages"], a["phases"]["stages"]
-    for stage in list(stages_before) + [s for s in stages_after if s not in stages_before]:  # stages were renamed over time
-        cells = [_s(st[stage]["cpu_s"]) if stage in st else "–" for st in (stages_before, stages_after)]
+    for stage in list(stages_before) + [
+        s for s in stages_after if s not in stages_before
+    ]:  # stages were renamed over time
+        cells = [
+            _s(st[stage]["cpu_s"]) if stage in st else "–" for st in (stages_before, stages_after)
+        ]
         rows.append((f"stage `{stage}`, CPU", *cells))
     lines = [
         f"{a['slos']:,} SLOs before the performance fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
@@ -143,7 +159,9 @@ def eval_tables(data: dict) -> list[str]:
             f"| {_s(stats[name]['engine_s_per_hour'])} | {_s(live[name]['prometheus_cpu_s_per_cycle'])} |"
         )
     raw = stats["sloth_raw_period_rules_only"]
-    lines.append(f"| Sloth's period rule unoptimized (raw counters over the period; that rule alone) | | {p['slos']} | | {_n(raw['samples_per_hour'])} | {_s(raw['engine_s_per_hour'])} | |")
+    lines.append(
+        f"| Sloth's period rule unoptimized (raw counters over the period; that rule alone) | | {p['slos']} | | {_n(raw['samples_per_hour'])} | {_s(raw['engine_s_per_hour'])} | |"
+    )
     lines += [
         "",
         f"**slo / Sloth-style: evaluation time per hour {s['eval_time_per_hour_ours_over_sloth']}, "
@@ -176,7 +194,12 @@ def eval_tables(data: dict) -> list[str]:
     return lines
 
 
-PUSH_SHAPES = (("all", "Prometheus + Grafana + Mimir"), ("prometheus", "Prometheus alone"), ("grafana", "Grafana alone"), ("mimir", "Mimir alone"))
+PUSH_SHAPES = (
+    ("all", "Prometheus + Grafana + Mimir"),
+    ("prometheus", "Prometheus alone"),
+    ("grafana", "Grafana alone"),
+    ("mimir", "Mimir alone"),
+)
 
 
 def _push_shape(data: dict, key: str) -> dict | None:
@@ -196,7 +219,11 @@ def _push_objects(p: dict, key: str) -> str:
 def _push_requests(push: dict) -> str:
     """What the servers were asked in the first run (the same in every run)."""
     seen = push["runs"][0]["servers"]
-    parts = [f"{name.capitalize()} {seen[name]['requests']:,}" for name in ("grafana", "mimir") if name in seen]
+    parts = [
+        f"{name.capitalize()} {seen[name]['requests']:,}"
+        for name in ("grafana", "mimir")
+        if name in seen
+    ]
     if "prometheus" in seen:
         reloads = seen["prometheus"]["reloads"]
         parts.append(f"{reloads} Prometheus reload{'s' if reloads != 1 else ''}")
@@ -206,7 +233,11 @@ def _push_requests(push: dict) -> str:
 def _push_writes(push: dict) -> str:
     """Writes in the worst run: write requests at the fakes, files touched and reloads at Prometheus."""
     runs = [r["servers"] for r in push["runs"]]
-    parts = [f"{name.capitalize()} {max(s[name]['writes'] for s in runs)}" for name in ("grafana", "mimir") if name in runs[0]]
+    parts = [
+        f"{name.capitalize()} {max(s[name]['writes'] for s in runs)}"
+        for name in ("grafana", "mimir")
+        if name in runs[0]
+    ]
     if "prometheus" in runs[0]:
         files = max(s["prometheus"]["files_touched"] for s in runs)
         reloads = max(s["prometheus"]["reloads"] for s in runs)
@@ -244,7 +275,11 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
         "",
         f"**First push of everything: {_s(s['first_push_wall_s'])} against the target of {s['target_s']} s ({verdict}). "
         f"Unchanged re-push: {_s(s['repush_wall_s'])}, and it wrote "
-        + ("nothing in any run** (no write request, no rule file touched, no reload)." if s["repush_wrote_nothing"] else "something** (see the writes column).")
+        + (
+            "nothing in any run** (no write request, no rule file touched, no reload)."
+            if s["repush_wrote_nothing"]
+            else "something** (see the writes column)."
+        ),
     ]
     if before and before["params"]["rule_groups"] != data["params"]["rule_groups"]:
         before = None  # measured on a tree of another size: not comparable
@@ -255,7 +290,11 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
             ("first push, CPU of `slo push`", _s(b["first"]["cpu_s"]), _s(a["first"]["cpu_s"])),
             ("re-push, wall", _s(b["repush"]["wall_s"]), _s(a["repush"]["wall_s"])),
             ("re-push, CPU of `slo push`", _s(b["repush"]["cpu_s"]), _s(a["repush"]["cpu_s"])),
-            ("peak RSS", f"{b['first']['peak_rss_mib']:.0f} MiB", f"{a['first']['peak_rss_mib']:.0f} MiB"),
+            (
+                "peak RSS",
+                f"{b['first']['peak_rss_mib']:.0f} MiB",
+                f"{a['first']['peak_rss_mib']:.0f} MiB",
+            ),
         ]
         lines += [
             "",
@@ -269,19 +308,33 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
 
 
 def tables(
-    compile_data: dict | None, eval_data: dict | None, before: dict | None = None, more_evals: list[dict] = (), push_data: dict | None = None,
+    compile_data: dict | None,
+    eval_data: dict | None,
+    before: dict | None = None,
+    more_evals: list[dict] = (),
+    push_data: dict | None = None,
     push_before: dict | None = None,
 ) -> str:
-    lines = [BEGIN, "", "_Generated by `bench/report.py` from `bench/results/*.json`; do not edit by hand._", ""]
+    lines = [
+        BEGIN,
+        "",
+        "_Generated by `bench/report.py` from `bench/results/*.json`; do not edit by hand._",
+        "",
+    ]
     if compile_data:
         lines += ["### Compile scaling", ""] + compile_tables(compile_data) + [""]
         if before:
             lines += fixes_table(before, compile_data) + [""]
         lines += machine_table(compile_data["machine"]) + [""]
     if eval_data:
-        lines += ["### Rule evaluation cost and period SLI accuracy", ""] + eval_tables(eval_data) + [""]
+        lines += (
+            ["### Rule evaluation cost and period SLI accuracy", ""] + eval_tables(eval_data) + [""]
+        )
         if more_evals:
-            lines += ["Cost against the number of raw series each SLO reads (same SLOs, same traffic shape):", ""]
+            lines += [
+                "Cost against the number of raw series each SLO reads (same SLOs, same traffic shape):",
+                "",
+            ]
             lines += cardinality_table([eval_data, *more_evals]) + [""]
         lines += machine_table(eval_data["machine"]) + [""]
     if push_data:
@@ -291,7 +344,13 @@ def tables(
     return "\n".join(lines)
 
 
-def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_evals: list[dict] = (), push_data: dict | None = None) -> bool:
+def chart(
+    compile_data: dict | None,
+    eval_data: dict | None,
+    path: Path,
+    more_evals: list[dict] = (),
+    push_data: dict | None = None,
+) -> bool:
     try:
         import matplotlib
 
@@ -305,10 +364,30 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
     if compile_data:
         ax = axes[0]
         slos = [s["slos"] for s in compile_data["sizes"]]
-        ax.plot(slos, [s["compile"]["wall_s"] for s in compile_data["sizes"]], "o-", label="slo compile (wall)")
-        ax.plot(slos, [s["compile"]["cpu_s"] for s in compile_data["sizes"]], "o--", label="slo compile (CPU)")
-        ax.plot(slos, [s["promtool_check_rules"]["wall_s"] for s in compile_data["sizes"]], "s-", label="promtool check rules (wall)")
-        ax.plot(slos, [s["incremental"]["wall_s"] for s in compile_data["sizes"]], "^:", label="incremental, 1 file (wall)")
+        ax.plot(
+            slos,
+            [s["compile"]["wall_s"] for s in compile_data["sizes"]],
+            "o-",
+            label="slo compile (wall)",
+        )
+        ax.plot(
+            slos,
+            [s["compile"]["cpu_s"] for s in compile_data["sizes"]],
+            "o--",
+            label="slo compile (CPU)",
+        )
+        ax.plot(
+            slos,
+            [s["promtool_check_rules"]["wall_s"] for s in compile_data["sizes"]],
+            "s-",
+            label="promtool check rules (wall)",
+        )
+        ax.plot(
+            slos,
+            [s["incremental"]["wall_s"] for s in compile_data["sizes"]],
+            "^:",
+            label="incremental, 1 file (wall)",
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("SLOs")
@@ -318,13 +397,31 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
         ax.grid(True, which="both", alpha=0.3)
     if eval_data:
         ax = axes[1]
-        configs = sorted([eval_data, *more_evals], key=lambda d: d["params"]["instances_per_service"])
+        configs = sorted(
+            [eval_data, *more_evals], key=lambda d: d["params"]["instances_per_service"]
+        )
         labels = [f"{2 * d['params']['instances_per_service']} raw series/SLO" for d in configs]
         x = range(len(configs))
-        ax.bar([i - 0.2 for i in x], [d["live"]["ours"]["evaluation_s_per_hour"] for d in configs], width=0.4, label="slo")
-        ax.bar([i + 0.2 for i in x], [d["live"]["sloth"]["evaluation_s_per_hour"] for d in configs], width=0.4, label="Sloth-style")
+        ax.bar(
+            [i - 0.2 for i in x],
+            [d["live"]["ours"]["evaluation_s_per_hour"] for d in configs],
+            width=0.4,
+            label="slo",
+        )
+        ax.bar(
+            [i + 0.2 for i in x],
+            [d["live"]["sloth"]["evaluation_s_per_hour"] for d in configs],
+            width=0.4,
+            label="Sloth-style",
+        )
         for i, d in enumerate(configs):
-            ax.annotate(f"×{d['summary']['eval_time_per_hour_ours_over_sloth']:.2f}", (i - 0.2, d["live"]["ours"]["evaluation_s_per_hour"]), ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                f"×{d['summary']['eval_time_per_hour_ours_over_sloth']:.2f}",
+                (i - 0.2, d["live"]["ours"]["evaluation_s_per_hour"]),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         ax.set_xticks(list(x), labels)
         ax.set_ylabel("rule evaluation seconds per hour (live)")
         ax.set_title(f"Rule cost, {eval_data['params']['slos']} SLOs, 30 days of data")
@@ -333,14 +430,26 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
         rows = eval_data["accuracy"]
         labels = [f"{r['service'][-2:]} {r['slo'][:8]}" for r in rows]
         width = 0.27
-        for offset, key, title in ((-width, "ours", "slo"), (0, "sloth", "Sloth-style"), (width, "sloth_raw", "Sloth unoptimized")):
-            ax.bar([i + offset for i in range(len(rows))], [r[f"{key}_error_pp"] for r in rows], width=width, label=title)
+        for offset, key, title in (
+            (-width, "ours", "slo"),
+            (0, "sloth", "Sloth-style"),
+            (width, "sloth_raw", "Sloth unoptimized"),
+        ):
+            ax.bar(
+                [i + offset for i in range(len(rows))],
+                [r[f"{key}_error_pp"] for r in rows],
+                width=width,
+                label=title,
+            )
         ax.axhline(0.1, color="grey", lw=0.8, ls="--")
         ax.axhline(-0.1, color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("period SLI − exact (percentage points)")
         worst = eval_data["summary"]["period_sli_max_error_pp"]
-        ax.set_title(f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized {worst['sloth_raw']}", fontsize=9)
+        ax.set_title(
+            f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized {worst['sloth_raw']}",
+            fontsize=9,
+        )
         ax.legend(fontsize=8)
     if push_data:
         ax = axes[3]
@@ -352,14 +461,26 @@ def chart(compile_data: dict | None, eval_data: dict | None, path: Path, more_ev
         ax.bar([i + 0.2 for i in x], again, width=0.4, label="re-push, nothing changed")
         for i, key in enumerate(k for k, _ in shapes):
             writes = sum(_push_shape(push_data, key)["repush"]["max_writes"].values())
-            ax.annotate(f"{writes} writes", (i + 0.2, again[i]), ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                f"{writes} writes", (i + 0.2, again[i]), ha="center", va="bottom", fontsize=8
+            )
         target = push_data["summary"]["target_s"]
         ax.axhline(target, color="grey", lw=0.8, ls="--")
-        ax.annotate(f"target {target} s", (len(shapes) - 0.5, target), ha="right", va="bottom", fontsize=8, color="grey")
+        ax.annotate(
+            f"target {target} s",
+            (len(shapes) - 0.5, target),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="grey",
+        )
         ax.set_xticks(list(x), [title.replace(" + ", "\n+ ") for _, title in shapes], fontsize=8)
         ax.set_ylabel("seconds (wall, median)")
         p = push_data["params"]
-        ax.set_title(f"slo push: {p['dashboards']:,} dashboards, {p['rule_groups']:,} groups per ruler (loopback)", fontsize=10)
+        ax.set_title(
+            f"slo push: {p['dashboards']:,} dashboards, {p['rule_groups']:,} groups per ruler (loopback)",
+            fontsize=10,
+        )
         ax.legend(fontsize=8)
     else:
         axes[3].set_visible(False)
@@ -375,15 +496,23 @@ def load(name: str) -> dict | None:
 
 
 def main() -> int:
-    compile_data, eval_data, before = load("compile.json"), load("eval.json"), load("compile-before-fixes.json")
+    compile_data, eval_data, before = (
+        load("compile.json"),
+        load("eval.json"),
+        load("compile-before-fixes.json"),
+    )
     push_data, push_before = load("push.json"), load("push-before-fixes.json")
-    more_evals = [json.loads(p.read_text()) for p in sorted((BENCH_DIR / "results").glob("eval-*.json"))]
+    more_evals = [
+        json.loads(p.read_text()) for p in sorted((BENCH_DIR / "results").glob("eval-*.json"))
+    ]
     text = README.read_text()
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{README.name} has no {BEGIN} ... {END} section")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    README.write_text(head + tables(compile_data, eval_data, before, more_evals, push_data, push_before) + tail)
+    README.write_text(
+        head + tables(compile_data, eval_data, before, more_evals, push_data, push_before) + tail
+    )
     drawn = chart(compile_data, eval_data, CHART, more_evals, push_data)
     print(f"updated {README.name}" + (f" and {CHART.name}" if drawn else ""), file=sys.stderr)
     return 0

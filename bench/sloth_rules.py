@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import yaml
 
-from compiler.durations import format_duration
-from compiler.model import SLO, LatencyIndicator, Model, RatioIndicator
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, LatencyIndicator, Model, RatioIndicator
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
-from compiler.targets.prometheus_rules import latency_bucket, latency_count
+from compiler.targets.prometheus import latency_bucket, latency_count
 
 RATIO_5M = "slo:sli_error:ratio_rate5m"
 
@@ -83,9 +83,21 @@ def sli_rules(slo: SLO, labels: dict[str, str]) -> list[dict]:
     rules = []
     for window in windows(slo):
         w = format_duration(window)
-        rules.append({"record": f"slo:sli_error:ratio_rate{w}", "expr": raw_ratio(slo, w), "labels": {**labels, "sloth_window": w}})
+        rules.append(
+            {
+                "record": f"slo:sli_error:ratio_rate{w}",
+                "expr": raw_ratio(slo, w),
+                "labels": {**labels, "sloth_window": w},
+            }
+        )
     p = format_duration(slo.period)
-    rules.append({"record": f"slo:sli_error:ratio_rate{p}", "expr": period_ratio(slo), "labels": {**labels, "sloth_window": p}})
+    rules.append(
+        {
+            "record": f"slo:sli_error:ratio_rate{p}",
+            "expr": period_ratio(slo),
+            "labels": {**labels, "sloth_window": p},
+        }
+    )
     return rules
 
 
@@ -94,20 +106,45 @@ def meta_rules(slo: SLO, labels: dict[str, str]) -> list[dict]:
     budget = selector("slo:error_budget:ratio", slo)
     period = format_duration(slo.period)
     return [
-        {"record": "slo:objective:ratio", "expr": f"vector({float(slo.objective)!r})", "labels": labels},
-        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{float(slo.objective)!r})", "labels": labels},
-        {"record": "slo:time_period:days", "expr": f"vector({slo.period // 86400})", "labels": labels},
-        {"record": "slo:current_burn_rate:ratio", "expr": f"{selector(RATIO_5M, slo)}\n{on}{budget}\n", "labels": labels},
+        {
+            "record": "slo:objective:ratio",
+            "expr": f"vector({float(slo.objective)!r})",
+            "labels": labels,
+        },
+        {
+            "record": "slo:error_budget:ratio",
+            "expr": f"vector(1-{float(slo.objective)!r})",
+            "labels": labels,
+        },
+        {
+            "record": "slo:time_period:days",
+            "expr": f"vector({slo.period // 86400})",
+            "labels": labels,
+        },
+        {
+            "record": "slo:current_burn_rate:ratio",
+            "expr": f"{selector(RATIO_5M, slo)}\n{on}{budget}\n",
+            "labels": labels,
+        },
         {
             "record": "slo:period_burn_rate:ratio",
             "expr": f"{selector('slo:sli_error:ratio_rate' + period, slo)}\n{on}{budget}\n",
             "labels": labels,
         },
-        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - {selector('slo:period_burn_rate:ratio', slo)}", "labels": labels},
+        {
+            "record": "slo:period_error_budget_remaining:ratio",
+            "expr": f"1 - {selector('slo:period_burn_rate:ratio', slo)}",
+            "labels": labels,
+        },
         {
             "record": "sloth_slo_info",
             "expr": "vector(1)",
-            "labels": {**labels, "sloth_mode": "cli-gen-prom", "sloth_objective": str(slo.objective_percent), "sloth_spec": "prometheus/v1"},
+            "labels": {
+                **labels,
+                "sloth_mode": "cli-gen-prom",
+                "sloth_objective": str(slo.objective_percent),
+                "sloth_spec": "prometheus/v1",
+            },
         },
     ]
 
@@ -116,7 +153,9 @@ def alert_rules(slo: SLO) -> list[dict]:
     budget = float(1 - slo.objective)
     rules = []
     for severity in ("page", "ticket"):
-        tiers = sorted((t for t in slo.alerting.tiers if t.severity == severity), key=lambda t: t.long)
+        tiers = sorted(
+            (t for t in slo.alerting.tiers if t.severity == severity), key=lambda t: t.long
+        )
         if not tiers:
             continue
         pairs = []
@@ -149,8 +188,12 @@ def service_groups(service) -> list[dict]:
     groups = []
     for slo in service.slos:
         labels = {**dict(service.labels), **dict(slo.labels), **ids(slo)}
-        groups.append({"name": f"sloth-slo-sli-recordings-{sloth_id(slo)}", "rules": sli_rules(slo, labels)})
-        groups.append({"name": f"sloth-slo-meta-recordings-{sloth_id(slo)}", "rules": meta_rules(slo, labels)})
+        groups.append(
+            {"name": f"sloth-slo-sli-recordings-{sloth_id(slo)}", "rules": sli_rules(slo, labels)}
+        )
+        groups.append(
+            {"name": f"sloth-slo-meta-recordings-{sloth_id(slo)}", "rules": meta_rules(slo, labels)}
+        )
         alerts = alert_rules(slo)
         if alerts:
             groups.append({"name": f"sloth-slo-alerts-{sloth_id(slo)}", "rules": alerts})
@@ -162,14 +205,21 @@ def base_groups(service) -> list[dict]:
     groups = []
     for slo in service.slos:
         labels = {**dict(service.labels), **dict(slo.labels), **ids(slo)}
-        groups.append({"name": f"sloth-slo-sli-recordings-{sloth_id(slo)}", "rules": sli_rules(slo, labels)[:1]})
+        groups.append(
+            {
+                "name": f"sloth-slo-sli-recordings-{sloth_id(slo)}",
+                "rules": sli_rules(slo, labels)[:1],
+            }
+        )
     return groups
 
 
 def rule_files(model: Model) -> dict[str, str]:
     """{file name: rule file text}, one file per service like Sloth's directory mode."""
     return {
-        f"{service.name}.sloth.rules.yml": yaml.safe_dump({"groups": service_groups(service)}, sort_keys=False, width=1000)
+        f"{service.name}.sloth.rules.yml": yaml.safe_dump(
+            {"groups": service_groups(service)}, sort_keys=False, width=1000
+        )
         for service in model.services
         if service.slos
     }

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import click
 
-from compiler import conventions, importers, output, pipeline, toolrun, windows, workers
-from compiler.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
-from compiler.cache import Cache
-from compiler.diagnostics import CompileError, Diagnostic, Severity
-from compiler.durations import DurationError, format_duration, parse_duration
+from compiler import importers, pipeline
+from compiler.checks import toolrun
+from compiler.core import conventions, windows
+from compiler.core.diagnostics import CompileError, Diagnostic, Severity
+from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.importers.common import valid_name
+from compiler.pipeline import output, workers
+from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
+from compiler.pipeline.cache import Cache
 from compiler.push import endpoints, report, runner
 from compiler.push.transport import PushError
 
@@ -43,7 +46,9 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
 _EXIT_FAST = False
 
 
-def _compile(specs: str, cache_dir: str | None = None, jobs: int | None = None) -> pipeline.CompileResult:
+def _compile(
+    specs: str, cache_dir: str | None = None, jobs: int | None = None
+) -> pipeline.CompileResult:
     global _EXIT_FAST
     _EXIT_FAST = True
     cache = Cache(cache_dir) if cache_dir else None
@@ -101,8 +106,19 @@ def validate(specs: str) -> None:
 
 @cli.command(name="compile")
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
-@click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Output directory.")
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 and print a diff if the output directory is stale.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=DEFAULT_OUT,
+    show_default=True,
+    type=click.Path(),
+    help="Output directory.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 and print a diff if the output directory is stale.",
+)
 @click.option(
     "--cache-dir",
     default=DEFAULT_CACHE,
@@ -135,7 +151,11 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
         for change in stale:
             click.echo(change.diff, nl=False)
         if stale:
-            click.secho(f"{out_dir} is stale: {len(stale)} file(s) differ; run `slo compile`", fg="red", err=True)
+            click.secho(
+                f"{out_dir} is stale: {len(stale)} file(s) differ; run `slo compile`",
+                fg="red",
+                err=True,
+            )
             sys.exit(1)
         click.echo(f"{out_dir} is up to date ({len(result.artifacts)} files)")
         return
@@ -144,14 +164,23 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
     except (output.OutputError, OSError) as exc:
         click.secho(f"{out_dir}: error [output/write] {exc}", fg="red", err=True)
         sys.exit(1)
-    counts = {kind: sum(c.kind == kind for c in written) for kind in ("added", "changed", "removed")}
+    counts = {
+        kind: sum(c.kind == kind for c in written) for kind in ("added", "changed", "removed")
+    }
     click.echo(
         f"{out_dir}: {len(result.artifacts)} files; {counts['added']} added, {counts['changed']} changed, {counts['removed']} removed"
     )
 
 
 @cli.command()
-@click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Compiled output to test.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=DEFAULT_OUT,
+    show_default=True,
+    type=click.Path(),
+    help="Compiled output to test.",
+)
 def test(out_dir: str) -> None:
     """Run promtool and amtool on the compiled output.
 
@@ -187,19 +216,60 @@ PROGRESS_MIN = 10  # objects; fewer finish before a bar would be worth drawing
 def _push_options(command):
     """Options shared by `slo push` and `slo diff`: where the live systems are."""
     options = [
-        click.option("--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help="Compiled output to deliver."),
-        click.option("--env", "env_name", envvar="SLO_ENV", help=f"Environment from the targets file ({conventions.TARGETS_FILE})."),
-        click.option("--targets-file", default=conventions.TARGETS_FILE, show_default=True, type=click.Path(), help="Named environments."),
-        click.option("--only", help=f"Comma-separated targets: {','.join(endpoints.TARGET_NAMES)}."),
-        click.option("--prune", is_flag=True, help="Also delete managed Grafana dashboards that out/ no longer has."),
-        click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True),
-        click.option("--insecure-skip-tls-verify", "insecure", is_flag=True, help="Do not verify TLS certificates (test setups only)."),
-        click.option("--timeout", type=click.FloatRange(0.1, 600), help="Seconds to wait for each answer (default 10)."),
+        click.option(
+            "--out",
+            "out_dir",
+            default=DEFAULT_OUT,
+            show_default=True,
+            type=click.Path(),
+            help="Compiled output to deliver.",
+        ),
+        click.option(
+            "--env",
+            "env_name",
+            envvar="SLO_ENV",
+            help=f"Environment from the targets file ({conventions.TARGETS_FILE}).",
+        ),
+        click.option(
+            "--targets-file",
+            default=conventions.TARGETS_FILE,
+            show_default=True,
+            type=click.Path(),
+            help="Named environments.",
+        ),
+        click.option(
+            "--only", help=f"Comma-separated targets: {','.join(endpoints.TARGET_NAMES)}."
+        ),
+        click.option(
+            "--prune",
+            is_flag=True,
+            help="Also delete managed Grafana dashboards that out/ no longer has.",
+        ),
+        click.option(
+            "--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True
+        ),
+        click.option(
+            "--insecure-skip-tls-verify",
+            "insecure",
+            is_flag=True,
+            help="Do not verify TLS certificates (test setups only).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1, 600),
+            help="Seconds to wait for each answer (default 10).",
+        ),
     ]
     for key in endpoints.ENVIRONMENT:
         if key.endswith(".token"):
             continue  # tokens come from the environment or files only: flags end up in shell history
-        options.append(click.option(endpoints.flag_name(key), key.replace(".", "_"), help=f"Overrides {endpoints.ENVIRONMENT[key]}."))
+        options.append(
+            click.option(
+                endpoints.flag_name(key),
+                key.replace(".", "_"),
+                help=f"Overrides {endpoints.ENVIRONMENT[key]}.",
+            )
+        )
     for option in reversed(options):
         command = option(command)
     return command
@@ -211,24 +281,37 @@ def _only(value: str | None) -> list[str] | None:
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = [n for n in names if n not in endpoints.TARGET_NAMES]
     if unknown:
-        raise click.BadParameter(f"unknown target {unknown[0]!r}; choose from {', '.join(endpoints.TARGET_NAMES)}", param_hint="--only")
+        raise click.BadParameter(
+            f"unknown target {unknown[0]!r}; choose from {', '.join(endpoints.TARGET_NAMES)}",
+            param_hint="--only",
+        )
     return names
 
 
 def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
     """Endpoints, model and pushers, or print why not and exit with ``fail``."""
     only = _only(params.pop("only"))
-    flags = {key: params.get(key.replace(".", "_")) for key in endpoints.ENVIRONMENT if not key.endswith(".token")}
+    flags = {
+        key: params.get(key.replace(".", "_"))
+        for key in endpoints.ENVIRONMENT
+        if not key.endswith(".token")
+    }
     flags["tls_verify"] = False if params["insecure"] else None
     flags["timeout"] = params["timeout"]
     try:
-        found = endpoints.resolve(flags, targets_file=Path(params["targets_file"]), env_name=params["env_name"])
+        found = endpoints.resolve(
+            flags, targets_file=Path(params["targets_file"]), env_name=params["env_name"]
+        )
     except CompileError as exc:
         _print_diagnostics(exc.diagnostics)
         sys.exit(fail)
     if not found.configured():
         names = ", ".join(endpoints.ENVIRONMENT[f"{n}.url"] for n in endpoints.TARGET_NAMES)
-        click.secho(f"error [push/no-target] no target is configured: set one of {names}, or use --env", fg="red", err=True)
+        click.secho(
+            f"error [push/no-target] no target is configured: set one of {names}, or use --env",
+            fg="red",
+            err=True,
+        )
         sys.exit(fail)
     model, diagnostics = pipeline.load_tree(Path(specs))
     if model is None:
@@ -308,7 +391,9 @@ def diff(specs: str, **params) -> None:
 
 def _name_option(ctx, param, value):
     if value is not None and valid_name(value) != value:
-        raise click.BadParameter(f"'{value}' is not a valid name: lowercase letters, digits and single hyphens, at most 30 characters")
+        raise click.BadParameter(
+            f"'{value}' is not a valid name: lowercase letters, digits and single hyphens, at most 30 characters"
+        )
     return value
 
 
@@ -318,19 +403,54 @@ def _period_option(ctx, param, value):
     except DurationError as exc:
         raise click.BadParameter(str(exc)) from None
     if not windows.MIN_PERIOD <= period <= windows.MAX_PERIOD:
-        raise click.BadParameter(f"'{value}': SLO periods are 1d to {format_duration(windows.MAX_PERIOD)}")
+        raise click.BadParameter(
+            f"'{value}': SLO periods are 1d to {format_duration(windows.MAX_PERIOD)}"
+        )
     return period
 
 
 @cli.command(name="import")
-@click.option("--from", "source_format", required=True, type=click.Choice(sorted(importers.FORMATS)), help="Format of FILES.")
+@click.option(
+    "--from",
+    "source_format",
+    required=True,
+    type=click.Choice(sorted(importers.FORMATS)),
+    help="Format of FILES.",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--out", "out_dir", default=DEFAULT_SPECS, show_default=True, type=click.Path(file_okay=False), help="Where the slo/v1 specs go.")
-@click.option("--team", callback=_name_option, help="Owning team of every imported service (default: from the source).")
-@click.option("--service", callback=_name_option, help="Put every imported SLO into this one service.")
-@click.option("--period", default="30d", show_default=True, callback=_period_option, help="SLO period for Sloth specs, which state none.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=DEFAULT_SPECS,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the slo/v1 specs go.",
+)
+@click.option(
+    "--team",
+    callback=_name_option,
+    help="Owning team of every imported service (default: from the source).",
+)
+@click.option(
+    "--service", callback=_name_option, help="Put every imported SLO into this one service."
+)
+@click.option(
+    "--period",
+    default="30d",
+    show_default=True,
+    callback=_period_option,
+    help="SLO period for Sloth specs, which state none.",
+)
 @click.option("--force", is_flag=True, help="Overwrite spec files that already exist.")
-def import_cmd(source_format: str, files: tuple[str, ...], out_dir: str, team, service, period: int, force: bool) -> None:
+def import_cmd(
+    source_format: str,
+    files: tuple[str, ...],
+    out_dir: str,
+    team,
+    service,
+    period: int,
+    force: bool,
+) -> None:
     """Write slo/v1 specs equivalent to Sloth, OpenSLO or Pyrra specs in FILES, one file per service.
 
     Everything that cannot be carried over is a warning naming the source file, line and field.
@@ -377,5 +497,9 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # a bug in slo: say so plainly instead of a traceback
-        click.secho(f"slo: internal error: {type(exc).__name__}: {exc} (please report this)", fg="red", err=True)
+        click.secho(
+            f"slo: internal error: {type(exc).__name__}: {exc} (please report this)",
+            fg="red",
+            err=True,
+        )
         sys.exit(70)

@@ -11,7 +11,9 @@ def have(*tools: str) -> bool:
     return all(shutil.which(t) for t in tools)
 
 
-needs_promtool = pytest.mark.skipif(not have("promtool"), reason="promtool not installed (make test installs it)")
+needs_promtool = pytest.mark.skipif(
+    not have("promtool"), reason="promtool not installed (make test installs it)"
+)
 
 
 @pytest.fixture

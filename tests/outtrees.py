@@ -1,7 +1,7 @@
 """Build the out/ trees push tests deliver: rule files from the real compiler, the rest by hand.
 
 The Alertmanager and Grafana targets live on other branches; these small files follow the paths
-in compiler.conventions so that push is tested against the layout those targets write.
+in compiler.core.conventions so that push is tested against the layout those targets write.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import json
 import shutil
 from pathlib import Path
 
-from compiler import conventions, load_tree
-from compiler.model import Model
+from conftest import GOLDEN
+
+from compiler import load_tree
+from compiler.core import conventions
+from compiler.core.model import Model
 from compiler.push import runner
 from compiler.push.transport import RetryPolicy
-from compiler.targets import prometheus_rules
-from conftest import GOLDEN
+from compiler.targets import prometheus as prometheus_rules
 
 # Fast retries: the behaviour under test is *whether* and *how often* requests are retried.
 FAST = RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05)

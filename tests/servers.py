@@ -21,8 +21,12 @@ READY_DEADLINE = 20.0  # seconds; a loaded 2-core machine can be slow to start a
 STOP_DEADLINE = 10.0
 ALERTMANAGER_BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
-needs_prometheus = pytest.mark.skipif(not (shutil.which("prometheus") and shutil.which("promtool")), reason="prometheus not installed")
-needs_alertmanager = pytest.mark.skipif(not (ALERTMANAGER_BINARY and shutil.which("amtool")), reason="alertmanager not installed")
+needs_prometheus = pytest.mark.skipif(
+    not (shutil.which("prometheus") and shutil.which("promtool")), reason="prometheus not installed"
+)
+needs_alertmanager = pytest.mark.skipif(
+    not (ALERTMANAGER_BINARY and shutil.which("amtool")), reason="alertmanager not installed"
+)
 
 
 def free_port() -> int:
@@ -51,7 +55,9 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
         except OSError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"server at {url} not ready within {READY_DEADLINE}s:\n{log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"server at {url} not ready within {READY_DEADLINE}s:\n{log.read_text()[-2000:]}"
+    )
 
 
 @contextlib.contextmanager

@@ -25,7 +25,9 @@ class Received:
 @dataclass
 class Capture:
     messages: list[Received] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)  # (username, password) from AUTH PLAIN
+    logins: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (username, password) from AUTH PLAIN
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -104,9 +106,11 @@ class SMTPCapture:
         handler = type("Handler", (_Handler,), {"capture": self.capture})
         self._server = _Server(("127.0.0.1", 0), handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
 
-    def __enter__(self) -> "SMTPCapture":
+    def __enter__(self) -> SMTPCapture:
         self._thread.start()
         return self
 

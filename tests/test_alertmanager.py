@@ -11,12 +11,16 @@ import textwrap
 import pytest
 import yaml
 from click.testing import CliRunner
-
-from compiler import compile_tree, conventions, load_tree, toolrun
-from compiler.cli import cli
 from conftest import ROOT, have
 
-needs_amtool = pytest.mark.skipif(not have("amtool"), reason="amtool not installed (make test installs it)")
+from compiler import compile_tree, load_tree
+from compiler.checks import toolrun
+from compiler.cli import cli
+from compiler.core import conventions
+
+needs_amtool = pytest.mark.skipif(
+    not have("amtool"), reason="amtool not installed (make test installs it)"
+)
 
 CHECKOUT = """\
 apiVersion: slo/v1
@@ -105,16 +109,38 @@ def line_of(text: str, needle: str) -> int:
 
 # --- secrets ---------------------------------------------------------------------------------
 INLINE_SECRETS = [
-    ("pagerduty: {routing_key_file: /run/secrets/pagerduty}", "pagerduty: {routing_key: abc123}", "routing_key"),
-    ("slack: {channel: '#alerts'}", "slack: {channel: '#alerts', api_url: 'https://hooks.slack.com/services/T0/B0/x'}", "api_url"),
-    ("email: {to: ops@example.com}", "email: {to: ops@example.com, auth_password: hunter2}", "auth_password"),
-    ("  slack_api_url_file: /run/secrets/slack", "  slack_api_url: https://hooks.slack.com/services/T0/B0/x", "slack_api_url"),
-    ("  smtp_from: am@example.com", "  smtp_from: am@example.com\n  smtp_auth_password: hunter2", "smtp_auth_password"),
+    (
+        "pagerduty: {routing_key_file: /run/secrets/pagerduty}",
+        "pagerduty: {routing_key: abc123}",
+        "routing_key",
+    ),
+    (
+        "slack: {channel: '#alerts'}",
+        "slack: {channel: '#alerts', api_url: 'https://hooks.slack.com/services/T0/B0/x'}",
+        "api_url",
+    ),
+    (
+        "email: {to: ops@example.com}",
+        "email: {to: ops@example.com, auth_password: hunter2}",
+        "auth_password",
+    ),
+    (
+        "  slack_api_url_file: /run/secrets/slack",
+        "  slack_api_url: https://hooks.slack.com/services/T0/B0/x",
+        "slack_api_url",
+    ),
+    (
+        "  smtp_from: am@example.com",
+        "  smtp_from: am@example.com\n  smtp_auth_password: hunter2",
+        "smtp_auth_password",
+    ),
 ]
 
 
 @pytest.mark.parametrize("old,new,key", INLINE_SECRETS, ids=[k for _, _, k in INLINE_SECRETS])
-def test_an_inline_secret_is_a_compile_error_with_its_position_and_nothing_is_written(tmp_path, monkeypatch, old, new, key):
+def test_an_inline_secret_is_a_compile_error_with_its_position_and_nothing_is_written(
+    tmp_path, monkeypatch, old, new, key
+):
     assert old in ROUTING
     routing = ROUTING.replace(old, new)
     write_specs(tmp_path, routing)
@@ -130,7 +156,11 @@ def test_an_inline_secret_is_a_compile_error_with_its_position_and_nothing_is_wr
 
 
 def test_no_secret_value_reaches_out_only_the_paths_of_their_files(tmp_path):
-    secrets = {"pagerduty": "pd-4f1c0ffee", "slack": "https://hooks.slack.com/services/T0/B0/s3cr3t", "smtp": "pw-hunter2"}
+    secrets = {
+        "pagerduty": "pd-4f1c0ffee",
+        "slack": "https://hooks.slack.com/services/T0/B0/s3cr3t",
+        "smtp": "pw-hunter2",
+    }
     for name, value in secrets.items():
         (tmp_path / name).write_text(value)
     routing = (
@@ -189,14 +219,19 @@ def test_cross_document_checks_name_file_line_and_field(tmp_path, name, appended
     routing = ROUTING + appended
     found = diagnostics_of(write_specs(tmp_path, routing))
     line = line_of(routing, needle)
-    assert any(d.startswith(f"slo/routing.yaml:{line}:") and d.endswith(expected) for d in found), found
+    assert any(d.startswith(f"slo/routing.yaml:{line}:") and d.endswith(expected) for d in found), (
+        found
+    )
 
 
 def test_receiver_and_time_interval_checks(tmp_path):
     routing = (
         ROUTING.replace("  smtp_smarthost: smtp.example.com:587\n", "")
         .replace("  slack_api_url_file: /run/secrets/slack\n", "")
-        .replace("      email: {to: ops@example.com}\n", "      email: {to: ops@example.com}\n    active_time_intervals: [ofice]\n")
+        .replace(
+            "      email: {to: ops@example.com}\n",
+            "      email: {to: ops@example.com}\n    active_time_intervals: [ofice]\n",
+        )
         + "time_intervals:\n  office:\n    - times: [{start_time: '18:00', end_time: '09:00'}]\n      location: Europe/Lodnon\n"
     )
     found = diagnostics_of(write_specs(tmp_path, routing))
@@ -214,7 +249,10 @@ def test_receiver_and_time_interval_checks(tmp_path):
             "error [routing/unknown-time-interval] severities.info.active_time_intervals[0]: no time interval 'ofice' "
             "is defined under time_intervals; did you mean 'office'?",
         ),
-        ("start_time", "error [routing/time-range] time_intervals.office[0].times[0]: start_time 18:00 must be before end_time 09:00"),
+        (
+            "start_time",
+            "error [routing/time-range] time_intervals.office[0].times[0]: start_time 18:00 must be before end_time 09:00",
+        ),
         (
             "location:",
             "error [routing/location] time_intervals.office[0].location: 'Europe/Lodnon' is not an IANA time zone such as Europe/London",
@@ -222,7 +260,9 @@ def test_receiver_and_time_interval_checks(tmp_path):
     ]
     for needle, message in expected:
         line = line_of(routing, needle)
-        assert any(d.startswith(f"slo/routing.yaml:{line}:") and d.endswith(message) for d in found), (message, found)
+        assert any(
+            d.startswith(f"slo/routing.yaml:{line}:") and d.endswith(message) for d in found
+        ), (message, found)
     assert len(found) == len(expected), found
 
 
@@ -244,25 +284,51 @@ def test_unknown_keys_in_routing_specs_are_schema_errors(tmp_path):
 
 def test_unquoted_times_of_day_stay_times_as_in_alertmanager(tmp_path):
     # YAML 1.1 reads 17:00 as 1020 (base 60); Alertmanager's Go YAML reads "17:00".
-    routing = ROUTING + "time_intervals:\n  office:\n    - times: [{start_time: 08:30, end_time: 17:00}]\n"
+    routing = (
+        ROUTING
+        + "time_intervals:\n  office:\n    - times: [{start_time: 08:30, end_time: 17:00}]\n"
+    )
     config = config_of(write_specs(tmp_path, routing))
-    assert config["time_intervals"] == [{"name": "office", "time_intervals": [{"times": [{"start_time": "08:30", "end_time": "17:00"}]}]}]
+    assert config["time_intervals"] == [
+        {
+            "name": "office",
+            "time_intervals": [{"times": [{"start_time": "08:30", "end_time": "17:00"}]}],
+        }
+    ]
 
 
 # --- routes and inhibition -----------------------------------------------------------------------
 def test_severities_route_to_their_receivers_with_team_overrides_and_tier_timing(tmp_path):
-    routing = ROUTING + "teams:\n  data:\n    page:\n      pagerduty: {routing_key_file: /run/secrets/pd-data}\n"
+    routing = (
+        ROUTING
+        + "teams:\n  data:\n    page:\n      pagerduty: {routing_key_file: /run/secrets/pd-data}\n"
+    )
     config = config_of(write_specs(tmp_path, routing))
     route = config["route"]
-    assert route["receiver"] == "slo-ticket" and route["group_by"] == ["alertname", "service", "slo"]
+    assert route["receiver"] == "slo-ticket" and route["group_by"] == [
+        "alertname",
+        "service",
+        "slo",
+    ]
     by_severity = {r["matchers"][0]: r for r in route["routes"]}
     assert list(by_severity) == ['severity="page"', 'severity="ticket"', 'severity="info"']
     page = by_severity['severity="page"']
-    assert (page["receiver"], page["group_wait"], page["group_interval"], page["repeat_interval"]) == ("slo-page", "10s", "5m", "1h")
+    assert (
+        page["receiver"],
+        page["group_wait"],
+        page["group_interval"],
+        page["repeat_interval"],
+    ) == ("slo-page", "10s", "5m", "1h")
     assert page["routes"] == [{"receiver": "slo-data-page", "matchers": ['team="data"']}]
     ticket, info = by_severity['severity="ticket"'], by_severity['severity="info"']
-    assert (ticket["group_wait"], ticket["group_interval"]) == ("1m", "5m")  # HIGH: Slack within 5 minutes
-    assert (info["group_wait"], info["repeat_interval"]) == ("10m", "1d")  # MEDIUM: within 30 minutes, daily
+    assert (ticket["group_wait"], ticket["group_interval"]) == (
+        "1m",
+        "5m",
+    )  # HIGH: Slack within 5 minutes
+    assert (info["group_wait"], info["repeat_interval"]) == (
+        "10m",
+        "1d",
+    )  # MEDIUM: within 30 minutes, daily
     receivers = {r["name"]: r for r in config["receivers"]}
     assert receivers["slo-data-page"]["pagerduty_configs"] == [
         {"routing_key_file": "/run/secrets/pd-data", "severity": "critical", "send_resolved": True}
@@ -271,7 +337,10 @@ def test_severities_route_to_their_receivers_with_team_overrides_and_tier_timing
 
 
 def inhibitions(config: dict) -> list[tuple]:
-    return [(tuple(r["source_matchers"]), tuple(r["target_matchers"]), tuple(r.get("equal", ()))) for r in config["inhibit_rules"]]
+    return [
+        (tuple(r["source_matchers"]), tuple(r["target_matchers"]), tuple(r.get("equal", ())))
+        for r in config["inhibit_rules"]
+    ]
 
 
 def test_a_page_silences_ticket_and_info_of_the_same_service_and_slo(tmp_path):
@@ -295,10 +364,26 @@ def test_dependencies_silence_transitively_and_never_a_more_severe_alert(tmp_pat
     source = lambda slo, severity: ('service="database"', f'slo="{slo}"', f'severity="{severity}"')  # noqa: E731
     assert rules == [
         # PgBouncer (ticket) silences the checkout's tickets, never its pages.
-        (source("pgbouncer-down", "ticket"), ('service="checkout"', 'slo=~"availability|queue-depth"', 'severity=~"ticket|info"'), ()),
+        (
+            source("pgbouncer-down", "ticket"),
+            ('service="checkout"', 'slo=~"availability|queue-depth"', 'severity=~"ticket|info"'),
+            (),
+        ),
         # PostgreSQL (page) silences PgBouncer and, through it, the checkout: all severities.
-        (source("postgres-down", "page"), ('service="checkout"', 'slo=~"availability|queue-depth"', 'severity=~"page|ticket|info"'), ()),
-        (source("postgres-down", "page"), ('service="database"', 'slo="pgbouncer-down"', 'severity=~"page|ticket|info"'), ()),
+        (
+            source("postgres-down", "page"),
+            (
+                'service="checkout"',
+                'slo=~"availability|queue-depth"',
+                'severity=~"page|ticket|info"',
+            ),
+            (),
+        ),
+        (
+            source("postgres-down", "page"),
+            ('service="database"', 'slo="pgbouncer-down"', 'severity=~"page|ticket|info"'),
+            (),
+        ),
     ]
 
 
@@ -321,27 +406,46 @@ receivers:
 
 def with_base(tmp_path, base: str = BASE, routing: str = ROUTING):
     (tmp_path / "alertmanager-base.yml").write_text(base)
-    return write_specs(tmp_path, routing.replace("kind: Routing\n", "kind: Routing\nbase_config: ../alertmanager-base.yml\n"))
+    return write_specs(
+        tmp_path,
+        routing.replace(
+            "kind: Routing\n", "kind: Routing\nbase_config: ../alertmanager-base.yml\n"
+        ),
+    )
 
 
 def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):
     result = compile_tree(with_base(tmp_path))
     text = result.artifacts[conventions.ALERTMANAGER_CONFIG]
-    assert text.startswith("# generated by slo from slo/routing.yaml and alertmanager-base.yml; do not edit\n")
+    assert text.startswith(
+        "# generated by slo from slo/routing.yaml and alertmanager-base.yml; do not edit\n"
+    )
     config = yaml.safe_load(text)
-    assert config["global"]["resolve_timeout"] == "10m" and config["global"]["smtp_from"] == "am@example.com"
+    assert (
+        config["global"]["resolve_timeout"] == "10m"
+        and config["global"]["smtp_from"] == "am@example.com"
+    )
     assert config["templates"] == ["/etc/alertmanager/*.tmpl"]
     assert config["route"]["receiver"] == "platform"
     first, second = config["route"]["routes"]
     assert first["matchers"] == ['objective_kind=~"slo|threshold"'] and len(first["routes"]) == 3
     assert second == {"receiver": "platform-urgent", "matchers": ['severity="critical"']}
-    assert [r["name"] for r in config["receivers"]] == ["platform", "platform-urgent", "slo-page", "slo-ticket", "slo-info"]
+    assert [r["name"] for r in config["receivers"]] == [
+        "platform",
+        "platform-urgent",
+        "slo-page",
+        "slo-ticket",
+        "slo-info",
+    ]
 
 
 @needs_amtool
 def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says(tmp_path):
     out = tmp_path / "out"
-    assert CliRunner().invoke(cli, ["compile", str(with_base(tmp_path)), "--out", str(out)]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["compile", str(with_base(tmp_path)), "--out", str(out)]).exit_code
+        == 0
+    )
     results = toolrun.test_alertmanager(out)
     assert [r.ok for r in results] == [True, True], "\n".join(r.output for r in results)
     config = out / conventions.ALERTMANAGER_CONFIG
@@ -352,7 +456,9 @@ def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says
 
     assert route("severity=critical", "alertname=NodeDown") == "platform-urgent"
     assert route("alertname=Watchdog") == "platform"
-    assert route("severity=page", "alertname=Hand", "team=data") == "platform"  # not ours: the base decides
+    assert (
+        route("severity=page", "alertname=Hand", "team=data") == "platform"
+    )  # not ours: the base decides
     assert route("severity=page", "objective_kind=threshold", "team=data") == "slo-page"
 
 
@@ -387,41 +493,70 @@ def test_base_config_problems_are_diagnostics(tmp_path, name, base, where, messa
 
 
 def test_base_config_must_exist_and_live_outside_the_spec_directory(tmp_path):
-    specs = write_specs(tmp_path, ROUTING.replace("kind: Routing\n", "kind: Routing\nbase_config: ../nope.yml\n"))
-    assert diagnostics_of(specs) == ["slo/routing.yaml:3:14: error [spec/read] base_config: nope.yml: No such file or directory"]
-    (specs / "routing.yaml").write_text(ROUTING.replace("kind: Routing\n", "kind: Routing\nbase_config: base.yml\n"))
+    specs = write_specs(
+        tmp_path, ROUTING.replace("kind: Routing\n", "kind: Routing\nbase_config: ../nope.yml\n")
+    )
+    assert diagnostics_of(specs) == [
+        "slo/routing.yaml:3:14: error [spec/read] base_config: nope.yml: No such file or directory"
+    ]
+    (specs / "routing.yaml").write_text(
+        ROUTING.replace("kind: Routing\n", "kind: Routing\nbase_config: base.yml\n")
+    )
     (specs / "base.yml").write_text(BASE)
     found = diagnostics_of(specs)
-    assert any(d.startswith("slo/routing.yaml:3:14: error [routing/base-config] base_config: keep slo/base.yml outside slo/") for d in found)
+    assert any(
+        d.startswith(
+            "slo/routing.yaml:3:14: error [routing/base-config] base_config: keep slo/base.yml outside slo/"
+        )
+        for d in found
+    )
 
 
 # --- the shipped example (acceptance) ------------------------------------------------------------
 @needs_amtool
 def test_example_config_passes_amtool_and_routes_each_severity_to_its_integration():
     config = ROOT / "out" / conventions.ALERTMANAGER_CONFIG
-    check = subprocess.run(["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        ["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     receivers = {r["name"]: r for r in yaml.safe_load(config.read_text())["receivers"]}
     expected = {"page": "pagerduty_configs", "ticket": "slack_configs", "info": "email_configs"}
     for team in ("pizza-platform", "scanner-ops"):  # defaults, and a team with its own receivers
         for severity, integration in expected.items():
-            labels = [f"severity={severity}", f"team={team}", "objective_kind=threshold", "alertname=X"]
+            labels = [
+                f"severity={severity}",
+                f"team={team}",
+                "objective_kind=threshold",
+                "alertname=X",
+            ]
             argv = ["amtool", "config", "routes", "test", f"--config.file={config}", *labels]
-            receiver = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip()
+            receiver = subprocess.run(
+                argv, capture_output=True, text=True, timeout=60
+            ).stdout.strip()
             assert list(receivers[receiver]) == ["name", integration], (team, severity, receiver)
 
 
 def test_example_routes_every_team_and_severity_in_the_routing_table():
     table = yaml.safe_load((ROOT / "out" / conventions.ALERTMANAGER_ROUTE_TESTS).read_text())
     teams = {s.team for s in compile_tree(ROOT / "slo").model.services}
-    covered = {(c["labels"]["team"], c["labels"]["severity"]) for c in table["cases"] if "team" in c["labels"]}
+    covered = {
+        (c["labels"]["team"], c["labels"]["severity"])
+        for c in table["cases"]
+        if "team" in c["labels"]
+    }
     assert covered == {(t, s) for t in teams for s in conventions.SEVERITIES}
 
 
 @needs_amtool
 def test_routing_table_failures_are_reported(tmp_path):
     out = tmp_path / "out"
-    assert CliRunner().invoke(cli, ["compile", str(write_specs(tmp_path)), "--out", str(out)]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(cli, ["compile", str(write_specs(tmp_path)), "--out", str(out)])
+        .exit_code
+        == 0
+    )
     config = out / conventions.ALERTMANAGER_CONFIG
     # Swap where tickets and info go: amtool must notice every case that now lands elsewhere.
     text = config.read_text()

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import have
 from pytest_httpserver import HTTPServer
+from smtp_capture import SMTPCapture
 from werkzeug import Request, Response
 
-from compiler import compile_tree, toolrun
-from compiler.output import write_tree
-from conftest import have
-from smtp_capture import SMTPCapture
+from compiler import compile_tree
+from compiler.checks import toolrun
+from compiler.pipeline.output import write_tree
 
 pytestmark = [
     pytest.mark.binaries,
@@ -235,15 +236,21 @@ def http_capture():
             server.stop()
 
 
-def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_delivered(tmp_path, http_capture):
+def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_delivered(
+    tmp_path, http_capture
+):
     deadline = time.monotonic() + DEADLINE
     metrics, pagerduty, slack = Metrics(), Inbox(), Inbox()
     routing_key = f"pd-{secrets.token_hex(8)}"
     slack_token = secrets.token_hex(12)
     smtp_password = f"pw-{secrets.token_hex(8)}"
     http_capture.expect_request("/metrics").respond_with_handler(metrics.scrape)
-    http_capture.expect_request("/v2/enqueue", method="POST").respond_with_handler(pagerduty.receive)
-    http_capture.expect_request(f"/slack/{slack_token}", method="POST").respond_with_handler(slack.receive)
+    http_capture.expect_request("/v2/enqueue", method="POST").respond_with_handler(
+        pagerduty.receive
+    )
+    http_capture.expect_request(f"/slack/{slack_token}", method="POST").respond_with_handler(
+        slack.receive
+    )
     base = f"http://127.0.0.1:{http_capture.port}"
 
     secrets_dir = tmp_path / "secrets"
@@ -317,9 +324,18 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
             # --- firing ---------------------------------------------------------------------
             def triggers() -> dict[str, dict]:
                 """PagerDuty trigger events by alert name (from the summary "[FIRING:1] <alertname> ...")."""
-                return {e["payload"]["summary"].split(" ")[1]: e for e in pagerduty.all() if e["event_action"] == "trigger"}
+                return {
+                    e["payload"]["summary"].split(" ")[1]: e
+                    for e in pagerduty.all()
+                    if e["event_action"] == "trigger"
+                }
 
-            pages = wait_for("both PagerDuty triggers", lambda: len(triggers()) == 2 and triggers(), deadline, daemons)
+            pages = wait_for(
+                "both PagerDuty triggers",
+                lambda: len(triggers()) == 2 and triggers(),
+                deadline,
+                daemons,
+            )
             ticket = wait_for("the Slack ticket", slack.all, deadline, daemons)
             mail = wait_for("the info e-mail", smtp.messages, deadline, daemons)
 
@@ -327,7 +343,9 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
             event = pages["ErrorBudgetBurn"]
             assert event["routing_key"] == routing_key  # read from routing_key_file
             assert event["payload"]["severity"] == "critical"
-            assert event["payload"]["summary"].startswith("[FIRING:1] ErrorBudgetBurn shop availability")
+            assert event["payload"]["summary"].startswith(
+                "[FIRING:1] ErrorBudgetBurn shop availability"
+            )
             firing = event["payload"]["custom_details"]["firing"]
             for line in (
                 "severity = page",
@@ -338,37 +356,68 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
                 "runbook_url = https://runbooks.example.com/shop/availability",
             ):
                 assert line in firing, firing
-            assert "slo = database-down" in pages["DatabaseDown"]["payload"]["custom_details"]["firing"]
+            assert (
+                "slo = database-down"
+                in pages["DatabaseDown"]["payload"]["custom_details"]["firing"]
+            )
 
             message = ticket[0]
-            assert message["channel"] == "#web-tickets"  # the team's override, not the default #general
+            assert (
+                message["channel"] == "#web-tickets"
+            )  # the team's override, not the default #general
             attachment = message["attachments"][0]
             assert attachment["title"].startswith("[FIRING:1] QueueDepth shop queue-depth")
-            assert f"*shop queue-depth: 500 is above 100 on 127.0.0.1:{http_capture.port}*" in attachment["text"]
+            assert (
+                f"*shop queue-depth: 500 is above 100 on 127.0.0.1:{http_capture.port}*"
+                in attachment["text"]
+            )
             assert "Runbook: https://runbooks.example.com/shop/queue-depth" in attachment["text"]
 
             assert mail[0].recipients == ["ops@example.com"]
             assert mail[0].message["Subject"].startswith("[FIRING:1] DiskUsage shop disk-usage")
             body = mail[0].message.get_body(("html", "plain")).get_content()
             assert "severity = info" in body and "shop disk-usage: 95% is above 85%" in body
-            assert set(smtp.logins()) == {("alertmanager", smtp_password)}  # from smtp_auth_password_file
+            assert set(smtp.logins()) == {
+                ("alertmanager", smtp_password)
+            }  # from smtp_auth_password_file
 
             # Both silenced tickets did reach Alertmanager, and are held back by their pages.
             def inhibited() -> dict[str, dict]:
-                alerts = requests.get(f"{alertmanager.url}/api/v2/alerts", params={"filter": 'severity="ticket"'}, timeout=5).json()
+                alerts = requests.get(
+                    f"{alertmanager.url}/api/v2/alerts",
+                    params={"filter": 'severity="ticket"'},
+                    timeout=5,
+                ).json()
                 return {a["labels"]["slo"]: a for a in alerts if a["status"]["inhibitedBy"]}
 
-            held = wait_for("the two inhibited tickets in Alertmanager", lambda: len(inhibited()) == 2 and inhibited(), deadline, daemons)
+            held = wait_for(
+                "the two inhibited tickets in Alertmanager",
+                lambda: len(inhibited()) == 2 and inhibited(),
+                deadline,
+                daemons,
+            )
             assert sorted(held) == ["api-timeouts", "availability"]
-            assert held["availability"]["labels"]["alertname"] == "ErrorBudgetBurn"  # the same SLO's page silences it
-            assert held["api-timeouts"]["labels"]["alertname"] == "ApiTimeouts"  # database-down silences it
+            assert (
+                held["availability"]["labels"]["alertname"] == "ErrorBudgetBurn"
+            )  # the same SLO's page silences it
+            assert (
+                held["api-timeouts"]["labels"]["alertname"] == "ApiTimeouts"
+            )  # database-down silences it
             assert {r["name"] for a in held.values() for r in a["receivers"]} == {"slo-web-ticket"}
             # Let the ticket route flush a few more times while the pages fire: nothing may leak.
             time.sleep(HOLD)
-            assert [m["attachments"][0]["title"].split(" ")[1] for m in slack.all()] == ["QueueDepth"]
-            assert sorted(triggers()) == ["DatabaseDown", "ErrorBudgetBurn"] and len(pagerduty.all()) == 2
+            assert [m["attachments"][0]["title"].split(" ")[1] for m in slack.all()] == [
+                "QueueDepth"
+            ]
+            assert (
+                sorted(triggers()) == ["DatabaseDown", "ErrorBudgetBurn"]
+                and len(pagerduty.all()) == 2
+            )
             assert [m.message["Subject"].split(" ")[1] for m in smtp.messages()] == ["DiskUsage"]
-            assert sorted(inhibited()) == ["api-timeouts", "availability"]  # still firing, still inhibited
+            assert sorted(inhibited()) == [
+                "api-timeouts",
+                "availability",
+            ]  # still firing, still inhibited
 
             # --- resolution ---------------------------------------------------------------
             # Each silenced ticket resolves in the same evaluation as its page. Alertmanager 0.25 may
@@ -376,19 +425,29 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
             # resolved just before its dispatcher sees the ticket resolved. That is after the page
             # ended, so the assertions below look at the pages, QueueDepth and DiskUsage only.
             metrics.recover()
-            resolves = lambda: {e["dedup_key"] for e in pagerduty.all() if e["event_action"] == "resolve"}  # noqa: E731
+            resolves = lambda: {
+                e["dedup_key"] for e in pagerduty.all() if e["event_action"] == "resolve"
+            }
             wait_for("both PagerDuty resolves", lambda: len(resolves()) == 2, deadline, daemons)
             assert resolves() == {e["dedup_key"] for e in pages.values()}
             assert {e["routing_key"] for e in pagerduty.all()} == {routing_key}
             wait_for(
                 "the Slack resolution",
-                lambda: [m for m in slack.all() if m["attachments"][0]["title"].startswith("[RESOLVED] QueueDepth")],
+                lambda: [
+                    m
+                    for m in slack.all()
+                    if m["attachments"][0]["title"].startswith("[RESOLVED] QueueDepth")
+                ],
                 deadline,
                 daemons,
             )
             wait_for(
                 "the resolved e-mail",
-                lambda: [m for m in smtp.messages() if m.message["Subject"].startswith("[RESOLVED] DiskUsage")],
+                lambda: [
+                    m
+                    for m in smtp.messages()
+                    if m.message["Subject"].startswith("[RESOLVED] DiskUsage")
+                ],
                 deadline,
                 daemons,
             )

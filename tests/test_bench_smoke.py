@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, have, needs_promtool
 
 BENCH = ROOT / "bench"
@@ -19,11 +18,19 @@ sys.path.insert(0, str(BENCH))
 import gen_metrics  # noqa: E402  (bench/ is a directory of scripts, not a package)
 import report  # noqa: E402
 
-needs_prometheus = pytest.mark.skipif(not have("promtool", "prometheus"), reason="promtool and prometheus not installed")
+needs_prometheus = pytest.mark.skipif(
+    not have("promtool", "prometheus"), reason="promtool and prometheus not installed"
+)
 
 
 def run_script(script: str, *args: str) -> None:
-    proc = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -56,15 +63,30 @@ def push_results(tmp_path_factory) -> dict:
 def test_compile_scaling_measures_compile_promtool_and_incremental(compile_results):
     (size,) = compile_results["sizes"]
     # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the overview
-    assert (size["slos"], size["spec_files"], size["rule_files"], size["output_files"]) == (5, 1, 1, 5)
+    assert (size["slos"], size["spec_files"], size["rule_files"], size["output_files"]) == (
+        5,
+        1,
+        1,
+        5,
+    )
     for step in ("compile", "promtool_check_rules", "incremental"):
         assert size[step]["wall_s"] > 0 and size[step]["peak_rss_mib"] > 5, step
         assert [r["returncode"] for r in size[step]["runs"]] == [0]
-    assert size["ratio_compile_to_promtool"] == round(size["compile"]["wall_s"] / size["promtool_check_rules"]["wall_s"], 2)
+    assert size["ratio_compile_to_promtool"] == round(
+        size["compile"]["wall_s"] / size["promtool_check_rules"]["wall_s"], 2
+    )
     from compiler import targets
 
-    per_file = ["load"] + [f"emit {name}" for name in sorted(targets.PER_SERVICE - {"prometheus"})] + ["emit prometheus", "consistency read"]
-    assert list(size["phases"]["stages"]) == per_file + ["assemble, global targets", "check", "write"]
+    per_file = (
+        ["load"]
+        + [f"emit {name}" for name in sorted(targets.PER_SERVICE - {"prometheus"})]
+        + ["emit prometheus", "consistency read"]
+    )
+    assert list(size["phases"]["stages"]) == per_file + [
+        "assemble, global targets",
+        "check",
+        "write",
+    ]
     assert compile_results["machine"]["cpus"] >= 1
 
 
@@ -76,8 +98,16 @@ def test_eval_cost_compares_both_rule_sets_on_real_prometheus(eval_results):
         assert eval_results["live"][name]["evaluation_s_per_hour"] > 0
         assert eval_results["query_stats"][name]["samples_per_hour"] > 0
     # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched samples.
-    assert eval_results["query_stats"]["ours"]["by_rule"]["slo:sli_errors:rate5m"]["samples_per_hour"] > 0
-    assert eval_results["query_stats"]["sloth"]["by_rule"]["slo:sli_error:ratio_rate1h"]["samples_per_hour"] > 0
+    assert (
+        eval_results["query_stats"]["ours"]["by_rule"]["slo:sli_errors:rate5m"]["samples_per_hour"]
+        > 0
+    )
+    assert (
+        eval_results["query_stats"]["sloth"]["by_rule"]["slo:sli_error:ratio_rate1h"][
+            "samples_per_hour"
+        ]
+        > 0
+    )
 
 
 @needs_prometheus
@@ -87,7 +117,9 @@ def test_our_period_sli_matches_the_exact_event_ratio(eval_results):
     for row in rows:
         assert row["exact_pct"] > 0
         assert abs(row["ours_error_pp"]) < 0.1, row
-        assert abs(row["sloth_raw_error_pp"]) < 0.1, row  # the raw counters over the period are exact too
+        assert abs(row["sloth_raw_error_pp"]) < 0.1, (
+            row
+        )  # the raw counters over the period are exact too
 
 
 def test_synthetic_counters_add_up_to_the_exact_event_counts(tmp_path):
@@ -101,27 +133,39 @@ def test_synthetic_counters_add_up_to_the_exact_event_counts(tmp_path):
             match = sample.match(line)
             if match:
                 series, value, ts = match.group(1), int(match.group(2)), int(match.group(3))
-                assert value >= last.get(series, (0, 0))[0], f"{series} decreased"  # counters only go up
+                assert value >= last.get(series, (0, 0))[0], (
+                    f"{series} decreased"
+                )  # counters only go up
                 first.setdefault(series, (value, ts))
                 last[series] = (value, ts)
     assert len(last) == data.series_count() == 2 * 3 * 7
     assert {ts for _, ts in last.values()} == {data.end}
 
     def grown(metric: str, job: str, having: str = "") -> int:
-        return sum(last[s][0] - first[s][0] for s in last if s.startswith(metric + "{") and f'job="{job}"' in s and having in s)
+        return sum(
+            last[s][0] - first[s][0]
+            for s in last
+            if s.startswith(metric + "{") and f'job="{job}"' in s and having in s
+        )
 
     period = data.end - data.start  # the whole data set, from the first sample to the last
     for index, service in enumerate(data.services):
         job = service.job
         requests = grown("http_requests_total", job)
         assert requests > 0
-        assert data.exact_ratio(index, "availability", period) == (grown("http_requests_total", job, 'code="500"'), requests)
+        assert data.exact_ratio(index, "availability", period) == (
+            grown("http_requests_total", job, 'code="500"'),
+            requests,
+        )
         count = grown("http_request_duration_seconds_count", job)
         fast = grown("http_request_duration_seconds_bucket", job, 'le="1.0"')
         assert count == requests == grown("http_request_duration_seconds_bucket", job, 'le="+Inf"')
         assert data.exact_ratio(index, "latency", period) == (count - fast, count)
         failed = grown("checkout_total", job, 'result="failed"')
-        assert data.exact_ratio(index, "checkout-success", period) == (failed, grown("checkout_total", job))
+        assert data.exact_ratio(index, "checkout-success", period) == (
+            failed,
+            grown("checkout_total", job),
+        )
 
 
 def test_good_counters_never_go_down_even_at_a_trickle_per_instance(tmp_path):
@@ -153,7 +197,12 @@ def test_push_throughput_pushes_everything_then_the_unchanged_re_push_writes_not
     p = push_results["params"]
     # 5 services: a dashboard each and the overview; 3 with SLOs (sli, period and alerts groups)
     # and 2 with thresholds alone (one group)
-    assert (p["services"], p["dashboards"], p["rule_files"], p["rule_groups"]) == (5, 6, 5, 3 * 3 + 2)
+    assert (p["services"], p["dashboards"], p["rule_files"], p["rule_groups"]) == (
+        5,
+        6,
+        5,
+        3 * 3 + 2,
+    )
     shapes = {"all": push_results["all"], **push_results["split"]}
     assert set(shapes) == {"all", "prometheus", "grafana", "mimir"}
     for name, shape in shapes.items():
@@ -161,33 +210,64 @@ def test_push_throughput_pushes_everything_then_the_unchanged_re_push_writes_not
         assert first["returncode"] == again["returncode"] == 0
         targets = ("prometheus", "grafana", "mimir") if name == "all" else (name,)
         assert set(first["targets"]) == set(again["targets"]) == set(targets)
-        held = {"prometheus": "prometheus_groups", "grafana": "grafana_dashboards", "mimir": "mimir_groups"}
-        assert shape["live_after_first"] == {held[t]: p["dashboards" if t == "grafana" else "rule_groups"] for t in targets}
+        held = {
+            "prometheus": "prometheus_groups",
+            "grafana": "grafana_dashboards",
+            "mimir": "mimir_groups",
+        }
+        assert shape["live_after_first"] == {
+            held[t]: p["dashboards" if t == "grafana" else "rule_groups"] for t in targets
+        }
         for target in targets:
             objects = p["dashboards"] if target == "grafana" else p["rule_groups"]
-            assert first["targets"][target]["status"] == again["targets"][target]["status"] == "pushed"
+            assert (
+                first["targets"][target]["status"] == again["targets"][target]["status"] == "pushed"
+            )
             assert first["targets"][target]["created"] >= objects  # Grafana's folders come on top
-            assert again["targets"][target] == {"status": "pushed", "created": 0, "updated": 0, "deleted": 0, "unchanged": objects}
+            assert again["targets"][target] == {
+                "status": "pushed",
+                "created": 0,
+                "updated": 0,
+                "deleted": 0,
+                "unchanged": objects,
+            }
         # what the servers saw: everything written once, then nothing
         seen, seen_again = first["servers"], again["servers"]
         if "grafana" in targets:
-            assert seen["grafana"]["by_method"]["POST"] == first["targets"]["grafana"]["created"]  # folders and dashboards
+            assert (
+                seen["grafana"]["by_method"]["POST"] == first["targets"]["grafana"]["created"]
+            )  # folders and dashboards
             assert seen_again["grafana"]["writes"] == 0 and seen_again["grafana"]["requests"] > 0
         if "mimir" in targets:
-            assert seen["mimir"]["writes"] == p["rule_groups"] and seen_again["mimir"]["writes"] == 0
+            assert (
+                seen["mimir"]["writes"] == p["rule_groups"] and seen_again["mimir"]["writes"] == 0
+            )
         if "prometheus" in targets:
-            assert (seen["prometheus"]["reloads"], seen["prometheus"]["files_touched"]) == (1, p["rule_files"] + 1)  # + ownership record
-            assert (seen_again["prometheus"]["reloads"], seen_again["prometheus"]["files_touched"]) == (0, 0)
-        assert shape["repush"]["max_writes"] == {t: 0 for t in targets}
+            assert (seen["prometheus"]["reloads"], seen["prometheus"]["files_touched"]) == (
+                1,
+                p["rule_files"] + 1,
+            )  # + ownership record
+            assert (
+                seen_again["prometheus"]["reloads"],
+                seen_again["prometheus"]["files_touched"],
+            ) == (0, 0)
+        assert shape["repush"]["max_writes"] == dict.fromkeys(targets, 0)
     assert push_results["summary"]["repush_wrote_nothing"] is True
-    assert push_results["summary"]["first_push_wall_s"] == push_results["all"]["first"]["wall_s"] > 0
+    assert (
+        push_results["summary"]["first_push_wall_s"] == push_results["all"]["first"]["wall_s"] > 0
+    )
 
 
 @needs_prometheus
 def test_report_renders_the_push_table_and_chart(push_results, tmp_path):
     text = report.tables(None, None, push_data=push_results)
     assert "### Push throughput" in text
-    for title in ("Prometheus + Grafana + Mimir", "Prometheus alone", "Grafana alone", "Mimir alone"):
+    for title in (
+        "Prometheus + Grafana + Mimir",
+        "Prometheus alone",
+        "Grafana alone",
+        "Mimir alone",
+    ):
         assert f"| {title} | " in text
     assert "| **0** (Grafana 0, Mimir 0, Prometheus 0 files, 0 reloads) |" in text
     assert "wrote nothing in any run**" in text

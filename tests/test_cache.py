@@ -2,10 +2,11 @@
 
 import shutil
 
-from compiler import pipeline
-from compiler.cache import Cache
-from compiler.targets import promtool_tests
 from conftest import ROOT
+
+from compiler import pipeline
+from compiler.pipeline.cache import Cache
+from compiler.targets.promtool import testfiles as promtool_tests
 
 
 def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeypatch):
@@ -17,9 +18,13 @@ def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeyp
 
     loads, emits = [], []
     real_load, real_emit = pipeline.load_file, promtool_tests.emit
-    monkeypatch.setattr(pipeline, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw))
+    monkeypatch.setattr(
+        pipeline, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw)
+    )
     monkeypatch.setitem(
-        pipeline.targets.TARGETS, "promtool-tests", lambda model: emits.append(model.services[0].name) or real_emit(model)
+        pipeline.targets.TARGETS,
+        "promtool-tests",
+        lambda model: emits.append(model.services[0].name) or real_emit(model),
     )
     assert pipeline.compile_tree(tmp_path / "slo", cache).artifacts == plain
     assert loads == [] and emits == []
@@ -46,7 +51,7 @@ def test_corrupt_or_unwritable_cache_is_only_a_miss(tmp_path):
 
 
 def test_keys_depend_on_the_compiler_itself(monkeypatch):
-    from compiler import cache as cache_module
+    from compiler.pipeline import cache as cache_module
 
     before = Cache.key("file", "slo/a.yaml", b"x")
     monkeypatch.setattr(cache_module, "compiler_fingerprint", lambda: b"another compiler")
@@ -63,7 +68,17 @@ def test_entries_of_other_compiler_versions_are_removed_and_nothing_else(tmp_pat
     stale.mkdir(parents=True)
     (stale / "entry").write_bytes(b"from another version")
     (cache_dir / "README").write_text("not ours")
-    result = CliRunner().invoke(cli, ["compile", str(ROOT / "slo"), "--out", str(tmp_path / "out"), "--cache-dir", str(cache_dir)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "compile",
+            str(ROOT / "slo"),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(cache_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in cache_dir.iterdir()) == sorted(["README", Cache.version()])
     assert any((cache_dir / Cache.version()).rglob("*"))

@@ -4,16 +4,19 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
-from compiler import compile_tree, consistency
-from compiler.cli import cli
-from compiler.targets import grafana_queries
 from conftest import GOLDEN, ROOT
+
+from compiler import compile_tree
+from compiler.checks import consistency
+from compiler.cli import cli
+from compiler.targets.grafana import queries as grafana_queries
 
 BASIC = GOLDEN / "basic"
 
 
-@pytest.mark.parametrize("root", [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir()))
+@pytest.mark.parametrize(
+    "root", [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
+)
 def test_everything_the_compiler_emits_is_consistent(root):
     result = compile_tree(root)
     assert consistency.check(result.model, result.artifacts) == []
@@ -27,17 +30,26 @@ def line_of(path, needle: str) -> list[int]:
 def test_a_dashboard_reading_a_wrong_series_fails_compile_and_writes_nothing(tmp_path, monkeypatch):
     wrong = "slo:error_budget_remaning:ratio"
     original = grafana_queries.budget_remaining
-    monkeypatch.setattr(grafana_queries, "budget_remaining", lambda slo: original(slo).replace("slo:error_budget_remaining:ratio", wrong))
+    monkeypatch.setattr(
+        grafana_queries,
+        "budget_remaining",
+        lambda slo: original(slo).replace("slo:error_budget_remaining:ratio", wrong),
+    )
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["compile", str(BASIC / "slo"), "--out", str(out)])
     assert result.exit_code == 1
     assert not out.exists()
     # The golden dashboard has the right name on the very lines the diagnostics must point at.
     golden = BASIC / "out" / "grafana" / "dashboards" / "checkout.json"
-    lines = line_of(golden, '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"availability\\"')
+    lines = line_of(
+        golden,
+        '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"availability\\"',
+    )
     assert len(lines) == 2
     tail = f"reads {wrong}, which no generated recording rule records and no spec names (did you mean slo:error_budget_remaining:ratio?)"
-    latency = line_of(golden, '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"latency\\"')
+    latency = line_of(
+        golden, '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"latency\\"'
+    )
     assert result.output.splitlines() == [
         f'grafana/dashboards/checkout.json:{lines[0]}:11: error [consistency/unknown-series] panel 5 "Error budget remaining" (row "availability: 99% over 30d") {tail}',
         f'grafana/dashboards/checkout.json:{lines[1]}:11: error [consistency/unknown-series] panel 8 "Error budget remaining over 30d" (row "availability: 99% over 30d") {tail}',
@@ -51,8 +63,14 @@ def test_a_rule_reading_a_wrong_series_names_its_group_and_rule():
     result = compile_tree(BASIC / "slo")
     artifacts = dict(result.artifacts)
     path = "prometheus/rules/checkout.rules.yml"
-    artifacts[path] = artifacts[path].replace("expr: slo:sli_error:ratio_rate1h{", "expr: slo:sli_error:ratio_rate7h{", 1)
-    (line,) = [i + 1 for i, text in enumerate(artifacts[path].splitlines()) if "slo:sli_error:ratio_rate7h" in text]
+    artifacts[path] = artifacts[path].replace(
+        "expr: slo:sli_error:ratio_rate1h{", "expr: slo:sli_error:ratio_rate7h{", 1
+    )
+    (line,) = [
+        i + 1
+        for i, text in enumerate(artifacts[path].splitlines())
+        if "slo:sli_error:ratio_rate7h" in text
+    ]
     assert [d.render() for d in consistency.check(result.model, artifacts)] == [
         f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 16 (record slo:burn_rate:current) "
         "reads slo:sli_error:ratio_rate7h, which no generated recording rule records and no spec names "
@@ -70,7 +88,9 @@ def test_a_query_that_does_not_parse_is_reported_with_its_panel():
     (diagnostic,) = consistency.check(result.model, artifacts)
     assert diagnostic.check_id == "consistency/promql"
     assert diagnostic.position.file == path and diagnostic.position.line > 0
-    assert diagnostic.message.startswith('panel 1 "Every SLO, worst error budget first": invalid PromQL: ')
+    assert diagnostic.message.startswith(
+        'panel 1 "Every SLO, worst error budget first": invalid PromQL: '
+    )
 
 
 SPEC = """\
@@ -118,9 +138,14 @@ def test_alerts_series_is_read_only_where_some_rule_alerts(tmp_path):
     board = json.loads(result.artifacts["grafana/dashboards/shop.json"])
     assert "ALERTS" not in json.dumps(board)
     board["annotations"]["list"].append({"name": "injected", "expr": 'ALERTS{service="shop"}'})
-    artifacts = dict(result.artifacts, **{"grafana/dashboards/shop.json": json.dumps(board, sort_keys=True, indent=2)})
+    artifacts = dict(
+        result.artifacts,
+        **{"grafana/dashboards/shop.json": json.dumps(board, sort_keys=True, indent=2)},
+    )
     (diagnostic,) = consistency.check(result.model, artifacts)
-    assert diagnostic.message.startswith('annotation "injected" reads ALERTS, which no generated recording rule records')
+    assert diagnostic.message.startswith(
+        'annotation "injected" reads ALERTS, which no generated recording rule records'
+    )
 
 
 def test_a_generated_rule_file_that_does_not_read_back_is_reported_as_such():

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
 from compiler.cli import cli
-from compiler.output import MARKER, MARKER_TEXT
+from compiler.pipeline.output import MARKER, MARKER_TEXT
 from compiler.spec.yaml_source import MAX_FILE_BYTES
-from conftest import ROOT
 
 CORPUS = ROOT / "tests" / "corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.txt").is_file())
 
-SMALL_SERVICE = 'apiVersion: slo/v1\nservice: checkout\nteam: payments\nthresholds:\n  - {name: up, expr: up, below: 1, severity: page}\n'
+SMALL_SERVICE = "apiVersion: slo/v1\nservice: checkout\nteam: payments\nthresholds:\n  - {name: up, expr: up, below: 1, severity: page}\n"
 
 
 def _huge_file(specs: Path) -> None:
@@ -77,7 +77,9 @@ def make_out(tmp: Path) -> Path:
     out = tmp / "out"
     (out / "prometheus" / "rules").mkdir(parents=True)
     (out / MARKER).write_text(MARKER_TEXT)
-    (out / "prometheus" / "rules" / "old.rules.yml").write_bytes(b"# from an earlier compile\ngroups: []\n")
+    (out / "prometheus" / "rules" / "old.rules.yml").write_bytes(
+        b"# from an earlier compile\ngroups: []\n"
+    )
     return out
 
 
@@ -121,7 +123,9 @@ def test_corpus_case_fails_cleanly_and_writes_nothing(tmp_path, case):
 
     for result in results:
         # Ended by the CLI itself: an exception escaping into click would be a bug in slo.
-        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+            result.exception
+        )
         assert "Traceback" not in result.output
         assert result.exit_code == 1, result.output
         assert result.stdout == ""
@@ -133,7 +137,13 @@ def test_corpus_case_fails_cleanly_and_writes_nothing(tmp_path, case):
 
 
 # --- time and memory ---------------------------------------------------------------------------
-RESOURCE_CASES = ["alias-bomb", "binary-garbage", "deep-nesting-block", "deep-nesting-flow", "huge-file"]
+RESOURCE_CASES = [
+    "alias-bomb",
+    "binary-garbage",
+    "deep-nesting-block",
+    "deep-nesting-flow",
+    "huge-file",
+]
 MAX_SECONDS = 5.0  # each takes well under a second; the margin is for a loaded 2-core machine
 MAX_EXTRA_MEMORY_MB = 50  # above what compiling a small valid spec takes
 
@@ -156,7 +166,11 @@ MEASURE = textwrap.dedent(
 
 def measure(specs: Path, out: Path) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(specs), str(out)], capture_output=True, text=True, timeout=60, cwd=specs.parent
+        [sys.executable, "-c", MEASURE, str(specs), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=specs.parent,
     )
     assert proc.returncode in (0, 1), f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     assert "Traceback" not in proc.stderr

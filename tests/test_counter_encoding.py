@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from compiler.targets.promtool_tests import encode
+from compiler.targets.promtool.testfiles import encode
 
 
 def expand(notation: str) -> list[float]:
@@ -23,7 +23,12 @@ def expand(notation: str) -> list[float]:
 
 @pytest.mark.parametrize("per_minute", ["15.84", "6.16", "1.584", "73.92", "0.1"])
 def test_counter_runs_never_step_down(per_minute):
-    runs = [(Fraction(0), 60), (Fraction(per_minute), 59), (Fraction(0), 7), (Fraction(per_minute), 30)]
+    runs = [
+        (Fraction(0), 60),
+        (Fraction(per_minute), 59),
+        (Fraction(0), 7),
+        (Fraction(per_minute), 30),
+    ]
     values, total = [Fraction(0)], Fraction(0)
     for inc, n in runs:
         for _ in range(n):
@@ -31,8 +36,13 @@ def test_counter_runs_never_step_down(per_minute):
             values.append(total)
     expanded = expand(encode(runs))
     assert len(expanded) == len(values)
-    assert all(later >= earlier for earlier, later in zip(expanded, expanded[1:])), "a step down is a counter reset to rate()"
-    assert all(abs(got - float(exact)) <= 1e-9 * max(1.0, float(exact)) for got, exact in zip(expanded, values))
+    assert all(later >= earlier for earlier, later in zip(expanded, expanded[1:])), (
+        "a step down is a counter reset to rate()"
+    )
+    assert all(
+        abs(got - float(exact)) <= 1e-9 * max(1.0, float(exact))
+        for got, exact in zip(expanded, values)
+    )
 
 
 def test_the_drift_is_real():

@@ -19,18 +19,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-
-from compiler import compile_tree, conventions, load_tree, output
-from compiler.cache import Cache
-from compiler.push import endpoints as ep
-from compiler.push import runner
-from compiler.targets import prometheus_rules
 from conftest import ROOT
 from outtrees import FAST
 from servers import needs_prometheus, prometheus
 
+from compiler import compile_tree, load_tree
+from compiler.core import conventions
+from compiler.pipeline import output
+from compiler.pipeline.cache import Cache
+from compiler.push import endpoints as ep
+from compiler.push import runner
+from compiler.targets import prometheus as prometheus_rules
+
 sys.path.insert(0, str(ROOT / "bench"))
-from gen_specs import generate  # noqa: E402
+from gen_specs import generate
 
 DEADLINE = 60.0  # seconds for any one run of slo; each takes about one
 SLO = [sys.executable, "-m", "compiler"]
@@ -72,12 +74,17 @@ WRITE_KILLS = (0.0, 0.003, 0.01, 0.02, 0.04, 0.08, 0.2)  # after the staging tre
 
 def earlier_tree(new: dict[str, str]) -> dict[str, str]:
     """What an earlier compile left: every file different, and one the new compile no longer writes."""
-    return {**{path: text + "# from an earlier compile\n" for path, text in new.items()}, "prometheus/rules/retired.rules.yml": "groups: []\n"}
+    return {
+        **{path: text + "# from an earlier compile\n" for path, text in new.items()},
+        "prometheus/rules/retired.rules.yml": "groups: []\n",
+    }
 
 
 def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_path):
     specs = make_specs(tmp_path / "slo", 200, "96")
-    cache = Cache(tmp_path / "cache")  # warm: the killed runs spend their time reading the cache and writing
+    cache = Cache(
+        tmp_path / "cache"
+    )  # warm: the killed runs spend their time reading the cache and writing
     new = compile_tree(specs, cache).artifacts
     old = earlier_tree(new)
     assert len(new) > 150
@@ -85,11 +92,17 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     command = SLO + ["compile", str(specs), "--out", str(out), "--cache-dir", str(cache.directory)]
 
     outcomes = []
-    moments = [("early", t) for t in EARLY_KILLS] + [("writing", t) for t in WRITE_KILLS] + [("swapped", 0.0)]
+    moments = (
+        [("early", t) for t in EARLY_KILLS]
+        + [("writing", t) for t in WRITE_KILLS]
+        + [("swapped", 0.0)]
+    )
     for moment in moments:
         output.write_tree(old, out)
         before = out.stat().st_ino
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path
+        )
         try:
             deadline = time.monotonic() + DEADLINE
             if moment[0] == "early":
@@ -112,7 +125,9 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     assert outcomes[-1][2] == "new", outcomes  # once swapped, a kill cannot bring the old tree back
 
     # The next compile puts things right: the new tree, and no staging tree left behind.
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE, cwd=tmp_path)
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=DEADLINE, cwd=tmp_path
+    )
     assert finished.returncode == 0, finished.stderr
     assert output.read_tree(out) == new
     assert staging_dirs(out) == []
@@ -137,7 +152,12 @@ def write_out(specs: Path, out: Path) -> dict[str, bytes]:
 def push_in_process(specs: Path, out: Path, server) -> None:
     model, _ = load_tree(specs)
     endpoints = ep.Endpoints(prometheus=ep.Prometheus(server.url, server.directory / "rules"))
-    pushers, skipped = runner.build(endpoints, model, runner.Settings(out_dir=out, policy=FAST, checks=False), only=["prometheus"])
+    pushers, skipped = runner.build(
+        endpoints,
+        model,
+        runner.Settings(out_dir=out, policy=FAST, checks=False),
+        only=["prometheus"],
+    )
     (report,) = runner.push(pushers) + skipped
     assert report.status == "pushed", report.errors
 
@@ -179,31 +199,60 @@ def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp
     assert len(new) == 40 and all(old[n] != new[n] for n in new)
     with prometheus(tmp_path / "prometheus") as server:
         rules = server.directory / "rules"
-        env = {**os.environ, "SLO_PROMETHEUS_URL": server.url, "SLO_PROMETHEUS_RULES_DIR": str(rules)}
-        command = SLO + ["push", str(new_specs), "--out", str(tmp_path / "new" / "out"), "--only", "prometheus"]
+        env = {
+            **os.environ,
+            "SLO_PROMETHEUS_URL": server.url,
+            "SLO_PROMETHEUS_RULES_DIR": str(rules),
+        }
+        command = SLO + [
+            "push",
+            str(new_specs),
+            "--out",
+            str(tmp_path / "new" / "out"),
+            "--only",
+            "prometheus",
+        ]
         interrupted = 0
         for delay in PUSH_KILLS:
             push_in_process(old_specs, tmp_path / "old" / "out", server)
             before = dir_state(rules)
-            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+            proc = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path
+            )
             try:
-                reached = wait_for(lambda: dir_state(rules) != before, proc, time.monotonic() + DEADLINE)
+                reached = wait_for(
+                    lambda: dir_state(rules) != before, proc, time.monotonic() + DEADLINE
+                )
                 time.sleep(delay)
             finally:
                 kill(proc)
             present = {p.name: p.read_bytes() for p in rules.glob("*.yml")}
-            assert set(present) == set(new), "a rule file is missing or a temporary file matches *.yml"
+            assert set(present) == set(new), (
+                "a rule file is missing or a temporary file matches *.yml"
+            )
             mixed = {name for name, data in present.items() if data not in (old[name], new[name])}
-            assert not mixed, f"half-written rule files after a kill {delay}s into the writes: {mixed}"
+            assert not mixed, (
+                f"half-written rule files after a kill {delay}s into the writes: {mixed}"
+            )
             owned = json.loads((rules / conventions.PUSH_OWNERSHIP_FILE).read_text())["files"]
             assert set(present) <= set(owned)
-            assert reload_ok(server.url), f"Prometheus refused the rules left by a kill {delay}s into the writes"
+            assert reload_ok(server.url), (
+                f"Prometheus refused the rules left by a kill {delay}s into the writes"
+            )
             assert loaded_files(server.url) == set(new)
             interrupted += reached and any(data == old[name] for name, data in present.items())
         assert interrupted >= 2, "too few kills landed while the rule files were being written"
 
-        finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=DEADLINE, cwd=tmp_path)
+        finished = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=DEADLINE, cwd=tmp_path
+        )
         assert finished.returncode == 0, finished.stdout + finished.stderr
         assert {p.name: p.read_bytes() for p in rules.glob("*.yml")} == new
-        diff = subprocess.run([*command[:3], "diff", *command[4:]], capture_output=True, text=True, env=env, timeout=DEADLINE)
+        diff = subprocess.run(
+            [*command[:3], "diff", *command[4:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=DEADLINE,
+        )
         assert diff.returncode == 0, diff.stdout  # nothing left to change

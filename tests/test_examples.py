@@ -4,12 +4,13 @@ import shutil
 from decimal import Decimal
 
 from click.testing import CliRunner
-
-from compiler import compile_tree, toolrun
-from compiler.cli import cli
-from compiler.model import LatencyIndicator, RatioIndicator
-from compiler.output import changes
 from conftest import ROOT, needs_promtool
+
+from compiler import compile_tree
+from compiler.checks import toolrun
+from compiler.cli import cli
+from compiler.core.model import LatencyIndicator, RatioIndicator
+from compiler.pipeline.output import changes
 
 
 def test_committed_out_is_fresh():
@@ -22,8 +23,16 @@ def test_compile_is_deterministic(tmp_path):
     for name in ("a", "b"):
         result = runner.invoke(cli, ["compile", str(ROOT / "slo"), "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
-    a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
-    b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    a = {
+        p.relative_to(tmp_path / "a"): p.read_bytes()
+        for p in (tmp_path / "a").rglob("*")
+        if p.is_file()
+    }
+    b = {
+        p.relative_to(tmp_path / "b"): p.read_bytes()
+        for p in (tmp_path / "b").rglob("*")
+        if p.is_file()
+    }
     assert a == b and len(a) > 4
 
 
@@ -50,13 +59,25 @@ def test_examples_state_the_five_mission_objectives():
     model = compile_tree(ROOT / "slo").model
     slos = [s for svc in model.services for s in svc.slos]
     thresholds = [t for svc in model.services for t in svc.thresholds]
-    assert any(isinstance(s.indicator, RatioIndicator) and s.objective == Decimal("0.99") for s in slos), "error rate < 1%"
     assert any(
-        isinstance(s.indicator, LatencyIndicator) and s.objective == Decimal("0.95") and s.indicator.threshold == 2 for s in slos
+        isinstance(s.indicator, RatioIndicator) and s.objective == Decimal("0.99") for s in slos
+    ), "error rate < 1%"
+    assert any(
+        isinstance(s.indicator, LatencyIndicator)
+        and s.objective == Decimal("0.95")
+        and s.indicator.threshold == 2
+        for s in slos
     ), "p95 < 2s"
-    assert any(t.op == ">" and t.value == Decimal("0.85") and t.name == "disk-usage" for t in thresholds), "disk > 85%"
-    assert any(t.op == "<" and t.value == 7 and "probe_ssl_earliest_cert_expiry" in t.expr for t in thresholds), "cert < 7 days"
-    assert any(t.op == ">" and t.value == 1 and "pg_replication_lag_seconds" in t.expr for t in thresholds), "lag > 1s"
+    assert any(
+        t.op == ">" and t.value == Decimal("0.85") and t.name == "disk-usage" for t in thresholds
+    ), "disk > 85%"
+    assert any(
+        t.op == "<" and t.value == 7 and "probe_ssl_earliest_cert_expiry" in t.expr
+        for t in thresholds
+    ), "cert < 7 days"
+    assert any(
+        t.op == ">" and t.value == 1 and "pg_replication_lag_seconds" in t.expr for t in thresholds
+    ), "lag > 1s"
 
 
 @needs_promtool
@@ -65,6 +86,8 @@ def test_compiled_examples_pass_promtool(tmp_path):
     assert result.exit_code == 0, result.output
     results = toolrun.test_output(tmp_path / "out")
     # check rules, one run per test file, then amtool check-config and the routing table
-    assert len(results) == 1 + len(list((tmp_path / "out" / "prometheus" / "tests").glob("*.yml"))) + 2
+    assert (
+        len(results) == 1 + len(list((tmp_path / "out" / "prometheus" / "tests").glob("*.yml"))) + 2
+    )
     failed = [r for r in results if not r.ok]
     assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)

@@ -20,15 +20,17 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from conftest import GOLDEN, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import compile_tree, importers, load_tree, targets
-from compiler.diagnostics import CompileError, Severity
+from compiler.core.diagnostics import CompileError, Severity
 from compiler.pipeline import load_sources
-from conftest import GOLDEN, ROOT
 
-SEEDS = sorted((ROOT / "slo").glob("*.yaml")) + sorted((ROOT / "tests" / "golden").glob("*/slo/*.yaml"))
+SEEDS = sorted((ROOT / "slo").glob("*.yaml")) + sorted(
+    (ROOT / "tests" / "golden").glob("*/slo/*.yaml")
+)
 DOCS = [yaml.safe_load(p.read_text()) for p in SEEDS]
 TEXTS = [p.read_text() for p in SEEDS]
 
@@ -38,7 +40,9 @@ ODD_VALUES = st.one_of(
     st.integers(min_value=-(10**12), max_value=10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
-    st.sampled_from(["", "{{ query \"up\" }}", "5m", "0s", "1d", "../../etc/passwd", "x" * 300, "é ü 漢", "a\nb"]),
+    st.sampled_from(
+        ["", '{{ query "up" }}', "5m", "0s", "1d", "../../etc/passwd", "x" * 300, "é ü 漢", "a\nb"]
+    ),
     st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
@@ -84,9 +88,15 @@ def mutate(draw, doc):
             value = parent[key]
             if isinstance(value, str) and value:
                 i = draw(st.integers(min_value=0, max_value=len(value) - 1))
-                parent[key] = value[:i] + draw(st.sampled_from(["{", "}", "\"", "[", "(", "\\", "", "x"])) + value[i + 1 :]
+                parent[key] = (
+                    value[:i]
+                    + draw(st.sampled_from(["{", "}", '"', "[", "(", "\\", "", "x"]))
+                    + value[i + 1 :]
+                )
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                parent[key] = draw(st.sampled_from([0, -1, 100, 1e308, 0.5, value * 10, value / 10]))
+                parent[key] = draw(
+                    st.sampled_from([0, -1, 100, 1e308, 0.5, value * 10, value / 10])
+                )
     return doc
 
 
@@ -103,7 +113,13 @@ def mangle(draw, text: str) -> str:
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         i = draw(st.integers(min_value=0, max_value=len(text)))
         j = min(len(text), i + draw(st.integers(min_value=0, max_value=20)))
-        text = text[:i] + draw(st.sampled_from(["", ":", "- ", "\t", "  ", "'", "&a", "*a", "!!binary x", "\n"])) + text[j:]
+        text = (
+            text[:i]
+            + draw(
+                st.sampled_from(["", ":", "- ", "\t", "  ", "'", "&a", "*a", "!!binary x", "\n"])
+            )
+            + text[j:]
+        )
     return text
 
 
@@ -130,7 +146,11 @@ def assert_clean(tmp_path, text: str) -> None:
 
 
 # FUZZ_EXAMPLES=5000 for a longer hunt than the suite's
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 200)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @FUZZ
@@ -190,7 +210,10 @@ def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
 
 # --- `slo import` inputs ---------------------------------------------------------------------------
 IMPORT_SEEDS = {
-    source: [(f"in/{p.name}", p.read_text()) for p in sorted((ROOT / "tests" / "import" / source / "in").iterdir())]
+    source: [
+        (f"in/{p.name}", p.read_text())
+        for p in sorted((ROOT / "tests" / "import" / source / "in").iterdir())
+    ]
     for source in sorted(importers.FORMATS)
 }
 
@@ -222,12 +245,14 @@ def test_importers_never_raise_and_write_only_specs_that_load(case, service):
     for d in result.diagnostics:
         # An error must point into the input; a warning may also be about a spec it writes (e.g. a
         # tier that can never fire at the imported objective): the user reads it next to that file.
-        assert d.position.file in inputs or (d.severity.name == "WARNING" and d.position.file in written), (
-            f"the importer wrote a spec that does not load: {d.render()}"
-        )
+        assert d.position.file in inputs or (
+            d.severity == Severity.WARNING and d.position.file in written
+        ), f"the importer wrote a spec that does not load: {d.render()}"
     if result.ok:
         assert result.files
-        model, diagnostics = load_sources([(f"slo/{name}", text) for name, text in result.files.items()])
+        model, diagnostics = load_sources(
+            [(f"slo/{name}", text) for name, text in result.files.items()]
+        )
         assert model is not None, diagnostics
     else:
         assert not result.files

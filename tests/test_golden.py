@@ -7,11 +7,11 @@ import os
 import shutil
 
 import pytest
+from conftest import GOLDEN, needs_promtool
 
 from compiler import compile_tree
-from compiler.output import read_tree
-from compiler import toolrun
-from conftest import GOLDEN, needs_promtool
+from compiler.checks import toolrun
+from compiler.pipeline.output import read_tree
 
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "slo").is_dir())
 
@@ -42,9 +42,13 @@ def test_golden_output_passes_promtool(case):
 
 def test_hostile_text_reaches_annotations_literally():
     """The promtool tests of the hostile case expect the raw text, so promtool proves it is inert."""
-    tests = (GOLDEN / "hostile-text" / "out" / "prometheus" / "tests" / "hostile.test.yml").read_text()
+    tests = (
+        GOLDEN / "hostile-text" / "out" / "prometheus" / "tests" / "hostile.test.yml"
+    ).read_text()
     assert 'Runs {{ query "up" }} and `backticks` and }} and {{ .Labels.x }}' in tests
     assert "owner: ops {{ .Labels }} }}" in tests
     assert "Depth is {{ $value }}; see `kubectl get {{ .Pods }}`" in tests
-    rules = (GOLDEN / "hostile-text" / "out" / "prometheus" / "rules" / "hostile.rules.yml").read_text()
+    rules = (
+        GOLDEN / "hostile-text" / "out" / "prometheus" / "rules" / "hostile.rules.yml"
+    ).read_text()
     assert "{{ query" not in rules.replace('{{ "{{" }} query', "")

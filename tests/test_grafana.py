@@ -13,25 +13,34 @@ from urllib.parse import parse_qs, urlparse
 import promql_parser
 import pytest
 import yaml
-
-from compiler import compile_tree, conventions
-from compiler.diagnostics import CompileError
-from compiler.durations import format_duration
-from compiler.model import LatencyIndicator
 from conftest import GOLDEN, ROOT, needs_promtool
+
+from compiler import compile_tree
+from compiler.core import conventions
+from compiler.core.diagnostics import CompileError
+from compiler.core.durations import format_duration
+from compiler.core.model import LatencyIndicator
 
 CASES = [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 
-@pytest.fixture(scope="module", params=CASES, ids=lambda p: p.parent.name if p.name == "slo" and p.parent != ROOT else "examples")
+@pytest.fixture(
+    scope="module",
+    params=CASES,
+    ids=lambda p: p.parent.name if p.name == "slo" and p.parent != ROOT else "examples",
+)
 def compiled(request):
     return compile_tree(request.param)
 
 
 def dashboards(result) -> dict[str, dict]:
-    return {path: json.loads(text) for path, text in result.artifacts.items() if path.startswith("grafana/dashboards/")}
+    return {
+        path: json.loads(text)
+        for path, text in result.artifacts.items()
+        if path.startswith("grafana/dashboards/")
+    }
 
 
 def all_panels(dashboard: dict) -> list[dict]:
@@ -48,7 +57,12 @@ def queries(dashboard: dict) -> list[str]:
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (
+        a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    )
 
 
 # --- what Grafana requires ---------------------------------------------------------------------
@@ -61,23 +75,34 @@ def test_every_dashboard_is_one_grafana_accepts(compiled):
         assert board["schemaVersion"] >= 37, path
         assert UID.match(board["uid"]), board["uid"]
         variables = {v["name"]: v for v in board["templating"]["list"]}
-        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+        assert (
+            variables["datasource"]["type"] == "datasource"
+            and variables["datasource"]["query"] == "prometheus"
+        )
         assert {"slo", conventions.GRAFANA_MANAGED_TAG} <= set(board["tags"]), path
         panels = all_panels(board)
         ids = [p["id"] for p in panels]
         assert all(isinstance(i, int) for i in ids) and len(set(ids)) == len(ids), (path, ids)
         for panel in panels:
             pos = panel["gridPos"]
-            assert pos["w"] >= 1 and pos["h"] >= 1 and pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (path, panel["title"])
+            assert (
+                pos["w"] >= 1 and pos["h"] >= 1 and pos["x"] >= 0 and pos["x"] + pos["w"] <= 24
+            ), (path, panel["title"])
             if panel["type"] != "row":
                 assert panel["datasource"] == DATASOURCE_REF, (path, panel["title"])
                 assert panel["targets"], (path, panel["title"])
-                assert all(t["datasource"] == DATASOURCE_REF and t["refId"] for t in panel["targets"])
+                assert all(
+                    t["datasource"] == DATASOURCE_REF and t["refId"] for t in panel["targets"]
+                )
                 assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
                 levels = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
                 assert levels[0]["value"] is None, (path, panel["title"])  # the base colour
                 values = [step["value"] for step in levels[1:]]
-                assert values == sorted(values), (path, panel["title"], values)  # Grafana needs them ascending
+                assert values == sorted(values), (
+                    path,
+                    panel["title"],
+                    values,
+                )  # Grafana needs them ascending
         for i, a in enumerate(panels):
             for b in panels[i + 1 :]:
                 assert not overlaps(a["gridPos"], b["gridPos"]), (path, a["title"], b["title"])
@@ -140,31 +165,56 @@ def test_each_slo_has_its_stats_and_burn_rates_with_tier_thresholds(compiled):
         for slo in service.slos:
             panels = row_panels(board, f"{slo.name}: ")
             stats = [p for p in panels if p["type"] == "stat"]
-            assert [p["title"].split(" ")[0] for p in stats] == ["Objective", "SLI", "Error", "Burn"]
+            assert [p["title"].split(" ")[0] for p in stats] == [
+                "Objective",
+                "SLI",
+                "Error",
+                "Burn",
+            ]
             assert all(p["options"]["reduceOptions"]["calcs"] == ["lastNotNull"] for p in stats)
             for panel in panels:
                 for target in panel["targets"]:
                     assert f'slo="{slo.name}"' in target["expr"] and 'slo=~"$slo"' in target["expr"]
             burn = next(p for p in panels if p["title"] == "Burn rate per alert window")
             windows = {t["legendFormat"] for t in burn["targets"]}
-            levels = {s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]}
+            levels = {
+                s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
+            }
             for tier in slo.alerting.tiers:
                 assert {format_duration(tier.long), format_duration(tier.short)} <= windows
-                assert any(abs(Decimal(str(v)) - tier.factor) < Decimal("1e-9") for v in levels), (tier, levels)
+                assert any(abs(Decimal(str(v)) - tier.factor) < Decimal("1e-9") for v in levels), (
+                    tier,
+                    levels,
+                )
             budget = next(p for p in panels if p["title"].startswith("Error budget remaining over"))
             assert budget["timeFrom"] == format_duration(slo.period)
 
 
 def test_latency_slos_show_percentiles_against_the_threshold(compiled):
-    latency = [(svc, s) for svc in compiled.model.services for s in svc.slos if isinstance(s.indicator, LatencyIndicator)]
+    latency = [
+        (svc, s)
+        for svc in compiled.model.services
+        for s in svc.slos
+        if isinstance(s.indicator, LatencyIndicator)
+    ]
     for service, slo in latency:
-        panel = next(p for p in row_panels(service_board(compiled, service), f"{slo.name}: ") if p["title"] == "Latency percentiles")
+        panel = next(
+            p
+            for p in row_panels(service_board(compiled, service), f"{slo.name}: ")
+            if p["title"] == "Latency percentiles"
+        )
         exprs = [t["expr"] for t in panel["targets"]]
-        assert [e.split(",")[0] for e in exprs] == ["histogram_quantile(0.5", "histogram_quantile(0.95", "histogram_quantile(0.99"]
+        assert [e.split(",")[0] for e in exprs] == [
+            "histogram_quantile(0.5",
+            "histogram_quantile(0.95",
+            "histogram_quantile(0.99",
+        ]
         assert all(f"{slo.indicator.histogram.metric}_bucket" in e for e in exprs)
         (line,) = panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
         assert Decimal(str(line["value"])) == slo.indicator.threshold and line["color"] == "red"
-        if slo.indicator.histogram.metric.endswith("_seconds"):  # also when the threshold is a plain 0.5
+        if slo.indicator.histogram.metric.endswith(
+            "_seconds"
+        ):  # also when the threshold is a plain 0.5
             assert panel["fieldConfig"]["defaults"]["unit"] == "s"
 
 
@@ -190,12 +240,22 @@ def test_overview_lists_every_slo_worst_budget_first_and_links_to_service_dashbo
     table = board["panels"][0]
     assert table["type"] == "table"
     assert table["options"]["sortBy"] == [{"desc": False, "displayName": "Budget remaining"}]
-    renamed = next(t for t in table["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    renamed = next(t for t in table["transformations"] if t["id"] == "organize")["options"][
+        "renameByName"
+    ]
     assert sorted(renamed.values()) == ["Budget remaining", "Burn rate", "Objective", "SLI"]
     for target in table["targets"]:
         assert f'service=~"{"|".join(services)}"' in target["expr"]
-    links = {o["matcher"]["options"]: o["properties"][0]["value"][0]["url"] for o in table["fieldConfig"]["overrides"] if o["properties"][0]["id"] == "links"}
-    example = links["slo"].replace("${__data.fields.service}", "checkout").replace("${__data.fields.slo}", "availability")
+    links = {
+        o["matcher"]["options"]: o["properties"][0]["value"][0]["url"]
+        for o in table["fieldConfig"]["overrides"]
+        if o["properties"][0]["id"] == "links"
+    }
+    example = (
+        links["slo"]
+        .replace("${__data.fields.service}", "checkout")
+        .replace("${__data.fields.slo}", "availability")
+    )
     assert example.startswith(conventions.dashboard_link(None, "checkout", "availability"))
 
 
@@ -203,11 +263,30 @@ def test_overview_lists_every_slo_worst_budget_first_and_links_to_service_dashbo
 @needs_promtool
 def test_every_dashboard_query_passes_promtool(tmp_path):
     """promtool parses each query as a recording rule would be: the real Prometheus parser, not ours."""
-    exprs = sorted({e for case in CASES for board in dashboards(compile_tree(case)).values() for e in queries(board)})
-    rules = {"groups": [{"name": "dashboard-queries", "rules": [{"record": f"q{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    exprs = sorted(
+        {
+            e
+            for case in CASES
+            for board in dashboards(compile_tree(case)).values()
+            for e in queries(board)
+        }
+    )
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard-queries",
+                "rules": [{"record": f"q{i}", "expr": e} for i, e in enumerate(exprs)],
+            }
+        ]
+    }
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump(rules))
-    proc = subprocess.run(["promtool", "check", "rules", "--lint=none", str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["promtool", "check", "rules", "--lint=none", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in proc.stdout
 
@@ -227,18 +306,26 @@ def test_provisioned_dashboards_are_the_compiled_ones():
     assert config["apiVersion"] == 1
     (provider,) = config["providers"]
     assert provider["type"] == "file"
-    folder = ROOT / provider["options"]["path"]  # relative to the repository root, where Grafana is started
+    folder = (
+        ROOT / provider["options"]["path"]
+    )  # relative to the repository root, where Grafana is started
     expected = (ROOT / "out" / conventions.OVERVIEW_DASHBOARD_FILE).parent
     assert folder.resolve() == expected.resolve()
     files = sorted(p.name for p in folder.glob("*.json"))
-    compiled = sorted(p.split("/")[-1] for p in compile_tree(ROOT / "slo").artifacts if p.startswith("grafana/dashboards/"))
+    compiled = sorted(
+        p.split("/")[-1]
+        for p in compile_tree(ROOT / "slo").artifacts
+        if p.startswith("grafana/dashboards/")
+    )
     assert files == compiled and len(files) >= 2
 
 
 def test_a_service_named_overview_is_refused(tmp_path):
     spec = tmp_path / "overview.yaml"
-    spec.write_text("apiVersion: slo/v1\nservice: overview\nteam: web\nthresholds:\n"
-                    "  - {name: up, expr: up, below: 1, severity: ticket}\n")
+    spec.write_text(
+        "apiVersion: slo/v1\nservice: overview\nteam: web\nthresholds:\n"
+        "  - {name: up, expr: up, below: 1, severity: ticket}\n"
+    )
     with pytest.raises(CompileError) as caught:
         compile_tree(spec)
     assert [d.render() for d in caught.value.diagnostics] == [

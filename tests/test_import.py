@@ -11,13 +11,14 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT, needs_promtool
 
-from compiler import compile_tree, toolrun
+from compiler import compile_tree
+from compiler.checks import toolrun
 from compiler.cli import cli
 from compiler.importers import Options, import_specs
 from compiler.importers.common import valid_name
-from compiler.output import read_tree
-from conftest import ROOT, needs_promtool
+from compiler.pipeline.output import read_tree
 
 IMPORTS = ROOT / "tests" / "import"
 FORMATS = ("openslo", "pyrra", "sloth")
@@ -67,9 +68,14 @@ def test_what_cannot_be_expressed_is_a_warning_naming_file_line_and_field():
         "in/windows-30d.yaml:7:49: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter",
     ]
     for start in expected:
-        assert any(line.startswith(start) for line in lines), f"missing: {start}\n" + "\n".join(lines)
+        assert any(line.startswith(start) for line in lines), f"missing: {start}\n" + "\n".join(
+            lines
+        )
     files = import_specs("sloth", fixture_sources("sloth")).files
-    assert "fraud-score" not in files["checkout-api.yaml"] and "perfect" not in files["checkout-api.yaml"]
+    assert (
+        "fraud-score" not in files["checkout-api.yaml"]
+        and "perfect" not in files["checkout-api.yaml"]
+    )
 
 
 IMPORT_ALL = """
@@ -84,7 +90,14 @@ print(json.dumps({f: [r.files, rendered(r.diagnostics)] for f, r in results.item
 def test_import_is_deterministic_across_processes():
     """Different string-hash seeds change set and dict-of-set orders; the output must not move."""
     runs = [
-        subprocess.run([sys.executable, "-c", IMPORT_ALL], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=60)
+        subprocess.run(
+            [sys.executable, "-c", IMPORT_ALL],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=60,
+        )
         for seed in ("1", "2")
     ]
     assert all(r.returncode == 0 for r in runs), runs[0].stderr + runs[1].stderr
@@ -92,7 +105,9 @@ def test_import_is_deterministic_across_processes():
 
 
 def test_team_and_service_options_override_the_source():
-    result = import_specs("pyrra", fixture_sources("pyrra"), Options(team="shop-sre", service="shop"))
+    result = import_specs(
+        "pyrra", fixture_sources("pyrra"), Options(team="shop-sre", service="shop")
+    )
     assert list(result.files) == ["shop.yaml"]
     text = result.files["shop.yaml"]
     assert "service: shop\nteam: shop-sre\n" in text
@@ -106,8 +121,9 @@ def test_two_sources_with_the_same_slo_of_one_service_is_an_error_and_writes_not
     spec = (IMPORTS / "sloth" / "in" / "search-crd.yaml").read_bytes()
     result = import_specs("sloth", [("a.yaml", spec), ("b.yaml", spec)])
     assert not result.ok and result.files == {}
-    assert "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective named 'availability' (from a.yaml:14)" in rendered(
-        result.diagnostics
+    assert (
+        "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective named 'availability' (from a.yaml:14)"
+        in rendered(result.diagnostics)
     )
 
 
@@ -122,7 +138,9 @@ def test_long_names_are_shortened_but_stay_distinct():
 def test_input_that_is_not_the_format_is_an_error():
     result = import_specs("pyrra", [("x.yaml", b"apiVersion: v1\nkind: ConfigMap\n")])
     assert not result.ok and result.files == {}
-    assert rendered(result.diagnostics).startswith("x.yaml:1:1: error [import/format] (document): not a Pyrra SLO")
+    assert rendered(result.diagnostics).startswith(
+        "x.yaml:1:1: error [import/format] (document): not a Pyrra SLO"
+    )
     broken = import_specs("sloth", [("y.yaml", b"version: [unclosed\n")])
     assert not broken.ok and "y.yaml:2:1: error [yaml/syntax]" in rendered(broken.diagnostics)
 
@@ -130,7 +148,14 @@ def test_input_that_is_not_the_format_is_an_error():
 # --- the CLI ------------------------------------------------------------------------------------------
 def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
     runner = CliRunner()
-    args = ["import", "--from", "sloth", str(IMPORTS / "sloth" / "in"), "--out", str(tmp_path / "specs")]
+    args = [
+        "import",
+        "--from",
+        "sloth",
+        str(IMPORTS / "sloth" / "in"),
+        "--out",
+        str(tmp_path / "specs"),
+    ]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     written = read_tree(tmp_path / "specs")
@@ -143,20 +168,29 @@ def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
     assert again.exit_code == 1 and "already exist" in again.output and "--force" in again.output
     assert (tmp_path / "specs" / "search.yaml").read_text() == "# edited by hand\n"
     forced = runner.invoke(cli, args + ["--force"])
-    assert forced.exit_code == 0 and read_tree(tmp_path / "specs") == read_tree(IMPORTS / "sloth" / "expected")
+    assert forced.exit_code == 0 and read_tree(tmp_path / "specs") == read_tree(
+        IMPORTS / "sloth" / "expected"
+    )
 
 
 def test_cli_error_exits_1_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text('version: "prometheus/v2"\nservice: x\nslos: []\n')
-    result = CliRunner().invoke(cli, ["import", "--from", "sloth", str(bad), "--out", str(tmp_path / "specs")])
+    result = CliRunner().invoke(
+        cli, ["import", "--from", "sloth", str(bad), "--out", str(tmp_path / "specs")]
+    )
     assert result.exit_code == 1
-    assert "bad.yml:1:10: error [import/format] version: 'prometheus/v2' is not a Sloth spec version" in result.output
+    assert (
+        "bad.yml:1:10: error [import/format] version: 'prometheus/v2' is not a Sloth spec version"
+        in result.output
+    )
     assert "Traceback" not in result.output and not (tmp_path / "specs").exists()
 
 
 def test_cli_rejects_an_invalid_team_as_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, ["import", "--from", "pyrra", str(IMPORTS / "pyrra" / "in"), "--team", "Shop SRE"])
+    result = CliRunner().invoke(
+        cli, ["import", "--from", "pyrra", str(IMPORTS / "pyrra" / "in"), "--team", "Shop SRE"]
+    )
     assert result.exit_code == 2 and "not a valid name" in result.output
 
 
@@ -172,7 +206,10 @@ def test_sloth_period_option_picks_the_alert_windows_catalog_for_that_period(tmp
     spec = IMPORTS / "sloth" / "in" / "search-crd.yaml"
     runner = CliRunner()
     out = tmp_path / "specs"
-    result = runner.invoke(cli, ["import", "--from", "sloth", "--period", "7d", str(catalog), str(spec), "--out", str(out)])
+    result = runner.invoke(
+        cli,
+        ["import", "--from", "sloth", "--period", "7d", str(catalog), str(spec), "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     text = (out / "search.yaml").read_text()
     assert "  period: 7d\n" in text
@@ -181,8 +218,13 @@ def test_sloth_period_option_picks_the_alert_windows_catalog_for_that_period(tmp
     factors = sorted(str(t.factor.normalize()) for t in model.services[0].slos[0].alerting.tiers)
     assert factors == sorted(["13.44", "3.5", "1.4", "0.98"])  # Sloth's own 7d factors
     # The same catalog does not apply to the default 30d period: a warning says so.
-    other = runner.invoke(cli, ["import", "--from", "sloth", str(catalog), str(spec), "--out", str(tmp_path / "o2")])
-    assert other.exit_code == 0 and "AlertWindows for sloPeriod 7d not used: the import period is 30d" in other.output
+    other = runner.invoke(
+        cli, ["import", "--from", "sloth", str(catalog), str(spec), "--out", str(tmp_path / "o2")]
+    )
+    assert (
+        other.exit_code == 0
+        and "AlertWindows for sloPeriod 7d not used: the import period is 30d" in other.output
+    )
 
 
 # --- what was imported compiles and passes promtool ---------------------------------------------------
@@ -204,10 +246,14 @@ def test_imported_fixtures_compile_and_pass_promtool(tmp_path):
     for source_format in FORMATS:
         specs = tmp_path / source_format / "slo"
         shutil.copytree(IMPORTS / source_format / "expected", specs)
-        result = CliRunner().invoke(cli, ["compile", str(specs), "--out", str(tmp_path / source_format / "out")])
+        result = CliRunner().invoke(
+            cli, ["compile", str(specs), "--out", str(tmp_path / source_format / "out")]
+        )
         assert result.exit_code == 0, result.output
         outs.append(tmp_path / source_format / "out")
-    assert list((tmp_path / "sloth" / "out" / "kubernetes").glob("*.yml")), "the Sloth CRD asks for a PrometheusRule"
+    assert list((tmp_path / "sloth" / "out" / "kubernetes").glob("*.yml")), (
+        "the Sloth CRD asks for a PrometheusRule"
+    )
     failed = check_rules(outs)
     assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)
 
@@ -253,18 +299,31 @@ spec:
 @pytest.mark.parametrize(
     "document, message",
     [
-        ("apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\n", "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? not used"),
-        ("apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: 5\n", "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a spec"),
+        (
+            "apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\n",
+            "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? not used",
+        ),
+        (
+            "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: 5\n",
+            "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a spec",
+        ),
     ],
 )
 def test_sloth_documents_without_a_spec_are_diagnostics(document, message):
     result = import_specs("sloth", [("in/spec.yml", SLOTH_SPEC), ("in/odd.yaml", document)])
-    assert any(d.render().startswith(message) for d in result.diagnostics), rendered(result.diagnostics)
+    assert any(d.render().startswith(message) for d in result.diagnostics), rendered(
+        result.diagnostics
+    )
 
 
 def test_a_catalog_without_tiers_of_the_enabled_severity_imports_an_slo_without_alerts():
-    result = import_specs("sloth", [("in/spec.yml", SLOTH_SPEC), ("in/windows.yaml", TICKET_ONLY_CATALOG)])
+    result = import_specs(
+        "sloth", [("in/spec.yml", SLOTH_SPEC), ("in/windows.yaml", TICKET_ONLY_CATALOG)]
+    )
     assert result.ok, rendered(result.diagnostics)
-    assert "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has no page tiers" in rendered(result.diagnostics)
+    assert (
+        "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has no page tiers"
+        in rendered(result.diagnostics)
+    )
     text = result.files["checkout.yaml"]
     assert "page: false" in text and "ticket: false" in text and "windows" not in text

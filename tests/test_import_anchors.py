@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from compiler import compile_tree, toolrun
-from compiler.importers import Options, import_specs
-from compiler.importers.common import valid_name
-from compiler.output import write_tree
 from conftest import ROOT, needs_promtool
 from test_import import check_rules, rendered
 
+from compiler import compile_tree
+from compiler.checks import toolrun
+from compiler.importers import Options, import_specs
+from compiler.importers.common import valid_name
+from compiler.pipeline.output import write_tree
+
 ANCHORS = Path(ROOT).parent / "shared" / "anchors"
-needs_anchors = pytest.mark.skipif(not ANCHORS.is_dir(), reason=f"no third-party examples at {ANCHORS.name}/ beside the repository")
+needs_anchors = pytest.mark.skipif(
+    not ANCHORS.is_dir(), reason=f"no third-party examples at {ANCHORS.name}/ beside the repository"
+)
 
 SLOTH = ANCHORS / "sloth"
 # Sloth's own test inputs that must not import: a wrong spec version, and an SLI plugin only.
@@ -37,14 +40,25 @@ def cases() -> list[tuple[str, str, list[Path], Options]]:
         return []
     found = []
     catalogs = {"windows-7d.yaml": "7d", "windows-custom-30d.yaml": "30d"}
-    for path in sorted((SLOTH / "examples").glob("*.y*ml")) + sorted((SLOTH / "testdata").glob("in-*.yaml")):
+    for path in sorted((SLOTH / "examples").glob("*.y*ml")) + sorted(
+        (SLOTH / "testdata").glob("in-*.yaml")
+    ):
         if path.name in catalogs:
             period = 7 * 86400 if catalogs[path.name] == "7d" else 30 * 86400
-            found.append((f"sloth/{path.name}", "sloth", [path, SLOTH / "examples" / "getting-started.yml"], Options(period=period)))
+            found.append(
+                (
+                    f"sloth/{path.name}",
+                    "sloth",
+                    [path, SLOTH / "examples" / "getting-started.yml"],
+                    Options(period=period),
+                )
+            )
         elif path.name not in SLOTH_REJECTED:
             found.append((f"sloth/{path.name}", source_format(path), [path], Options()))
     found.append(("openslo/*", "openslo", sorted((ANCHORS / "openslo").glob("*.yaml")), Options()))
-    pyrra = sorted((ANCHORS / "pyrra").glob("*.slo.yaml")) + sorted((ANCHORS / "pyrra" / "upstream-examples").glob("*.yaml"))
+    pyrra = sorted((ANCHORS / "pyrra").glob("*.slo.yaml")) + sorted(
+        (ANCHORS / "pyrra" / "upstream-examples").glob("*.yaml")
+    )
     found += [(f"pyrra/{path.name}", "pyrra", [path], Options()) for path in pyrra]
     return found
 
@@ -77,25 +91,40 @@ def test_every_example_imports_compiles_and_passes_promtool(tmp_path):
 def test_sloths_invalid_inputs_are_errors_naming_the_file(name):
     result = imported("sloth", [SLOTH / "testdata" / name])
     assert not result.ok and result.files == {}
-    assert any(d.check_id == SLOTH_REJECTED[name] and d.position.file == name for d in result.diagnostics)
+    assert any(
+        d.check_id == SLOTH_REJECTED[name] and d.position.file == name for d in result.diagnostics
+    )
 
 
 @needs_anchors
 def test_alert_windows_catalog_below_the_base_window_is_widened_with_a_warning():
-    result = imported("sloth", [SLOTH / "examples" / "windows-custom-30d.yaml", SLOTH / "examples" / "getting-started.yml"])
+    result = imported(
+        "sloth",
+        [
+            SLOTH / "examples" / "windows-custom-30d.yaml",
+            SLOTH / "examples" / "getting-started.yml",
+        ],
+    )
     text = result.files["myservice.yaml"]
     assert "- severity: page\n      long: 30m\n      short: 5m\n      budget: 1\n" in text
     assert "- severity: ticket\n      long: 1d12h\n      short: 3h\n      budget: 5\n" in text
-    assert "windows-custom-30d.yaml:8:20: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter" in rendered(result.diagnostics)
+    assert (
+        "windows-custom-30d.yaml:8:20: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter"
+        in rendered(result.diagnostics)
+    )
 
 
 # --- the Sloth round trip ------------------------------------------------------------------------------
-SLOTH_PAIR = re.compile(r"max\(slo:sli_error:ratio_rate(\w+)\{([^}]*)\} > \(([0-9.]+) \* ([0-9.e-]+)\)\)")
+SLOTH_PAIR = re.compile(
+    r"max\(slo:sli_error:ratio_rate(\w+)\{([^}]*)\} > \(([0-9.]+) \* ([0-9.e-]+)\)\)"
+)
 OURS_THRESHOLD = re.compile(r"> ([0-9.]+)")
 
 
 def round_trip_examples() -> list[str]:
-    return sorted(p.name for p in (SLOTH / "examples_gen").glob("*.yml")) if ANCHORS.is_dir() else []
+    return (
+        sorted(p.name for p in (SLOTH / "examples_gen").glob("*.yml")) if ANCHORS.is_dir() else []
+    )
 
 
 def sloth_groups(path: Path) -> list[dict]:
@@ -114,7 +143,17 @@ def sloth_alerts(path: Path) -> set[tuple]:
             assert factor == long_factor
             ids = dict(re.findall(r'(\w+)="([^"]*)"', matchers))
             service, slo = valid_name(ids["sloth_service"]), valid_name(ids["sloth_slo"])
-            found.add((service, slo, rule["alert"], rule["labels"]["sloth_severity"], long, short, Decimal(factor)))
+            found.add(
+                (
+                    service,
+                    slo,
+                    rule["alert"],
+                    rule["labels"]["sloth_severity"],
+                    long,
+                    short,
+                    Decimal(factor),
+                )
+            )
     return found
 
 
@@ -138,7 +177,17 @@ def our_alerts(artifacts: dict[str, str]) -> tuple[set[tuple], dict[tuple, dict]
                     continue
                 lab = rule["labels"]
                 burn = Decimal(OURS_THRESHOLD.search(rule["expr"]).group(1)) / budgets[lab["slo"]]
-                found.add((lab["service"], lab["slo"], rule["alert"], lab["severity"], lab["long_window"], lab["short_window"], burn))
+                found.add(
+                    (
+                        lab["service"],
+                        lab["slo"],
+                        rule["alert"],
+                        lab["severity"],
+                        lab["long_window"],
+                        lab["short_window"],
+                        burn,
+                    )
+                )
                 labels[(lab["service"], lab["slo"], lab["severity"])] = lab
     return found, labels
 
@@ -150,7 +199,9 @@ def same_burn_rates(ours: set[tuple], theirs: set[tuple]) -> bool:
         return sorted((*t[:-1], float(t[-1])) for t in items)
 
     a, b = key(ours), key(theirs)
-    return len(a) == len(b) and all(x[:-1] == y[:-1] and abs(x[-1] - y[-1]) <= 1e-9 * abs(y[-1]) for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x[:-1] == y[:-1] and abs(x[-1] - y[-1]) <= 1e-9 * abs(y[-1]) for x, y in zip(a, b)
+    )
 
 
 @needs_anchors
@@ -169,13 +220,25 @@ def test_sloth_round_trip_alerts_on_sloths_burn_rates_and_windows(tmp_path, exam
     for group in sloth_groups(SLOTH / "examples_gen" / example):
         for rule in (r for r in group["rules"] if "alert" in r):
             ids = dict(re.findall(r'(\w+)="([^"]*)"', rule["expr"]))
-            key = (valid_name(ids["sloth_service"]), valid_name(ids["sloth_slo"]), rule["labels"]["sloth_severity"])
-            expected = {k: v for k, v in rule["labels"].items() if k not in ("severity", "sloth_severity")}
+            key = (
+                valid_name(ids["sloth_service"]),
+                valid_name(ids["sloth_slo"]),
+                rule["labels"]["sloth_severity"],
+            )
+            expected = {
+                k: v for k, v in rule["labels"].items() if k not in ("severity", "sloth_severity")
+            }
             assert expected.items() <= our_labels[key].items(), (key, expected, our_labels[key])
     # Sloth's CRD yields a PrometheusRule in the object's namespace: so does the import.
-    for document in (d for d in yaml.safe_load_all((SLOTH / "examples_gen" / example).read_text()) if d and "spec" in d):
+    for document in (
+        d
+        for d in yaml.safe_load_all((SLOTH / "examples_gen" / example).read_text())
+        if d and "spec" in d
+    ):
         ours_k8s = [yaml.safe_load(t) for n, t in artifacts.items() if n.startswith("kubernetes/")]
-        assert [o["metadata"].get("namespace") for o in ours_k8s] == [document["metadata"]["namespace"]]
+        assert [o["metadata"].get("namespace") for o in ours_k8s] == [
+            document["metadata"]["namespace"]
+        ]
 
 
 @needs_anchors
@@ -187,5 +250,7 @@ def test_sloth_getting_started_imported_passes_its_generated_unit_tests(tmp_path
     (tmp_path / "slo" / "myservice.yaml").write_text(result.files["myservice.yaml"])
     write_tree(compile_tree(tmp_path / "slo").artifacts, tmp_path / "out")
     test_file = tmp_path / "out" / "prometheus" / "tests" / "myservice.test.yml"
-    run = toolrun.run("promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)])
+    run = toolrun.run(
+        "promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)]
+    )
     assert run.ok, run.output

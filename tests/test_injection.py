@@ -14,19 +14,42 @@ import re
 
 import promql_parser
 import yaml
+from conftest import GOLDEN
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.promtext import escape_template, quote_label_value
-from compiler.targets import render
-from compiler.targets.yamltext import dump
-from conftest import GOLDEN
+from compiler.targets.promtool import render
+from compiler.text.promtext import escape_template, quote_label_value
+from compiler.text.yamltext import dump
 
 # Any character a YAML file can carry, including C0/C1 controls, DEL, NEL, LS, PS and a BOM
 # (lone surrogates cannot: no YAML reader accepts them, so no spec can contain one).
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 TRICKY = st.lists(
-    st.sampled_from(["\n", "\r", "\t", "\x00", "\x7f", "\x85", "\u2028", "\u2029", "\ufeff", '"', "'", "\\", "{{", "}}", "`", ": ", " #", "- ", "é", "漢"]),
+    st.sampled_from(
+        [
+            "\n",
+            "\r",
+            "\t",
+            "\x00",
+            "\x7f",
+            "\x85",
+            "\u2028",
+            "\u2029",
+            "\ufeff",
+            '"',
+            "'",
+            "\\",
+            "{{",
+            "}}",
+            "`",
+            ": ",
+            " #",
+            "- ",
+            "é",
+            "漢",
+        ]
+    ),
     max_size=8,
 ).map("".join)
 TEXTS = st.one_of(ANY_TEXT, TRICKY, st.tuples(TRICKY, ANY_TEXT, TRICKY).map("".join))
@@ -45,7 +68,12 @@ def test_generated_yaml_reads_back_every_string_exactly(value, key):
 # the characters and words that could make a plain scalar read as something else.
 LETTER_LED = st.tuples(
     st.sampled_from(["a", "Z", "y", "n", "N", "o", "t", "F", "/", "https://h"]),
-    st.lists(st.sampled_from(list(":#-{}[],&*!|>'\"%@`?=~._ \t\\0123456789eE+") + ["ull", "es", "ff", "rue", "alse"]), max_size=10).map("".join),
+    st.lists(
+        st.sampled_from(
+            list(":#-{}[],&*!|>'\"%@`?=~._ \t\\0123456789eE+") + ["ull", "es", "ff", "rue", "alse"]
+        ),
+        max_size=10,
+    ).map("".join),
 ).map("".join)
 
 
@@ -89,7 +117,9 @@ def _matchers(expr: str, metric: str) -> dict[str, str]:
 def test_hostile_label_values_reach_every_selector_and_alert_literally():
     """What the spec says, character for character, in the rules' selectors and in the labels
     promtool must see on the alert (test_golden.py runs promtool on these very files)."""
-    rules = yaml.load((HOSTILE / "out/prometheus/rules/escapes.rules.yml").read_text("utf-8"), Loader=_Loader)
+    rules = yaml.load(
+        (HOSTILE / "out/prometheus/rules/escapes.rules.yml").read_text("utf-8"), Loader=_Loader
+    )
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
     errors = next(e for e in exprs if "weird_total" in e and "5.." in e)
     assert _matchers(errors, "weird_total") == {**SELECTOR_VALUES, "code": "5.."}
@@ -99,7 +129,9 @@ def test_hostile_label_values_reach_every_selector_and_alert_literally():
     assert threshold["labels"]["owner"] == "ops:"
     assert threshold["labels"]["note"] == "line1\nline2\ttab\r\u2028end\x85 \x7f"
 
-    tests = yaml.load((HOSTILE / "out/prometheus/tests/escapes.test.yml").read_text("utf-8"), Loader=_Loader)
+    tests = yaml.load(
+        (HOSTILE / "out/prometheus/tests/escapes.test.yml").read_text("utf-8"), Loader=_Loader
+    )
     fired = [
         alert
         for case in tests["tests"]
@@ -107,15 +139,26 @@ def test_hostile_label_values_reach_every_selector_and_alert_literally():
         if check["alertname"] == "Lines"
         for alert in check["exp_alerts"]
     ]
-    assert fired and all(a["exp_labels"]["path"] == "a\nb" and a["exp_labels"]["ctl"] == "\x01" for a in fired)
+    assert fired and all(
+        a["exp_labels"]["path"] == "a\nb" and a["exp_labels"]["ctl"] == "\x01" for a in fired
+    )
     assert all(a["exp_annotations"]["description"] == "ends with a colon:" for a in fired)
 
 
 def test_hostile_labels_reach_the_dashboards_as_valid_promql():
     dashboard = json.loads((HOSTILE / "out/grafana/dashboards/escapes.json").read_text("utf-8"))
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", []) if "weird_" in t.get("expr", "")]
+    exprs = [
+        t["expr"]
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+        if "weird_" in t.get("expr", "")
+    ]
     assert exprs
     for expr in exprs:
-        metric = next(m for m in ("weird_total", "weird_seconds_bucket", "weird_seconds_count", "weird_gauge") if m in expr)
+        metric = next(
+            m
+            for m in ("weird_total", "weird_seconds_bucket", "weird_seconds_count", "weird_gauge")
+            if m in expr
+        )
         matchers = _matchers(re.sub(r"\$\{?__\w+\}?", "5m", expr), metric)
         assert matchers["path"] in ("a\nb", "x\ny\rz"), expr

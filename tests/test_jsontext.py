@@ -6,10 +6,14 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import jsontext
+from compiler.text import jsontext
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=40)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=40,
+)
 
 
 def standard(data) -> str:
@@ -23,7 +27,12 @@ def test_any_json_document_encodes_byte_for_byte_as_the_standard_library(data):
 
 
 def test_special_floats_and_unicode_are_written_as_the_standard_library_writes_them():
-    data = {"b": [math.inf, -math.inf, math.nan, 1e300, -0.0], "a": "ünïcode \u2028 \"quoted\" \\ \x01", "c": {}, "d": []}
+    data = {
+        "b": [math.inf, -math.inf, math.nan, 1e300, -0.0],
+        "a": 'ünïcode \u2028 "quoted" \\ \x01',
+        "c": {},
+        "d": [],
+    }
     assert jsontext.dumps(data) == standard(data)
 
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from compiler import output
+from compiler.pipeline import output
 
 
 def test_write_then_unchanged_then_changed(tmp_path):
@@ -16,7 +16,10 @@ def test_write_then_unchanged_then_changed(tmp_path):
     assert (out / output.MARKER).is_file()
     assert output.write_tree({"a/x.yml": "1\n", "b.yml": "2\n"}, out) == []
     second = output.write_tree({"a/x.yml": "3\n"}, out)
-    assert sorted((c.path, c.kind) for c in second) == [("a/x.yml", "changed"), ("b.yml", "removed")]
+    assert sorted((c.path, c.kind) for c in second) == [
+        ("a/x.yml", "changed"),
+        ("b.yml", "removed"),
+    ]
     assert not (out / "b.yml").exists() and (out / "a/x.yml").read_text() == "3\n"
     assert not list(tmp_path.glob(".out.*")), "staging directories are cleaned up"
 
@@ -54,7 +57,7 @@ def test_sigkill_during_write_leaves_old_or_new_tree_whole(tmp_path):
         f"""
         import sys
         from pathlib import Path
-        from compiler import output
+        from compiler.pipeline import output
         new = {{f"f{{i:03}}.yml": f"new {{i}}\\n" * 50 for i in range(300)}}
         print("ready", flush=True)
         output.write_tree(new, Path({str(out)!r}))
@@ -75,7 +78,10 @@ def test_sigkill_during_write_leaves_old_or_new_tree_whole(tmp_path):
         output.write_tree(old, out)
 
 
-@pytest.mark.parametrize("rel", ["../escape.yml", "a/../../escape.yml", "<absolute>", "a//b.yml", "./a.yml", "", "a/\x00.yml"])
+@pytest.mark.parametrize(
+    "rel",
+    ["../escape.yml", "a/../../escape.yml", "<absolute>", "a//b.yml", "./a.yml", "", "a/\x00.yml"],
+)
 def test_no_generated_path_can_reach_outside_the_output_directory(tmp_path, rel):
     rel = str(tmp_path / "escape.yml") if rel == "<absolute>" else rel
     out = tmp_path / "deep" / "out"
@@ -95,7 +101,11 @@ def test_rewrite_shares_unchanged_files_with_the_old_tree(tmp_path):
     output.write_tree({"same.yml": "a\n", "edited.yml": "b\n"}, out)
     before = {name: (out / name).stat() for name in ("same.yml", "edited.yml")}
     (changed,) = output.write_tree({"same.yml": "a\n", "edited.yml": "c\n"}, out)
-    assert (changed.path, changed.kind, changed.diff) == ("edited.yml", "changed", "")  # diffs are for --check only
+    assert (changed.path, changed.kind, changed.diff) == (
+        "edited.yml",
+        "changed",
+        "",
+    )  # diffs are for --check only
     assert (out / "same.yml").stat().st_ino == before["same.yml"].st_ino
     assert (out / "edited.yml").read_text() == "c\n"
     assert (out / "edited.yml").stat().st_ino != before["edited.yml"].st_ino

@@ -8,17 +8,22 @@ import functools
 import jsonschema
 import pytest
 import yaml
-
-from compiler import compile_tree, conventions, load_tree, targets, toolrun
-from compiler.diagnostics import CompileError
-from compiler.model import KubernetesOutput, Outputs
-from compiler.output import write_tree
 from conftest import ROOT, needs_promtool
+
+from compiler import compile_tree, load_tree, targets
+from compiler.checks import toolrun
+from compiler.core import conventions
+from compiler.core.diagnostics import CompileError
+from compiler.core.model import KubernetesOutput, Outputs
+from compiler.pipeline.output import write_tree
 
 # The structural part of the Prometheus Operator's PrometheusRule CRD (monitoring.coreos.com/v1),
 # transcribed from its openAPIV3Schema, with additionalProperties: false added: the API server
 # would silently prune a field it does not know, so no such field may be generated at all.
-DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+DURATION = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
 STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
 RULE = {
     "type": "object",
@@ -45,7 +50,10 @@ GROUP = {
         "limit": {"type": "integer"},
         "query_offset": DURATION,
         "labels": STRINGS,
-        "partial_response_strategy": {"type": "string", "pattern": "(?i)^(abort|warn)?$"},  # Python wants (?i) first
+        "partial_response_strategy": {
+            "type": "string",
+            "pattern": "(?i)^(abort|warn)?$",
+        },  # Python wants (?i) first
         "rules": {"type": "array", "items": RULE},
     },
 }
@@ -60,9 +68,17 @@ PROMETHEUS_RULE = {
             "type": "object",
             "additionalProperties": False,
             "required": ["name"],
-            "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}, "namespace": {"type": "string"}, "labels": STRINGS},
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                "namespace": {"type": "string"},
+                "labels": STRINGS,
+            },
         },
-        "spec": {"type": "object", "additionalProperties": False, "properties": {"groups": {"type": "array", "items": GROUP}}},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"groups": {"type": "array", "items": GROUP}},
+        },
     },
 }
 # mimirtool's RuleNamespace: `namespace` and `groups`, parsed with KnownFields(true).
@@ -70,7 +86,10 @@ MIMIR_NAMESPACE = {
     "type": "object",
     "additionalProperties": False,
     "required": ["namespace", "groups"],
-    "properties": {"namespace": {"type": "string", "minLength": 1}, "groups": {"type": "array", "items": GROUP}},
+    "properties": {
+        "namespace": {"type": "string", "minLength": 1},
+        "groups": {"type": "array", "items": GROUP},
+    },
 }
 
 
@@ -79,8 +98,12 @@ def seeds_with_both_outputs():
     """The seed examples compiled as if every service asked for a PrometheusRule and a Mimir file
     (the rule targets only: the promtool tests target is the slow one and adds nothing here)."""
     model, _ = load_tree(ROOT / "slo")
-    settings = Outputs(KubernetesOutput("monitoring", (("release", "kube-prometheus-stack"),)), mimir=True)
-    model = dataclasses.replace(model, services=tuple(dataclasses.replace(s, outputs=settings) for s in model.services))
+    settings = Outputs(
+        KubernetesOutput("monitoring", (("release", "kube-prometheus-stack"),)), mimir=True
+    )
+    model = dataclasses.replace(
+        model, services=tuple(dataclasses.replace(s, outputs=settings) for s in model.services)
+    )
     artifacts = {}
     for name in ("prometheus", "kubernetes", "mimir"):
         artifacts.update(targets.TARGETS[name](model)[0])
@@ -116,8 +139,13 @@ def test_seed_examples_as_mimir_namespace_files():
         for document in documents:
             jsonschema.validate(document, MIMIR_NAMESPACE)
             names = [g["name"] for g in document["groups"]]
-            assert len(names) == len(set(names)), "mimirtool: group name repeated in the same namespace"
-            assert document["groups"] == yaml.safe_load(artifacts[conventions.rules_file(service.name)])["groups"]
+            assert len(names) == len(set(names)), (
+                "mimirtool: group name repeated in the same namespace"
+            )
+            assert (
+                document["groups"]
+                == yaml.safe_load(artifacts[conventions.rules_file(service.name)])["groups"]
+            )
             namespaces.append(document["namespace"])
     # `mimirtool rules sync` refuses one namespace in two files, and only ours carry the prefix.
     assert len(namespaces) == len(set(namespaces))
@@ -137,14 +165,22 @@ def test_seed_examples_embedded_groups_pass_promtool(tmp_path):
 def test_embedded_check_fails_on_a_broken_rule(tmp_path):
     out = tmp_path / "out" / "kubernetes"
     out.mkdir(parents=True)
-    broken = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "x"},
-              "spec": {"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]}}
+    broken = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "x"},
+        "spec": {"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]},
+    }
     (out / "x.prometheusrule.yml").write_text(yaml.safe_dump(broken))
     results = toolrun.check_embedded_rules(toolrun.tool("promtool"), tmp_path / "out")
     assert len(results) == 1 and not results[0].ok and "parse error" in results[0].output
     (out / "x.prometheusrule.yml").write_text(yaml.safe_dump({"kind": "ConfigMap"}))
     results = toolrun.check_embedded_rules(toolrun.tool("promtool"), tmp_path / "out")
-    assert len(results) == 1 and not results[0].ok and "no rule groups where expected" in results[0].output
+    assert (
+        len(results) == 1
+        and not results[0].ok
+        and "no rule groups where expected" in results[0].output
+    )
 
 
 def test_seed_examples_ask_for_no_platform_outputs():
@@ -191,7 +227,9 @@ def test_outputs_errors_name_file_line_and_field(tmp_path):
         'slo/shop.yaml:6:16: error [schema/pattern] outputs.kubernetes.namespace: "Monitoring_NS" is not valid: '
         "a Kubernetes namespace: lowercase letters, digits and hyphens, at most 63 characters"
     ]
-    reserved = errors_of(tmp_path, "outputs:\n  kubernetes:\n    labels:\n      app.kubernetes.io/managed-by: helm\n")
+    reserved = errors_of(
+        tmp_path, "outputs:\n  kubernetes:\n    labels:\n      app.kubernetes.io/managed-by: helm\n"
+    )
     assert reserved == [
         "slo/shop.yaml:7:7: error [spec/reserved-label] outputs.kubernetes.labels.app.kubernetes.io/managed-by: "
         "label 'app.kubernetes.io/managed-by' is set by the compiler"
@@ -199,7 +237,9 @@ def test_outputs_errors_name_file_line_and_field(tmp_path):
     assert errors_of(tmp_path, "outputs:\n  mimir: yes please\n")[0].startswith(
         'slo/shop.yaml:5:10: error [schema/type] outputs.mimir: expected boolean, got a string "yes please"'
     )
-    assert errors_of(tmp_path, "outputs:\n  grafana: true\n")[0].startswith("slo/shop.yaml:5:3: error [schema/unknown-key] outputs.grafana")
+    assert errors_of(tmp_path, "outputs:\n  grafana: true\n")[0].startswith(
+        "slo/shop.yaml:5:3: error [schema/unknown-key] outputs.grafana"
+    )
 
 
 SLO = """slos:
@@ -215,25 +255,44 @@ SLO = """slos:
 
 def test_severity_blocks_add_labels_to_that_severity_only(tmp_path):
     alerting = "      labels: {route: common}\n      page:\n        labels: {route: pager}\n      ticket: {annotations: {channel: '#shop'}}\n"
-    rules = yaml.safe_load(compiled(tmp_path, SLO.format(alerting=alerting)).artifacts["prometheus/rules/shop.rules.yml"])
+    rules = yaml.safe_load(
+        compiled(tmp_path, SLO.format(alerting=alerting)).artifacts[
+            "prometheus/rules/shop.rules.yml"
+        ]
+    )
     alerts = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "ErrorBudgetBurn"]
-    assert {(a["labels"]["severity"], a["labels"]["route"]) for a in alerts} == {("page", "pager"), ("ticket", "common")}
-    assert {a["labels"]["severity"] for a in alerts if a["annotations"].get("channel") == "#shop"} == {"ticket"}
+    assert {(a["labels"]["severity"], a["labels"]["route"]) for a in alerts} == {
+        ("page", "pager"),
+        ("ticket", "common"),
+    }
+    assert {
+        a["labels"]["severity"] for a in alerts if a["annotations"].get("channel") == "#shop"
+    } == {"ticket"}
 
 
 def test_severity_block_errors(tmp_path):
-    reserved = errors_of(tmp_path, SLO.format(alerting="      page:\n        labels: {severity: critical}\n"))
+    reserved = errors_of(
+        tmp_path, SLO.format(alerting="      page:\n        labels: {severity: critical}\n")
+    )
     assert reserved == [
         "slo/shop.yaml:13:18: error [spec/reserved-label] slos[0].alerting.page.labels.severity: "
         "label 'severity' is set by the compiler; choose another name"
     ]
     unknown = errors_of(tmp_path, SLO.format(alerting="      ticket:\n        lables: {a: b}\n"))
-    assert unknown[0].startswith("slo/shop.yaml:13:9: error [schema/unknown-key] slos[0].alerting.ticket.lables: unknown key 'lables'; did you mean 'labels'?")
+    assert unknown[0].startswith(
+        "slo/shop.yaml:13:9: error [schema/unknown-key] slos[0].alerting.ticket.lables: unknown key 'lables'; did you mean 'labels'?"
+    )
     wrong = errors_of(tmp_path, SLO.format(alerting="      page: sometimes\n"))
-    assert wrong[0].startswith('slo/shop.yaml:12:13: error [schema/type] slos[0].alerting.page: expected boolean or object')
+    assert wrong[0].startswith(
+        "slo/shop.yaml:12:13: error [schema/type] slos[0].alerting.page: expected boolean or object"
+    )
 
 
 def test_page_false_still_drops_the_page_tiers(tmp_path):
-    rules = yaml.safe_load(compiled(tmp_path, SLO.format(alerting="      page: false\n")).artifacts["prometheus/rules/shop.rules.yml"])
+    rules = yaml.safe_load(
+        compiled(tmp_path, SLO.format(alerting="      page: false\n")).artifacts[
+            "prometheus/rules/shop.rules.yml"
+        ]
+    )
     alerts = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "ErrorBudgetBurn"]
     assert len(alerts) == 2 and {a["labels"]["severity"] for a in alerts} == {"ticket"}

@@ -5,12 +5,12 @@ import urllib.request
 
 import pytest
 import yaml
-
-from compiler.push import alertmanager
-from compiler.push import endpoints as ep
 from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
 from servers import alertmanager as alertmanager_server
 from servers import needs_alertmanager
+
+from compiler.push import alertmanager
+from compiler.push import endpoints as ep
 
 BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
@@ -48,12 +48,19 @@ def test_push_loads_the_config_then_a_second_push_changes_nothing(tmp_path, serv
     report = push(endpoints_for(server), model, out)["alertmanager"]
     assert report.status == "pushed", report.errors
     assert report.summary() == "0 created, 1 updated, 0 deleted, 0 unchanged"
-    assert live_receivers(server.url) == ["slo-default", "team-payments-page", "team-payments-ticket"]
+    assert live_receivers(server.url) == [
+        "slo-default",
+        "team-payments-page",
+        "team-payments-ticket",
+    ]
     assert server.config.read_text() == SMALL_ALERTMANAGER_CONFIG
 
     mtime = server.config.stat().st_mtime_ns
     again = push(endpoints_for(server), model, out)["alertmanager"]
-    assert again.status == "pushed" and again.summary() == "0 created, 0 updated, 0 deleted, 1 unchanged"
+    assert (
+        again.status == "pushed"
+        and again.summary() == "0 created, 0 updated, 0 deleted, 1 unchanged"
+    )
     assert server.config.stat().st_mtime_ns == mtime
     assert not diff(endpoints_for(server), model, out)["alertmanager"].changed
 
@@ -62,7 +69,9 @@ def test_push_loads_the_config_then_a_second_push_changes_nothing(tmp_path, serv
 def test_a_config_alertmanager_rejects_is_rolled_back_with_its_reason(tmp_path, server):
     bad = SMALL_ALERTMANAGER_CONFIG.replace("receiver: team-payments-ticket", "receiver: nobody")
     model, out = out_tree(tmp_path, bad)
-    report = push(endpoints_for(server), model, out, checks=False)["alertmanager"]  # reach the server's own refusal
+    report = push(endpoints_for(server), model, out, checks=False)[
+        "alertmanager"
+    ]  # reach the server's own refusal
     assert report.status == "failed"
     assert 'undefined receiver "nobody" used in route' in report.errors[0]
     assert "the previous config was restored and reloaded by Alertmanager" in report.errors[0]
@@ -85,7 +94,10 @@ def test_push_needs_the_config_path_and_skips_when_out_has_no_config(tmp_path):
     model = write_rules(specs(tmp_path), out)
     endpoints = ep.Endpoints(alertmanager=ep.Alertmanager("http://127.0.0.1:9", None))
     skipped = push(endpoints, model, out)["alertmanager"]
-    assert skipped.status == "skipped" and "alertmanager/alertmanager.yml not found" in skipped.plan.notes[0]
+    assert (
+        skipped.status == "skipped"
+        and "alertmanager/alertmanager.yml not found" in skipped.plan.notes[0]
+    )
     write_alertmanager(out)
     missing = push(endpoints, model, out)["alertmanager"]
     assert missing.status == "failed" and "SLO_ALERTMANAGER_CONFIG" in missing.errors[0]
@@ -116,17 +128,34 @@ templates: []
 
 def test_comparison_ignores_defaults_and_masked_secrets_but_not_real_differences():
     desired = {
-        "route": {"receiver": "default", "group_by": ["alertname"], "group_wait": "60m",
-                  "routes": [{"receiver": "pager", "matchers": ["severity=page"]}]},
-        "receivers": [{"name": "default"}, {"name": "pager", "pagerduty_configs": [{"routing_key": "real-key"}]}],
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname"],
+            "group_wait": "60m",
+            "routes": [{"receiver": "pager", "matchers": ["severity=page"]}],
+        },
+        "receivers": [
+            {"name": "default"},
+            {"name": "pager", "pagerduty_configs": [{"routing_key": "real-key"}]},
+        ],
     }
     assert alertmanager.differences(desired, LIVE) == []
 
     desired["route"]["routes"][0]["receiver"] = "ticket"
     desired["receivers"].append({"name": "ticket"})
-    assert alertmanager.differences(desired, LIVE) == ["route.routes[0].receiver differs", "receiver ticket: missing live"]
+    assert alertmanager.differences(desired, LIVE) == [
+        "route.routes[0].receiver differs",
+        "receiver ticket: missing live",
+    ]
 
     by_hand = {**LIVE, "inhibit_rules": [{"equal": ["slo"]}]}
-    desired = {"route": {"receiver": "default"}, "receivers": [{"name": "default"}, {"name": "pager"}]}
-    assert alertmanager.differences(desired, by_hand) == ["inhibit_rules: set live, absent from out/"]
-    assert "real-key" not in " ".join(alertmanager.differences({"receivers": [{"name": "pager", "x": "real-key"}]}, LIVE))
+    desired = {
+        "route": {"receiver": "default"},
+        "receivers": [{"name": "default"}, {"name": "pager"}],
+    }
+    assert alertmanager.differences(desired, by_hand) == [
+        "inhibit_rules: set live, absent from out/"
+    ]
+    assert "real-key" not in " ".join(
+        alertmanager.differences({"receivers": [{"name": "pager", "x": "real-key"}]}, LIVE)
+    )

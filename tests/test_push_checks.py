@@ -1,11 +1,11 @@
 """promtool before every push, and only once for files it already passed unchanged."""
 
 import pytest
+from conftest import needs_promtool
 
-from compiler import toolrun
+from compiler.checks import toolrun
 from compiler.push import checks
 from compiler.push.transport import PushError
-from conftest import needs_promtool
 
 GOOD = "groups:\n- name: g\n  rules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n"
 
@@ -31,7 +31,9 @@ def test_files_promtool_passed_are_not_checked_again_until_they_change(tmp_path,
     b.write_text(GOOD.replace("name: g", "name: h"))
     checked = lambda: sum(len(files) for files in runs)  # noqa: E731 - files promtool was given, over all its runs
     checks.promtool_check_rules([a, b])
-    checks.promtool_check_rules([b, tmp_path / "." / "a.rules.yml"])  # the same files, as Mimir lists them
+    checks.promtool_check_rules(
+        [b, tmp_path / "." / "a.rules.yml"]
+    )  # the same files, as Mimir lists them
     assert checked() == 2
 
     b.write_text(GOOD.replace("name: g", "name: h2"))
@@ -55,14 +57,18 @@ def test_a_file_promtool_refuses_is_refused_every_time(tmp_path, runs):
 
 
 @needs_promtool
-def test_files_are_checked_in_parallel_shares_and_a_refusal_in_any_share_is_reported(tmp_path, runs, monkeypatch):
+def test_files_are_checked_in_parallel_shares_and_a_refusal_in_any_share_is_reported(
+    tmp_path, runs, monkeypatch
+):
     monkeypatch.setattr(checks.workers, "usable_cpus", lambda: 3)
     good = []
     for i in range(5):
         good.append(tmp_path / f"g{i}.rules.yml")
         good[-1].write_text(GOOD.replace("name: g", f"name: g{i}"))
     checks.promtool_check_rules(good)
-    assert sorted(map(len, runs)) == [1, 2, 2] and sorted(f for files in runs for f in files) == sorted(map(str, good))
+    assert sorted(map(len, runs)) == [1, 2, 2] and sorted(
+        f for files in runs for f in files
+    ) == sorted(map(str, good))
     bad = tmp_path / "bad.rules.yml"
     bad.write_text(GOOD.replace("sum by (job) (up)", "sum by (job) (up"))
     with pytest.raises(PushError, match="(?s)nothing was pushed:.*bad.rules.yml"):

@@ -8,14 +8,21 @@ import urllib.request
 import pytest
 import yaml
 from click.testing import CliRunner
+from fakes.grafana import FakeGrafana
+from outtrees import (
+    SMALL_ALERTMANAGER_CONFIG,
+    dashboard,
+    specs,
+    write_alertmanager,
+    write_dashboard,
+    write_rules,
+)
+from servers import alertmanager, needs_alertmanager, needs_prometheus, prometheus
 
 from compiler import cli as cli_module
-from compiler import conventions
 from compiler.cli import cli
+from compiler.core import conventions
 from compiler.push import rulegroups
-from fakes.grafana import FakeGrafana
-from outtrees import SMALL_ALERTMANAGER_CONFIG, dashboard, specs, write_alertmanager, write_dashboard, write_rules
-from servers import alertmanager, needs_alertmanager, needs_prometheus, prometheus
 
 BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
@@ -41,7 +48,10 @@ def slo(*args, env):
 def live(tmp_path, monkeypatch):
     specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    with prometheus(tmp_path / "prometheus") as prom, alertmanager(tmp_path / "alertmanager", BOOT_CONFIG) as am:
+    with (
+        prometheus(tmp_path / "prometheus") as prom,
+        alertmanager(tmp_path / "alertmanager", BOOT_CONFIG) as am,
+    ):
         env = {
             "SLO_PROMETHEUS_URL": prom.url,
             "SLO_PROMETHEUS_RULES_DIR": str(prom.directory / "rules"),
@@ -66,7 +76,9 @@ def test_acceptance_push_verify_repeat_and_diff_exit_codes(tmp_path, live):
     assert groups <= loaded, "every generated group is loaded"
     out_config = yaml.safe_load((tmp_path / "out" / conventions.ALERTMANAGER_CONFIG).read_text())
     live_config = yaml.safe_load(get_json(am.url + "/api/v2/status")["config"]["original"])
-    assert [r["name"] for r in live_config["receivers"]] == [r["name"] for r in out_config["receivers"]]
+    assert [r["name"] for r in live_config["receivers"]] == [
+        r["name"] for r in out_config["receivers"]
+    ]
 
     again = slo("push", env=env)
     assert again.exit_code == 0
@@ -97,19 +109,32 @@ def test_acceptance_push_verify_repeat_and_diff_exit_codes(tmp_path, live):
     assert [t["counts"]["updated"] for t in report["targets"] if t["target"] == "prometheus"] == [3]
 
 
-def test_exit_codes_for_nothing_configured_unknown_targets_and_bad_targets_files(tmp_path, monkeypatch):
+def test_exit_codes_for_nothing_configured_unknown_targets_and_bad_targets_files(
+    tmp_path, monkeypatch
+):
     specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    for name in ("SLO_PROMETHEUS_URL", "SLO_ALERTMANAGER_URL", "SLO_GRAFANA_URL", "SLO_MIMIR_URL", "SLO_ENV"):
+    for name in (
+        "SLO_PROMETHEUS_URL",
+        "SLO_ALERTMANAGER_URL",
+        "SLO_GRAFANA_URL",
+        "SLO_MIMIR_URL",
+        "SLO_ENV",
+    ):
         monkeypatch.delenv(name, raising=False)
     nothing = slo("push", env={})
     assert nothing.exit_code == 1 and "no target is configured" in nothing.output
     assert slo("diff", env={}).exit_code == 2
     assert slo("push", "--only", "prometheus,nagios", env={}).exit_code == 2  # a usage error
-    (tmp_path / "targets.yaml").write_text("environments:\n  prod:\n    prometheus: {url: http://p:9090, rule_dir: x}\n")
+    (tmp_path / "targets.yaml").write_text(
+        "environments:\n  prod:\n    prometheus: {url: http://p:9090, rule_dir: x}\n"
+    )
     bad = slo("diff", "--env", "prod", env={})
     assert bad.exit_code == 2
-    assert "targets.yaml:3:38: error [schema/unknown-key] environments.prod.prometheus.rule_dir: unknown key" in bad.output
+    assert (
+        "targets.yaml:3:38: error [schema/unknown-key] environments.prod.prometheus.rule_dir: unknown key"
+        in bad.output
+    )
 
 
 def test_diff_and_push_never_print_a_token(tmp_path, monkeypatch):
@@ -117,7 +142,10 @@ def test_diff_and_push_never_print_a_token(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_dashboard(tmp_path / "out", conventions.dashboard_file("checkout"), dashboard("checkout"))
     with FakeGrafana() as grafana:
-        wrong = slo("diff", env={"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN": "glsa_wrong_but_secret"})
+        wrong = slo(
+            "diff",
+            env={"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN": "glsa_wrong_but_secret"},
+        )
         assert wrong.exit_code == 2 and "rejected the credentials (401)" in wrong.output
         assert "glsa_wrong_but_secret" not in wrong.output
         right = {"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN": grafana.token}
@@ -126,7 +154,9 @@ def test_diff_and_push_never_print_a_token(tmp_path, monkeypatch):
             assert result.exit_code == 1 and grafana.token not in result.output
         pushed = slo("push", "--only", "grafana", env=right)
         assert pushed.exit_code == 0 and grafana.token not in pushed.output
-        assert "grafana: 2 created, 0 updated, 0 deleted, 0 unchanged" in pushed.output  # its folder, its dashboard
+        assert (
+            "grafana: 2 created, 0 updated, 0 deleted, 0 unchanged" in pushed.output
+        )  # its folder, its dashboard
 
 
 class Terminal(io.StringIO):

@@ -34,7 +34,9 @@ def targets(tmp_path) -> Path:
 def test_targets_file_environment_with_paths_relative_to_the_file(targets):
     found = ep.resolve({}, {}, targets, "prod")
     assert found.configured() == ["prometheus", "grafana", "mimir"]
-    assert found.prometheus == ep.Prometheus("https://prom.prod.example", targets.parent / "rules" / "slo")
+    assert found.prometheus == ep.Prometheus(
+        "https://prom.prod.example", targets.parent / "rules" / "slo"
+    )
     assert found.grafana.token.reveal() == "glsa_from_file"
     assert found.mimir.tenant == "prod" and found.mimir.token is None
     assert found.tls_verify is True
@@ -48,7 +50,10 @@ def test_environment_overrides_the_file_and_flags_override_both(targets):
     assert found.prometheus.url == "http://from-env:9090"
     assert found.prometheus.rules_dir == targets.parent / "rules" / "slo"  # still from the file
     assert found.grafana.token.reveal() == "glsa_from_env"
-    flags = {"prometheus.url": "http://from-flag:9090", "grafana.token_file": str(targets.parent / "secrets" / "grafana")}
+    flags = {
+        "prometheus.url": "http://from-flag:9090",
+        "grafana.token_file": str(targets.parent / "secrets" / "grafana"),
+    }
     found = ep.resolve(flags, environ, targets, "prod")
     assert found.prometheus.url == "http://from-flag:9090"
     assert found.grafana.token.reveal() == "glsa_from_file"
@@ -56,7 +61,9 @@ def test_environment_overrides_the_file_and_flags_override_both(targets):
 
 def test_without_env_only_flags_and_variables_count(targets):
     assert ep.resolve({}, {}, targets, None).configured() == []
-    found = ep.resolve({}, {"SLO_ALERTMANAGER_URL": "http://127.0.0.1:9093", "SLO_ALERTMANAGER_CONFIG": "am.yml"})
+    found = ep.resolve(
+        {}, {"SLO_ALERTMANAGER_URL": "http://127.0.0.1:9093", "SLO_ALERTMANAGER_CONFIG": "am.yml"}
+    )
     assert found.alertmanager == ep.Alertmanager("http://127.0.0.1:9093", Path("am.yml"))
 
 
@@ -68,7 +75,9 @@ def diagnostics(*args) -> list[str]:
 
 def test_mistakes_in_the_targets_file_name_file_line_and_field(tmp_path):
     path = tmp_path / "targets.yaml"
-    path.write_text("environments:\n  prod:\n    grafana:\n      url: https://g.example\n      token: glsa_inline\n")
+    path.write_text(
+        "environments:\n  prod:\n    grafana:\n      url: https://g.example\n      token: glsa_inline\n"
+    )
     assert diagnostics({}, {}, path, "prod") == [
         f"{path}:5:7: error [schema/unknown-key] environments.prod.grafana.token: unknown key 'token'; did you mean 'token_file'?"
     ]
@@ -77,15 +86,21 @@ def test_mistakes_in_the_targets_file_name_file_line_and_field(tmp_path):
         f'{path}:3:23: error [schema/pattern] environments.prod.prometheus.url: "prom:9090" is not valid: an http:// or https:// URL'
     ]
     path.write_text("environments:\n  prod:\n    prometheus: {url: http://prom:9090}\n")
-    assert diagnostics({}, {}, path, "qa") == [f"{path}:1:1: error [targets/unknown-env] environment 'qa' is not defined; defined: prod"]
-    assert diagnostics({}, {}, tmp_path / "none.yaml", "qa")[0].startswith(f"{tmp_path / 'none.yaml'}: error [targets/read] --env qa needs")
+    assert diagnostics({}, {}, path, "qa") == [
+        f"{path}:1:1: error [targets/unknown-env] environment 'qa' is not defined; defined: prod"
+    ]
+    assert diagnostics({}, {}, tmp_path / "none.yaml", "qa")[0].startswith(
+        f"{tmp_path / 'none.yaml'}: error [targets/read] --env qa needs"
+    )
 
 
 def test_mistakes_in_variables_and_flags_name_them(tmp_path):
     assert diagnostics({}, {"SLO_PROMETHEUS_URL": "localhost:9090"}) == [
         "SLO_PROMETHEUS_URL: error [targets/url] prometheus URL 'localhost:9090' is not an http:// or https:// URL"
     ]
-    assert diagnostics({"grafana.url": "http://g", "grafana.token_file": str(tmp_path / "nope")}, {})[0].startswith(
+    assert diagnostics(
+        {"grafana.url": "http://g", "grafana.token_file": str(tmp_path / "nope")}, {}
+    )[0].startswith(
         f"--grafana-token-file: error [targets/token] cannot read token file {tmp_path / 'nope'}"
     )
     assert diagnostics({}, {"SLO_PROMETHEUS_RULES_DIR": "/x"}) == [
@@ -96,7 +111,18 @@ def test_mistakes_in_variables_and_flags_name_them(tmp_path):
 def test_tokens_are_never_part_of_a_message(tmp_path):
     token = tmp_path / "token"
     token.write_text("glsa_very_secret\n")
-    problems = diagnostics({}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN": "glsa_other", "SLO_GRAFANA_TOKEN_FILE": str(token)})
-    assert problems == ["SLO_GRAFANA_TOKEN: error [targets/token] set only one of SLO_GRAFANA_TOKEN and SLO_GRAFANA_TOKEN_FILE"]
+    problems = diagnostics(
+        {},
+        {
+            "SLO_GRAFANA_URL": "http://g",
+            "SLO_GRAFANA_TOKEN": "glsa_other",
+            "SLO_GRAFANA_TOKEN_FILE": str(token),
+        },
+    )
+    assert problems == [
+        "SLO_GRAFANA_TOKEN: error [targets/token] set only one of SLO_GRAFANA_TOKEN and SLO_GRAFANA_TOKEN_FILE"
+    ]
     found = ep.resolve({}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN_FILE": str(token)})
-    assert "glsa_very_secret" not in repr(found) and found.grafana.token.reveal() == "glsa_very_secret"
+    assert (
+        "glsa_very_secret" not in repr(found) and found.grafana.token.reveal() == "glsa_very_secret"
+    )

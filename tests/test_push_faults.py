@@ -24,16 +24,23 @@ import time
 
 import pytest
 import yaml
+from fakes.grafana import FakeGrafana
+from fakes.mimir import FakeMimir
+from outtrees import (
+    SMALL_ALERTMANAGER_CONFIG,
+    dashboard,
+    push,
+    write_alertmanager,
+    write_dashboard,
+    write_rules,
+)
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
 from compiler.push.grafana import comparable
 from compiler.push.runner import NOT_IN_PLACE, NOTHING_WRITTEN
 from compiler.push.transport import RetryPolicy, Secret
-from fakes.grafana import FakeGrafana
-from fakes.mimir import FakeMimir
-from outtrees import SMALL_ALERTMANAGER_CONFIG, dashboard, push, write_alertmanager, write_dashboard, write_rules
 
 RATE = 0.3
 SEED = int(os.environ.get("CHAOS_SEED", 1))
@@ -44,7 +51,9 @@ WRITES_FAILED = ("pushed, though writes failed", "listed what is missing", "coul
 # Two retries (three tries) per request: at a 30% failure rate one request in 37 still fails, so
 # that many pushes fail, in every phase; the default three retries would make it one in 123.
 POLICY = RetryPolicy(retries=2, backoff=0.01, max_backoff=0.05)
-MAX_ROUNDS = 30  # then pushes of the new version until it lands (each does with a chance of about 1 in 3)
+MAX_ROUNDS = (
+    30  # then pushes of the new version until it lands (each does with a chance of about 1 in 3)
+)
 DEADLINE = 60.0
 TENANT = "chaos"
 # Mimir takes one write per rule group (40 here) and few reads; Grafana reads more than it writes,
@@ -61,7 +70,7 @@ def spec_tree(tmp_path, version: int):
     for i, name in enumerate(SERVICES):
         (specs / f"{name}.yaml").write_text(
             f"apiVersion: slo/v1\nservice: {name}\nteam: team-{i % 3}\nslos:\n  - name: availability\n"
-            f"    objective: {objective}\n    indicator:\n      ratio:\n        errors: 'requests_total{{job=\"{name}\",code=~\"5..\"}}'\n"
+            f'    objective: {objective}\n    indicator:\n      ratio:\n        errors: \'requests_total{{job="{name}",code=~"5.."}}\'\n'
             f"        total: 'requests_total{{job=\"{name}\"}}'\nthresholds:\n  - {{name: up, expr: 'up{{job=\"{name}\"}}', below: {floor}, severity: page}}\n"
         )
     return specs
@@ -73,19 +82,32 @@ def out_tree(tmp_path, version: int):
     model = write_rules(spec_tree(tmp_path, version), out)
     for name in SERVICES[:DASHBOARDS]:
         write_dashboard(out, conventions.dashboard_file(name), dashboard(name, panels=1 + version))
-    write_dashboard(out, conventions.OVERVIEW_DASHBOARD_FILE, {**dashboard("x", panels=1 + version), "uid": conventions.OVERVIEW_UID, "title": "SLO overview"})
+    write_dashboard(
+        out,
+        conventions.OVERVIEW_DASHBOARD_FILE,
+        {
+            **dashboard("x", panels=1 + version),
+            "uid": conventions.OVERVIEW_UID,
+            "title": "SLO overview",
+        },
+    )
     write_alertmanager(out, SMALL_ALERTMANAGER_CONFIG.replace("4h", ("4h", "6h")[version]))
     return model, out
 
 
 def wanted_dashboards(out) -> dict[str, dict]:
-    bodies = [json.loads(path.read_text()) for path in (out / "grafana" / "dashboards").glob("*.json")]
+    bodies = [
+        json.loads(path.read_text()) for path in (out / "grafana" / "dashboards").glob("*.json")
+    ]
     return {body["uid"]: body for body in bodies}
 
 
 def wanted_groups(out) -> dict[tuple[str, str], dict]:
     return {
-        (conventions.mimir_namespace(name.removesuffix(".rules.yml")), g["name"]): rulegroups.canonical_group(g)
+        (
+            conventions.mimir_namespace(name.removesuffix(".rules.yml")),
+            g["name"],
+        ): rulegroups.canonical_group(g)
         for name, f in rulegroups.load_rule_files(out / "prometheus" / "rules").items()
         for g in f.groups
     }
@@ -96,7 +118,11 @@ def live_dashboards(grafana) -> dict[str, dict]:
 
 
 def live_groups(mimir) -> dict[tuple[str, str], dict]:
-    return {(ns, g["name"]): rulegroups.canonical_group(g) for ns, groups in mimir.rules.get(TENANT, {}).items() for g in groups}
+    return {
+        (ns, g["name"]): rulegroups.canonical_group(g)
+        for ns, groups in mimir.rules.get(TENANT, {}).items()
+        for g in groups
+    }
 
 
 def late_object(request) -> str:
@@ -115,7 +141,9 @@ def missing_objects(report) -> set[str]:
     found = set()
     for error in report.errors:
         if error.startswith(NOT_IN_PLACE):
-            match = re.match(r"(dashboard|group|folder) (\S+)|alertmanager config", error[len(NOT_IN_PLACE) :])
+            match = re.match(
+                r"(dashboard|group|folder) (\S+)|alertmanager config", error[len(NOT_IN_PLACE) :]
+            )
             found.add(match.group(0))
     return found
 
@@ -128,17 +156,24 @@ def fakes():
 
 def endpoints_for(grafana, mimir) -> ep.Endpoints:
     return ep.Endpoints(
-        grafana=ep.Grafana(grafana.url, Secret(grafana.token)), mimir=ep.Mimir(mimir.url, TENANT, None), timeout=TIMEOUT
+        grafana=ep.Grafana(grafana.url, Secret(grafana.token)),
+        mimir=ep.Mimir(mimir.url, TENANT, None),
+        timeout=TIMEOUT,
     )
 
 
 def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_path, fakes):
     grafana, mimir = fakes
     trees = [out_tree(tmp_path / name, version) for version, name in enumerate(("old", "new"))]
-    wanted = [(wanted_dashboards(out), wanted_groups(out), ("4h", "6h")[v]) for v, (_, out) in enumerate(trees)]
+    wanted = [
+        (wanted_dashboards(out), wanted_groups(out), ("4h", "6h")[v])
+        for v, (_, out) in enumerate(trees)
+    ]
     assert all(wanted[0][0][u] != wanted[1][0][u] for u in wanted[1][0])
     assert all(wanted[0][1][k] != wanted[1][1][k] for k in wanted[1][1])
-    first = push(endpoints_for(grafana, mimir), *trees[0], only=TARGETS, checks=False)  # no faults yet
+    first = push(
+        endpoints_for(grafana, mimir), *trees[0], only=TARGETS, checks=False
+    )  # no faults yet
     assert [r.status for r in first.values()] == ["pushed", "pushed"]
 
     grafana.chaos(RATE, seed=SEED, late=LATE)
@@ -152,41 +187,70 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
         for target in targets:  # one push each: one failing does not stop the other
             fake = {"grafana": grafana, "mimir": mimir}[target]
             writes_before[target], chaos_before = len(fake.writes()), len(fake.chaos_log)
-            found.update(push(endpoints_for(grafana, mimir), *trees[version], only=[target], checks=False, policy=POLICY))
+            found.update(
+                push(
+                    endpoints_for(grafana, mimir),
+                    *trees[version],
+                    only=[target],
+                    checks=False,
+                    policy=POLICY,
+                )
+            )
             fake.settle()  # answers that came too late are carried out now, before anything is compared
             writes[target] = len(fake.writes())
-            late[target] = {late_object(r) for kind, r in fake.chaos_log[chaos_before:] if kind == "late" and r.method == "POST"}
+            late[target] = {
+                late_object(r)
+                for kind, r in fake.chaos_log[chaos_before:]
+                if kind == "late" and r.method == "POST"
+            }
 
         # Nothing half-updated: every object is whole, in one of its two versions.
         dashboards, groups = live_dashboards(grafana), live_groups(mimir)
         for uid, body in dashboards.items():
-            assert body in (wanted[0][0][uid], wanted[1][0][uid]), f"dashboard {uid} is neither version"
+            assert body in (wanted[0][0][uid], wanted[1][0][uid]), (
+                f"dashboard {uid} is neither version"
+            )
         for key, group in groups.items():
-            assert group in (wanted[0][1][key], wanted[1][1][key]), f"group {key} is neither version"
-        am = yaml.safe_load(mimir.alertmanager[TENANT]["alertmanager_config"])["route"]["repeat_interval"]
+            assert group in (wanted[0][1][key], wanted[1][1][key]), (
+                f"group {key} is neither version"
+            )
+        am = yaml.safe_load(mimir.alertmanager[TENANT]["alertmanager_config"])["route"][
+            "repeat_interval"
+        ]
         assert am in ("4h", "6h")
 
         # Each report says what the server has.
         lacking = {  # what the server lacks of ``version``
-            "grafana": {f"dashboard {u}" for u, body in dashboards_wanted.items() if dashboards.get(u) != body},
-            "mimir": {f"group {k[1]}" for k, g in groups_wanted.items() if groups.get(k) != g} | ({"alertmanager config"} if am != am_wanted else set()),
+            "grafana": {
+                f"dashboard {u}"
+                for u, body in dashboards_wanted.items()
+                if dashboards.get(u) != body
+            },
+            "mimir": {f"group {k[1]}" for k, g in groups_wanted.items() if groups.get(k) != g}
+            | ({"alertmanager config"} if am != am_wanted else set()),
         }
         outcome = {}
         for target, report in found.items():
             if report.status == "pushed":
                 assert not lacking[target], f"{target} reported pushed but lacks {lacking[target]}"
-                read_back = any("reading back shows every object in place" in n for n in report.plan.notes)
+                read_back = any(
+                    "reading back shows every object in place" in n for n in report.plan.notes
+                )
                 outcome[target] = "pushed, though writes failed" if read_back else "pushed"
             elif any(e.startswith(NOT_IN_PLACE) for e in report.errors):
                 # Exactly what was missing when read back; a write whose answer came too late may
                 # have landed after that (the client cannot know), and nothing else.
-                assert lacking[target] <= missing_objects(report) <= lacking[target] | late[target], report.errors
+                assert (
+                    lacking[target] <= missing_objects(report) <= lacking[target] | late[target]
+                ), report.errors
                 outcome[target] = "listed what is missing"
             elif any(e.startswith("could not read back") for e in report.errors):
                 outcome[target] = "could not read back"  # and says so: any write may be missing
             else:  # failed in its checks or plan
                 assert NOTHING_WRITTEN in report.plan.notes, report.errors
-                assert writes[target] == writes_before[target], f"{target} wrote although it says it did not"
+                assert writes[target] == writes_before[target], (
+                    f"{target} wrote although it says it did not"
+                )
                 outcome[target] = f"{report.status}, nothing written"
         rounds.append((version, outcome))
         if os.environ.get("CHAOS_TRACE"):
@@ -207,4 +271,6 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
         assert rounds[-1][0] == 1 and rounds[-1][1][target].startswith("pushed"), rounds
     assert live_dashboards(grafana) == wanted[1][0] and live_groups(mimir) == wanted[1][1]
     kinds = {kind for kind, _ in grafana.chaos_log + mimir.chaos_log}
-    assert kinds == {"5xx", "reset-before", "reset-after", "late"}, "every kind of failure was injected"
+    assert kinds == {"5xx", "reset-before", "reset-after", "late"}, (
+        "every kind of failure was injected"
+    )

@@ -1,13 +1,13 @@
 """Push to a fake Grafana that implements the documented API: folders, managed dashboards, errors, faults."""
 
 import pytest
-
-from compiler import conventions
-from compiler.push import endpoints as ep
-from compiler.push.transport import Secret
 from fakes.grafana import FakeGrafana
 from fakes.server import Response
 from outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
+
+from compiler.core import conventions
+from compiler.push import endpoints as ep
+from compiler.push.transport import Secret
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(t
     model, out = out_tree(tmp_path)
     report = push(endpoints_for(grafana), model, out)["grafana"]
     assert report.status == "pushed", report.errors
-    assert report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"  # 2 folders, 2 dashboards
+    assert (
+        report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"
+    )  # 2 folders, 2 dashboards
 
     team_folder = conventions.grafana_folder_uid("payments")  # checkout belongs to team payments
     assert grafana.folders[team_folder]["title"] == "payments"
@@ -44,7 +46,10 @@ def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(t
     assert saved["folderUid"] == team_folder
     assert saved["message"] == "slo push from grafana/dashboards/checkout.json"
     assert conventions.GRAFANA_MANAGED_TAG in saved["dashboard"]["tags"]
-    assert grafana.dashboards[conventions.OVERVIEW_UID]["folderUid"] == conventions.GRAFANA_SHARED_FOLDER_UID
+    assert (
+        grafana.dashboards[conventions.OVERVIEW_UID]["folderUid"]
+        == conventions.GRAFANA_SHARED_FOLDER_UID
+    )
     posts = [r.json() for r in grafana.writes() if r.path == "/api/dashboards/db"]
     assert all(p["overwrite"] is True and p["dashboard"]["id"] is None for p in posts)
 
@@ -59,7 +64,10 @@ def test_a_dashboard_without_the_managed_tag_is_tagged_on_push(tmp_path, grafana
     body = {**dashboard("checkout"), "tags": ["slo"]}
     write_dashboard(out, conventions.dashboard_file("checkout"), body)
     assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
-    assert grafana.dashboards["slo-checkout"]["dashboard"]["tags"] == ["slo", conventions.GRAFANA_MANAGED_TAG]
+    assert grafana.dashboards["slo-checkout"]["dashboard"]["tags"] == [
+        "slo",
+        conventions.GRAFANA_MANAGED_TAG,
+    ]
 
 
 def test_only_managed_dashboards_that_are_no_longer_generated_are_pruned(tmp_path, grafana):
@@ -74,7 +82,9 @@ def test_only_managed_dashboards_that_are_no_longer_generated_are_pruned(tmp_pat
     assert "slo-retired" in grafana.dashboards
 
     pruned = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
-    assert [c.object for c in pruned.plan.changes if c.kind == "deleted"] == ["dashboard slo-retired (SLO: retired)"]
+    assert [c.object for c in pruned.plan.changes if c.kind == "deleted"] == [
+        "dashboard slo-retired (SLO: retired)"
+    ]
     assert "slo-retired" not in grafana.dashboards
     assert grafana.dashboards["team-board"]["dashboard"]["title"] == "Team board"
     assert grafana.dashboards["team-board"]["dashboard"]["version"] == 1
@@ -91,9 +101,14 @@ def test_a_foreign_dashboard_with_a_generated_uid_or_title_is_never_overwritten(
 
     del grafana.dashboards["slo-checkout"]
     grafana.add_folder("slo-payments", "payments")
-    grafana.add_dashboard({"uid": "hand-made", "title": "SLO: checkout", "tags": []}, folder_uid="slo-payments")
+    grafana.add_dashboard(
+        {"uid": "hand-made", "title": "SLO: checkout", "tags": []}, folder_uid="slo-payments"
+    )
     clash = push(endpoints_for(grafana), model, out)["grafana"]
-    assert clash.status == "failed" and "already has a dashboard titled 'SLO: checkout' (uid hand-made)" in clash.errors[0]
+    assert (
+        clash.status == "failed"
+        and "already has a dashboard titled 'SLO: checkout' (uid hand-made)" in clash.errors[0]
+    )
     assert not grafana.writes()
 
 
@@ -101,7 +116,10 @@ def test_credentials_and_permission_errors_say_what_to_do_without_the_token(tmp_
     model, out = out_tree(tmp_path)
     wrong = push(endpoints_for(grafana, token="glsa_wrong_secret"), model, out)["grafana"]
     assert wrong.status == "failed"
-    assert "rejected the credentials (401)" in wrong.errors[0] and "SLO_GRAFANA_TOKEN" in wrong.errors[0]
+    assert (
+        "rejected the credentials (401)" in wrong.errors[0]
+        and "SLO_GRAFANA_TOKEN" in wrong.errors[0]
+    )
     assert "glsa_wrong_secret" not in " ".join(wrong.errors)
 
     viewer = push(endpoints_for(grafana, token=grafana.viewer_token), model, out)["grafana"]
@@ -111,11 +129,19 @@ def test_credentials_and_permission_errors_say_what_to_do_without_the_token(tmp_
 
 def test_412_and_400_answers_are_explained(tmp_path, grafana):
     model, out = out_tree(tmp_path, overview=False)
-    original = grafana.route  # a 412 carries Grafana's JSON body, so it is answered by a route, not a fault
+    original = (
+        grafana.route
+    )  # a 412 carries Grafana's JSON body, so it is answered by a route, not a fault
 
     def route(request):
         if request.path == "/api/dashboards/db":
-            return Response.json(412, {"message": "A dashboard with the same name in the folder already exists", "status": "name-exists"})
+            return Response.json(
+                412,
+                {
+                    "message": "A dashboard with the same name in the folder already exists",
+                    "status": "name-exists",
+                },
+            )
         return original(request)
 
     grafana.route = route
@@ -127,14 +153,19 @@ def test_412_and_400_answers_are_explained(tmp_path, grafana):
     long_uid = {**dashboard("checkout"), "uid": "x" * 41}
     write_dashboard(out, conventions.dashboard_file("checkout"), long_uid)
     bad = push(endpoints_for(grafana), model, out)["grafana"]
-    assert bad.status == "failed" and "rejected it as invalid (400): uid too long, max 40 characters" in bad.errors[0]
+    assert (
+        bad.status == "failed"
+        and "rejected it as invalid (400): uid too long, max 40 characters" in bad.errors[0]
+    )
 
 
 def test_push_converges_through_5xx_dropped_connections_and_slow_answers(tmp_path, grafana):
     model, out = out_tree(tmp_path, services=("checkout",))
     grafana.fail("POST", "/api/dashboards/db", status=502, times=2)
     grafana.drop("GET", "/api/dashboards/uid/", times=1)
-    grafana.slow("POST", "/api/folders", delay=1.0, times=1)  # answered after the client gave up; still carried out
+    grafana.slow(
+        "POST", "/api/folders", delay=1.0, times=1
+    )  # answered after the client gave up; still carried out
     report = push(endpoints_for(grafana, timeout=0.3), model, out)["grafana"]
     assert report.status == "pushed", report.errors
     assert report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"
@@ -146,7 +177,9 @@ def test_push_converges_through_5xx_dropped_connections_and_slow_answers(tmp_pat
 def test_a_persistent_5xx_is_reported_and_a_later_push_converges(tmp_path, grafana):
     model, out = out_tree(tmp_path)
     # The first try and all 3 retries of one dashboard fail; the other dashboard is not affected.
-    grafana.fail("POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-checkout"')
+    grafana.fail(
+        "POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-checkout"'
+    )
     report = push(endpoints_for(grafana), model, out)["grafana"]
     assert report.status == "failed"
     assert report.errors[0].startswith("1 of 2 dashboard writes failed")
@@ -154,7 +187,10 @@ def test_a_persistent_5xx_is_reported_and_a_later_push_converges(tmp_path, grafa
     assert len(grafana.dashboards) == 1, "the other dashboard was still saved"
 
     again = push(endpoints_for(grafana), model, out)["grafana"]
-    assert again.status == "pushed" and again.summary() == "1 created, 0 updated, 0 deleted, 1 unchanged"
+    assert (
+        again.status == "pushed"
+        and again.summary() == "1 created, 0 updated, 0 deleted, 1 unchanged"
+    )
 
 
 def test_a_changed_dashboard_is_an_update_and_id_or_version_alone_is_not(tmp_path, grafana):
@@ -167,7 +203,11 @@ def test_a_changed_dashboard_is_an_update_and_id_or_version_alone_is_not(tmp_pat
     write_dashboard(out, conventions.dashboard_file("checkout"), dashboard("checkout", panels=2))
     report = diff(endpoints_for(grafana), model, out)["grafana"]
     assert [(c.kind, c.object, c.details) for c in report.plan.pending] == [
-        ("updated", "dashboard slo-checkout (grafana/dashboards/checkout.json)", ("panels differs",))
+        (
+            "updated",
+            "dashboard slo-checkout (grafana/dashboards/checkout.json)",
+            ("panels differs",),
+        )
     ]
 
 
@@ -183,10 +223,16 @@ def test_a_write_that_timed_out_but_landed_is_not_reported_as_missing(tmp_path, 
 
 def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path, grafana):
     model, out = out_tree(tmp_path)
-    grafana.fail("POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-overview"')
-    grafana.slow("POST", "/api/dashboards/db", delay=0.5, times=4)  # the other save: late every time, but carried out
+    grafana.fail(
+        "POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-overview"'
+    )
+    grafana.slow(
+        "POST", "/api/dashboards/db", delay=0.5, times=4
+    )  # the other save: late every time, but carried out
     report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
     assert report.status == "failed"
     missing = [e for e in report.errors if e.startswith("not in place after the push: ")]
-    assert missing == ["not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): created after push (not saved)"]
+    assert missing == [
+        "not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): created after push (not saved)"
+    ]
     assert set(grafana.dashboards) == {"slo-checkout"}

@@ -5,13 +5,13 @@ import sys
 
 import pytest
 import yaml
+from fakes.mimir import FakeMimir
+from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
 from compiler.push.transport import Secret
-from fakes.mimir import FakeMimir
-from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
 
 TENANT = "team-a"
 FOREIGN_GROUP = {"name": "theirs", "rules": [{"record": "theirs:up:sum", "expr": "sum(up)"}]}
@@ -30,7 +30,9 @@ def endpoints_for(fake, timeout=10.0) -> ep.Endpoints:
 def out_tree(tmp_path, with_search=True):
     spec_dir = specs(tmp_path)
     if with_search:
-        (spec_dir / "search.yaml").write_text((specs(tmp_path / "b", "period-28d") / "search.yaml").read_text())
+        (spec_dir / "search.yaml").write_text(
+            (specs(tmp_path / "b", "period-28d") / "search.yaml").read_text()
+        )
     out = tmp_path / "out"
     return write_rules(spec_dir, out), out
 
@@ -44,8 +46,14 @@ def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mi
     report = push(endpoints_for(mimir), model, out)["mimir"]
     assert report.status == "pushed", report.errors
     namespaces = mimir.rules[TENANT]
-    assert set(namespaces) == {conventions.mimir_namespace("checkout"), conventions.mimir_namespace("search")}
-    for service in ("checkout", "search"):  # groups are posted concurrently, so compare them by name
+    assert set(namespaces) == {
+        conventions.mimir_namespace("checkout"),
+        conventions.mimir_namespace("search"),
+    }
+    for service in (
+        "checkout",
+        "search",
+    ):  # groups are posted concurrently, so compare them by name
         by_name = {g["name"]: g for g in namespaces[conventions.mimir_namespace(service)]}
         assert by_name == {g["name"]: g for g in generated(out, service)}
     assert all(r.headers["X-Scope-OrgID"] == TENANT for r in mimir.log)
@@ -54,7 +62,10 @@ def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mi
 
     writes = len(mimir.writes())
     again = push(endpoints_for(mimir), model, out)["mimir"]
-    assert again.status == "pushed" and again.plan.counts()["created"] == again.plan.counts()["updated"] == 0
+    assert (
+        again.status == "pushed"
+        and again.plan.counts()["created"] == again.plan.counts()["updated"] == 0
+    )
     assert len(mimir.writes()) == writes
 
 
@@ -68,7 +79,10 @@ def test_stale_groups_are_deleted_only_inside_owned_namespaces(tmp_path, mimir):
     report = push(endpoints_for(mimir), model, out)["mimir"]
     assert report.status == "pushed", report.errors
     deleted = sorted(c.object for c in report.plan.changes if c.kind == "deleted")
-    assert deleted == ["group slo-checkout-old (namespace slo-checkout)", "group theirs (namespace slo-retired)"]
+    assert deleted == [
+        "group slo-checkout-old (namespace slo-checkout)",
+        "group theirs (namespace slo-retired)",
+    ]
     assert mimir.rules[TENANT]["team-x"] == [FOREIGN_GROUP]
     assert "slo-retired" not in mimir.rules[TENANT]
     assert mimir.rules["other-tenant"] == {"slo-checkout": [FOREIGN_GROUP]}
@@ -80,12 +94,20 @@ def test_the_alertmanager_config_goes_to_the_tenant_and_is_compared_parsed(tmp_p
     write_alertmanager(out)
     report = push(endpoints_for(mimir), model, out)["mimir"]
     assert ("created", "alertmanager config") in [(c.kind, c.object) for c in report.plan.changes]
-    assert yaml.safe_load(mimir.alertmanager[TENANT]["alertmanager_config"]) == yaml.safe_load(SMALL_ALERTMANAGER_CONFIG)
+    assert yaml.safe_load(mimir.alertmanager[TENANT]["alertmanager_config"]) == yaml.safe_load(
+        SMALL_ALERTMANAGER_CONFIG
+    )
 
-    mimir.alertmanager[TENANT]["alertmanager_config"] = yaml.safe_dump(yaml.safe_load(SMALL_ALERTMANAGER_CONFIG))
-    assert not diff(endpoints_for(mimir), model, out)["mimir"].changed, "re-serialised YAML is the same config"
+    mimir.alertmanager[TENANT]["alertmanager_config"] = yaml.safe_dump(
+        yaml.safe_load(SMALL_ALERTMANAGER_CONFIG)
+    )
+    assert not diff(endpoints_for(mimir), model, out)["mimir"].changed, (
+        "re-serialised YAML is the same config"
+    )
 
-    write_alertmanager(out, SMALL_ALERTMANAGER_CONFIG.replace("repeat_interval: 4h", "repeat_interval: 12h"))
+    write_alertmanager(
+        out, SMALL_ALERTMANAGER_CONFIG.replace("repeat_interval: 4h", "repeat_interval: 12h")
+    )
     changed = diff(endpoints_for(mimir), model, out)["mimir"]
     assert [(c.kind, c.object, c.details) for c in changed.plan.pending] == [
         ("updated", "alertmanager config", ("route.repeat_interval differs",))
@@ -102,7 +124,10 @@ def test_push_converges_through_faults_and_reports_a_persistent_one(tmp_path, mi
     assert not diff(endpoints_for(mimir), model, out)["mimir"].changed
 
     group = mimir.rules[TENANT]["slo-checkout"][0]
-    group["rules"][0] = {**group["rules"][0], "expr": "vector(1)"}  # changed by hand: one group to write
+    group["rules"][0] = {
+        **group["rules"][0],
+        "expr": "vector(1)",
+    }  # changed by hand: one group to write
     mimir.fail("POST", "/prometheus/config/v1/rules/slo-checkout", status=500, times=4)
     failed = push(endpoints_for(mimir), model, out)["mimir"]
     assert failed.status == "failed"
@@ -138,7 +163,9 @@ for parse in (lambda: mimir._yaml(Answer(), "list rule groups"), lambda: alertma
     except PushError as exc:
         print(exc)
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-500:]}"
     assert proc.stdout.splitlines() == [
         "list rule groups: the answer is not YAML",
@@ -151,15 +178,36 @@ def test_a_posted_group_reads_back_exactly_whatever_its_strings_hold():
     from compiler.push.mimir import group_body
 
     tricky = [
-        "héllo — ünïcode ✓", "line one\nline two\n", "  leading and trailing  ", "'single' \"double\" `back`",
-        "{{ $labels.service }}: {{ $value | humanizePercentage }}", "yes", "no", "null", "~", "0x1F", "1e3", "-", "- item",
-        "key: value", "# not a comment", "tab\there", "x" * 500, "a: b\n  c: [d, e]\n",
+        "héllo — ünïcode ✓",
+        "line one\nline two\n",
+        "  leading and trailing  ",
+        "'single' \"double\" `back`",
+        "{{ $labels.service }}: {{ $value | humanizePercentage }}",
+        "yes",
+        "no",
+        "null",
+        "~",
+        "0x1F",
+        "1e3",
+        "-",
+        "- item",
+        "key: value",
+        "# not a comment",
+        "tab\there",
+        "x" * 500,
+        "a: b\n  c: [d, e]\n",
     ]
     group = {
         "name": "slo-checkout-alerts",
         "interval": "1m",
         "rules": [
-            {"alert": f"A{i}", "expr": f'sum(rate(x{{job="{i}"}}[5m])) > 0', "for": "2m", "labels": {"severity": "page"}, "annotations": {"summary": s}}
+            {
+                "alert": f"A{i}",
+                "expr": f'sum(rate(x{{job="{i}"}}[5m])) > 0',
+                "for": "2m",
+                "labels": {"severity": "page"},
+                "annotations": {"summary": s},
+            }
             for i, s in enumerate(tricky)
         ],
     }

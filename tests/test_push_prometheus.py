@@ -4,12 +4,12 @@ import json
 import urllib.request
 
 import pytest
-
-from compiler import conventions
-from compiler.push import endpoints as ep
-from compiler.push import rulegroups
 from outtrees import diff, push, specs, write_rules
 from servers import needs_prometheus, prometheus
+
+from compiler.core import conventions
+from compiler.push import endpoints as ep
+from compiler.push import rulegroups
 
 pytestmark = needs_prometheus
 
@@ -50,7 +50,12 @@ def test_push_loads_every_group_then_a_second_push_writes_nothing(tmp_path, serv
 
     first = push(endpoints_for(server), model, out)["prometheus"]
     assert first.status == "pushed", first.errors
-    assert first.plan.counts() == {"created": len(expected), "updated": 0, "deleted": 0, "unchanged": 0}
+    assert first.plan.counts() == {
+        "created": len(expected),
+        "updated": 0,
+        "deleted": 0,
+        "unchanged": 0,
+    }
     live = loaded_groups(server.url)
     assert expected <= set(live)
     for name, rule_file in generated.items():  # loaded exactly as generated, rule by rule
@@ -65,9 +70,16 @@ def test_push_loads_every_group_then_a_second_push_writes_nothing(tmp_path, serv
     before = {p: p.stat().st_mtime_ns for p in rules_dir.iterdir()}
     reloaded_at = metric(server.url, "prometheus_config_last_reload_success_timestamp_seconds")
     second = push(endpoints_for(server), model, out)["prometheus"]
-    assert second.status == "pushed" and second.summary() == f"0 created, 0 updated, 0 deleted, {len(expected)} unchanged"
-    assert {p: p.stat().st_mtime_ns for p in rules_dir.iterdir()} == before, "a push without changes wrote files"
-    assert metric(server.url, "prometheus_config_last_reload_success_timestamp_seconds") == reloaded_at, "it reloaded"
+    assert (
+        second.status == "pushed"
+        and second.summary() == f"0 created, 0 updated, 0 deleted, {len(expected)} unchanged"
+    )
+    assert {p: p.stat().st_mtime_ns for p in rules_dir.iterdir()} == before, (
+        "a push without changes wrote files"
+    )
+    assert (
+        metric(server.url, "prometheus_config_last_reload_success_timestamp_seconds") == reloaded_at
+    ), "it reloaded"
 
 
 def test_foreign_files_stay_and_owned_files_that_are_no_longer_generated_go(tmp_path, server):
@@ -75,7 +87,9 @@ def test_foreign_files_stay_and_owned_files_that_are_no_longer_generated_go(tmp_
     foreign = b"groups:\n- name: team-x\n  rules:\n  - record: team_x:up:sum\n    expr: sum(up)\n"
     (rules_dir / "team-x.yml").write_bytes(foreign)
     spec_dir = specs(tmp_path, "basic")
-    (spec_dir / "search.yaml").write_text((specs(tmp_path / "b", "period-28d") / "search.yaml").read_text())
+    (spec_dir / "search.yaml").write_text(
+        (specs(tmp_path / "b", "period-28d") / "search.yaml").read_text()
+    )
     out = tmp_path / "out"
     model = write_rules(spec_dir, out)
     assert push(endpoints_for(server), model, out)["prometheus"].status == "pushed"
@@ -174,7 +188,16 @@ def test_diff_sees_a_changed_objective_as_an_updated_group(tmp_path, server):
     model = write_rules(spec_dir, out)
     report = diff(endpoints_for(server), model, out)["prometheus"]
     updated = {c.object: c.details for c in report.plan.pending}
-    assert set(updated) >= {"group slo-checkout-alerts (checkout.rules.yml)", "group slo-checkout-period (checkout.rules.yml)"}
+    assert set(updated) >= {
+        "group slo-checkout-alerts (checkout.rules.yml)",
+        "group slo-checkout-period (checkout.rules.yml)",
+    }
     assert all(c.kind == "updated" for c in report.plan.pending)
-    assert "rule 1 (ErrorBudgetBurn): expr, annotations differ" in updated["group slo-checkout-alerts (checkout.rules.yml)"]
-    assert updated["group slo-checkout-period (checkout.rules.yml)"][0] == "rule 1 (slo:objective:ratio): expr differs"
+    assert (
+        "rule 1 (ErrorBudgetBurn): expr, annotations differ"
+        in updated["group slo-checkout-alerts (checkout.rules.yml)"]
+    )
+    assert (
+        updated["group slo-checkout-period (checkout.rules.yml)"][0]
+        == "rule 1 (slo:objective:ratio): expr differs"
+    )

@@ -1,9 +1,9 @@
 """The shared HTTP layer: what is retried, how long it waits, and that tokens never leak."""
 
 import pytest
+from fakes.server import FakeServer, Response
 
 from compiler.push.transport import HttpError, RetryPolicy, Secret, Transport, without_userinfo
-from fakes.server import FakeServer, Response
 
 TOKEN = "glsa_top_secret_value"
 
@@ -26,7 +26,14 @@ def server():
 
 
 def transport(url, pauses, timeout=2.0, retries=3) -> Transport:
-    return Transport(url, token=Secret(TOKEN), timeout=timeout, policy=RetryPolicy(retries, 0.5, 8.0), sleep=pauses.append, rng=lambda: 0.5)
+    return Transport(
+        url,
+        token=Secret(TOKEN),
+        timeout=timeout,
+        policy=RetryPolicy(retries, 0.5, 8.0),
+        sleep=pauses.append,
+        rng=lambda: 0.5,
+    )
 
 
 def test_5xx_is_retried_with_growing_pauses_until_it_succeeds(server):
@@ -114,7 +121,9 @@ def test_a_timeout_chosen_for_one_request_is_the_one_the_error_names(server):
     server.slow("POST", "/-/reload", delay=1.0, times=2)
     pauses = []
     with pytest.raises(HttpError) as exc:
-        transport(server.url, pauses, timeout=5.0, retries=1).request("POST", "/-/reload", timeout=(1.0, 0.2))
+        transport(server.url, pauses, timeout=5.0, retries=1).request(
+            "POST", "/-/reload", timeout=(1.0, 0.2)
+        )
     assert "no answer within 0.2s after 2 attempts" in str(exc.value)
 
 

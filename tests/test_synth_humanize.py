@@ -2,13 +2,16 @@ import re
 
 import pytest
 
-from compiler.model import Matcher
-from compiler.targets import humanize
-from compiler.targets.render import UnknownAction, bind, render
-from compiler.targets.synth import matches, regex_examples, satisfy
+from compiler.core.model import Matcher
+from compiler.targets.promtool import humanize
+from compiler.targets.promtool.render import UnknownAction, bind, render
+from compiler.targets.promtool.synth import matches, regex_examples, satisfy
 
 
-@pytest.mark.parametrize("pattern", ["5..", "2xx|3xx", "(500|503)", ".+", "[45]..", "api|web", "\\d+", "[^5].*", "a{3}b?"])
+@pytest.mark.parametrize(
+    "pattern",
+    ["5..", "2xx|3xx", "(500|503)", ".+", "[45]..", "api|web", "\\d+", "[^5].*", "a{3}b?"],
+)
 def test_regex_examples_really_match(pattern):
     examples = regex_examples(pattern)
     assert examples
@@ -36,7 +39,10 @@ def test_humanize_twins_match_prometheus_outputs():
 
 def test_render_refuses_unknown_actions():
     assert render('a {{ "{{" }} b }}', None, {}) == "a {{ b }}"
-    assert render("{{ with $labels.instance }} on {{ . }}{{ end }}", None, {"instance": "h1"}) == " on h1"
+    assert (
+        render("{{ with $labels.instance }} on {{ . }}{{ end }}", None, {"instance": "h1"})
+        == " on h1"
+    )
     assert render("{{ with $labels.instance }} on {{ . }}{{ end }}", None, {}) == ""
     with pytest.raises(UnknownAction):
         render("{{ $labels.job }}", 1.0, {})

@@ -10,10 +10,10 @@ import subprocess
 
 import pytest
 import yaml
+from conftest import GOLDEN, needs_promtool
 
 from compiler import compile_tree
-from compiler.targets import prometheus_rules as rules
-from conftest import GOLDEN, needs_promtool
+from compiler.targets import prometheus as rules
 
 HOUR = 3600
 GROUPS = ["slo-checkout-sli", "slo-checkout-period", "slo-checkout-alerts"]
@@ -22,9 +22,22 @@ GROUPS = ["slo-checkout-sli", "slo-checkout-period", "slo-checkout-alerts"]
 def run_promtool(tmp_path, interval: int, tests: list[dict]) -> subprocess.CompletedProcess:
     result = compile_tree(GOLDEN / "basic" / "slo")
     (tmp_path / "rules.yml").write_text(result.artifacts["prometheus/rules/checkout.rules.yml"])
-    document = {"rule_files": ["rules.yml"], "evaluation_interval": f"{interval}s", "group_eval_order": GROUPS, "tests": tests}
-    (tmp_path / "tiles.test.yml").write_text(yaml.safe_dump(document, sort_keys=False, width=10_000))
-    return subprocess.run(["promtool", "test", "rules", "tiles.test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    document = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": f"{interval}s",
+        "group_eval_order": GROUPS,
+        "tests": tests,
+    }
+    (tmp_path / "tiles.test.yml").write_text(
+        yaml.safe_dump(document, sort_keys=False, width=10_000)
+    )
+    return subprocess.run(
+        ["promtool", "test", "rules", "tiles.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def availability(result_slos):
@@ -42,16 +55,29 @@ def test_tiled_windows_count_every_event_at_any_interval(tmp_path, interval):
     test = {
         "interval": f"{interval}s",
         "input_series": [
-            {"series": 'http_requests_total{job="checkout",code="200"}', "values": f"0+{interval * 4 // 5}x{steps}"},
-            {"series": 'http_requests_total{job="checkout",code="500"}', "values": f"0+{interval // 5}x{steps}"},
+            {
+                "series": 'http_requests_total{job="checkout",code="200"}',
+                "values": f"0+{interval * 4 // 5}x{steps}",
+            },
+            {
+                "series": 'http_requests_total{job="checkout",code="500"}',
+                "values": f"0+{interval // 5}x{steps}",
+            },
         ],
         "promql_expr_test": [
-            {"expr": rules.events_in(slo, 6 * HOUR), "eval_time": f"{t}s", "exp_samples": [{"labels": labels, "value": 6 * HOUR}]}
+            {
+                "expr": rules.events_in(slo, 6 * HOUR),
+                "eval_time": f"{t}s",
+                "exp_samples": [{"labels": labels, "value": 6 * HOUR}],
+            }
             for t in (7 * HOUR, 8 * HOUR + 30 * 60, 8 * HOUR + 55 * 60)
         ]
         + [
-            {"expr": f"slo:sli_error:ratio_rate6h{labels}", "eval_time": f"{t}s",
-             "exp_samples": [{"labels": f"slo:sli_error:ratio_rate6h{labels}", "value": 0.2}]}
+            {
+                "expr": f"slo:sli_error:ratio_rate6h{labels}",
+                "eval_time": f"{t}s",
+                "exp_samples": [{"labels": f"slo:sli_error:ratio_rate6h{labels}", "value": 0.2}],
+            }
             for t in (7 * HOUR, 8 * HOUR + 55 * 60)
         ],
     }
@@ -66,10 +92,20 @@ def test_a_window_off_by_one_step_fails(tmp_path):
     slo = availability(model.services[0].slos)
     test = {
         "interval": "15s",
-        "input_series": [{"series": 'http_requests_total{job="checkout",code="200"}', "values": f"0+15x{9 * HOUR // 15}"}],
+        "input_series": [
+            {
+                "series": 'http_requests_total{job="checkout",code="200"}',
+                "values": f"0+15x{9 * HOUR // 15}",
+            }
+        ],
         "promql_expr_test": [
-            {"expr": rules.events_in(slo, 6 * HOUR), "eval_time": "8h",
-             "exp_samples": [{"labels": '{service="checkout",slo="availability"}', "value": 6 * HOUR + 15}]}
+            {
+                "expr": rules.events_in(slo, 6 * HOUR),
+                "eval_time": "8h",
+                "exp_samples": [
+                    {"labels": '{service="checkout",slo="availability"}', "value": 6 * HOUR + 15}
+                ],
+            }
         ],
     }
     proc = run_promtool(tmp_path, 15, [test])
@@ -85,12 +121,17 @@ def test_a_gap_in_the_data_keeps_what_the_hour_had_counted(tmp_path):
     test = {
         "interval": "15s",
         "input_series": [
-            {"series": 'http_requests_total{job="checkout",code="200"}',
-             "values": f"0+15x{before} _x{gap - 1} {15 * (before + gap)}+15x{after}"},
+            {
+                "series": 'http_requests_total{job="checkout",code="200"}',
+                "values": f"0+15x{before} _x{gap - 1} {15 * (before + gap)}+15x{after}",
+            },
         ],
         "promql_expr_test": [
-            {"expr": 'slo:sli_total:events_this_hour{service="checkout",slo="availability"} > bool 1000', "eval_time": "30m",
-             "exp_samples": [{"labels": '{service="checkout",slo="availability"}', "value": 1}]}
+            {
+                "expr": 'slo:sli_total:events_this_hour{service="checkout",slo="availability"} > bool 1000',
+                "eval_time": "30m",
+                "exp_samples": [{"labels": '{service="checkout",slo="availability"}', "value": 1}],
+            }
         ],
     }
     proc = run_promtool(tmp_path, 15, [test])

@@ -2,15 +2,17 @@ from decimal import Decimal
 
 import pytest
 
-from compiler import windows
-from compiler.durations import DurationError, format_duration, parse_duration
+from compiler.core import windows
+from compiler.core.durations import DurationError, format_duration, parse_duration
 
 DAY = 86400
 
 
 def factors(period_days: int) -> list[str]:
     return [
-        format(windows.burn_tier(spec, period_days * DAY, Decimal("0.999")).factor.normalize(), "f")[:6]
+        format(
+            windows.burn_tier(spec, period_days * DAY, Decimal("0.999")).factor.normalize(), "f"
+        )[:6]
         for spec in windows.scaled_tiers(period_days * DAY)
     ]
 
@@ -55,11 +57,15 @@ def test_budget_share_holds_for_every_period():
 
 def test_unreachable_tier():
     spec = windows.DEFAULT_TIERS[0]
-    assert windows.unreachable(windows.burn_tier(spec, 30 * DAY, Decimal("0.9")))  # 14.4 * 10% > 100%
+    assert windows.unreachable(
+        windows.burn_tier(spec, 30 * DAY, Decimal("0.9"))
+    )  # 14.4 * 10% > 100%
     assert not windows.unreachable(windows.burn_tier(spec, 30 * DAY, Decimal("0.95")))  # 72%
 
 
-@pytest.mark.parametrize("text,seconds", [("30s", 30), ("5m", 300), ("1h30m", 5400), ("1w", 604800), ("30d", 2592000)])
+@pytest.mark.parametrize(
+    "text,seconds", [("30s", 30), ("5m", 300), ("1h30m", 5400), ("1w", 604800), ("30d", 2592000)]
+)
 def test_durations_round_trip(text, seconds):
     assert parse_duration(text) == seconds
     assert parse_duration(format_duration(seconds)) == seconds

@@ -13,7 +13,9 @@ def test_positions_of_values_and_keys():
 
 def test_duplicate_keys_are_errors_not_last_wins():
     docs, diags = load_documents("f.yaml", "a: 1\nb: 2\na: 3\n")
-    assert [d.render() for d in diags] == ["f.yaml:3:1: error [yaml/duplicate-key] key 'a' appears twice in the same mapping (first at line 1)"]
+    assert [d.render() for d in diags] == [
+        "f.yaml:3:1: error [yaml/duplicate-key] key 'a' appears twice in the same mapping (first at line 1)"
+    ]
     assert docs[0].data == {"a": 1, "b": 2}
 
 
@@ -26,8 +28,13 @@ def test_alias_bomb_is_rejected():
 
 
 def test_deep_nesting_and_huge_files_and_binary():
-    assert load_documents("d.yaml", "a: " + "[" * 200 + "]" * 200)[1][0].check_id == "yaml/too-large"
-    assert load_documents("h.yaml", b"a: b\n" * (MAX_FILE_BYTES // 4))[1][0].check_id == "yaml/too-large"
+    assert (
+        load_documents("d.yaml", "a: " + "[" * 200 + "]" * 200)[1][0].check_id == "yaml/too-large"
+    )
+    assert (
+        load_documents("h.yaml", b"a: b\n" * (MAX_FILE_BYTES // 4))[1][0].check_id
+        == "yaml/too-large"
+    )
     assert load_documents("b.yaml", b"\x00\x01\x02")[1][0].check_id == "yaml/encoding"
     assert load_documents("u.yaml", b"a: \xff\xfe")[1][0].check_id == "yaml/encoding"
 

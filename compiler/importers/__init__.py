@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from compiler import conventions, windows
-from compiler.diagnostics import Diagnostic, Position, error
+from compiler.core import conventions, windows
+from compiler.core.diagnostics import Diagnostic, Position, Severity, error
 from compiler.importers import openslo, pyrra, sloth
 from compiler.importers.common import Report
 from compiler.importers.drafts import merge, render
@@ -37,10 +37,15 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
-        return not any(d.severity.name == "ERROR" for d in self.diagnostics)
+        return not any(d.severity >= Severity.ERROR for d in self.diagnostics)
 
 
-def import_specs(source_format: str, sources: list[tuple[str, bytes | str]], options: Options = Options(), out_name: str = "slo") -> ImportResult:
+def import_specs(
+    source_format: str,
+    sources: list[tuple[str, bytes | str]],
+    options: Options = Options(),
+    out_name: str = "slo",
+) -> ImportResult:
     """``sources`` are (display name, content); ``out_name`` is how diagnostics name the output directory."""
     report = Report()
     documents = []
@@ -48,7 +53,9 @@ def import_specs(source_format: str, sources: list[tuple[str, bytes | str]], opt
         docs, found = load_documents(name, raw)
         report.diagnostics += found
         if not docs and not found:
-            report.diagnostics.append(error(Position(name), "import/empty", "file holds no YAML document"))
+            report.diagnostics.append(
+                error(Position(name), "import/empty", "file holds no YAML document")
+            )
         documents += docs
     drafts = FORMATS[source_format](documents, options, report)
     for draft in drafts:
@@ -60,10 +67,18 @@ def import_specs(source_format: str, sources: list[tuple[str, bytes | str]], opt
     for draft in merged:
         if draft.slos or draft.thresholds:
             origins = [draft.origin.file] + [o.origin.file for o in draft.slos + draft.thresholds]
-            files[conventions.imported_spec_file(draft.name)] = render(draft, source_format, list(dict.fromkeys(origins)))
-    if not files and not any(d.severity.name == "ERROR" for d in diagnostics):
+            files[conventions.imported_spec_file(draft.name)] = render(
+                draft, source_format, list(dict.fromkeys(origins))
+            )
+    if not files and not any(d.severity >= Severity.ERROR for d in diagnostics):
         where = Position(sources[0][0]) if sources else Position(out_name)
-        diagnostics.append(error(where, "import/empty", f"nothing to import: no {source_format} SLO could be carried over (see the warnings)"))
+        diagnostics.append(
+            error(
+                where,
+                "import/empty",
+                f"nothing to import: no {source_format} SLO could be carried over (see the warnings)",
+            )
+        )
     # The written specs must load with zero errors; a failure here is a bug in an importer.
     _, loaded = load_sources([(f"{out_name}/{name}", text) for name, text in files.items()])
     result = ImportResult(files, sorted(diagnostics + loaded, key=Diagnostic.sort_key))

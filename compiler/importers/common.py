@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from compiler import conventions
-from compiler.diagnostics import Diagnostic, Position, error, warning
-from compiler.durations import UNITS
-from compiler.promtext import TEMPLATE_OPEN
+from compiler.core import conventions
+from compiler.core.diagnostics import Diagnostic, Position, Severity, error, warning
+from compiler.core.durations import UNITS
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
+from compiler.text.promtext import TEMPLATE_OPEN
 
 NAME_MAX = 30
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -25,7 +25,9 @@ _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ALERT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _URL = re.compile(r"^https?://\S+$")
 _KUBERNETES_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_KUBERNETES_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_KUBERNETES_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 _KUBERNETES_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # Prometheus / Go durations as Sloth and Pyrra write them: 5m, 36h, 4w, 1h30m0s.
 _DURATION_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
@@ -94,7 +96,7 @@ class Report:
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity.name == "ERROR" for d in self.diagnostics)
+        return any(d.severity >= Severity.ERROR for d in self.diagnostics)
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -128,7 +130,11 @@ def alert_name(report: Report, node: Node) -> str:
         return raw
     new = re.sub(r"[^A-Za-z0-9_]", "", raw)[:100]
     new = new if new[:1].isalpha() else "Slo" + new
-    report.warn(node, "import/renamed", f"alert name '{raw}' is not a valid Prometheus alert name; imported as '{new}'")
+    report.warn(
+        node,
+        "import/renamed",
+        f"alert name '{raw}' is not a valid Prometheus alert name; imported as '{new}'",
+    )
     return new
 
 
@@ -156,7 +162,9 @@ def _entries(node: Node | None, prefix: str) -> list[tuple[str, Node]]:
     return [(key[len(prefix) :], node[key]) for key in sorted(mapping) if key.startswith(prefix)]
 
 
-def labels(report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix: str = "") -> dict[str, str]:
+def labels(
+    report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix: str = ""
+) -> dict[str, str]:
     """A source label mapping as slo/v1 labels: reserved and invalid names are left out, with a warning.
 
     With ``prefix``, only keys carrying it count, and it is stripped (Pyrra's `pyrra.dev/team`)."""
@@ -165,7 +173,12 @@ def labels(report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix
         if key in skip:
             continue
         if not _LABEL_NAME.match(key):
-            report.warn(child, "import/dropped", f"'{key}' is not a Prometheus label name; label not imported", key=True)
+            report.warn(
+                child,
+                "import/dropped",
+                f"'{key}' is not a Prometheus label name; label not imported",
+                key=True,
+            )
         elif key in conventions.RESERVED_LABELS:
             report.warn(
                 child,
@@ -181,21 +194,33 @@ def labels(report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix
     return out
 
 
-def annotations(report: Report, node: Node | None, runbook: bool = True, prefix: str = "") -> tuple[dict[str, str], str | None]:
+def annotations(
+    report: Report, node: Node | None, runbook: bool = True, prefix: str = ""
+) -> tuple[dict[str, str], str | None]:
     """(annotations, runbook_url if ``runbook`` and one is given). Names slo generates are kept
     under a prefix of their own; ``prefix`` selects and strips source keys as for labels()."""
     out, url = {}, None
     for key, child in _entries(node, prefix):
         value = _text(child.value)
         if not _LABEL_NAME.match(key):
-            report.warn(child, "import/dropped", f"'{key}' is not a valid annotation name; annotation not imported", key=True)
+            report.warn(
+                child,
+                "import/dropped",
+                f"'{key}' is not a valid annotation name; annotation not imported",
+                key=True,
+            )
             continue
         _template_warning(report, child, value)
         if runbook and key == "runbook_url" and _URL.match(value) and len(value) <= 500:
             url = value
         elif key in conventions.GENERATED_ANNOTATIONS:
             renamed = conventions.IMPORTED_ANNOTATION_PREFIX + key
-            report.warn(child, "import/renamed", f"slo writes its own '{key}' annotation; this one is kept as '{renamed}'", key=True)
+            report.warn(
+                child,
+                "import/renamed",
+                f"slo writes its own '{key}' annotation; this one is kept as '{renamed}'",
+                key=True,
+            )
             out[renamed] = value
         else:
             out[key] = value
@@ -249,7 +274,9 @@ def seconds(text) -> int | None:
 
 
 # --- Kubernetes objects ---------------------------------------------------------------------------
-def kubernetes_output(report: Report, metadata: Node | None, skip_prefix: str | None = None) -> dict:
+def kubernetes_output(
+    report: Report, metadata: Node | None, skip_prefix: str | None = None
+) -> dict:
     """`outputs` for a source that was a Kubernetes object: its PrometheusRule goes where the tool
     put it (the object's namespace) with the object's labels, which the Prometheus' ruleSelector
     matches. Labels starting with ``skip_prefix`` mean something else to the source tool."""
@@ -260,17 +287,31 @@ def kubernetes_output(report: Report, metadata: Node | None, skip_prefix: str | 
     if isinstance(namespace, str) and _KUBERNETES_NAME.match(namespace) and len(namespace) <= 63:
         settings["namespace"] = namespace
     elif namespace is not None:
-        report.warn(metadata["namespace"], "import/dropped", f"'{namespace}' is not a Kubernetes namespace name; not imported")
+        report.warn(
+            metadata["namespace"],
+            "import/dropped",
+            f"'{namespace}' is not a Kubernetes namespace name; not imported",
+        )
     labels = {}
     for key, value in sorted(metadata.mapping("labels").items()):
         if skip_prefix and key.startswith(skip_prefix):
             continue
         managed = key in conventions.KUBERNETES_MANAGED_LABELS
-        if isinstance(value, str) and _KUBERNETES_LABEL_KEY.match(key) and _KUBERNETES_LABEL_VALUE.match(value) and not managed:
+        if (
+            isinstance(value, str)
+            and _KUBERNETES_LABEL_KEY.match(key)
+            and _KUBERNETES_LABEL_VALUE.match(value)
+            and not managed
+        ):
             labels[key] = value
         else:
             why = "is set by slo" if managed else "is not a valid Kubernetes label"
-            report.warn(metadata["labels"][key], "import/dropped", f"{why}; not put on the PrometheusRule", key=True)
+            report.warn(
+                metadata["labels"][key],
+                "import/dropped",
+                f"{why}; not put on the PrometheusRule",
+                key=True,
+            )
     if labels:
         settings["labels"] = labels
     return {"kubernetes": settings or True}

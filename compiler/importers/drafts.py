@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compiler import conventions
-from compiler.diagnostics import Diagnostic, Position, error, warning
-from compiler.targets.yamltext import Comment, dump
+from compiler.core import conventions
+from compiler.core.diagnostics import Diagnostic, Position, error, warning
+from compiler.text.yamltext import Comment, dump
 
 
 @dataclass
@@ -26,15 +26,39 @@ class Objective:
         """The slo/v1 mapping, keys in the order the README's spec reference lists them."""
         body = dict(self.body)
         if set(body) - set(order) or set(body.get("alerting") or ()) - set(ALERTING_ORDER):
-            raise ValueError(f"{self.name}: an importer produced keys outside slo/v1: {sorted(body)}")  # a bug, not input
+            raise ValueError(
+                f"{self.name}: an importer produced keys outside slo/v1: {sorted(body)}"
+            )  # a bug, not input
         if isinstance(body.get("alerting"), dict):
-            body["alerting"] = {k: body["alerting"][k] for k in ALERTING_ORDER if k in body["alerting"]}
+            body["alerting"] = {
+                k: body["alerting"][k] for k in ALERTING_ORDER if k in body["alerting"]
+            }
         return {"name": self.name, **{k: body[k] for k in order if k in body}}
 
 
 SLO_ORDER = ("objective", "period", "description", "labels", "indicator", "alerting")
-THRESHOLD_ORDER = ("description", "expr", "above", "below", "for", "severity", "unit", "runbook_url", "labels", "annotations")
-ALERTING_ORDER = ("name", "page", "ticket", "runbook_url", "min_events", "labels", "annotations", "windows")
+THRESHOLD_ORDER = (
+    "description",
+    "expr",
+    "above",
+    "below",
+    "for",
+    "severity",
+    "unit",
+    "runbook_url",
+    "labels",
+    "annotations",
+)
+ALERTING_ORDER = (
+    "name",
+    "page",
+    "ticket",
+    "runbook_url",
+    "min_events",
+    "labels",
+    "annotations",
+    "windows",
+)
 
 
 @dataclass
@@ -56,14 +80,26 @@ def merge(drafts: list[ServiceDraft]) -> tuple[list[ServiceDraft], list[Diagnost
     for draft in drafts:
         into = merged.get(draft.name)
         if into is None:
-            merged[draft.name] = ServiceDraft(draft.name, draft.origin, draft.team, draft.description, dict(draft.labels), draft.outputs)
+            merged[draft.name] = ServiceDraft(
+                draft.name,
+                draft.origin,
+                draft.team,
+                draft.description,
+                dict(draft.labels),
+                draft.outputs,
+            )
             into = merged[draft.name]
         else:
             into.team = _agree(found, draft.origin, "team", into.team, draft.team)
             into.description = into.description or draft.description
-            into.outputs = _agree(found, draft.origin, "outputs", into.outputs or None, draft.outputs or None) or {}
+            into.outputs = (
+                _agree(found, draft.origin, "outputs", into.outputs or None, draft.outputs or None)
+                or {}
+            )
             for key, value in draft.labels.items():
-                into.labels[key] = _agree(found, draft.origin, f"label '{key}'", into.labels.get(key), value)
+                into.labels[key] = _agree(
+                    found, draft.origin, f"label '{key}'", into.labels.get(key), value
+                )
         taken = {o.name: o.origin for o in into.slos + into.thresholds}
         for kind, items in (("slos", draft.slos), ("thresholds", draft.thresholds)):
             for item in items:
@@ -98,7 +134,13 @@ def _agree(found: list[Diagnostic], where: Position, what: str, kept, other):
     if kept is None:
         return other
     if other is not None and other != kept:
-        found.append(warning(where, "import/conflict", f"{what}: {other!r} differs from {kept!r} imported before; keeping {kept!r}"))
+        found.append(
+            warning(
+                where,
+                "import/conflict",
+                f"{what}: {other!r} differs from {kept!r} imported before; keeping {kept!r}",
+            )
+        )
     return kept
 
 
@@ -114,7 +156,10 @@ def render(draft: ServiceDraft, source_format: str, sources: list[str]) -> str:
         document["labels"] = dict(sorted(draft.labels.items()))
     if draft.outputs:
         document["outputs"] = draft.outputs
-    for key, items, order in (("slos", draft.slos, SLO_ORDER), ("thresholds", draft.thresholds, THRESHOLD_ORDER)):
+    for key, items, order in (
+        ("slos", draft.slos, SLO_ORDER),
+        ("thresholds", draft.thresholds, THRESHOLD_ORDER),
+    ):
         if items:
             document[key] = [line for item in items for line in _with_comments(item, order)]
     return dump(document, header)
@@ -122,4 +167,8 @@ def render(draft: ServiceDraft, source_format: str, sources: list[str]) -> str:
 
 def _with_comments(item: Objective, order: tuple[str, ...]) -> list:
     origin = item.origin
-    return [Comment(f"{item.name}: from {origin.file}:{origin.line}"), *map(Comment, item.notes), item.mapping(order)]
+    return [
+        Comment(f"{item.name}: from {origin.file}:{origin.line}"),
+        *map(Comment, item.notes),
+        item.mapping(order),
+    ]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from compiler import conventions, windows
-from compiler.durations import format_duration
+from compiler.core import conventions, windows
+from compiler.core.durations import format_duration
+from compiler.core.model import Selector
 from compiler.importers import common, queries
 from compiler.importers.common import Node, Report
 from compiler.importers.drafts import Objective, ServiceDraft
-from compiler.model import Selector
 from compiler.spec import promql
 from compiler.spec.yaml_source import SourceDocument
 
@@ -26,7 +26,12 @@ KIND = "ServiceLevelObjective"
 PREFIX = "pyrra.dev/"
 SEVERITIES = {"critical": "page", "warning": "ticket", "info": "info"}
 # Pyrra's default severity per tier (fast, medium, slow, long-term) and for absent alerts.
-TIER_DEFAULTS = {"fastBurn": "critical", "mediumBurn": "critical", "slowBurn": "warning", "longTermBurn": "warning"}
+TIER_DEFAULTS = {
+    "fastBurn": "critical",
+    "mediumBurn": "critical",
+    "slowBurn": "warning",
+    "longTermBurn": "warning",
+}
 
 
 def convert(documents: list[SourceDocument], options, report: Report) -> list[ServiceDraft]:
@@ -34,8 +39,16 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
     for doc in documents:
         node = Node(doc)
         data = doc.data
-        if not isinstance(data, dict) or data.get("apiVersion") != API_VERSION or data.get("kind") != KIND:
-            report.fail(node, "import/format", f"not a Pyrra SLO: expected apiVersion {API_VERSION}, kind {KIND}")
+        if (
+            not isinstance(data, dict)
+            or data.get("apiVersion") != API_VERSION
+            or data.get("kind") != KIND
+        ):
+            report.fail(
+                node,
+                "import/format",
+                f"not a Pyrra SLO: expected apiVersion {API_VERSION}, kind {KIND}",
+            )
         elif not node.has("spec") or not node.has("metadata") or not node["metadata"].has("name"):
             report.fail(node, "import/format", "a Pyrra SLO needs metadata.name and spec")
         else:
@@ -48,7 +61,9 @@ def service(obj: Node, report: Report) -> ServiceDraft:
     team = metadata.mapping("labels").get(PREFIX + "team")
     team = team if isinstance(team, str) and common.valid_name(team) == team else None
     name = common.name(report, metadata["name"])
-    draft = ServiceDraft(name=name, origin=metadata["name"].position, team=team, outputs=_outputs(metadata, report))
+    draft = ServiceDraft(
+        name=name, origin=metadata["name"].position, team=team, outputs=_outputs(metadata, report)
+    )
     for key in ("partial_response_strategy", "performanceOverAccuracy", "ruleOutput"):
         if spec.has(key) and spec.get(key) not in ("", False, "abort"):
             report.warn(spec[key], "import/dropped", f"{key} has no slo equivalent; not imported")
@@ -57,7 +72,9 @@ def service(obj: Node, report: Report) -> ServiceDraft:
         return draft
     body, absent_selectors = converted
     # Pyrra copies `pyrra.dev/<label>` onto every rule and alert as <label>.
-    slo_labels = common.labels(report, metadata.pick("labels"), skip=("team",) if team else (), prefix=PREFIX)
+    slo_labels = common.labels(
+        report, metadata.pick("labels"), skip=("team",) if team else (), prefix=PREFIX
+    )
     if slo_labels:
         body["labels"] = slo_labels
     alerting, absent_severity = alerts(spec, report)
@@ -71,7 +88,14 @@ def service(obj: Node, report: Report) -> ServiceDraft:
     draft.slos.append(Objective(name, body, metadata["name"].position, (TIERS_NOTE,)))
     if absent_severity is not None and absent_selectors:
         threshold = absent_threshold(name, body, absent_selectors, absent_severity)
-        draft.thresholds.append(Objective(conventions.absent_threshold(name), threshold, metadata["name"].position, (ABSENT_NOTE,)))
+        draft.thresholds.append(
+            Objective(
+                conventions.absent_threshold(name),
+                threshold,
+                metadata["name"].position,
+                (ABSENT_NOTE,),
+            )
+        )
     return draft
 
 
@@ -90,17 +114,31 @@ def _outputs(metadata: Node, report: Report) -> dict:
 
 def objective(spec: Node, report: Report) -> tuple[dict, list[str]] | None:
     """(slo/v1 SLO body without name, selectors whose absence Pyrra alerts on)."""
-    target = common.objective(report, spec["target"], common.decimal(spec.get("target"))) if spec.has("target") else None
+    target = (
+        common.objective(report, spec["target"], common.decimal(spec.get("target")))
+        if spec.has("target")
+        else None
+    )
     window = common.seconds(spec.get("window", "")) if spec.has("window") else None
     if not spec.has("target"):
         report.warn(spec, "import/unsupported", "no target; SLO not imported")
     if window is None:
-        report.warn(spec["window"] if spec.has("window") else spec, "import/unsupported", "needs a window such as 28d or 4w; SLO not imported")
+        report.warn(
+            spec["window"] if spec.has("window") else spec,
+            "import/unsupported",
+            "needs a window such as 28d or 4w; SLO not imported",
+        )
     elif window < windows.MIN_PERIOD:
-        report.warn(spec["window"], "import/unsupported", "slo periods are at least 1d; SLO not imported")
+        report.warn(
+            spec["window"], "import/unsupported", "slo periods are at least 1d; SLO not imported"
+        )
         window = None
     elif window > windows.MAX_PERIOD:
-        report.warn(spec["window"], "import/unsupported", f"slo periods are at most {format_duration(windows.MAX_PERIOD)}; SLO not imported")
+        report.warn(
+            spec["window"],
+            "import/unsupported",
+            f"slo periods are at most {format_duration(windows.MAX_PERIOD)}; SLO not imported",
+        )
         window = None
     converted = sli(spec["indicator"], report) if spec.has("indicator") else None
     if not spec.has("indicator"):
@@ -122,7 +160,9 @@ def _selector(node: Node, report: Report) -> Selector | None:
         report.warn(node, "import/unsupported", f"invalid PromQL: {exc}; SLO not imported")
         return None
     if selector is None:
-        report.warn(node, "import/unsupported", "Pyrra needs a vector selector here; SLO not imported")
+        report.warn(
+            node, "import/unsupported", "Pyrra needs a vector selector here; SLO not imported"
+        )
     return selector
 
 
@@ -137,14 +177,21 @@ def _grouping(node: Node, report: Report) -> None:
 
 def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
     """(slo/v1 indicator, the selectors Pyrra's absent alerts watch)."""
-    ratio, latency, native, gauge = (node.pick(k) for k in ("ratio", "latency", "latencyNative", "bool_gauge"))
+    ratio, latency, native, gauge = (
+        node.pick(k) for k in ("ratio", "latency", "latencyNative", "bool_gauge")
+    )
     if ratio is not None:
         _grouping(ratio, report)
         errors, total = _metrics(ratio, ("errors", "total"), report)
         if errors is None or total is None:
             return None
         watched = [total] if errors.metric == total.metric else [total, errors]
-        return {"ratio": {"errors": queries.selector_text(errors), "total": queries.selector_text(total)}}, _texts(watched)
+        return {
+            "ratio": {
+                "errors": queries.selector_text(errors),
+                "total": queries.selector_text(total),
+            }
+        }, _texts(watched)
     if latency is not None:
         _grouping(latency, report)
         success, total = _metrics(latency, ("success", "total"), report)
@@ -153,22 +200,39 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
         found = queries.histogram_latency(success, total)
         if found is not None:
             histogram, bound = found
-            indicator = {"latency": {"histogram": queries.selector_text(histogram), "threshold": common.yaml_number(bound)}}
+            indicator = {
+                "latency": {
+                    "histogram": queries.selector_text(histogram),
+                    "threshold": common.yaml_number(bound),
+                }
+            }
         else:  # not one histogram's bucket and count: still a ratio of two counters
-            indicator = {"ratio": {"good": queries.selector_text(success), "total": queries.selector_text(total)}}
+            indicator = {
+                "ratio": {
+                    "good": queries.selector_text(success),
+                    "total": queries.selector_text(total),
+                }
+            }
         return indicator, _texts([total, success])
     if native is not None:
         _grouping(native, report)
         (total,) = _metrics(native, ("total",), report)
         bound = _seconds_decimal(str(native.get("latency", "")))
         if bound is None:
-            report.warn(native, "import/unsupported", "needs a latency such as 200ms; SLO not imported")
+            report.warn(
+                native, "import/unsupported", "needs a latency such as 200ms; SLO not imported"
+            )
         if total is None or bound is None:
             return None
         histogram = f"sum(rate({queries.selector_text(total)}[$window]))"
         count = f"histogram_count({histogram})"
         # Pyrra generates no absent alert for native histograms either.
-        return {"ratio": {"good": f"histogram_fraction(0, {bound}, {histogram}) * {count}", "total": count}}, []
+        return {
+            "ratio": {
+                "good": f"histogram_fraction(0, {bound}, {histogram}) * {count}",
+                "total": count,
+            }
+        }, []
     if gauge is not None:
         _grouping(gauge, report)
         if not gauge.has("metric"):
@@ -179,8 +243,17 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
             return None
         text = queries.selector_text(selector)
         # A 0/1 gauge: every sample is an event, good when 1 (Pyrra's sum_over_time / count_over_time).
-        return {"ratio": {"good": f"sum_over_time({text}[$window])", "total": f"count_over_time({text}[$window])"}}, [text]
-    report.warn(node, "import/unsupported", "needs one of ratio, latency, latencyNative or bool_gauge; SLO not imported")
+        return {
+            "ratio": {
+                "good": f"sum_over_time({text}[$window])",
+                "total": f"count_over_time({text}[$window])",
+            }
+        }, [text]
+    report.warn(
+        node,
+        "import/unsupported",
+        "needs one of ratio, latency, latencyNative or bool_gauge; SLO not imported",
+    )
     return None
 
 
@@ -222,16 +295,26 @@ def alerts(spec: Node, report: Report) -> tuple[dict, str | None]:
     if severities is not None:
         for tier, default in TIER_DEFAULTS.items():
             if severities.has(tier) and severities.get(tier) != default:
-                report.warn(severities[tier], "import/dropped", f"slo's tiers keep their own severities (page for the fast ones, ticket for the slow); '{severities.get(tier)}' not imported")
+                report.warn(
+                    severities[tier],
+                    "import/dropped",
+                    f"slo's tiers keep their own severities (page for the fast ones, ticket for the slow); '{severities.get(tier)}' not imported",
+                )
     absent = None
     if node.get("absent", True) is not False:
         raw = severities.get("absent", "critical") if severities is not None else "critical"
         absent = SEVERITIES.get(str(raw))
         if absent is None:
-            report.warn(severities["absent"], "import/changed", f"severity '{raw}' imported as page")
+            report.warn(
+                severities["absent"], "import/changed", f"severity '{raw}' imported as page"
+            )
             absent = "page"
         if node.has("absentName"):
-            report.warn(node["absentName"], "import/dropped", "slo names threshold alerts after the threshold; absentName not imported")
+            report.warn(
+                node["absentName"],
+                "import/dropped",
+                "slo names threshold alerts after the threshold; absentName not imported",
+            )
     return out, absent
 
 
@@ -260,4 +343,3 @@ def absent_wait(objective: Decimal, period: int) -> int:
 def _minute(seconds: float) -> int:
     """Go's Duration.Round(time.Minute): halves away from zero (Python's round() would go to even)."""
     return int(seconds / 60 + 0.5) * 60
-

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 import promql_parser
 
-from compiler.model import Matcher, Selector
+from compiler.core.model import Matcher, Selector
 from compiler.spec import promql
 
 WINDOW_TEMPLATE = re.compile(r"\{\{\s*\.window\s*\}\}")
@@ -41,7 +41,9 @@ def syntax_error(text: str) -> str | None:
 
 def _ast(text: str):
     try:
-        return promql_parser.parse(WINDOW_TEMPLATE.sub(_SENTINEL, text).replace(promql.WINDOW_PLACEHOLDER, _SENTINEL))
+        return promql_parser.parse(
+            WINDOW_TEMPLATE.sub(_SENTINEL, text).replace(promql.WINDOW_PLACEHOLDER, _SENTINEL)
+        )
     except BaseException as exc:  # the Rust parser can panic on odd input
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -57,17 +59,25 @@ def _unparen(node):
 def _summed(node):
     """The argument of a plain ``sum(...)`` (no by/without), or the node itself."""
     node = _unparen(node)
-    if isinstance(node, promql_parser.AggregateExpr) and str(node.op) == "sum" and node.modifier is None:
+    if (
+        isinstance(node, promql_parser.AggregateExpr)
+        and str(node.op) == "sum"
+        and node.modifier is None
+    ):
         return _unparen(node.expr)
     return node
 
 
 def _windowed_rate(node) -> Selector | None:
     node = _summed(node)
-    if not (isinstance(node, promql_parser.Call) and node.func.name == "rate" and len(node.args) == 1):
+    if not (
+        isinstance(node, promql_parser.Call) and node.func.name == "rate" and len(node.args) == 1
+    ):
         return None
     matrix = node.args[0]
-    if not isinstance(matrix, promql_parser.MatrixSelector) or matrix.range != datetime.timedelta(seconds=999999):
+    if not isinstance(matrix, promql_parser.MatrixSelector) or matrix.range != datetime.timedelta(
+        seconds=999999
+    ):
         return None
     return promql.as_selector(matrix.vector_selector)
 
@@ -102,9 +112,15 @@ def errors_as_latency(errors: str, total: str) -> tuple[Selector, Decimal] | Non
     if ast is None:
         return None
     node = _summed(ast)
-    if not (isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "-" and node.modifier is None):
+    if not (
+        isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "-" and node.modifier is None
+    ):
         return None
-    count, bucket, denominator = _windowed_rate(node.lhs), _windowed_rate(node.rhs), rated_selector(total)
+    count, bucket, denominator = (
+        _windowed_rate(node.lhs),
+        _windowed_rate(node.rhs),
+        rated_selector(total),
+    )
     if count is None or bucket is None or denominator != count:
         return None
     return histogram_latency(bucket, count)

@@ -8,8 +8,8 @@ that period supplies the alert windows, as Sloth's `--slo-period-windows-path` d
 
 from __future__ import annotations
 
-from compiler import conventions, windows
-from compiler.durations import format_duration
+from compiler.core import conventions, windows
+from compiler.core.durations import format_duration
 from compiler.importers import common, queries
 from compiler.importers.common import Node, Report
 from compiler.importers.drafts import Objective, ServiceDraft
@@ -31,14 +31,23 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
             report.fail(node, "import/format", "not a Sloth spec: expected a mapping")
         elif data.get("kind") == "AlertWindows":
             catalogs.append(node)
-        elif data.get("apiVersion") == CRD_API_VERSION and data.get("kind") == "PrometheusServiceLevel":
+        elif (
+            data.get("apiVersion") == CRD_API_VERSION
+            and data.get("kind") == "PrometheusServiceLevel"
+        ):
             if isinstance(data.get("spec"), dict):
                 specs.append((node["spec"], node))
             else:
-                report.fail(node, "import/format", "a PrometheusServiceLevel needs a spec (a mapping)")
+                report.fail(
+                    node, "import/format", "a PrometheusServiceLevel needs a spec (a mapping)"
+                )
         elif "version" in data:
             if data["version"] != SPEC_VERSION:
-                report.fail(node["version"], "import/format", f"'{data['version']}' is not a Sloth spec version slo can import; expected '{SPEC_VERSION}'")
+                report.fail(
+                    node["version"],
+                    "import/format",
+                    f"'{data['version']}' is not a Sloth spec version slo can import; expected '{SPEC_VERSION}'",
+                )
             else:
                 specs.append((node, None))
         else:
@@ -49,7 +58,11 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
                 "(OpenSLO documents import with --from openslo)",
             )
     tiers = catalog_windows(catalogs, options.period, report)
-    return [service(spec, crd, options.period, tiers, report) for spec, crd in specs if isinstance(spec.value, dict)]
+    return [
+        service(spec, crd, options.period, tiers, report)
+        for spec, crd in specs
+        if isinstance(spec.value, dict)
+    ]
 
 
 # --- alert windows --------------------------------------------------------------------------------
@@ -58,7 +71,11 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
     chosen = None
     for catalog in catalogs:
         spec = catalog["spec"]
-        declared = common.seconds(spec.get("sloPeriod", "")) if catalog.has("spec") and isinstance(spec.value, dict) else None
+        declared = (
+            common.seconds(spec.get("sloPeriod", ""))
+            if catalog.has("spec") and isinstance(spec.value, dict)
+            else None
+        )
         if declared != period:
             report.warn(
                 catalog,
@@ -67,43 +84,78 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
                 f"{format_duration(period)} (pass --period to import for another period)",
             )
         elif chosen is not None:
-            report.warn(catalog, "import/dropped", f"a second AlertWindows for {format_duration(period)}; the first one is used")
+            report.warn(
+                catalog,
+                "import/dropped",
+                f"a second AlertWindows for {format_duration(period)}; the first one is used",
+            )
         else:
             chosen = spec
     if chosen is None:
         return None
     found = []
     for severity, speed in CATALOG_TIERS:
-        tier = chosen[severity][speed] if chosen.has(severity) and chosen[severity].has(speed) else None
+        tier = (
+            chosen[severity][speed]
+            if chosen.has(severity) and chosen[severity].has(speed)
+            else None
+        )
         window = tier_window(tier, severity, period, report) if tier is not None else None
         if window is None:
-            report.warn(chosen, "import/dropped", f"{severity}.{speed}: missing or unusable; that tier is not imported")
+            report.warn(
+                chosen,
+                "import/dropped",
+                f"{severity}.{speed}: missing or unusable; that tier is not imported",
+            )
         else:
             found.append(window)
     defaults = [
-        {"severity": t.severity, "long": format_duration(t.long), "short": format_duration(t.short), "budget": common.yaml_number(t.budget_fraction * 100)}
+        {
+            "severity": t.severity,
+            "long": format_duration(t.long),
+            "short": format_duration(t.short),
+            "budget": common.yaml_number(t.budget_fraction * 100),
+        }
         for t in windows.scaled_tiers(period)
     ]
     return None if found == defaults or not found else found
 
 
 def tier_window(tier: Node, severity: str, period: int, report: Report) -> dict | None:
-    long, short = common.seconds(tier.get("longWindow", "")), common.seconds(tier.get("shortWindow", ""))
+    long, short = (
+        common.seconds(tier.get("longWindow", "")),
+        common.seconds(tier.get("shortWindow", "")),
+    )
     budget = common.decimal(tier.get("errorBudgetPercent"))
     if long is None or short is None or budget is None or not 0 < budget <= 100:
         return None
     if long > period:
-        report.warn(tier["longWindow"], "import/dropped", f"longer than the period {format_duration(period)}; tier not imported")
+        report.warn(
+            tier["longWindow"],
+            "import/dropped",
+            f"longer than the period {format_duration(period)}; tier not imported",
+        )
         return None
     if short < windows.BASE_RATE_WINDOW:
         base = format_duration(windows.BASE_RATE_WINDOW)
-        report.warn(tier["shortWindow"], "import/changed", f"{tier.get('shortWindow')} is shorter than slo's base rate window; imported as {base}")
+        report.warn(
+            tier["shortWindow"],
+            "import/changed",
+            f"{tier.get('shortWindow')} is shorter than slo's base rate window; imported as {base}",
+        )
         short = windows.BASE_RATE_WINDOW
-    return {"severity": severity, "long": format_duration(long), "short": format_duration(min(short, long)), "budget": common.yaml_number(budget)}
+    return {
+        "severity": severity,
+        "long": format_duration(long),
+        "short": format_duration(min(short, long)),
+        "budget": common.yaml_number(budget),
+    }
 
 
 # --- services and SLOs ----------------------------------------------------------------------------
-def service(spec: Node, crd: Node | None, period: int, tiers: list[dict] | None, report: Report) -> ServiceDraft:
+def service(
+    spec: Node, crd: Node | None, period: int, tiers: list[dict] | None, report: Report
+) -> ServiceDraft:
     source_labels = spec.mapping("labels")
     team = _team(source_labels)
     if not spec.has("service"):
@@ -113,7 +165,11 @@ def service(spec: Node, crd: Node | None, period: int, tiers: list[dict] | None,
         origin=spec["service"].position if spec.has("service") else spec.position,
         team=team,
         # A `team` label becomes the service's team, which slo puts on every alert as `team`.
-        labels=common.labels(report, spec.pick("labels"), skip=("team",) if team and team == source_labels.get("team") else ()),
+        labels=common.labels(
+            report,
+            spec.pick("labels"),
+            skip=("team",) if team and team == source_labels.get("team") else (),
+        ),
     )
     if crd is not None:
         draft.outputs = kubernetes_output(crd, draft.name, report)
@@ -138,7 +194,11 @@ def _team(labels: dict) -> str | None:
 def kubernetes_output(crd: Node, service: str, report: Report) -> dict:
     """Sloth writes a PrometheusRule named after the object, in its namespace, with its labels."""
     metadata = crd["metadata"] if crd.has("metadata") else None
-    if metadata is not None and metadata.has("name") and metadata.get("name") != conventions.kubernetes_rule_name(service):
+    if (
+        metadata is not None
+        and metadata.has("name")
+        and metadata.get("name") != conventions.kubernetes_rule_name(service)
+    ):
         report.warn(
             metadata["name"],
             "import/changed",
@@ -150,17 +210,27 @@ def kubernetes_output(crd: Node, service: str, report: Report) -> dict:
 
 def _plugins_dropped(node: Node, report: Report) -> None:
     ids = [str(p.get("id")) for p in node.elements("chain")]
-    report.warn(node, "import/dropped", f"Sloth plugins ({', '.join(ids) or 'none'}) have no slo equivalent; not imported")
+    report.warn(
+        node,
+        "import/dropped",
+        f"Sloth plugins ({', '.join(ids) or 'none'}) have no slo equivalent; not imported",
+    )
 
 
-def objective(node: Node, period: int, tiers: list[dict] | None, report: Report) -> Objective | None:
+def objective(
+    node: Node, period: int, tiers: list[dict] | None, report: Report
+) -> Objective | None:
     if not node.has("name"):
         report.warn(node, "import/unsupported", "SLO without a name; not imported")
         return None
     for key in ("objective", "sli"):
         if not node.has(key):
             report.warn(node, "import/unsupported", f"SLO without {key}; not imported")
-    objective_percent = common.objective(report, node["objective"], common.decimal(node.get("objective"))) if node.has("objective") else None
+    objective_percent = (
+        common.objective(report, node["objective"], common.decimal(node.get("objective")))
+        if node.has("objective")
+        else None
+    )
     indicator = sli(node["sli"], report) if node.has("sli") else None
     if objective_percent is None or indicator is None:
         return None
@@ -178,7 +248,9 @@ def objective(node: Node, period: int, tiers: list[dict] | None, report: Report)
     if alerting:
         body["alerting"] = alerting
     raw = node["sli"].pick("events") is None and node["sli"].pick("raw") is not None
-    return Objective(common.name(report, node["name"]), body, node.position, (RAW_NOTE,) if raw else ())
+    return Objective(
+        common.name(report, node["name"]), body, node.position, (RAW_NOTE,) if raw else ()
+    )
 
 
 RAW_NOTE = "Sloth raw SLI: errors is the error ratio; total counts its series, so each window averages the ratio"
@@ -187,16 +259,28 @@ RAW_NOTE = "Sloth raw SLI: errors is the error ratio; total counts its series, s
 def sli(node: Node, report: Report) -> dict | None:
     events, raw, plugin = node.pick("events"), node.pick("raw"), node.pick("plugin")
     if events is not None:
-        errors, total = events.pick("error_query", "errorQuery"), events.pick("total_query", "totalQuery")
+        errors, total = (
+            events.pick("error_query", "errorQuery"),
+            events.pick("total_query", "totalQuery"),
+        )
         if errors is None or total is None:
-            report.warn(events, "import/unsupported", "needs both an error and a total query; SLO not imported")
+            report.warn(
+                events,
+                "import/unsupported",
+                "needs both an error and a total query; SLO not imported",
+            )
             return None
         if not (_usable(errors, report) and _usable(total, report)):
             return None
         latency = queries.errors_as_latency(errors.value, total.value)
         if latency is not None:
             histogram, bound = latency
-            return {"latency": {"histogram": queries.selector_text(histogram), "threshold": common.yaml_number(bound)}}
+            return {
+                "latency": {
+                    "histogram": queries.selector_text(histogram),
+                    "threshold": common.yaml_number(bound),
+                }
+            }
         return {"ratio": {"errors": _counter(errors.value), "total": _counter(total.value)}}
     if raw is not None:
         query = raw.pick("error_ratio_query", "errorRatioQuery")
@@ -223,7 +307,11 @@ def sli(node: Node, report: Report) -> dict | None:
 def _usable(query: Node, report: Report) -> bool:
     text = query.value
     if not isinstance(text, str) or not queries.has_window(text):
-        report.warn(query, "import/unsupported", "must use {{.window}} for the rate window, as Sloth requires; SLO not imported")
+        report.warn(
+            query,
+            "import/unsupported",
+            "must use {{.window}} for the rate window, as Sloth requires; SLO not imported",
+        )
         return False
     problem = queries.syntax_error(text)
     if problem:
@@ -234,13 +322,18 @@ def _usable(query: Node, report: Report) -> bool:
 
 def _counter(text: str) -> str:
     selector = queries.rated_selector(text)
-    return queries.selector_text(selector) if selector is not None else queries.with_placeholder(text)
+    return (
+        queries.selector_text(selector) if selector is not None else queries.with_placeholder(text)
+    )
 
 
 # --- alerts ---------------------------------------------------------------------------------------
 def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
     out: dict = {}
-    severities = {"page": node.pick("page_alert", "pageAlert") if node else None, "ticket": node.pick("ticket_alert", "ticketAlert") if node else None}
+    severities = {
+        "page": node.pick("page_alert", "pageAlert") if node else None,
+        "ticket": node.pick("ticket_alert", "ticketAlert") if node else None,
+    }
     enabled = {s: not (n is not None and n.get("disable") is True) for s, n in severities.items()}
     if node is not None and node.has("name"):
         out["name"] = common.alert_name(report, node["name"])
@@ -259,8 +352,12 @@ def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
             out["windows"] = kept
         else:  # the catalog's tiers are all of the disabled severity: nothing fires, in Sloth either
             on = next(s for s in severities if enabled[s])
-            report.warn(node, "import/dropped", f"the AlertWindows catalog has no {on} tiers, so this SLO has no alerts")
-            out.update({s: False for s in severities})
+            report.warn(
+                node,
+                "import/dropped",
+                f"the AlertWindows catalog has no {on} tiers, so this SLO has no alerts",
+            )
+            out.update(dict.fromkeys(severities, False))
     return out
 
 
@@ -276,4 +373,3 @@ def _labels_and_annotations(node: Node, report: Report, runbook: bool) -> dict:
     if runbook:
         found["runbook_url"] = runbook
     return found
-

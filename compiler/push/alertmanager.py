@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push import files
 from compiler.push.checks import Check, amtool_check_config
 from compiler.push.endpoints import Alertmanager
@@ -29,7 +29,7 @@ from compiler.spec.yaml_source import load_data
 MASKED = "<secret>"
 FILLED_IN_SECTIONS = {"global"}  # top-level sections Alertmanager adds when the file has none
 MATCHER_LISTS = {"matchers", "source_matchers", "target_matchers"}
-_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 _DURATION = re.compile(r"^(\d+(ms|[smhdwy]))+$")
 
 
@@ -68,10 +68,17 @@ def _compare(want, have, path: str) -> list[str]:
         if path == "receivers" and all(isinstance(r, dict) and "name" in r for r in want):
             if not isinstance(have, list):
                 return ["receivers differ"]
-            return _compare_named({r["name"]: r for r in want}, {r.get("name"): r for r in have if isinstance(r, dict)})
+            return _compare_named(
+                {r["name"]: r for r in want},
+                {r.get("name"): r for r in have if isinstance(r, dict)},
+            )
         if not isinstance(have, list) or len(want) != len(have):
-            return [f"{path}: {len(have) if isinstance(have, list) else 'no'} entries live, {len(want)} in out/"]
-        if path.rsplit(".", 1)[-1] in MATCHER_LISTS:  # Alertmanager sorts matchers when it loads them
+            return [
+                f"{path}: {len(have) if isinstance(have, list) else 'no'} entries live, {len(want)} in out/"
+            ]
+        if (
+            path.rsplit(".", 1)[-1] in MATCHER_LISTS
+        ):  # Alertmanager sorts matchers when it loads them
             same = sorted(map(_matcher, want)) == sorted(map(_matcher, have))
             return [] if same else [f"{path} differs"]
         found = []
@@ -103,7 +110,12 @@ def _matcher(text):
 def _same_scalar(want, have) -> bool:
     if want == have or have == MASKED:
         return True
-    if isinstance(want, str) and isinstance(have, str) and _DURATION.match(want) and _DURATION.match(have):
+    if (
+        isinstance(want, str)
+        and isinstance(have, str)
+        and _DURATION.match(want)
+        and _DURATION.match(have)
+    ):
         return seconds(want) == seconds(have)
     return str(want) == str(have) and not isinstance(want, (dict, list))
 
@@ -111,7 +123,13 @@ def _same_scalar(want, have) -> bool:
 class AlertmanagerPusher:
     name = "alertmanager"
 
-    def __init__(self, endpoint: Alertmanager, out_dir: Path, transport: Transport, check: Check | None = amtool_check_config):
+    def __init__(
+        self,
+        endpoint: Alertmanager,
+        out_dir: Path,
+        transport: Transport,
+        check: Check | None = amtool_check_config,
+    ):
         self.endpoint = endpoint
         self.source = Path(out_dir) / conventions.ALERTMANAGER_CONFIG
         self.http = transport
@@ -122,18 +140,24 @@ class AlertmanagerPusher:
     def preflight(self) -> None:
         config = self.endpoint.config
         if config is None:
-            raise PushError("set SLO_ALERTMANAGER_CONFIG (or --alertmanager-config) to the file Alertmanager loads (--config.file)")
+            raise PushError(
+                "set SLO_ALERTMANAGER_CONFIG (or --alertmanager-config) to the file Alertmanager loads (--config.file)"
+            )
         if not config.parent.is_dir():
             raise PushError(f"directory {config.parent} of the Alertmanager config does not exist")
         if self.check is not None:
             self.check([self.source])
 
     def live_config(self) -> dict:
-        response = self.http.expect(self.http.request("GET", "/api/v2/status"), (200,), "read status (/api/v2/status)")
+        response = self.http.expect(
+            self.http.request("GET", "/api/v2/status"), (200,), "read status (/api/v2/status)"
+        )
         try:
             original = response.json()["config"]["original"]
         except (ValueError, KeyError, TypeError):
-            raise PushError(f"{self.http.url('/api/v2/status')} did not answer like Alertmanager") from None
+            raise PushError(
+                f"{self.http.url('/api/v2/status')} did not answer like Alertmanager"
+            ) from None
         return parse_config(original, "live config")
 
     def plan(self) -> Plan:
@@ -145,7 +169,9 @@ class AlertmanagerPusher:
             if write and not found:
                 found = ["file text differs; the loaded config is equal"]
         receivers = len(self.desired.get("receivers") or [])
-        change = Change("updated" if found else "unchanged", f"config ({receivers} receivers)", tuple(found))
+        change = Change(
+            "updated" if found else "unchanged", f"config ({receivers} receivers)", tuple(found)
+        )
         return Plan([change], work={"write": write, "reload": bool(found)}, steps=1)
 
     def apply(self, plan: Plan, progress: Progress) -> None:
@@ -159,14 +185,20 @@ class AlertmanagerPusher:
             except OSError as exc:
                 raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
         progress(1)
-        files.reload_or_restore(self.reload, lambda: files.restore(config, previous), "config was", "Alertmanager")
+        files.reload_or_restore(
+            self.reload, lambda: files.restore(config, previous), "config was", "Alertmanager"
+        )
 
     def reload(self) -> None:
         # A 500 is Alertmanager refusing the config, with the reason in its body: not worth retrying.
         response = self.http.request("POST", "/-/reload", retry_status=False)
         if response.status_code != 200:
             body = " ".join(response.text.split())
-            raise PushError(f"Alertmanager rejected the reload (HTTP {response.status_code}): {body}")
+            raise PushError(
+                f"Alertmanager rejected the reload (HTTP {response.status_code}): {body}"
+            )
 
     def verify(self) -> list[str]:
-        return [f"after reload: {detail}" for change in self.plan().pending for detail in change.details]
+        return [
+            f"after reload: {detail}" for change in self.plan().pending for detail in change.details
+        ]

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from compiler import toolrun, workers
+from compiler.checks import toolrun
+from compiler.pipeline import workers
 from compiler.push.transport import PushError
 
 # A check takes files and raises PushError with the tool's own words.
@@ -28,12 +29,17 @@ _rules_passed: set[frozenset] = set()
 
 def _contents(files: Sequence[Path]) -> frozenset | None:
     try:
-        return frozenset((str(Path(f).resolve()), hashlib.sha256(Path(f).read_bytes()).hexdigest()) for f in files)
+        return frozenset(
+            (str(Path(f).resolve()), hashlib.sha256(Path(f).read_bytes()).hexdigest())
+            for f in files
+        )
     except OSError:
         return None  # promtool says what is wrong with the file
 
 
-_rules_lock = threading.Lock()  # targets plan concurrently: the second waits and finds the files passed
+_rules_lock = (
+    threading.Lock()
+)  # targets plan concurrently: the second waits and finds the files passed
 
 
 def promtool_check_rules(files: Sequence[Path]) -> None:

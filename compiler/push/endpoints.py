@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jsonschema
 
-from compiler.diagnostics import CompileError, Diagnostic, Position, error
+from compiler.core.diagnostics import CompileError, Diagnostic, Position, error
 from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
 from compiler.spec.validate import _diagnostic as schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
@@ -35,14 +35,28 @@ ENVIRONMENT = {
     "mimir.tenant": "SLO_MIMIR_TENANT",
     "mimir.token_file": "SLO_MIMIR_TOKEN_FILE",
 }
-PATH_SETTINGS = {"prometheus.rules_dir", "alertmanager.config", "grafana.token_file", "mimir.token_file"}
+PATH_SETTINGS = {
+    "prometheus.rules_dir",
+    "alertmanager.config",
+    "grafana.token_file",
+    "mimir.token_file",
+}
 
 _STRING = {"type": "string", "minLength": 1}
-_URL = {"type": "string", "pattern": "^https?://[^\\s]+$", "description": "an http:// or https:// URL"}
+_URL = {
+    "type": "string",
+    "pattern": "^https?://[^\\s]+$",
+    "description": "an http:// or https:// URL",
+}
 
 
 def _section(**properties) -> dict:
-    return {"type": "object", "additionalProperties": False, "required": ["url"], "properties": {"url": _URL, **properties}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url"],
+        "properties": {"url": _URL, **properties},
+    }
 
 
 TARGETS_SCHEMA = {
@@ -133,7 +147,9 @@ def resolve(
     settings: dict[str, Setting] = {}
     problems: list[Diagnostic] = []
     if env_name:
-        settings.update(_from_targets_file(Path(targets_file or "targets.yaml"), env_name, problems))
+        settings.update(
+            _from_targets_file(Path(targets_file or "targets.yaml"), env_name, problems)
+        )
     for key, variable in ENVIRONMENT.items():
         if environ.get(variable):
             settings[key] = Setting(environ[variable], Position(variable), FROM_ENVIRONMENT)
@@ -163,14 +179,22 @@ def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) ->
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        problems.append(error(Position(name), "targets/read", f"--env {env_name} needs {name}: {exc.strerror or exc}"))
+        problems.append(
+            error(
+                Position(name),
+                "targets/read",
+                f"--env {env_name} needs {name}: {exc.strerror or exc}",
+            )
+        )
         return {}
     documents, diagnostics = load_documents(name, raw)
     problems.extend(diagnostics)
     if diagnostics:
         return {}
     if len(documents) != 1:
-        problems.append(error(Position(name), "targets/document", "expected exactly one YAML document"))
+        problems.append(
+            error(Position(name), "targets/document", "expected exactly one YAML document")
+        )
         return {}
     doc = documents[0]
     schema_errors = [schema_diagnostic(doc, e) for e in _validator().iter_errors(doc.data)]
@@ -181,7 +205,11 @@ def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) ->
     if env_name not in environments:
         known = ", ".join(sorted(environments))
         problems.append(
-            error(doc.key_at(("environments",)), "targets/unknown-env", f"environment '{env_name}' is not defined; defined: {known}")
+            error(
+                doc.key_at(("environments",)),
+                "targets/unknown-env",
+                f"environment '{env_name}' is not defined; defined: {known}",
+            )
         )
         return {}
     return _flatten(doc, ("environments", env_name), path.parent)
@@ -196,7 +224,9 @@ def _flatten(doc: SourceDocument, base: tuple, directory: Path) -> dict[str, Set
         for key, value in body.items():
             setting = f"{section}.{key}"
             if setting in PATH_SETTINGS:
-                value = str(directory / value)  # relative to targets.yaml, not to the working directory
+                value = str(
+                    directory / value
+                )  # relative to targets.yaml, not to the working directory
             found[setting] = Setting(value, doc.at(base + (section, key)))
     return found
 
@@ -208,18 +238,30 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
 
     def url(section: str) -> str | None:
         setting = settings.get(f"{section}.url")
-        extras = sorted(k for k in settings if k.startswith(section + ".") and k != f"{section}.url")
+        extras = sorted(
+            k for k in settings if k.startswith(section + ".") and k != f"{section}.url"
+        )
         if setting is None:
             if extras:
                 where = settings[extras[0]].source
                 problems.append(
-                    error(where, "targets/url", f"{extras[0]} is set but {section} has no URL (set {ENVIRONMENT[section + '.url']})")
+                    error(
+                        where,
+                        "targets/url",
+                        f"{extras[0]} is set but {section} has no URL (set {ENVIRONMENT[section + '.url']})",
+                    )
                 )
             return None
         text = str(setting.value).strip()
         if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
             shown = without_userinfo(text)
-            problems.append(error(setting.source, "targets/url", f"{section} URL {shown!r} is not an http:// or https:// URL"))
+            problems.append(
+                error(
+                    setting.source,
+                    "targets/url",
+                    f"{section} URL {shown!r} is not an http:// or https:// URL",
+                )
+            )
             return None
         return text.rstrip("/")
 
@@ -230,7 +272,13 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
     def token(section: str) -> Secret | None:
         inline, from_file = settings.get(f"{section}.token"), settings.get(f"{section}.token_file")
         if inline and from_file and inline.rank == from_file.rank:
-            problems.append(error(inline.source, "targets/token", f"set only one of {inline.source.file} and {from_file.source.file}"))
+            problems.append(
+                error(
+                    inline.source,
+                    "targets/token",
+                    f"set only one of {inline.source.file} and {from_file.source.file}",
+                )
+            )
             return None
         if inline and (not from_file or inline.rank > from_file.rank):
             return Secret(str(inline.value).strip())
@@ -248,7 +296,13 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
     if (u := url("mimir")) is not None:
         tenant = get("mimir.tenant")
         if not tenant:
-            problems.append(error(settings["mimir.url"].source, "targets/tenant", "mimir needs a tenant: set SLO_MIMIR_TENANT (X-Scope-OrgID)"))
+            problems.append(
+                error(
+                    settings["mimir.url"].source,
+                    "targets/tenant",
+                    "mimir needs a tenant: set SLO_MIMIR_TENANT (X-Scope-OrgID)",
+                )
+            )
         else:
             found["mimir"] = Mimir(u, str(tenant), token("mimir"))
     tls_verify = get("tls_verify")
@@ -265,7 +319,9 @@ def _read_token(setting: Setting, problems: list[Diagnostic]) -> Secret | None:
         text = path.read_text("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        problems.append(error(setting.source, "targets/token", f"cannot read token file {path}: {reason}"))
+        problems.append(
+            error(setting.source, "targets/token", f"cannot read token file {path}: {reason}")
+        )
         return None
     if not text:
         problems.append(error(setting.source, "targets/token", f"token file {path} is empty"))

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push.transport import PushError
 
 
@@ -48,7 +48,9 @@ def write_atomic(path: Path, data: bytes, sync_directory: bool = True) -> None:
         _sync_directory(path.parent)
 
 
-def write_all_atomic(directory: Path, contents: dict[str, bytes], progress: Callable[[int], None] = lambda _: None) -> None:
+def write_all_atomic(
+    directory: Path, contents: dict[str, bytes], progress: Callable[[int], None] = lambda _: None
+) -> None:
     """``write_atomic`` for many files of one directory, syncing the directory once at the end
     instead of after each file (1,000 rule files: 3 s of directory syncs)."""
     try:
@@ -67,7 +69,9 @@ def restore(path: Path, data: bytes | None) -> None:
         write_atomic(path, data)
 
 
-def reload_or_restore(reload: Callable[[], None], restore: Callable[[], None], what: str, server: str) -> None:
+def reload_or_restore(
+    reload: Callable[[], None], restore: Callable[[], None], what: str, server: str
+) -> None:
     """Reload; if the server refuses, put ``what`` back and reload that, then raise saying both.
 
     The server keeps running its old configuration after a refused reload, so restoring the old
@@ -112,7 +116,9 @@ def owned_files(directory: Path) -> set[str]:
         record = json.loads(data)
         return {str(name) for name in record["files"]}
     except (ValueError, KeyError, TypeError):
-        raise PushError(f"{path} is not an ownership record written by slo; move it away or restore it") from None
+        raise PushError(
+            f"{path} is not an ownership record written by slo; move it away or restore it"
+        ) from None
 
 
 def record_owned(directory: Path, names: set[str]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push import parallel
 from compiler.push.endpoints import Grafana
 from compiler.push.plan import Change, Plan, Progress
@@ -86,13 +86,21 @@ def explain(exc: HttpError, what: str) -> PushError:
     except (ValueError, AttributeError):
         detail = exc.body
     if status == 401:
-        return PushError(f"{what}: Grafana rejected the credentials (401); set a valid service-account token in SLO_GRAFANA_TOKEN or SLO_GRAFANA_TOKEN_FILE")
+        return PushError(
+            f"{what}: Grafana rejected the credentials (401); set a valid service-account token in SLO_GRAFANA_TOKEN or SLO_GRAFANA_TOKEN_FILE"
+        )
     if status == 403:
-        return PushError(f"{what}: the token may not do this (403); it needs the Editor role (dashboards:write, folders:create)")
+        return PushError(
+            f"{what}: the token may not do this (403); it needs the Editor role (dashboards:write, folders:create)"
+        )
     if status == 412 and reason == "version-mismatch":
-        return PushError(f"{what}: changed in Grafana while slo was saving it (412 version-mismatch); run slo push again")
+        return PushError(
+            f"{what}: changed in Grafana while slo was saving it (412 version-mismatch); run slo push again"
+        )
     if status == 412 and reason == "name-exists":
-        return PushError(f"{what}: Grafana has a dashboard with the same title or uid in that folder (412 name-exists): {detail}")
+        return PushError(
+            f"{what}: Grafana has a dashboard with the same title or uid in that folder (412 name-exists): {detail}"
+        )
     if status == 412:
         return PushError(f"{what}: Grafana refused to save it (412 {reason}): {detail}")
     if status == 400:
@@ -103,7 +111,14 @@ def explain(exc: HttpError, what: str) -> PushError:
 class GrafanaPusher:
     name = "grafana"
 
-    def __init__(self, endpoint: Grafana, out_dir: Path, folder_of: dict[str, Folder], transport: Transport, prune: bool = False):
+    def __init__(
+        self,
+        endpoint: Grafana,
+        out_dir: Path,
+        folder_of: dict[str, Folder],
+        transport: Transport,
+        prune: bool = False,
+    ):
         self.endpoint = endpoint
         self.http = transport
         self.prune = prune
@@ -124,7 +139,12 @@ class GrafanaPusher:
     def plan(self) -> Plan:
         plan, work = Plan(), Work()
         for folder in sorted({d.folder for d in self.dashboards}, key=lambda f: f.uid):
-            response = self._call("GET", f"/api/folders/{quote(folder.uid, safe='')}", (200, 404), f"folder {folder.uid}")
+            response = self._call(
+                "GET",
+                f"/api/folders/{quote(folder.uid, safe='')}",
+                (200, 404),
+                f"folder {folder.uid}",
+            )
             if response.status_code == 404:
                 work.folders.append(folder)
                 plan.changes.append(Change("created", f"folder {folder.uid} ({folder.title})"))
@@ -142,13 +162,17 @@ class GrafanaPusher:
                 work.delete.append(found["uid"])
                 plan.changes.append(Change("deleted", what))
             else:
-                plan.notes.append(f"{what} is managed by slo but no longer generated; --prune deletes it")
+                plan.notes.append(
+                    f"{what} is managed by slo but no longer generated; --prune deletes it"
+                )
         plan.work, plan.steps = work, len(work.folders) + len(work.save) + len(work.delete)
         return plan
 
     def _plan_dashboard(self, dashboard: Dashboard) -> Change:
         what = f"dashboard {dashboard.uid} ({dashboard.file})"
-        response = self._call("GET", f"/api/dashboards/uid/{quote(dashboard.uid, safe='')}", (200, 404), what)
+        response = self._call(
+            "GET", f"/api/dashboards/uid/{quote(dashboard.uid, safe='')}", (200, 404), what
+        )
         if response.status_code == 404:
             self._refuse_title_clash(dashboard)
             return Change("created", what)
@@ -172,9 +196,15 @@ class GrafanaPusher:
 
     def _refuse_title_clash(self, dashboard: Dashboard) -> None:
         params = {"query": dashboard.title, "type": "dash-db", "limit": SEARCH_PAGE}
-        hits = self._call("GET", "/api/search", (200,), f"search for title {dashboard.title!r}", params=params).json()
+        hits = self._call(
+            "GET", "/api/search", (200,), f"search for title {dashboard.title!r}", params=params
+        ).json()
         for hit in hits:
-            if hit.get("title") == dashboard.title and hit.get("uid") != dashboard.uid and (hit.get("folderUid") or "") == dashboard.folder.uid:
+            if (
+                hit.get("title") == dashboard.title
+                and hit.get("uid") != dashboard.uid
+                and (hit.get("folderUid") or "") == dashboard.folder.uid
+            ):
                 raise PushError(
                     f"dashboard {dashboard.uid} ({dashboard.file}): folder {dashboard.folder.uid} already has a dashboard titled "
                     f"{dashboard.title!r} (uid {hit.get('uid')}) that slo does not manage; rename one of them"
@@ -184,9 +214,18 @@ class GrafanaPusher:
         """Every dashboard carrying the managed tag, over all pages of /api/search."""
         found, page = [], 1
         while True:
-            params = {"tag": conventions.GRAFANA_MANAGED_TAG, "type": "dash-db", "limit": SEARCH_PAGE, "page": page}
-            hits = self._call("GET", "/api/search", (200,), "search for managed dashboards", params=params).json()
-            found.extend(h for h in hits if conventions.GRAFANA_MANAGED_TAG in (h.get("tags") or []))
+            params = {
+                "tag": conventions.GRAFANA_MANAGED_TAG,
+                "type": "dash-db",
+                "limit": SEARCH_PAGE,
+                "page": page,
+            }
+            hits = self._call(
+                "GET", "/api/search", (200,), "search for managed dashboards", params=params
+            ).json()
+            found.extend(
+                h for h in hits if conventions.GRAFANA_MANAGED_TAG in (h.get("tags") or [])
+            )
             if len(hits) < SEARCH_PAGE:
                 return sorted(found, key=lambda h: h["uid"])
             page += 1
@@ -201,15 +240,29 @@ class GrafanaPusher:
         errors += parallel.each(work.delete, self._delete, progress)
         if errors:
             total = len(work.save) + len(work.delete)
-            raise PushError(f"{len(errors)} of {total} dashboard writes failed:\n" + "\n".join(errors))
+            raise PushError(
+                f"{len(errors)} of {total} dashboard writes failed:\n" + "\n".join(errors)
+            )
 
     def _create_folder(self, folder: Folder) -> None:
         what = f"create folder {folder.uid}"
-        response = self._call("POST", "/api/folders", (200, 409), what, json={"uid": folder.uid, "title": folder.title})
-        if response.status_code == 409:  # created by a retried request, or a concurrent push: fine if it is ours
-            check = self._call("GET", f"/api/folders/{quote(folder.uid, safe='')}", (200, 404), what)
+        response = self._call(
+            "POST",
+            "/api/folders",
+            (200, 409),
+            what,
+            json={"uid": folder.uid, "title": folder.title},
+        )
+        if (
+            response.status_code == 409
+        ):  # created by a retried request, or a concurrent push: fine if it is ours
+            check = self._call(
+                "GET", f"/api/folders/{quote(folder.uid, safe='')}", (200, 404), what
+            )
             if check.status_code == 404:
-                raise PushError(f"{what}: Grafana has another folder titled {folder.title!r} (409); rename it")
+                raise PushError(
+                    f"{what}: Grafana has another folder titled {folder.title!r} (409); rename it"
+                )
 
     def _save(self, dashboard: Dashboard) -> None:
         body = {k: v for k, v in dashboard.body.items() if k not in IGNORED_FIELDS}
@@ -219,10 +272,20 @@ class GrafanaPusher:
             "message": conventions.grafana_push_message(dashboard.file),
             "overwrite": True,  # slo's copy wins over edits made in the UI; those show in `slo diff` first
         }
-        self._call("POST", "/api/dashboards/db", (200,), f"save dashboard {dashboard.uid}", json=payload)
+        self._call(
+            "POST", "/api/dashboards/db", (200,), f"save dashboard {dashboard.uid}", json=payload
+        )
 
     def _delete(self, uid: str) -> None:
-        self._call("DELETE", f"/api/dashboards/uid/{quote(uid, safe='')}", (200, 404), f"delete dashboard {uid}")
+        self._call(
+            "DELETE",
+            f"/api/dashboards/uid/{quote(uid, safe='')}",
+            (200, 404),
+            f"delete dashboard {uid}",
+        )
 
     def verify(self) -> list[str]:
-        return [f"{c.object}: {c.kind} after push ({'; '.join(c.details) or 'not saved'})" for c in self.plan().pending]
+        return [
+            f"{c.object}: {c.kind} after push ({'; '.join(c.details) or 'not saved'})"
+            for c in self.plan().pending
+        ]

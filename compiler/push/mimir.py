@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import yaml
 
-from compiler import conventions
+from compiler.core import conventions
 from compiler.push import alertmanager, parallel, rulegroups
 from compiler.push.checks import Check, promtool_check_rules
 from compiler.push.endpoints import Mimir
@@ -70,7 +70,8 @@ class MimirPusher:
         self.check = check
         self.rule_files = rule_files
         self.groups = {
-            namespace: rulegroups.parse_groups((self.out_dir / rel).read_text("utf-8"), rel) for namespace, rel in rule_files.items()
+            namespace: rulegroups.parse_groups((self.out_dir / rel).read_text("utf-8"), rel)
+            for namespace, rel in rule_files.items()
         }
         am = self.out_dir / conventions.ALERTMANAGER_CONFIG
         self.am_text = am.read_text("utf-8") if am.is_file() else None
@@ -81,7 +82,9 @@ class MimirPusher:
 
     # -- reading -------------------------------------------------------------------------
     def live_rules(self) -> dict[str, list[dict]]:
-        response = self.http.expect(self.http.request("GET", RULES_API), (200, 404), f"list rule groups ({RULES_API})")
+        response = self.http.expect(
+            self.http.request("GET", RULES_API), (200, 404), f"list rule groups ({RULES_API})"
+        )
         if response.status_code == 404:  # the ruler's answer for a tenant without any rule group
             return {}
         data = _yaml(response, "list rule groups") or {}
@@ -90,7 +93,9 @@ class MimirPusher:
         return {str(ns): list(groups or []) for ns, groups in data.items()}
 
     def live_alertmanager(self) -> str | None:
-        response = self.http.expect(self.http.request("GET", ALERTMANAGER_API), (200, 404), "read Alertmanager config")
+        response = self.http.expect(
+            self.http.request("GET", ALERTMANAGER_API), (200, 404), "read Alertmanager config"
+        )
         if response.status_code == 404:
             return None
         data = _yaml(response, "read Alertmanager config") or {}
@@ -107,7 +112,8 @@ class MimirPusher:
                     change = Change("created", what)
                 else:
                     found = rulegroups.differences(
-                        rulegroups.canonical_group(group), rulegroups.canonical_group(have[group["name"]])
+                        rulegroups.canonical_group(group),
+                        rulegroups.canonical_group(have[group["name"]]),
                     )
                     change = Change("updated" if found else "unchanged", what, tuple(found))
                 plan.changes.append(change)
@@ -118,7 +124,9 @@ class MimirPusher:
             for group in live[namespace]:
                 if group.get("name") not in wanted:
                     work.delete.append((namespace, group["name"]))
-                    plan.changes.append(Change("deleted", f"group {group['name']} (namespace {namespace})"))
+                    plan.changes.append(
+                        Change("deleted", f"group {group['name']} (namespace {namespace})")
+                    )
         if self.am_text is not None:
             plan.changes.append(self._plan_alertmanager())
             work.alertmanager = plan.changes[-1].kind != "unchanged"
@@ -133,7 +141,11 @@ class MimirPusher:
         live = alertmanager.parse_config(live_text, "live Alertmanager config")
         if live == desired:
             return Change("unchanged", "alertmanager config")
-        return Change("updated", "alertmanager config", tuple(alertmanager.differences(desired, live) or ["differs"]))
+        return Change(
+            "updated",
+            "alertmanager config",
+            tuple(alertmanager.differences(desired, live) or ["differs"]),
+        )
 
     # -- writing -------------------------------------------------------------------------
     def apply(self, plan: Plan, progress: Progress) -> None:
@@ -153,20 +165,40 @@ class MimirPusher:
     def _save(self, item: tuple[str, dict]) -> None:
         namespace, group = item
         response = self.http.request(
-            "POST", f"{RULES_API}/{quote(namespace, safe='')}", data=group_body(group), headers={"Content-Type": "application/yaml"}
+            "POST",
+            f"{RULES_API}/{quote(namespace, safe='')}",
+            data=group_body(group),
+            headers={"Content-Type": "application/yaml"},
         )
-        self.http.expect(response, (200, 202), f"save group {group['name']} in namespace {namespace}")
+        self.http.expect(
+            response, (200, 202), f"save group {group['name']} in namespace {namespace}"
+        )
 
     def _delete(self, item: tuple[str, str]) -> None:
         namespace, name = item
         if not owned(namespace):  # plan() never asks for this; a guard against a future mistake
-            raise PushError(f"refusing to delete from namespace {namespace}, which slo does not own")
+            raise PushError(
+                f"refusing to delete from namespace {namespace}, which slo does not own"
+            )
         path = f"{RULES_API}/{quote(namespace, safe='')}/{quote(name, safe='')}"
-        self.http.expect(self.http.request("DELETE", path), (200, 202, 404), f"delete group {name} in namespace {namespace}")
+        self.http.expect(
+            self.http.request("DELETE", path),
+            (200, 202, 404),
+            f"delete group {name} in namespace {namespace}",
+        )
 
     def _save_alertmanager(self) -> None:
-        body = yaml.safe_dump({"template_files": {}, "alertmanager_config": self.am_text}, sort_keys=False, allow_unicode=True)
-        response = self.http.request("POST", ALERTMANAGER_API, data=body.encode("utf-8"), headers={"Content-Type": "application/yaml"})
+        body = yaml.safe_dump(
+            {"template_files": {}, "alertmanager_config": self.am_text},
+            sort_keys=False,
+            allow_unicode=True,
+        )
+        response = self.http.request(
+            "POST",
+            ALERTMANAGER_API,
+            data=body.encode("utf-8"),
+            headers={"Content-Type": "application/yaml"},
+        )
         self.http.expect(response, (200, 201), "save Alertmanager config")
 
     def verify(self) -> list[str]:

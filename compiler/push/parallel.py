@@ -11,7 +11,12 @@ from compiler.push.transport import PushError
 MAX_WORKERS = 4  # enough to hide latency; few enough not to trip a server's rate limits
 
 
-def each(items: Iterable, action: Callable[[object], None], progress: Progress, workers: int = MAX_WORKERS) -> list[str]:
+def each(
+    items: Iterable,
+    action: Callable[[object], None],
+    progress: Progress,
+    workers: int = MAX_WORKERS,
+) -> list[str]:
     """Run ``action`` on every item, at most ``workers`` at a time; the errors, in item order.
 
     Every item is attempted even when some fail, so one bad dashboard does not hide the rest.

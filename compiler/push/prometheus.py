@@ -41,7 +41,13 @@ class Work:
 class PrometheusPusher:
     name = "prometheus"
 
-    def __init__(self, endpoint: Prometheus, out_dir: Path, transport: Transport, check: Check | None = promtool_check_rules):
+    def __init__(
+        self,
+        endpoint: Prometheus,
+        out_dir: Path,
+        transport: Transport,
+        check: Check | None = promtool_check_rules,
+    ):
         self.endpoint = endpoint
         self.source = Path(out_dir) / RULES_DIR_IN_OUT
         self.http = transport
@@ -52,9 +58,13 @@ class PrometheusPusher:
     def preflight(self) -> None:
         rules_dir = self.endpoint.rules_dir
         if rules_dir is None:
-            raise PushError("set SLO_PROMETHEUS_RULES_DIR (or --prometheus-rules-dir) to the directory Prometheus loads rule files from")
+            raise PushError(
+                "set SLO_PROMETHEUS_RULES_DIR (or --prometheus-rules-dir) to the directory Prometheus loads rule files from"
+            )
         if not rules_dir.is_dir():
-            raise PushError(f"rules directory {rules_dir} does not exist; create it and list {rules_dir}/*.yml in rule_files")
+            raise PushError(
+                f"rules directory {rules_dir} does not exist; create it and list {rules_dir}/*.yml in rule_files"
+            )
         if self.check is not None:
             self.check([self.source / name for name in self.desired])
         flags = self._get_json("/api/v1/status/flags", "read flags")
@@ -64,7 +74,10 @@ class PrometheusPusher:
     def live_groups(self) -> dict[tuple[str, str], dict]:
         """(file name, group name) -> canonical group, for every group the server has loaded."""
         data = self._get_json("/api/v1/rules", "list rules")
-        return {(Path(g["file"]).name, g["name"]): rulegroups.canonical_api_group(g) for g in data.get("groups", [])}
+        return {
+            (Path(g["file"]).name, g["name"]): rulegroups.canonical_api_group(g)
+            for g in data.get("groups", [])
+        }
 
     def plan(self) -> Plan:
         plan, work = Plan(), Work(owned_after=set(self.desired))
@@ -74,7 +87,9 @@ class PrometheusPusher:
         if rules_dir is not None and rules_dir.is_dir():
             owned = files.owned_files(rules_dir)
         else:
-            plan.notes.append("rules directory not given: files slo no longer generates are not looked for")
+            plan.notes.append(
+                "rules directory not given: files slo no longer generates are not looked for"
+            )
         for name, rule_file in self.desired.items():
             file_changes = []
             for group in rule_file.groups:
@@ -89,15 +104,27 @@ class PrometheusPusher:
                 on_disk = files.read_bytes(rules_dir / name)
                 data = rule_file.text.encode("utf-8")
                 if on_disk is not None and name not in owned:
-                    raise PushError(f"{rules_dir / name} exists but was not written by slo; refusing to replace it (move it away)")
+                    raise PushError(
+                        f"{rules_dir / name} exists but was not written by slo; refusing to replace it (move it away)"
+                    )
                 if on_disk != data:
                     work.write[name] = data
                     if all(c.kind == "unchanged" for c in file_changes):
-                        file_changes.append(Change("updated", f"file {name}", ("text differs; its rule groups are equal",)))
+                        file_changes.append(
+                            Change(
+                                "updated",
+                                f"file {name}",
+                                ("text differs; its rule groups are equal",),
+                            )
+                        )
             plan.changes.extend(file_changes)
         for name in sorted((owned or set()) - set(self.desired)):
             work.delete.append(name)
-            gone = [Change("deleted", f"group {group} ({file})") for (file, group) in sorted(live) if file == name]
+            gone = [
+                Change("deleted", f"group {group} ({file})")
+                for (file, group) in sorted(live)
+                if file == name
+            ]
             plan.changes.extend(gone or [Change("deleted", f"file {name}")])
         work.reload = bool(plan.pending)
         plan.work, plan.steps = work, len(work.write) + len(work.delete)
@@ -120,8 +147,15 @@ class PrometheusPusher:
             files.record_owned(rules_dir, work.owned_after)
         except OSError as exc:
             self._restore(backup, owned_before)
-            raise PushError(f"writing into {rules_dir} failed ({exc.strerror or exc}); previous files restored") from None
-        files.reload_or_restore(self.reload, lambda: self._restore(backup, owned_before), "rule files were", "Prometheus")
+            raise PushError(
+                f"writing into {rules_dir} failed ({exc.strerror or exc}); previous files restored"
+            ) from None
+        files.reload_or_restore(
+            self.reload,
+            lambda: self._restore(backup, owned_before),
+            "rule files were",
+            "Prometheus",
+        )
 
     def _restore(self, backup: dict[str, bytes | None], owned_before: set[str]) -> None:
         rules_dir = self.endpoint.rules_dir
@@ -137,9 +171,13 @@ class PrometheusPusher:
             raise PushError(f"reload refused (403): {LIFECYCLE_HINT}")
         if response.status_code != 200:
             body = " ".join(response.text.split())
-            raise PushError(f"Prometheus rejected the reload (HTTP {response.status_code}: {body}); its log names the file and rule")
+            raise PushError(
+                f"Prometheus rejected the reload (HTTP {response.status_code}: {body}); its log names the file and rule"
+            )
         if self.reload_successful() is False:
-            raise PushError(f"Prometheus answered the reload but {RELOAD_METRIC} is 0; its log says why")
+            raise PushError(
+                f"Prometheus answered the reload but {RELOAD_METRIC} is 0; its log says why"
+            )
 
     def reload_successful(self) -> bool | None:
         response = self.http.expect(self.http.request("GET", "/metrics"), (200,), "read /metrics")
@@ -158,7 +196,9 @@ class PrometheusPusher:
                     f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml listed in rule_files of prometheus.yml?"
                 )
             else:
-                problems.append(f"{change.object} still differs after reload: {'; '.join(change.details) or change.kind}")
+                problems.append(
+                    f"{change.object} still differs after reload: {'; '.join(change.details) or change.kind}"
+                )
         return problems
 
     def _get_json(self, path: str, what: str) -> dict:
@@ -166,4 +206,6 @@ class PrometheusPusher:
         try:
             return response.json()["data"]
         except (ValueError, KeyError, TypeError):
-            raise PushError(f"{what}: {self.http.url(path)} did not answer like Prometheus") from None
+            raise PushError(
+                f"{what}: {self.http.url(path)} did not answer like Prometheus"
+            ) from None

@@ -41,14 +41,23 @@ def text(reports: list[TargetReport], title: str) -> str:
 
 
 def markdown(reports: list[TargetReport], title: str) -> str:
-    lines = [f"### {title}", "", "| target | created | updated | deleted | unchanged | |", "|---|--:|--:|--:|--:|---|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| target | created | updated | deleted | unchanged | |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
     for report in reports:
         if report.status == "skipped":
-            lines.append(f"| {report.target} | | | | | skipped: {_cell('; '.join(report.plan.notes))} |")
+            lines.append(
+                f"| {report.target} | | | | | skipped: {_cell('; '.join(report.plan.notes))} |"
+            )
             continue
         c = report.plan.counts()
         state = "**error**" if report.errors else ("changes" if report.changed else "no changes")
-        lines.append(f"| {report.target} | {c['created']} | {c['updated']} | {c['deleted']} | {c['unchanged']} | {state} |")
+        lines.append(
+            f"| {report.target} | {c['created']} | {c['updated']} | {c['deleted']} | {c['unchanged']} | {state} |"
+        )
     for report in reports:
         if report.status == "skipped" or not (report.changed or report.errors or report.plan.notes):
             continue
@@ -81,7 +90,10 @@ def as_json(reports: list[TargetReport], title: str) -> str:
                 "target": r.target,
                 "status": r.status,
                 "counts": r.plan.counts(),
-                "changes": [{"kind": c.kind, "object": c.object, "details": list(c.details)} for c in r.plan.pending],
+                "changes": [
+                    {"kind": c.kind, "object": c.object, "details": list(c.details)}
+                    for c in r.plan.pending
+                ],
                 "notes": r.plan.notes,
                 "errors": r.errors,
             }

@@ -74,7 +74,9 @@ def _parse_groups(text: str, where: str) -> tuple[dict, ...]:
         raise PushError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from None
     groups = data.get("groups") if isinstance(data, dict) else None
     if not isinstance(groups, list) or not all(isinstance(g, dict) and "name" in g for g in groups):
-        raise PushError(f"{where}: not a Prometheus rule file (expected `groups:` with named groups)")
+        raise PushError(
+            f"{where}: not a Prometheus rule file (expected `groups:` with named groups)"
+        )
     return tuple(groups)
 
 
@@ -163,7 +165,9 @@ def differences(desired: dict, live: dict) -> list[str]:
     for i, (w, h) in enumerate(zip(want, have)):
         fields = [key for key in w if w[key] != h.get(key)]
         if fields:
-            found.append(f"rule {i + 1} ({w['name']}): {', '.join(fields)} differ{'s' if len(fields) == 1 else ''}")
+            found.append(
+                f"rule {i + 1} ({w['name']}): {', '.join(fields)} differ{'s' if len(fields) == 1 else ''}"
+            )
     return found
 
 

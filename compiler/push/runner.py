@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler import conventions
-from compiler.model import Model
+from compiler.core import conventions
+from compiler.core.model import Model
 from compiler.push import endpoints as ep
 from compiler.push.alertmanager import AlertmanagerPusher
 from compiler.push.grafana import DASHBOARDS_IN_OUT, Folder, GrafanaPusher
@@ -53,7 +53,10 @@ def missing_output(name: str, out_dir: Path) -> str | None:
 
 def grafana_folders(model: Model) -> dict[str, Folder]:
     """Dashboard file under out/ -> its team's folder; the rest go to the shared folder."""
-    return {conventions.dashboard_file(s.name): Folder(conventions.grafana_folder_uid(s.team), s.team) for s in model.services}
+    return {
+        conventions.dashboard_file(s.name): Folder(conventions.grafana_folder_uid(s.team), s.team)
+        for s in model.services
+    }
 
 
 def mimir_namespaces(model: Model, out_dir: Path) -> dict[str, str]:
@@ -94,7 +97,9 @@ def build(
     reports: list[TargetReport] = []
     stale = stale_files(model, out_dir)
     if stale:
-        raise PushError(f"{out_dir} does not match the specs ({', '.join(stale[:3])}...); run `slo compile` first")
+        raise PushError(
+            f"{out_dir} does not match the specs ({', '.join(stale[:3])}...); run `slo compile` first"
+        )
     for name in only or ep.TARGET_NAMES:
         endpoint = getattr(endpoints, name)
         if endpoint is None:
@@ -102,7 +107,9 @@ def build(
             if only:
                 reports.append(TargetReport(name, "failed", errors=[f"not configured: {hint}"]))
             else:
-                reports.append(TargetReport(name, "skipped", Plan(notes=[f"not configured ({hint})"])))
+                reports.append(
+                    TargetReport(name, "skipped", Plan(notes=[f"not configured ({hint})"]))
+                )
             continue
         reason = missing_output(name, out_dir)
         if reason:
@@ -119,15 +126,27 @@ def build(
 def _pusher(name: str, endpoint, model: Model, settings: Settings, http: Transport) -> Pusher:
     out_dir = Path(settings.out_dir)
     if name == "prometheus":
-        return PrometheusPusher(endpoint, out_dir, http, **({} if settings.checks else {"check": None}))
+        return PrometheusPusher(
+            endpoint, out_dir, http, **({} if settings.checks else {"check": None})
+        )
     if name == "alertmanager":
-        return AlertmanagerPusher(endpoint, out_dir, http, **({} if settings.checks else {"check": None}))
+        return AlertmanagerPusher(
+            endpoint, out_dir, http, **({} if settings.checks else {"check": None})
+        )
     if name == "grafana":
         return GrafanaPusher(endpoint, out_dir, grafana_folders(model), http, prune=settings.prune)
-    return MimirPusher(endpoint, out_dir, mimir_namespaces(model, out_dir), http, **({} if settings.checks else {"check": None}))
+    return MimirPusher(
+        endpoint,
+        out_dir,
+        mimir_namespaces(model, out_dir),
+        http,
+        **({} if settings.checks else {"check": None}),
+    )
 
 
-def _concurrently(function: Callable[[Pusher], TargetReport], pushers: list[Pusher]) -> list[TargetReport]:
+def _concurrently(
+    function: Callable[[Pusher], TargetReport], pushers: list[Pusher]
+) -> list[TargetReport]:
     """``function`` on every pusher at once, reports in the pushers' order. Planning only reads,
     and most of it is waiting for servers (a ruler listing every group, Prometheus' rules API)
     and for promtool: targets need not wait for one another."""
@@ -162,15 +181,22 @@ def after_failed_apply(pusher: Pusher, report: TargetReport, failure: PushError)
     try:
         pending = pusher.verify()
     except PushError as again:
-        return [str(failure), f"could not read back what landed, so any write above may be missing: {again}"]
+        return [
+            str(failure),
+            f"could not read back what landed, so any write above may be missing: {again}",
+        ]
     if not pending:
         first = str(failure).splitlines()[0]
-        report.plan.notes.append(f"some writes reported failures ({first}), but reading back shows every object in place")
+        report.plan.notes.append(
+            f"some writes reported failures ({first}), but reading back shows every object in place"
+        )
         return []
     return [str(failure)] + [NOT_IN_PLACE + problem for problem in pending]
 
 
-def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory = no_progress) -> list[TargetReport]:
+def push(
+    pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory = no_progress
+) -> list[TargetReport]:
     """Check and plan every target (concurrently: all read only), then (unless ``dry_run``) apply
     and verify them one by one, stopping at the first that fails."""
 
@@ -179,7 +205,9 @@ def push(pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory
             pusher.preflight()
             return TargetReport(pusher.name, "planned", pusher.plan())
         except PushError as exc:
-            return TargetReport(pusher.name, "failed", Plan(notes=[NOTHING_WRITTEN]), errors=[str(exc)])
+            return TargetReport(
+                pusher.name, "failed", Plan(notes=[NOTHING_WRITTEN]), errors=[str(exc)]
+            )
 
     reports = _concurrently(check_and_plan, pushers)
     if dry_run:

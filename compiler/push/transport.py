@@ -130,7 +130,9 @@ class Transport:
         """
         url = self.url(path)
         timeout = kwargs.setdefault("timeout", (CONNECT_TIMEOUT, self.timeout))
-        wait = timeout[1] if isinstance(timeout, tuple) else timeout  # what a caller chose, for the message
+        wait = (
+            timeout[1] if isinstance(timeout, tuple) else timeout
+        )  # what a caller chose, for the message
         attempt = 0
         while True:
             attempt += 1
@@ -151,7 +153,9 @@ class Transport:
                 raise HttpError(self.redact(f"{method} {url}: {failure}{tries}"), status, body)
             self._sleep(self.policy.pause(attempt, self._rng))
 
-    def expect(self, response: requests.Response, ok: Iterable[int], what: str) -> requests.Response:
+    def expect(
+        self, response: requests.Response, ok: Iterable[int], what: str
+    ) -> requests.Response:
         """``response`` if its status is in ``ok``, else an HttpError quoting the server."""
         if response.status_code in set(ok):
             return response
@@ -176,7 +180,11 @@ def _reason(exc: Exception) -> str:
     """The innermost reason of a requests/urllib3 error, without the long repr chain."""
     inner = exc.args[0] if exc.args else exc
     inner = getattr(inner, "reason", None) or inner  # urllib3's MaxRetryError wraps the cause
-    if isinstance(inner, Exception) and len(inner.args) > 1 and isinstance(inner.args[1], Exception):
+    if (
+        isinstance(inner, Exception)
+        and len(inner.args) > 1
+        and isinstance(inner.args[1], Exception)
+    ):
         inner = inner.args[1]  # ProtocolError('Connection aborted.', RemoteDisconnected(...))
     text = str(inner)
     return excerpt(text.split("Failed to establish a new connection: ", 1)[-1])

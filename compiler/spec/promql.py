@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import promql_parser
 
-from compiler.model import Matcher, Selector
-from compiler.promtext import quote_label_value
+from compiler.core.model import Matcher, Selector
+from compiler.text.promtext import quote_label_value
 
 # An SLI counter that is not a plain selector may use this placeholder for the rate window.
 WINDOW_PLACEHOLDER = "$window"
@@ -47,7 +47,11 @@ def parse(text: str):
 
 def as_selector(ast) -> Selector | None:
     """The selector if ``ast`` is a plain instant-vector selector (no offset, no @)."""
-    if not isinstance(ast, promql_parser.VectorSelector) or ast.offset is not None or ast.at is not None:
+    if (
+        not isinstance(ast, promql_parser.VectorSelector)
+        or ast.offset is not None
+        or ast.at is not None
+    ):
         return None
     name = ast.name
     matchers = []
@@ -61,7 +65,9 @@ def as_selector(ast) -> Selector | None:
     return Selector(name, tuple(matchers))
 
 
-def render_selector(selector: Selector, metric: str | None = None, extra: tuple[Matcher, ...] = ()) -> str:
+def render_selector(
+    selector: Selector, metric: str | None = None, extra: tuple[Matcher, ...] = ()
+) -> str:
     matchers = selector.matchers + extra
     inner = ",".join(f"{m.name}{m.op}{quote_label_value(m.value)}" for m in matchers)
     return f"{metric or selector.metric}{{{inner}}}" if inner else (metric or selector.metric)

@@ -15,7 +15,7 @@ from importlib import resources
 
 import jsonschema
 
-from compiler.diagnostics import Diagnostic, error
+from compiler.core.diagnostics import Diagnostic, error
 from compiler.spec.yaml_source import SourceDocument
 
 API_VERSION = "slo/v1"
@@ -83,24 +83,43 @@ def field_path(path) -> str:
 def document_kind(doc: SourceDocument) -> tuple[str | None, list[Diagnostic]]:
     data = doc.data
     if not isinstance(data, dict):
-        return None, [error(doc.at(()), "schema/type", f"a spec document must be a mapping, got {_type_name(data)}")]
+        return None, [
+            error(
+                doc.at(()),
+                "schema/type",
+                f"a spec document must be a mapping, got {_type_name(data)}",
+            )
+        ]
     version = data.get("apiVersion")
     if version is None:
         return None, [error(doc.at(()), "spec/api-version", f"missing 'apiVersion: {API_VERSION}'")]
     if version != API_VERSION:
         return None, [
-            error(doc.at(("apiVersion",)), "spec/api-version", f"apiVersion {_quoted(version)} is not supported; use '{API_VERSION}'")
+            error(
+                doc.at(("apiVersion",)),
+                "spec/api-version",
+                f"apiVersion {_quoted(version)} is not supported; use '{API_VERSION}'",
+            )
         ]
     kind = data.get("kind", "Service")
     if not isinstance(kind, str) or kind not in SCHEMAS:
         known = ", ".join(sorted(SCHEMAS))
-        return None, [error(doc.at(("kind",)), "spec/kind", f"kind {_quoted(kind)} is not known; expected one of: {known}")]
+        return None, [
+            error(
+                doc.at(("kind",)),
+                "spec/kind",
+                f"kind {_quoted(kind)} is not known; expected one of: {known}",
+            )
+        ]
     return kind, []
 
 
 def validate_document(doc: SourceDocument, kind: str) -> list[Diagnostic]:
     errors = validator(kind).iter_errors(doc.data)
-    return [_diagnostic(doc, e) for e in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))]
+    return [
+        _diagnostic(doc, e)
+        for e in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    ]
 
 
 def _type_name(value) -> str:
@@ -139,8 +158,14 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
         extras = [k for k in e.instance if k not in schema.get("properties", {})]
         key = sorted(extras)[0]
         hint = difflib.get_close_matches(key, allowed, n=1)
-        suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed keys: {', '.join(allowed)}"
-        return error(doc.key_at(path + (key,)), "schema/unknown-key", f"{field_path(path + (key,))}: unknown key '{key}'{suggestion}")
+        suggestion = (
+            f"; did you mean '{hint[0]}'?" if hint else f"; allowed keys: {', '.join(allowed)}"
+        )
+        return error(
+            doc.key_at(path + (key,)),
+            "schema/unknown-key",
+            f"{field_path(path + (key,))}: unknown key '{key}'{suggestion}",
+        )
     if v == "required":
         match = re.match(r"^'(.*)' is a required property$", e.message)
         key = match.group(1) if match else next(k for k in e.validator_value if k not in e.instance)
@@ -151,21 +176,41 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         if _numeric(e.instance) and not _finite(e.instance):
             rng = _range_text(schema) or "a finite number"
-            return error(doc.at(path), "schema/range", f"{where}: {_show(e.instance)} is out of range; must be {rng}")
+            return error(
+                doc.at(path),
+                "schema/range",
+                f"{where}: {_show(e.instance)} is out of range; must be {rng}",
+            )
         shown = "" if e.instance is None else " " + _show(e.instance)
-        return error(doc.at(path), "schema/type", f"{where}: expected {expected}, got {_type_name(e.instance)}{shown}")
+        return error(
+            doc.at(path),
+            "schema/type",
+            f"{where}: expected {expected}, got {_type_name(e.instance)}{shown}",
+        )
     if "propertyNames" in e.schema_path:
         key = str(e.instance)
         what = "label name" if path and path[-1] in ("labels", "annotations") else "key"
         rule = "letters, digits and underscores, not starting with a digit"
-        return error(doc.key_at(path + (key,)), "schema/label-name", f"{field_path(path + (key,))}: {what} '{key}' is not valid: use {rule}")
+        return error(
+            doc.key_at(path + (key,)),
+            "schema/label-name",
+            f"{field_path(path + (key,))}: {what} '{key}' is not valid: use {rule}",
+        )
     if v == "pattern":
         description = schema.get("description") or f"must match {e.validator_value}"
-        return error(doc.at(path), "schema/pattern", f"{where}: {_show(e.instance)} is not valid: {description}")
+        return error(
+            doc.at(path),
+            "schema/pattern",
+            f"{where}: {_show(e.instance)} is not valid: {description}",
+        )
     if v in ("enum", "const"):
         options = e.validator_value if v == "enum" else [e.validator_value]
         choices = ", ".join(json.dumps(o) for o in options)
-        return error(doc.at(path), f"schema/{v}", f"{where}: {_show(e.instance)} is not allowed; expected {choices}")
+        return error(
+            doc.at(path),
+            f"schema/{v}",
+            f"{where}: {_show(e.instance)} is not allowed; expected {choices}",
+        )
     if v in ("exclusiveMinimum", "minimum", "exclusiveMaximum", "maximum"):
         words = {
             "exclusiveMinimum": "greater than",
@@ -174,16 +219,26 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
             "maximum": "at most",
         }[v]
         rng = _range_text(schema)
-        return error(doc.at(path), "schema/range", f"{where}: {_show(e.instance)} is out of range; must be {rng or words + ' ' + str(e.validator_value)}")
+        return error(
+            doc.at(path),
+            "schema/range",
+            f"{where}: {_show(e.instance)} is out of range; must be {rng or words + ' ' + str(e.validator_value)}",
+        )
     if v in ("minProperties", "maxProperties") and path and path[-1] == "indicator":
-        return error(doc.at(path), "schema/indicator", f"{where}: needs exactly one of 'ratio' or 'latency'")
+        return error(
+            doc.at(path), "schema/indicator", f"{where}: needs exactly one of 'ratio' or 'latency'"
+        )
     if v in ("maxLength", "minLength"):
         limit = e.validator_value
         if v == "maxLength":
             return error(doc.at(path), "schema/length", f"{where}: longer than {limit} characters")
         return error(doc.at(path), "schema/length", f"{where}: must not be empty")
     if v == "oneOf" and path and path[-1] == "threshold":
-        return error(doc.at(path), "schema/type", f"{where}: expected a duration such as 2s or 1m, or a positive number, got {_show(e.instance)}")
+        return error(
+            doc.at(path),
+            "schema/type",
+            f"{where}: expected a duration such as 2s or 1m, or a positive number, got {_show(e.instance)}",
+        )
     return error(doc.at(path), check, f"{where}: {e.message}")
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from compiler.diagnostics import Diagnostic, Position, error
+from compiler.core.diagnostics import Diagnostic, Position, error
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -23,9 +23,14 @@ _BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 # The tags of plain YAML data. Anything else (!!python/object/apply:..., !!omap, custom !tags) is
 # refused: PyYAML would build a list from a !!python/object/apply list and hide the tag.
 _DATA_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
+    f"tag:yaml.org,2002:{t}"
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
 )
-_READ_AS = {"tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:timestamp": "a date"}
+_READ_AS = {
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
 
 Path = tuple  # keys (str) and list indexes (int) from the document root
 
@@ -101,7 +106,11 @@ def _deeper_than(file: str, text: str, limit: int, loader) -> Diagnostic | None:
             depth += 1
             if depth > limit:
                 mark = event.start_mark
-                return error(Position(file, mark.line + 1, mark.column + 1), "yaml/too-large", f"nested deeper than {limit} levels")
+                return error(
+                    Position(file, mark.line + 1, mark.column + 1),
+                    "yaml/too-large",
+                    f"nested deeper than {limit} levels",
+                )
         elif isinstance(event, _CLOSES):
             depth -= 1
     return None
@@ -128,14 +137,24 @@ class _Builder:
         self.values[path] = self.pos(node)
         if node.tag not in _DATA_TAGS:
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
-            self.diagnostics.append(error(self.pos(node), "yaml/tag", f"tag '{shown}' is not allowed in a spec; write plain YAML data"))
+            self.diagnostics.append(
+                error(
+                    self.pos(node),
+                    "yaml/tag",
+                    f"tag '{shown}' is not allowed in a spec; write plain YAML data",
+                )
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             result = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.diagnostics.append(
-                        error(self.pos(key_node), "yaml/merge-key", "'<<' merge keys are not supported; write the keys out")
+                        error(
+                            self.pos(key_node),
+                            "yaml/merge-key",
+                            "'<<' merge keys are not supported; write the keys out",
+                        )
                     )
                     continue
                 key = self.build(key_node, path + ("<key>",), depth + 1)
@@ -163,13 +182,23 @@ class _Builder:
             return node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except ValueError:  # an integer of more than 4300 digits (Python's limit), a date like 2024-13-45
+        except (
+            ValueError
+        ):  # an integer of more than 4300 digits (Python's limit), a date like 2024-13-45
             shown = node.value if len(node.value) <= 20 else node.value[:20] + "..."
             what = _READ_AS.get(node.tag, node.tag)
-            self.diagnostics.append(error(self.pos(node), "yaml/value", f"cannot read {shown} as {what}; quote it if it is text"))
+            self.diagnostics.append(
+                error(
+                    self.pos(node),
+                    "yaml/value",
+                    f"cannot read {shown} as {what}; quote it if it is text",
+                )
+            )
             return None
         if isinstance(value, bytes):
-            self.diagnostics.append(error(self.pos(node), "yaml/binary", "binary values are not supported"))
+            self.diagnostics.append(
+                error(self.pos(node), "yaml/binary", "binary values are not supported")
+            )
             return None
         return value
 
@@ -190,14 +219,24 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
     """All documents in ``text`` (empty ones skipped), or diagnostics saying why not."""
     size = len(text)
     if size > MAX_FILE_BYTES:
-        return [], [error(Position(file), "yaml/too-large", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+        return [], [
+            error(
+                Position(file),
+                "yaml/too-large",
+                f"file is {size} bytes; the limit is {MAX_FILE_BYTES}",
+            )
+        ]
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return [], [error(Position(file), "yaml/encoding", f"not UTF-8 text (byte {exc.start})")]
+            return [], [
+                error(Position(file), "yaml/encoding", f"not UTF-8 text (byte {exc.start})")
+            ]
     if "\x00" in text:
-        return [], [error(Position(file), "yaml/encoding", "file contains NUL bytes; is it binary?")]
+        return [], [
+            error(Position(file), "yaml/encoding", "file contains NUL bytes; is it binary?")
+        ]
     too_deep = _too_deep(file, text)
     if too_deep is not None:
         return [], [too_deep]
@@ -227,5 +266,7 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
     except _TooBig as exc:
         return [], [error(Position(file), "yaml/too-large", str(exc))]
     except RecursionError:
-        return [], [error(Position(file), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")]
+        return [], [
+            error(Position(file), "yaml/too-large", f"nested deeper than {MAX_DEPTH} levels")
+        ]
     return documents, diagnostics

@@ -6,16 +6,12 @@ bytes. A target may return diagnostics (e.g. something it cannot express) as war
 
 from __future__ import annotations
 
-from compiler.diagnostics import Diagnostic
-from compiler.model import Model, Service
-from compiler.targets import (
-    alertmanager,
-    grafana_dashboards,
-    kubernetes,
-    mimir,
-    prometheus_rules,
-    promtool_tests,
-)
+from compiler.core.diagnostics import Diagnostic
+from compiler.core.model import Model, Service
+from compiler.targets import alertmanager, kubernetes, mimir
+from compiler.targets import prometheus as prometheus_rules
+from compiler.targets.grafana import dashboards as grafana_dashboards
+from compiler.targets.promtool import testfiles as promtool_tests
 
 # name -> emit(model) -> ({path: text}, [diagnostics])
 TARGETS = {
@@ -60,7 +56,9 @@ def emit_all(model: Model, per_service: dict[str, dict[str, Emitted]] | None = N
             files, found = TARGETS[name](model)
         overlap = artifacts.keys() & files.keys()
         if overlap:  # a bug in conventions, not in user input
-            raise RuntimeError(f"target {name} writes {sorted(overlap)} that another target also writes")
+            raise RuntimeError(
+                f"target {name} writes {sorted(overlap)} that another target also writes"
+            )
         artifacts.update(files)
         diagnostics.extend(found)
     return dict(sorted(artifacts.items())), diagnostics

@@ -17,18 +17,11 @@ from __future__ import annotations
 
 import posixpath
 
-from compiler import conventions as names
-from compiler.durations import format_duration
-from compiler.model import (
-    Model,
-    Notify,
-    ObjectiveRef,
-    Routing,
-    SeverityPolicy,
-    TimeRange,
-)
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration
+from compiler.core.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
 from compiler.spec.yaml_source import load_documents
-from compiler.targets.yamltext import Comment, dump
+from compiler.text.yamltext import Comment, dump
 
 SCOPE = names.matcher(names.OBJECTIVE_KIND, names.OBJECTIVE_KINDS)
 
@@ -41,6 +34,7 @@ SLACK_TEXT = (
     "{{ with .Annotations.dashboard }}Dashboard: {{ . }}\n{{ end }}"
     "{{ end }}"
 )
+
 
 # --- receivers -----------------------------------------------------------------------------
 def receiver_for(routing: Routing, team: str, severity: str) -> str:
@@ -70,13 +64,21 @@ def integrations(notify: Notify, severity: str) -> dict:
         out["slack_configs"] = [config]
     if notify.email:
         email = notify.email
-        out["email_configs"] = [{"to": email.to, **dict(email.settings), "send_resolved": email.send_resolved}]
+        out["email_configs"] = [
+            {"to": email.to, **dict(email.settings), "send_resolved": email.send_resolved}
+        ]
     return out
 
 
 def receivers(routing: Routing) -> list[dict]:
-    found = [{"name": names.receiver(p.severity), **integrations(p.notify, p.severity)} for p in routing.severities]
-    found += [{"name": names.receiver(t.severity, t.team), **integrations(t.notify, t.severity)} for t in routing.teams]
+    found = [
+        {"name": names.receiver(p.severity), **integrations(p.notify, p.severity)}
+        for p in routing.severities
+    ]
+    found += [
+        {"name": names.receiver(t.severity, t.team), **integrations(t.notify, t.severity)}
+        for t in routing.teams
+    ]
     return found
 
 
@@ -94,7 +96,10 @@ def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
     if policy.mute_time_intervals:
         route["mute_time_intervals"] = list(policy.mute_time_intervals)
     teams = [
-        {"receiver": names.receiver(t.severity, t.team), "matchers": [names.matcher(names.TEAM, t.team)]}
+        {
+            "receiver": names.receiver(t.severity, t.team),
+            "matchers": [names.matcher(names.TEAM, t.team)],
+        }
         for t in routing.teams
         if t.severity == policy.severity
     ]
@@ -124,7 +129,12 @@ def objective_severities(model: Model, ref: ObjectiveRef) -> list[str]:
     for service in model.services:
         if service.name != ref.service:
             continue
-        found.update(t.severity for slo in service.slos if slo.name == ref.objective for t in slo.alerting.tiers)
+        found.update(
+            t.severity
+            for slo in service.slos
+            if slo.name == ref.objective
+            for t in slo.alerting.tiers
+        )
         found.update(th.severity for th in service.thresholds if th.name == ref.objective)
     return [s for s in names.SEVERITIES if s in found]
 
@@ -147,7 +157,9 @@ def inhibit_rules(model: Model) -> list:
         for severity in objective_severities(model, up):
             # Never let an alert silence a more severe one: a ticket upstream mutes tickets and info only.
             silenced = names.SEVERITIES[names.SEVERITIES.index(severity) :]
-            rules.append(Comment(f"{up.service}/{up.objective} ({severity}) silences what depends on it"))
+            rules.append(
+                Comment(f"{up.service}/{up.objective} ({severity}) silences what depends on it")
+            )
             for service, objectives in by_service.items():
                 rule = {
                     "source_matchers": [
@@ -181,7 +193,10 @@ def time_range(r: TimeRange) -> dict:
 
 
 def time_intervals(routing: Routing) -> list[dict]:
-    return [{"name": ti.name, "time_intervals": [time_range(r) for r in ti.ranges]} for ti in routing.time_intervals]
+    return [
+        {"name": ti.name, "time_intervals": [time_range(r) for r in ti.ranges]}
+        for ti in routing.time_intervals
+    ]
 
 
 # --- whole configs -------------------------------------------------------------------------
@@ -231,11 +246,27 @@ def alert_labels(model: Model, team: str, severity: str) -> dict[str, str]:
                 return _labels(slo.alerting.name, "slo", service.name, slo.name, team, severity)
         for th in service.thresholds:
             if th.severity == severity:
-                return _labels(names.threshold_alert(th.name), "threshold", service.name, th.name, team, severity)
-    return _labels(names.ROUTE_TEST_ALERT, "threshold", services[0].name, names.ROUTE_TEST_OBJECTIVE, team, severity)
+                return _labels(
+                    names.threshold_alert(th.name),
+                    "threshold",
+                    service.name,
+                    th.name,
+                    team,
+                    severity,
+                )
+    return _labels(
+        names.ROUTE_TEST_ALERT,
+        "threshold",
+        services[0].name,
+        names.ROUTE_TEST_OBJECTIVE,
+        team,
+        severity,
+    )
 
 
-def _labels(alertname: str, kind: str, service: str, objective: str, team: str, severity: str) -> dict[str, str]:
+def _labels(
+    alertname: str, kind: str, service: str, objective: str, team: str, severity: str
+) -> dict[str, str]:
     return {
         "alertname": alertname,
         names.OBJECTIVE_KIND: kind,
@@ -260,9 +291,15 @@ def route_tests(model: Model) -> dict:
             )
     if routing.base_config is None:
         cases.append(
-            {"name": "not from slo", "labels": {"alertname": names.ROUTE_TEST_FOREIGN_ALERT}, "receivers": [names.receiver(routing.fallback)]}
+            {
+                "name": "not from slo",
+                "labels": {"alertname": names.ROUTE_TEST_FOREIGN_ALERT},
+                "receivers": [names.receiver(routing.fallback)],
+            }
         )
-    config = posixpath.relpath(names.ALERTMANAGER_CONFIG, posixpath.dirname(names.ALERTMANAGER_ROUTE_TESTS))
+    config = posixpath.relpath(
+        names.ALERTMANAGER_CONFIG, posixpath.dirname(names.ALERTMANAGER_ROUTE_TESTS)
+    )
     return {"config": config, "cases": cases}
 
 
@@ -282,6 +319,8 @@ def emit(model: Model):
     config = merged(model) if routing.base_config is not None else standalone(model)
     files = {
         names.ALERTMANAGER_CONFIG: dump(config, names.header(sources)),
-        names.ALERTMANAGER_ROUTE_TESTS: dump(route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE),
+        names.ALERTMANAGER_ROUTE_TESTS: dump(
+            route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE
+        ),
     }
     return files, []

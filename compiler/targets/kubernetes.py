@@ -6,10 +6,10 @@ prometheus_rules.service_groups: the rules promtool checks and unit-tests are th
 
 from __future__ import annotations
 
-from compiler import conventions as names
-from compiler.model import Model, Service
-from compiler.targets.prometheus_rules import service_groups
-from compiler.targets.yamltext import dump
+from compiler.core import conventions as names
+from compiler.core.model import Model, Service
+from compiler.targets.prometheus import service_groups
+from compiler.text.yamltext import dump
 
 
 def rule_object(service: Service, groups: list[dict]) -> dict:
@@ -17,7 +17,9 @@ def rule_object(service: Service, groups: list[dict]) -> dict:
     metadata: dict = {"name": names.kubernetes_rule_name(service.name)}
     if settings.namespace:
         metadata["namespace"] = settings.namespace
-    metadata["labels"] = dict(sorted({**dict(settings.labels), **names.KUBERNETES_MANAGED_LABELS}.items()))
+    metadata["labels"] = dict(
+        sorted({**dict(settings.labels), **names.KUBERNETES_MANAGED_LABELS}.items())
+    )
     return {
         "apiVersion": names.KUBERNETES_RULE_API_VERSION,
         "kind": names.KUBERNETES_RULE_KIND,
@@ -33,5 +35,7 @@ def emit(model: Model) -> dict[str, str]:
             continue
         groups = service_groups(service)
         if groups:
-            out[names.kubernetes_rule_file(service.name)] = dump(rule_object(service, groups), names.header(service.source_file))
+            out[names.kubernetes_rule_file(service.name)] = dump(
+                rule_object(service, groups), names.header(service.source_file)
+            )
     return out

@@ -7,10 +7,10 @@ groups are prometheus_rules.service_groups, the same rules promtool checks.
 
 from __future__ import annotations
 
-from compiler import conventions as names
-from compiler.model import Model
-from compiler.targets.prometheus_rules import service_groups
-from compiler.targets.yamltext import dump
+from compiler.core import conventions as names
+from compiler.core.model import Model
+from compiler.targets.prometheus import service_groups
+from compiler.text.yamltext import dump
 
 
 def emit(model: Model) -> dict[str, str]:
@@ -21,5 +21,7 @@ def emit(model: Model) -> dict[str, str]:
         groups = service_groups(service)
         if groups:
             document = {"namespace": names.mimir_namespace(service.name), "groups": groups}
-            out[names.mimir_rule_file(service.name)] = dump(document, names.header(service.source_file))
+            out[names.mimir_rule_file(service.name)] = dump(
+                document, names.header(service.source_file)
+            )
     return out

@@ -37,7 +37,9 @@ class FakeGrafana(FakeServer):
     token: str = "glsa_editor_token"
     viewer_token: str = "glsa_viewer_token"
     folders: dict[str, dict] = field(default_factory=dict)  # uid -> folder
-    dashboards: dict[str, dict] = field(default_factory=dict)  # uid -> {"dashboard", "folderUid", "message"}
+    dashboards: dict[str, dict] = field(
+        default_factory=dict
+    )  # uid -> {"dashboard", "folderUid", "message"}
     _next_id: int = 1
 
     # -- helpers tests use to set the scene ------------------------------------------------
@@ -45,7 +47,11 @@ class FakeGrafana(FakeServer):
         self.folders[uid] = {"id": self._new_id(), "uid": uid, "title": title}
 
     def add_dashboard(self, body: dict, folder_uid: str = "") -> None:
-        self.dashboards[body["uid"]] = {"dashboard": {**body, "id": self._new_id(), "version": 1}, "folderUid": folder_uid, "message": ""}
+        self.dashboards[body["uid"]] = {
+            "dashboard": {**body, "id": self._new_id(), "version": 1},
+            "folderUid": folder_uid,
+            "message": "",
+        }
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -63,7 +69,11 @@ class FakeGrafana(FakeServer):
             return Response.json(403, {"message": "Access denied"})
         if path.startswith("/api/folders/") and method == "GET":
             folder = self.folders.get(path.rsplit("/", 1)[1])
-            return Response.json(200, folder) if folder else Response.json(404, {"message": "folder not found"})
+            return (
+                Response.json(200, folder)
+                if folder
+                else Response.json(404, {"message": "folder not found"})
+            )
         if path == "/api/folders" and method == "POST":
             return self._create_folder(request.json())
         if path.startswith("/api/dashboards/uid/"):
@@ -72,11 +82,24 @@ class FakeGrafana(FakeServer):
             if stored is None:
                 return Response.json(404, {"message": "Dashboard not found"})
             if method == "GET":
-                return Response.json(200, {"dashboard": stored["dashboard"], "meta": {"folderUid": stored["folderUid"], "url": f"/d/{uid}"}})
+                return Response.json(
+                    200,
+                    {
+                        "dashboard": stored["dashboard"],
+                        "meta": {"folderUid": stored["folderUid"], "url": f"/d/{uid}"},
+                    },
+                )
             if method == "DELETE":
                 del self.dashboards[uid]
                 title = stored["dashboard"].get("title")
-                return Response.json(200, {"title": title, "message": f"Dashboard {title} deleted", "id": stored["dashboard"]["id"]})
+                return Response.json(
+                    200,
+                    {
+                        "title": title,
+                        "message": f"Dashboard {title} deleted",
+                        "id": stored["dashboard"]["id"],
+                    },
+                )
         if path == "/api/dashboards/db" and method == "POST":
             return self._save(request.json())
         if path == "/api/search" and method == "GET":
@@ -87,7 +110,9 @@ class FakeGrafana(FakeServer):
         problem = _uid_problem(body.get("uid"))
         if problem:
             return Response.json(400, {"message": problem})
-        if body["uid"] in self.folders or any(f["title"] == body.get("title") for f in self.folders.values()):
+        if body["uid"] in self.folders or any(
+            f["title"] == body.get("title") for f in self.folders.values()
+        ):
             return Response.json(409, {"message": "a folder with the same name already exists"})
         self.add_folder(body["uid"], body.get("title", ""))
         return Response.json(200, self.folders[body["uid"]])
@@ -106,17 +131,56 @@ class FakeGrafana(FakeServer):
         overwrite = bool(body.get("overwrite"))
         existing = self.dashboards.get(uid)
         if existing and not overwrite:
-            if dashboard.get("version") is not None and dashboard.get("version") != existing["dashboard"]["version"]:
-                return Response.json(412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"})
-            return Response.json(412, {"message": "A dashboard with the same uid already exists", "status": "name-exists"})
+            if (
+                dashboard.get("version") is not None
+                and dashboard.get("version") != existing["dashboard"]["version"]
+            ):
+                return Response.json(
+                    412,
+                    {
+                        "message": "The dashboard has been changed by someone else",
+                        "status": "version-mismatch",
+                    },
+                )
+            return Response.json(
+                412,
+                {
+                    "message": "A dashboard with the same uid already exists",
+                    "status": "name-exists",
+                },
+            )
         for other_uid, other in self.dashboards.items():
-            if other_uid != uid and other["folderUid"] == folder_uid and other["dashboard"].get("title") == dashboard["title"]:
-                return Response.json(412, {"message": "A dashboard with the same name in the folder already exists", "status": "name-exists"})
+            if (
+                other_uid != uid
+                and other["folderUid"] == folder_uid
+                and other["dashboard"].get("title") == dashboard["title"]
+            ):
+                return Response.json(
+                    412,
+                    {
+                        "message": "A dashboard with the same name in the folder already exists",
+                        "status": "name-exists",
+                    },
+                )
         version = existing["dashboard"]["version"] + 1 if existing else 1
         ident = existing["dashboard"]["id"] if existing else self._new_id()
-        self.dashboards[uid] = {"dashboard": {**dashboard, "id": ident, "version": version}, "folderUid": folder_uid, "message": body.get("message", "")}
+        self.dashboards[uid] = {
+            "dashboard": {**dashboard, "id": ident, "version": version},
+            "folderUid": folder_uid,
+            "message": body.get("message", ""),
+        }
         slug = re.sub(r"[^a-z0-9]+", "-", dashboard["title"].lower()).strip("-")
-        return Response.json(200, {"id": ident, "uid": uid, "url": f"/d/{uid}/{slug}", "status": "success", "version": version, "slug": slug})
+        return Response.json(
+            200,
+            {
+                "id": ident,
+                "uid": uid,
+                "url": f"/d/{uid}/{slug}",
+                "status": "success",
+                "version": version,
+                "slug": slug,
+            },
+        )
 
     def _search(self, query: dict[str, list[str]]) -> list[dict]:
         text = (query.get("query") or [""])[0].lower()
@@ -131,8 +195,17 @@ class FakeGrafana(FakeServer):
             if not all(t in (d.get("tags") or []) for t in tags):
                 continue
             folder = self.folders.get(stored["folderUid"], {})
-            hits.append({
-                "id": d["id"], "uid": uid, "title": d.get("title"), "url": f"/d/{uid}", "type": "dash-db",
-                "tags": d.get("tags") or [], "isStarred": False, "folderUid": stored["folderUid"], "folderTitle": folder.get("title", ""),
-            })
+            hits.append(
+                {
+                    "id": d["id"],
+                    "uid": uid,
+                    "title": d.get("title"),
+                    "url": f"/d/{uid}",
+                    "type": "dash-db",
+                    "tags": d.get("tags") or [],
+                    "isStarred": False,
+                    "folderUid": stored["folderUid"],
+                    "folderTitle": folder.get("title", ""),
+                }
+            )
         return hits[(page - 1) * limit : page * limit]

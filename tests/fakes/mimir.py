@@ -38,20 +38,29 @@ def _yaml(status: int, data) -> Response:
     # Without the cyclic collector: it walks the whole heap over and over while a big answer is
     # built (a tenant of 3,996 groups: 6.9 s with it, 2.7 s without).
     with gc_paused():
-        return Response(status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml")
+        return Response(
+            status, yaml.dump(data, Dumper=_Dumper, sort_keys=False).encode(), "application/yaml"
+        )
 
 
 @dataclass
 class FakeMimir(FakeServer):
     token: str | None = None
-    rules: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # tenant -> namespace -> groups
-    alertmanager: dict[str, dict] = field(default_factory=dict)  # tenant -> {"template_files", "alertmanager_config"}
+    rules: dict[str, dict[str, list[dict]]] = field(
+        default_factory=dict
+    )  # tenant -> namespace -> groups
+    alertmanager: dict[str, dict] = field(
+        default_factory=dict
+    )  # tenant -> {"template_files", "alertmanager_config"}
 
     def route(self, request: Request) -> Response:
         tenant = request.headers.get("X-Scope-OrgID")
         if not tenant:
             return Response.text(401, "no org id")
-        if self.token is not None and request.headers.get("Authorization") != f"Bearer {self.token}":
+        if (
+            self.token is not None
+            and request.headers.get("Authorization") != f"Bearer {self.token}"
+        ):
             return Response.text(401, "unauthorized")
         if request.path.startswith(PREFIX):
             return self._rules(tenant, request)
@@ -61,7 +70,7 @@ class FakeMimir(FakeServer):
 
     def _rules(self, tenant: str, request: Request) -> Response:
         namespaces = self.rules.setdefault(tenant, {})
-        parts = [unquote(p) for p in request.path[len(PREFIX):].split("/") if p]
+        parts = [unquote(p) for p in request.path[len(PREFIX) :].split("/") if p]
         method = request.method
         if method == "GET" and not parts:
             if not namespaces:
@@ -81,11 +90,17 @@ class FakeMimir(FakeServer):
                 group = _load(request.body)
             except yaml.YAMLError as exc:
                 return Response.text(400, f"unable to parse rule group: {exc}")
-            if not isinstance(group, dict) or not group.get("name") or not isinstance(group.get("rules"), list):
+            if (
+                not isinstance(group, dict)
+                or not group.get("name")
+                or not isinstance(group.get("rules"), list)
+            ):
                 return Response.text(400, "invalid rule group: needs a name and rules")
             groups = [g for g in namespaces.get(parts[0], []) if g["name"] != group["name"]]
             namespaces[parts[0]] = groups + [group]
-            return Response.json(202, {"status": "success", "data": None, "errorType": "", "error": ""})
+            return Response.json(
+                202, {"status": "success", "data": None, "errorType": "", "error": ""}
+            )
         if method == "DELETE" and len(parts) == 2:
             groups = namespaces.get(parts[0], [])
             if not any(g["name"] == parts[1] for g in groups):
@@ -93,16 +108,24 @@ class FakeMimir(FakeServer):
             namespaces[parts[0]] = [g for g in groups if g["name"] != parts[1]]
             if not namespaces[parts[0]]:
                 del namespaces[parts[0]]
-            return Response.json(202, {"status": "success", "data": None, "errorType": "", "error": ""})
+            return Response.json(
+                202, {"status": "success", "data": None, "errorType": "", "error": ""}
+            )
         if method == "DELETE" and len(parts) == 1:
             namespaces.pop(parts[0], None)
-            return Response.json(202, {"status": "success", "data": None, "errorType": "", "error": ""})
+            return Response.json(
+                202, {"status": "success", "data": None, "errorType": "", "error": ""}
+            )
         return Response.text(405, "method not allowed")
 
     def _alertmanager(self, tenant: str, request: Request) -> Response:
         if request.method == "GET":
             config = self.alertmanager.get(tenant)
-            return _yaml(200, config) if config else Response.text(404, "alertmanager config not found")
+            return (
+                _yaml(200, config)
+                if config
+                else Response.text(404, "alertmanager config not found")
+            )
         if request.method == "POST":
             try:
                 body = _load(request.body)
@@ -111,7 +134,10 @@ class FakeMimir(FakeServer):
                 return Response.text(400, f"error marshalling YAML Alertmanager config: {exc}")
             if not isinstance(parsed, dict) or "route" not in parsed:
                 return Response.text(400, "error validating Alertmanager config: no route provided")
-            self.alertmanager[tenant] = {"template_files": body.get("template_files") or {}, "alertmanager_config": body["alertmanager_config"]}
+            self.alertmanager[tenant] = {
+                "template_files": body.get("template_files") or {},
+                "alertmanager_config": body["alertmanager_config"],
+            }
             return Response.text(201, "")
         if request.method == "DELETE":
             self.alertmanager.pop(tenant, None)

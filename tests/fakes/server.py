@@ -40,11 +40,11 @@ class Response:
     content_type: str = "application/json"
 
     @classmethod
-    def json(cls, status: int, data) -> "Response":
+    def json(cls, status: int, data) -> Response:
         return cls(status, json.dumps(data).encode())
 
     @classmethod
-    def text(cls, status: int, text: str, content_type: str = "text/plain") -> "Response":
+    def text(cls, status: int, text: str, content_type: str = "text/plain") -> Response:
         return cls(status, text.encode(), content_type)
 
 
@@ -77,8 +77,17 @@ class FakeServer:
         self._idle = threading.Condition(self._lock)
 
     # -- fault injection -----------------------------------------------------------------
-    def fail(self, method: str, path_prefix: str, status: int = 503, times: int = 1, body_contains: bytes = b"") -> None:
-        self.faults.append(Fault(method, path_prefix, "status", times, status=status, body_contains=body_contains))
+    def fail(
+        self,
+        method: str,
+        path_prefix: str,
+        status: int = 503,
+        times: int = 1,
+        body_contains: bytes = b"",
+    ) -> None:
+        self.faults.append(
+            Fault(method, path_prefix, "status", times, status=status, body_contains=body_contains)
+        )
 
     def drop(self, method: str, path_prefix: str, times: int = 1) -> None:
         self.faults.append(Fault(method, path_prefix, "drop", times))
@@ -94,7 +103,12 @@ class FakeServer:
         if self._chaos is None:
             return None
         rate, seed, _ = self._chaos
-        key = (request.method, request.path, tuple(sorted((k, tuple(v)) for k, v in request.query.items())), request.body)
+        key = (
+            request.method,
+            request.path,
+            tuple(sorted((k, tuple(v)) for k, v in request.query.items())),
+            request.body,
+        )
         with self._lock:
             self._seen[key] = seen = self._seen.get(key, 0) + 1
         digest = hashlib.sha256(repr((seed, key, seen)).encode()).digest()
@@ -162,10 +176,12 @@ class FakeServer:
             return Response.text(fault.status, f"injected fault {fault.status}")
         if fault and fault.kind == "delay":
             self._stopping.wait(fault.delay)
-        with self._lock:  # one request at a time changes state, like a database would serialise them
+        with (
+            self._lock
+        ):  # one request at a time changes state, like a database would serialise them
             return self.route(request)
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,7 +200,13 @@ class FakeServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
+                request = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers.items()),
+                    body,
+                )
                 response = fake._handle(request)
                 if response is None:
                     self.close_connection = True
@@ -202,7 +224,9 @@ class FakeServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,13 +21,15 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from compiler.model import SLO, BurnTier
-from compiler.windows import BASE_RATE_WINDOW, tiled
+from compiler.core.model import SLO, BurnTier
+from compiler.core.windows import BASE_RATE_WINDOW, tiled
 
 MINUTE = 60
 BASE = BASE_RATE_WINDOW // MINUTE
 FIRST_RATE = 1  # the first step with a 5m rate: a rate needs two samples
-FIRST_TILED = FIRST_RATE + 1  # the first step whose events the tiles count: one rate sample before it
+FIRST_TILED = (
+    FIRST_RATE + 1
+)  # the first step whose events the tiles count: one rate sample before it
 MARGIN = 10**9  # quantities closer than one part in 10^9 to a threshold are "too close to call"
 
 
@@ -37,11 +39,13 @@ class Timeline:
 
     errors: list[int]
     total: list[int]
-    step: int = 1  # minutes between samples and between rule evaluations; divides the 5m base window
+    step: int = (
+        1  # minutes between samples and between rule evaluations; divides the 5m base window
+    )
     scale: int = 1  # counter value = integer / scale
 
     @classmethod
-    def build(cls, segments: list[tuple[int, Fraction, Fraction]], step: int = 1) -> "Timeline":
+    def build(cls, segments: list[tuple[int, Fraction, Fraction]], step: int = 1) -> Timeline:
         """segments: (steps, errors per minute, total per minute), rates as exact fractions."""
         per_step = [(n, Fraction(e) * step, Fraction(t) * step) for n, e, t in segments]
         scale = 1
@@ -139,7 +143,9 @@ class Simulation:
         if tiled(window):
             if t < FIRST_TILED:
                 return None
-            return self._tiled_sum(self._tot_tiled, w, t) * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
+            return self._tiled_sum(
+                self._tot_tiled, w, t
+            ) * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
         st, ct = self._window(self._tot, t - w, t)
         if not ct:
             return None

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import difflib
 
-from compiler.diagnostics import Diagnostic, error
+from compiler.core.diagnostics import Diagnostic, error
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
 
 # The top-level keys of Alertmanager 0.25's configuration; it refuses any other.
-TOP_LEVEL = ("global", "templates", "route", "receivers", "inhibit_rules", "mute_time_intervals", "time_intervals")
+TOP_LEVEL = (
+    "global",
+    "templates",
+    "route",
+    "receivers",
+    "inhibit_rules",
+    "mute_time_intervals",
+    "time_intervals",
+)
 LISTS_OF_MAPPINGS = ("receivers", "inhibit_rules", "mute_time_intervals", "time_intervals")
 
 
@@ -36,7 +44,12 @@ class _Checker:
             if key not in TOP_LEVEL:
                 hint = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
                 also = f"; did you mean '{hint[0]}'?" if hint else ""
-                self.fail((key,), "routing/base-config", f"Alertmanager has no setting '{key}' and would refuse the file{also}", key=True)
+                self.fail(
+                    (key,),
+                    "routing/base-config",
+                    f"Alertmanager has no setting '{key}' and would refuse the file{also}",
+                    key=True,
+                )
         if data.get("global") is not None and not isinstance(data["global"], dict):
             self.fail(("global",), "routing/base-config", "must be a mapping")
         templates = data.get("templates") or []
@@ -58,7 +71,11 @@ class _Checker:
                     lists_ok = False
         route = data.get("route")
         if not isinstance(route, dict) or not isinstance(route.get("receiver"), str):
-            self.fail(("route",), "routing/base-config", "the base config needs a root route with a receiver")
+            self.fail(
+                ("route",),
+                "routing/base-config",
+                "the base config needs a root route with a receiver",
+            )
             return self.diagnostics
         if lists_ok:
             self.receivers(data.get("receivers") or [], route)
@@ -70,7 +87,11 @@ class _Checker:
             name = receiver["name"]
             if name in defined:
                 first = self.base.at(("receivers", defined[name], "name")).line
-                self.fail(("receivers", i, "name"), "routing/base-config", f"receiver '{name}' is already defined at line {first}")
+                self.fail(
+                    ("receivers", i, "name"),
+                    "routing/base-config",
+                    f"receiver '{name}' is already defined at line {first}",
+                )
             defined.setdefault(name, i)
         self.route(route, ("route",), defined)
 
@@ -79,7 +100,11 @@ class _Checker:
         if receiver is not None and receiver not in defined:
             close = difflib.get_close_matches(str(receiver), sorted(defined), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            self.fail(path + ("receiver",), "routing/unknown-receiver", f"receiver '{receiver}' is not defined under receivers{hint}")
+            self.fail(
+                path + ("receiver",),
+                "routing/unknown-receiver",
+                f"receiver '{receiver}' is not defined under receivers{hint}",
+            )
         children = route.get("routes") or []
         if not isinstance(children, list):
             self.fail(path + ("routes",), "routing/base-config", "must be a list of routes")
@@ -88,7 +113,9 @@ class _Checker:
             if isinstance(child, dict):
                 self.route(child, path + ("routes", i), defined)
             else:
-                self.fail(path + ("routes", i), "routing/base-config", "must be a route (a mapping)")
+                self.fail(
+                    path + ("routes", i), "routing/base-config", "must be a route (a mapping)"
+                )
 
 
 def problems(base: SourceDocument) -> list[Diagnostic]:

@@ -12,34 +12,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Callable
 
-from compiler.diagnostics import Position
-from compiler.model import (
-    SLO,
-    Alerting,
-    Counter,
-    LatencyIndicator,
-    RatioIndicator,
-    Selector,
-)
-from compiler.targets.humanize import humanize_percentage, stable
-from compiler.targets.simulate import BASE, Simulation, Timeline
+from compiler.core.diagnostics import Position
+from compiler.core.model import SLO, Alerting, Counter, LatencyIndicator, RatioIndicator, Selector
+from compiler.targets.promtool.humanize import humanize_percentage, stable
+from compiler.targets.promtool.simulate import BASE, Simulation, Timeline
 
 TRAFFIC = 1000  # requests per minute in generated scenarios
 ABOVE, BELOW = Decimal("1.1"), Decimal("0.9")
 
-Segments = tuple[tuple[int, Fraction, Fraction], ...]  # (steps, errors per minute, total per minute)
+Segments = tuple[
+    tuple[int, Fraction, Fraction], ...
+]  # (steps, errors per minute, total per minute)
 SimsFactory = Callable[[Timeline], list[Simulation]]  # the target SLO's simulation first
 
 
 @dataclass(frozen=True)
 class Expect:
     step: int
-    firing: tuple[tuple[int, int, float], ...]  # (simulation index, tier index, long-window error ratio)
+    firing: tuple[
+        tuple[int, int, float], ...
+    ]  # (simulation index, tier index, long-window error ratio)
 
 
 @dataclass(frozen=True)
@@ -113,9 +110,13 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
     above = min(nice(threshold * ABOVE), Fraction(1))
     if above > Fraction(threshold):
         horizon = 3 * long_s + 60 // step
-        probe = _Run(factory, ((long_s, 0, per_minute), (horizon, above * per_minute, per_minute)), step)
+        probe = _Run(
+            factory, ((long_s, 0, per_minute), (horizon, above * per_minute, per_minute)), step
+        )
         fire = _first(
-            lambda t: probe.target.firing(tier, t) and probe.clear(t) and probe.clear(t - 1), long_s + 1, long_s + horizon
+            lambda t: probe.target.firing(tier, t) and probe.clear(t) and probe.clear(t - 1),
+            long_s + 1,
+            long_s + horizon,
         )
         if fire is not None:
             stop = fire + 1
@@ -124,11 +125,17 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
             end = stop + bound
             run = _Run(
                 factory,
-                ((long_s, 0, per_minute), (stop - long_s, above * per_minute, per_minute), (bound + 1, 0, per_minute)),
+                (
+                    (long_s, 0, per_minute),
+                    (stop - long_s, above * per_minute, per_minute),
+                    (bound + 1, 0, per_minute),
+                ),
                 step,
             )
             if _first(lambda t: not run.target.firing(tier, t), stop, end) is None:
-                raise AssertionError(f"tier {tier_index}: still firing {bound * step}m after errors stop")
+                raise AssertionError(
+                    f"tier {tier_index}: still firing {bound * step}m after errors stop"
+                )
             expects = [run.expect(fire - 1), run.expect(fire)]
             after = _first(run.clear, end, end + 1)
             if after is not None:
@@ -174,10 +181,21 @@ def shape(slo: SLO) -> SLO:
     if isinstance(ind, LatencyIndicator):
         neutral = LatencyIndicator(Selector(""), Decimal(0), "")
     else:
-        neutral = RatioIndicator(total=_ANY, errors=_ANY if ind.errors is not None else None, good=_ANY if ind.good is not None else None)
+        neutral = RatioIndicator(
+            total=_ANY,
+            errors=_ANY if ind.errors is not None else None,
+            good=_ANY if ind.good is not None else None,
+        )
     alerting = Alerting(name="", tiers=slo.alerting.tiers, min_events=slo.alerting.min_events)
     return dataclasses.replace(
-        slo, service="", name="", description="", labels=(), source=Position(""), indicator=neutral, alerting=alerting
+        slo,
+        service="",
+        name="",
+        description="",
+        labels=(),
+        source=Position(""),
+        indicator=neutral,
+        alerting=alerting,
     )
 
 

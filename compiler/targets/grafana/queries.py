@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from compiler import conventions as names
-from compiler.durations import format_duration
-from compiler.model import SLO, LatencyIndicator, Service, Threshold
-from compiler.promtext import quote_label_value
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, LatencyIndicator, Service, Threshold
+from compiler.core.windows import BASE_RATE_WINDOW
 from compiler.spec.promql import render_selector
-from compiler.windows import BASE_RATE_WINDOW
+from compiler.text.promtext import quote_label_value
 
 SLO_FILTER = f"{names.SLO}=~{quote_label_value('$' + names.SLO_VARIABLE)}"
 PERCENTILES = (Decimal("0.5"), Decimal("0.95"), Decimal("0.99"))

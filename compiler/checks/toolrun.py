@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from compiler import conventions
+from compiler.core import conventions
 
 TIMEOUT = 300  # seconds for one promtool invocation
 
@@ -31,7 +31,9 @@ class ToolResult:
 def tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise ToolMissing(f"{name} not found on PATH; install Debian's prometheus package (`make run` does)")
+        raise ToolMissing(
+            f"{name} not found on PATH; install Debian's prometheus package (`make run` does)"
+        )
     return path
 
 
@@ -49,12 +51,20 @@ def test_output(out_dir: Path) -> list[ToolResult]:
     rules = sorted((out_dir / "prometheus" / "rules").glob("*.yml"))
     tests = sorted((out_dir / "prometheus" / "tests").glob("*.yml"))
     if rules:
-        results.append(run(f"promtool check rules ({len(rules)} files)", [promtool, "check", "rules", *map(str, rules)]))
+        results.append(
+            run(
+                f"promtool check rules ({len(rules)} files)",
+                [promtool, "check", "rules", *map(str, rules)],
+            )
+        )
     results += check_embedded_rules(promtool, out_dir)
     # Unit-test files are independent and promtool uses about one core each: run them side by side.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results += pool.map(
-            lambda test: run(f"promtool test rules {test.as_posix()}", [promtool, "test", "rules", str(test)]), tests
+            lambda test: run(
+                f"promtool test rules {test.as_posix()}", [promtool, "test", "rules", str(test)]
+            ),
+            tests,
         )
     return results + test_alertmanager(out_dir)
 
@@ -65,7 +75,9 @@ def test_alertmanager(out_dir: Path) -> list[ToolResult]:
     if not config.is_file():
         return []
     amtool = tool("amtool")
-    results = [run(f"amtool check-config {config.as_posix()}", [amtool, "check-config", str(config)])]
+    results = [
+        run(f"amtool check-config {config.as_posix()}", [amtool, "check-config", str(config)])
+    ]
     table = out_dir / conventions.ALERTMANAGER_ROUTE_TESTS
     if table.is_file():
         results.append(route_tests(amtool, table))
@@ -80,11 +92,20 @@ def route_tests(amtool: str, table_file: Path) -> ToolResult:
 
     def check(case: dict) -> ToolResult:
         expected = ",".join(case["receivers"])
-        argv = [amtool, "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={expected}"]
+        argv = [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            f"--verify.receivers={expected}",
+        ]
         argv += [f"{name}={value}" for name, value in case["labels"].items()]
         result = run(case["name"], argv)
         got = result.output.splitlines()[0] if result.output else ""
-        return ToolResult(case["name"], result.ok, f"{case['name']}: expected {expected}, got {got}")
+        return ToolResult(
+            case["name"], result.ok, f"{case['name']}: expected {expected}, got {got}"
+        )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         checked = list(pool.map(check, cases))
@@ -107,7 +128,11 @@ def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
     """`promtool check rules` on the groups inside PrometheusRule objects and Mimir namespace files.
 
     promtool reads only plain rule files, so each document's groups are copied into one first."""
-    wrapped = [(path, groups_of) for pattern, groups_of in EMBEDDED_RULES.items() for path in sorted(out_dir.glob(pattern))]
+    wrapped = [
+        (path, groups_of)
+        for pattern, groups_of in EMBEDDED_RULES.items()
+        for path in sorted(out_dir.glob(pattern))
+    ]
     if not wrapped:
         return []
     title = f"promtool check rules on embedded groups ({len(wrapped)} files)"
@@ -119,7 +144,9 @@ def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
                 for i, document in enumerate(documents):
                     target = Path(scratch) / path.parent.name / f"{path.stem}.{i}.yml"
                     target.parent.mkdir(exist_ok=True)
-                    target.write_text(yaml.safe_dump({"groups": groups_of(document)}, sort_keys=False), "utf-8")
+                    target.write_text(
+                        yaml.safe_dump({"groups": groups_of(document)}, sort_keys=False), "utf-8"
+                    )
                     plain.append(target)
             except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
                 return [ToolResult(title, False, f"{path}: no rule groups where expected: {exc}")]

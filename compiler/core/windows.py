@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compiler.durations import UNITS
-from compiler.model import BurnTier
+from compiler.core.durations import UNITS
+from compiler.core.model import BurnTier
 
 MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
 
@@ -59,9 +59,11 @@ DEFAULT_TIERS = (
 )
 
 # Round durations that scaled windows snap to (nearest on a log scale).
-LADDER = tuple(
-    m * MINUTE for m in (5, 10, 15, 30)
-) + tuple(h * HOUR for h in (1, 2, 3, 6, 12)) + tuple(d * DAY for d in (1, 2, 3, 4, 7, 14))
+LADDER = (
+    tuple(m * MINUTE for m in (5, 10, 15, 30))
+    + tuple(h * HOUR for h in (1, 2, 3, 6, 12))
+    + tuple(d * DAY for d in (1, 2, 3, 4, 7, 14))
+)
 
 
 def snap(seconds: float) -> int:
@@ -73,7 +75,12 @@ def scaled_tiers(period: int) -> tuple[TierSpec, ...]:
         return DEFAULT_TIERS
     scale = period / REFERENCE_PERIOD
     return tuple(
-        TierSpec(t.severity, snap(t.long * scale), min(snap(t.short * scale), snap(t.long * scale)), t.budget_fraction)
+        TierSpec(
+            t.severity,
+            snap(t.long * scale),
+            min(snap(t.short * scale), snap(t.long * scale)),
+            t.budget_fraction,
+        )
         for t in DEFAULT_TIERS
     )
 

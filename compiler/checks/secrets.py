@@ -15,8 +15,8 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from compiler import conventions
-from compiler.diagnostics import Diagnostic, Position, error
+from compiler.core import conventions
+from compiler.core.diagnostics import Diagnostic, Position, error
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
 
@@ -25,7 +25,10 @@ _SECRET_PARAMS = "token|access_token|auth_token|api_key|apikey|key|password|pass
 # generated files of a thousand SLOs are tens of megabytes, and this scan runs on every compile.
 PATTERNS = (
     ("a URL with a password", re.compile(r"://[^\s/?#@:\"']*:[^\s/?#@\"']+@")),
-    ("a URL with a secret parameter", re.compile(rf"://[^\s\"']*[?&]({_SECRET_PARAMS})=[^&\s\"']+", re.I)),
+    (
+        "a URL with a secret parameter",
+        re.compile(rf"://[^\s\"']*[?&]({_SECRET_PARAMS})=[^&\s\"']+", re.I),
+    ),
     ("a Slack webhook URL", re.compile(r"hooks\.slack\.com/(services|workflows|triggers)/\w+")),
     ("a Grafana service-account token", re.compile(r"glsa_[A-Za-z0-9]{20,}")),
     ("a Slack token", re.compile(r"xox[abposr]-[0-9A-Za-z-]{10,}")),
@@ -79,7 +82,9 @@ def find(text: str) -> list[Finding]:
     return sorted(found, key=lambda f: (f.offset, f.what))
 
 
-def in_document(doc: SourceDocument, what: str = "specs", skip: frozenset[str] = frozenset()) -> list[Diagnostic]:
+def in_document(
+    doc: SourceDocument, what: str = "specs", skip: frozenset[str] = frozenset()
+) -> list[Diagnostic]:
     """A diagnostic for every string value (or key) of ``doc`` holding a secret; values under a
     key in ``skip`` are left to the caller (which reports the key itself)."""
     found = []
@@ -116,7 +121,10 @@ def in_document(doc: SourceDocument, what: str = "specs", skip: frozenset[str] =
 def _keyed(keys: frozenset[str]) -> re.Pattern:
     """A YAML key from ``keys`` with a value written inline (``api_url: https://...``)."""
     names = "|".join(sorted(map(re.escape, keys)))
-    return re.compile(rf"(?:^[ \t]*(?:- )?|[{{,][ \t]*)[\"']?({names})[\"']?[ \t]*:[ \t]*(?![ \t]*(?:#|$|null\b|~|\"\"|''|[,}}]))", re.M)
+    return re.compile(
+        rf"(?:^[ \t]*(?:- )?|[{{,][ \t]*)[\"']?({names})[\"']?[ \t]*:[ \t]*(?![ \t]*(?:#|$|null\b|~|\"\"|''|[,}}]))",
+        re.M,
+    )
 
 
 def in_artifacts(artifacts: dict[str, str], keys: frozenset[str] = frozenset()) -> list[Diagnostic]:
@@ -131,7 +139,10 @@ def in_artifact(path: str, text: str, keys: frozenset[str] = frozenset()) -> lis
     """``in_artifacts`` for one file."""
     findings = find(text)
     if keys and posixpath.dirname(path) == _ALERTMANAGER_DIR:
-        findings += [Finding(f"a value for '{m.group(1)}' written inline", m.start(1)) for m in _keyed(keys).finditer(text)]
+        findings += [
+            Finding(f"a value for '{m.group(1)}' written inline", m.start(1))
+            for m in _keyed(keys).finditer(text)
+        ]
     if not findings:
         return []
     source = _SOURCE.search(text)

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from grafanalib import core as g
 
-from compiler import conventions as names
-from compiler import jsontext
+from compiler.core import conventions as names
+from compiler.text import jsontext
 
 # Every panel and query asks the datasource chosen in the dashboard's datasource variable.
 DATASOURCE = {"type": "prometheus", "uid": f"${{{names.DATASOURCE_VARIABLE}}}"}
@@ -29,7 +29,9 @@ OK, WARN = "green", "orange"
 SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "yellow"}
 
 
-def query(expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False) -> dict:
+def query(
+    expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False
+) -> dict:
     """A Prometheus query, without grafanalib's legacy ``intervalFactor``/``step``/``query`` fields."""
     return {
         "datasource": DATASOURCE,
@@ -45,7 +47,9 @@ def query(expr: str, ref: str = "A", legend: str = "", instant: bool = False, ta
 def steps(base: str, *levels: tuple[Decimal | float, str]) -> list[dict]:
     """Threshold steps: ``base`` colour below the first level, then each level's colour above it."""
     result = [{"color": base, "value": None}]
-    for value, colour in sorted(levels, key=lambda level: Decimal(str(level[0]))):  # Grafana needs them ascending
+    for value, colour in sorted(
+        levels, key=lambda level: Decimal(str(level[0]))
+    ):  # Grafana needs them ascending
         result.append({"color": colour, "value": json_number(value)})
     return result
 
@@ -60,9 +64,19 @@ def link(title: str, url: str, new_tab: bool = False) -> dict:
     return {"title": title, "url": url, "targetBlank": new_tab}
 
 
-def _panel(kind: str, title: str, targets: list[dict], thresholds: list[dict], defaults: dict, options: dict,
-           description: str = "", links: list[dict] | None = None, overrides: list[dict] | None = None,
-           transformations: list[dict] | None = None, time_from: str | None = None) -> dict:
+def _panel(
+    kind: str,
+    title: str,
+    targets: list[dict],
+    thresholds: list[dict],
+    defaults: dict,
+    options: dict,
+    description: str = "",
+    links: list[dict] | None = None,
+    overrides: list[dict] | None = None,
+    transformations: list[dict] | None = None,
+    time_from: str | None = None,
+) -> dict:
     """The keys every query panel has (grafanalib's Panel, legacy and empty keys left out);
     ``defaults``: the kind's own field defaults besides the thresholds."""
     panel = {
@@ -88,10 +102,24 @@ def _panel(kind: str, title: str, targets: list[dict], thresholds: list[dict], d
     return panel
 
 
-def stat(title: str, expr: str, unit: str, thresholds: list[dict], description: str = "", decimals: int | None = None,
-         sparkline: bool = True, links: list[dict] | None = None) -> dict:
+def stat(
+    title: str,
+    expr: str,
+    unit: str,
+    thresholds: list[dict],
+    description: str = "",
+    decimals: int | None = None,
+    sparkline: bool = True,
+    links: list[dict] | None = None,
+) -> dict:
     """One number, coloured by ``thresholds``; ``sparkline``: with its recent history drawn behind it."""
-    defaults = {"color": {"mode": "thresholds"}, "custom": {}, "mappings": [], "unit": unit, "noValue": "no data"}
+    defaults = {
+        "color": {"mode": "thresholds"},
+        "custom": {},
+        "mappings": [],
+        "unit": unit,
+        "noValue": "no data",
+    }
     if decimals is not None:
         defaults["decimals"] = decimals
     options = {
@@ -103,12 +131,29 @@ def stat(title: str, expr: str, unit: str, thresholds: list[dict], description: 
         # the last value: grafanalib's default "mean" would average the whole time range
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
     }
-    return _panel("stat", title, [query(expr, instant=not sparkline)], thresholds, defaults, options, description, links)
+    return _panel(
+        "stat",
+        title,
+        [query(expr, instant=not sparkline)],
+        thresholds,
+        defaults,
+        options,
+        description,
+        links,
+    )
 
 
-def timeseries(title: str, targets: list[dict], unit: str, thresholds: list[dict] | None = None,
-               threshold_style: str = "off", description: str = "", links: list[dict] | None = None,
-               time_from: str | None = None, decimals: int | None = None) -> dict:
+def timeseries(
+    title: str,
+    targets: list[dict],
+    unit: str,
+    thresholds: list[dict] | None = None,
+    threshold_style: str = "off",
+    description: str = "",
+    links: list[dict] | None = None,
+    time_from: str | None = None,
+    decimals: int | None = None,
+) -> dict:
     """Lines over time; ``threshold_style``: how the threshold levels are drawn ("off", "dashed", ...)."""
     custom = {
         "axisPlacement": "auto",
@@ -127,7 +172,12 @@ def timeseries(title: str, targets: list[dict], unit: str, thresholds: list[dict
         "hideFrom": {"tooltip": False, "viz": False, "legend": False},
         "thresholdsStyle": {"mode": threshold_style},
     }
-    defaults = {"color": {"mode": "palette-classic"}, "custom": custom, "mappings": [], "unit": unit}
+    defaults = {
+        "color": {"mode": "palette-classic"},
+        "custom": custom,
+        "mappings": [],
+        "unit": unit,
+    }
     if decimals is not None:
         defaults["decimals"] = decimals
     options = {
@@ -135,17 +185,41 @@ def timeseries(title: str, targets: list[dict], unit: str, thresholds: list[dict
         "tooltip": {"mode": "multi", "sort": "none"},
     }
     return _panel(
-        "timeseries", title, targets, thresholds or steps(OK), defaults, options, description, links, time_from=time_from
+        "timeseries",
+        title,
+        targets,
+        thresholds or steps(OK),
+        defaults,
+        options,
+        description,
+        links,
+        time_from=time_from,
     )
 
 
-def table(title: str, targets: list[dict], transformations: list[dict], overrides: list[dict] | None = None,
-          sort_by: str | None = None, description: str = "") -> dict:
+def table(
+    title: str,
+    targets: list[dict],
+    transformations: list[dict],
+    overrides: list[dict] | None = None,
+    sort_by: str | None = None,
+    description: str = "",
+) -> dict:
     defaults = {"custom": {"align": "auto", "displayMode": "auto", "filterable": False}, "unit": ""}
-    options = {"showHeader": True, "sortBy": [{"displayName": sort_by, "desc": False}] if sort_by else []}
+    options = {
+        "showHeader": True,
+        "sortBy": [{"displayName": sort_by, "desc": False}] if sort_by else [],
+    }
     return _panel(
-        "table", title, targets, steps(OK), defaults, options, description,
-        overrides=overrides, transformations=transformations,
+        "table",
+        title,
+        targets,
+        steps(OK),
+        defaults,
+        options,
+        description,
+        overrides=overrides,
+        transformations=transformations,
     )
 
 

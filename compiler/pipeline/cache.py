@@ -61,7 +61,11 @@ class Cache:
         """Remove the entries of other compiler versions, so that upgrading slo (or editing it)
         does not leave a full set of dead entries behind each time."""
         try:
-            others = [p for p in self.directory.iterdir() if _VERSION_DIR.fullmatch(p.name) and p.name != self.version()]
+            others = [
+                p
+                for p in self.directory.iterdir()
+                if _VERSION_DIR.fullmatch(p.name) and p.name != self.version()
+            ]
         except OSError:
             return
         for other in others:
@@ -71,7 +75,7 @@ class Cache:
         try:
             with open(self._path(key), "rb") as fh:
                 return pickle.load(fh)
-        except Exception:  # noqa: BLE001 - a cache miss, whatever the reason
+        except Exception:
             return None
 
     def put(self, key: str, value) -> None:

@@ -17,12 +17,12 @@ from decimal import Decimal
 
 from grafanalib import core as g
 
-from compiler import conventions as names
-from compiler.diagnostics import Diagnostic, Position, error
-from compiler.durations import format_duration
-from compiler.model import SLO, LatencyIndicator, Model, Service, Threshold
-from compiler.targets import grafana_queries as q
-from compiler.targets.grafana_panels import (
+from compiler.core import conventions as names
+from compiler.core.diagnostics import Diagnostic, Position, error
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, LatencyIndicator, Model, Service, Threshold
+from compiler.targets.grafana import queries as q
+from compiler.targets.grafana.panels import (
     DATASOURCE,
     OK,
     SEVERITY_COLOURS,
@@ -36,7 +36,7 @@ from compiler.targets.grafana_panels import (
     timeseries,
     to_json,
 )
-from compiler.targets.prometheus_rules import current_burn_window, format_static
+from compiler.targets.prometheus import current_burn_window, format_static
 
 TIME_RANGE = g.Time("now-7d", "now")  # long enough to see the 3-day ticket window burn
 REFRESH = "1m"
@@ -112,7 +112,12 @@ def firing_alerts_table(expr: str) -> dict:
     return table(
         "Firing alerts",
         [query(expr, instant=True, table=True)],
-        [{"id": "organize", "options": {"excludeByName": hidden, "indexByName": {}, "renameByName": {}}}],
+        [
+            {
+                "id": "organize",
+                "options": {"excludeByName": hidden, "indexByName": {}, "renameByName": {}},
+            }
+        ],
         description="Alerts of this dashboard's objectives that are firing now (Prometheus' ALERTS series).",
     )
 
@@ -120,7 +125,11 @@ def firing_alerts_table(expr: str) -> dict:
 def all_dashboards_link() -> g.DashboardLink:
     """A drop-down of every dashboard slo generated (they all carry the managed tag)."""
     return g.DashboardLink(
-        type="dashboards", title="SLO dashboards", tags=[names.GRAFANA_MANAGED_TAG], asDropdown=True, keepTime=True
+        type="dashboards",
+        title="SLO dashboards",
+        tags=[names.GRAFANA_MANAGED_TAG],
+        asDropdown=True,
+        keepTime=True,
     )
 
 
@@ -164,7 +173,11 @@ def tiers_text(slo: SLO) -> str:
         f"{t.severity} {format_duration(t.long)}/{format_duration(t.short)} above {names.number(t.factor)}×"
         for t in slo.alerting.tiers
     ]
-    return "A tier fires when both its long and its short window burn faster than its rate: " + "; ".join(parts) + "."
+    return (
+        "A tier fires when both its long and its short window burn faster than its rate: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def latency_unit(slo: SLO) -> str:
@@ -189,22 +202,44 @@ def ref(i: int) -> str:
 def slo_stats(grid: Grid, slo: SLO, links: list[dict]) -> None:
     period = format_duration(slo.period)
     fastest = min(slo.alerting.tiers, key=lambda t: t.long, default=None)
-    burn_levels = [(1, WARN)] + ([(fastest.factor, SEVERITY_COLOURS[fastest.severity])] if fastest else [])
+    burn_levels = [(1, WARN)] + (
+        [(fastest.factor, SEVERITY_COLOURS[fastest.severity])] if fastest else []
+    )
     panels = [
-        stat("Objective", q.objective(slo), "percentunit", steps("blue"), slo.description, sparkline=False, links=links),
         stat(
-            f"SLI over {period}", q.sli_over_period(slo), "percentunit", steps("red", (slo.objective, OK)),
-            "Share of good events over the whole period.", decimals=_decimals_for(slo), links=links,
+            "Objective",
+            q.objective(slo),
+            "percentunit",
+            steps("blue"),
+            slo.description,
+            sparkline=False,
+            links=links,
         ),
         stat(
-            "Error budget remaining", q.budget_remaining(slo), "percentunit", steps("red", (0, WARN), (0.25, OK)),
-            f"Share of the {period} error budget not yet spent; below 0 the SLO is missed.", links=links,
+            f"SLI over {period}",
+            q.sli_over_period(slo),
+            "percentunit",
+            steps("red", (slo.objective, OK)),
+            "Share of good events over the whole period.",
+            decimals=_decimals_for(slo),
+            links=links,
         ),
         stat(
-            f"Burn rate ({format_duration(current_burn_window(slo))})", q.current_burn_rate(slo), BURN_RATE_UNIT,
+            "Error budget remaining",
+            q.budget_remaining(slo),
+            "percentunit",
+            steps("red", (0, WARN), (0.25, OK)),
+            f"Share of the {period} error budget not yet spent; below 0 the SLO is missed.",
+            links=links,
+        ),
+        stat(
+            f"Burn rate ({format_duration(current_burn_window(slo))})",
+            q.current_burn_rate(slo),
+            BURN_RATE_UNIT,
             steps(OK, *burn_levels),
             "How many times faster than sustainable the error budget burns; 1× spends it exactly over the period.",
-            decimals=2, links=links,
+            decimals=2,
+            links=links,
         ),
     ]
     for panel in panels:
@@ -219,22 +254,48 @@ def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
         query(q.sli_over_period(slo), "B", f"SLI over {period}"),
         query(q.objective(slo), "C", "objective"),
     ]
-    grid.add(timeseries("SLI against the objective", sli, "percentunit", decimals=_decimals_for(slo), links=links), 12, 8)
     grid.add(
         timeseries(
-            f"Error budget remaining over {period}", [query(q.budget_remaining(slo), "A", "budget remaining")],
-            "percentunit", steps("red", (0, OK)), "dashed", f"The error budget burning down over the last {period}.",
-            links, time_from=period,
+            "SLI against the objective",
+            sli,
+            "percentunit",
+            decimals=_decimals_for(slo),
+            links=links,
         ),
-        12, 8,
+        12,
+        8,
     )
-    burn = [query(q.burn_rate(slo, w), ref(i), format_duration(w)) for i, w in enumerate(burn_windows(slo))]
     grid.add(
         timeseries(
-            "Burn rate per alert window", burn, BURN_RATE_UNIT, steps(OK, *tier_levels(slo)), "dashed",
-            tiers_text(slo), links, decimals=2,
+            f"Error budget remaining over {period}",
+            [query(q.budget_remaining(slo), "A", "budget remaining")],
+            "percentunit",
+            steps("red", (0, OK)),
+            "dashed",
+            f"The error budget burning down over the last {period}.",
+            links,
+            time_from=period,
         ),
-        12, 8,
+        12,
+        8,
+    )
+    burn = [
+        query(q.burn_rate(slo, w), ref(i), format_duration(w))
+        for i, w in enumerate(burn_windows(slo))
+    ]
+    grid.add(
+        timeseries(
+            "Burn rate per alert window",
+            burn,
+            BURN_RATE_UNIT,
+            steps(OK, *tier_levels(slo)),
+            "dashed",
+            tiers_text(slo),
+            links,
+            decimals=2,
+        ),
+        12,
+        8,
     )
 
 
@@ -242,7 +303,8 @@ def latency_percentiles(grid: Grid, slo: SLO, links: list[dict]) -> None:
     indicator = slo.indicator
     assert isinstance(indicator, LatencyIndicator)
     percentiles = [
-        query(q.latency_percentile(slo, p), ref(i), f"p{names.number(p * 100)}") for i, p in enumerate(q.PERCENTILES)
+        query(q.latency_percentile(slo, p), ref(i), f"p{names.number(p * 100)}")
+        for i, p in enumerate(q.PERCENTILES)
     ]
     description = (
         f"From the histogram {indicator.histogram.metric}; the line is the SLO threshold ({indicator.threshold_text}) "
@@ -250,10 +312,16 @@ def latency_percentiles(grid: Grid, slo: SLO, links: list[dict]) -> None:
     )
     grid.add(
         timeseries(
-            "Latency percentiles", percentiles, latency_unit(slo), steps(OK, (indicator.threshold, "red")), "dashed",
-            description, links,
+            "Latency percentiles",
+            percentiles,
+            latency_unit(slo),
+            steps(OK, (indicator.threshold, "red")),
+            "dashed",
+            description,
+            links,
         ),
-        12, 8,
+        12,
+        8,
     )
 
 
@@ -283,13 +351,31 @@ def threshold_panels(grid: Grid, th: Threshold) -> None:
     unit = THRESHOLD_UNITS[th.unit]
     value = q.threshold_value(th)
     grid.row(threshold_title(th))
-    grid.add(stat("Current value", value, unit, threshold_steps(th), th.description, sparkline=False, links=links), 6, 8)
+    grid.add(
+        stat(
+            "Current value",
+            value,
+            unit,
+            threshold_steps(th),
+            th.description,
+            sparkline=False,
+            links=links,
+        ),
+        6,
+        8,
+    )
     grid.add(
         timeseries(
-            "Value against the alert level", [query(value, "A")], unit, threshold_steps(th), "line+area",
-            th.description, links,
+            "Value against the alert level",
+            [query(value, "A")],
+            unit,
+            threshold_steps(th),
+            "line+area",
+            th.description,
+            links,
         ),
-        18, 8,
+        18,
+        8,
     )
 
 
@@ -317,7 +403,13 @@ def service_dashboard(service: Service) -> g.Dashboard:
         templating=g.Templating([datasource_variable(), objective_variable(service)]),
         annotations=g.Annotations(annotations),
         links=[
-            g.DashboardLink(type="link", title="SLO overview", uri=names.overview_link(), icon="dashboard", keepTime=True),
+            g.DashboardLink(
+                type="link",
+                title="SLO overview",
+                uri=names.overview_link(),
+                icon="dashboard",
+                keepTime=True,
+            ),
             all_dashboards_link(),
         ],
         schemaVersion=names.GRAFANA_SCHEMA_VERSION,
@@ -327,7 +419,9 @@ def service_dashboard(service: Service) -> g.Dashboard:
     )
 
 
-def _column(name: str, unit: str, thresholds: list[dict] | None = None, decimals: int | None = None) -> dict:
+def _column(
+    name: str, unit: str, thresholds: list[dict] | None = None, decimals: int | None = None
+) -> dict:
     properties = [{"id": "unit", "value": unit}]
     if decimals is not None:
         properties.append({"id": "decimals", "value": decimals})
@@ -338,7 +432,10 @@ def _column(name: str, unit: str, thresholds: list[dict] | None = None, decimals
 
 
 def _data_link(field: str, title: str, url: str) -> dict:
-    return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "links", "value": [link(title, url)]}]}
+    return {
+        "matcher": {"id": "byName", "options": field},
+        "properties": [{"id": "links", "value": [link(title, url)]}],
+    }
 
 
 OVERVIEW_COLUMNS = (  # refId, column title, query
@@ -351,8 +448,13 @@ OVERVIEW_COLUMNS = (  # refId, column title, query
 
 def slo_table(services: list[Service]) -> dict:
     names_ = [s.name for s in services if s.slos]
-    service_field, slo_field = "${__data.fields.%s}" % names.SERVICE, "${__data.fields.%s}" % names.SLO
-    order = {names.SERVICE: 0, names.SLO: 1} | {f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(OVERVIEW_COLUMNS)}
+    service_field, slo_field = (
+        "${__data.fields.%s}" % names.SERVICE,
+        "${__data.fields.%s}" % names.SLO,
+    )
+    order = {names.SERVICE: 0, names.SLO: 1} | {
+        f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(OVERVIEW_COLUMNS)
+    }
     organize = {
         "excludeByName": {"Time": True},
         "indexByName": order,
@@ -409,7 +511,10 @@ def emit_services(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
         if not service.slos and not service.thresholds:
             continue  # nothing to show
         path = names.dashboard_file(service.name)
-        if path == names.OVERVIEW_DASHBOARD_FILE or names.dashboard_uid(service.name) == names.OVERVIEW_UID:
+        if (
+            path == names.OVERVIEW_DASHBOARD_FILE
+            or names.dashboard_uid(service.name) == names.OVERVIEW_UID
+        ):
             diagnostics.append(
                 error(
                     Position(service.source_file),

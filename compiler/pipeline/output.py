@@ -40,7 +40,9 @@ def _inside(directory: Path, rel: str) -> Path:
     """
     parts = rel.split("/")
     if not rel or rel.startswith("/") or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
-        raise OutputError(f"refusing to write {rel!r}: not a plain relative path inside {directory}")
+        raise OutputError(
+            f"refusing to write {rel!r}: not a plain relative path inside {directory}"
+        )
     return directory.joinpath(*parts)
 
 
@@ -96,7 +98,11 @@ def _unified_diff(rel: str, old: str | None, new: str | None) -> str:
 
 
 def _is_ours(out_dir: Path) -> bool:
-    return not out_dir.exists() or (out_dir / MARKER).is_file() or (out_dir.is_dir() and not any(out_dir.iterdir()))
+    return (
+        not out_dir.exists()
+        or (out_dir / MARKER).is_file()
+        or (out_dir.is_dir() and not any(out_dir.iterdir()))
+    )
 
 
 def _libc_function(name: str):
@@ -168,7 +174,9 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory")
     if not _is_ours(out_dir):
-        raise OutputError(f"{out_dir} holds files not written by slo (no {MARKER} marker); refusing to replace it")
+        raise OutputError(
+            f"{out_dir} holds files not written by slo (no {MARKER} marker); refusing to replace it"
+        )
     for rel in artifacts:
         _inside(out_dir, rel)  # before anything is written
     found = changes(artifacts, out_dir, with_diff=False)
@@ -180,7 +188,9 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     changed = {c.path for c in found}
     try:
         targets = {rel: _inside(staging, rel) for rel in artifacts}
-        for directory in sorted({target.parent for target in targets.values()}):  # once each: thousands of files, a few directories
+        for directory in sorted(
+            {target.parent for target in targets.values()}
+        ):  # once each: thousands of files, a few directories
             directory.mkdir(parents=True, exist_ok=True)
         for rel, text in artifacts.items():
             target = targets[rel]
@@ -218,7 +228,9 @@ def write_new_files(files: dict[str, str], directory: Path, overwrite: bool = Fa
     targets = {name: _inside(directory, name) for name in sorted(files)}
     clashes = [str(t) for t in targets.values() if t.exists()]
     if clashes and not overwrite:
-        raise OutputError(f"{', '.join(clashes)} already exist(s); remove them or pass --force to overwrite")
+        raise OutputError(
+            f"{', '.join(clashes)} already exist(s); remove them or pass --force to overwrite"
+        )
     for name, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -31,7 +31,9 @@ class Comment:
 # refuses the file), and those YAML 1.1 readers such as PyYAML take for line breaks inside a
 # scalar (CR, NEL, LS, PS), which would fold into spaces. Inside double quotes they are written as
 # \uXXXX escapes, which every YAML reader (Go's too) turns back into the same character.
-_UNSAFE = re.compile("[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_UNSAFE = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 def _escape_unsafe(quoted: str) -> str:
@@ -53,7 +55,13 @@ _UNRESOLVED_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 def _plain_ok(text: str) -> bool:
     if _SIMPLE.match(text) and text.lower() not in _SPECIAL:
         return True
-    if _UNSAFE.search(text) or not _PLAIN.match(text) or text != text.strip() or any(r in text for r in _RISKY) or text.endswith(":"):
+    if (
+        _UNSAFE.search(text)
+        or not _PLAIN.match(text)
+        or text != text.strip()
+        or any(r in text for r in _RISKY)
+        or text.endswith(":")
+    ):
         return False
     if text[0] in _UNRESOLVED_START and text.lower() not in _SPECIAL:
         return True
@@ -88,7 +96,11 @@ def _string(text: str) -> str:
 def _block(text: str, indent: str) -> str | None:
     """``|-`` literal block for multi-line text, when it round-trips exactly."""
     lines = text.split("\n")
-    if any(line != line.rstrip() or "\t" in line for line in lines) or not lines[0].strip() or lines[0][0] == " ":
+    if (
+        any(line != line.rstrip() or "\t" in line for line in lines)
+        or not lines[0].strip()
+        or lines[0][0] == " "
+    ):
         return None
     if _UNSAFE.search(text) or text.endswith("\n"):
         return None

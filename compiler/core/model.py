@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compiler.diagnostics import Position
+from compiler.core.diagnostics import Position
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,9 @@ class Slack:
 @dataclass(frozen=True)
 class Email:
     to: str
-    settings: tuple[tuple[str, str | bool], ...] = ()  # from, smarthost, auth_*: as Alertmanager names them
+    settings: tuple[
+        tuple[str, str | bool], ...
+    ] = ()  # from, smarthost, auth_*: as Alertmanager names them
     send_resolved: bool = True
 
 

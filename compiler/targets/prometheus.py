@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from compiler import conventions as names
-from compiler.durations import format_duration
-from compiler.model import (
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration
+from compiler.core.model import (
     SLO,
     Counter,
     LatencyIndicator,
@@ -29,10 +29,16 @@ from compiler.model import (
     Service,
     Threshold,
 )
-from compiler.promtext import escape_template, quote_label_value
+from compiler.core.windows import (
+    BASE_RATE_WINDOW,
+    PREVIOUS_EVALUATION,
+    TILE,
+    TILED_MIN_WINDOW,
+    tiled,
+)
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
-from compiler.targets.yamltext import Comment, dump
-from compiler.windows import BASE_RATE_WINDOW, PREVIOUS_EVALUATION, TILE, TILED_MIN_WINDOW, tiled
+from compiler.text.promtext import escape_template, quote_label_value
+from compiler.text.yamltext import Comment, dump
 
 BASE = format_duration(BASE_RATE_WINDOW)
 
@@ -265,12 +271,16 @@ def burn_annotations(service: Service, slo: SLO, tier) -> dict[str, str]:
     )
     if slo.description:
         description = escape_template(slo.description.strip()) + "\n" + description
-    annotations = _escape_all({**dict(slo.alerting.annotations), **slo.alerting.annotations_for(tier.severity)})
+    annotations = _escape_all(
+        {**dict(slo.alerting.annotations), **slo.alerting.annotations_for(tier.severity)}
+    )
     annotations.update(
         {
             "summary": escape_template(summary),
             "description": description,
-            "dashboard": escape_template(names.dashboard_link(service.grafana_url, slo.service, slo.name)),
+            "dashboard": escape_template(
+                names.dashboard_link(service.grafana_url, slo.service, slo.name)
+            ),
         }
     )
     if slo.alerting.runbook_url:
@@ -298,7 +308,9 @@ def threshold_rules(service: Service, th: Threshold) -> list:
         annotations["description"] = escape_template(th.description.strip())
     if th.runbook_url:
         annotations["runbook_url"] = escape_template(th.runbook_url)
-    annotations["dashboard"] = escape_template(names.dashboard_link(service.grafana_url, th.service, th.name))
+    annotations["dashboard"] = escape_template(
+        names.dashboard_link(service.grafana_url, th.service, th.name)
+    )
     labels = _labels(
         service.labels,
         th.labels,
@@ -310,19 +322,30 @@ def threshold_rules(service: Service, th: Threshold) -> list:
             names.OBJECTIVE_KIND: "threshold",
         },
     )
-    alert = {"alert": names.threshold_alert(th.name), "expr": f"{selected} {th.op} {names.number(th.value)}"}
+    alert = {
+        "alert": names.threshold_alert(th.name),
+        "expr": f"{selected} {th.op} {names.number(th.value)}",
+    }
     if th.for_:
         alert["for"] = format_duration(th.for_)
     alert["labels"] = dict(sorted(_escape_all(labels).items()))
     alert["annotations"] = dict(sorted(annotations.items()))
-    return [Comment(f"{th.name}: {side} {static}" + (f" for {format_duration(th.for_)}" if th.for_ else "")), record, alert]
+    return [
+        Comment(
+            f"{th.name}: {side} {static}" + (f" for {format_duration(th.for_)}" if th.for_ else "")
+        ),
+        record,
+        alert,
+    ]
 
 
 # --- groups -----------------------------------------------------------------------------------
 def rate_rules(slo: SLO) -> list:
     labels = slo_series_labels(slo)
     return [
-        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"),
+        Comment(
+            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+        ),
         {"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels},
         {"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels},
     ]
@@ -340,13 +363,26 @@ def tile_rules(service: Service) -> list:
     """
     selector = service_selector(service, service.slos)
     previous = format_duration(PREVIOUS_EVALUATION)
-    rules: list = [Comment(f"every SLO above: events per hour, from which windows of {format_duration(TILED_MIN_WINDOW)} and longer are summed")]
+    rules: list = [
+        Comment(
+            f"every SLO above: events per hour, from which windows of {format_duration(TILED_MIN_WINDOW)} and longer are summed"
+        )
+    ]
     for rate in (names.ERRORS_RATE, names.TOTAL_RATE):
         r = f"{rate}{selector}"
         so_far = f"last_over_time({names.EVENTS_THIS_HOUR[rate]}{selector}[{format_duration(TILE)}] offset {previous})"
-        counted = _bracket(f"{r} * (time() - timestamp({r} offset {previous}))\n+ ({so_far} or {r} * 0)")
-        rules.append({"record": names.EVENTS_THIS_HOUR[rate], "expr": f"{counted}\n* on() group_left() (minute() != bool 0)"})
-        rules.append({"record": names.EVENTS_PER_HOUR[rate], "expr": f"{counted}\nand on() minute() == 0"})
+        counted = _bracket(
+            f"{r} * (time() - timestamp({r} offset {previous}))\n+ ({so_far} or {r} * 0)"
+        )
+        rules.append(
+            {
+                "record": names.EVENTS_THIS_HOUR[rate],
+                "expr": f"{counted}\n* on() group_left() (minute() != bool 0)",
+            }
+        )
+        rules.append(
+            {"record": names.EVENTS_PER_HOUR[rate], "expr": f"{counted}\nand on() minute() == 0"}
+        )
     return rules
 
 
@@ -355,7 +391,12 @@ def ratio_rules(service: Service) -> list:
     for one series as for a few, and every SLO's series keeps its own labels."""
     rules: list = [Comment("every SLO above: error ratios over its alert windows")]
     for window, slos in slos_by_window(service):
-        rules.append({"record": names.error_ratio(window), "expr": ratio_expr(service_selector(service, slos), window)})
+        rules.append(
+            {
+                "record": names.error_ratio(window),
+                "expr": ratio_expr(service_selector(service, slos), window),
+            }
+        )
     for slo in service.slos:  # one each: the window and the error budget are the SLO's own
         window = current_burn_window(slo)
         rules.append(
@@ -378,11 +419,25 @@ def period_rules(service: Service, slo: SLO) -> list:
     labels = slo_series_labels(slo)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
     return [
-        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"),
-        {"record": names.OBJECTIVE, "expr": f"vector({names.number(slo.objective)})", "labels": dict(sorted(info_labels.items()))},
-        {"record": names.ERROR_BUDGET, "expr": f"vector({names.number(slo.error_budget)})", "labels": labels},
+        Comment(
+            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+        ),
+        {
+            "record": names.OBJECTIVE,
+            "expr": f"vector({names.number(slo.objective)})",
+            "labels": dict(sorted(info_labels.items())),
+        },
+        {
+            "record": names.ERROR_BUDGET,
+            "expr": f"vector({names.number(slo.error_budget)})",
+            "labels": labels,
+        },
         {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
-        {"record": names.PERIOD_ERROR_RATIO, "expr": ratio_expr(slo_selector(slo), slo.period), "labels": labels},
+        {
+            "record": names.PERIOD_ERROR_RATIO,
+            "expr": ratio_expr(slo_selector(slo), slo.period),
+            "labels": labels,
+        },
         {
             "record": names.BUDGET_REMAINING,
             "expr": f"1 - {series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)} / {names.number(slo.error_budget)}",

@@ -48,7 +48,9 @@ def map_forked(
     jobs = max(1, min(jobs, len(items) // max(1, min_share)))
     if jobs == 1 or not hasattr(os, "fork"):
         return [function(item) for item in items]
-    shares = [list(items[i::jobs]) for i in range(jobs)]  # interleaved: neighbouring files are alike in size
+    shares = [
+        list(items[i::jobs]) for i in range(jobs)
+    ]  # interleaved: neighbouring files are alike in size
     pending: list[tuple[int, IO[bytes]]] = []
     try:
         for share in shares[1:]:
@@ -83,7 +85,7 @@ def _fork(function: Callable, share: list, pickled: Callable | None) -> tuple[in
                     else:
                         pickle.dump((True, False, function(item)), spool, pickle.HIGHEST_PROTOCOL)
                 status = 0
-            except BaseException:  # noqa: BLE001 - sent to the parent, which raises it
+            except BaseException:
                 pickle.dump((False, False, traceback.format_exc()), spool)
             spool.flush()
         finally:
@@ -105,7 +107,9 @@ def _collect(pid: int, spool: IO[bytes], count: int) -> list:
             try:
                 ok, already_pickled, value = pickle.load(spool)
             except EOFError:
-                raise WorkerError(f"a compile worker exited without all its results (wait status {status})") from None
+                raise WorkerError(
+                    f"a compile worker exited without all its results (wait status {status})"
+                ) from None
             if not ok:
                 raise WorkerError(f"a compile worker failed:\n{value}")
             results.append(pickle.loads(value) if already_pickled else value)

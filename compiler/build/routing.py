@@ -11,12 +11,13 @@ import difflib
 import zoneinfo
 from dataclasses import dataclass
 
-from compiler import conventions, secret_scan
-from compiler.base_config import problems as base_config_problems
-from compiler.build import DocumentBuilder
-from compiler.diagnostics import Diagnostic, error, warning
-from compiler.durations import format_duration
-from compiler.model import (
+from compiler.build.base_config import problems as base_config_problems
+from compiler.build.services import DocumentBuilder
+from compiler.checks import secrets as secret_scan
+from compiler.core import conventions
+from compiler.core.diagnostics import Diagnostic, Severity, error, warning
+from compiler.core.durations import format_duration
+from compiler.core.model import (
     BaseConfig,
     Dependency,
     Email,
@@ -55,7 +56,15 @@ SECRET_KEYS = frozenset(
 )  # fmt: skip
 
 # The optional settings of an e-mail receiver, named as in Alertmanager's email_config.
-EMAIL_SETTINGS = ("from", "smarthost", "hello", "auth_username", "auth_password_file", "auth_identity", "require_tls")
+EMAIL_SETTINGS = (
+    "from",
+    "smarthost",
+    "hello",
+    "auth_username",
+    "auth_password_file",
+    "auth_identity",
+    "require_tls",
+)
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ class RoutingBuilder(DocumentBuilder):
         )
         teams = self.teams(data.get("teams") or {})
         dependencies = self.dependencies(data.get("dependencies") or [])
-        if any(d.severity.name == "ERROR" for d in self.diagnostics):
+        if any(d.severity >= Severity.ERROR for d in self.diagnostics):
             return None
         return Routing(
             source_file=self.source_file,
@@ -141,12 +150,18 @@ class RoutingBuilder(DocumentBuilder):
             base_config=base,
         )
 
-    def policy(self, severity: str, raw: dict, path, intervals: tuple[TimeInterval, ...]) -> SeverityPolicy:
+    def policy(
+        self, severity: str, raw: dict, path, intervals: tuple[TimeInterval, ...]
+    ) -> SeverityPolicy:
         # An invalid duration is reported and replaced by the default, so the checks below still run.
         wait, group, repeat = DEFAULT_TIMING[severity]
         group_wait = self.duration(path + ("group_wait",), raw.get("group_wait"), wait) or wait
-        group_interval = self.duration(path + ("group_interval",), raw.get("group_interval"), group) or group
-        repeat_interval = self.duration(path + ("repeat_interval",), raw.get("repeat_interval"), repeat) or repeat
+        group_interval = (
+            self.duration(path + ("group_interval",), raw.get("group_interval"), group) or group
+        )
+        repeat_interval = (
+            self.duration(path + ("repeat_interval",), raw.get("repeat_interval"), repeat) or repeat
+        )
         if repeat_interval < group_interval:
             self.diagnostics.append(
                 warning(
@@ -160,7 +175,11 @@ class RoutingBuilder(DocumentBuilder):
         for key in ("active_time_intervals", "mute_time_intervals"):
             for i, name in enumerate(raw.get(key, [])):
                 if name not in known:
-                    self.fail(path + (key, i), "routing/unknown-time-interval", f"no time interval '{name}' is defined under time_intervals{_suggest(name, known)}")
+                    self.fail(
+                        path + (key, i),
+                        "routing/unknown-time-interval",
+                        f"no time interval '{name}' is defined under time_intervals{_suggest(name, known)}",
+                    )
         return SeverityPolicy(
             severity=severity,
             notify=self.notify(raw["notify"], path + ("notify",)),
@@ -176,17 +195,27 @@ class RoutingBuilder(DocumentBuilder):
         pagerduty = slack = email = None
         if "pagerduty" in raw:
             pd = raw["pagerduty"]
-            pagerduty = PagerDuty(pd["routing_key_file"], pd.get("url"), pd.get("send_resolved", True))
+            pagerduty = PagerDuty(
+                pd["routing_key_file"], pd.get("url"), pd.get("send_resolved", True)
+            )
         if "slack" in raw:
             s = raw["slack"]
             if "api_url_file" not in s and "slack_api_url_file" not in globals_:
-                self.fail(path + ("slack",), "routing/slack-url", "needs 'api_url_file' here or 'slack_api_url_file' under global")
+                self.fail(
+                    path + ("slack",),
+                    "routing/slack-url",
+                    "needs 'api_url_file' here or 'slack_api_url_file' under global",
+                )
             slack = Slack(s["channel"], s.get("api_url_file"), s.get("send_resolved", True))
         if "email" in raw:
             e = raw["email"]
             for key in ("from", "smarthost"):
                 if key not in e and f"smtp_{key}" not in globals_:
-                    self.fail(path + ("email",), "routing/email-settings", f"needs '{key}' here or 'smtp_{key}' under global")
+                    self.fail(
+                        path + ("email",),
+                        "routing/email-settings",
+                        f"needs '{key}' here or 'smtp_{key}' under global",
+                    )
             settings = tuple((k, e[k]) for k in EMAIL_SETTINGS if k in e)
             email = Email(e["to"], settings, e.get("send_resolved", True))
         return Notify(pagerduty, slack, email)
@@ -196,11 +225,22 @@ class RoutingBuilder(DocumentBuilder):
         found = []
         for team, overrides in sorted(raw.items()):
             if team not in owners:
-                self.fail(("teams", team), "routing/unknown-team", f"no service spec has team '{team}'{_suggest(team, owners)}", key=True)
+                self.fail(
+                    ("teams", team),
+                    "routing/unknown-team",
+                    f"no service spec has team '{team}'{_suggest(team, owners)}",
+                    key=True,
+                )
                 continue
             for severity in conventions.SEVERITIES:
                 if severity in overrides:
-                    found.append(TeamNotify(team, severity, self.notify(overrides[severity], ("teams", team, severity))))
+                    found.append(
+                        TeamNotify(
+                            team,
+                            severity,
+                            self.notify(overrides[severity], ("teams", team, severity)),
+                        )
+                    )
         return tuple(found)
 
     def time_intervals(self, raw: dict) -> tuple[TimeInterval, ...]:
@@ -211,13 +251,21 @@ class RoutingBuilder(DocumentBuilder):
                 path = ("time_intervals", name, i)
                 for j, t in enumerate(r.get("times", [])):
                     if t["start_time"] >= t["end_time"]:
-                        self.fail(path + ("times", j), "routing/time-range", f"start_time {t['start_time']} must be before end_time {t['end_time']}")
+                        self.fail(
+                            path + ("times", j),
+                            "routing/time-range",
+                            f"start_time {t['start_time']} must be before end_time {t['end_time']}",
+                        )
                 location = r.get("location")
                 if location is not None and location not in ("UTC", "Local"):
                     try:
                         zoneinfo.ZoneInfo(location)
                     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                        self.fail(path + ("location",), "routing/location", f"'{location}' is not an IANA time zone such as Europe/London")
+                        self.fail(
+                            path + ("location",),
+                            "routing/location",
+                            f"'{location}' is not an IANA time zone such as Europe/London",
+                        )
                 built.append(
                     TimeRange(
                         times=tuple((t["start_time"], t["end_time"]) for t in r.get("times", [])),
@@ -236,19 +284,29 @@ class RoutingBuilder(DocumentBuilder):
         """``service`` -> all its objectives; ``service/objective`` -> that one."""
         service, _, objective = ref.partition("/")
         if service not in self.services:
-            self.fail(path, "routing/unknown-service", f"no service spec defines service '{service}'{_suggest(service, self.services)}")
+            self.fail(
+                path,
+                "routing/unknown-service",
+                f"no service spec defines service '{service}'{_suggest(service, self.services)}",
+            )
             return None
         objectives = self.services[service].objectives
         if not objective:
             return [ObjectiveRef(service, o) for o in objectives]
         if objective not in objectives:
-            self.fail(path, "routing/unknown-objective", f"service '{service}' has no SLO or threshold '{objective}'{_suggest(objective, objectives)}")
+            self.fail(
+                path,
+                "routing/unknown-objective",
+                f"service '{service}' has no SLO or threshold '{objective}'{_suggest(objective, objectives)}",
+            )
             return None
         return [ObjectiveRef(service, objective)]
 
     def dependencies(self, raw: list) -> tuple[Dependency, ...]:
         edges: dict[ObjectiveRef, set[ObjectiveRef]] = {}  # upstream -> direct dependents
-        introduced: dict[tuple[ObjectiveRef, ObjectiveRef], tuple] = {}  # edge -> path of the entry that declared it
+        introduced: dict[
+            tuple[ObjectiveRef, ObjectiveRef], tuple
+        ] = {}  # edge -> path of the entry that declared it
         for i, entry in enumerate(raw):
             dependents = self.expand(entry["dependent"], ("dependencies", i, "dependent"))
             for j, ref in enumerate(entry["depends_on"]):
@@ -264,14 +322,18 @@ class RoutingBuilder(DocumentBuilder):
         for up in sorted(closure):
             if up not in closure[up] or up in reported:
                 continue
-            cycle = sorted(n for n in closure[up] if up in closure.get(n, ()))  # the strongly connected set
+            cycle = sorted(
+                n for n in closure[up] if up in closure.get(n, ())
+            )  # the strongly connected set
             reported.update(cycle)
             where = min(p for (a, b), p in introduced.items() if a in cycle and b in cycle)
             members = ", ".join(f"{r.service}/{r.objective}" for r in cycle)
             if len(cycle) == 1:
                 message = f"{members} would depend on itself and silence its own alerts"
             else:
-                message = f"dependencies form a cycle through {members}; each would silence the other"
+                message = (
+                    f"dependencies form a cycle through {members}; each would silence the other"
+                )
             self.fail(where, "routing/dependency-cycle", message)
         if reported:
             return ()
@@ -288,11 +350,17 @@ class RoutingBuilder(DocumentBuilder):
         if diagnostics:
             return None
         if len(documents) != 1 or not isinstance(documents[0].data, dict):
-            self.fail(at_ref, "routing/base-config", f"{name} must hold one YAML mapping (an alertmanager.yml)")
+            self.fail(
+                at_ref,
+                "routing/base-config",
+                f"{name} must hold one YAML mapping (an alertmanager.yml)",
+            )
             return None
         base = documents[0]
         data = base.data
-        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(base, "a base config", skip=SECRET_KEYS)
+        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(
+            base, "a base config", skip=SECRET_KEYS
+        )
         self.diagnostics.extend(secrets)
         structure = base_config_problems(base)
         self.diagnostics.extend(structure)
@@ -334,7 +402,9 @@ class RoutingBuilder(DocumentBuilder):
         return BaseConfig(name, raw.decode("utf-8"))
 
 
-def _reachable(start: ObjectiveRef, edges: dict[ObjectiveRef, set[ObjectiveRef]]) -> set[ObjectiveRef]:
+def _reachable(
+    start: ObjectiveRef, edges: dict[ObjectiveRef, set[ObjectiveRef]]
+) -> set[ObjectiveRef]:
     seen: set[ObjectiveRef] = set()
     todo = list(edges.get(start, ()))
     while todo:

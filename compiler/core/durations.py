@@ -31,7 +31,9 @@ def parse_duration(text: str) -> int:
     if seconds <= 0:
         raise DurationError(f"'{text}' must be longer than zero")
     if seconds > MAX_SECONDS:
-        raise DurationError(f"'{text}' is longer than {format_duration(MAX_SECONDS)}, the longest duration slo accepts")
+        raise DurationError(
+            f"'{text}' is longer than {format_duration(MAX_SECONDS)}, the longest duration slo accepts"
+        )
     return seconds
 
 

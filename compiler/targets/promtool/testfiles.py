@@ -25,19 +25,19 @@ from fractions import Fraction
 
 import promql_parser
 
-from compiler import conventions as names
-from compiler.diagnostics import Diagnostic, warning
-from compiler.durations import format_duration
-from compiler.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
+from compiler.core import conventions as names
+from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
 from compiler.spec import promql
 from compiler.spec.promql import as_selector, parse
-from compiler.targets import prometheus_rules as rules
-from compiler.targets import scenarios
-from compiler.targets.humanize import RENDER, humanize_percentage, stable
-from compiler.targets.render import bind, render
-from compiler.targets.simulate import Simulation, Timeline
-from compiler.targets.synth import matches, satisfy, selects, series_text
-from compiler.targets.yamltext import Comment, dump
+from compiler.targets import prometheus as rules
+from compiler.targets.promtool import scenarios
+from compiler.targets.promtool.humanize import RENDER, humanize_percentage, stable
+from compiler.targets.promtool.render import bind, render
+from compiler.targets.promtool.simulate import Simulation, Timeline
+from compiler.targets.promtool.synth import matches, satisfy, selects, series_text
+from compiler.text.yamltext import Comment, dump
 
 INTERVAL_MINUTES = 1
 COARSE_STEP = 5  # minutes per step for tiers with long windows beyond COARSE_AFTER
@@ -72,17 +72,29 @@ def plan_inputs(slo: SLO) -> list[InputSeries] | None:
     if any(c.selector is None for c in counters):
         return None
     total = ind.total.selector
-    part, role, other = (ind.errors.selector, "errors", "good") if ind.errors else (ind.good.selector, "good", "errors")
+    part, role, other = (
+        (ind.errors.selector, "errors", "good")
+        if ind.errors
+        else (ind.good.selector, "good", "errors")
+    )
     part_labels = satisfy(part.matchers)
     if part_labels is None or not selects(part, part.metric, part_labels):
         return None
     if part.metric == total.metric and selects(total, total.metric, part_labels):
         rest = satisfy(total.matchers, avoid=part.matchers)
-        if rest is None or not selects(total, total.metric, rest) or selects(part, total.metric, rest):
+        if (
+            rest is None
+            or not selects(total, total.metric, rest)
+            or selects(part, total.metric, rest)
+        ):
             return None
         return [InputSeries(part.metric, part_labels, role), InputSeries(total.metric, rest, other)]
     whole = satisfy(total.matchers, avoid=part.matchers if part.metric == total.metric else ())
-    if whole is None or not selects(total, total.metric, whole) or selects(part, total.metric, whole):
+    if (
+        whole is None
+        or not selects(total, total.metric, whole)
+        or selects(part, total.metric, whole)
+    ):
         return None
     return [InputSeries(part.metric, part_labels, role), InputSeries(total.metric, whole, "total")]
 
@@ -105,10 +117,18 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
     ind = slo.indicator
     if isinstance(ind, LatencyIndicator):
         tot, hit = summed(ind.histogram, f"{ind.histogram.metric}_count")
-        good, _ = summed(ind.histogram, f"{ind.histogram.metric}_bucket", (rules.le_matcher(ind.threshold),))
-        return Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale) if hit else None
+        good, _ = summed(
+            ind.histogram, f"{ind.histogram.metric}_bucket", (rules.le_matcher(ind.threshold),)
+        )
+        return (
+            Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale)
+            if hit
+            else None
+        )
     if any(c is not None and c.selector is None for c in (ind.errors, ind.good, ind.total)):
-        return None  # cannot evaluate a $window expression here; plan_inputs refuses such SLOs anyway
+        return (
+            None  # cannot evaluate a $window expression here; plan_inputs refuses such SLOs anyway
+        )
     tot, hit = summed(ind.total.selector)
     if not hit:
         return None
@@ -194,9 +214,15 @@ def touches(slo: SLO, inputs: list[InputSeries]) -> bool:
     ind = slo.indicator
     if isinstance(ind, LatencyIndicator):
         metrics = {f"{ind.histogram.metric}_count", f"{ind.histogram.metric}_bucket"}
-        return any(s.metric in metrics and selects(ind.histogram, ind.histogram.metric, {**s.labels}) for s in inputs)
+        return any(
+            s.metric in metrics and selects(ind.histogram, ind.histogram.metric, {**s.labels})
+            for s in inputs
+        )
     counters = [c for c in (ind.errors, ind.good, ind.total) if c is not None]
-    return any(c.selector is None or any(selects(c.selector, s.metric, s.labels) for s in inputs) for c in counters)
+    return any(
+        c.selector is None or any(selects(c.selector, s.metric, s.labels) for s in inputs)
+        for c in counters
+    )
 
 
 class TierTests:
@@ -204,7 +230,9 @@ class TierTests:
 
     def __init__(self, service: Service, slo: SLO, inputs: list[InputSeries]):
         self.service, self.slo, self.inputs = service, slo, inputs
-        others = [s for s in service.slos if s is not slo and s.alerting.tiers and touches(s, inputs)]
+        others = [
+            s for s in service.slos if s is not slo and s.alerting.tiers and touches(s, inputs)
+        ]
         self.slos = [slo] + others  # simulation index -> SLO
         self.solo = not others
 
@@ -234,7 +262,11 @@ class TierTests:
                     f"{at(plan.fire)}; errors stop at {at(plan.stop)}, cleared by {at(plan.end)}",
                 )
             else:
-                out += self.group(plan, f"{label}: never fires at {ratio} errors", f"{label}: {ratio} errors, just below the threshold")
+                out += self.group(
+                    plan,
+                    f"{label}: never fires at {ratio} errors",
+                    f"{label}: {ratio} errors, just below the threshold",
+                )
         return out
 
     def quiet(self) -> list:
@@ -259,25 +291,47 @@ class TierTests:
             if slo.alerting.name != alertname:
                 continue
             labels, annotations = self.alert(i, j)
-            alerts.append({"exp_labels": labels, "exp_annotations": {k: fill(value) for k, fill in annotations.items()}})
+            alerts.append(
+                {
+                    "exp_labels": labels,
+                    "exp_annotations": {k: fill(value) for k, fill in annotations.items()},
+                }
+            )
         alerts.sort(key=lambda a: list(a["exp_labels"].items()))  # the labels are sorted by name
-        return {"eval_time": _minutes(expect.step * step), "alertname": alertname, "exp_alerts": alerts}
+        return {
+            "eval_time": _minutes(expect.step * step),
+            "alertname": alertname,
+            "exp_alerts": alerts,
+        }
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one TierTests per SLO and compile
+    @functools.cache  # noqa: B019 - one TierTests per SLO and compile
     def alert(self, i: int, j: int) -> tuple[dict[str, str], dict[str, Callable[[float], str]]]:
         """The alert of tier j of simulation i's SLO: its labels as promtool shows them (sorted by
         name), and each annotation as a function of the alert's value."""
         slo = self.slos[i]
         rule = rules.burn_alert(self.service, slo, slo.alerting.tiers[j])
         labels = {k: render(v, None, {}) for k, v in rule["labels"].items()}
-        return dict(sorted(labels.items())), {k: bind(v, labels) for k, v in rule["annotations"].items()}
+        return dict(sorted(labels.items())), {
+            k: bind(v, labels) for k, v in rule["annotations"].items()
+        }
 
     def group(self, plan: scenarios.Plan, name: str, comment: str) -> list:
-        series = [{"series": series_text(s.metric, s.labels), "values": role_values(plan.segments, plan.step, s.role)} for s in self.inputs]
+        series = [
+            {
+                "series": series_text(s.metric, s.labels),
+                "values": role_values(plan.segments, plan.step, s.role),
+            }
+            for s in self.inputs
+        ]
         checks = [self.check(e, plan.step) for e in plan.expects]
         return [
             Comment(comment),
-            {"name": name, "interval": _minutes(plan.step), "input_series": series, "alert_rule_test": checks},
+            {
+                "name": name,
+                "interval": _minutes(plan.step),
+                "input_series": series,
+                "alert_rule_test": checks,
+            },
         ]
 
 
@@ -299,7 +353,9 @@ def test_values(th: Threshold) -> tuple[Decimal, Decimal]:
         candidates = [((value + 1) / 2, value / 2)]  # keep ratios within 0..1
     else:
         scale = abs(value) or Decimal(4)  # around zero: step by whole units (0.25 * 4 = 1)
-        candidates = [(scale * Decimal(f), scale * Decimal(f)) for f in ("0.25", "0.2", "0.3", "0.5", "0.1")]
+        candidates = [
+            (scale * Decimal(f), scale * Decimal(f)) for f in ("0.25", "0.2", "0.3", "0.5", "0.1")
+        ]
         candidates = [(value + up, value - down) for up, down in candidates]
     for high, low in candidates:
         bad, good = (high, low) if th.op == ">" else (low, high)
@@ -315,7 +371,10 @@ def threshold_tests(service: Service, th: Threshold) -> list:
         metric, series_labels = parsed.metric, labels
         how = f"raw {parsed.metric}"
     else:
-        metric, series_labels = names.THRESHOLD_VALUE, {names.SERVICE: th.service, names.SLO: th.name}
+        metric, series_labels = (
+            names.THRESHOLD_VALUE,
+            {names.SERVICE: th.service, names.SLO: th.name},
+        )
         how = f"the recorded {names.THRESHOLD_VALUE} (the expression itself is checked by promtool check rules)"
     value = th.value
     bad, good = test_values(th)
@@ -335,21 +394,32 @@ def threshold_tests(service: Service, th: Threshold) -> list:
             raise AssertionError(f"{th.name}: test value {v} renders ambiguously")
         return {
             "exp_labels": dict(sorted(alert_labels.items())),
-            "exp_annotations": {k: render(t, float(v), alert_labels) for k, t in rule["annotations"].items()},
+            "exp_annotations": {
+                k: render(t, float(v), alert_labels) for k, t in rule["annotations"].items()
+            },
         }
 
     checks = [{"eval_time": _minutes(start - 1), "alertname": alertname, "exp_alerts": []}]
     if for_m:
-        checks.append({"eval_time": _minutes(start + for_m - 1), "alertname": alertname, "exp_alerts": []})
-    checks.append({"eval_time": _minutes(start + for_m), "alertname": alertname, "exp_alerts": [firing(bad)]})
+        checks.append(
+            {"eval_time": _minutes(start + for_m - 1), "alertname": alertname, "exp_alerts": []}
+        )
+    checks.append(
+        {"eval_time": _minutes(start + for_m), "alertname": alertname, "exp_alerts": [firing(bad)]}
+    )
     checks.append({"eval_time": _minutes(stop), "alertname": alertname, "exp_alerts": []})
     side = "above" if th.op == ">" else "below"
     return [
-        Comment(f"{th.name}: {names.number(bad)} ({side} {names.number(value)}) fires after {format_duration(th.for_) if th.for_ else 'one evaluation'}, from {how}"),
+        Comment(
+            f"{th.name}: {names.number(bad)} ({side} {names.number(value)}) fires after {format_duration(th.for_) if th.for_ else 'one evaluation'}, from {how}"
+        ),
         {
-            "name": f"{th.name}: fires {side} {names.number(value)}" + (f" after {format_duration(th.for_)}" if th.for_ else ""),
+            "name": f"{th.name}: fires {side} {names.number(value)}"
+            + (f" after {format_duration(th.for_)}" if th.for_ else ""),
             "interval": _minutes(INTERVAL_MINUTES),
-            "input_series": [{"series": series_text(metric, series_labels), "values": _runs(values)}],
+            "input_series": [
+                {"series": series_text(metric, series_labels), "values": _runs(values)}
+            ],
             "alert_rule_test": checks,
         },
     ]
@@ -416,7 +486,12 @@ SELF_STARTING = frozenset({"absent", "absent_over_time", "vector"})
 def yields_without_input(expr: str) -> bool:
     found = []
     promql_parser.walk(
-        promql.parse(expr), lambda node: found.append(node) if isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING else None
+        promql.parse(expr),
+        lambda node: (
+            found.append(node)
+            if isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING
+            else None
+        ),
     )
     return bool(found)
 

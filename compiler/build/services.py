@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from compiler import conventions, windows
-from compiler.diagnostics import Diagnostic, error, warning
-from compiler.durations import DurationError, format_duration, parse_duration
-from compiler.model import (
+from compiler.core import conventions, windows
+from compiler.core.diagnostics import Diagnostic, Severity, error, warning
+from compiler.core.durations import DurationError, format_duration, parse_duration
+from compiler.core.model import (
     SLO,
     Alerting,
     Counter,
@@ -27,7 +27,6 @@ from compiler.model import (
 from compiler.spec import promql
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
-
 
 # The generated promtool tests step through `for` minute by minute: 7d takes promtool ~10 s, 30d
 # ~40 s. A condition pending for longer than a week is better written as an SLO.
@@ -53,7 +52,9 @@ class DocumentBuilder:
 
     # --- helpers -------------------------------------------------------------------------
     def fail(self, path, check: str, message: str, key: bool = False) -> None:
-        where = self.doc.key_at(path) if key else self.doc.at(path)  # key: point at the name, not its value
+        where = (
+            self.doc.key_at(path) if key else self.doc.at(path)
+        )  # key: point at the name, not its value
         self.diagnostics.append(error(where, check, f"{field_path(path)}: {message}"))
 
     def warn(self, path, check: str, message: str) -> None:
@@ -98,7 +99,7 @@ class ServiceBuilder(DocumentBuilder):
             self.fail(
                 path,
                 "spec/counter",
-                "must be a counter selector such as http_requests_total{job=\"api\"}, "
+                'must be a counter selector such as http_requests_total{job="api"}, '
                 f"or an expression using [{promql.WINDOW_PLACEHOLDER}] for the rate window",
             )
             return None
@@ -125,7 +126,7 @@ class ServiceBuilder(DocumentBuilder):
                 thresholds.append(threshold)
         labels = self.labels(("labels",), data.get("labels"))
         outputs = self.outputs(data.get("outputs", {}))
-        if self.diagnostics and any(d.severity.name == "ERROR" for d in self.diagnostics):
+        if self.diagnostics and any(d.severity >= Severity.ERROR for d in self.diagnostics):
             return None
         return Service(
             name=service,
@@ -148,14 +149,24 @@ class ServiceBuilder(DocumentBuilder):
         for key in sorted(labels.keys() & conventions.KUBERNETES_MANAGED_LABELS.keys()):
             path = ("outputs", "kubernetes", "labels", key)
             self.diagnostics.append(
-                error(self.doc.key_at(path), "spec/reserved-label", f"{field_path(path)}: label '{key}' is set by the compiler")
+                error(
+                    self.doc.key_at(path),
+                    "spec/reserved-label",
+                    f"{field_path(path)}: label '{key}' is set by the compiler",
+                )
             )
-        return Outputs(KubernetesOutput(settings.get("namespace"), _pairs(labels)), raw.get("mimir", False))
+        return Outputs(
+            KubernetesOutput(settings.get("namespace"), _pairs(labels)), raw.get("mimir", False)
+        )
 
     def unique(self, names: dict, name: str, path) -> None:
         if name in names:
             first = self.doc.at(names[name] + ("name",))
-            self.fail(path + ("name",), "spec/duplicate-name", f"'{name}' is already used by {field_path(names[name])} (line {first.line})")
+            self.fail(
+                path + ("name",),
+                "spec/duplicate-name",
+                f"'{name}' is already used by {field_path(names[name])} (line {first.line})",
+            )
         else:
             names[name] = path
 
@@ -163,10 +174,18 @@ class ServiceBuilder(DocumentBuilder):
         objective = _decimal(raw["objective"]) / 100
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
-            self.fail(path + ("period",), "spec/period", f"{raw['period']} is shorter than the minimum period of 1d")
+            self.fail(
+                path + ("period",),
+                "spec/period",
+                f"{raw['period']} is shorter than the minimum period of 1d",
+            )
             period = None
         if period is not None and period > windows.MAX_PERIOD:
-            self.fail(path + ("period",), "spec/period", f"{raw['period']} is longer than the maximum period of {format_duration(windows.MAX_PERIOD)}")
+            self.fail(
+                path + ("period",),
+                "spec/period",
+                f"{raw['period']} is longer than the maximum period of {format_duration(windows.MAX_PERIOD)}",
+            )
             period = None
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
         alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
@@ -189,9 +208,15 @@ class ServiceBuilder(DocumentBuilder):
         if "ratio" in raw:
             ratio, p = raw["ratio"], path + ("ratio",)
             if ("errors" in ratio) == ("good" in ratio):
-                self.fail(p, "spec/ratio", "needs exactly one of 'errors' or 'good' (besides 'total')")
+                self.fail(
+                    p, "spec/ratio", "needs exactly one of 'errors' or 'good' (besides 'total')"
+                )
                 return None
-            parts = {k: self.counter(p + (k,), ratio[k]) for k in ("errors", "good", "total") if k in ratio}
+            parts = {
+                k: self.counter(p + (k,), ratio[k])
+                for k in ("errors", "good", "total")
+                if k in ratio
+            }
             if None in parts.values():
                 return None
             return RatioIndicator(**parts)
@@ -201,7 +226,11 @@ class ServiceBuilder(DocumentBuilder):
             return None
         selector = promql.as_selector(ast)
         if selector is None:
-            self.fail(p + ("histogram",), "spec/histogram", "must be a histogram selector such as http_request_duration_seconds{job=\"api\"}")
+            self.fail(
+                p + ("histogram",),
+                "spec/histogram",
+                'must be a histogram selector such as http_request_duration_seconds{job="api"}',
+            )
             return None
         for suffix in ("_bucket", "_count", "_sum"):
             if selector.metric.endswith(suffix):
@@ -212,7 +241,11 @@ class ServiceBuilder(DocumentBuilder):
                 )
                 return None
         if any(m.name == "le" for m in selector.matchers):
-            self.fail(p + ("histogram",), "spec/histogram", "must not select 'le'; the threshold chooses the bucket")
+            self.fail(
+                p + ("histogram",),
+                "spec/histogram",
+                "must not select 'le'; the threshold chooses the bucket",
+            )
             return None
         threshold = latency["threshold"]
         if isinstance(threshold, str):
@@ -228,7 +261,9 @@ class ServiceBuilder(DocumentBuilder):
         if period is None:
             return None
         # `page: false` drops a severity; `page: {labels: ...}` keeps it with extras of its own.
-        enabled = {severity: raw.get(severity, True) is not False for severity in ("page", "ticket")}
+        enabled = {
+            severity: raw.get(severity, True) is not False for severity in ("page", "ticket")
+        }
         extras = {s: raw[s] for s in ("page", "ticket") if isinstance(raw.get(s), dict)}
         specs = windows.scaled_tiers(period)
         if "windows" in raw:
@@ -257,10 +292,14 @@ class ServiceBuilder(DocumentBuilder):
             labels=self.labels(path + ("labels",), raw.get("labels")),
             annotations=_pairs(raw.get("annotations")),
             severity_labels=tuple(
-                (s, self.labels(path + (s, "labels"), extra.get("labels"))) for s, extra in sorted(extras.items()) if extra.get("labels")
+                (s, self.labels(path + (s, "labels"), extra.get("labels")))
+                for s, extra in sorted(extras.items())
+                if extra.get("labels")
             ),
             severity_annotations=tuple(
-                (s, _pairs(extra.get("annotations"))) for s, extra in sorted(extras.items()) if extra.get("annotations")
+                (s, _pairs(extra.get("annotations")))
+                for s, extra in sorted(extras.items())
+                if extra.get("annotations")
             ),
         )
 
@@ -275,20 +314,36 @@ class ServiceBuilder(DocumentBuilder):
                 ok = False
                 continue
             if short < windows.BASE_RATE_WINDOW:
-                self.fail(p + ("short",), "spec/window", f"{item['short']} is shorter than the base rate window {format_duration(windows.BASE_RATE_WINDOW)}")
+                self.fail(
+                    p + ("short",),
+                    "spec/window",
+                    f"{item['short']} is shorter than the base rate window {format_duration(windows.BASE_RATE_WINDOW)}",
+                )
                 ok = False
             if short > long:
-                self.fail(p + ("short",), "spec/window", f"short window {item['short']} is longer than the long window {item['long']}")
+                self.fail(
+                    p + ("short",),
+                    "spec/window",
+                    f"short window {item['short']} is longer than the long window {item['long']}",
+                )
                 ok = False
             if long > period:
-                self.fail(p + ("long",), "spec/window", f"long window {item['long']} is longer than the period {format_duration(period)}")
+                self.fail(
+                    p + ("long",),
+                    "spec/window",
+                    f"long window {item['long']} is longer than the period {format_duration(period)}",
+                )
                 ok = False
-            specs.append(windows.TierSpec(item["severity"], long, short, _decimal(item["budget"]) / 100))
+            specs.append(
+                windows.TierSpec(item["severity"], long, short, _decimal(item["budget"]) / 100)
+            )
         seen = set()
         for i, spec in enumerate(specs):
             key = (spec.severity, spec.long, spec.short)
             if key in seen:
-                self.fail(path + (i,), "spec/window", "the same severity and window pair appears twice")
+                self.fail(
+                    path + (i,), "spec/window", "the same severity and window pair appears twice"
+                )
                 ok = False
             seen.add(key)
         return tuple(specs) if ok else None
@@ -300,7 +355,11 @@ class ServiceBuilder(DocumentBuilder):
         ast = self.expression(path + ("expr",), raw["expr"])
         for_ = self.duration(path + ("for",), raw.get("for"), 0)
         if for_ is not None and for_ > MAX_FOR:
-            self.fail(path + ("for",), "spec/duration", f"{raw['for']} is longer than {format_duration(MAX_FOR)}, the longest 'for' slo generates tests for")
+            self.fail(
+                path + ("for",),
+                "spec/duration",
+                f"{raw['for']} is longer than {format_duration(MAX_FOR)}, the longest 'for' slo generates tests for",
+            )
             for_ = None
         labels = self.labels(path + ("labels",), raw.get("labels"))
         if ast is None or for_ is None:

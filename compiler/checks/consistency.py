@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from compiler import conventions as names
-from compiler.diagnostics import Diagnostic, Position, error
-from compiler.model import LatencyIndicator, Model, RatioIndicator
+from compiler.core import conventions as names
+from compiler.core.diagnostics import Diagnostic, Position, error
+from compiler.core.model import LatencyIndicator, Model, RatioIndicator
 from compiler.spec import promql
 from compiler.spec.yaml_source import load_documents
-from compiler.targets.yamltext import strip_comments
+from compiler.text.yamltext import strip_comments
 
 # The C loader without positions: generated files are read in full on every compile, and
 # positions are needed only for the rare diagnostic (then the file is read again, see check).
@@ -66,11 +66,19 @@ def spec_expressions(model: Model) -> list[SpecExpr]:
                 for field in ("errors", "good", "total"):
                     counter = getattr(ind, field)
                     if counter is not None:
-                        found.append(SpecExpr(slo.source, f"SLO '{slo.name}' indicator.ratio.{field}", counter.text))
+                        found.append(
+                            SpecExpr(
+                                slo.source,
+                                f"SLO '{slo.name}' indicator.ratio.{field}",
+                                counter.text,
+                            )
+                        )
             elif isinstance(ind, LatencyIndicator):
                 for suffix in ("_bucket", "_count"):
                     text = promql.render_selector(ind.histogram, ind.histogram.metric + suffix)
-                    found.append(SpecExpr(slo.source, f"SLO '{slo.name}' indicator.latency.histogram", text))
+                    found.append(
+                        SpecExpr(slo.source, f"SLO '{slo.name}' indicator.latency.histogram", text)
+                    )
         for th in service.thresholds:
             found.append(SpecExpr(th.source, f"threshold '{th.name}' expr", th.expr))
     return found
@@ -92,28 +100,46 @@ def _names_in(expr: str) -> frozenset[str]:
         try:
             names = frozenset(promql.metric_names(promql.parse(shape)))
         except promql.PromQLError:
-            names = frozenset(promql.metric_names(promql.parse(text)))  # the error, as the text has it
+            names = frozenset(
+                promql.metric_names(promql.parse(text))
+            )  # the error, as the text has it
         if len(_names_by_shape) < 100_000:  # bounded: a long-lived process compiles many trees
             _names_by_shape[shape] = names
     return names
 
 
 # --- what the generated files read and record ----------------------------------------------
-_UNREADABLE = "the generated file does not read back as YAML{}; this is a bug in slo, please report it"
+_UNREADABLE = (
+    "the generated file does not read back as YAML{}; this is a bug in slo, please report it"
+)
 
 
-def _rule_contents(path: str, text: str, data: dict | None) -> tuple[list[str], set[str], bool, list[Diagnostic]]:
+def _rule_contents(
+    path: str, text: str, data: dict | None
+) -> tuple[list[str], set[str], bool, list[Diagnostic]]:
     """Every rule expression of a rule file, the names it records, whether it holds alerts, and
     why the file does not read back (a bug in a target: no rule of it could be checked).
 
     ``data``: what the rule target wrote ``text`` from; the YAML writer reads back as exactly
     its input (tests/test_injection.py), so reading the text again would give the same."""
     try:
-        documents = [strip_comments(data)] if data is not None else [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+        documents = (
+            [strip_comments(data)]
+            if data is not None
+            else [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+        )
     except yaml.YAMLError:
         _, problems = load_documents(path, text)  # the same failure, with its position
-        found = [error(d.position, "consistency/generated-file", _UNREADABLE.format(f" ({d.message})")) for d in problems]
-        return [], set(), False, found or [error(Position(path), "consistency/generated-file", _UNREADABLE.format(""))]
+        found = [
+            error(d.position, "consistency/generated-file", _UNREADABLE.format(f" ({d.message})"))
+            for d in problems
+        ]
+        return (
+            [],
+            set(),
+            False,
+            found or [error(Position(path), "consistency/generated-file", _UNREADABLE.format(""))],
+        )
     exprs, recorded, alerts = [], set(), False
     for rule in (r for d in documents for g in d.get("groups") or [] for r in g.get("rules") or []):
         if "record" in rule:
@@ -138,7 +164,9 @@ def _expr_lines(text: str) -> list[tuple[int, int, str]]:
     found = []
     for m in _EXPR_VALUE.finditer(text):
         line = text.rfind("\n", 0, m.start()) + 1
-        if text[line : m.start()].strip(" \t") == "":  # the key starts its line: not text inside a value
+        if (
+            text[line : m.start()].strip(" \t") == ""
+        ):  # the key starts its line: not text inside a value
             found.append((line, m.start() - line, m.group(1)))
     return found
 
@@ -147,7 +175,11 @@ def rule_queries(path: str, text: str) -> list[Query]:
     """Every rule expression of a rule file with its position (the file reads back: see extract)."""
     documents, _ = load_documents(path, text)
     return [
-        Query(doc.at(("groups", gi, "rules", ri, "expr")), f"group {group['name']}, rule {ri + 1} ({kind} {rule.get(kind)})", str(rule["expr"]))
+        Query(
+            doc.at(("groups", gi, "rules", ri, "expr")),
+            f"group {group['name']}, rule {ri + 1} ({kind} {rule.get(kind)})",
+            str(rule["expr"]),
+        )
         for doc in documents
         for gi, group in enumerate(doc.data.get("groups") or [])
         for ri, rule in enumerate(group.get("rules") or [])
@@ -180,14 +212,18 @@ def _walk_dashboard(text: str) -> list[tuple[str, str]]:
             if node.get("type") == "row":
                 row = node.get("title", "")
             elif "gridPos" in node and "type" in node:  # a panel
-                where = f"panel {node.get('id')} \"{node.get('title', '')}\"" + (f" (row \"{row}\")" if row else "")
+                where = f'panel {node.get("id")} "{node.get("title", "")}"' + (
+                    f' (row "{row}")' if row else ""
+                )
             elif where == "annotations" and "name" in node:
-                where = f"annotation \"{node['name']}\""
+                where = f'annotation "{node["name"]}"'
             if isinstance(node.get("expr"), str):
                 found.append((where, node["expr"]))
             for key in sorted(node):
                 value = node[key]
-                if type(value) is dict or type(value) is list:  # scalars hold no query: skip the call
+                if (
+                    type(value) is dict or type(value) is list
+                ):  # scalars hold no query: skip the call
                     walk(value, where)
         else:
             for item in node:
@@ -237,10 +273,14 @@ def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extrac
             names_read |= _names_in(expr)
         except promql.PromQLError:
             unparsable = True
-    return Extract(text, kind, frozenset(names_read), unparsable, frozenset(records), alerts, tuple(unreadable))
+    return Extract(
+        text, kind, frozenset(names_read), unparsable, frozenset(records), alerts, tuple(unreadable)
+    )
 
 
-def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None) -> list[Diagnostic]:
+def check(
+    model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None
+) -> list[Diagnostic]:
     """Every diagnostic about series read and never produced; ``extracts`` are files already
     read, used where the artifact still has the text they were read from."""
     extracts = extracts or {}
@@ -272,7 +312,9 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
     for spec in spec_expressions(model):
         names_read = _names_in(spec.expr)  # the spec was parsed when built, so this cannot fail
         sources |= names_read
-        for name in sorted(n for n in names_read - produced if n.startswith(names.SERIES_NAMESPACE)):
+        for name in sorted(
+            n for n in names_read - produced if n.startswith(names.SERIES_NAMESPACE)
+        ):
             diagnostics.append(
                 error(
                     spec.position,
@@ -282,7 +324,9 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
                 )
             )
 
-    dashboards = [names.dashboard_file(s.name) for s in model.services] + [names.OVERVIEW_DASHBOARD_FILE]
+    dashboards = [names.dashboard_file(s.name) for s in model.services] + [
+        names.OVERVIEW_DASHBOARD_FILE
+    ]
     for path in sorted(set(dashboards) & artifacts.keys()):
         files.append((path, read("dashboard", path)))
 
@@ -290,12 +334,22 @@ def check(model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] 
     for path, found in files:
         if not found.unparsable and found.reads <= known:
             continue  # the common case: nothing to report, no need to know which query read what
-        queries = rule_queries(path, artifacts[path]) if found.kind == "rules" else dashboard_queries(path, artifacts[path])
+        queries = (
+            rule_queries(path, artifacts[path])
+            if found.kind == "rules"
+            else dashboard_queries(path, artifacts[path])
+        )
         for query in queries:
             try:
                 read_names = _names_in(query.expr)
             except promql.PromQLError as exc:
-                diagnostics.append(error(query.position, "consistency/promql", f"{query.where}: invalid PromQL: {exc}"))
+                diagnostics.append(
+                    error(
+                        query.position,
+                        "consistency/promql",
+                        f"{query.where}: invalid PromQL: {exc}",
+                    )
+                )
                 continue
             for name in sorted(read_names - known):
                 diagnostics.append(

@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from compiler.targets import humanize
+from compiler.targets.promtool import humanize
 
-_WITH_LABEL = re.compile(r"\{\{ with \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}(.*?)\{\{ end \}\}", re.S)
+_WITH_LABEL = re.compile(
+    r"\{\{ with \$labels\.([A-Za-z_][A-Za-z0-9_]*) \}\}(.*?)\{\{ end \}\}", re.S
+)
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _LITERAL_OPEN = ' "{{" '  # {{ "{{" }} writes the text "{{", which must not read as an action
 _VALUE_ACTIONS = {

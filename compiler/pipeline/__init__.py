@@ -7,13 +7,23 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import consistency, secret_scan, targets, workers
-from compiler import conventions as names
-from compiler.build import ServiceBuilder, build_model
-from compiler.build_routing import SECRET_KEYS, RoutingBuilder, ServiceNames, inline_secrets
-from compiler.cache import Cache, NoCache
-from compiler.diagnostics import CompileError, Diagnostic, Diagnostics, Position, error
-from compiler.model import Model, Routing, Service
+from compiler import targets
+from compiler.build.routing import SECRET_KEYS, RoutingBuilder, ServiceNames, inline_secrets
+from compiler.build.services import ServiceBuilder, build_model
+from compiler.checks import consistency
+from compiler.checks import secrets as secret_scan
+from compiler.core import conventions as names
+from compiler.core.diagnostics import (
+    CompileError,
+    Diagnostic,
+    Diagnostics,
+    Position,
+    Severity,
+    error,
+)
+from compiler.core.model import Model, Routing, Service
+from compiler.pipeline import workers
+from compiler.pipeline.cache import Cache, NoCache
 from compiler.spec.validate import document_kind, validate_document
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
@@ -62,9 +72,13 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
     loaded = LoadedFile([], [], [])
     documents, diagnostics = load_documents(name, raw)
     loaded.diagnostics.extend(diagnostics)
-    unreadable = {d.position for d in diagnostics}  # a value YAML could not read is reported once, as such
+    unreadable = {
+        d.position for d in diagnostics
+    }  # a value YAML could not read is reported once, as such
     if not documents and not diagnostics:
-        loaded.diagnostics.append(error(Position(name), "spec/empty", "file holds no spec document"))
+        loaded.diagnostics.append(
+            error(Position(name), "spec/empty", "file holds no spec document")
+        )
     for doc in documents:
         kind, diagnostics = document_kind(doc)
         loaded.diagnostics.extend(diagnostics)
@@ -86,7 +100,13 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
         builder = ServiceBuilder(doc, name)
         service = builder.build()
         loaded.services.append(
-            LoadedService(doc.data["service"], service, doc.at(("service",)), ServiceNames(doc.data["team"], tuple(objectives)), builder.diagnostics)
+            LoadedService(
+                doc.data["service"],
+                service,
+                doc.at(("service",)),
+                ServiceNames(doc.data["team"], tuple(objectives)),
+                builder.diagnostics,
+            )
         )
     return loaded
 
@@ -99,7 +119,9 @@ class PreparedFile:
 
     loaded: LoadedFile
     emitted: dict[str, dict[str, targets.Emitted]]  # service -> target -> (files, diagnostics)
-    extracts: dict[str, consistency.Extract]  # generated file -> what the consistency check read in it
+    extracts: dict[
+        str, consistency.Extract
+    ]  # generated file -> what the consistency check read in it
     secrets: dict[str, list[Diagnostic]]  # generated file (of ``emitted``) -> secrets found in it
 
 
@@ -112,8 +134,14 @@ def prepare_file(name: str, raw: bytes) -> PreparedFile:
         done, documents = targets.emit_service(entry.service)
         emitted[entry.name] = done
         for files, _ in done.values():
-            secrets.update((path, secret_scan.in_artifact(path, text, SECRET_KEYS)) for path, text in files.items())
-        for kind, path in (("rules", names.rules_file(entry.name)), ("dashboard", names.dashboard_file(entry.name))):
+            secrets.update(
+                (path, secret_scan.in_artifact(path, text, SECRET_KEYS))
+                for path, text in files.items()
+            )
+        for kind, path in (
+            ("rules", names.rules_file(entry.name)),
+            ("dashboard", names.dashboard_file(entry.name)),
+        ):
             text = next((files[path] for files, _ in done.values() if path in files), None)
             if text is not None:
                 extracts[path] = consistency.extract(kind, path, text, documents.get(path))
@@ -135,7 +163,9 @@ def _prepare_pickled(job: tuple[str, bytes, str, Cache]) -> bytes:
     return data
 
 
-def prepare_all(sources: list[tuple[str, bytes]], cache: Cache, jobs: int = 1) -> list[PreparedFile]:
+def prepare_all(
+    sources: list[tuple[str, bytes]], cache: Cache, jobs: int = 1
+) -> list[PreparedFile]:
     """``prepare_file`` for every source, from the cache where it can, in ``jobs`` processes."""
     found: list[PreparedFile | None] = []
     missing = []
@@ -155,7 +185,9 @@ def load_tree(root: Path | str) -> tuple[Model | None, list[Diagnostic]]:
     return model, diagnostics
 
 
-def _load(root: Path, cache: Cache, jobs: int, prepare: bool) -> tuple[Model | None, list[Diagnostic], list[PreparedFile]]:
+def _load(
+    root: Path, cache: Cache, jobs: int, prepare: bool
+) -> tuple[Model | None, list[Diagnostic], list[PreparedFile]]:
     """(model, diagnostics, each file prepared when ``prepare``)."""
     found = Diagnostics()
     if not root.exists():
@@ -185,12 +217,19 @@ def load_sources(sources: list[tuple[str, bytes | str]]) -> tuple[Model | None, 
     """Spec texts, each named as diagnostics should name it -> model; diagnostics from all, sorted.
 
     For specs that are not (yet) files, e.g. what `slo import` is about to write."""
-    encoded = [(name, raw.encode("utf-8") if isinstance(raw, str) else raw, None) for name, raw in sources]
-    return _assemble(encoded, [load_file(name, raw) for name, raw, _ in encoded], None, Diagnostics())
+    encoded = [
+        (name, raw.encode("utf-8") if isinstance(raw, str) else raw, None) for name, raw in sources
+    ]
+    return _assemble(
+        encoded, [load_file(name, raw) for name, raw, _ in encoded], None, Diagnostics()
+    )
 
 
 def _assemble(
-    sources: list[tuple[str, bytes, Path | None]], loaded_files: list[LoadedFile], root: Path | None, found: Diagnostics
+    sources: list[tuple[str, bytes, Path | None]],
+    loaded_files: list[LoadedFile],
+    root: Path | None,
+    found: Diagnostics,
 ) -> tuple[Model | None, list[Diagnostic]]:
     services = []
     owners: dict[str, Position] = {}
@@ -222,7 +261,9 @@ def _assemble(
     return build_model(services, routing), found.sorted()
 
 
-def _build_routing(root: Path | None, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics) -> Routing | None:
+def _build_routing(
+    root: Path | None, routings: list, catalog: dict[str, ServiceNames], found: Diagnostics
+) -> Routing | None:
     """The one Routing document, if any, with its base config read from disk."""
     if not routings:
         return None
@@ -238,7 +279,13 @@ def _build_routing(root: Path | None, routings: list, catalog: dict[str, Service
     base = None
     ref = doc.data.get("base_config")
     if ref is not None and path is None:
-        found.add(error(doc.at(("base_config",)), "routing/base-config", "base_config needs the spec to be a file"))
+        found.add(
+            error(
+                doc.at(("base_config",)),
+                "routing/base-config",
+                "base_config needs the spec to be a file",
+            )
+        )
         return None
     if ref is not None:
         base_path = (path.parent / ref).resolve()
@@ -255,7 +302,13 @@ def _build_routing(root: Path | None, routings: list, catalog: dict[str, Service
         try:
             base = (shown, base_path.read_bytes())
         except OSError as exc:
-            found.add(error(doc.at(("base_config",)), "spec/read", f"base_config: {shown}: {exc.strerror or exc}"))
+            found.add(
+                error(
+                    doc.at(("base_config",)),
+                    "spec/read",
+                    f"base_config: {shown}: {exc.strerror or exc}",
+                )
+            )
             return None
     builder = RoutingBuilder(doc, name, catalog, base)
     routing = builder.build()
@@ -274,11 +327,17 @@ def compile_tree(root: Path | str, cache: Cache | None = None, jobs: int = 1) ->
     emitted_per_service = {name: done for p in prepared for name, done in p.emitted.items()}
     extracts = {path: found for p in prepared for path, found in p.extracts.items()}
     artifacts, emitted = targets.emit_all(model, emitted_per_service)
-    emitted += consistency.check(model, artifacts, extracts)  # every series a rule or dashboard reads exists
-    scanned = {path: found for p in prepared for path, found in p.secrets.items()}  # the per-service files
+    emitted += consistency.check(
+        model, artifacts, extracts
+    )  # every series a rule or dashboard reads exists
+    scanned = {
+        path: found for p in prepared for path, found in p.secrets.items()
+    }  # the per-service files
     for path, text in artifacts.items():  # out/ is committed: the last guard, whatever the path
-        emitted += scanned[path] if path in scanned else secret_scan.in_artifact(path, text, SECRET_KEYS)
+        emitted += (
+            scanned[path] if path in scanned else secret_scan.in_artifact(path, text, SECRET_KEYS)
+        )
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
-    if any(d.severity.name == "ERROR" for d in diagnostics):
+    if any(d.severity >= Severity.ERROR for d in diagnostics):
         raise CompileError(diagnostics)
     return CompileResult(model, artifacts, diagnostics)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 # Python's own regex parser (3.11+ names; the project requires 3.11) gives us the regex's structure.
-import re._parser as sre_parse  # noqa: E402
-from re._constants import (  # noqa: E402
+import re._parser as sre_parse
+from re._constants import (
     ANY,
     AT,
     BRANCH,
@@ -27,7 +27,7 @@ from re._constants import (  # noqa: E402
     SUBPATTERN,
 )
 
-from compiler.model import Matcher, Selector
+from compiler.core.model import Matcher, Selector
 
 FALLBACKS = ("200", "ok", "x", "a", "0", "1", "")
 
@@ -123,7 +123,9 @@ def _candidates(constraints: list[Matcher], extra: list[Matcher] = ()) -> list[s
     return seen
 
 
-def satisfy(matchers: tuple[Matcher, ...], avoid: tuple[Matcher, ...] = ()) -> dict[str, str] | None:
+def satisfy(
+    matchers: tuple[Matcher, ...], avoid: tuple[Matcher, ...] = ()
+) -> dict[str, str] | None:
     """Labels that every matcher in ``matchers`` selects and, if ``avoid`` is given, that the
     ``avoid`` selector does not (at least one of its matchers fails). An empty value means the
     label is absent, as in Prometheus."""
@@ -144,7 +146,11 @@ def satisfy(matchers: tuple[Matcher, ...], avoid: tuple[Matcher, ...] = ()) -> d
         else:
             for m in avoid:
                 own = by_name.get(m.name, [])
-                options = [c for c in _candidates(own, [m]) if all(matches(o, c) for o in own) and not matches(m, c)]
+                options = [
+                    c
+                    for c in _candidates(own, [m])
+                    if all(matches(o, c) for o in own) and not matches(m, c)
+                ]
                 if options:
                     labels[m.name] = options[0]
                     break
@@ -154,11 +160,13 @@ def satisfy(matchers: tuple[Matcher, ...], avoid: tuple[Matcher, ...] = ()) -> d
 
 
 def selects(selector: Selector, metric: str, labels: dict[str, str]) -> bool:
-    return metric == selector.metric and all(matches(m, labels.get(m.name, "")) for m in selector.matchers)
+    return metric == selector.metric and all(
+        matches(m, labels.get(m.name, "")) for m in selector.matchers
+    )
 
 
 def series_text(metric: str, labels: dict[str, str]) -> str:
-    from compiler.promtext import quote_label_value
+    from compiler.text.promtext import quote_label_value
 
     inner = ",".join(f"{k}={quote_label_value(v)}" for k, v in sorted(labels.items()))
     return f"{metric}{{{inner}}}"

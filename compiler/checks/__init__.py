@@ -1,0 +1,1 @@
+"""Post-generation checks: cross-target consistency, secrets, and the promtool/amtool runner."""

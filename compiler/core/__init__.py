@@ -1,0 +1,1 @@
+"""The shared core every stage reads: the model, burn-rate windows, names, diagnostics, durations."""

@@ -1,0 +1,1 @@
+"""Grafana target: one dashboard per service and an overview, as dashboard JSON."""

@@ -17,7 +17,7 @@ import jsonschema
 
 from compiler.core.diagnostics import CompileError, Diagnostic, Position, error
 from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
-from compiler.spec.validate import _diagnostic as schema_diagnostic
+from compiler.spec.validate import schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
 TARGET_NAMES = ("prometheus", "alertmanager", "grafana", "mimir")

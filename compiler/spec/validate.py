@@ -11,7 +11,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Iterable
 from importlib import resources
+from typing import Any, TypeGuard
 
 import jsonschema
 
@@ -23,18 +25,18 @@ API_VERSION = "slo/v1"
 SCHEMAS = {"Service": "slo.v1.json", "Routing": "routing.v1.json"}
 
 
-def _numeric(value) -> bool:
+def _numeric(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _finite(value) -> bool:
+def _finite(value: float) -> bool:
     try:
         return math.isfinite(value)
     except OverflowError:  # an integer beyond float range: Prometheus would read it as ±Inf
         return False
 
 
-def _finite_number(checker, instance) -> bool:
+def _finite_number(checker: object, instance: object) -> bool:
     # YAML has .nan and .inf; neither is a usable objective, threshold or count.
     return _numeric(instance) and _finite(instance)
 
@@ -46,14 +48,14 @@ _Validator = jsonschema.validators.extend(
 
 
 @functools.cache
-def validator(kind: str):
+def validator(kind: str) -> jsonschema.Draft202012Validator:
     text = resources.files("compiler.spec").joinpath("schema", SCHEMAS[kind]).read_text("utf-8")
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
     return _Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
-def _inline_refs(node, defs: dict, seen: tuple = ()):
+def _inline_refs(node: Any, defs: dict, seen: tuple = ()) -> Any:
     """The schema with each ``{"$ref": "#/$defs/x", ...}`` replaced by the definition itself
     (when its keys do not clash), so validating does not resolve references for every value:
     half the validation time of a spec. A recursive definition keeps its ``$ref``."""
@@ -70,7 +72,7 @@ def _inline_refs(node, defs: dict, seen: tuple = ()):
     return {k: _inline_refs(v, defs, seen) for k, v in node.items()}
 
 
-def field_path(path) -> str:
+def field_path(path: Iterable[object]) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -117,12 +119,12 @@ def document_kind(doc: SourceDocument) -> tuple[str | None, list[Diagnostic]]:
 def validate_document(doc: SourceDocument, kind: str) -> list[Diagnostic]:
     errors = validator(kind).iter_errors(doc.data)
     return [
-        _diagnostic(doc, e)
+        schema_diagnostic(doc, e)
         for e in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     ]
 
 
-def _type_name(value) -> str:
+def _type_name(value: object) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -138,16 +140,18 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
-def _quoted(value) -> str:
+def _quoted(value: object) -> str:
     return f"'{value}'" if isinstance(value, str) else _show(value)
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnostic:
+def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnostic:
+    """One JSON Schema error as a Diagnostic: the field path as a user writes it, at the key or
+    value it is about. Shared by every YAML file slo validates (specs, targets.yaml)."""
     path = tuple(e.absolute_path)
     where = field_path(path)
     check = f"schema/{e.validator}"
@@ -222,7 +226,8 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
         return error(
             doc.at(path),
             "schema/range",
-            f"{where}: {_show(e.instance)} is out of range; must be {rng or words + ' ' + str(e.validator_value)}",
+            f"{where}: {_show(e.instance)} is out of range; "
+            f"must be {rng or words + ' ' + str(e.validator_value)}",
         )
     if v in ("minProperties", "maxProperties") and path and path[-1] == "indicator":
         return error(
@@ -237,7 +242,8 @@ def _diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Diagnosti
         return error(
             doc.at(path),
             "schema/type",
-            f"{where}: expected a duration such as 2s or 1m, or a positive number, got {_show(e.instance)}",
+            f"{where}: expected a duration such as 2s or 1m, or a positive number, "
+            f"got {_show(e.instance)}",
         )
     return error(doc.at(path), check, f"{where}: {e.message}")
 

@@ -15,9 +15,10 @@ import os
 import pickle
 import re
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
+
+from compiler.core.files import write_atomic
 
 DEFAULT_DIR = ".slo-cache"
 _FORMAT = b"slo-cache-1"
@@ -86,10 +87,8 @@ class Cache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            # A lost entry is only a miss: no fsync, and private to the user like mkstemp made it.
+            write_atomic(path, data, fsync=False, mode=None, temp_prefix=".tmp-", temp_suffix="")
         except OSError:
             pass  # a read-only or full disk must not fail the compile
 

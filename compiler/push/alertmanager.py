@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from compiler.core import conventions
+from compiler.core import files as core_files
 from compiler.push import files
 from compiler.push.checks import Check, amtool_check_config
 from compiler.push.endpoints import Alertmanager
@@ -181,7 +182,7 @@ class AlertmanagerPusher:
         previous = files.read_bytes(config)
         if plan.work["write"]:
             try:
-                files.write_atomic(config, self.text.encode("utf-8"))
+                core_files.write_atomic(config, self.text.encode("utf-8"), sync_directory=True)
             except OSError as exc:
                 raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
         progress(1)

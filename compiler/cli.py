@@ -23,7 +23,7 @@ from compiler.importers.common import valid_name
 from compiler.pipeline import output, workers
 from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
-from compiler.push import endpoints, report, runner
+from compiler.push import endpoints, registry, report, runner
 from compiler.push.transport import PushError
 
 DEFAULT_SPECS = "slo"
@@ -237,9 +237,7 @@ def _push_options(command):
             type=click.Path(),
             help="Named environments.",
         ),
-        click.option(
-            "--only", help=f"Comma-separated targets: {','.join(endpoints.TARGET_NAMES)}."
-        ),
+        click.option("--only", help=f"Comma-separated targets: {','.join(registry.names())}."),
         click.option(
             "--prune",
             is_flag=True,
@@ -260,14 +258,11 @@ def _push_options(command):
             help="Seconds to wait for each answer (default 10).",
         ),
     ]
-    for key in endpoints.ENVIRONMENT:
-        if key.endswith(".token"):
-            continue  # tokens come from the environment or files only: flags end up in shell history
+    variables = endpoints.environment()
+    for key in endpoints.flag_settings():  # not inline tokens: flags end up in shell history
         options.append(
             click.option(
-                endpoints.flag_name(key),
-                key.replace(".", "_"),
-                help=f"Overrides {endpoints.ENVIRONMENT[key]}.",
+                endpoints.flag_name(key), key.replace(".", "_"), help=f"Overrides {variables[key]}."
             )
         )
     for option in reversed(options):
@@ -279,10 +274,10 @@ def _only(value: str | None) -> list[str] | None:
     if not value:
         return None
     names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in endpoints.TARGET_NAMES]
+    unknown = [n for n in names if n not in registry.names()]
     if unknown:
         raise click.BadParameter(
-            f"unknown target {unknown[0]!r}; choose from {', '.join(endpoints.TARGET_NAMES)}",
+            f"unknown target {unknown[0]!r}; choose from {', '.join(registry.names())}",
             param_hint="--only",
         )
     return names
@@ -291,11 +286,7 @@ def _only(value: str | None) -> list[str] | None:
 def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
     """Endpoints, model and pushers, or print why not and exit with ``fail``."""
     only = _only(params.pop("only"))
-    flags = {
-        key: params.get(key.replace(".", "_"))
-        for key in endpoints.ENVIRONMENT
-        if not key.endswith(".token")
-    }
+    flags = {key: params.get(key.replace(".", "_")) for key in endpoints.flag_settings()}
     flags["tls_verify"] = False if params["insecure"] else None
     flags["timeout"] = params["timeout"]
     try:
@@ -306,7 +297,7 @@ def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
         _print_diagnostics(exc.diagnostics)
         sys.exit(fail)
     if not found.configured():
-        names = ", ".join(endpoints.ENVIRONMENT[f"{n}.url"] for n in endpoints.TARGET_NAMES)
+        names = ", ".join(client.url_key.variable for client in registry.clients())
         click.secho(
             f"error [push/no-target] no target is configured: set one of {names}, or use --env",
             fg="red",
@@ -334,10 +325,6 @@ def _progress(name: str, total: int):
         yield bar.update
 
 
-def _ordered(reports: list) -> list:
-    return sorted(reports, key=lambda r: endpoints.TARGET_NAMES.index(r.target))
-
-
 @cli.command()
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Check and print the plan; write nothing.")
@@ -358,7 +345,7 @@ def push(specs: str, dry_run: bool, **params) -> None:
     """
     fmt = params.pop("fmt")
     pushers, skipped = _prepare(specs, params, fail=1)
-    reports = _ordered(skipped + runner.push(pushers, dry_run=dry_run, progress=_progress))
+    reports = runner.order(skipped + runner.push(pushers, dry_run=dry_run, progress=_progress))
     title = "slo push --dry-run (nothing was written)" if dry_run else "slo push"
     click.echo(report.render(reports, fmt, title), nl=False)
     if any(r.status in ("failed", "not-run") for r in reports):
@@ -382,7 +369,7 @@ def diff(specs: str, **params) -> None:
     """
     fmt = params.pop("fmt")
     pushers, skipped = _prepare(specs, params, fail=2)
-    reports = _ordered(skipped + runner.diff(pushers))
+    reports = runner.order(skipped + runner.diff(pushers))
     click.echo(report.render(reports, fmt, "slo diff: live systems vs out/"), nl=False)
     if any(r.status == "failed" for r in reports):
         sys.exit(2)

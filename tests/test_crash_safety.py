@@ -29,6 +29,7 @@ from compiler.pipeline import output
 from compiler.pipeline.cache import Cache
 from compiler.push import endpoints as ep
 from compiler.push import runner
+from compiler.push.prometheus import Prometheus
 from compiler.targets import prometheus as prometheus_rules
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -151,7 +152,7 @@ def write_out(specs: Path, out: Path) -> dict[str, bytes]:
 
 def push_in_process(specs: Path, out: Path, server) -> None:
     model, _ = load_tree(specs)
-    endpoints = ep.Endpoints(prometheus=ep.Prometheus(server.url, server.directory / "rules"))
+    endpoints = ep.Endpoints({"prometheus": Prometheus(server.url, server.directory / "rules")})
     pushers, skipped = runner.build(
         endpoints,
         model,

@@ -31,7 +31,7 @@ def server(tmp_path):
 
 
 def endpoints_for(server) -> ep.Endpoints:
-    return ep.Endpoints(alertmanager=ep.Alertmanager(server.url, server.config))
+    return ep.Endpoints({"alertmanager": alertmanager.Alertmanager(server.url, server.config)})
 
 
 def out_tree(tmp_path, text=SMALL_ALERTMANAGER_CONFIG):
@@ -92,7 +92,9 @@ def test_amtool_refuses_a_broken_config_before_anything_is_written(tmp_path, ser
 def test_push_needs_the_config_path_and_skips_when_out_has_no_config(tmp_path):
     out = tmp_path / "out"
     model = write_rules(specs(tmp_path), out)
-    endpoints = ep.Endpoints(alertmanager=ep.Alertmanager("http://127.0.0.1:9", None))
+    endpoints = ep.Endpoints(
+        {"alertmanager": alertmanager.Alertmanager("http://127.0.0.1:9", None)}
+    )
     skipped = push(endpoints, model, out)["alertmanager"]
     assert (
         skipped.status == "skipped"

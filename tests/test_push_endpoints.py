@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from compiler.push import endpoints as ep
+from compiler.push.alertmanager import Alertmanager
+from compiler.push.prometheus import Prometheus
 
 TARGETS = """\
 environments:
@@ -34,11 +36,11 @@ def targets(tmp_path) -> Path:
 def test_targets_file_environment_with_paths_relative_to_the_file(targets):
     found = ep.resolve({}, {}, targets, "prod")
     assert found.configured() == ["prometheus", "grafana", "mimir"]
-    assert found.prometheus == ep.Prometheus(
+    assert found.targets["prometheus"] == Prometheus(
         "https://prom.prod.example", targets.parent / "rules" / "slo"
     )
-    assert found.grafana.token.reveal() == "glsa_from_file"
-    assert found.mimir.tenant == "prod" and found.mimir.token is None
+    assert found.targets["grafana"].token.reveal() == "glsa_from_file"
+    assert found.targets["mimir"].tenant == "prod" and found.targets["mimir"].token is None
     assert found.tls_verify is True
     staging = ep.resolve({}, {}, targets, "staging")
     assert staging.tls_verify is False and staging.timeout == 3.0
@@ -47,16 +49,17 @@ def test_targets_file_environment_with_paths_relative_to_the_file(targets):
 def test_environment_overrides_the_file_and_flags_override_both(targets):
     environ = {"SLO_PROMETHEUS_URL": "http://from-env:9090", "SLO_GRAFANA_TOKEN": "glsa_from_env"}
     found = ep.resolve({}, environ, targets, "prod")
-    assert found.prometheus.url == "http://from-env:9090"
-    assert found.prometheus.rules_dir == targets.parent / "rules" / "slo"  # still from the file
-    assert found.grafana.token.reveal() == "glsa_from_env"
+    assert found.targets["prometheus"].url == "http://from-env:9090"
+    prometheus = found.targets["prometheus"]
+    assert prometheus.rules_dir == targets.parent / "rules" / "slo"  # still from the file
+    assert found.targets["grafana"].token.reveal() == "glsa_from_env"
     flags = {
         "prometheus.url": "http://from-flag:9090",
         "grafana.token_file": str(targets.parent / "secrets" / "grafana"),
     }
     found = ep.resolve(flags, environ, targets, "prod")
-    assert found.prometheus.url == "http://from-flag:9090"
-    assert found.grafana.token.reveal() == "glsa_from_file"
+    assert found.targets["prometheus"].url == "http://from-flag:9090"
+    assert found.targets["grafana"].token.reveal() == "glsa_from_file"
 
 
 def test_without_env_only_flags_and_variables_count(targets):
@@ -64,7 +67,7 @@ def test_without_env_only_flags_and_variables_count(targets):
     found = ep.resolve(
         {}, {"SLO_ALERTMANAGER_URL": "http://127.0.0.1:9093", "SLO_ALERTMANAGER_CONFIG": "am.yml"}
     )
-    assert found.alertmanager == ep.Alertmanager("http://127.0.0.1:9093", Path("am.yml"))
+    assert found.targets["alertmanager"] == Alertmanager("http://127.0.0.1:9093", Path("am.yml"))
 
 
 def diagnostics(*args) -> list[str]:
@@ -124,5 +127,6 @@ def test_tokens_are_never_part_of_a_message(tmp_path):
     ]
     found = ep.resolve({}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN_FILE": str(token)})
     assert (
-        "glsa_very_secret" not in repr(found) and found.grafana.token.reveal() == "glsa_very_secret"
+        "glsa_very_secret" not in repr(found)
+        and found.targets["grafana"].token.reveal() == "glsa_very_secret"
     )

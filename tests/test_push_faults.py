@@ -38,7 +38,8 @@ from outtrees import (
 from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
-from compiler.push.grafana import comparable
+from compiler.push.grafana import Grafana, comparable
+from compiler.push.mimir import Mimir
 from compiler.push.runner import NOT_IN_PLACE, NOTHING_WRITTEN
 from compiler.push.transport import RetryPolicy, Secret
 
@@ -156,8 +157,10 @@ def fakes():
 
 def endpoints_for(grafana, mimir) -> ep.Endpoints:
     return ep.Endpoints(
-        grafana=ep.Grafana(grafana.url, Secret(grafana.token)),
-        mimir=ep.Mimir(mimir.url, TENANT, None),
+        {
+            "grafana": Grafana(grafana.url, Secret(grafana.token)),
+            "mimir": Mimir(mimir.url, TENANT, None),
+        },
         timeout=TIMEOUT,
     )
 

@@ -7,6 +7,7 @@ from outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
+from compiler.push.grafana import Grafana
 from compiler.push.transport import Secret
 
 
@@ -17,7 +18,9 @@ def grafana():
 
 
 def endpoints_for(fake, token=None, timeout=10.0) -> ep.Endpoints:
-    return ep.Endpoints(grafana=ep.Grafana(fake.url, Secret(token or fake.token)), timeout=timeout)
+    return ep.Endpoints(
+        {"grafana": Grafana(fake.url, Secret(token or fake.token))}, timeout=timeout
+    )
 
 
 def out_tree(tmp_path, services=("checkout",), overview=True):

@@ -11,6 +11,7 @@ from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertma
 from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
+from compiler.push.mimir import Mimir
 from compiler.push.transport import Secret
 
 TENANT = "team-a"
@@ -24,7 +25,7 @@ def mimir():
 
 
 def endpoints_for(fake, timeout=10.0) -> ep.Endpoints:
-    return ep.Endpoints(mimir=ep.Mimir(fake.url, TENANT, Secret(fake.token)), timeout=timeout)
+    return ep.Endpoints({"mimir": Mimir(fake.url, TENANT, Secret(fake.token))}, timeout=timeout)
 
 
 def out_tree(tmp_path, with_search=True):
@@ -138,7 +139,7 @@ def test_push_converges_through_faults_and_reports_a_persistent_one(tmp_path, mi
 
 def test_a_missing_token_or_tenant_is_refused_and_the_token_never_shows(tmp_path, mimir):
     model, out = out_tree(tmp_path, with_search=False)
-    wrong = ep.Endpoints(mimir=ep.Mimir(mimir.url, TENANT, Secret("not-the-token")))
+    wrong = ep.Endpoints({"mimir": Mimir(mimir.url, TENANT, Secret("not-the-token"))})
     report = push(wrong, model, out)["mimir"]
     assert report.status == "failed" and "HTTP 401" in report.errors[0]
     assert "not-the-token" not in report.errors[0]

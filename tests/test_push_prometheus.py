@@ -10,6 +10,7 @@ from servers import needs_prometheus, prometheus
 from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
+from compiler.push.prometheus import Prometheus
 
 pytestmark = needs_prometheus
 
@@ -39,7 +40,7 @@ def server(tmp_path):
 
 
 def endpoints_for(server) -> ep.Endpoints:
-    return ep.Endpoints(prometheus=ep.Prometheus(server.url, server.directory / "rules"))
+    return ep.Endpoints({"prometheus": Prometheus(server.url, server.directory / "rules")})
 
 
 def test_push_loads_every_group_then_a_second_push_writes_nothing(tmp_path, server):

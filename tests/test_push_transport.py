@@ -131,8 +131,7 @@ def test_a_prometheus_reload_slower_than_the_request_timeout_is_waited_for_and_s
     """Prometheus answers /-/reload only when every rule file is loaded: 9-17 s for 60,000 rules
     (bench/README.md). Cut off at the per-request timeout and sent again, the reloads piled up and
     the push ended by restoring files that were fine."""
-    from compiler.push import endpoints as ep
-    from compiler.push.prometheus import RELOAD_TIMEOUT, PrometheusPusher
+    from compiler.push.prometheus import RELOAD_TIMEOUT, Prometheus, PrometheusPusher
 
     class SlowReload(FakeServer):
         def route(self, request):
@@ -145,7 +144,7 @@ def test_a_prometheus_reload_slower_than_the_request_timeout_is_waited_for_and_s
         pauses = []
         http = transport(prom.url, pauses, timeout=0.2)
         (tmp_path / "prometheus" / "rules").mkdir(parents=True)
-        pusher = PrometheusPusher(ep.Prometheus(prom.url, tmp_path), tmp_path, http, check=None)
+        pusher = PrometheusPusher(Prometheus(prom.url, tmp_path), tmp_path, http, check=None)
         pusher.reload()
     assert RELOAD_TIMEOUT >= 60
     assert [r.method for r in prom.log] == ["POST", "GET"] and pauses == []

@@ -13,6 +13,7 @@ side has are defaults, except top-level sections out/ does not have at all.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -21,7 +22,7 @@ from compiler.core import conventions
 from compiler.core import files as core_files
 from compiler.push import files
 from compiler.push.checks import Check, amtool_check_config
-from compiler.push.endpoints import Alertmanager
+from compiler.push.client import Context, Delivers, Key, PushClient, Section
 from compiler.push.plan import Change, Plan, Progress
 from compiler.push.rulegroups import seconds
 from compiler.push.transport import PushError, Transport
@@ -121,6 +122,12 @@ def _same_scalar(want, have) -> bool:
     return str(want) == str(have) and not isinstance(want, (dict, list))
 
 
+@dataclass(frozen=True)
+class Alertmanager:
+    url: str
+    config: Path | None  # the file Alertmanager loads; needed to push
+
+
 class AlertmanagerPusher:
     name = "alertmanager"
 
@@ -203,3 +210,29 @@ class AlertmanagerPusher:
         return [
             f"after reload: {detail}" for change in self.plan().pending for detail in change.details
         ]
+
+
+def _configure(section: Section) -> Alertmanager:
+    return Alertmanager(section.url, section.path("config"))
+
+
+def _build(endpoint: Alertmanager, context: Context) -> AlertmanagerPusher:
+    check = amtool_check_config if context.settings.checks else None
+    return AlertmanagerPusher(endpoint, context.out_dir, context.transport(endpoint.url), check)
+
+
+CLIENT = PushClient(
+    name=AlertmanagerPusher.name,
+    keys=(
+        Key("url", "SLO_ALERTMANAGER_URL"),
+        Key("config", "SLO_ALERTMANAGER_CONFIG", path=True),
+    ),
+    delivers=(
+        Delivers(
+            conventions.ALERTMANAGER_CONFIG,
+            missing="not found (the Alertmanager target is not compiled)",
+        ),
+    ),
+    configure=_configure,
+    build=_build,
+)

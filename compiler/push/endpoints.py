@@ -10,37 +10,18 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
 from compiler.core.diagnostics import CompileError, Diagnostic, Position, error
+from compiler.push import registry
+from compiler.push.client import TOKEN, TOKEN_FILE, URL, PushClient
 from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
 from compiler.spec.validate import schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
-
-TARGET_NAMES = ("prometheus", "alertmanager", "grafana", "mimir")
-
-# setting -> environment variable; flags use the same setting names (see cli.py)
-ENVIRONMENT = {
-    "prometheus.url": "SLO_PROMETHEUS_URL",
-    "prometheus.rules_dir": "SLO_PROMETHEUS_RULES_DIR",
-    "alertmanager.url": "SLO_ALERTMANAGER_URL",
-    "alertmanager.config": "SLO_ALERTMANAGER_CONFIG",
-    "grafana.url": "SLO_GRAFANA_URL",
-    "grafana.token": "SLO_GRAFANA_TOKEN",
-    "grafana.token_file": "SLO_GRAFANA_TOKEN_FILE",
-    "mimir.url": "SLO_MIMIR_URL",
-    "mimir.tenant": "SLO_MIMIR_TENANT",
-    "mimir.token_file": "SLO_MIMIR_TOKEN_FILE",
-}
-PATH_SETTINGS = {
-    "prometheus.rules_dir",
-    "alertmanager.config",
-    "grafana.token_file",
-    "mimir.token_file",
-}
 
 _STRING = {"type": "string", "minLength": 1}
 _URL = {
@@ -50,38 +31,50 @@ _URL = {
 }
 
 
-def _section(**properties) -> dict:
+def environment() -> dict[str, str]:
+    """Setting -> its environment variable, for every key of every client, in registry order."""
+    return {c.setting(key): key.variable for c in registry.clients() for key in c.keys}
+
+
+def flag_settings() -> list[str]:
+    """The settings a flag may set: all but inline secrets, which would end up in shell history.
+    The command line adds one option per setting (``flag_name``)."""
+    return [c.setting(key) for c in registry.clients() for key in c.keys if not key.secret]
+
+
+def _section_schema(client: PushClient[Any]) -> dict:
+    extra = {key.name: _STRING for key in client.keys if key.name != URL and not key.secret}
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["url"],
-        "properties": {"url": _URL, **properties},
+        "required": [URL],
+        "properties": {URL: _URL, **extra},
     }
 
 
-TARGETS_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["environments"],
-    "properties": {
-        "environments": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {
+def targets_schema() -> dict:
+    """The JSON schema of targets.yaml: per environment, a section per registered client (its
+    keys but inline secrets: the file is committed) and the environment-wide settings."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["environments"],
+        "properties": {
+            "environments": {
                 "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "prometheus": _section(rules_dir=_STRING),
-                    "alertmanager": _section(config=_STRING),
-                    "grafana": _section(token_file=_STRING),
-                    "mimir": _section(tenant=_STRING, token_file=_STRING),
-                    "tls_verify": {"type": "boolean"},
-                    "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+                "minProperties": 1,
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        **{c.name: _section_schema(c) for c in registry.clients()},
+                        "tls_verify": {"type": "boolean"},
+                        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+                    },
                 },
-            },
-        }
-    },
-}
+            }
+        },
+    }
 
 
 # Sources, lowest precedence first
@@ -96,41 +89,15 @@ class Setting:
 
 
 @dataclass(frozen=True)
-class Prometheus:
-    url: str
-    rules_dir: Path | None  # needed to push; diff works from the URL alone
-
-
-@dataclass(frozen=True)
-class Alertmanager:
-    url: str
-    config: Path | None  # the file Alertmanager loads; needed to push
-
-
-@dataclass(frozen=True)
-class Grafana:
-    url: str
-    token: Secret | None
-
-
-@dataclass(frozen=True)
-class Mimir:
-    url: str
-    tenant: str
-    token: Secret | None
-
-
-@dataclass(frozen=True)
 class Endpoints:
-    prometheus: Prometheus | None = None
-    alertmanager: Alertmanager | None = None
-    grafana: Grafana | None = None
-    mimir: Mimir | None = None
+    """Every configured client's endpoint (what its ``configure`` made), by client name."""
+
+    targets: Mapping[str, Any] = field(default_factory=dict)
     tls_verify: bool = True
     timeout: float = DEFAULT_TIMEOUT
 
     def configured(self) -> list[str]:
-        return [name for name in TARGET_NAMES if getattr(self, name) is not None]
+        return [name for name in registry.names() if name in self.targets]
 
 
 class EndpointError(CompileError):
@@ -150,7 +117,7 @@ def resolve(
         settings.update(
             _from_targets_file(Path(targets_file or "targets.yaml"), env_name, problems)
         )
-    for key, variable in ENVIRONMENT.items():
+    for key, variable in environment().items():
         if environ.get(variable):
             settings[key] = Setting(environ[variable], Position(variable), FROM_ENVIRONMENT)
     for key, value in flags.items():
@@ -169,9 +136,15 @@ def flag_name(key: str) -> str:
     return "--" + key.replace(".", "-").replace("_", "-")
 
 
-@functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(TARGETS_SCHEMA)
+    return _validator_for(registry.clients())
+
+
+@functools.cache
+def _validator_for(clients: tuple[PushClient[Any], ...]) -> jsonschema.Draft202012Validator:
+    # Keyed on the clients, which the schema is made of: a client registered later (a test's
+    # fake) gets a validator that knows its section.
+    return jsonschema.Draft202012Validator(targets_schema())
 
 
 def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) -> dict[str, Setting]:
@@ -216,6 +189,7 @@ def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) ->
 
 
 def _flatten(doc: SourceDocument, base: tuple, directory: Path) -> dict[str, Setting]:
+    paths = {c.setting(key) for c in registry.clients() for key in c.keys if key.path}
     found = {}
     for section, body in doc.data[base[0]][base[1]].items():
         if not isinstance(body, dict):
@@ -223,56 +197,90 @@ def _flatten(doc: SourceDocument, base: tuple, directory: Path) -> dict[str, Set
             continue
         for key, value in body.items():
             setting = f"{section}.{key}"
-            if setting in PATH_SETTINGS:
-                value = str(
-                    directory / value
-                )  # relative to targets.yaml, not to the working directory
+            if setting in paths:  # relative to targets.yaml, not to the working directory
+                value = str(directory / value)
             found[setting] = Setting(value, doc.at(base + (section, key)))
     return found
 
 
 def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoints:
-    def get(key: str):
-        setting = settings.get(key)
-        return setting.value if setting else None
+    found = {}
+    for client in registry.clients():
+        url = _url(client, settings, problems)
+        if url is None:
+            continue
+        endpoint = client.configure(_Section(client.name, url, settings, problems))
+        if endpoint is not None:
+            found[client.name] = endpoint
+    tls_verify, timeout = (settings.get(key) for key in ("tls_verify", "timeout"))
+    return Endpoints(
+        found,
+        tls_verify=True if tls_verify is None else bool(tls_verify.value),
+        timeout=float(timeout.value) if timeout and timeout.value else DEFAULT_TIMEOUT,
+    )
 
-    def url(section: str) -> str | None:
-        setting = settings.get(f"{section}.url")
-        extras = sorted(
-            k for k in settings if k.startswith(section + ".") and k != f"{section}.url"
-        )
-        if setting is None:
-            if extras:
-                where = settings[extras[0]].source
-                problems.append(
-                    error(
-                        where,
-                        "targets/url",
-                        f"{extras[0]} is set but {section} has no URL (set {ENVIRONMENT[section + '.url']})",
-                    )
-                )
-            return None
-        text = str(setting.value).strip()
-        if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
-            shown = without_userinfo(text)
+
+def _url(
+    client: PushClient[Any], settings: dict[str, Setting], problems: list[Diagnostic]
+) -> str | None:
+    """The client's URL, or None when it is not set (the client is not configured) or wrong."""
+    section = client.name
+    setting = settings.get(f"{section}.{URL}")
+    extras = sorted(k for k in settings if k.startswith(section + ".") and k != f"{section}.{URL}")
+    if setting is None:
+        if extras:
             problems.append(
                 error(
-                    setting.source,
+                    settings[extras[0]].source,
                     "targets/url",
-                    f"{section} URL {shown!r} is not an http:// or https:// URL",
+                    f"{extras[0]} is set but {section} has no URL (set {client.url_key.variable})",
                 )
             )
-            return None
-        return text.rstrip("/")
+        return None
+    text = str(setting.value).strip()
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        shown = without_userinfo(text)
+        problems.append(
+            error(
+                setting.source,
+                "targets/url",
+                f"{section} URL {shown!r} is not an http:// or https:// URL",
+            )
+        )
+        return None
+    return text.rstrip("/")
 
-    def path(key: str) -> Path | None:
-        value = get(key)
-        return Path(str(value)) if value else None
 
-    def token(section: str) -> Secret | None:
-        inline, from_file = settings.get(f"{section}.token"), settings.get(f"{section}.token_file")
+class _Section:
+    """One client's merged settings, as its ``configure`` sees them (client.Section)."""
+
+    def __init__(
+        self, name: str, url: str, settings: dict[str, Setting], problems: list[Diagnostic]
+    ):
+        self.name = name
+        self._url = url
+        self._settings = settings
+        self._problems = problems
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def _get(self, key: str) -> Setting | None:
+        return self._settings.get(f"{self.name}.{key}")
+
+    def text(self, key: str) -> str | None:
+        setting = self._get(key)
+        return None if setting is None else str(setting.value)
+
+    def path(self, key: str) -> Path | None:
+        setting = self._get(key)
+        return Path(str(setting.value)) if setting and setting.value else None
+
+    def token(self) -> Secret | None:
+        inline, from_file = self._get(TOKEN), self._get(TOKEN_FILE)
         if inline and from_file and inline.rank == from_file.rank:
-            problems.append(
+            self._problems.append(
                 error(
                     inline.source,
                     "targets/token",
@@ -283,34 +291,13 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
         if inline and (not from_file or inline.rank > from_file.rank):
             return Secret(str(inline.value).strip())
         if from_file:
-            return _read_token(from_file, problems)
+            return _read_token(from_file, self._problems)
         return None
 
-    found = {}
-    if (u := url("prometheus")) is not None:
-        found["prometheus"] = Prometheus(u, path("prometheus.rules_dir"))
-    if (u := url("alertmanager")) is not None:
-        found["alertmanager"] = Alertmanager(u, path("alertmanager.config"))
-    if (u := url("grafana")) is not None:
-        found["grafana"] = Grafana(u, token("grafana"))
-    if (u := url("mimir")) is not None:
-        tenant = get("mimir.tenant")
-        if not tenant:
-            problems.append(
-                error(
-                    settings["mimir.url"].source,
-                    "targets/tenant",
-                    "mimir needs a tenant: set SLO_MIMIR_TENANT (X-Scope-OrgID)",
-                )
-            )
-        else:
-            found["mimir"] = Mimir(u, str(tenant), token("mimir"))
-    tls_verify = get("tls_verify")
-    return Endpoints(
-        **found,
-        tls_verify=True if tls_verify is None else bool(tls_verify),
-        timeout=float(get("timeout") or DEFAULT_TIMEOUT),
-    )
+    def problem(self, key: str, check: str, message: str) -> None:
+        setting = self._get(key) or self._get(URL)
+        where = setting.source if setting else Position(self.name)
+        self._problems.append(error(where, check, message))
 
 
 def _read_token(setting: Setting, problems: list[Diagnostic]) -> Secret | None:

@@ -15,14 +15,21 @@ from pathlib import Path
 from urllib.parse import quote
 
 from compiler.core import conventions
+from compiler.core.model import Model
 from compiler.push import parallel
-from compiler.push.endpoints import Grafana
+from compiler.push.client import Context, Delivers, Key, PushClient, Section
 from compiler.push.plan import Change, Plan, Progress
-from compiler.push.transport import HttpError, PushError, Transport
+from compiler.push.transport import HttpError, PushError, Secret, Transport
 
 DASHBOARDS_IN_OUT = Path("grafana") / "dashboards"
 IGNORED_FIELDS = ("id", "version")  # set by Grafana on every save
 SEARCH_PAGE = 5000  # Grafana's maximum page size
+
+
+@dataclass(frozen=True)
+class Grafana:
+    url: str
+    token: Secret | None
 
 
 @dataclass(frozen=True)
@@ -289,3 +296,41 @@ class GrafanaPusher:
             f"{c.object}: {c.kind} after push ({'; '.join(c.details) or 'not saved'})"
             for c in self.plan().pending
         ]
+
+
+def folders(model: Model) -> dict[str, Folder]:
+    """Dashboard file under out/ -> its team's folder; the rest go to the shared folder."""
+    return {
+        conventions.dashboard_file(s.name): Folder(conventions.grafana_folder_uid(s.team), s.team)
+        for s in model.services
+    }
+
+
+def _configure(section: Section) -> Grafana:
+    return Grafana(section.url, section.token())
+
+
+def _build(endpoint: Grafana, context: Context) -> GrafanaPusher:
+    http = context.transport(endpoint.url, token=endpoint.token)
+    return GrafanaPusher(
+        endpoint, context.out_dir, folders(context.model), http, prune=context.settings.prune
+    )
+
+
+CLIENT = PushClient(
+    name=GrafanaPusher.name,
+    keys=(
+        Key("url", "SLO_GRAFANA_URL"),
+        Key("token", "SLO_GRAFANA_TOKEN", secret=True),
+        Key("token_file", "SLO_GRAFANA_TOKEN_FILE", path=True),
+    ),
+    delivers=(
+        Delivers(
+            DASHBOARDS_IN_OUT.as_posix(),
+            "*.json",
+            "has no dashboards (the Grafana target is not compiled)",
+        ),
+    ),
+    configure=_configure,
+    build=_build,
+)

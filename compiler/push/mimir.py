@@ -14,11 +14,13 @@ from urllib.parse import quote
 import yaml
 
 from compiler.core import conventions
+from compiler.core.model import Model
 from compiler.push import alertmanager, parallel, rulegroups
 from compiler.push.checks import Check, promtool_check_rules
-from compiler.push.endpoints import Mimir
+from compiler.push.client import Context, Delivers, Key, PushClient, Section
 from compiler.push.plan import Change, Plan, Progress
-from compiler.push.transport import PushError, Transport
+from compiler.push.prometheus import RULES_DIR_IN_OUT
+from compiler.push.transport import PushError, Secret, Transport
 from compiler.spec.yaml_source import load_data
 
 RULES_API = "/prometheus/config/v1/rules"
@@ -26,6 +28,13 @@ RULES_API = "/prometheus/config/v1/rules"
 # groups (bench/README.md, push throughput); libyaml writes the same YAML in 0.7 ms.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ALERTMANAGER_API = "/api/v1/alerts"
+
+
+@dataclass(frozen=True)
+class Mimir:
+    url: str
+    tenant: str
+    token: Secret | None
 
 
 @dataclass
@@ -203,3 +212,47 @@ class MimirPusher:
 
     def verify(self) -> list[str]:
         return [f"{c.object}: {c.kind} after push" for c in self.plan().pending]
+
+
+def namespaces(model: Model, out_dir: Path) -> dict[str, str]:
+    """Namespace -> rule file under out/, for every service whose rule file exists."""
+    return {
+        conventions.mimir_namespace(s.name): conventions.rules_file(s.name)
+        for s in model.services
+        if (out_dir / conventions.rules_file(s.name)).is_file()
+    }
+
+
+def _configure(section: Section) -> Mimir | None:
+    tenant = section.text("tenant")
+    if not tenant:
+        section.problem(
+            "url", "targets/tenant", "mimir needs a tenant: set SLO_MIMIR_TENANT (X-Scope-OrgID)"
+        )
+        return None
+    return Mimir(section.url, tenant, section.token())
+
+
+def _build(endpoint: Mimir, context: Context) -> MimirPusher:
+    http = context.transport(
+        endpoint.url, token=endpoint.token, headers={"X-Scope-OrgID": endpoint.tenant}
+    )
+    check = promtool_check_rules if context.settings.checks else None
+    rule_files = namespaces(context.model, context.out_dir)
+    return MimirPusher(endpoint, context.out_dir, rule_files, http, check)
+
+
+CLIENT = PushClient(
+    name=MimirPusher.name,
+    keys=(
+        Key("url", "SLO_MIMIR_URL"),
+        Key("tenant", "SLO_MIMIR_TENANT"),
+        Key("token_file", "SLO_MIMIR_TOKEN_FILE", path=True),
+    ),
+    delivers=(
+        Delivers(RULES_DIR_IN_OUT.as_posix(), "*.yml", "has no rule files; run `slo compile`"),
+        Delivers(conventions.ALERTMANAGER_CONFIG),  # the tenant's Alertmanager, when compiled
+    ),
+    configure=_configure,
+    build=_build,
+)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compiler.push import files, rulegroups
 from compiler.push.checks import Check, promtool_check_rules
-from compiler.push.endpoints import Prometheus
+from compiler.push.client import Context, Delivers, Key, PushClient, Section
 from compiler.push.plan import Change, Plan, Progress
 from compiler.push.transport import CONNECT_TIMEOUT, PushError, Transport
 
@@ -28,6 +28,12 @@ RULES_DIR_IN_OUT = Path("prometheus") / "rules"
 RELOAD_TIMEOUT = 120.0
 LIFECYCLE_HINT = "the lifecycle API is off: start Prometheus with --web.enable-lifecycle so that slo can reload it"
 RELOAD_METRIC = "prometheus_config_last_reload_successful"
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    url: str
+    rules_dir: Path | None  # needed to push; diff works from the URL alone
 
 
 @dataclass
@@ -209,3 +215,26 @@ class PrometheusPusher:
             raise PushError(
                 f"{what}: {self.http.url(path)} did not answer like Prometheus"
             ) from None
+
+
+def _configure(section: Section) -> Prometheus:
+    return Prometheus(section.url, section.path("rules_dir"))
+
+
+def _build(endpoint: Prometheus, context: Context) -> PrometheusPusher:
+    check = promtool_check_rules if context.settings.checks else None
+    return PrometheusPusher(endpoint, context.out_dir, context.transport(endpoint.url), check)
+
+
+CLIENT = PushClient(
+    name=PrometheusPusher.name,
+    keys=(
+        Key("url", "SLO_PROMETHEUS_URL"),
+        Key("rules_dir", "SLO_PROMETHEUS_RULES_DIR", path=True),
+    ),
+    delivers=(
+        Delivers(RULES_DIR_IN_OUT.as_posix(), "*.yml", "has no rule files; run `slo compile`"),
+    ),
+    configure=_configure,
+    build=_build,
+)

@@ -10,18 +10,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.core import conventions
 from compiler.core.model import Model
 from compiler.push import endpoints as ep
-from compiler.push.alertmanager import AlertmanagerPusher
-from compiler.push.grafana import DASHBOARDS_IN_OUT, Folder, GrafanaPusher
-from compiler.push.mimir import MimirPusher
+from compiler.push import registry
+from compiler.push.client import Context, Settings
 from compiler.push.plan import Plan, Progress, Pusher, TargetReport
-from compiler.push.prometheus import RULES_DIR_IN_OUT, PrometheusPusher
-from compiler.push.transport import PushError, RetryPolicy, Transport
+from compiler.push.prometheus import RULES_DIR_IN_OUT
+from compiler.push.transport import PushError
 
 # (target name, objects to write) -> a context giving the progress callback
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager]
@@ -32,60 +30,11 @@ def no_progress(name: str, total: int) -> Iterator[Progress]:
     yield lambda n: None
 
 
-@dataclass(frozen=True)
-class Settings:
-    out_dir: Path
-    prune: bool = False
-    policy: RetryPolicy = RetryPolicy()
-    checks: bool = True  # promtool/amtool before writing; tests switch them off to reach the server's own refusal
-
-
-def missing_output(name: str, out_dir: Path) -> str | None:
-    """Why out/ has nothing for this target, or None when it has."""
-    if name in ("prometheus", "mimir") and not any((out_dir / RULES_DIR_IN_OUT).glob("*.yml")):
-        return f"{(out_dir / RULES_DIR_IN_OUT).as_posix()} has no rule files; run `slo compile`"
-    if name == "alertmanager" and not (out_dir / conventions.ALERTMANAGER_CONFIG).is_file():
-        return f"{(out_dir / conventions.ALERTMANAGER_CONFIG).as_posix()} not found (the Alertmanager target is not compiled)"
-    if name == "grafana" and not any((out_dir / DASHBOARDS_IN_OUT).glob("*.json")):
-        return f"{(out_dir / DASHBOARDS_IN_OUT).as_posix()} has no dashboards (the Grafana target is not compiled)"
-    return None
-
-
-def grafana_folders(model: Model) -> dict[str, Folder]:
-    """Dashboard file under out/ -> its team's folder; the rest go to the shared folder."""
-    return {
-        conventions.dashboard_file(s.name): Folder(conventions.grafana_folder_uid(s.team), s.team)
-        for s in model.services
-    }
-
-
-def mimir_namespaces(model: Model, out_dir: Path) -> dict[str, str]:
-    """Namespace -> rule file under out/, for every service whose rule file exists."""
-    return {
-        conventions.mimir_namespace(s.name): conventions.rules_file(s.name)
-        for s in model.services
-        if (out_dir / conventions.rules_file(s.name)).is_file()
-    }
-
-
 def stale_files(model: Model, out_dir: Path) -> list[str]:
     """Rule files in out/ of services the specs do not have: out/ was compiled from other specs."""
     expected = {conventions.rules_file(s.name) for s in model.services}
     found = (p.relative_to(out_dir).as_posix() for p in (out_dir / RULES_DIR_IN_OUT).glob("*.yml"))
     return sorted(rel for rel in found if rel not in expected)
-
-
-def transport_for(name: str, endpoints: ep.Endpoints, policy: RetryPolicy) -> Transport:
-    endpoint = getattr(endpoints, name)
-    headers = {"X-Scope-OrgID": endpoint.tenant} if name == "mimir" else {}
-    return Transport(
-        endpoint.url,
-        headers=headers,
-        token=getattr(endpoint, "token", None),
-        timeout=endpoints.timeout,
-        verify=endpoints.tls_verify,
-        policy=policy,
-    )
 
 
 def build(
@@ -98,50 +47,39 @@ def build(
     stale = stale_files(model, out_dir)
     if stale:
         raise PushError(
-            f"{out_dir} does not match the specs ({', '.join(stale[:3])}...); run `slo compile` first"
+            f"{out_dir} does not match the specs ({', '.join(stale[:3])}...); "
+            "run `slo compile` first"
         )
-    for name in only or ep.TARGET_NAMES:
-        endpoint = getattr(endpoints, name)
+    context = Context(model, settings, endpoints.timeout, endpoints.tls_verify)
+    for client in [registry.get(name) for name in only] if only else registry.clients():
+        endpoint = endpoints.targets.get(client.name)
         if endpoint is None:
-            hint = f"set {ep.ENVIRONMENT[name + '.url']}, {ep.flag_name(name + '.url')} or --env"
+            url = client.setting(client.url_key)
+            hint = f"set {client.url_key.variable}, {ep.flag_name(url)} or --env"
             if only:
-                reports.append(TargetReport(name, "failed", errors=[f"not configured: {hint}"]))
+                reports.append(
+                    TargetReport(client.name, "failed", errors=[f"not configured: {hint}"])
+                )
             else:
                 reports.append(
-                    TargetReport(name, "skipped", Plan(notes=[f"not configured ({hint})"]))
+                    TargetReport(client.name, "skipped", Plan(notes=[f"not configured ({hint})"]))
                 )
             continue
-        reason = missing_output(name, out_dir)
+        reason = client.missing_output(out_dir)
         if reason:
-            reports.append(TargetReport(name, "skipped", Plan(notes=[reason])))
+            reports.append(TargetReport(client.name, "skipped", Plan(notes=[reason])))
             continue
-        http = transport_for(name, endpoints, settings.policy)
         try:
-            pushers.append(_pusher(name, endpoint, model, settings, http))
+            pushers.append(client.build(endpoint, context))
         except (PushError, OSError) as exc:
-            reports.append(TargetReport(name, "failed", errors=[str(exc)]))
+            reports.append(TargetReport(client.name, "failed", errors=[str(exc)]))
     return pushers, reports
 
 
-def _pusher(name: str, endpoint, model: Model, settings: Settings, http: Transport) -> Pusher:
-    out_dir = Path(settings.out_dir)
-    if name == "prometheus":
-        return PrometheusPusher(
-            endpoint, out_dir, http, **({} if settings.checks else {"check": None})
-        )
-    if name == "alertmanager":
-        return AlertmanagerPusher(
-            endpoint, out_dir, http, **({} if settings.checks else {"check": None})
-        )
-    if name == "grafana":
-        return GrafanaPusher(endpoint, out_dir, grafana_folders(model), http, prune=settings.prune)
-    return MimirPusher(
-        endpoint,
-        out_dir,
-        mimir_namespaces(model, out_dir),
-        http,
-        **({} if settings.checks else {"check": None}),
-    )
+def order(reports: list[TargetReport]) -> list[TargetReport]:
+    """Reports in registry order, whichever order they were made in."""
+    names = registry.names()
+    return sorted(reports, key=lambda report: names.index(report.target))
 
 
 def _concurrently(

@@ -10,7 +10,9 @@ import contextlib
 import gc
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -24,6 +26,7 @@ from compiler.pipeline import output, workers
 from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
 from compiler.push import endpoints, registry, report, runner
+from compiler.push.plan import Progress
 from compiler.push.transport import PushError
 
 DEFAULT_SPECS = "slo"
@@ -168,7 +171,8 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
         kind: sum(c.kind == kind for c in written) for kind in ("added", "changed", "removed")
     }
     click.echo(
-        f"{out_dir}: {len(result.artifacts)} files; {counts['added']} added, {counts['changed']} changed, {counts['removed']} removed"
+        f"{out_dir}: {len(result.artifacts)} files; {counts['added']} added, "
+        f"{counts['changed']} changed, {counts['removed']} removed"
     )
 
 
@@ -211,9 +215,10 @@ def test(out_dir: str) -> None:
 
 # --- push and diff -------------------------------------------------------------------------
 PROGRESS_MIN = 10  # objects; fewer finish before a bar would be worth drawing
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _push_options(command):
+def _push_options(command: F) -> F:
     """Options shared by `slo push` and `slo diff`: where the live systems are."""
     options = [
         click.option(
@@ -317,7 +322,7 @@ def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
 
 
 @contextlib.contextmanager
-def _progress(name: str, total: int):
+def _progress(name: str, total: int) -> Iterator[Progress]:
     if total < PROGRESS_MIN or not sys.stderr.isatty():
         yield lambda n: None
         return
@@ -329,7 +334,7 @@ def _progress(name: str, total: int):
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
 @click.option("--dry-run", is_flag=True, help="Check and print the plan; write nothing.")
 @_push_options
-def push(specs: str, dry_run: bool, **params) -> None:
+def push(specs: str, dry_run: bool, **params: Any) -> None:
     """Deliver out/ to every configured live system, safely and idempotently.
 
     Checks everything first (promtool, amtool, health, credentials), plans every target, then
@@ -341,7 +346,8 @@ def push(specs: str, dry_run: bool, **params) -> None:
       slo compile && slo push                       # targets from SLO_* variables
       slo push --env prod --only prometheus,grafana # targets from targets.yaml
       slo push --dry-run                            # the plan, nothing written
-      SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=/etc/prometheus/rules/slo slo push
+      SLO_PROMETHEUS_URL=http://127.0.0.1:9090 \\
+        SLO_PROMETHEUS_RULES_DIR=/etc/prometheus/rules/slo slo push
     """
     fmt = params.pop("fmt")
     pushers, skipped = _prepare(specs, params, fail=1)
@@ -355,7 +361,7 @@ def push(specs: str, dry_run: bool, **params) -> None:
 @cli.command()
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
 @_push_options
-def diff(specs: str, **params) -> None:
+def diff(specs: str, **params: Any) -> None:
     """Compare the live systems with out/: rule groups as parsed rules, the Alertmanager config
     parsed, dashboards without id/version. Writes nothing.
 
@@ -376,15 +382,16 @@ def diff(specs: str, **params) -> None:
     sys.exit(1 if any(r.changed for r in reports) else 0)
 
 
-def _name_option(ctx, param, value):
+def _name_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and valid_name(value) != value:
         raise click.BadParameter(
-            f"'{value}' is not a valid name: lowercase letters, digits and single hyphens, at most 30 characters"
+            f"'{value}' is not a valid name: lowercase letters, digits and single hyphens, "
+            "at most 30 characters"
         )
     return value
 
 
-def _period_option(ctx, param, value):
+def _period_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
     try:
         period = parse_duration(value)
     except DurationError as exc:
@@ -433,12 +440,13 @@ def import_cmd(
     source_format: str,
     files: tuple[str, ...],
     out_dir: str,
-    team,
-    service,
+    team: str | None,
+    service: str | None,
     period: int,
     force: bool,
 ) -> None:
-    """Write slo/v1 specs equivalent to Sloth, OpenSLO or Pyrra specs in FILES, one file per service.
+    """Write slo/v1 specs equivalent to Sloth, OpenSLO or Pyrra specs in FILES, one file per
+    service.
 
     Everything that cannot be carried over is a warning naming the source file, line and field.
     All FILES are read together, so OpenSLO references may point into another file. Nothing is
@@ -452,7 +460,9 @@ def import_cmd(
       slo import --from pyrra slos/*.yaml --service checkout --out specs/
     """
     paths = [(Path(f), path) for f in files for path in pipeline.spec_files(Path(f))]
-    sources = [(pipeline.display_name(root, path), path.read_bytes()) for root, path in paths]
+    sources: list[tuple[str, bytes | str]] = [
+        (pipeline.display_name(root, path), path.read_bytes()) for root, path in paths
+    ]
     options = importers.Options(team=team, service=service, period=period)
     result = importers.import_specs(source_format, sources, options, out_name=out_dir)
     _print_diagnostics(result.diagnostics)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,7 +47,8 @@ def parse_config(text: str, where: str) -> dict:
 
 
 def differences(desired: dict, live: dict) -> list[str]:
-    """Where ``live`` lacks or contradicts ``desired``, as field paths (never values: they may be secrets)."""
+    """Where ``live`` lacks or contradicts ``desired``, as field paths (never values: they may
+    be secrets)."""
     found = _compare(desired, live, "")
     for key in sorted(set(live) - set(desired) - FILLED_IN_SECTIONS):
         if live[key]:
@@ -54,7 +56,7 @@ def differences(desired: dict, live: dict) -> list[str]:
     return found
 
 
-def _compare(want, have, path: str) -> list[str]:
+def _compare(want: object, have: object, path: str) -> list[str]:
     if isinstance(want, dict):
         if not isinstance(have, dict):
             return [f"{path or '(config)'} differs"]
@@ -75,12 +77,9 @@ def _compare(want, have, path: str) -> list[str]:
                 {r.get("name"): r for r in have if isinstance(r, dict)},
             )
         if not isinstance(have, list) or len(want) != len(have):
-            return [
-                f"{path}: {len(have) if isinstance(have, list) else 'no'} entries live, {len(want)} in out/"
-            ]
-        if (
-            path.rsplit(".", 1)[-1] in MATCHER_LISTS
-        ):  # Alertmanager sorts matchers when it loads them
+            live = len(have) if isinstance(have, list) else "no"
+            return [f"{path}: {live} entries live, {len(want)} in out/"]
+        if path.rsplit(".", 1)[-1] in MATCHER_LISTS:  # Alertmanager sorts matchers on load
             same = sorted(map(_matcher, want)) == sorted(map(_matcher, have))
             return [] if same else [f"{path} differs"]
         found = []
@@ -99,7 +98,7 @@ def _compare_named(want: dict, have: dict) -> list[str]:
     return found
 
 
-def _matcher(text):
+def _matcher(text: Any) -> Any:  # a matcher string, or whatever the list holds instead
     match = _MATCHER.match(text) if isinstance(text, str) else None
     if not match:
         return text
@@ -109,7 +108,7 @@ def _matcher(text):
     return f"{name}{op}{value}"
 
 
-def _same_scalar(want, have) -> bool:
+def _same_scalar(want: object, have: object) -> bool:
     if want == have or have == MASKED:
         return True
     if (
@@ -145,12 +144,17 @@ class AlertmanagerPusher:
         self.text = self.source.read_text("utf-8")
         self.desired = parse_config(self.text, str(self.source))
 
-    def preflight(self) -> None:
-        config = self.endpoint.config
-        if config is None:
+    def config_file(self) -> Path:
+        """The file Alertmanager loads; needed to push (preflight)."""
+        if self.endpoint.config is None:
             raise PushError(
-                "set SLO_ALERTMANAGER_CONFIG (or --alertmanager-config) to the file Alertmanager loads (--config.file)"
+                "set SLO_ALERTMANAGER_CONFIG (or --alertmanager-config) to the file Alertmanager "
+                "loads (--config.file)"
             )
+        return self.endpoint.config
+
+    def preflight(self) -> None:
+        config = self.config_file()
         if not config.parent.is_dir():
             raise PushError(f"directory {config.parent} of the Alertmanager config does not exist")
         if self.check is not None:
@@ -185,7 +189,7 @@ class AlertmanagerPusher:
     def apply(self, plan: Plan, progress: Progress) -> None:
         if not plan.work["reload"]:
             return
-        config = self.endpoint.config
+        config = self.config_file()
         previous = files.read_bytes(config)
         if plan.work["write"]:
             try:
@@ -198,7 +202,8 @@ class AlertmanagerPusher:
         )
 
     def reload(self) -> None:
-        # A 500 is Alertmanager refusing the config, with the reason in its body: not worth retrying.
+        # A 500 is Alertmanager refusing the config, with the reason in its body: not worth
+        # retrying.
         response = self.http.request("POST", "/-/reload", retry_status=False)
         if response.status_code != 200:
             body = " ".join(response.text.split())

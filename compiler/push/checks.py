@@ -43,7 +43,8 @@ _rules_lock = (
 
 
 def promtool_check_rules(files: Sequence[Path]) -> None:
-    """`promtool check rules` on ``files``; files it already passed with the same content are not checked again."""
+    """`promtool check rules` on ``files``; files it already passed with the same content are
+    not checked again."""
     with _rules_lock:
         _promtool_check_rules(files)
 

@@ -171,7 +171,7 @@ def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) ->
         return {}
     doc = documents[0]
     schema_errors = [schema_diagnostic(doc, e) for e in _validator().iter_errors(doc.data)]
-    if schema_errors:
+    if schema_errors or not isinstance(doc.data, dict):  # the schema asks for a mapping
         problems.extend(schema_errors)
         return {}
     environments = doc.data["environments"]
@@ -185,13 +185,16 @@ def _from_targets_file(path: Path, env_name: str, problems: list[Diagnostic]) ->
             )
         )
         return {}
-    return _flatten(doc, ("environments", env_name), path.parent)
+    base = ("environments", env_name)
+    return _flatten(doc, base, environments[env_name], path.parent)
 
 
-def _flatten(doc: SourceDocument, base: tuple, directory: Path) -> dict[str, Setting]:
+def _flatten(
+    doc: SourceDocument, base: tuple, environment: dict, directory: Path
+) -> dict[str, Setting]:
     paths = {c.setting(key) for c in registry.clients() for key in c.keys if key.path}
     found = {}
-    for section, body in doc.data[base[0]][base[1]].items():
+    for section, body in environment.items():
         if not isinstance(body, dict):
             found[section] = Setting(body, doc.at(base + (section,)))
             continue
@@ -216,8 +219,15 @@ def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoint
     return Endpoints(
         found,
         tls_verify=True if tls_verify is None else bool(tls_verify.value),
-        timeout=float(timeout.value) if timeout and timeout.value else DEFAULT_TIMEOUT,
+        timeout=_seconds(timeout.value if timeout else None),
     )
+
+
+def _seconds(value: object) -> float:
+    """A timeout as the flag (a float) or targets.yaml (a number) gives it."""
+    if isinstance(value, (int, float)) and value:
+        return float(value)
+    return DEFAULT_TIMEOUT
 
 
 def _url(

@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
+
+import requests
 
 from compiler.core import conventions
 from compiler.core.model import Model
@@ -46,11 +49,11 @@ class Dashboard:
 
     @property
     def uid(self) -> str:
-        return self.body["uid"]
+        return str(self.body["uid"])  # load_dashboards made sure it is a string
 
     @property
     def title(self) -> str:
-        return self.body.get("title", "")
+        return str(self.body.get("title", ""))
 
 
 @dataclass
@@ -94,19 +97,23 @@ def explain(exc: HttpError, what: str) -> PushError:
         detail = exc.body
     if status == 401:
         return PushError(
-            f"{what}: Grafana rejected the credentials (401); set a valid service-account token in SLO_GRAFANA_TOKEN or SLO_GRAFANA_TOKEN_FILE"
+            f"{what}: Grafana rejected the credentials (401); set a valid service-account token "
+            "in SLO_GRAFANA_TOKEN or SLO_GRAFANA_TOKEN_FILE"
         )
     if status == 403:
         return PushError(
-            f"{what}: the token may not do this (403); it needs the Editor role (dashboards:write, folders:create)"
+            f"{what}: the token may not do this (403); it needs the Editor role "
+            "(dashboards:write, folders:create)"
         )
     if status == 412 and reason == "version-mismatch":
         return PushError(
-            f"{what}: changed in Grafana while slo was saving it (412 version-mismatch); run slo push again"
+            f"{what}: changed in Grafana while slo was saving it (412 version-mismatch); "
+            "run slo push again"
         )
     if status == 412 and reason == "name-exists":
         return PushError(
-            f"{what}: Grafana has a dashboard with the same title or uid in that folder (412 name-exists): {detail}"
+            f"{what}: Grafana has a dashboard with the same title or uid in that folder "
+            f"(412 name-exists): {detail}"
         )
     if status == 412:
         return PushError(f"{what}: Grafana refused to save it (412 {reason}): {detail}")
@@ -131,7 +138,9 @@ class GrafanaPusher:
         self.prune = prune
         self.dashboards = load_dashboards(out_dir, folder_of)
 
-    def _call(self, method: str, path: str, ok: tuple[int, ...], what: str, **kwargs):
+    def _call(
+        self, method: str, path: str, ok: tuple[int, ...], what: str, **kwargs: Any
+    ) -> requests.Response:
         try:
             return self.http.expect(self.http.request(method, path, **kwargs), ok, what)
         except HttpError as exc:
@@ -187,8 +196,8 @@ class GrafanaPusher:
         body, meta = live.get("dashboard") or {}, live.get("meta") or {}
         if conventions.GRAFANA_MANAGED_TAG not in (body.get("tags") or []):
             raise PushError(
-                f"{what}: Grafana already has a dashboard with uid {dashboard.uid} that slo does not manage "
-                f"(no {conventions.GRAFANA_MANAGED_TAG} tag); refusing to overwrite it"
+                f"{what}: Grafana already has a dashboard with uid {dashboard.uid} that slo does "
+                f"not manage (no {conventions.GRAFANA_MANAGED_TAG} tag); refusing to overwrite it"
             )
         found = []
         if (meta.get("folderUid") or "") != dashboard.folder.uid:
@@ -213,13 +222,15 @@ class GrafanaPusher:
                 and (hit.get("folderUid") or "") == dashboard.folder.uid
             ):
                 raise PushError(
-                    f"dashboard {dashboard.uid} ({dashboard.file}): folder {dashboard.folder.uid} already has a dashboard titled "
-                    f"{dashboard.title!r} (uid {hit.get('uid')}) that slo does not manage; rename one of them"
+                    f"dashboard {dashboard.uid} ({dashboard.file}): folder "
+                    f"{dashboard.folder.uid} already has a dashboard titled {dashboard.title!r} "
+                    f"(uid {hit.get('uid')}) that slo does not manage; rename one of them"
                 )
 
     def managed(self) -> list[dict]:
         """Every dashboard carrying the managed tag, over all pages of /api/search."""
-        found, page = [], 1
+        found: list[dict] = []
+        page = 1
         while True:
             params = {
                 "tag": conventions.GRAFANA_MANAGED_TAG,
@@ -277,7 +288,8 @@ class GrafanaPusher:
             "dashboard": {**body, "id": None},
             "folderUid": dashboard.folder.uid,
             "message": conventions.grafana_push_message(dashboard.file),
-            "overwrite": True,  # slo's copy wins over edits made in the UI; those show in `slo diff` first
+            # slo's copy wins over edits made in the UI; those show in `slo diff` first
+            "overwrite": True,
         }
         self._call(
             "POST", "/api/dashboards/db", (200,), f"save dashboard {dashboard.uid}", json=payload

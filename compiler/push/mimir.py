@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import requests
 import yaml
 
 from compiler.core import conventions
@@ -53,7 +55,7 @@ def group_body(group: dict) -> bytes:
     return yaml.dump(group, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode("utf-8")
 
 
-def _yaml(response, what: str):
+def _yaml(response: requests.Response, what: str) -> Any:
     try:
         with rulegroups.gc_paused():
             return load_data(response.text)
@@ -137,13 +139,13 @@ class MimirPusher:
                         Change("deleted", f"group {group['name']} (namespace {namespace})")
                     )
         if self.am_text is not None:
-            plan.changes.append(self._plan_alertmanager())
+            plan.changes.append(self._plan_alertmanager(self.am_text))
             work.alertmanager = plan.changes[-1].kind != "unchanged"
         plan.work, plan.steps = work, len(work.save) + len(work.delete) + work.alertmanager
         return plan
 
-    def _plan_alertmanager(self) -> Change:
-        desired = alertmanager.parse_config(self.am_text, conventions.ALERTMANAGER_CONFIG)
+    def _plan_alertmanager(self, text: str) -> Change:
+        desired = alertmanager.parse_config(text, conventions.ALERTMANAGER_CONFIG)
         live_text = self.live_alertmanager()
         if live_text is None:
             return Change("created", "alertmanager config")

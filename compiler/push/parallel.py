@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TypeVar
 
 from compiler.push.plan import Progress
 from compiler.push.transport import PushError
@@ -11,9 +12,12 @@ from compiler.push.transport import PushError
 MAX_WORKERS = 4  # enough to hide latency; few enough not to trip a server's rate limits
 
 
+T = TypeVar("T")
+
+
 def each(
-    items: Iterable,
-    action: Callable[[object], None],
+    items: Iterable[T],
+    action: Callable[[T], None],
     progress: Progress,
     workers: int = MAX_WORKERS,
 ) -> list[str]:
@@ -22,10 +26,10 @@ def each(
     Every item is attempted even when some fail, so one bad dashboard does not hide the rest.
     Progress is reported from this (the calling) thread only.
     """
-    items = list(items)
+    todo = list(items)
     errors: dict[int, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items) or 1))) as pool:
-        futures = {pool.submit(action, item): i for i, item in enumerate(items)}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
+        futures = {pool.submit(action, item): i for i, item in enumerate(todo)}
         for future in as_completed(futures):
             try:
                 future.result()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 KINDS = ("created", "updated", "deleted", "unchanged")
 SYMBOLS = {"created": "+", "updated": "~", "deleted": "-", "unchanged": " "}
@@ -18,7 +18,7 @@ class Change:
     object: str  # what, in the target's words: "group slo-checkout-sli (checkout.rules.yml)"
     details: tuple[str, ...] = ()  # what differs; never secret values
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown change kind {self.kind!r}")
 
@@ -27,7 +27,7 @@ class Change:
 class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts worth knowing that change nothing
-    work: object = None  # what apply() needs; private to the target
+    work: Any = None  # what apply() needs; private to the target, which alone knows its type
     steps: int = 0  # progress units apply() reports (files, requests); 0 = one per pending change
 
     @property
@@ -39,7 +39,8 @@ class Plan:
 
 
 class Pusher(Protocol):
-    """One live system. plan() only reads; apply() writes what plan() found, then verify() reads back."""
+    """One live system. plan() only reads; apply() writes what plan() found, then verify()
+    reads back."""
 
     name: str
 
@@ -67,4 +68,7 @@ class TargetReport:
 
     def summary(self) -> str:
         c = self.plan.counts()
-        return f"{c['created']} created, {c['updated']} updated, {c['deleted']} deleted, {c['unchanged']} unchanged"
+        return (
+            f"{c['created']} created, {c['updated']} updated, {c['deleted']} deleted, "
+            f"{c['unchanged']} unchanged"
+        )

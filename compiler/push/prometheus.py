@@ -26,8 +26,15 @@ RULES_DIR_IN_OUT = Path("prometheus") / "rules"
 # per-request timeout (10 s), the reload was sent again while the first was still running, and
 # after the retries the push "restored" files that were fine. So the reload waits longer.
 RELOAD_TIMEOUT = 120.0
-LIFECYCLE_HINT = "the lifecycle API is off: start Prometheus with --web.enable-lifecycle so that slo can reload it"
+LIFECYCLE_HINT = (
+    "the lifecycle API is off: start Prometheus with --web.enable-lifecycle so that slo can "
+    "reload it"
+)
 RELOAD_METRIC = "prometheus_config_last_reload_successful"
+RULES_DIR_HINT = (
+    "set SLO_PROMETHEUS_RULES_DIR (or --prometheus-rules-dir) to the directory "
+    "Prometheus loads rule files from"
+)
 
 
 @dataclass(frozen=True)
@@ -62,20 +69,23 @@ class PrometheusPusher:
 
     # -- reading -------------------------------------------------------------------------
     def preflight(self) -> None:
-        rules_dir = self.endpoint.rules_dir
-        if rules_dir is None:
-            raise PushError(
-                "set SLO_PROMETHEUS_RULES_DIR (or --prometheus-rules-dir) to the directory Prometheus loads rule files from"
-            )
+        rules_dir = self.rules_dir()
         if not rules_dir.is_dir():
             raise PushError(
-                f"rules directory {rules_dir} does not exist; create it and list {rules_dir}/*.yml in rule_files"
+                f"rules directory {rules_dir} does not exist; create it and list "
+                f"{rules_dir}/*.yml in rule_files"
             )
         if self.check is not None:
             self.check([self.source / name for name in self.desired])
         flags = self._get_json("/api/v1/status/flags", "read flags")
         if str(flags.get("web.enable-lifecycle", "")).lower() != "true":
             raise PushError(LIFECYCLE_HINT)
+
+    def rules_dir(self) -> Path:
+        """The directory Prometheus loads rule files from; needed to push (preflight)."""
+        if self.endpoint.rules_dir is None:
+            raise PushError(RULES_DIR_HINT)
+        return self.endpoint.rules_dir
 
     def live_groups(self) -> dict[tuple[str, str], dict]:
         """(file name, group name) -> canonical group, for every group the server has loaded."""
@@ -89,13 +99,13 @@ class PrometheusPusher:
         plan, work = Plan(), Work(owned_after=set(self.desired))
         live = self.live_groups()
         rules_dir = self.endpoint.rules_dir
-        owned: set[str] | None = None
-        if rules_dir is not None and rules_dir.is_dir():
-            owned = files.owned_files(rules_dir)
-        else:
+        if rules_dir is not None and not rules_dir.is_dir():
+            rules_dir = None  # preflight says so; diff compares with the server alone
+        if rules_dir is None:
             plan.notes.append(
                 "rules directory not given: files slo no longer generates are not looked for"
             )
+        owned = files.owned_files(rules_dir) if rules_dir is not None else set()
         for name, rule_file in self.desired.items():
             file_changes = []
             for group in rule_file.groups:
@@ -106,12 +116,13 @@ class PrometheusPusher:
                     continue
                 found = rulegroups.differences(rulegroups.canonical_group(group), have)
                 file_changes.append(Change("updated" if found else "unchanged", what, tuple(found)))
-            if owned is not None:
+            if rules_dir is not None:
                 on_disk = files.read_bytes(rules_dir / name)
                 data = rule_file.text.encode("utf-8")
                 if on_disk is not None and name not in owned:
                     raise PushError(
-                        f"{rules_dir / name} exists but was not written by slo; refusing to replace it (move it away)"
+                        f"{rules_dir / name} exists but was not written by slo; refusing to "
+                        "replace it (move it away)"
                     )
                 if on_disk != data:
                     work.write[name] = data
@@ -124,7 +135,7 @@ class PrometheusPusher:
                             )
                         )
             plan.changes.extend(file_changes)
-        for name in sorted((owned or set()) - set(self.desired)):
+        for name in sorted(owned - set(self.desired)):
             work.delete.append(name)
             gone = [
                 Change("deleted", f"group {group} ({file})")
@@ -141,7 +152,7 @@ class PrometheusPusher:
         work: Work = plan.work
         if not work.reload:
             return
-        rules_dir = self.endpoint.rules_dir
+        rules_dir = self.rules_dir()
         owned_before = files.owned_files(rules_dir)
         backup = {name: files.read_bytes(rules_dir / name) for name in [*work.write, *work.delete]}
         try:
@@ -164,7 +175,7 @@ class PrometheusPusher:
         )
 
     def _restore(self, backup: dict[str, bytes | None], owned_before: set[str]) -> None:
-        rules_dir = self.endpoint.rules_dir
+        rules_dir = self.rules_dir()
         for name, data in backup.items():
             files.restore(rules_dir / name, data)
         files.record_owned(rules_dir, owned_before)
@@ -178,7 +189,8 @@ class PrometheusPusher:
         if response.status_code != 200:
             body = " ".join(response.text.split())
             raise PushError(
-                f"Prometheus rejected the reload (HTTP {response.status_code}: {body}); its log names the file and rule"
+                f"Prometheus rejected the reload (HTTP {response.status_code}: {body}); "
+                "its log names the file and rule"
             )
         if self.reload_successful() is False:
             raise PushError(
@@ -199,22 +211,25 @@ class PrometheusPusher:
         for change in self.plan().pending:
             if change.kind == "created":
                 problems.append(
-                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml listed in rule_files of prometheus.yml?"
+                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml listed "
+                    "in rule_files of prometheus.yml?"
                 )
             else:
                 problems.append(
-                    f"{change.object} still differs after reload: {'; '.join(change.details) or change.kind}"
+                    f"{change.object} still differs after reload: "
+                    f"{'; '.join(change.details) or change.kind}"
                 )
         return problems
 
     def _get_json(self, path: str, what: str) -> dict:
         response = self.http.expect(self.http.request("GET", path), (200,), f"{what} ({path})")
         try:
-            return response.json()["data"]
+            data = response.json()["data"]
         except (ValueError, KeyError, TypeError):
-            raise PushError(
-                f"{what}: {self.http.url(path)} did not answer like Prometheus"
-            ) from None
+            data = None
+        if not isinstance(data, dict):
+            raise PushError(f"{what}: {self.http.url(path)} did not answer like Prometheus")
+        return data
 
 
 def _configure(section: Section) -> Prometheus:

@@ -55,9 +55,8 @@ def markdown(reports: list[TargetReport], title: str) -> str:
             continue
         c = report.plan.counts()
         state = "**error**" if report.errors else ("changes" if report.changed else "no changes")
-        lines.append(
-            f"| {report.target} | {c['created']} | {c['updated']} | {c['deleted']} | {c['unchanged']} | {state} |"
-        )
+        counts = " | ".join(str(c[kind]) for kind in ("created", "updated", "deleted", "unchanged"))
+        lines.append(f"| {report.target} | {counts} | {state} |")
     for report in reports:
         if report.status == "skipped" or not (report.changed or report.errors or report.plan.notes):
             continue

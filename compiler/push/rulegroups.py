@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def load_rule_files(directory: Path) -> dict[str, RuleFile]:
 
 
 @contextlib.contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection inside, for reading YAML whose objects all stay alive.
 
     The collector walked the growing heap again and again: a Mimir tenant's rules in one answer
@@ -80,7 +81,7 @@ def _parse_groups(text: str, where: str) -> tuple[dict, ...]:
     return tuple(groups)
 
 
-def seconds(value) -> float | None:
+def seconds(value: object) -> float | None:
     """A duration from a rule file ("5m") or an API (300) in seconds; None when absent."""
     if value in (None, "", 0, "0s"):
         return None
@@ -101,7 +102,7 @@ def canonical_expr(expr: str) -> str:
         return " ".join(str(expr).split())
 
 
-def _strings(mapping) -> dict[str, str]:
+def _strings(mapping: dict | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (mapping or {}).items()}
 
 
@@ -165,9 +166,8 @@ def differences(desired: dict, live: dict) -> list[str]:
     for i, (w, h) in enumerate(zip(want, have)):
         fields = [key for key in w if w[key] != h.get(key)]
         if fields:
-            found.append(
-                f"rule {i + 1} ({w['name']}): {', '.join(fields)} differ{'s' if len(fields) == 1 else ''}"
-            )
+            verb = "differs" if len(fields) == 1 else "differ"
+            found.append(f"rule {i + 1} ({w['name']}): {', '.join(fields)} {verb}")
     return found
 
 

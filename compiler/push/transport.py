@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -42,7 +43,7 @@ class Secret:
 
     __str__ = __repr__
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
@@ -68,7 +69,7 @@ class RetryPolicy:
 
     def pause(self, attempt: int, rng: Callable[[], float]) -> float:
         """Seconds to wait before retry ``attempt`` (1-based): half fixed, half random."""
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng() * ceiling / 2
 
 
@@ -122,9 +123,10 @@ class Transport:
         path: str,
         *,
         retry_status: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> requests.Response:
-        """Send, retrying connection errors, timeouts and (if ``retry_status``) 5xx; return any other answer.
+        """Send, retrying connection errors, timeouts and (if ``retry_status``) 5xx; return any
+        other answer.
 
         Raises HttpError once the retries are used up; its message names the method, URL and reason.
         """

@@ -10,17 +10,11 @@ import textwrap
 
 import pytest
 import yaml
-from click.testing import CliRunner
-from conftest import ROOT, have
+from support import ROOT, needs_amtool, slo, write_files
 
 from compiler import compile_tree, load_tree
 from compiler.checks import toolrun
-from compiler.cli import cli
 from compiler.core import conventions
-
-needs_amtool = pytest.mark.skipif(
-    not have("amtool"), reason="amtool not installed (make test installs it)"
-)
 
 CHECKOUT = """\
 apiVersion: slo/v1
@@ -84,14 +78,8 @@ severities:
 
 
 def write_specs(root, routing: str = ROUTING, **extra: str):
-    specs = root / "slo"
-    specs.mkdir(exist_ok=True)
-    (specs / "checkout.yaml").write_text(CHECKOUT)
-    (specs / "database.yaml").write_text(DATABASE)
-    (specs / "routing.yaml").write_text(routing)
-    for name, text in extra.items():
-        (specs / name).write_text(text)
-    return specs
+    files = {"checkout.yaml": CHECKOUT, "database.yaml": DATABASE, "routing.yaml": routing}
+    return write_files(root / "slo", {**files, **extra})
 
 
 def diagnostics_of(specs) -> list[str]:
@@ -145,7 +133,7 @@ def test_an_inline_secret_is_a_compile_error_with_its_position_and_nothing_is_wr
     routing = ROUTING.replace(old, new)
     write_specs(tmp_path, routing)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["compile"])
+    result = slo("compile")
     assert result.exit_code == 1
     line = line_of(routing, f"{key}:")
     col = routing.splitlines()[line - 1].index(f"{key}:") + 1
@@ -361,7 +349,10 @@ def test_dependencies_silence_transitively_and_never_a_more_severe_alert(tmp_pat
         "  - dependent: checkout\n    depends_on: [database/pgbouncer-down]\n"
     )
     rules = inhibitions(config_of(write_specs(tmp_path, routing)))[1:]
-    source = lambda slo, severity: ('service="database"', f'slo="{slo}"', f'severity="{severity}"')  # noqa: E731
+
+    def source(name: str, severity: str) -> tuple[str, ...]:
+        return ('service="database"', f'slo="{name}"', f'severity="{severity}"')
+
     assert rules == [
         # PgBouncer (ticket) silences the checkout's tickets, never its pages.
         (
@@ -442,10 +433,7 @@ def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):
 @needs_amtool
 def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says(tmp_path):
     out = tmp_path / "out"
-    assert (
-        CliRunner().invoke(cli, ["compile", str(with_base(tmp_path)), "--out", str(out)]).exit_code
-        == 0
-    )
+    assert slo("compile", with_base(tmp_path), "--out", out).exit_code == 0
     results = toolrun.test_alertmanager(out)
     assert [r.ok for r in results] == [True, True], "\n".join(r.output for r in results)
     config = out / conventions.ALERTMANAGER_CONFIG
@@ -551,12 +539,7 @@ def test_example_routes_every_team_and_severity_in_the_routing_table():
 @needs_amtool
 def test_routing_table_failures_are_reported(tmp_path):
     out = tmp_path / "out"
-    assert (
-        CliRunner()
-        .invoke(cli, ["compile", str(write_specs(tmp_path)), "--out", str(out)])
-        .exit_code
-        == 0
-    )
+    assert slo("compile", write_specs(tmp_path), "--out", out).exit_code == 0
     config = out / conventions.ALERTMANAGER_CONFIG
     # Swap where tickets and info go: amtool must notice every case that now lands elsewhere.
     text = config.read_text()
@@ -566,7 +549,7 @@ def test_routing_table_failures_are_reported(tmp_path):
     assert check.ok and not table.ok
     assert "payments ticket: expected slo-ticket, got slo-info" in table.output
     assert "data info: expected slo-info, got slo-ticket" in table.output
-    result = CliRunner().invoke(cli, ["test", "--out", str(out)])
+    result = slo("test", "--out", out)
     assert result.exit_code == 1 and "FAILED amtool config routes test" in result.output
 
 

@@ -10,17 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, have, needs_promtool
+from support import BENCH, ROOT, bench_script, needs_prometheus, needs_promtool
 
-BENCH = ROOT / "bench"
-sys.path.insert(0, str(BENCH))
-
-import gen_metrics  # noqa: E402  (bench/ is a directory of scripts, not a package)
-import report  # noqa: E402
-
-needs_prometheus = pytest.mark.skipif(
-    not have("promtool", "prometheus"), reason="promtool and prometheus not installed"
-)
+gen_metrics = bench_script("gen_metrics")
+report = bench_script("report")
 
 
 def run_script(script: str, *args: str) -> None:

@@ -3,20 +3,16 @@
 import json
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import GOLDEN, SPEC_TREES, slo
 
 from compiler import compile_tree
 from compiler.checks import consistency
-from compiler.cli import cli
 from compiler.targets.grafana import queries as grafana_queries
 
 BASIC = GOLDEN / "basic"
 
 
-@pytest.mark.parametrize(
-    "root", [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
-)
+@pytest.mark.parametrize("root", SPEC_TREES)
 def test_everything_the_compiler_emits_is_consistent(root):
     result = compile_tree(root)
     assert consistency.check(result.model, result.artifacts) == []
@@ -36,7 +32,7 @@ def test_a_dashboard_reading_a_wrong_series_fails_compile_and_writes_nothing(tmp
         lambda slo: original(slo).replace("slo:error_budget_remaining:ratio", wrong),
     )
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["compile", str(BASIC / "slo"), "--out", str(out)])
+    result = slo("compile", BASIC / "slo", "--out", out)
     assert result.exit_code == 1
     assert not out.exists()
     # The golden dashboard has the right name on the very lines the diagnostics must point at.
@@ -115,7 +111,7 @@ thresholds:
 
 def test_a_spec_reading_an_unrecorded_slo_series_is_reported_at_the_spec(tmp_path):
     (tmp_path / "shop.yaml").write_text(SPEC.format(expr='slo:burn_rate:curent{service="shop"}'))
-    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "shop.yaml")])
+    result = slo("validate", tmp_path / "shop.yaml")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         "shop.yaml:12:5: error [consistency/unknown-series] threshold 'fast-burn' expr reads slo:burn_rate:curent, "
@@ -126,7 +122,7 @@ def test_a_spec_reading_an_unrecorded_slo_series_is_reported_at_the_spec(tmp_pat
 
 def test_a_spec_may_read_a_series_the_compiler_records(tmp_path):
     (tmp_path / "shop.yaml").write_text(SPEC.format(expr='slo:burn_rate:current{service="shop"}'))
-    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "shop.yaml")])
+    result = slo("validate", tmp_path / "shop.yaml")
     assert result.exit_code == 0, result.output
 
 

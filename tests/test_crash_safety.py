@@ -14,14 +14,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from conftest import ROOT
-from outtrees import FAST
-from servers import needs_prometheus, prometheus
+from support import SLO_COMMAND, bench_script, files_of, needs_prometheus
+from support.outtrees import FAST, write_rules
+from support.servers import prometheus
 
 from compiler import compile_tree, load_tree
 from compiler.core import conventions
@@ -29,13 +28,10 @@ from compiler.pipeline import output
 from compiler.pipeline.cache import Cache
 from compiler.push import endpoints as ep
 from compiler.push import runner
-from compiler.targets import prometheus as prometheus_rules
 
-sys.path.insert(0, str(ROOT / "bench"))
-from gen_specs import generate
+generate = bench_script("gen_specs").generate
 
 DEADLINE = 60.0  # seconds for any one run of slo; each takes about one
-SLO = [sys.executable, "-m", "compiler"]
 
 
 def make_specs(root: Path, slos: int, objective: str) -> Path:
@@ -89,7 +85,8 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     old = earlier_tree(new)
     assert len(new) > 150
     out = tmp_path / "out"
-    command = SLO + ["compile", str(specs), "--out", str(out), "--cache-dir", str(cache.directory)]
+    command = [*SLO_COMMAND, "compile", str(specs), "--out", str(out)]
+    command += ["--cache-dir", str(cache.directory)]
 
     outcomes = []
     moments = (
@@ -139,14 +136,8 @@ PUSH_KILLS = (0.0, 0.005, 0.02, 0.06)  # seconds after the first change in the r
 
 def write_out(specs: Path, out: Path) -> dict[str, bytes]:
     """The rule files the compiler makes from ``specs`` under ``out``; returns name -> bytes."""
-    model, diagnostics = load_tree(specs)
-    assert model is not None, diagnostics
-    files = {}
-    for rel, text in prometheus_rules.emit(model).items():
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(text, encoding="utf-8")
-        files[Path(rel).name] = text.encode("utf-8")
-    return files
+    write_rules(specs, out)
+    return files_of(out / "prometheus" / "rules")
 
 
 def push_in_process(specs: Path, out: Path, server) -> None:
@@ -204,7 +195,7 @@ def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp
             "SLO_PROMETHEUS_URL": server.url,
             "SLO_PROMETHEUS_RULES_DIR": str(rules),
         }
-        command = SLO + [
+        command = SLO_COMMAND + [
             "push",
             str(new_specs),
             "--out",

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import promql_parser
 import pytest
 import yaml
-from conftest import GOLDEN, ROOT, needs_promtool
+from support import ROOT, SPEC_TREES, needs_promtool
 
 from compiler import compile_tree
 from compiler.core import conventions
@@ -21,14 +21,13 @@ from compiler.core.diagnostics import CompileError
 from compiler.core.durations import format_duration
 from compiler.core.model import LatencyIndicator
 
-CASES = [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 
 @pytest.fixture(
     scope="module",
-    params=CASES,
+    params=SPEC_TREES,
     ids=lambda p: p.parent.name if p.name == "slo" and p.parent != ROOT else "examples",
 )
 def compiled(request):
@@ -266,7 +265,7 @@ def test_every_dashboard_query_passes_promtool(tmp_path):
     exprs = sorted(
         {
             e
-            for case in CASES
+            for case in SPEC_TREES
             for board in dashboards(compile_tree(case)).values()
             for e in queries(board)
         }

@@ -8,7 +8,7 @@ import functools
 import jsonschema
 import pytest
 import yaml
-from conftest import ROOT, needs_promtool
+from support import ROOT, needs_promtool, write_files
 
 from compiler import compile_tree, load_tree, targets
 from compiler.checks import toolrun
@@ -202,9 +202,7 @@ team: web
 
 
 def compiled(tmp_path, extra: str):
-    (tmp_path / "slo").mkdir(exist_ok=True)
-    (tmp_path / "slo" / "shop.yaml").write_text(BASE.format(extra=extra))
-    return compile_tree(tmp_path / "slo")
+    return compile_tree(write_files(tmp_path / "slo", {"shop.yaml": BASE.format(extra=extra)}))
 
 
 def errors_of(tmp_path, extra: str) -> list[str]:

@@ -1,7 +1,7 @@
 """promtool before every push, and only once for files it already passed unchanged."""
 
 import pytest
-from conftest import needs_promtool
+from support import needs_promtool
 
 from compiler.checks import toolrun
 from compiler.push import checks

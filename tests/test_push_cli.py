@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from fakes.grafana import FakeGrafana
-from outtrees import (
+from support import needs_alertmanager, needs_prometheus, slo
+from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     dashboard,
     specs,
@@ -17,14 +17,10 @@ from outtrees import (
     write_dashboard,
     write_rules,
 )
-from servers import alertmanager, needs_alertmanager, needs_prometheus, prometheus
 
 from compiler import cli as cli_module
-from compiler.cli import cli
 from compiler.core import conventions
 from compiler.push import rulegroups
-
-BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
 
 def get_json(url: str):
@@ -34,31 +30,24 @@ def get_json(url: str):
 
 def compile_into(tmp_path) -> None:
     """`slo compile`, plus a small Alertmanager config while that target lives on another branch."""
-    result = CliRunner().invoke(cli, ["compile"])
+    result = slo("compile")
     assert result.exit_code == 0, result.output
     if not (tmp_path / "out" / conventions.ALERTMANAGER_CONFIG).exists():
         write_alertmanager(tmp_path / "out", SMALL_ALERTMANAGER_CONFIG)
 
 
-def slo(*args, env):
-    return CliRunner().invoke(cli, list(args), env=env)
-
-
 @pytest.fixture
-def live(tmp_path, monkeypatch):
+def live(tmp_path, monkeypatch, prometheus_server, alertmanager_server):
     specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    with (
-        prometheus(tmp_path / "prometheus") as prom,
-        alertmanager(tmp_path / "alertmanager", BOOT_CONFIG) as am,
-    ):
-        env = {
-            "SLO_PROMETHEUS_URL": prom.url,
-            "SLO_PROMETHEUS_RULES_DIR": str(prom.directory / "rules"),
-            "SLO_ALERTMANAGER_URL": am.url,
-            "SLO_ALERTMANAGER_CONFIG": str(am.config),
-        }
-        yield prom, am, env
+    prom, am = prometheus_server, alertmanager_server
+    env = {
+        "SLO_PROMETHEUS_URL": prom.url,
+        "SLO_PROMETHEUS_RULES_DIR": str(prom.directory / "rules"),
+        "SLO_ALERTMANAGER_URL": am.url,
+        "SLO_ALERTMANAGER_CONFIG": str(am.config),
+    }
+    return prom, am, env
 
 
 @needs_prometheus

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from fakes.grafana import FakeGrafana
 from fakes.mimir import FakeMimir
-from outtrees import (
+from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     dashboard,
     push,

@@ -3,7 +3,7 @@
 import pytest
 from fakes.grafana import FakeGrafana
 from fakes.server import Response
-from outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
+from support.outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep

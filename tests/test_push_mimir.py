@@ -6,7 +6,14 @@ import sys
 import pytest
 import yaml
 from fakes.mimir import FakeMimir
-from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
+from support.outtrees import (
+    SMALL_ALERTMANAGER_CONFIG,
+    diff,
+    push,
+    specs,
+    write_alertmanager,
+    write_rules,
+)
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep

@@ -4,8 +4,9 @@ import json
 import urllib.request
 
 import pytest
-from outtrees import diff, push, specs, write_rules
-from servers import needs_prometheus, prometheus
+from support import needs_prometheus
+from support.outtrees import diff, push, specs, write_rules
+from support.servers import prometheus
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -33,9 +34,8 @@ def snapshot(directory):
 
 
 @pytest.fixture
-def server(tmp_path):
-    with prometheus(tmp_path / "prometheus") as s:
-        yield s
+def server(prometheus_server):
+    return prometheus_server
 
 
 def endpoints_for(server) -> ep.Endpoints:

@@ -12,13 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import ROOT, SPEC_TREES, assert_clean, slo, write_files
 
 from compiler import targets
 from compiler.build.routing import SECRET_KEYS
 from compiler.checks import secrets as secret_scan
-from compiler.cli import cli
 
 # Made-up values in the real formats; none of them was ever valid.
 PASSWORD_URL = "https://alice:s3cr3t-pw@grafana.example.com"
@@ -74,7 +72,7 @@ def test_ordinary_text_is_not_a_secret(text):
 
 
 def committed_outputs() -> list[Path]:
-    roots = [ROOT / "out"] + sorted(p / "out" for p in GOLDEN.iterdir() if (p / "out").is_dir())
+    roots = [specs.parent / "out" for specs in SPEC_TREES]  # out/ and every golden out/
     return [p for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
 
 
@@ -164,16 +162,12 @@ PLANTED = [
 
 
 def lay_out(tmp: Path) -> Path:
-    specs = tmp / "slo"
-    specs.mkdir()
-    (specs / "checkout.yaml").write_text(SERVICE)
-    (specs / "routing.yaml").write_text(ROUTING)
-    (tmp / "alertmanager-base.yml").write_text(BASE)
-    return specs
+    files = {"slo/checkout.yaml": SERVICE, "slo/routing.yaml": ROUTING}
+    return write_files(tmp, {**files, "alertmanager-base.yml": BASE}) / "slo"
 
 
 def compile_into(specs: Path, out: Path):
-    return CliRunner().invoke(cli, ["compile", str(specs), "--out", str(out), "--cache-dir", ""])
+    return slo("compile", specs, "--out", out, "--cache-dir", "")
 
 
 def test_the_specs_without_planted_secrets_compile(tmp_path):
@@ -194,9 +188,7 @@ def test_a_secret_anywhere_in_a_spec_fails_the_compile_at_its_position(
 
     result = compile_into(specs, tmp_path / "out")
 
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
+    assert_clean(result)
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert any(line.startswith(expected) for line in lines), result.stderr

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import GOLDEN, needs_promtool
+from support import GOLDEN, needs_promtool
 
 from compiler import compile_tree
 from compiler.targets import prometheus as rules

@@ -3,10 +3,8 @@
 import os
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import GOLDEN, ROOT, files_of, slo
 
-from compiler.cli import cli
 from compiler.pipeline import workers
 
 
@@ -71,13 +69,9 @@ def test_compile_writes_the_same_bytes_with_one_or_many_processes(tmp_path, spec
     trees = {}
     for jobs in ("1", "4"):
         out = tmp_path / f"out-{jobs}"
-        result = CliRunner().invoke(
-            cli, ["compile", str(specs), "--out", str(out), "--cache-dir", "", "-j", jobs]
-        )
+        result = slo("compile", specs, "--out", out, "--cache-dir", "", "-j", jobs)
         assert result.exit_code == 0, result.output
-        trees[jobs] = {
-            p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
-        }
+        trees[jobs] = files_of(out)
     assert trees["1"] == trees["4"] and len(trees["1"]) > 5
 
 

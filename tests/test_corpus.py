@@ -7,8 +7,9 @@ column and check id, then the summary). Cases too big to commit are written by G
 
 Each case runs through the real CLI twice, with a cold and then a warm cache: exit 1, no
 traceback, nothing on stdout, the same diagnostics both times, and the output directory
-byte-identical afterwards. The resource cases also run in a subprocess that measures its own
-time and peak memory.
+byte-identical afterwards. The resource cases also run in a subprocess of their own: the same
+diagnostics there say which limit stopped the input, and the process measures its peak memory.
+(How fast the limits stop it is for bench/, not for assertions here.)
 
 After an intended change of a message: UPDATE_CORPUS=1 pytest tests/test_corpus.py, then review.
 """
@@ -107,7 +108,7 @@ def test_corpus_case_fails_cleanly_and_writes_nothing(tmp_path, old_out, case):
     assert snapshot(tmp_path) == before, "a failed compile changed the output directory"
 
 
-# --- time and memory ---------------------------------------------------------------------------
+# --- memory ------------------------------------------------------------------------------------
 RESOURCE_CASES = [
     "alias-bomb",
     "binary-garbage",
@@ -115,13 +116,11 @@ RESOURCE_CASES = [
     "deep-nesting-flow",
     "huge-file",
 ]
-MAX_SECONDS = 5.0  # each takes well under a second; the margin is for a loaded 2-core machine
 MAX_EXTRA_MEMORY_MB = 50  # above what compiling a small valid spec takes
 
 MEASURE = textwrap.dedent(
     """
-    import json, resource, sys, time
-    start = time.monotonic()
+    import json, resource, sys
     from compiler.cli import cli
     try:
         cli(["compile", sys.argv[1], "--out", sys.argv[2], "--cache-dir", ""])
@@ -130,7 +129,7 @@ MEASURE = textwrap.dedent(
     else:
         code = 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"code": code, "seconds": time.monotonic() - start, "peak_mb": peak / 1024}))
+    print(json.dumps({"code": code, "peak_mb": peak / 1024}))
     """
 )
 
@@ -145,7 +144,7 @@ def measure(specs: Path, out: Path) -> dict:
     )
     assert proc.returncode in (0, 1), f"exit {proc.returncode}: {proc.stderr[-2000:]}"
     assert "Traceback" not in proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
+    return {**json.loads(proc.stdout.splitlines()[-1]), "stderr": proc.stderr.splitlines()}
 
 
 @pytest.fixture(scope="module")
@@ -157,13 +156,16 @@ def baseline(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("case", RESOURCE_CASES)
-def test_hostile_input_is_rejected_fast_with_bounded_memory(tmp_path, old_out, baseline, case):
+def test_hostile_input_is_stopped_by_its_limit_with_bounded_memory(
+    tmp_path, old_out, baseline, case
+):
     specs = lay_out(case, tmp_path)
     before = snapshot(tmp_path)
 
     found = measure(specs, old_out)
 
     assert found["code"] == 1
-    assert found["seconds"] < MAX_SECONDS, found
+    # The limit that stopped it, and no other diagnostic.
+    assert found["stderr"] == expected_lines(case), found
     assert found["peak_mb"] < baseline["peak_mb"] + MAX_EXTRA_MEMORY_MB, (found, baseline)
     assert snapshot(tmp_path) == before

@@ -54,7 +54,6 @@ POLICY = RetryPolicy(retries=2, backoff=0.01, max_backoff=0.05)
 MAX_ROUNDS = (
     30  # then pushes of the new version until it lands (each does with a chance of about 1 in 3)
 )
-DEADLINE = 60.0
 TENANT = "chaos"
 # Mimir takes one write per rule group (40 here) and few reads; Grafana reads more than it writes,
 # so Mimir's are most of the writes that fail, and a few dashboards keep the test quick.
@@ -255,7 +254,6 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
         rounds.append((version, outcome))
         if os.environ.get("CHAOS_TRACE"):
             print(f"{time.monotonic() - start:6.2f}s", rounds[-1])
-        assert time.monotonic() - start < DEADLINE, rounds
         return all(o.startswith("pushed") for o in outcome.values())
 
     # Back and forth between the two versions, so that every push has writes to do, until writes

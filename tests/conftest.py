@@ -41,6 +41,7 @@ def prometheus_server(tmp_path):
 
 @pytest.fixture
 def alertmanager_server(tmp_path):
-    """A real Alertmanager on servers.BOOT_CONFIG in tmp_path/alertmanager, stopped after the test."""
+    """A real Alertmanager running servers.BOOT_CONFIG in tmp_path/alertmanager, stopped after
+    the test."""
     with servers.alertmanager(tmp_path / "alertmanager") as server:
         yield server

@@ -232,13 +232,13 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
         assert_passed(toolrun.test_alertmanager(out))
 
         def prometheus_config(alertmanager_url: str) -> str:
-            scraped = f"127.0.0.1:{http_capture.port}"
-            alerted = alertmanager_url.removeprefix("http://")
+            scraped = f"[{{targets: ['127.0.0.1:{http_capture.port}']}}]"
+            alerted = f"[{{targets: ['{alertmanager_url.removeprefix('http://')}']}}]"
             return (
                 "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
                 f"rule_files: ['{out}/prometheus/rules/*.yml']\n"
-                f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['{alerted}']}}]}}]}}\n"
-                f"scrape_configs: [{{job_name: shop, static_configs: [{{targets: ['{scraped}']}}]}}]\n"
+                f"alerting: {{alertmanagers: [{{static_configs: {alerted}}}]}}\n"
+                f"scrape_configs: [{{job_name: shop, static_configs: {scraped}}}]\n"
             )
 
         with (
@@ -253,7 +253,8 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
 
             # --- firing ---------------------------------------------------------------------
             def triggers() -> dict[str, dict]:
-                """PagerDuty trigger events by alert name (from the summary "[FIRING:1] <alertname> ...")."""
+                """PagerDuty trigger events by alert name (from the summary
+                "[FIRING:1] <alertname> ...")."""
                 return {
                     e["payload"]["summary"].split(" ")[1]: e
                     for e in pagerduty.all()
@@ -350,14 +351,15 @@ def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_d
             ]  # still firing, still inhibited
 
             # --- resolution ---------------------------------------------------------------
-            # Each silenced ticket resolves in the same evaluation as its page. Alertmanager 0.25 may
-            # then deliver the ticket's last firing state once: its inhibitor can see the page
+            # Each silenced ticket resolves in the same evaluation as its page. Alertmanager 0.25
+            # may then deliver the ticket's last firing state once: its inhibitor can see the page
             # resolved just before its dispatcher sees the ticket resolved. That is after the page
             # ended, so the assertions below look at the pages, QueueDepth and DiskUsage only.
             metrics.recover()
-            resolves = lambda: {
-                e["dedup_key"] for e in pagerduty.all() if e["event_action"] == "resolve"
-            }
+
+            def resolves() -> set[str]:
+                return {e["dedup_key"] for e in pagerduty.all() if e["event_action"] == "resolve"}
+
             wait_for("both PagerDuty resolves", lambda: len(resolves()) == 2, deadline, daemons)
             assert resolves() == {e["dedup_key"] for e in pages.values()}
             assert {e["routing_key"] for e in pagerduty.all()} == {routing_key}

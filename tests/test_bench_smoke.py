@@ -55,7 +55,8 @@ def push_results(tmp_path_factory) -> dict:
 @needs_promtool
 def test_compile_scaling_measures_compile_promtool_and_incremental(compile_results):
     (size,) = compile_results["sizes"]
-    # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the overview
+    # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the
+    # overview
     assert (size["slos"], size["spec_files"], size["rule_files"], size["output_files"]) == (
         5,
         1,
@@ -90,7 +91,8 @@ def test_eval_cost_compares_both_rule_sets_on_real_prometheus(eval_results):
     for name in ("ours", "sloth"):
         assert eval_results["live"][name]["evaluation_s_per_hour"] > 0
         assert eval_results["query_stats"][name]["samples_per_hour"] > 0
-    # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched samples.
+    # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched
+    # samples.
     assert (
         eval_results["query_stats"]["ours"]["by_rule"]["slo:sli_errors:rate5m"]["samples_per_hour"]
         > 0

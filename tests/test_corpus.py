@@ -30,7 +30,10 @@ from compiler.spec.yaml_source import MAX_FILE_BYTES
 
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.txt").is_file())
 
-SMALL_SERVICE = "apiVersion: slo/v1\nservice: checkout\nteam: payments\nthresholds:\n  - {name: up, expr: up, below: 1, severity: page}\n"
+SMALL_SERVICE = (
+    "apiVersion: slo/v1\nservice: checkout\nteam: payments\n"
+    "thresholds:\n  - {name: up, expr: up, below: 1, severity: page}\n"
+)
 
 
 def _huge_file(specs: Path) -> None:
@@ -84,7 +87,7 @@ def test_the_corpus_is_large_and_every_case_names_file_line_and_check():
         for line in diagnostics:
             where, _, rest = line.partition(": ")
             assert " [" in rest and "] " in rest, f"{case}: no check id in {line!r}"
-            file_level = rest.startswith("error [yaml/") or rest.startswith("error [spec/empty]")
+            file_level = rest.startswith(("error [yaml/", "error [spec/empty]"))
             assert file_level or where.count(":") == 2, f"{case}: no line and column in {line!r}"
 
 

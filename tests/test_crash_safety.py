@@ -2,10 +2,11 @@
 
 `slo compile` of 200 generated SLOs is killed while it compiles, at many points while it
 writes and just after it swapped the trees: out/ must then be exactly the tree before or the
-tree after, never a mix, and the next compile cleans up what the killed one left. `slo push` writing rule files into a real
-Prometheus' rules directory is killed while it writes: every rule file must be whole (the old
-or the new text), the ownership record must cover them, and Prometheus must reload the set; a
-new push then converges. (tests/test_output.py kills output.write_tree alone, in-process.)
+tree after, never a mix, and the next compile cleans up what the killed one left. `slo push`
+writing rule files into a real Prometheus' rules directory is killed while it writes: every
+rule file must be whole (the old or the new text), the ownership record must cover them, and
+Prometheus must reload the set; a new push then converges. (tests/test_output.py kills
+output.write_tree alone, in-process.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ DEADLINE = 60.0  # seconds for any one run of slo; each takes about one
 
 
 def make_specs(root: Path, slos: int, objective: str) -> Path:
-    """Generated specs, every file then changed by its objectives, so that old and new differ everywhere."""
+    """Generated specs, every file then changed by its objectives, so that old and new differ
+    everywhere."""
     generate(slos, root)
     for path in root.rglob("*.yaml"):
         path.write_text(path.read_text().replace("objective: 95\n", f"objective: {objective}\n"))
@@ -69,7 +71,8 @@ WRITE_KILLS = (0.0, 0.003, 0.01, 0.02, 0.04, 0.08, 0.2)  # after the staging tre
 
 
 def earlier_tree(new: dict[str, str]) -> dict[str, str]:
-    """What an earlier compile left: every file different, and one the new compile no longer writes."""
+    """What an earlier compile left: every file different, and one the new compile no longer
+    writes."""
     return {
         **{path: text + "# from an earlier compile\n" for path, text in new.items()},
         "prometheus/rules/retired.rules.yml": "groups: []\n",
@@ -109,7 +112,8 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
                 reached = wait_for(lambda: bool(staging_dirs(out)), proc, deadline)
                 time.sleep(moment[1])
             else:  # just after the swap, while the old tree is being removed
-                reached = wait_for(lambda: out.stat().st_ino != before, proc, deadline)
+                # inode=before binds this round's old tree now, not when the lambda runs
+                reached = wait_for(lambda inode=before: out.stat().st_ino != inode, proc, deadline)
         finally:
             kill(proc)
         tree = output.read_tree(out)
@@ -212,7 +216,9 @@ def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp
             )
             try:
                 reached = wait_for(
-                    lambda: dir_state(rules) != before, proc, time.monotonic() + DEADLINE
+                    lambda state=before: dir_state(rules) != state,
+                    proc,
+                    time.monotonic() + DEADLINE,
                 )
                 time.sleep(delay)
             finally:

@@ -1,4 +1,5 @@
-"""The shipped examples: fresh out/, deterministic, --check, promtool, and the mission objectives."""
+"""The shipped examples: fresh out/, deterministic, --check, promtool, and the mission
+objectives."""
 
 from decimal import Decimal
 

@@ -161,7 +161,7 @@ def test_mangled_yaml_compiles_or_fails_cleanly(tmp_path, text):
     assert_clean(tmp_path, text)
 
 
-# --- Routing specs and base configs, beside the services they route for ----------------------------
+# --- Routing specs and base configs, beside the services they route for -------------------------
 # (spec tree, file to mutate relative to it): the examples' routing and both golden routing cases.
 ROUTING_TARGETS = [
     (ROOT / "slo", "routing.yaml"),
@@ -204,7 +204,7 @@ def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
             assert yaml.safe_load(content) is not None, path
 
 
-# --- `slo import` inputs ---------------------------------------------------------------------------
+# --- `slo import` inputs ------------------------------------------------------------------------
 IMPORT_SEEDS = {
     source: [(f"in/{p.name}", p.read_text()) for p in sorted((IMPORTS / source / "in").iterdir())]
     for source in sorted(importers.FORMATS)

@@ -32,7 +32,8 @@ def test_golden_output_passes_promtool(case):
 
 
 def test_hostile_text_reaches_annotations_literally():
-    """The promtool tests of the hostile case expect the raw text, so promtool proves it is inert."""
+    """The promtool tests of the hostile case expect the raw text, so promtool proves it is
+    inert."""
     tests = (
         GOLDEN / "hostile-text" / "out" / "prometheus" / "tests" / "hostile.test.yml"
     ).read_text()

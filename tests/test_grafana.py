@@ -119,7 +119,8 @@ def test_service_dashboards_are_tagged_with_service_and_team(compiled):
 
 
 def test_alert_annotations_link_to_a_dashboard_that_filters_on_the_objective(compiled):
-    """Every `dashboard` annotation opens an existing dashboard whose slo variable offers that objective."""
+    """Every `dashboard` annotation opens an existing dashboard whose slo variable offers that
+    objective."""
     by_uid = {b["uid"]: b for b in dashboards(compiled).values()}
     links = 0
     for path, text in compiled.artifacts.items():
@@ -261,7 +262,8 @@ def test_overview_lists_every_slo_worst_budget_first_and_links_to_service_dashbo
 # --- real Prometheus parser ----------------------------------------------------------------------
 @needs_promtool
 def test_every_dashboard_query_passes_promtool(tmp_path):
-    """promtool parses each query as a recording rule would be: the real Prometheus parser, not ours."""
+    """promtool parses each query as a recording rule would be: the real Prometheus parser, not
+    ours."""
     exprs = sorted(
         {
             e
@@ -328,6 +330,6 @@ def test_a_service_named_overview_is_refused(tmp_path):
     with pytest.raises(CompileError) as caught:
         compile_tree(spec)
     assert [d.render() for d in caught.value.diagnostics] == [
-        "overview.yaml: error [grafana/reserved-name] service: 'overview' would replace the overview dashboard "
-        "(grafana/dashboards/overview.json); choose another service name"
+        "overview.yaml: error [grafana/reserved-name] service: 'overview' would replace the "
+        "overview dashboard (grafana/dashboards/overview.json); choose another service name"
     ]

@@ -55,11 +55,15 @@ def test_what_cannot_be_expressed_is_a_warning_naming_file_line_and_field():
     lines = rendered(diagnostics).splitlines()
     expected = [
         # a Go SLI plugin: the SLO is skipped, never written half-way
-        "in/checkout.yml:76:9: warning [import/unsupported] slos[4].sli.plugin: SLI plugin 'sloth-common/fraud/score'",
+        "in/checkout.yml:76:9: warning [import/unsupported] slos[4].sli.plugin: SLI plugin "
+        "'sloth-common/fraud/score'",
         # severity is set by slo; the routing key next to it is kept (see the golden spec)
-        "in/checkout.yml:28:11: warning [import/dropped] slos[0].alerting.page_alert.labels.severity:",
-        "in/checkout.yml:79:16: warning [import/unsupported] slos[5].objective: objective 100% cannot be expressed",
-        "in/windows-30d.yaml:7:49: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter",
+        "in/checkout.yml:28:11: warning [import/dropped] "
+        "slos[0].alerting.page_alert.labels.severity:",
+        "in/checkout.yml:79:16: warning [import/unsupported] slos[5].objective: objective 100% "
+        "cannot be expressed",
+        "in/windows-30d.yaml:7:49: warning [import/changed] spec.page.quick.shortWindow: 2m is "
+        "shorter",
     ]
     for start in expected:
         assert any(line.startswith(start) for line in lines), f"missing: {start}\n" + "\n".join(
@@ -115,8 +119,8 @@ def test_two_sources_with_the_same_slo_of_one_service_is_an_error_and_writes_not
     result = import_specs("sloth", [("a.yaml", spec), ("b.yaml", spec)])
     assert not result.ok and result.files == {}
     assert (
-        "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective named 'availability' (from a.yaml:14)"
-        in rendered(result.diagnostics)
+        "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective "
+        "named 'availability' (from a.yaml:14)" in rendered(result.diagnostics)
     )
 
 
@@ -138,7 +142,7 @@ def test_input_that_is_not_the_format_is_an_error():
     assert not broken.ok and "y.yaml:2:1: error [yaml/syntax]" in rendered(broken.diagnostics)
 
 
-# --- the CLI ------------------------------------------------------------------------------------------
+# --- the CLI -------------------------------------------------------------------------------------
 def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
     args = ["import", "--from", "sloth", IMPORTS / "sloth" / "in", "--out", tmp_path / "specs"]
     first = slo(*args)
@@ -202,7 +206,7 @@ def test_sloth_period_option_picks_the_alert_windows_catalog_for_that_period(tmp
     )
 
 
-# --- what was imported compiles and passes promtool ---------------------------------------------------
+# --- what was imported compiles and passes promtool ----------------------------------------------
 # The generated unit tests of imported specs are the compiler's own (tests/test_golden.py proves
 # them); running them all here would take minutes: `promtool check rules` checks what was
 # imported. The Sloth round trip in test_import_anchors.py runs one file of the unit tests.
@@ -263,11 +267,13 @@ spec:
     [
         (
             "apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\n",
-            "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? not used",
+            "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? "
+            "not used",
         ),
         (
             "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: 5\n",
-            "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a spec",
+            "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a "
+            "spec",
         ),
     ],
 )
@@ -284,8 +290,8 @@ def test_a_catalog_without_tiers_of_the_enabled_severity_imports_an_slo_without_
     )
     assert result.ok, rendered(result.diagnostics)
     assert (
-        "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has no page tiers"
-        in rendered(result.diagnostics)
+        "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has "
+        "no page tiers" in rendered(result.diagnostics)
     )
     text = result.files["checkout.yaml"]
     assert "page: false" in text and "ticket: false" in text and "windows" not in text

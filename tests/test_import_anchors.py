@@ -62,8 +62,9 @@ def cases() -> list[tuple[str, str, list[Path], Options]]:
     return found
 
 
-def imported(source: str, files: list[Path], options: Options = Options()):
-    return import_specs(source, [(path.name, path.read_bytes()) for path in files], options)
+def imported(source: str, files: list[Path], options: Options | None = None):
+    sources = [(path.name, path.read_bytes()) for path in files]
+    return import_specs(source, sources, Options() if options is None else options)
 
 
 @needs_anchors
@@ -104,12 +105,12 @@ def test_alert_windows_catalog_below_the_base_window_is_widened_with_a_warning()
     assert "- severity: page\n      long: 30m\n      short: 5m\n      budget: 1\n" in text
     assert "- severity: ticket\n      long: 1d12h\n      short: 3h\n      budget: 5\n" in text
     assert (
-        "windows-custom-30d.yaml:8:20: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter"
-        in rendered(result.diagnostics)
+        "windows-custom-30d.yaml:8:20: warning [import/changed] "
+        "spec.page.quick.shortWindow: 2m is shorter" in rendered(result.diagnostics)
     )
 
 
-# --- the Sloth round trip ------------------------------------------------------------------------------
+# --- the Sloth round trip ------------------------------------------------------------------------
 SLOTH_PAIR = re.compile(
     r"max\(slo:sli_error:ratio_rate(\w+)\{([^}]*)\} > \(([0-9.]+) \* ([0-9.e-]+)\)\)"
 )
@@ -129,7 +130,8 @@ def sloth_groups(path: Path) -> list[dict]:
 
 
 def sloth_alerts(path: Path) -> set[tuple]:
-    """(service, slo, alert name, severity, long, short, burn rate) of every window pair Sloth alerts on."""
+    """(service, slo, alert name, severity, long, short, burn rate) of every window pair Sloth
+    alerts on."""
     found = set()
     for rule in (r for group in sloth_groups(path) for r in group["rules"] if "alert" in r):
         pairs = SLOTH_PAIR.findall(rule["expr"])
@@ -188,7 +190,8 @@ def our_alerts(artifacts: dict[str, str]) -> tuple[set[tuple], dict[tuple, dict]
 
 
 def same_burn_rates(ours: set[tuple], theirs: set[tuple]) -> bool:
-    """Equal tuples, burn rates equal to 9 significant digits (Sloth prints float noise: 5.6000000000000005)."""
+    """Equal tuples, burn rates equal to 9 significant digits (Sloth prints float noise:
+    5.6000000000000005)."""
 
     def key(items):
         return sorted((*t[:-1], float(t[-1])) for t in items)
@@ -237,7 +240,8 @@ def test_sloth_round_trip_alerts_on_sloths_burn_rates_and_windows(tmp_path, exam
 @needs_anchors
 @needs_promtool
 def test_sloth_getting_started_imported_passes_its_generated_unit_tests(tmp_path):
-    """One imported spec through the whole chain: the alert tests promtool runs fire at the minute predicted."""
+    """One imported spec through the whole chain: the alert tests promtool runs fire at the
+    minute predicted."""
     result = imported("sloth", [SLOTH / "examples" / "getting-started.yml"])
     specs = write_files(tmp_path / "slo", {"myservice.yaml": result.files["myservice.yaml"]})
     write_tree(compile_tree(specs).artifacts, tmp_path / "out")

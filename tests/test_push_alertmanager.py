@@ -1,4 +1,5 @@
-"""Push to a real Alertmanager (Debian binary): config, reload, read back, rollback; and the parsed comparison."""
+"""Push to a real Alertmanager (Debian binary): config, reload, read back, rollback; and the
+parsed comparison."""
 
 import json
 import urllib.request

@@ -1,4 +1,5 @@
-"""`slo push` and `slo diff` end to end: real Prometheus and Alertmanager, the issue's acceptance checks."""
+"""`slo push` and `slo diff` end to end: real Prometheus and Alertmanager, the issue's
+acceptance checks."""
 
 import io
 import json
@@ -121,8 +122,8 @@ def test_exit_codes_for_nothing_configured_unknown_targets_and_bad_targets_files
     bad = slo("diff", "--env", "prod", env={})
     assert bad.exit_code == 2
     assert (
-        "targets.yaml:3:38: error [schema/unknown-key] environments.prod.prometheus.rule_dir: unknown key"
-        in bad.output
+        "targets.yaml:3:38: error [schema/unknown-key] "
+        "environments.prod.prometheus.rule_dir: unknown key" in bad.output
     )
 
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from fakes.grafana import FakeGrafana
 from fakes.mimir import FakeMimir
+from support import write_files
 from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     dashboard,
@@ -44,7 +45,8 @@ from compiler.push.transport import RetryPolicy, Secret
 
 RATE = 0.3
 SEED = int(os.environ.get("CHAOS_SEED", 1))
-TIMEOUT = 0.1  # seconds the client waits for an answer (a local one takes a few ms); a late one takes LATE
+# Seconds the client waits for an answer (a local one takes a few ms); a late one takes LATE.
+TIMEOUT = 0.1
 LATE = 0.2
 BACK_AND_FORTH = 30  # at most, alternating between the two versions
 WRITES_FAILED = ("pushed, though writes failed", "listed what is missing", "could not read back")
@@ -60,19 +62,29 @@ TENANT = "chaos"
 SERVICES = [f"svc-{i}" for i in range(10)]
 DASHBOARDS = 3
 TARGETS = ["grafana", "mimir"]
+SPEC = """\
+apiVersion: slo/v1
+service: {name}
+team: team-{team}
+slos:
+  - name: availability
+    objective: {objective}
+    indicator:
+      ratio:
+        errors: 'requests_total{{job="{name}",code=~"5.."}}'
+        total: 'requests_total{{job="{name}"}}'
+thresholds:
+  - {{name: up, expr: 'up{{job="{name}"}}', below: {floor}, severity: page}}
+"""
 
 
 def spec_tree(tmp_path, version: int):
     objective, floor = ("99", "1") if version == 0 else ("99.5", "2")
-    specs = tmp_path / "slo"
-    specs.mkdir(parents=True)
-    for i, name in enumerate(SERVICES):
-        (specs / f"{name}.yaml").write_text(
-            f"apiVersion: slo/v1\nservice: {name}\nteam: team-{i % 3}\nslos:\n  - name: availability\n"
-            f'    objective: {objective}\n    indicator:\n      ratio:\n        errors: \'requests_total{{job="{name}",code=~"5.."}}\'\n'
-            f"        total: 'requests_total{{job=\"{name}\"}}'\nthresholds:\n  - {{name: up, expr: 'up{{job=\"{name}\"}}', below: {floor}, severity: page}}\n"
-        )
-    return specs
+    specs = {
+        f"{name}.yaml": SPEC.format(name=name, team=i % 3, objective=objective, floor=floor)
+        for i, name in enumerate(SERVICES)
+    }
+    return write_files(tmp_path / "slo", specs)
 
 
 def out_tree(tmp_path, version: int):
@@ -195,7 +207,8 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
                     policy=POLICY,
                 )
             )
-            fake.settle()  # answers that came too late are carried out now, before anything is compared
+            # Answers that came too late are carried out now, before anything is compared.
+            fake.settle()
             writes[target] = len(fake.writes())
             late[target] = {
                 late_object(r)

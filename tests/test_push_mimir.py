@@ -164,7 +164,12 @@ deep = "groups: " + "[" * 100000 + "]" * 100000
 class Answer:
     text = deep
 
-for parse in (lambda: mimir._yaml(Answer(), "list rule groups"), lambda: alertmanager.parse_config(deep, "live config"), lambda: rulegroups.parse_groups(deep, "x.yml")):
+parsers = (
+    lambda: mimir._yaml(Answer(), "list rule groups"),
+    lambda: alertmanager.parse_config(deep, "live config"),
+    lambda: rulegroups.parse_groups(deep, "x.yml"),
+)
+for parse in parsers:
     try:
         parse()
     except PushError as exc:

@@ -166,7 +166,8 @@ def test_without_the_lifecycle_api_push_says_how_to_fix_it(tmp_path):
 
 
 def test_groups_the_server_does_not_load_fail_verification(tmp_path):
-    """Files in a directory that rule_files does not list: written, reloaded, and reported as not loaded."""
+    """Files in a directory that rule_files does not list: written, reloaded, and reported as not
+    loaded."""
     out = tmp_path / "out"
     model = write_rules(specs(tmp_path), out)
     with prometheus(tmp_path / "prometheus", rule_glob="elsewhere/*.yml") as server:

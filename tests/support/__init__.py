@@ -54,7 +54,7 @@ def import_inputs(source_format: str) -> list[tuple[str, bytes]]:
     return [(f"in/{path.name}", path.read_bytes()) for path in files]
 
 
-# --- installed tools -------------------------------------------------------------------------------
+# --- installed tools -----------------------------------------------------------------------------
 def have(*tools: str) -> bool:
     return all(shutil.which(t) for t in tools)
 
@@ -115,7 +115,7 @@ def rendered(diagnostics: Iterable) -> str:
     return "".join(d.render() + "\n" for d in diagnostics)
 
 
-# --- spec and output trees -------------------------------------------------------------------------
+# --- spec and output trees -----------------------------------------------------------------------
 def write_files(directory: Path, files: Mapping[str, str | bytes]) -> Path:
     """Write ``files`` (path relative to ``directory`` -> text or bytes) under ``directory``,
     which may exist already; returns ``directory``."""
@@ -151,7 +151,7 @@ def snapshot(tmp: Path) -> dict[str, bytes | None]:
     }
 
 
-# --- golden files -----------------------------------------------------------------------------------
+# --- golden files --------------------------------------------------------------------------------
 def updating(variable: str = "UPDATE_GOLDEN") -> bool:
     """Whether this run rewrites the expected files (UPDATE_GOLDEN=1 pytest ...): a test then
     writes what the code produces now and compares as always; review the diff before committing."""

@@ -53,7 +53,7 @@ def specs(tmp_path: Path, case: str = "basic") -> Path:
 
 
 def write_rules(spec_dir: Path, out: Path) -> Model:
-    """The Prometheus rule files the real compiler makes from ``spec_dir``, written under ``out``."""
+    """Write under ``out`` the Prometheus rule files the real compiler makes from ``spec_dir``."""
     model, diagnostics = load_tree(spec_dir)
     assert model is not None, diagnostics
     write_files(out, prometheus_rules.emit(model))

@@ -1,21 +1,47 @@
-import shutil
+"""Fixtures any test may ask for by name. Plain helpers and constants are in support/: import
+those from there, never from this file."""
+
 from pathlib import Path
 
 import pytest
+from support import ROOT, copy_specs, servers, write_files
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = ROOT / "tests" / "golden"
-
-
-def have(*tools: str) -> bool:
-    return all(shutil.which(t) for t in tools)
-
-
-needs_promtool = pytest.mark.skipif(
-    not have("promtool"), reason="promtool not installed (make test installs it)"
-)
+from compiler.pipeline.output import MARKER, MARKER_TEXT
 
 
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def examples(tmp_path) -> Path:
+    """A private copy of the shipped examples' specs at tmp_path/slo, which the test may edit."""
+    return copy_specs(ROOT / "slo", tmp_path)
+
+
+@pytest.fixture
+def old_out(tmp_path) -> Path:
+    """tmp_path/out as an earlier compile left it; a compile that fails must not touch it."""
+    return write_files(
+        tmp_path / "out",
+        {
+            MARKER: MARKER_TEXT,
+            "prometheus/rules/old.rules.yml": b"# from an earlier compile\ngroups: []\n",
+        },
+    )
+
+
+@pytest.fixture
+def prometheus_server(tmp_path):
+    """A real Prometheus loading tmp_path/prometheus/rules/*.yml, stopped after the test."""
+    with servers.prometheus(tmp_path / "prometheus") as server:
+        yield server
+
+
+@pytest.fixture
+def alertmanager_server(tmp_path):
+    """A real Alertmanager running servers.BOOT_CONFIG in tmp_path/alertmanager, stopped after
+    the test."""
+    with servers.alertmanager(tmp_path / "alertmanager") as server:
+        yield server

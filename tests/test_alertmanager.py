@@ -1,4 +1,5 @@
-"""Routing specs -> Alertmanager config: checks with file:line:col, secrets, inhibition, merging, amtool.
+"""Routing specs -> Alertmanager config: checks with file:line:col, secrets, inhibition, merging,
+amtool.
 
 The end-to-end delivery through real Prometheus and Alertmanager is in test_alertmanager_e2e.py.
 """
@@ -10,17 +11,11 @@ import textwrap
 
 import pytest
 import yaml
-from click.testing import CliRunner
-from conftest import ROOT, have
+from support import ROOT, needs_amtool, slo, write_files
 
 from compiler import compile_tree, load_tree
 from compiler.checks import toolrun
-from compiler.cli import cli
 from compiler.core import conventions
-
-needs_amtool = pytest.mark.skipif(
-    not have("amtool"), reason="amtool not installed (make test installs it)"
-)
 
 CHECKOUT = """\
 apiVersion: slo/v1
@@ -84,18 +79,12 @@ severities:
 
 
 def write_specs(root, routing: str = ROUTING, **extra: str):
-    specs = root / "slo"
-    specs.mkdir(exist_ok=True)
-    (specs / "checkout.yaml").write_text(CHECKOUT)
-    (specs / "database.yaml").write_text(DATABASE)
-    (specs / "routing.yaml").write_text(routing)
-    for name, text in extra.items():
-        (specs / name).write_text(text)
-    return specs
+    files = {"checkout.yaml": CHECKOUT, "database.yaml": DATABASE, "routing.yaml": routing}
+    return write_files(root / "slo", {**files, **extra})
 
 
 def diagnostics_of(specs) -> list[str]:
-    model, diagnostics = load_tree(specs)
+    _, diagnostics = load_tree(specs)
     return [d.render() for d in diagnostics]
 
 
@@ -145,7 +134,7 @@ def test_an_inline_secret_is_a_compile_error_with_its_position_and_nothing_is_wr
     routing = ROUTING.replace(old, new)
     write_specs(tmp_path, routing)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["compile"])
+    result = slo("compile")
     assert result.exit_code == 1
     line = line_of(routing, f"{key}:")
     col = routing.splitlines()[line - 1].index(f"{key}:") + 1
@@ -183,33 +172,38 @@ CHECKS = [
         "unknown team",
         "teams:\n  paymnts:\n    page: {pagerduty: {routing_key_file: /x}}\n",
         "paymnts:",
-        "error [routing/unknown-team] teams.paymnts: no service spec has team 'paymnts'; did you mean 'payments'?",
+        "error [routing/unknown-team] teams.paymnts: no service spec has team 'paymnts'; did you "
+        "mean 'payments'?",
     ),
     (
         "unknown service",
         "dependencies:\n  - dependent: checkout\n    depends_on: [databse/postgres-down]\n",
         "databse/",
-        "error [routing/unknown-service] dependencies[0].depends_on[0]: no service spec defines service 'databse'; did you mean 'database'?",
+        "error [routing/unknown-service] dependencies[0].depends_on[0]: no service spec defines "
+        "service 'databse'; did you mean 'database'?",
     ),
     (
         "unknown objective",
         "dependencies:\n  - dependent: checkout/availabilty\n    depends_on: [database]\n",
         "checkout/availabilty",
-        "error [routing/unknown-objective] dependencies[0].dependent: service 'checkout' has no SLO or threshold 'availabilty'; did you mean 'availability'?",
+        "error [routing/unknown-objective] dependencies[0].dependent: service 'checkout' has no "
+        "SLO or threshold 'availabilty'; did you mean 'availability'?",
     ),
     (
         "cycle",
-        "dependencies:\n  - dependent: database/pgbouncer-down\n    depends_on: [checkout/availability]\n"
-        "  - dependent: checkout/availability\n    depends_on: [database/pgbouncer-down]\n",
+        "dependencies:\n  - dependent: database/pgbouncer-down\n    depends_on: "
+        "[checkout/availability]\n  - dependent: checkout/availability\n    depends_on: "
+        "[database/pgbouncer-down]\n",
         "depends_on: [checkout/availability]",
-        "error [routing/dependency-cycle] dependencies[0].depends_on[0]: dependencies form a cycle through "
-        "checkout/availability, database/pgbouncer-down; each would silence the other",
+        "error [routing/dependency-cycle] dependencies[0].depends_on[0]: dependencies form a cycle "
+        "through checkout/availability, database/pgbouncer-down; each would silence the other",
     ),
     (
         "service depends on its own objective",
         "dependencies:\n  - dependent: database\n    depends_on: [database/postgres-down]\n",
         "depends_on: [database/postgres-down]",
-        "error [routing/dependency-cycle] dependencies[0].depends_on[0]: database/postgres-down would depend on itself and silence its own alerts",
+        "error [routing/dependency-cycle] dependencies[0].depends_on[0]: database/postgres-down "
+        "would depend on itself and silence its own alerts",
     ),
 ]
 
@@ -232,30 +226,35 @@ def test_receiver_and_time_interval_checks(tmp_path):
             "      email: {to: ops@example.com}\n",
             "      email: {to: ops@example.com}\n    active_time_intervals: [ofice]\n",
         )
-        + "time_intervals:\n  office:\n    - times: [{start_time: '18:00', end_time: '09:00'}]\n      location: Europe/Lodnon\n"
+        + "time_intervals:\n  office:\n"
+        "    - times: [{start_time: '18:00', end_time: '09:00'}]\n      location: Europe/Lodnon\n"
     )
     found = diagnostics_of(write_specs(tmp_path, routing))
     expected = [
         (
             "slack: {channel",
-            "error [routing/slack-url] severities.ticket.notify.slack: needs 'api_url_file' here or 'slack_api_url_file' under global",
+            "error [routing/slack-url] severities.ticket.notify.slack: needs 'api_url_file' here "
+            "or 'slack_api_url_file' under global",
         ),
         (
             "email: {to",
-            "error [routing/email-settings] severities.info.notify.email: needs 'smarthost' here or 'smtp_smarthost' under global",
+            "error [routing/email-settings] severities.info.notify.email: needs 'smarthost' here "
+            "or 'smtp_smarthost' under global",
         ),
         (
             "active_time_intervals",
-            "error [routing/unknown-time-interval] severities.info.active_time_intervals[0]: no time interval 'ofice' "
-            "is defined under time_intervals; did you mean 'office'?",
+            "error [routing/unknown-time-interval] severities.info.active_time_intervals[0]: no "
+            "time interval 'ofice' is defined under time_intervals; did you mean 'office'?",
         ),
         (
             "start_time",
-            "error [routing/time-range] time_intervals.office[0].times[0]: start_time 18:00 must be before end_time 09:00",
+            "error [routing/time-range] time_intervals.office[0].times[0]: start_time 18:00 must "
+            "be before end_time 09:00",
         ),
         (
             "location:",
-            "error [routing/location] time_intervals.office[0].location: 'Europe/Lodnon' is not an IANA time zone such as Europe/London",
+            "error [routing/location] time_intervals.office[0].location: 'Europe/Lodnon' is not an "
+            "IANA time zone such as Europe/London",
         ),
     ]
     for needle, message in expected:
@@ -269,7 +268,8 @@ def test_receiver_and_time_interval_checks(tmp_path):
 def test_only_one_routing_document(tmp_path):
     found = diagnostics_of(write_specs(tmp_path, ROUTING, **{"second.yaml": ROUTING}))
     assert found == [
-        "slo/second.yaml:2:7: error [spec/duplicate-routing] only one Routing document is allowed; the first is in slo/routing.yaml:2"
+        "slo/second.yaml:2:7: error [spec/duplicate-routing] only one Routing document is allowed; "
+        "the first is in slo/routing.yaml:2"
     ]
 
 
@@ -361,7 +361,10 @@ def test_dependencies_silence_transitively_and_never_a_more_severe_alert(tmp_pat
         "  - dependent: checkout\n    depends_on: [database/pgbouncer-down]\n"
     )
     rules = inhibitions(config_of(write_specs(tmp_path, routing)))[1:]
-    source = lambda slo, severity: ('service="database"', f'slo="{slo}"', f'severity="{severity}"')  # noqa: E731
+
+    def source(name: str, severity: str) -> tuple[str, ...]:
+        return ('service="database"', f'slo="{name}"', f'severity="{severity}"')
+
     assert rules == [
         # PgBouncer (ticket) silences the checkout's tickets, never its pages.
         (
@@ -442,10 +445,7 @@ def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):
 @needs_amtool
 def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says(tmp_path):
     out = tmp_path / "out"
-    assert (
-        CliRunner().invoke(cli, ["compile", str(with_base(tmp_path)), "--out", str(out)]).exit_code
-        == 0
-    )
+    assert slo("compile", with_base(tmp_path), "--out", out).exit_code == 0
     results = toolrun.test_alertmanager(out)
     assert [r.ok for r in results] == [True, True], "\n".join(r.output for r in results)
     config = out / conventions.ALERTMANAGER_CONFIG
@@ -465,25 +465,38 @@ def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says
 BASE_ERRORS = [
     (
         "inline secret",
-        BASE.replace("[{url: 'http://pager.internal/hook'}]", "[{url: 'http://pager.internal/hook'}]\n  - name: chat\n"
-                     "    slack_configs: [{channel: '#x', api_url: 'https://hooks.slack.com/services/T/B/x'}]"),
+        BASE.replace(
+            "[{url: 'http://pager.internal/hook'}]",
+            "[{url: 'http://pager.internal/hook'}]\n  - name: chat\n"
+            "    slack_configs: [{channel: '#x', api_url: 'https://hooks.slack.com/services/T/B/x'}]",
+        ),
         "alertmanager-base.yml:14:37:",
-        "error [routing/inline-secret] receivers[2].slack_configs[0].api_url: secrets must not be written into a base config",
+        "error [routing/inline-secret] receivers[2].slack_configs[0].api_url: secrets must not be "
+        "written into a base config",
     ),
     (
         "receiver name taken",
         BASE.replace("  - name: platform\n", "  - name: slo-page\n"),
         "alertmanager-base.yml:10:",
-        "error [routing/base-conflict] receivers[0].name: receiver names starting with 'slo-' are generated by slo",
+        "error [routing/base-conflict] receivers[0].name: receiver names starting with 'slo-' are "
+        "generated by slo",
     ),
     (
         "conflicting global",
-        BASE.replace("resolve_timeout: 10m", "resolve_timeout: 10m\n  smtp_from: other@example.com"),
+        BASE.replace(
+            "resolve_timeout: 10m", "resolve_timeout: 10m\n  smtp_from: other@example.com"
+        ),
         "slo/routing.yaml:6:",
-        "error [routing/base-conflict] global.smtp_from: alertmanager-base.yml already sets global smtp_from to 'other@example.com'",
+        "error [routing/base-conflict] global.smtp_from: alertmanager-base.yml already sets global "
+        "smtp_from to 'other@example.com'",
     ),
-    ("no root route", "global: {}\n", "alertmanager-base.yml:", "error [routing/base-config] route: the base config needs a root route with a receiver"),
-]  # fmt: skip
+    (
+        "no root route",
+        "global: {}\n",
+        "alertmanager-base.yml:",
+        "error [routing/base-config] route: the base config needs a root route with a receiver",
+    ),
+]
 
 
 @pytest.mark.parametrize("name,base,where,message", BASE_ERRORS, ids=[b[0] for b in BASE_ERRORS])
@@ -506,7 +519,8 @@ def test_base_config_must_exist_and_live_outside_the_spec_directory(tmp_path):
     found = diagnostics_of(specs)
     assert any(
         d.startswith(
-            "slo/routing.yaml:3:14: error [routing/base-config] base_config: keep slo/base.yml outside slo/"
+            "slo/routing.yaml:3:14: error [routing/base-config] base_config: keep slo/base.yml "
+            "outside slo/"
         )
         for d in found
     )
@@ -551,22 +565,21 @@ def test_example_routes_every_team_and_severity_in_the_routing_table():
 @needs_amtool
 def test_routing_table_failures_are_reported(tmp_path):
     out = tmp_path / "out"
-    assert (
-        CliRunner()
-        .invoke(cli, ["compile", str(write_specs(tmp_path)), "--out", str(out)])
-        .exit_code
-        == 0
-    )
+    assert slo("compile", write_specs(tmp_path), "--out", out).exit_code == 0
     config = out / conventions.ALERTMANAGER_CONFIG
     # Swap where tickets and info go: amtool must notice every case that now lands elsewhere.
     text = config.read_text()
-    config.write_text(text.replace("receiver: slo-ticket\n    matchers:", "receiver: slo-INFO\n    matchers:")
-                      .replace("receiver: slo-info\n", "receiver: slo-ticket\n").replace("slo-INFO", "slo-info"))  # fmt: skip
+    swapped = (
+        text.replace("receiver: slo-ticket\n    matchers:", "receiver: slo-INFO\n    matchers:")
+        .replace("receiver: slo-info\n", "receiver: slo-ticket\n")
+        .replace("slo-INFO", "slo-info")
+    )
+    config.write_text(swapped)
     check, table = toolrun.test_alertmanager(out)
     assert check.ok and not table.ok
     assert "payments ticket: expected slo-ticket, got slo-info" in table.output
     assert "data info: expected slo-info, got slo-ticket" in table.output
-    result = CliRunner().invoke(cli, ["test", "--out", str(out)])
+    result = slo("test", "--out", out)
     assert result.exit_code == 1 and "FAILED amtool config routes test" in result.output
 
 

@@ -10,17 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, have, needs_promtool
+from support import BENCH, ROOT, bench_script, needs_prometheus, needs_promtool
 
-BENCH = ROOT / "bench"
-sys.path.insert(0, str(BENCH))
-
-import gen_metrics  # noqa: E402  (bench/ is a directory of scripts, not a package)
-import report  # noqa: E402
-
-needs_prometheus = pytest.mark.skipif(
-    not have("promtool", "prometheus"), reason="promtool and prometheus not installed"
-)
+gen_metrics = bench_script("gen_metrics")
+report = bench_script("report")
 
 
 def run_script(script: str, *args: str) -> None:
@@ -62,7 +55,8 @@ def push_results(tmp_path_factory) -> dict:
 @needs_promtool
 def test_compile_scaling_measures_compile_promtool_and_incremental(compile_results):
     (size,) = compile_results["sizes"]
-    # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the overview
+    # one service: its rules, unit tests (1-minute and 5-minute steps), its dashboard and the
+    # overview
     assert (size["slos"], size["spec_files"], size["rule_files"], size["output_files"]) == (
         5,
         1,
@@ -97,7 +91,8 @@ def test_eval_cost_compares_both_rule_sets_on_real_prometheus(eval_results):
     for name in ("ours", "sloth"):
         assert eval_results["live"][name]["evaluation_s_per_hour"] > 0
         assert eval_results["query_stats"][name]["samples_per_hour"] > 0
-    # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched samples.
+    # Our recording rules over 5m, and Sloth's raw windows, read the raw counters: both touched
+    # samples.
     assert (
         eval_results["query_stats"]["ours"]["by_rule"]["slo:sli_errors:rate5m"]["samples_per_hour"]
         > 0

@@ -1,16 +1,13 @@
 """The compile cache: same bytes with or without it, and unchanged files are not rebuilt."""
 
-import shutil
-
-from conftest import ROOT
+from support import ROOT, slo
 
 from compiler import pipeline
 from compiler.pipeline.cache import Cache
 from compiler.targets.promtool import testfiles as promtool_tests
 
 
-def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "slo", tmp_path / "slo")
+def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, examples, monkeypatch):
     cache = Cache(tmp_path / "cache")
     plain = pipeline.compile_tree(tmp_path / "slo").artifacts
     cold = pipeline.compile_tree(tmp_path / "slo", cache).artifacts
@@ -37,8 +34,7 @@ def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeyp
     assert warm != plain
 
 
-def test_corrupt_or_unwritable_cache_is_only_a_miss(tmp_path):
-    shutil.copytree(ROOT / "slo", tmp_path / "slo")
+def test_corrupt_or_unwritable_cache_is_only_a_miss(tmp_path, examples):
     cache = Cache(tmp_path / "cache")
     expected = pipeline.compile_tree(tmp_path / "slo", cache).artifacts
     for entry in (tmp_path / "cache").rglob("*"):
@@ -59,26 +55,12 @@ def test_keys_depend_on_the_compiler_itself(monkeypatch):
 
 
 def test_entries_of_other_compiler_versions_are_removed_and_nothing_else(tmp_path):
-    from click.testing import CliRunner
-
-    from compiler.cli import cli
-
     cache_dir = tmp_path / "cache"
     stale = cache_dir / "0123456789abcdef" / "ab"
     stale.mkdir(parents=True)
     (stale / "entry").write_bytes(b"from another version")
     (cache_dir / "README").write_text("not ours")
-    result = CliRunner().invoke(
-        cli,
-        [
-            "compile",
-            str(ROOT / "slo"),
-            "--out",
-            str(tmp_path / "out"),
-            "--cache-dir",
-            str(cache_dir),
-        ],
-    )
+    result = slo("compile", ROOT / "slo", "--out", tmp_path / "out", "--cache-dir", cache_dir)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in cache_dir.iterdir()) == sorted(["README", Cache.version()])
     assert any((cache_dir / Cache.version()).rglob("*"))

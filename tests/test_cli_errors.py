@@ -10,12 +10,9 @@ lines followed by the ``N error(s), M warning(s)`` summary, so nothing else may 
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from compiler.cli import cli
+from support import assert_clean, slo, snapshot, write_files
 
 # click >= 8.2 removed CliRunner(mix_stderr=...): stdout and stderr are always captured
 # separately (result.stdout / result.stderr) and result.output holds both, interleaved.
@@ -90,7 +87,8 @@ CASES = [
             team: web
             team: platform
         """),
-        "slo/svc.yaml:4:1: error [yaml/duplicate-key] key 'team' appears twice in the same mapping (first at line 3)",
+        "slo/svc.yaml:4:1: error [yaml/duplicate-key] key 'team' appears twice in the same mapping "
+        "(first at line 3)",
     ),
     case("empty-file", "", "slo/svc.yaml: error [spec/empty] file holds no spec document"),
     case(
@@ -117,12 +115,14 @@ CASES = [
     case(
         "wrong-api-version",
         "apiVersion: slo/v2\nservice: svc\nteam: web\n",
-        "slo/svc.yaml:1:13: error [spec/api-version] apiVersion 'slo/v2' is not supported; use 'slo/v1'",
+        "slo/svc.yaml:1:13: error [spec/api-version] apiVersion 'slo/v2' is not supported; use "
+        "'slo/v1'",
     ),
     case(
         "unknown-kind",
         "apiVersion: slo/v1\nkind: Team\nservice: svc\nteam: web\n",
-        "slo/svc.yaml:2:7: error [spec/kind] kind 'Team' is not known; expected one of: Routing, Service",
+        "slo/svc.yaml:2:7: error [spec/kind] kind 'Team' is not known; expected one of: Routing, "
+        "Service",
     ),
     # --- schema: keys -----------------------------------------------------------------------
     case(
@@ -134,15 +134,16 @@ CASES = [
         "unknown-top-level-key-lists-allowed",
         "apiVersion: slo/v1\nservice: svc\nteam: web\nowner: bob\n",
         "slo/svc.yaml:4:1: error [schema/unknown-key] owner: unknown key 'owner'; allowed keys: "
-        "apiVersion, description, grafana_url, kind, labels, outputs, service, slos, team, thresholds",
+        "apiVersion, description, grafana_url, kind, labels, outputs, service, slos, team, "
+        "thresholds",
     ),
     case(
         "unknown-key-in-slo",
         good_with(
             **{"    indicator:": "    descripton: Requests that do not fail.\n    indicator:"}
         ),
-        "slo/svc.yaml:7:5: error [schema/unknown-key] slos[0].descripton: unknown key 'descripton'; "
-        "did you mean 'description'?",
+        "slo/svc.yaml:7:5: error [schema/unknown-key] slos[0].descripton: unknown key "
+        "'descripton'; did you mean 'description'?",
     ),
     case(
         "misspelt-required-key-in-slo",
@@ -154,8 +155,8 @@ CASES = [
     case(
         "unknown-key-in-ratio",
         good_with(**{"errors:": "error:"}),
-        "slo/svc.yaml:9:9: error [schema/unknown-key] slos[0].indicator.ratio.error: unknown key 'error'; "
-        "did you mean 'errors'?",
+        "slo/svc.yaml:9:9: error [schema/unknown-key] slos[0].indicator.ratio.error: unknown key "
+        "'error'; did you mean 'errors'?",
     ),
     case(
         "missing-team",
@@ -194,15 +195,16 @@ CASES = [
                 objective: 99.9
                 indicator: {}
         """),
-        "slo/svc.yaml:7:16: error [schema/indicator] slos[0].indicator: needs exactly one of 'ratio' or 'latency'",
+        "slo/svc.yaml:7:16: error [schema/indicator] slos[0].indicator: needs exactly one of "
+        "'ratio' or 'latency'",
     ),
     # --- schema: values ---------------------------------------------------------------------
     case(
         "service-name-pattern",
         good_with(**{"service: svc": "service: Checkout_API"}),
-        'slo/svc.yaml:2:10: error [schema/pattern] service: "Checkout_API" is not valid: lowercase letters, '
-        "digits and single hyphens, starting with a letter; at most 30 characters (names become file names, "
-        "rule group names and Grafana UIDs)",
+        'slo/svc.yaml:2:10: error [schema/pattern] service: "Checkout_API" is not valid: lowercase '
+        "letters, digits and single hyphens, starting with a letter; at most 30 characters (names "
+        "become file names, rule group names and Grafana UIDs)",
     ),
     case(
         "service-name-too-long",
@@ -230,12 +232,14 @@ CASES = [
     case(
         "objective-string",
         good_with(**{"objective: 99.9": "objective: high"}),
-        'slo/svc.yaml:6:16: error [schema/type] slos[0].objective: expected number, got a string "high"',
+        "slo/svc.yaml:6:16: error [schema/type] slos[0].objective: expected number, got a string "
+        '"high"',
     ),
     case(
         "objective-percent-string",
         good_with(**{"objective: 99.9": "objective: 99.9%"}),
-        'slo/svc.yaml:6:16: error [schema/type] slos[0].objective: expected number, got a string "99.9%"',
+        "slo/svc.yaml:6:16: error [schema/type] slos[0].objective: expected number, got a string "
+        '"99.9%"',
     ),
     case(
         "objective-nan",
@@ -247,14 +251,14 @@ CASES = [
     case(
         "period-not-a-duration",
         good_with(**{"    indicator:": "    period: 30 days\n    indicator:"}),
-        'slo/svc.yaml:7:13: error [schema/pattern] slos[0].period: "30 days" is not valid: use a number '
-        "followed by w, d, h, m or s, largest unit first (e.g. 30d or 1h30m)",
+        'slo/svc.yaml:7:13: error [schema/pattern] slos[0].period: "30 days" is not valid: use a '
+        "number followed by w, d, h, m or s, largest unit first (e.g. 30d or 1h30m)",
     ),
     case(
         "period-bad-unit-order",
         good_with(**{"    indicator:": "    period: 1d1d\n    indicator:"}),
-        "slo/svc.yaml:7:13: error [spec/duration] slos[0].period: '1d1d' is not a duration: use a number "
-        "followed by w, d, h, m or s, largest unit first (e.g. 1h30m)",
+        "slo/svc.yaml:7:13: error [spec/duration] slos[0].period: '1d1d' is not a duration: use a "
+        "number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)",
     ),
     case(
         "period-zero",
@@ -264,14 +268,17 @@ CASES = [
     case(
         "period-shorter-than-a-day",
         good_with(**{"    indicator:": "    period: 12h\n    indicator:"}),
-        "slo/svc.yaml:7:13: error [spec/period] slos[0].period: 12h is shorter than the minimum period of 1d",
+        "slo/svc.yaml:7:13: error [spec/period] slos[0].period: 12h is shorter than the minimum "
+        "period of 1d",
     ),
     # --- ratio indicators -------------------------------------------------------------------
     case(
         "ratio-invalid-promql",
         good_with(
             **{
-                """errors: 'http_requests_total{job="api",code=~"5.."}'""": """errors: 'http_requests_total{job="api"'"""
+                """errors: 'http_requests_total{job="api",code=~"5.."}'""": (
+                    """errors: 'http_requests_total{job="api"'"""
+                )
             }
         ),
         "slo/svc.yaml:9:17: error [promql/syntax] slos[0].indicator.ratio.errors: invalid PromQL: "
@@ -281,32 +288,38 @@ CASES = [
         "ratio-errors-and-good",
         good_with(
             **{
-                "        total:": "        good: 'http_requests_total{code!~\"5..\"}'\n        total:"
+                "        total:": (
+                    "        good: 'http_requests_total{code!~\"5..\"}'\n        total:"
+                )
             }
         ),
-        "slo/svc.yaml:9:9: error [spec/ratio] slos[0].indicator.ratio: needs exactly one of 'errors' or "
-        "'good' (besides 'total')",
+        "slo/svc.yaml:9:9: error [spec/ratio] slos[0].indicator.ratio: needs exactly one of "
+        "'errors' or 'good' (besides 'total')",
     ),
     case(
         "ratio-neither-errors-nor-good",
         good_with(**{"""        errors: 'http_requests_total{job="api",code=~"5.."}'\n""": ""}),
-        "slo/svc.yaml:9:9: error [spec/ratio] slos[0].indicator.ratio: needs exactly one of 'errors' or "
-        "'good' (besides 'total')",
+        "slo/svc.yaml:9:9: error [spec/ratio] slos[0].indicator.ratio: needs exactly one of "
+        "'errors' or 'good' (besides 'total')",
     ),
     case(
         "ratio-rate-without-window-placeholder",
         good_with(
             **{
-                """errors: 'http_requests_total{job="api",code=~"5.."}'""": """errors: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'"""
+                """errors: 'http_requests_total{job="api",code=~"5.."}'""": (
+                    """errors: 'sum(rate(http_requests_total{code=~"5.."}[5m]))'"""
+                )
             }
         ),
-        "slo/svc.yaml:9:17: error [spec/counter] slos[0].indicator.ratio.errors: must be a counter selector "
-        'such as http_requests_total{job="api"}, or an expression using [$window] for the rate window',
+        "slo/svc.yaml:9:17: error [spec/counter] slos[0].indicator.ratio.errors: must be a counter "
+        'selector such as http_requests_total{job="api"}, or an expression using [$window] for the '
+        "rate window",
     ),
     case(
         "ratio-empty-expression",
         good_with(**{"""errors: 'http_requests_total{job="api",code=~"5.."}'""": "errors: ''"}),
-        "slo/svc.yaml:9:17: error [schema/length] slos[0].indicator.ratio.errors: must not be empty",
+        "slo/svc.yaml:9:17: error [schema/length] slos[0].indicator.ratio.errors: must not be "
+        "empty",
     ),
     # --- latency indicators -----------------------------------------------------------------
     case(
@@ -323,8 +336,8 @@ CASES = [
                     histogram: 'http_request_duration_seconds_bucket{job="api"}'
                     threshold: 300ms
         """),
-        "slo/svc.yaml:9:20: error [spec/histogram] slos[0].indicator.latency.histogram: give the histogram's "
-        "base name without '_bucket' (e.g. http_request_duration_seconds)",
+        "slo/svc.yaml:9:20: error [spec/histogram] slos[0].indicator.latency.histogram: give the "
+        "histogram's base name without '_bucket' (e.g. http_request_duration_seconds)",
     ),
     case(
         "latency-threshold-garbage",
@@ -340,8 +353,8 @@ CASES = [
                     histogram: 'http_request_duration_seconds{job="api"}'
                     threshold: fast
         """),
-        "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a duration "
-        'such as 2s or 1m, or a positive number, got "fast"',
+        "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a "
+        'duration such as 2s or 1m, or a positive number, got "fast"',
     ),
     case(
         "latency-threshold-milliseconds",
@@ -357,8 +370,8 @@ CASES = [
                     histogram: 'http_request_duration_seconds{job="api"}'
                     threshold: 300ms
         """),
-        "slo/svc.yaml:10:20: error [spec/duration] slos[0].indicator.latency.threshold: '300ms' is not a "
-        "duration: use a number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)",
+        "slo/svc.yaml:10:20: error [spec/duration] slos[0].indicator.latency.threshold: '300ms' is "
+        "not a duration: use a number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)",
     ),
     case(
         "latency-threshold-nan",
@@ -374,8 +387,8 @@ CASES = [
                     histogram: 'http_request_duration_seconds{job="api"}'
                     threshold: .nan
         """),
-        "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a duration "
-        "such as 2s or 1m, or a positive number, got NaN",
+        "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a "
+        "duration such as 2s or 1m, or a positive number, got NaN",
     ),
     # --- thresholds -------------------------------------------------------------------------
     case(
@@ -389,7 +402,8 @@ CASES = [
                 expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
                 severity: page
         """),
-        "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of 'above' or 'below'",
+        "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of "
+        "'above' or 'below'",
     ),
     case(
         "threshold-above-and-below",
@@ -404,7 +418,8 @@ CASES = [
                 below: 5
                 severity: page
         """),
-        "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of 'above' or 'below'",
+        "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of "
+        "'above' or 'below'",
     ),
     case(
         "threshold-unknown-severity",
@@ -433,7 +448,8 @@ CASES = [
                 above: .nan
                 severity: page
         """),
-        "slo/svc.yaml:7:12: error [schema/range] thresholds[0].above: NaN is out of range; must be a finite number",
+        "slo/svc.yaml:7:12: error [schema/range] thresholds[0].above: NaN is out of range; must be "
+        "a finite number",
     ),
     # --- labels -----------------------------------------------------------------------------
     case(
@@ -450,20 +466,20 @@ CASES = [
                 labels:
                   severity: critical
         """),
-        "slo/svc.yaml:10:7: error [spec/reserved-label] thresholds[0].labels.severity: label 'severity' is "
-        "set by the compiler; choose another name",
+        "slo/svc.yaml:10:7: error [spec/reserved-label] thresholds[0].labels.severity: label "
+        "'severity' is set by the compiler; choose another name",
     ),
     case(
         "reserved-label-in-slo",
         good_with(**{"    indicator:": "    labels:\n      severity: high\n    indicator:"}),
-        "slo/svc.yaml:8:7: error [spec/reserved-label] slos[0].labels.severity: label 'severity' is set by "
-        "the compiler; choose another name",
+        "slo/svc.yaml:8:7: error [spec/reserved-label] slos[0].labels.severity: label 'severity' "
+        "is set by the compiler; choose another name",
     ),
     case(
         "reserved-label-on-service",
         good_with(**{"slos:": "labels:\n  team: other\nslos:"}),
-        "slo/svc.yaml:5:3: error [spec/reserved-label] labels.team: label 'team' is set by the compiler; "
-        "choose another name",
+        "slo/svc.yaml:5:3: error [spec/reserved-label] labels.team: label 'team' is set by the "
+        "compiler; choose another name",
     ),
     # --- names ------------------------------------------------------------------------------
     case(
@@ -486,7 +502,8 @@ CASES = [
                     errors: 'grpc_server_handled_total{grpc_code!="OK"}'
                     total: 'grpc_server_handled_total'
         """),
-        "slo/svc.yaml:11:11: error [spec/duplicate-name] slos[1].name: 'avail' is already used by slos[0] (line 5)",
+        "slo/svc.yaml:11:11: error [spec/duplicate-name] slos[1].name: 'avail' is already used by "
+        "slos[0] (line 5)",
     ),
     case(
         "duplicate-service-across-files",
@@ -494,7 +511,8 @@ CASES = [
             "a.yaml": GOOD,
             "b.yaml": "# the same service again\napiVersion: slo/v1\nservice: svc\nteam: other\n",
         },
-        "slo/b.yaml:3:10: error [spec/duplicate-service] service 'svc' is already defined in slo/a.yaml:2",
+        "slo/b.yaml:3:10: error [spec/duplicate-service] service 'svc' is already defined in "
+        "slo/a.yaml:2",
     ),
     # --- alert windows ----------------------------------------------------------------------
     case(
@@ -512,8 +530,8 @@ CASES = [
                 )
             }
         ),
-        "slo/svc.yaml:11:18: error [spec/window] slos[0].alerting.windows[0].short: short window 2h is longer "
-        "than the long window 1h",
+        "slo/svc.yaml:11:18: error [spec/window] slos[0].alerting.windows[0].short: short window "
+        "2h is longer than the long window 1h",
     ),
     # --- several files at once --------------------------------------------------------------
     case(
@@ -537,14 +555,16 @@ CASES = [
             """),
             "a.yaml": "apiVersion: slo/v1\nservice: alpha\nteam: Web Team\n",
         },
-        'slo/a.yaml:3:7: error [schema/pattern] team: "Web Team" is not valid: lowercase letters, digits and '
-        "single hyphens, starting with a letter; at most 30 characters (names become file names, rule group "
-        "names and Grafana UIDs)",
-        "slo/b.yaml:5:3: error [spec/reserved-label] labels.slo: label 'slo' is set by the compiler; "
-        "choose another name",
-        "slo/b.yaml:9:13: error [spec/period] slos[0].period: 12h is shorter than the minimum period of 1d",
-        "slo/b.yaml:12:17: error [spec/counter] slos[0].indicator.ratio.errors: must be a counter selector "
-        'such as http_requests_total{job="api"}, or an expression using [$window] for the rate window',
+        'slo/a.yaml:3:7: error [schema/pattern] team: "Web Team" is not valid: lowercase letters, '
+        "digits and single hyphens, starting with a letter; at most 30 characters (names become "
+        "file names, rule group names and Grafana UIDs)",
+        "slo/b.yaml:5:3: error [spec/reserved-label] labels.slo: label 'slo' is set by the "
+        "compiler; choose another name",
+        "slo/b.yaml:9:13: error [spec/period] slos[0].period: 12h is shorter than the minimum "
+        "period of 1d",
+        "slo/b.yaml:12:17: error [spec/counter] slos[0].indicator.ratio.errors: must be a counter "
+        'selector such as http_requests_total{job="api"}, or an expression using [$window] for the '
+        "rate window",
     ),
 ]
 
@@ -552,50 +572,9 @@ CASES = [
 # --- helpers --------------------------------------------------------------------------------
 
 
-def write_specs(tmp: Path, files: dict[str, str]) -> Path:
-    specs = tmp / "slo"
-    specs.mkdir()
-    for name, text in files.items():
-        (specs / name).write_bytes(text.encode("utf-8"))
-    return specs
-
-
-def make_out(tmp: Path) -> Path:
-    """An existing, slo-owned output tree that a failed compile must not touch."""
-    out = tmp / "out"
-    (out / "prometheus").mkdir(parents=True)
-    (out / ".slo-out").write_text(
-        "generated by slo: this directory is replaced as a whole on every compile\n"
-    )
-    (out / "prometheus" / "old.rules.yml").write_bytes(b"groups: []\n# from an earlier compile\n")
-    return out
-
-
-def snapshot(tmp: Path) -> dict[str, bytes | None]:
-    """Every path under ``tmp`` except the specs: files with their bytes, directories as None."""
-    return {
-        p.relative_to(tmp).as_posix(): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(tmp.rglob("*"))
-        if p.relative_to(tmp).parts[0] != "slo"
-    }
-
-
 def summary(lines: list[str]) -> str:
     errors = sum(" error [" in line for line in lines)
     return f"{errors} error(s), {len(lines) - errors} warning(s)"
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def assert_clean(result) -> None:
-    """Ended by the CLI itself (sys.exit or return), never by an exception escaping into click."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    assert "Traceback" not in result.stderr
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -606,12 +585,11 @@ def test_enough_cases():
 
 
 @pytest.mark.parametrize("files, lines", CASES)
-def test_compile_reports_bad_input(tmp_path, files, lines):
-    specs = write_specs(tmp_path, files)
-    out = make_out(tmp_path)
+def test_compile_reports_bad_input(tmp_path, old_out, files, lines):
+    specs = write_files(tmp_path / "slo", files)
     before = snapshot(tmp_path)
 
-    result = run("compile", str(specs), "--out", str(out))
+    result = slo("compile", specs, "--out", old_out)
 
     assert_clean(result)
     assert result.stderr.splitlines() == lines + [summary(lines)], result.stderr
@@ -620,12 +598,13 @@ def test_compile_reports_bad_input(tmp_path, files, lines):
     assert snapshot(tmp_path) == before, "a failed compile changed the output directory"
 
 
-def test_warning_only_still_compiles(tmp_path):
+def test_warning_only_still_compiles(tmp_path, old_out):
     # objective 90: the 1h page tier needs 14.4 x 10% = 144% errors, so it can never fire.
-    specs = write_specs(tmp_path, {"svc.yaml": good_with(**{"objective: 99.9": "objective: 90"})})
-    out = make_out(tmp_path)
+    specs = write_files(
+        tmp_path / "slo", {"svc.yaml": good_with(**{"objective: 99.9": "objective: 90"})}
+    )
 
-    result = run("compile", str(specs), "--out", str(out))
+    result = slo("compile", specs, "--out", old_out)
 
     assert_clean(result)
     assert result.exit_code == 0, result.output
@@ -634,19 +613,21 @@ def test_warning_only_still_compiles(tmp_path):
         "(burn rate 14.4) can never fire: it needs an error ratio of 144% with an objective of 90%",
         "0 error(s), 1 warning(s)",
     ]
-    assert (out / ".slo-out").is_file()
-    assert (out / "prometheus" / "rules" / "svc.rules.yml").is_file()
-    assert not (out / "prometheus" / "old.rules.yml").exists()  # out/ was replaced as a whole
+    assert (old_out / ".slo-out").is_file()
+    assert (old_out / "prometheus" / "rules" / "svc.rules.yml").is_file()
+    assert not (old_out / "prometheus" / "rules" / "old.rules.yml").exists()  # replaced as a whole
 
 
 # --- slo validate ---------------------------------------------------------------------------
 
 
 def test_validate_bad_spec(tmp_path):
-    specs = write_specs(tmp_path, {"svc.yaml": good_with(**{"objective: 99.9": "objective: 100"})})
+    specs = write_files(
+        tmp_path / "slo", {"svc.yaml": good_with(**{"objective: 99.9": "objective: 100"})}
+    )
     before = snapshot(tmp_path)
 
-    result = run("validate", str(specs))
+    result = slo("validate", specs)
 
     assert_clean(result)
     assert result.exit_code == 1
@@ -660,10 +641,10 @@ def test_validate_bad_spec(tmp_path):
 
 
 def test_validate_good_spec(tmp_path):
-    specs = write_specs(tmp_path, {"svc.yaml": GOOD})
+    specs = write_files(tmp_path / "slo", {"svc.yaml": GOOD})
     before = snapshot(tmp_path)
 
-    result = run("validate", str(specs))
+    result = slo("validate", specs)
 
     assert_clean(result)
     assert result.exit_code == 0, result.output
@@ -677,7 +658,7 @@ def test_validate_good_spec(tmp_path):
 
 @pytest.mark.parametrize("command", ["validate", "compile", "test"])
 def test_help_has_an_example(command):
-    result = run(command, "--help")
+    result = slo(command, "--help")
     assert_clean(result)
     assert result.exit_code == 0
     assert "Example" in result.stdout

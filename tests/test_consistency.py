@@ -1,22 +1,19 @@
-"""The cross-target check: every series a generated rule or dashboard reads is recorded or named in a spec."""
+"""The cross-target check: every series a generated rule or dashboard reads is recorded or named
+in a spec."""
 
 import json
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import GOLDEN, SPEC_TREES, slo
 
 from compiler import compile_tree
 from compiler.checks import consistency
-from compiler.cli import cli
 from compiler.targets.grafana import queries as grafana_queries
 
 BASIC = GOLDEN / "basic"
 
 
-@pytest.mark.parametrize(
-    "root", [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
-)
+@pytest.mark.parametrize("root", SPEC_TREES)
 def test_everything_the_compiler_emits_is_consistent(root):
     result = compile_tree(root)
     assert consistency.check(result.model, result.artifacts) == []
@@ -36,7 +33,7 @@ def test_a_dashboard_reading_a_wrong_series_fails_compile_and_writes_nothing(tmp
         lambda slo: original(slo).replace("slo:error_budget_remaining:ratio", wrong),
     )
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["compile", str(BASIC / "slo"), "--out", str(out)])
+    result = slo("compile", BASIC / "slo", "--out", out)
     assert result.exit_code == 1
     assert not out.exists()
     # The golden dashboard has the right name on the very lines the diagnostics must point at.
@@ -46,15 +43,22 @@ def test_a_dashboard_reading_a_wrong_series_fails_compile_and_writes_nothing(tmp
         '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"availability\\"',
     )
     assert len(lines) == 2
-    tail = f"reads {wrong}, which no generated recording rule records and no spec names (did you mean slo:error_budget_remaining:ratio?)"
+    tail = (
+        f"reads {wrong}, which no generated recording rule records and no spec names "
+        "(did you mean slo:error_budget_remaining:ratio?)"
+    )
     latency = line_of(
         golden, '"expr": "slo:error_budget_remaining:ratio{service=\\"checkout\\",slo=\\"latency\\"'
     )
     assert result.output.splitlines() == [
-        f'grafana/dashboards/checkout.json:{lines[0]}:11: error [consistency/unknown-series] panel 5 "Error budget remaining" (row "availability: 99% over 30d") {tail}',
-        f'grafana/dashboards/checkout.json:{lines[1]}:11: error [consistency/unknown-series] panel 8 "Error budget remaining over 30d" (row "availability: 99% over 30d") {tail}',
-        f'grafana/dashboards/checkout.json:{latency[0]}:11: error [consistency/unknown-series] panel 13 "Error budget remaining" (row "latency: 95% over 30d") {tail}',
-        f'grafana/dashboards/checkout.json:{latency[1]}:11: error [consistency/unknown-series] panel 16 "Error budget remaining over 30d" (row "latency: 95% over 30d") {tail}',
+        f"grafana/dashboards/checkout.json:{lines[0]}:11: error [consistency/unknown-series] panel "
+        f'5 "Error budget remaining" (row "availability: 99% over 30d") {tail}',
+        f"grafana/dashboards/checkout.json:{lines[1]}:11: error [consistency/unknown-series] panel "
+        f'8 "Error budget remaining over 30d" (row "availability: 99% over 30d") {tail}',
+        f"grafana/dashboards/checkout.json:{latency[0]}:11: error [consistency/unknown-series] "
+        f'panel 13 "Error budget remaining" (row "latency: 95% over 30d") {tail}',
+        f"grafana/dashboards/checkout.json:{latency[1]}:11: error [consistency/unknown-series] "
+        f'panel 16 "Error budget remaining over 30d" (row "latency: 95% over 30d") {tail}',
         "4 error(s), 0 warning(s)",
     ]
 
@@ -72,9 +76,9 @@ def test_a_rule_reading_a_wrong_series_names_its_group_and_rule():
         if "slo:sli_error:ratio_rate7h" in text
     ]
     assert [d.render() for d in consistency.check(result.model, artifacts)] == [
-        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 16 (record slo:burn_rate:current) "
-        "reads slo:sli_error:ratio_rate7h, which no generated recording rule records and no spec names "
-        "(did you mean slo:sli_error:ratio_rate6h?)"
+        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 16 "
+        "(record slo:burn_rate:current) reads slo:sli_error:ratio_rate7h, which no generated "
+        "recording rule records and no spec names (did you mean slo:sli_error:ratio_rate6h?)"
     ]
 
 
@@ -115,18 +119,19 @@ thresholds:
 
 def test_a_spec_reading_an_unrecorded_slo_series_is_reported_at_the_spec(tmp_path):
     (tmp_path / "shop.yaml").write_text(SPEC.format(expr='slo:burn_rate:curent{service="shop"}'))
-    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "shop.yaml")])
+    result = slo("validate", tmp_path / "shop.yaml")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        "shop.yaml:12:5: error [consistency/unknown-series] threshold 'fast-burn' expr reads slo:burn_rate:curent, "
-        "which is in the compiler's slo: namespace but no generated recording rule records it (did you mean slo:burn_rate:current?)",
+        "shop.yaml:12:5: error [consistency/unknown-series] threshold 'fast-burn' expr reads "
+        "slo:burn_rate:curent, which is in the compiler's slo: namespace but no generated "
+        "recording rule records it (did you mean slo:burn_rate:current?)",
         "1 error(s), 0 warning(s)",
     ]
 
 
 def test_a_spec_may_read_a_series_the_compiler_records(tmp_path):
     (tmp_path / "shop.yaml").write_text(SPEC.format(expr='slo:burn_rate:current{service="shop"}'))
-    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "shop.yaml")])
+    result = slo("validate", tmp_path / "shop.yaml")
     assert result.exit_code == 0, result.output
 
 

@@ -2,10 +2,11 @@
 
 `slo compile` of 200 generated SLOs is killed while it compiles, at many points while it
 writes and just after it swapped the trees: out/ must then be exactly the tree before or the
-tree after, never a mix, and the next compile cleans up what the killed one left. `slo push` writing rule files into a real
-Prometheus' rules directory is killed while it writes: every rule file must be whole (the old
-or the new text), the ownership record must cover them, and Prometheus must reload the set; a
-new push then converges. (tests/test_output.py kills output.write_tree alone, in-process.)
+tree after, never a mix, and the next compile cleans up what the killed one left. `slo push`
+writing rule files into a real Prometheus' rules directory is killed while it writes: every
+rule file must be whole (the old or the new text), the ownership record must cover them, and
+Prometheus must reload the set; a new push then converges. (tests/test_output.py kills
+output.write_tree alone, in-process.)
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from conftest import ROOT
-from outtrees import FAST
-from servers import needs_prometheus, prometheus
+from support import SLO_COMMAND, bench_script, files_of, needs_prometheus
+from support.outtrees import FAST, write_rules
+from support.servers import prometheus
 
 from compiler import compile_tree, load_tree
 from compiler.core import conventions
@@ -30,17 +30,15 @@ from compiler.pipeline.cache import Cache
 from compiler.push import endpoints as ep
 from compiler.push import runner
 from compiler.push.prometheus import Prometheus
-from compiler.targets import prometheus as prometheus_rules
 
-sys.path.insert(0, str(ROOT / "bench"))
-from gen_specs import generate
+generate = bench_script("gen_specs").generate
 
 DEADLINE = 60.0  # seconds for any one run of slo; each takes about one
-SLO = [sys.executable, "-m", "compiler"]
 
 
 def make_specs(root: Path, slos: int, objective: str) -> Path:
-    """Generated specs, every file then changed by its objectives, so that old and new differ everywhere."""
+    """Generated specs, every file then changed by its objectives, so that old and new differ
+    everywhere."""
     generate(slos, root)
     for path in root.rglob("*.yaml"):
         path.write_text(path.read_text().replace("objective: 95\n", f"objective: {objective}\n"))
@@ -74,7 +72,8 @@ WRITE_KILLS = (0.0, 0.003, 0.01, 0.02, 0.04, 0.08, 0.2)  # after the staging tre
 
 
 def earlier_tree(new: dict[str, str]) -> dict[str, str]:
-    """What an earlier compile left: every file different, and one the new compile no longer writes."""
+    """What an earlier compile left: every file different, and one the new compile no longer
+    writes."""
     return {
         **{path: text + "# from an earlier compile\n" for path, text in new.items()},
         "prometheus/rules/retired.rules.yml": "groups: []\n",
@@ -90,7 +89,8 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
     old = earlier_tree(new)
     assert len(new) > 150
     out = tmp_path / "out"
-    command = SLO + ["compile", str(specs), "--out", str(out), "--cache-dir", str(cache.directory)]
+    command = [*SLO_COMMAND, "compile", str(specs), "--out", str(out)]
+    command += ["--cache-dir", str(cache.directory)]
 
     outcomes = []
     moments = (
@@ -113,7 +113,8 @@ def test_sigkill_during_compile_leaves_the_whole_old_or_the_whole_new_out(tmp_pa
                 reached = wait_for(lambda: bool(staging_dirs(out)), proc, deadline)
                 time.sleep(moment[1])
             else:  # just after the swap, while the old tree is being removed
-                reached = wait_for(lambda: out.stat().st_ino != before, proc, deadline)
+                # inode=before binds this round's old tree now, not when the lambda runs
+                reached = wait_for(lambda inode=before: out.stat().st_ino != inode, proc, deadline)
         finally:
             kill(proc)
         tree = output.read_tree(out)
@@ -140,14 +141,8 @@ PUSH_KILLS = (0.0, 0.005, 0.02, 0.06)  # seconds after the first change in the r
 
 def write_out(specs: Path, out: Path) -> dict[str, bytes]:
     """The rule files the compiler makes from ``specs`` under ``out``; returns name -> bytes."""
-    model, diagnostics = load_tree(specs)
-    assert model is not None, diagnostics
-    files = {}
-    for rel, text in prometheus_rules.emit(model).items():
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(text, encoding="utf-8")
-        files[Path(rel).name] = text.encode("utf-8")
-    return files
+    write_rules(specs, out)
+    return files_of(out / "prometheus" / "rules")
 
 
 def push_in_process(specs: Path, out: Path, server) -> None:
@@ -205,7 +200,7 @@ def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp
             "SLO_PROMETHEUS_URL": server.url,
             "SLO_PROMETHEUS_RULES_DIR": str(rules),
         }
-        command = SLO + [
+        command = SLO_COMMAND + [
             "push",
             str(new_specs),
             "--out",
@@ -222,7 +217,9 @@ def test_sigkill_during_push_leaves_whole_rule_files_that_prometheus_reloads(tmp
             )
             try:
                 reached = wait_for(
-                    lambda: dir_state(rules) != before, proc, time.monotonic() + DEADLINE
+                    lambda state=before: dir_state(rules) != state,
+                    proc,
+                    time.monotonic() + DEADLINE,
                 )
                 time.sleep(delay)
             finally:

@@ -1,14 +1,12 @@
-"""The shipped examples: fresh out/, deterministic, --check, promtool, and the mission objectives."""
+"""The shipped examples: fresh out/, deterministic, --check, promtool, and the mission
+objectives."""
 
-import shutil
 from decimal import Decimal
 
-from click.testing import CliRunner
-from conftest import ROOT, needs_promtool
+from support import ROOT, assert_passed, files_of, needs_promtool, slo
 
 from compiler import compile_tree
 from compiler.checks import toolrun
-from compiler.cli import cli
 from compiler.core.model import LatencyIndicator, RatioIndicator
 from compiler.pipeline.output import changes
 
@@ -19,40 +17,27 @@ def test_committed_out_is_fresh():
 
 
 def test_compile_is_deterministic(tmp_path):
-    runner = CliRunner()
     for name in ("a", "b"):
-        result = runner.invoke(cli, ["compile", str(ROOT / "slo"), "--out", str(tmp_path / name)])
+        result = slo("compile", ROOT / "slo", "--out", tmp_path / name)
         assert result.exit_code == 0, result.output
-    a = {
-        p.relative_to(tmp_path / "a"): p.read_bytes()
-        for p in (tmp_path / "a").rglob("*")
-        if p.is_file()
-    }
-    b = {
-        p.relative_to(tmp_path / "b"): p.read_bytes()
-        for p in (tmp_path / "b").rglob("*")
-        if p.is_file()
-    }
+    a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
     assert a == b and len(a) > 4
 
 
-def test_check_passes_then_fails_after_an_objective_changes(tmp_path, monkeypatch):
-    shutil.copytree(ROOT / "slo", tmp_path / "slo")
+def test_check_passes_then_fails_after_an_objective_changes(tmp_path, examples, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(cli, ["compile"]).exit_code == 0
-    ok = runner.invoke(cli, ["compile", "--check"])
+    assert slo("compile").exit_code == 0
+    ok = slo("compile", "--check")
     assert ok.exit_code == 0 and "up to date" in ok.output
-    spec = tmp_path / "slo" / "pizza-ordering.yaml"
+    spec = examples / "pizza-ordering.yaml"
     text = spec.read_text()
     assert "objective: 99\n" in text
     spec.write_text(text.replace("objective: 99\n", "objective: 99.5\n", 1))
-    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    stale = runner.invoke(cli, ["compile", "--check"])
+    before = files_of(tmp_path / "out")
+    stale = slo("compile", "--check")
     assert stale.exit_code == 1
     assert "-    expr: vector(0.99)" in stale.output and "+    expr: vector(0.995)" in stale.output
-    after = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert before == after, "--check must not write"
+    assert files_of(tmp_path / "out") == before, "--check must not write"
 
 
 def test_examples_state_the_five_mission_objectives():
@@ -82,12 +67,11 @@ def test_examples_state_the_five_mission_objectives():
 
 @needs_promtool
 def test_compiled_examples_pass_promtool(tmp_path):
-    result = CliRunner().invoke(cli, ["compile", str(ROOT / "slo"), "--out", str(tmp_path / "out")])
+    result = slo("compile", ROOT / "slo", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     results = toolrun.test_output(tmp_path / "out")
     # check rules, one run per test file, then amtool check-config and the routing table
     assert (
         len(results) == 1 + len(list((tmp_path / "out" / "prometheus" / "tests").glob("*.yml"))) + 2
     )
-    failed = [r for r in results if not r.ok]
-    assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)
+    assert_passed(results)

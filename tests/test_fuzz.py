@@ -20,17 +20,15 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from conftest import GOLDEN, ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import GOLDEN, IMPORTS, ROOT, copy_specs, write_files
 
 from compiler import compile_tree, importers, load_tree, targets
 from compiler.core.diagnostics import CompileError, Severity
 from compiler.pipeline import load_sources
 
-SEEDS = sorted((ROOT / "slo").glob("*.yaml")) + sorted(
-    (ROOT / "tests" / "golden").glob("*/slo/*.yaml")
-)
+SEEDS = sorted((ROOT / "slo").glob("*.yaml")) + sorted(GOLDEN.glob("*/slo/*.yaml"))
 DOCS = [yaml.safe_load(p.read_text()) for p in SEEDS]
 TEXTS = [p.read_text() for p in SEEDS]
 
@@ -129,9 +127,7 @@ def mangled_text(draw):
 
 
 def assert_clean(tmp_path, text: str) -> None:
-    spec_dir = tmp_path / "slo"
-    spec_dir.mkdir(exist_ok=True)
-    (spec_dir / "svc.yaml").write_text(text, encoding="utf-8")
+    spec_dir = write_files(tmp_path / "slo", {"svc.yaml": text})
     try:
         result = compile_tree(spec_dir)
     except CompileError as exc:
@@ -165,7 +161,7 @@ def test_mangled_yaml_compiles_or_fails_cleanly(tmp_path, text):
     assert_clean(tmp_path, text)
 
 
-# --- Routing specs and base configs, beside the services they route for ----------------------------
+# --- Routing specs and base configs, beside the services they route for -------------------------
 # (spec tree, file to mutate relative to it): the examples' routing and both golden routing cases.
 ROUTING_TARGETS = [
     (ROOT / "slo", "routing.yaml"),
@@ -192,7 +188,7 @@ def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
     specs, name, text = case
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shutil.copytree(specs, root / "slo")
+        copy_specs(specs, root)
         for sibling in specs.parent.glob("*.yml"):  # a base config lives beside the spec directory
             shutil.copy(sibling, root / sibling.name)
         (root / "slo" / name).write_text(text, encoding="utf-8")
@@ -208,12 +204,9 @@ def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
             assert yaml.safe_load(content) is not None, path
 
 
-# --- `slo import` inputs ---------------------------------------------------------------------------
+# --- `slo import` inputs ------------------------------------------------------------------------
 IMPORT_SEEDS = {
-    source: [
-        (f"in/{p.name}", p.read_text())
-        for p in sorted((ROOT / "tests" / "import" / source / "in").iterdir())
-    ]
+    source: [(f"in/{p.name}", p.read_text()) for p in sorted((IMPORTS / source / "in").iterdir())]
     for source in sorted(importers.FORMATS)
 }
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import promql_parser
 import pytest
 import yaml
-from conftest import GOLDEN, ROOT, needs_promtool
+from support import ROOT, SPEC_TREES, needs_promtool
 
 from compiler import compile_tree
 from compiler.core import conventions
@@ -21,14 +21,13 @@ from compiler.core.diagnostics import CompileError
 from compiler.core.durations import format_duration
 from compiler.core.model import LatencyIndicator
 
-CASES = [ROOT / "slo"] + sorted(p / "slo" for p in GOLDEN.iterdir() if (p / "slo").is_dir())
 UID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 
 
 @pytest.fixture(
     scope="module",
-    params=CASES,
+    params=SPEC_TREES,
     ids=lambda p: p.parent.name if p.name == "slo" and p.parent != ROOT else "examples",
 )
 def compiled(request):
@@ -120,7 +119,8 @@ def test_service_dashboards_are_tagged_with_service_and_team(compiled):
 
 
 def test_alert_annotations_link_to_a_dashboard_that_filters_on_the_objective(compiled):
-    """Every `dashboard` annotation opens an existing dashboard whose slo variable offers that objective."""
+    """Every `dashboard` annotation opens an existing dashboard whose slo variable offers that
+    objective."""
     by_uid = {b["uid"]: b for b in dashboards(compiled).values()}
     links = 0
     for path, text in compiled.artifacts.items():
@@ -262,11 +262,12 @@ def test_overview_lists_every_slo_worst_budget_first_and_links_to_service_dashbo
 # --- real Prometheus parser ----------------------------------------------------------------------
 @needs_promtool
 def test_every_dashboard_query_passes_promtool(tmp_path):
-    """promtool parses each query as a recording rule would be: the real Prometheus parser, not ours."""
+    """promtool parses each query as a recording rule would be: the real Prometheus parser, not
+    ours."""
     exprs = sorted(
         {
             e
-            for case in CASES
+            for case in SPEC_TREES
             for board in dashboards(compile_tree(case)).values()
             for e in queries(board)
         }
@@ -329,6 +330,6 @@ def test_a_service_named_overview_is_refused(tmp_path):
     with pytest.raises(CompileError) as caught:
         compile_tree(spec)
     assert [d.render() for d in caught.value.diagnostics] == [
-        "overview.yaml: error [grafana/reserved-name] service: 'overview' would replace the overview dashboard "
-        "(grafana/dashboards/overview.json); choose another service name"
+        "overview.yaml: error [grafana/reserved-name] service: 'overview' would replace the "
+        "overview dashboard (grafana/dashboards/overview.json); choose another service name"
     ]

@@ -5,43 +5,37 @@ Regenerate the expected specs and warnings with UPDATE_GOLDEN=1, then review the
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-from conftest import ROOT, needs_promtool
+from support import (
+    IMPORT_FORMATS,
+    IMPORTS,
+    ROOT,
+    assert_passed,
+    copy_specs,
+    import_inputs,
+    needs_promtool,
+    rendered,
+    rewrite_tree,
+    rule_checks,
+    slo,
+    updating,
+)
 
 from compiler import compile_tree
-from compiler.checks import toolrun
-from compiler.cli import cli
 from compiler.importers import Options, import_specs
 from compiler.importers.common import valid_name
 from compiler.pipeline.output import read_tree
 
-IMPORTS = ROOT / "tests" / "import"
-FORMATS = ("openslo", "pyrra", "sloth")
 
-
-def fixture_sources(source_format: str) -> list[tuple[str, bytes]]:
-    files = sorted((IMPORTS / source_format / "in").iterdir())
-    return [(f"in/{path.name}", path.read_bytes()) for path in files]
-
-
-def rendered(diagnostics) -> str:
-    return "".join(d.render() + "\n" for d in diagnostics)
-
-
-@pytest.mark.parametrize("source_format", FORMATS)
+@pytest.mark.parametrize("source_format", IMPORT_FORMATS)
 def test_import_matches_the_expected_specs_and_warnings(source_format):
     case = IMPORTS / source_format
-    result = import_specs(source_format, fixture_sources(source_format))
-    if os.environ.get("UPDATE_GOLDEN"):
-        shutil.rmtree(case / "expected", ignore_errors=True)
-        (case / "expected").mkdir()
-        for name, text in result.files.items():
-            (case / "expected" / name).write_text(text, encoding="utf-8")
+    result = import_specs(source_format, import_inputs(source_format))
+    if updating("UPDATE_GOLDEN"):
+        rewrite_tree(case / "expected", result.files)
         (case / "warnings.txt").write_text(rendered(result.diagnostics), encoding="utf-8")
     assert result.ok, rendered(result.diagnostics)
     assert result.files == read_tree(case / "expected")
@@ -49,7 +43,7 @@ def test_import_matches_the_expected_specs_and_warnings(source_format):
 
 
 def test_every_written_spec_names_its_source_and_every_slo_its_line():
-    files = import_specs("sloth", fixture_sources("sloth")).files
+    files = import_specs("sloth", import_inputs("sloth")).files
     text = files["checkout-api.yaml"]
     assert text.startswith("# Imported by `slo import --from sloth` from in/checkout.yml.\n")
     assert "# availability: from in/checkout.yml:9\n- name: availability\n" in text
@@ -57,21 +51,25 @@ def test_every_written_spec_names_its_source_and_every_slo_its_line():
 
 
 def test_what_cannot_be_expressed_is_a_warning_naming_file_line_and_field():
-    diagnostics = import_specs("sloth", fixture_sources("sloth")).diagnostics
+    diagnostics = import_specs("sloth", import_inputs("sloth")).diagnostics
     lines = rendered(diagnostics).splitlines()
     expected = [
         # a Go SLI plugin: the SLO is skipped, never written half-way
-        "in/checkout.yml:76:9: warning [import/unsupported] slos[4].sli.plugin: SLI plugin 'sloth-common/fraud/score'",
+        "in/checkout.yml:76:9: warning [import/unsupported] slos[4].sli.plugin: SLI plugin "
+        "'sloth-common/fraud/score'",
         # severity is set by slo; the routing key next to it is kept (see the golden spec)
-        "in/checkout.yml:28:11: warning [import/dropped] slos[0].alerting.page_alert.labels.severity:",
-        "in/checkout.yml:79:16: warning [import/unsupported] slos[5].objective: objective 100% cannot be expressed",
-        "in/windows-30d.yaml:7:49: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter",
+        "in/checkout.yml:28:11: warning [import/dropped] "
+        "slos[0].alerting.page_alert.labels.severity:",
+        "in/checkout.yml:79:16: warning [import/unsupported] slos[5].objective: objective 100% "
+        "cannot be expressed",
+        "in/windows-30d.yaml:7:49: warning [import/changed] spec.page.quick.shortWindow: 2m is "
+        "shorter",
     ]
     for start in expected:
         assert any(line.startswith(start) for line in lines), f"missing: {start}\n" + "\n".join(
             lines
         )
-    files = import_specs("sloth", fixture_sources("sloth")).files
+    files = import_specs("sloth", import_inputs("sloth")).files
     assert (
         "fraud-score" not in files["checkout-api.yaml"]
         and "perfect" not in files["checkout-api.yaml"]
@@ -81,8 +79,9 @@ def test_what_cannot_be_expressed_is_a_warning_naming_file_line_and_field():
 IMPORT_ALL = """
 import json, sys
 sys.path.insert(0, "tests")
-from test_import import FORMATS, fixture_sources, import_specs, rendered
-results = {f: import_specs(f, fixture_sources(f)) for f in FORMATS}
+from support import IMPORT_FORMATS, import_inputs, rendered
+from compiler.importers import import_specs
+results = {f: import_specs(f, import_inputs(f)) for f in IMPORT_FORMATS}
 print(json.dumps({f: [r.files, rendered(r.diagnostics)] for f, r in results.items()}))
 """
 
@@ -105,14 +104,12 @@ def test_import_is_deterministic_across_processes():
 
 
 def test_team_and_service_options_override_the_source():
-    result = import_specs(
-        "pyrra", fixture_sources("pyrra"), Options(team="shop-sre", service="shop")
-    )
+    result = import_specs("pyrra", import_inputs("pyrra"), Options(team="shop-sre", service="shop"))
     assert list(result.files) == ["shop.yaml"]
     text = result.files["shop.yaml"]
     assert "service: shop\nteam: shop-sre\n" in text
-    for slo in ("orders-errors", "orders-latency", "storefront-probes", "grpc-latency"):
-        assert f"- name: {slo}\n" in text
+    for name in ("orders-errors", "orders-latency", "storefront-probes", "grpc-latency"):
+        assert f"- name: {name}\n" in text
     # The Kubernetes settings of orders-errors are kept for the merged service.
     assert "namespace: shop" in text
 
@@ -122,8 +119,8 @@ def test_two_sources_with_the_same_slo_of_one_service_is_an_error_and_writes_not
     result = import_specs("sloth", [("a.yaml", spec), ("b.yaml", spec)])
     assert not result.ok and result.files == {}
     assert (
-        "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective named 'availability' (from a.yaml:14)"
-        in rendered(result.diagnostics)
+        "b.yaml:14:7: error [import/duplicate-name] service 'search' already has an objective "
+        "named 'availability' (from a.yaml:14)" in rendered(result.diagnostics)
     )
 
 
@@ -145,18 +142,10 @@ def test_input_that_is_not_the_format_is_an_error():
     assert not broken.ok and "y.yaml:2:1: error [yaml/syntax]" in rendered(broken.diagnostics)
 
 
-# --- the CLI ------------------------------------------------------------------------------------------
+# --- the CLI -------------------------------------------------------------------------------------
 def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
-    runner = CliRunner()
-    args = [
-        "import",
-        "--from",
-        "sloth",
-        str(IMPORTS / "sloth" / "in"),
-        "--out",
-        str(tmp_path / "specs"),
-    ]
-    first = runner.invoke(cli, args)
+    args = ["import", "--from", "sloth", IMPORTS / "sloth" / "in", "--out", tmp_path / "specs"]
+    first = slo(*args)
     assert first.exit_code == 0, first.output
     written = read_tree(tmp_path / "specs")
     assert sorted(written) == ["checkout-api.yaml", "search.yaml"]
@@ -164,10 +153,10 @@ def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
     assert "warning [import/unsupported]" in first.output  # CliRunner mixes stderr in
 
     (tmp_path / "specs" / "search.yaml").write_text("# edited by hand\n")
-    again = runner.invoke(cli, args)
+    again = slo(*args)
     assert again.exit_code == 1 and "already exist" in again.output and "--force" in again.output
     assert (tmp_path / "specs" / "search.yaml").read_text() == "# edited by hand\n"
-    forced = runner.invoke(cli, args + ["--force"])
+    forced = slo(*args, "--force")
     assert forced.exit_code == 0 and read_tree(tmp_path / "specs") == read_tree(
         IMPORTS / "sloth" / "expected"
     )
@@ -176,9 +165,7 @@ def test_cli_writes_the_specs_refuses_to_overwrite_and_forces(tmp_path):
 def test_cli_error_exits_1_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text('version: "prometheus/v2"\nservice: x\nslos: []\n')
-    result = CliRunner().invoke(
-        cli, ["import", "--from", "sloth", str(bad), "--out", str(tmp_path / "specs")]
-    )
+    result = slo("import", "--from", "sloth", bad, "--out", tmp_path / "specs")
     assert result.exit_code == 1
     assert (
         "bad.yml:1:10: error [import/format] version: 'prometheus/v2' is not a Sloth spec version"
@@ -188,9 +175,7 @@ def test_cli_error_exits_1_and_writes_nothing(tmp_path):
 
 
 def test_cli_rejects_an_invalid_team_as_a_usage_error(tmp_path):
-    result = CliRunner().invoke(
-        cli, ["import", "--from", "pyrra", str(IMPORTS / "pyrra" / "in"), "--team", "Shop SRE"]
-    )
+    result = slo("import", "--from", "pyrra", IMPORTS / "pyrra" / "in", "--team", "Shop SRE")
     assert result.exit_code == 2 and "not a valid name" in result.output
 
 
@@ -204,12 +189,8 @@ def test_sloth_period_option_picks_the_alert_windows_catalog_for_that_period(tmp
         "    slow: {errorBudgetPercent: 42, shortWindow: 6h, longWindow: 3d}\n"
     )
     spec = IMPORTS / "sloth" / "in" / "search-crd.yaml"
-    runner = CliRunner()
     out = tmp_path / "specs"
-    result = runner.invoke(
-        cli,
-        ["import", "--from", "sloth", "--period", "7d", str(catalog), str(spec), "--out", str(out)],
-    )
+    result = slo("import", "--from", "sloth", "--period", "7d", catalog, spec, "--out", out)
     assert result.exit_code == 0, result.output
     text = (out / "search.yaml").read_text()
     assert "  period: 7d\n" in text
@@ -218,44 +199,29 @@ def test_sloth_period_option_picks_the_alert_windows_catalog_for_that_period(tmp
     factors = sorted(str(t.factor.normalize()) for t in model.services[0].slos[0].alerting.tiers)
     assert factors == sorted(["13.44", "3.5", "1.4", "0.98"])  # Sloth's own 7d factors
     # The same catalog does not apply to the default 30d period: a warning says so.
-    other = runner.invoke(
-        cli, ["import", "--from", "sloth", str(catalog), str(spec), "--out", str(tmp_path / "o2")]
-    )
+    other = slo("import", "--from", "sloth", catalog, spec, "--out", tmp_path / "o2")
     assert (
         other.exit_code == 0
         and "AlertWindows for sloPeriod 7d not used: the import period is 30d" in other.output
     )
 
 
-# --- what was imported compiles and passes promtool ---------------------------------------------------
-def check_rules(out_dirs) -> list:
-    """`promtool check rules` on every plain and embedded rule file of the compiled trees.
-
-    The generated unit tests of imported specs are the compiler's own (tests/test_golden.py proves
-    them); running them all here would take minutes. The Sloth round trip runs one file of them."""
-    promtool = toolrun.tool("promtool")
-    rules = sorted(p for out in out_dirs for p in (out / "prometheus" / "rules").glob("*.yml"))
-    results = [toolrun.run("promtool check rules", [promtool, "check", "rules", *map(str, rules)])]
-    results += [r for out in out_dirs for r in toolrun.check_embedded_rules(promtool, out)]
-    return [r for r in results if not r.ok]
-
-
+# --- what was imported compiles and passes promtool ----------------------------------------------
+# The generated unit tests of imported specs are the compiler's own (tests/test_golden.py proves
+# them); running them all here would take minutes: `promtool check rules` checks what was
+# imported. The Sloth round trip in test_import_anchors.py runs one file of the unit tests.
 @needs_promtool
 def test_imported_fixtures_compile_and_pass_promtool(tmp_path):
     outs = []
-    for source_format in FORMATS:
-        specs = tmp_path / source_format / "slo"
-        shutil.copytree(IMPORTS / source_format / "expected", specs)
-        result = CliRunner().invoke(
-            cli, ["compile", str(specs), "--out", str(tmp_path / source_format / "out")]
-        )
+    for source_format in IMPORT_FORMATS:
+        specs = copy_specs(IMPORTS / source_format / "expected", tmp_path / source_format)
+        result = slo("compile", specs, "--out", tmp_path / source_format / "out")
         assert result.exit_code == 0, result.output
         outs.append(tmp_path / source_format / "out")
     assert list((tmp_path / "sloth" / "out" / "kubernetes").glob("*.yml")), (
         "the Sloth CRD asks for a PrometheusRule"
     )
-    failed = check_rules(outs)
-    assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)
+    assert_passed(rule_checks(outs))
 
 
 def test_pyrra_absent_alerts_wait_as_long_as_pyrra():
@@ -301,11 +267,13 @@ spec:
     [
         (
             "apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\n",
-            "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? not used",
+            "in/odd.yaml:1:1: warning [import/dropped] (document): AlertWindows for sloPeriod ? "
+            "not used",
         ),
         (
             "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: 5\n",
-            "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a spec",
+            "in/odd.yaml:1:1: error [import/format] (document): a PrometheusServiceLevel needs a "
+            "spec",
         ),
     ],
 )
@@ -322,8 +290,8 @@ def test_a_catalog_without_tiers_of_the_enabled_severity_imports_an_slo_without_
     )
     assert result.ok, rendered(result.diagnostics)
     assert (
-        "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has no page tiers"
-        in rendered(result.diagnostics)
+        "in/spec.yml:12:7: warning [import/dropped] slos[0].alerting: the AlertWindows catalog has "
+        "no page tiers" in rendered(result.diagnostics)
     )
     text = result.files["checkout.yaml"]
     assert "page: false" in text and "ticket: false" in text and "windows" not in text

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, needs_promtool
-from test_import import check_rules, rendered
+from support import ROOT, assert_passed, needs_promtool, rendered, rule_checks, write_files
 
 from compiler import compile_tree
 from compiler.checks import toolrun
@@ -20,7 +19,7 @@ from compiler.importers import Options, import_specs
 from compiler.importers.common import valid_name
 from compiler.pipeline.output import write_tree
 
-ANCHORS = Path(ROOT).parent / "shared" / "anchors"
+ANCHORS = ROOT.parent / "shared" / "anchors"
 needs_anchors = pytest.mark.skipif(
     not ANCHORS.is_dir(), reason=f"no third-party examples at {ANCHORS.name}/ beside the repository"
 )
@@ -63,8 +62,9 @@ def cases() -> list[tuple[str, str, list[Path], Options]]:
     return found
 
 
-def imported(source: str, files: list[Path], options: Options = Options()):
-    return import_specs(source, [(path.name, path.read_bytes()) for path in files], options)
+def imported(source: str, files: list[Path], options: Options | None = None):
+    sources = [(path.name, path.read_bytes()) for path in files]
+    return import_specs(source, sources, Options() if options is None else options)
 
 
 @needs_anchors
@@ -74,16 +74,12 @@ def test_every_example_imports_compiles_and_passes_promtool(tmp_path):
     for i, (case, source, files, options) in enumerate(cases()):
         result = imported(source, files, options)
         assert result.ok and result.files, f"{case}:\n{rendered(result.diagnostics)}"
-        specs = tmp_path / str(i) / "slo"
-        specs.mkdir(parents=True)
-        for name, text in result.files.items():
-            (specs / name).write_text(text)
+        specs = write_files(tmp_path / str(i) / "slo", result.files)
         compiled = compile_tree(specs)  # raises with every diagnostic on an error
         write_tree(compiled.artifacts, tmp_path / str(i) / "out")
         outs.append(tmp_path / str(i) / "out")
     assert len(outs) >= 25
-    failed = check_rules(outs)
-    assert not failed, "\n".join(f"{r.title}\n{r.output}" for r in failed)
+    assert_passed(rule_checks(outs))
 
 
 @needs_anchors
@@ -109,12 +105,12 @@ def test_alert_windows_catalog_below_the_base_window_is_widened_with_a_warning()
     assert "- severity: page\n      long: 30m\n      short: 5m\n      budget: 1\n" in text
     assert "- severity: ticket\n      long: 1d12h\n      short: 3h\n      budget: 5\n" in text
     assert (
-        "windows-custom-30d.yaml:8:20: warning [import/changed] spec.page.quick.shortWindow: 2m is shorter"
-        in rendered(result.diagnostics)
+        "windows-custom-30d.yaml:8:20: warning [import/changed] "
+        "spec.page.quick.shortWindow: 2m is shorter" in rendered(result.diagnostics)
     )
 
 
-# --- the Sloth round trip ------------------------------------------------------------------------------
+# --- the Sloth round trip ------------------------------------------------------------------------
 SLOTH_PAIR = re.compile(
     r"max\(slo:sli_error:ratio_rate(\w+)\{([^}]*)\} > \(([0-9.]+) \* ([0-9.e-]+)\)\)"
 )
@@ -134,7 +130,8 @@ def sloth_groups(path: Path) -> list[dict]:
 
 
 def sloth_alerts(path: Path) -> set[tuple]:
-    """(service, slo, alert name, severity, long, short, burn rate) of every window pair Sloth alerts on."""
+    """(service, slo, alert name, severity, long, short, burn rate) of every window pair Sloth
+    alerts on."""
     found = set()
     for rule in (r for group in sloth_groups(path) for r in group["rules"] if "alert" in r):
         pairs = SLOTH_PAIR.findall(rule["expr"])
@@ -193,7 +190,8 @@ def our_alerts(artifacts: dict[str, str]) -> tuple[set[tuple], dict[tuple, dict]
 
 
 def same_burn_rates(ours: set[tuple], theirs: set[tuple]) -> bool:
-    """Equal tuples, burn rates equal to 9 significant digits (Sloth prints float noise: 5.6000000000000005)."""
+    """Equal tuples, burn rates equal to 9 significant digits (Sloth prints float noise:
+    5.6000000000000005)."""
 
     def key(items):
         return sorted((*t[:-1], float(t[-1])) for t in items)
@@ -210,9 +208,7 @@ def test_sloth_round_trip_alerts_on_sloths_burn_rates_and_windows(tmp_path, exam
     source = SLOTH / "examples" / example
     result = imported(source_format(source), [source])
     assert result.ok, rendered(result.diagnostics)
-    for name, text in result.files.items():
-        (tmp_path / name).write_text(text)
-    artifacts = compile_tree(tmp_path).artifacts
+    artifacts = compile_tree(write_files(tmp_path, result.files)).artifacts
     ours, our_labels = our_alerts(artifacts)
     theirs = sloth_alerts(SLOTH / "examples_gen" / example)
     assert same_burn_rates(ours, theirs), f"ours:\n{sorted(ours)}\nSloth's:\n{sorted(theirs)}"
@@ -244,11 +240,11 @@ def test_sloth_round_trip_alerts_on_sloths_burn_rates_and_windows(tmp_path, exam
 @needs_anchors
 @needs_promtool
 def test_sloth_getting_started_imported_passes_its_generated_unit_tests(tmp_path):
-    """One imported spec through the whole chain: the alert tests promtool runs fire at the minute predicted."""
+    """One imported spec through the whole chain: the alert tests promtool runs fire at the
+    minute predicted."""
     result = imported("sloth", [SLOTH / "examples" / "getting-started.yml"])
-    (tmp_path / "slo").mkdir()
-    (tmp_path / "slo" / "myservice.yaml").write_text(result.files["myservice.yaml"])
-    write_tree(compile_tree(tmp_path / "slo").artifacts, tmp_path / "out")
+    specs = write_files(tmp_path / "slo", {"myservice.yaml": result.files["myservice.yaml"]})
+    write_tree(compile_tree(specs).artifacts, tmp_path / "out")
     test_file = tmp_path / "out" / "prometheus" / "tests" / "myservice.test.yml"
     run = toolrun.run(
         "promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)]

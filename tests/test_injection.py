@@ -14,9 +14,9 @@ import re
 
 import promql_parser
 import yaml
-from conftest import GOLDEN
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import GOLDEN
 
 from compiler.targets.promtool import render
 from compiler.text.promtext import escape_template, quote_label_value

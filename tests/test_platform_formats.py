@@ -8,7 +8,7 @@ import functools
 import jsonschema
 import pytest
 import yaml
-from conftest import ROOT, needs_promtool
+from support import ROOT, needs_promtool, write_files
 
 from compiler import compile_tree, load_tree, targets
 from compiler.checks import toolrun
@@ -22,7 +22,8 @@ from compiler.pipeline.output import write_tree
 # would silently prune a field it does not know, so no such field may be generated at all.
 DURATION = {
     "type": "string",
-    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
+    r"(([0-9]+)s)?(([0-9]+)ms)?)$",
 }
 STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
 RULE = {
@@ -184,12 +185,13 @@ def test_embedded_check_fails_on_a_broken_rule(tmp_path):
 
 
 def test_seed_examples_ask_for_no_platform_outputs():
-    """The shipped examples run on AWS and plain droplets; out/ holds no Kubernetes or Mimir files."""
+    """The shipped examples run on AWS and plain droplets; out/ holds no Kubernetes or Mimir
+    files."""
     artifacts = compile_tree(ROOT / "slo").artifacts
     assert not [n for n in artifacts if n.startswith(("kubernetes/", "mimir/"))]
 
 
-# --- the spec keys -------------------------------------------------------------------------------------
+# --- the spec keys -------------------------------------------------------------------------------
 BASE = """apiVersion: slo/v1
 service: shop
 team: web
@@ -202,9 +204,7 @@ team: web
 
 
 def compiled(tmp_path, extra: str):
-    (tmp_path / "slo").mkdir(exist_ok=True)
-    (tmp_path / "slo" / "shop.yaml").write_text(BASE.format(extra=extra))
-    return compile_tree(tmp_path / "slo")
+    return compile_tree(write_files(tmp_path / "slo", {"shop.yaml": BASE.format(extra=extra)}))
 
 
 def errors_of(tmp_path, extra: str) -> list[str]:
@@ -224,18 +224,21 @@ def test_outputs_key_selects_the_files(tmp_path):
 
 def test_outputs_errors_name_file_line_and_field(tmp_path):
     assert errors_of(tmp_path, "outputs:\n  kubernetes:\n    namespace: Monitoring_NS\n") == [
-        'slo/shop.yaml:6:16: error [schema/pattern] outputs.kubernetes.namespace: "Monitoring_NS" is not valid: '
-        "a Kubernetes namespace: lowercase letters, digits and hyphens, at most 63 characters"
+        'slo/shop.yaml:6:16: error [schema/pattern] outputs.kubernetes.namespace: "Monitoring_NS" '
+        "is not valid: a Kubernetes namespace: lowercase letters, digits and hyphens, at most 63 "
+        "characters"
     ]
     reserved = errors_of(
         tmp_path, "outputs:\n  kubernetes:\n    labels:\n      app.kubernetes.io/managed-by: helm\n"
     )
     assert reserved == [
-        "slo/shop.yaml:7:7: error [spec/reserved-label] outputs.kubernetes.labels.app.kubernetes.io/managed-by: "
-        "label 'app.kubernetes.io/managed-by' is set by the compiler"
+        "slo/shop.yaml:7:7: error [spec/reserved-label] "
+        "outputs.kubernetes.labels.app.kubernetes.io/managed-by: label "
+        "'app.kubernetes.io/managed-by' is set by the compiler"
     ]
     assert errors_of(tmp_path, "outputs:\n  mimir: yes please\n")[0].startswith(
-        'slo/shop.yaml:5:10: error [schema/type] outputs.mimir: expected boolean, got a string "yes please"'
+        "slo/shop.yaml:5:10: error [schema/type] outputs.mimir: expected boolean, got a string "
+        '"yes please"'
     )
     assert errors_of(tmp_path, "outputs:\n  grafana: true\n")[0].startswith(
         "slo/shop.yaml:5:3: error [schema/unknown-key] outputs.grafana"
@@ -254,7 +257,10 @@ SLO = """slos:
 
 
 def test_severity_blocks_add_labels_to_that_severity_only(tmp_path):
-    alerting = "      labels: {route: common}\n      page:\n        labels: {route: pager}\n      ticket: {annotations: {channel: '#shop'}}\n"
+    alerting = (
+        "      labels: {route: common}\n      page:\n        labels: {route: pager}\n"
+        "      ticket: {annotations: {channel: '#shop'}}\n"
+    )
     rules = yaml.safe_load(
         compiled(tmp_path, SLO.format(alerting=alerting)).artifacts[
             "prometheus/rules/shop.rules.yml"
@@ -280,7 +286,8 @@ def test_severity_block_errors(tmp_path):
     ]
     unknown = errors_of(tmp_path, SLO.format(alerting="      ticket:\n        lables: {a: b}\n"))
     assert unknown[0].startswith(
-        "slo/shop.yaml:13:9: error [schema/unknown-key] slos[0].alerting.ticket.lables: unknown key 'lables'; did you mean 'labels'?"
+        "slo/shop.yaml:13:9: error [schema/unknown-key] slos[0].alerting.ticket.lables: unknown "
+        "key 'lables'; did you mean 'labels'?"
     )
     wrong = errors_of(tmp_path, SLO.format(alerting="      page: sometimes\n"))
     assert wrong[0].startswith(

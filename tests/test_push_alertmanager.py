@@ -1,18 +1,24 @@
-"""Push to a real Alertmanager (Debian binary): config, reload, read back, rollback; and the parsed comparison."""
+"""Push to a real Alertmanager (Debian binary): config, reload, read back, rollback; and the
+parsed comparison."""
 
 import json
 import urllib.request
 
 import pytest
 import yaml
-from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
-from servers import alertmanager as alertmanager_server
-from servers import needs_alertmanager
+from support import needs_alertmanager
+from support.outtrees import (
+    SMALL_ALERTMANAGER_CONFIG,
+    diff,
+    push,
+    specs,
+    write_alertmanager,
+    write_rules,
+)
+from support.servers import BOOT_CONFIG
 
 from compiler.push import alertmanager
 from compiler.push import endpoints as ep
-
-BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
 
 def status(url: str) -> dict:
@@ -25,9 +31,8 @@ def live_receivers(url: str) -> list[str]:
 
 
 @pytest.fixture
-def server(tmp_path):
-    with alertmanager_server(tmp_path / "alertmanager", BOOT_CONFIG) as s:
-        yield s
+def server(alertmanager_server):
+    return alertmanager_server
 
 
 def endpoints_for(server) -> ep.Endpoints:

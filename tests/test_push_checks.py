@@ -1,7 +1,7 @@
 """promtool before every push, and only once for files it already passed unchanged."""
 
 import pytest
-from conftest import needs_promtool
+from support import needs_promtool
 
 from compiler.checks import toolrun
 from compiler.push import checks
@@ -29,11 +29,14 @@ def test_files_promtool_passed_are_not_checked_again_until_they_change(tmp_path,
     a, b = tmp_path / "a.rules.yml", tmp_path / "b.rules.yml"
     a.write_text(GOOD)
     b.write_text(GOOD.replace("name: g", "name: h"))
-    checked = lambda: sum(len(files) for files in runs)  # noqa: E731 - files promtool was given, over all its runs
+
+    def checked() -> int:
+        """Files promtool was given, over all its runs."""
+        return sum(len(files) for files in runs)
+
     checks.promtool_check_rules([a, b])
-    checks.promtool_check_rules(
-        [b, tmp_path / "." / "a.rules.yml"]
-    )  # the same files, as Mimir lists them
+    # The same files, as Mimir lists them.
+    checks.promtool_check_rules([b, tmp_path / "." / "a.rules.yml"])
     assert checked() == 2
 
     b.write_text(GOOD.replace("name: g", "name: h2"))
@@ -71,5 +74,5 @@ def test_files_are_checked_in_parallel_shares_and_a_refusal_in_any_share_is_repo
     ) == sorted(map(str, good))
     bad = tmp_path / "bad.rules.yml"
     bad.write_text(GOOD.replace("sum by (job) (up)", "sum by (job) (up"))
-    with pytest.raises(PushError, match="(?s)nothing was pushed:.*bad.rules.yml"):
+    with pytest.raises(PushError, match=r"(?s)nothing was pushed:.*bad.rules.yml"):
         checks.promtool_check_rules([*good, bad])

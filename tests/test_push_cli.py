@@ -1,4 +1,5 @@
-"""`slo push` and `slo diff` end to end: real Prometheus and Alertmanager, the issue's acceptance checks."""
+"""`slo push` and `slo diff` end to end: real Prometheus and Alertmanager, the issue's
+acceptance checks."""
 
 import io
 import json
@@ -7,9 +8,9 @@ import urllib.request
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from fakes.grafana import FakeGrafana
-from outtrees import (
+from support import needs_alertmanager, needs_prometheus, slo
+from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     dashboard,
     specs,
@@ -17,14 +18,10 @@ from outtrees import (
     write_dashboard,
     write_rules,
 )
-from servers import alertmanager, needs_alertmanager, needs_prometheus, prometheus
 
 from compiler import cli as cli_module
-from compiler.cli import cli
 from compiler.core import conventions
 from compiler.push import rulegroups
-
-BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
 
 def get_json(url: str):
@@ -34,31 +31,24 @@ def get_json(url: str):
 
 def compile_into(tmp_path) -> None:
     """`slo compile`, plus a small Alertmanager config while that target lives on another branch."""
-    result = CliRunner().invoke(cli, ["compile"])
+    result = slo("compile")
     assert result.exit_code == 0, result.output
     if not (tmp_path / "out" / conventions.ALERTMANAGER_CONFIG).exists():
         write_alertmanager(tmp_path / "out", SMALL_ALERTMANAGER_CONFIG)
 
 
-def slo(*args, env):
-    return CliRunner().invoke(cli, list(args), env=env)
-
-
 @pytest.fixture
-def live(tmp_path, monkeypatch):
+def live(tmp_path, monkeypatch, prometheus_server, alertmanager_server):
     specs(tmp_path)
     monkeypatch.chdir(tmp_path)
-    with (
-        prometheus(tmp_path / "prometheus") as prom,
-        alertmanager(tmp_path / "alertmanager", BOOT_CONFIG) as am,
-    ):
-        env = {
-            "SLO_PROMETHEUS_URL": prom.url,
-            "SLO_PROMETHEUS_RULES_DIR": str(prom.directory / "rules"),
-            "SLO_ALERTMANAGER_URL": am.url,
-            "SLO_ALERTMANAGER_CONFIG": str(am.config),
-        }
-        yield prom, am, env
+    prom, am = prometheus_server, alertmanager_server
+    env = {
+        "SLO_PROMETHEUS_URL": prom.url,
+        "SLO_PROMETHEUS_RULES_DIR": str(prom.directory / "rules"),
+        "SLO_ALERTMANAGER_URL": am.url,
+        "SLO_ALERTMANAGER_CONFIG": str(am.config),
+    }
+    return prom, am, env
 
 
 @needs_prometheus
@@ -132,8 +122,8 @@ def test_exit_codes_for_nothing_configured_unknown_targets_and_bad_targets_files
     bad = slo("diff", "--env", "prod", env={})
     assert bad.exit_code == 2
     assert (
-        "targets.yaml:3:38: error [schema/unknown-key] environments.prod.prometheus.rule_dir: unknown key"
-        in bad.output
+        "targets.yaml:3:38: error [schema/unknown-key] "
+        "environments.prod.prometheus.rule_dir: unknown key" in bad.output
     )
 
 

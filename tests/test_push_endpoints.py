@@ -1,4 +1,5 @@
-"""Where to push: flags > environment > targets.yaml, with diagnostics that name file, line and field."""
+"""Where to push: flags > environment > targets.yaml, with diagnostics that name file, line and
+field."""
 
 from pathlib import Path
 
@@ -79,14 +80,17 @@ def diagnostics(*args) -> list[str]:
 def test_mistakes_in_the_targets_file_name_file_line_and_field(tmp_path):
     path = tmp_path / "targets.yaml"
     path.write_text(
-        "environments:\n  prod:\n    grafana:\n      url: https://g.example\n      token: glsa_inline\n"
+        "environments:\n  prod:\n    grafana:\n"
+        "      url: https://g.example\n      token: glsa_inline\n"
     )
     assert diagnostics({}, {}, path, "prod") == [
-        f"{path}:5:7: error [schema/unknown-key] environments.prod.grafana.token: unknown key 'token'; did you mean 'token_file'?"
+        f"{path}:5:7: error [schema/unknown-key] environments.prod.grafana.token: "
+        "unknown key 'token'; did you mean 'token_file'?"
     ]
     path.write_text("environments:\n  prod:\n    prometheus: {url: prom:9090}\n")
     assert diagnostics({}, {}, path, "prod") == [
-        f'{path}:3:23: error [schema/pattern] environments.prod.prometheus.url: "prom:9090" is not valid: an http:// or https:// URL'
+        f"{path}:3:23: error [schema/pattern] environments.prod.prometheus.url: "
+        '"prom:9090" is not valid: an http:// or https:// URL'
     ]
     path.write_text("environments:\n  prod:\n    prometheus: {url: http://prom:9090}\n")
     assert diagnostics({}, {}, path, "qa") == [
@@ -99,7 +103,8 @@ def test_mistakes_in_the_targets_file_name_file_line_and_field(tmp_path):
 
 def test_mistakes_in_variables_and_flags_name_them(tmp_path):
     assert diagnostics({}, {"SLO_PROMETHEUS_URL": "localhost:9090"}) == [
-        "SLO_PROMETHEUS_URL: error [targets/url] prometheus URL 'localhost:9090' is not an http:// or https:// URL"
+        "SLO_PROMETHEUS_URL: error [targets/url] prometheus URL 'localhost:9090' "
+        "is not an http:// or https:// URL"
     ]
     assert diagnostics(
         {"grafana.url": "http://g", "grafana.token_file": str(tmp_path / "nope")}, {}
@@ -107,7 +112,8 @@ def test_mistakes_in_variables_and_flags_name_them(tmp_path):
         f"--grafana-token-file: error [targets/token] cannot read token file {tmp_path / 'nope'}"
     )
     assert diagnostics({}, {"SLO_PROMETHEUS_RULES_DIR": "/x"}) == [
-        "SLO_PROMETHEUS_RULES_DIR: error [targets/url] prometheus.rules_dir is set but prometheus has no URL (set SLO_PROMETHEUS_URL)"
+        "SLO_PROMETHEUS_RULES_DIR: error [targets/url] prometheus.rules_dir is set "
+        "but prometheus has no URL (set SLO_PROMETHEUS_URL)"
     ]
 
 
@@ -123,7 +129,8 @@ def test_tokens_are_never_part_of_a_message(tmp_path):
         },
     )
     assert problems == [
-        "SLO_GRAFANA_TOKEN: error [targets/token] set only one of SLO_GRAFANA_TOKEN and SLO_GRAFANA_TOKEN_FILE"
+        "SLO_GRAFANA_TOKEN: error [targets/token] "
+        "set only one of SLO_GRAFANA_TOKEN and SLO_GRAFANA_TOKEN_FILE"
     ]
     found = ep.resolve({}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN_FILE": str(token)})
     assert (

@@ -26,7 +26,8 @@ import pytest
 import yaml
 from fakes.grafana import FakeGrafana
 from fakes.mimir import FakeMimir
-from outtrees import (
+from support import write_files
+from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     dashboard,
     push,
@@ -45,7 +46,8 @@ from compiler.push.transport import RetryPolicy, Secret
 
 RATE = 0.3
 SEED = int(os.environ.get("CHAOS_SEED", 1))
-TIMEOUT = 0.1  # seconds the client waits for an answer (a local one takes a few ms); a late one takes LATE
+# Seconds the client waits for an answer (a local one takes a few ms); a late one takes LATE.
+TIMEOUT = 0.1
 LATE = 0.2
 BACK_AND_FORTH = 30  # at most, alternating between the two versions
 WRITES_FAILED = ("pushed, though writes failed", "listed what is missing", "could not read back")
@@ -55,26 +57,35 @@ POLICY = RetryPolicy(retries=2, backoff=0.01, max_backoff=0.05)
 MAX_ROUNDS = (
     30  # then pushes of the new version until it lands (each does with a chance of about 1 in 3)
 )
-DEADLINE = 60.0
 TENANT = "chaos"
 # Mimir takes one write per rule group (40 here) and few reads; Grafana reads more than it writes,
 # so Mimir's are most of the writes that fail, and a few dashboards keep the test quick.
 SERVICES = [f"svc-{i}" for i in range(10)]
 DASHBOARDS = 3
 TARGETS = ["grafana", "mimir"]
+SPEC = """\
+apiVersion: slo/v1
+service: {name}
+team: team-{team}
+slos:
+  - name: availability
+    objective: {objective}
+    indicator:
+      ratio:
+        errors: 'requests_total{{job="{name}",code=~"5.."}}'
+        total: 'requests_total{{job="{name}"}}'
+thresholds:
+  - {{name: up, expr: 'up{{job="{name}"}}', below: {floor}, severity: page}}
+"""
 
 
 def spec_tree(tmp_path, version: int):
     objective, floor = ("99", "1") if version == 0 else ("99.5", "2")
-    specs = tmp_path / "slo"
-    specs.mkdir(parents=True)
-    for i, name in enumerate(SERVICES):
-        (specs / f"{name}.yaml").write_text(
-            f"apiVersion: slo/v1\nservice: {name}\nteam: team-{i % 3}\nslos:\n  - name: availability\n"
-            f'    objective: {objective}\n    indicator:\n      ratio:\n        errors: \'requests_total{{job="{name}",code=~"5.."}}\'\n'
-            f"        total: 'requests_total{{job=\"{name}\"}}'\nthresholds:\n  - {{name: up, expr: 'up{{job=\"{name}\"}}', below: {floor}, severity: page}}\n"
-        )
-    return specs
+    specs = {
+        f"{name}.yaml": SPEC.format(name=name, team=i % 3, objective=objective, floor=floor)
+        for i, name in enumerate(SERVICES)
+    }
+    return write_files(tmp_path / "slo", specs)
 
 
 def out_tree(tmp_path, version: int):
@@ -199,7 +210,8 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
                     policy=POLICY,
                 )
             )
-            fake.settle()  # answers that came too late are carried out now, before anything is compared
+            # Answers that came too late are carried out now, before anything is compared.
+            fake.settle()
             writes[target] = len(fake.writes())
             late[target] = {
                 late_object(r)
@@ -258,7 +270,6 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
         rounds.append((version, outcome))
         if os.environ.get("CHAOS_TRACE"):
             print(f"{time.monotonic() - start:6.2f}s", rounds[-1])
-        assert time.monotonic() - start < DEADLINE, rounds
         return all(o.startswith("pushed") for o in outcome.values())
 
     # Back and forth between the two versions, so that every push has writes to do, until writes

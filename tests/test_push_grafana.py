@@ -1,9 +1,10 @@
-"""Push to a fake Grafana that implements the documented API: folders, managed dashboards, errors, faults."""
+"""Push to a fake Grafana that implements the documented API: folders, managed dashboards,
+errors, faults."""
 
 import pytest
 from fakes.grafana import FakeGrafana
 from fakes.server import Response
-from outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
+from support.outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -215,7 +216,8 @@ def test_a_changed_dashboard_is_an_update_and_id_or_version_alone_is_not(tmp_pat
 
 
 def test_a_write_that_timed_out_but_landed_is_not_reported_as_missing(tmp_path, grafana):
-    """Every try of one save answers after the client gave up, yet Grafana saved it: reading back says so."""
+    """Every try of one save answers after the client gave up, yet Grafana saved it: reading
+    back says so."""
     model, out = out_tree(tmp_path, overview=False)
     grafana.slow("POST", "/api/dashboards/db", delay=0.5, times=4)
     report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
@@ -236,6 +238,7 @@ def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path
     assert report.status == "failed"
     missing = [e for e in report.errors if e.startswith("not in place after the push: ")]
     assert missing == [
-        "not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): created after push (not saved)"
+        "not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): "
+        "created after push (not saved)"
     ]
     assert set(grafana.dashboards) == {"slo-checkout"}

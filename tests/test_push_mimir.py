@@ -6,7 +6,14 @@ import sys
 import pytest
 import yaml
 from fakes.mimir import FakeMimir
-from outtrees import SMALL_ALERTMANAGER_CONFIG, diff, push, specs, write_alertmanager, write_rules
+from support.outtrees import (
+    SMALL_ALERTMANAGER_CONFIG,
+    diff,
+    push,
+    specs,
+    write_alertmanager,
+    write_rules,
+)
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -158,7 +165,12 @@ deep = "groups: " + "[" * 100000 + "]" * 100000
 class Answer:
     text = deep
 
-for parse in (lambda: mimir._yaml(Answer(), "list rule groups"), lambda: alertmanager.parse_config(deep, "live config"), lambda: rulegroups.parse_groups(deep, "x.yml")):
+parsers = (
+    lambda: mimir._yaml(Answer(), "list rule groups"),
+    lambda: alertmanager.parse_config(deep, "live config"),
+    lambda: rulegroups.parse_groups(deep, "x.yml"),
+)
+for parse in parsers:
     try:
         parse()
     except PushError as exc:

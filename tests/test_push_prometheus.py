@@ -4,8 +4,9 @@ import json
 import urllib.request
 
 import pytest
-from outtrees import diff, push, specs, write_rules
-from servers import needs_prometheus, prometheus
+from support import needs_prometheus
+from support.outtrees import diff, push, specs, write_rules
+from support.servers import prometheus
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -34,9 +35,8 @@ def snapshot(directory):
 
 
 @pytest.fixture
-def server(tmp_path):
-    with prometheus(tmp_path / "prometheus") as s:
-        yield s
+def server(prometheus_server):
+    return prometheus_server
 
 
 def endpoints_for(server) -> ep.Endpoints:
@@ -167,7 +167,8 @@ def test_without_the_lifecycle_api_push_says_how_to_fix_it(tmp_path):
 
 
 def test_groups_the_server_does_not_load_fail_verification(tmp_path):
-    """Files in a directory that rule_files does not list: written, reloaded, and reported as not loaded."""
+    """Files in a directory that rule_files does not list: written, reloaded, and reported as not
+    loaded."""
     out = tmp_path / "out"
     model = write_rules(specs(tmp_path), out)
     with prometheus(tmp_path / "prometheus", rule_glob="elsewhere/*.yml") as server:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from outtrees import diff, push
+from support.outtrees import diff, push
 
 from compiler.cli import cli
 from compiler.core.model import Model

@@ -1,4 +1,5 @@
-"""No secret reaches out/: the compile refuses one anywhere in a spec, and the committed outputs hold none.
+"""No secret reaches out/: the compile refuses one anywhere in a spec, and the committed outputs
+hold none.
 
 out/ is committed and reviewed in pull requests, so a token there is a leaked token. Secrets are
 refused where they are written (any string of any spec or base config, by their form; Routing
@@ -12,13 +13,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import ROOT, SPEC_TREES, assert_clean, slo, write_files
 
 from compiler import targets
 from compiler.build.routing import SECRET_KEYS
 from compiler.checks import secrets as secret_scan
-from compiler.cli import cli
 
 # Made-up values in the real formats; none of them was ever valid.
 PASSWORD_URL = "https://alice:s3cr3t-pw@grafana.example.com"
@@ -50,7 +49,8 @@ def test_the_scanner_recognises_each_kind_of_secret(text, what):
 
 @pytest.mark.parametrize("text, what", KINDS)
 def test_a_secret_deep_in_a_large_generated_file_is_found_at_its_offset(text, what):
-    """Texts of a generated file's size take the per-needle path, not the one-search gate of short values."""
+    """Texts of a generated file's size take the per-needle path, not the one-search gate of
+    short values."""
     padding = 'expr: sum(rate(http_requests_total{job="api"}[5m]))\n' * 200
     assert len(padding) > secret_scan._SHORT_TEXT
     [alone] = secret_scan.find(text)
@@ -74,7 +74,7 @@ def test_ordinary_text_is_not_a_secret(text):
 
 
 def committed_outputs() -> list[Path]:
-    roots = [ROOT / "out"] + sorted(p / "out" for p in GOLDEN.iterdir() if (p / "out").is_dir())
+    roots = [specs.parent / "out" for specs in SPEC_TREES]  # out/ and every golden out/
     return [p for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
 
 
@@ -93,7 +93,7 @@ def test_committed_outputs_hold_no_secret():
         assert secret_scan.in_artifacts(tree, SECRET_KEYS) == [], out
 
 
-# --- the compile refuses a secret anywhere in a spec -----------------------------------------------
+# --- the compile refuses a secret anywhere in a spec ---------------------------------------------
 SERVICE = textwrap.dedent(
     """\
     apiVersion: slo/v1
@@ -152,28 +152,69 @@ BASE = textwrap.dedent(
 
 PLANTED = [
     # (file, old, new, diagnostic prefix)
-    ("checkout.yaml", "grafana_url: https://grafana.example.com", f"grafana_url: {PASSWORD_URL}", "slo/checkout.yaml:5:14: error [secrets/inline] grafana_url: holds a URL with a password"),
-    ("checkout.yaml", "runbook_url: https://runbooks.example.com/checkout", f"runbook_url: {TOKEN_URL}", "slo/checkout.yaml:15:20: error [secrets/inline] slos[0].alerting.runbook_url: holds a URL with a secret parameter"),
-    ("checkout.yaml", "description: Checkout API", f"description: 'Checkout API; bot {SLACK_TOKEN}'", "slo/checkout.yaml:4:14: error [secrets/inline] description: holds a Slack token"),
-    ("checkout.yaml", 'tier: "1"', f'tier: "1", deploy_key: "{GITHUB_TOKEN}"', "slo/checkout.yaml:6:33: error [secrets/inline] labels.deploy_key: holds a GitHub token"),
-    ("checkout.yaml", 'note: "call the on-call"', f'note: "hook {SLACK_WEBHOOK}"', "slo/checkout.yaml:16:27: error [secrets/inline] slos[0].alerting.annotations.note: holds a Slack webhook URL"),
-    ("checkout.yaml", 'queue_depth{job="checkout"}', f'queue_depth{{job="checkout",key="{AWS_KEY}"}}', "slo/checkout.yaml:19:11: error [secrets/inline] thresholds[0].expr: holds an AWS access key"),
-    ("routing.yaml", "channel: '#info'", f"channel: '#info {GRAFANA_TOKEN}'", "slo/routing.yaml:15:24: error [secrets/inline] severities.info.notify.slack.channel: holds a Grafana service-account token"),
-    ("../alertmanager-base.yml", "http://pager.internal/hook", "https://pager:hunter2@pager.internal/hook", "alertmanager-base.yml:5:29: error [secrets/inline] receivers[0].webhook_configs[0].url: holds a URL with a password"),
-]  # fmt: skip
+    (
+        "checkout.yaml",
+        "grafana_url: https://grafana.example.com",
+        f"grafana_url: {PASSWORD_URL}",
+        "slo/checkout.yaml:5:14: error [secrets/inline] grafana_url: holds a URL with a password",
+    ),
+    (
+        "checkout.yaml",
+        "runbook_url: https://runbooks.example.com/checkout",
+        f"runbook_url: {TOKEN_URL}",
+        "slo/checkout.yaml:15:20: error [secrets/inline] slos[0].alerting.runbook_url: holds a URL "
+        "with a secret parameter",
+    ),
+    (
+        "checkout.yaml",
+        "description: Checkout API",
+        f"description: 'Checkout API; bot {SLACK_TOKEN}'",
+        "slo/checkout.yaml:4:14: error [secrets/inline] description: holds a Slack token",
+    ),
+    (
+        "checkout.yaml",
+        'tier: "1"',
+        f'tier: "1", deploy_key: "{GITHUB_TOKEN}"',
+        "slo/checkout.yaml:6:33: error [secrets/inline] labels.deploy_key: holds a GitHub token",
+    ),
+    (
+        "checkout.yaml",
+        'note: "call the on-call"',
+        f'note: "hook {SLACK_WEBHOOK}"',
+        "slo/checkout.yaml:16:27: error [secrets/inline] slos[0].alerting.annotations.note: holds "
+        "a Slack webhook URL",
+    ),
+    (
+        "checkout.yaml",
+        'queue_depth{job="checkout"}',
+        f'queue_depth{{job="checkout",key="{AWS_KEY}"}}',
+        "slo/checkout.yaml:19:11: error [secrets/inline] thresholds[0].expr: holds an AWS access "
+        "key",
+    ),
+    (
+        "routing.yaml",
+        "channel: '#info'",
+        f"channel: '#info {GRAFANA_TOKEN}'",
+        "slo/routing.yaml:15:24: error [secrets/inline] severities.info.notify.slack.channel: "
+        "holds a Grafana service-account token",
+    ),
+    (
+        "../alertmanager-base.yml",
+        "http://pager.internal/hook",
+        "https://pager:hunter2@pager.internal/hook",
+        "alertmanager-base.yml:5:29: error [secrets/inline] receivers[0].webhook_configs[0].url: "
+        "holds a URL with a password",
+    ),
+]
 
 
 def lay_out(tmp: Path) -> Path:
-    specs = tmp / "slo"
-    specs.mkdir()
-    (specs / "checkout.yaml").write_text(SERVICE)
-    (specs / "routing.yaml").write_text(ROUTING)
-    (tmp / "alertmanager-base.yml").write_text(BASE)
-    return specs
+    files = {"slo/checkout.yaml": SERVICE, "slo/routing.yaml": ROUTING}
+    return write_files(tmp, {**files, "alertmanager-base.yml": BASE}) / "slo"
 
 
 def compile_into(specs: Path, out: Path):
-    return CliRunner().invoke(cli, ["compile", str(specs), "--out", str(out), "--cache-dir", ""])
+    return slo("compile", specs, "--out", out, "--cache-dir", "")
 
 
 def test_the_specs_without_planted_secrets_compile(tmp_path):
@@ -194,9 +235,7 @@ def test_a_secret_anywhere_in_a_spec_fails_the_compile_at_its_position(
 
     result = compile_into(specs, tmp_path / "out")
 
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
+    assert_clean(result)
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert any(line.startswith(expected) for line in lines), result.stderr
@@ -212,14 +251,15 @@ def test_a_secret_reaching_out_by_any_other_path_still_stops_the_compile(tmp_pat
         files, found = original(model)
         return {
             **files,
-            "mimir/leak.yml": f"# generated by slo from slo/checkout.yaml; do not edit\ntoken: {GRAFANA_TOKEN}\n",
+            "mimir/leak.yml": "# generated by slo from slo/checkout.yaml; do not edit\n"
+            f"token: {GRAFANA_TOKEN}\n",
         }, found
 
     monkeypatch.setitem(targets.TARGETS, "mimir", leaky)
     result = compile_into(lay_out(tmp_path), tmp_path / "out")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == (
-        "mimir/leak.yml:2:8: error [secrets/inline] the generated file would hold a Grafana service-account token, "
-        "and out/ is committed; it comes from slo/checkout.yaml"
+        "mimir/leak.yml:2:8: error [secrets/inline] the generated file would hold a Grafana "
+        "service-account token, and out/ is committed; it comes from slo/checkout.yaml"
     )
     assert not (tmp_path / "out").exists()

@@ -50,7 +50,10 @@ def test_render_refuses_unknown_actions():
 
 def test_a_bound_template_renders_each_value_it_is_given():
     # what the promtool tests do with an alert's annotations: labels bound once, many values
-    template = '{{ with $labels.instance }}{{ . }}: {{ end }}{{ $value | humanizePercentage }} {{ "{{" }}x}} {{ $value | humanizeDuration }}'
+    template = (
+        "{{ with $labels.instance }}{{ . }}: {{ end }}{{ $value | humanizePercentage }} "
+        '{{ "{{" }}x}} {{ $value | humanizeDuration }}'
+    )
     bound = bind(template, {"instance": "h1"})
     assert bound(0.5) == "h1: 50% {{x}} 500ms"
     assert bound(90061.0) == "h1: 9.006e+06% {{x}} 1d 1h 1m 1s"

@@ -1,4 +1,5 @@
-"""The hourly tiles sum long windows exactly at any evaluation interval (prometheus_rules.tile_rules).
+"""The hourly tiles sum long windows exactly at any evaluation interval
+(prometheus_rules.tile_rules).
 
 The generated promtool tests run at 1 and 5 minute steps only; real Prometheus servers run every
 15s or 30s as often as every minute, and an interval longer than a minute skips minute 0 in some
@@ -10,7 +11,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import GOLDEN, needs_promtool
+from support import GOLDEN, needs_promtool
 
 from compiler import compile_tree
 from compiler.targets import prometheus as rules
@@ -87,7 +88,8 @@ def test_tiled_windows_count_every_event_at_any_interval(tmp_path, interval):
 
 @needs_promtool
 def test_a_window_off_by_one_step_fails(tmp_path):
-    """The check above can fail: one evaluation's events (15 requests) more is a different answer."""
+    """The check above can fail: one evaluation's events (15 requests) more is a different
+    answer."""
     model = compile_tree(GOLDEN / "basic" / "slo").model
     slo = availability(model.services[0].slos)
     test = {
@@ -128,7 +130,8 @@ def test_a_gap_in_the_data_keeps_what_the_hour_had_counted(tmp_path):
         ],
         "promql_expr_test": [
             {
-                "expr": 'slo:sli_total:events_this_hour{service="checkout",slo="availability"} > bool 1000',
+                "expr": 'slo:sli_total:events_this_hour{service="checkout",slo="availability"}'
+                " > bool 1000",
                 "eval_time": "30m",
                 "exp_samples": [{"labels": '{service="checkout",slo="availability"}', "value": 1}],
             }

@@ -51,7 +51,8 @@ def test_budget_share_holds_for_every_period():
     for days in (1, 7, 28, 30, 90):
         for spec in windows.scaled_tiers(days * DAY):
             tier = windows.burn_tier(spec, days * DAY, Decimal("0.99"))
-            # burning at `factor` for `long` consumes exactly `budget_fraction` of the period's budget
+            # burning at `factor` for `long` consumes exactly `budget_fraction` of the period's
+            # budget
             assert tier.factor * tier.long / (days * DAY) == spec.budget_fraction
 
 

@@ -3,10 +3,8 @@
 import os
 
 import pytest
-from click.testing import CliRunner
-from conftest import GOLDEN, ROOT
+from support import GOLDEN, ROOT, files_of, slo
 
-from compiler.cli import cli
 from compiler.pipeline import workers
 
 
@@ -33,9 +31,8 @@ def test_results_come_back_in_input_order_whatever_the_number_of_workers(jobs):
 
 
 def test_too_few_items_per_worker_run_in_this_process():
-    assert {
-        pid for pid in workers.map_forked(lambda _: os.getpid(), [1, 2, 3], jobs=4, min_share=2)
-    } == {os.getpid()}
+    pids = workers.map_forked(lambda _: os.getpid(), [1, 2, 3], jobs=4, min_share=2)
+    assert set(pids) == {os.getpid()}
 
 
 def test_a_failing_worker_raises_with_its_traceback_and_leaves_no_process():
@@ -44,7 +41,7 @@ def test_a_failing_worker_raises_with_its_traceback_and_leaves_no_process():
             raise ValueError("item seven is bad")
         return n
 
-    with pytest.raises(workers.WorkerError, match="(?s)ValueError: item seven is bad"):
+    with pytest.raises(workers.WorkerError, match=r"(?s)ValueError: item seven is bad"):
         workers.map_forked(
             explode, list(range(10)), jobs=2, min_share=1
         )  # 7 is in the child's share
@@ -71,13 +68,9 @@ def test_compile_writes_the_same_bytes_with_one_or_many_processes(tmp_path, spec
     trees = {}
     for jobs in ("1", "4"):
         out = tmp_path / f"out-{jobs}"
-        result = CliRunner().invoke(
-            cli, ["compile", str(specs), "--out", str(out), "--cache-dir", "", "-j", jobs]
-        )
+        result = slo("compile", specs, "--out", out, "--cache-dir", "", "-j", jobs)
         assert result.exit_code == 0, result.output
-        trees[jobs] = {
-            p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
-        }
+        trees[jobs] = files_of(out)
     assert trees["1"] == trees["4"] and len(trees["1"]) > 5
 
 

@@ -14,7 +14,8 @@ def test_positions_of_values_and_keys():
 def test_duplicate_keys_are_errors_not_last_wins():
     docs, diags = load_documents("f.yaml", "a: 1\nb: 2\na: 3\n")
     assert [d.render() for d in diags] == [
-        "f.yaml:3:1: error [yaml/duplicate-key] key 'a' appears twice in the same mapping (first at line 1)"
+        "f.yaml:3:1: error [yaml/duplicate-key] key 'a' appears twice in the same mapping "
+        "(first at line 1)"
     ]
     assert docs[0].data == {"a": 1, "b": 2}
 

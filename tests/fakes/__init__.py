@@ -1,1 +1,2 @@
-"""In-process fakes of HTTP APIs that cannot be installed here (Grafana, Mimir), with fault injection."""
+"""In-process fakes of HTTP APIs that cannot be installed here (Grafana, Mimir), with fault
+injection."""

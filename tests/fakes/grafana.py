@@ -8,10 +8,12 @@ Contract (Grafana HTTP API docs: dashboard.md, folder.md, folder_dashboard_searc
   POST /api/dashboards/db               200 {id, uid, url, status, version, slug}
                                         400 bad uid / missing title / unknown folder
                                         412 version-mismatch (overwrite false, stale version)
-                                        412 name-exists (same uid without overwrite, or same title in folder)
+                                        412 name-exists (same uid without overwrite, or the
+                                            same title in the folder)
   DELETE /api/dashboards/uid/:uid       200 {title, message, id} | 404
   GET  /api/search?query&tag&type&limit&page   list of hits; every tag must match
-Auth: "Authorization: Bearer <token>"; a wrong or missing token is 401, a viewer token 403 on writes.
+Auth: "Authorization: Bearer <token>"; a wrong or missing token is 401, a viewer token 403 on
+writes.
 """
 
 from __future__ import annotations

@@ -1,16 +1,19 @@
 """A fake Grafana Mimir implementing the ruler and Alertmanager configuration APIs slo push uses.
 
 Contract (Mimir HTTP API reference), per tenant given in X-Scope-OrgID (401 without it):
-  GET    /prometheus/config/v1/rules                    200 YAML {namespace: [groups]} | 404 no rule groups
+  GET    /prometheus/config/v1/rules                    200 YAML {namespace: [groups]}
+                                                        | 404 no rule groups
   GET    /prometheus/config/v1/rules/{ns}               200 YAML {ns: [groups]} | 404
   GET    /prometheus/config/v1/rules/{ns}/{group}       200 YAML group | 404
   POST   /prometheus/config/v1/rules/{ns}               body: exactly one group (YAML) -> 202 | 400
   DELETE /prometheus/config/v1/rules/{ns}/{group}       202 | 404
   DELETE /prometheus/config/v1/rules/{ns}               202
-  GET    /api/v1/alerts                                 200 YAML {template_files, alertmanager_config} | 404
+  GET    /api/v1/alerts                                 200 YAML {template_files,
+                                                        alertmanager_config} | 404
   POST   /api/v1/alerts                                 201 | 400
   DELETE /api/v1/alerts                                 200
-Path segments arrive percent-encoded. With ``token`` set, "Authorization: Bearer <token>" is required too.
+Path segments arrive percent-encoded. With ``token`` set, "Authorization: Bearer <token>" is
+required too.
 """
 
 from __future__ import annotations

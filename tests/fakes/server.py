@@ -96,7 +96,8 @@ class FakeServer:
         self.faults.append(Fault(method, path_prefix, "delay", times, delay=delay))
 
     def chaos(self, rate: float, seed: int, late: float = 0.5) -> None:
-        """Fail about ``rate`` of every request from now on (``late``: seconds a late answer takes)."""
+        """Fail about ``rate`` of every request from now on (``late``: seconds a late answer
+        takes)."""
         self._chaos = (rate, seed, late)
 
     def _chaos_kind(self, request: Request) -> str | None:
@@ -120,7 +121,8 @@ class FakeServer:
         return kind
 
     def settle(self, timeout: float = 5.0) -> None:
-        """Wait until every request has been carried out, late ones included (bounded by ``timeout``)."""
+        """Wait until every request has been carried out, late ones included (bounded by
+        ``timeout``)."""
         with self._idle:
             if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
                 raise TimeoutError(f"{self._in_flight} request(s) still in flight after {timeout}s")

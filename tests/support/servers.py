@@ -1,13 +1,13 @@
 """Real Prometheus and Alertmanager (the Debian binaries) on free 127.0.0.1 ports, in tmp dirs.
 
 Each server is a context manager: it waits (bounded) until the server is ready and always stops
-it on exit, killing it if it does not stop in time.
+it on exit, killing it if it does not stop in time. conftest.py offers the usual ones as the
+fixtures ``prometheus_server`` and ``alertmanager_server``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import time
@@ -15,18 +15,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from support import ALERTMANAGER_BINARY
 
 READY_DEADLINE = 20.0  # seconds; a loaded 2-core machine can be slow to start a Go binary
 STOP_DEADLINE = 10.0
-ALERTMANAGER_BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-
-needs_prometheus = pytest.mark.skipif(
-    not (shutil.which("prometheus") and shutil.which("promtool")), reason="prometheus not installed"
-)
-needs_alertmanager = pytest.mark.skipif(
-    not (ALERTMANAGER_BINARY and shutil.which("amtool")), reason="alertmanager not installed"
-)
+# What Alertmanager runs before anything was pushed to it.
+BOOT_CONFIG = "route:\n  receiver: boot\nreceivers:\n  - name: boot\n"
 
 
 def free_port() -> int:
@@ -41,6 +35,10 @@ class Server:
     directory: Path
     config: Path
     log: Path
+
+    def tail(self) -> str:
+        """The end of the server's log, for a failure message."""
+        return self.log.read_text(errors="replace")[-3000:]
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
@@ -78,12 +76,20 @@ def _running(argv: list[str], url: str, directory: Path, config: Path):
 
 
 @contextlib.contextmanager
-def prometheus(directory: Path, lifecycle: bool = True, rule_glob: str = "rules/*.yml"):
-    """Prometheus loading ``directory/rules/*.yml`` (relative paths resolve against its config)."""
+def prometheus(
+    directory: Path,
+    lifecycle: bool = True,
+    rule_glob: str = "rules/*.yml",
+    config_text: str | None = None,
+):
+    """Prometheus loading ``directory/rules/*.yml`` (relative paths resolve against its config),
+    or running ``config_text`` as its whole prometheus.yml."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "rules").mkdir(exist_ok=True)
     config = directory / "prometheus.yml"
-    config.write_text(f"global:\n  evaluation_interval: 1m\nrule_files:\n  - {rule_glob}\n")
+    config.write_text(
+        config_text or f"global:\n  evaluation_interval: 1m\nrule_files:\n  - {rule_glob}\n"
+    )
     port = free_port()
     argv = [
         "prometheus",
@@ -97,7 +103,8 @@ def prometheus(directory: Path, lifecycle: bool = True, rule_glob: str = "rules/
 
 
 @contextlib.contextmanager
-def alertmanager(directory: Path, config_text: str):
+def alertmanager(directory: Path, config_text: str = BOOT_CONFIG):
+    assert ALERTMANAGER_BINARY, "guard the test with support.needs_alertmanager"
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
     config.write_text(config_text)

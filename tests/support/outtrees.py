@@ -7,10 +7,7 @@ in compiler.core.conventions so that push is tested against the layout those tar
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-
-from conftest import GOLDEN
 
 from compiler import load_tree
 from compiler.core import conventions
@@ -18,6 +15,7 @@ from compiler.core.model import Model
 from compiler.push import runner
 from compiler.push.transport import RetryPolicy
 from compiler.targets import prometheus as prometheus_rules
+from support import GOLDEN, copy_specs, write_files
 
 # Fast retries: the behaviour under test is *whether* and *how often* requests are retried.
 FAST = RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05)
@@ -50,27 +48,21 @@ inhibit_rules:
 
 
 def specs(tmp_path: Path, case: str = "basic") -> Path:
-    """A private copy of a golden case's specs (tests may edit it)."""
-    target = tmp_path / "slo"
-    shutil.copytree(GOLDEN / case / "slo", target)
-    return target
+    """A private copy of a golden case's specs at tmp_path/slo (tests may edit it)."""
+    return copy_specs(GOLDEN / case / "slo", tmp_path)
 
 
 def write_rules(spec_dir: Path, out: Path) -> Model:
-    """The Prometheus rule files the real compiler makes from ``spec_dir``, written under ``out``."""
+    """Write under ``out`` the Prometheus rule files the real compiler makes from ``spec_dir``."""
     model, diagnostics = load_tree(spec_dir)
     assert model is not None, diagnostics
-    for rel, text in prometheus_rules.emit(model).items():
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / rel).write_text(text, encoding="utf-8")
+    write_files(out, prometheus_rules.emit(model))
     return model
 
 
 def write_alertmanager(out: Path, text: str = SMALL_ALERTMANAGER_CONFIG) -> Path:
-    path = out / conventions.ALERTMANAGER_CONFIG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    write_files(out, {conventions.ALERTMANAGER_CONFIG: text})
+    return out / conventions.ALERTMANAGER_CONFIG
 
 
 def dashboard(service: str, title: str | None = None, panels: int = 1) -> dict:
@@ -84,9 +76,7 @@ def dashboard(service: str, title: str | None = None, panels: int = 1) -> dict:
 
 
 def write_dashboard(out: Path, rel: str, body: dict) -> None:
-    path = out / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_files(out, {rel: json.dumps(body, indent=2, sort_keys=True) + "\n"})
 
 
 def settings(out: Path, **kwargs) -> runner.Settings:

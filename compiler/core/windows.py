@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from compiler.core.durations import UNITS
-from compiler.core.model import BurnTier
+from compiler.core.model import SLO, BurnTier, Service
 
 MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
 
@@ -105,3 +105,38 @@ def unreachable(tier: BurnTier) -> bool:
 def tiled(window: int) -> bool:
     """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate samples."""
     return window >= TILED_MIN_WINDOW and window % TILE == 0
+
+
+# --- the windows the generated rules and dashboards read ------------------------------------
+# The "current burn rate" of an SLO without tiers: its window, since no page window is defined.
+CURRENT_BURN_FALLBACK = 1 * HOUR
+
+
+def current_burn_window(slo: SLO) -> int:
+    """The "current burn rate" uses the fastest page window, or 1h when no tier defines one."""
+    longs = [t.long for t in slo.alerting.tiers]
+    return min(longs) if longs else CURRENT_BURN_FALLBACK
+
+
+def windows_of(slo: SLO) -> list[int]:
+    """Every window the alerts read, shortest first (the base window included)."""
+    found = {BASE_RATE_WINDOW}
+    for tier in slo.alerting.tiers:
+        found.update((tier.long, tier.short))
+    found.add(current_burn_window(slo))
+    return sorted(found)
+
+
+def slos_by_window(service: Service) -> list[tuple[int, list[SLO]]]:
+    """(window, the SLOs of ``service`` that read it), shortest window first."""
+    users: dict[int, list[SLO]] = {}
+    for slo in service.slos:
+        for window in windows_of(slo):
+            users.setdefault(window, []).append(slo)
+    return sorted(users.items())
+
+
+def tier_windows(slo: SLO) -> list[int]:
+    """The windows of ``slo``'s tiers, shortest first; without tiers, the current burn window."""
+    found = {w for tier in slo.alerting.tiers for w in (tier.long, tier.short)}
+    return sorted(found or {current_burn_window(slo)})

@@ -7,8 +7,8 @@ alert window with each tier's threshold drawn; percentiles for latency SLOs) and
 threshold objective (its value against the alert level). The overview lists every SLO of every
 service, worst error budget first, linking to the service dashboards.
 
-The dashboards are grafanalib Dashboards holding the panels of grafana_panels; the queries are in
-grafana_queries.
+The dashboards are grafanalib Dashboards holding the panels of panels.py; the queries are in
+queries.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, Position, error
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, LatencyIndicator, Model, Service, Threshold
+from compiler.core.windows import current_burn_window, tier_windows
 from compiler.targets.grafana import queries as q
 from compiler.targets.grafana.panels import (
     DATASOURCE,
@@ -36,7 +37,7 @@ from compiler.targets.grafana.panels import (
     timeseries,
     to_json,
 )
-from compiler.targets.prometheus import current_burn_window, format_static
+from compiler.text.promtext import format_threshold
 
 TIME_RANGE = g.Time("now-7d", "now")  # long enough to see the 3-day ticket window burn
 REFRESH = "1m"
@@ -151,11 +152,6 @@ def _decimals_for(slo: SLO) -> int:
 # --- one SLO -------------------------------------------------------------------------------
 def slo_title(slo: SLO) -> str:
     return f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
-
-
-def burn_windows(slo: SLO) -> list[int]:
-    windows = {w for tier in slo.alerting.tiers for w in (tier.long, tier.short)}
-    return sorted(windows or {current_burn_window(slo)})
 
 
 def tier_levels(slo: SLO) -> list[tuple]:
@@ -281,7 +277,7 @@ def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
     )
     burn = [
         query(q.burn_rate(slo, w), ref(i), format_duration(w))
-        for i, w in enumerate(burn_windows(slo))
+        for i, w in enumerate(tier_windows(slo))
     ]
     grid.add(
         timeseries(
@@ -338,7 +334,7 @@ def slo_panels(grid: Grid, slo: SLO) -> None:
 def threshold_title(th: Threshold) -> str:
     side = "above" if th.op == ">" else "below"
     held = f" for {format_duration(th.for_)}" if th.for_ else ""
-    return f"{th.name}: alert ({th.severity}) when {side} {format_static(th.value, th.unit)}{held}"
+    return f"{th.name}: alert ({th.severity}) when {side} {format_threshold(th.value, th.unit)}{held}"
 
 
 def threshold_steps(th: Threshold) -> list[dict]:

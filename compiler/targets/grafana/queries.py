@@ -108,10 +108,6 @@ def overview_burn_rate(services: list[str]) -> str:
     return _of_services(names.CURRENT_BURN_RATE, services)
 
 
-def overview_period(services: list[str]) -> str:
-    return _of_services(names.PERIOD, services)
-
-
 def overview_firing_alerts(services: list[str]) -> str:
     pattern = "|".join(services)
     return f'ALERTS{{{names.SERVICE}=~{quote_label_value(pattern)},alertstate="firing"}}'

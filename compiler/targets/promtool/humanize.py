@@ -64,7 +64,7 @@ def humanize_1024(value: float) -> str:
     return f"{go_g4(value)}{prefix}"
 
 
-# unit -> how a threshold annotation shows $value (mirrors prometheus_rules.VALUE_TEMPLATES)
+# unit -> how a threshold annotation shows $value (mirrors targets/prometheus.py VALUE_TEMPLATES)
 RENDER = {
     "ratio": humanize_percentage,
     "percent": lambda v: go_g4(v) + "%",

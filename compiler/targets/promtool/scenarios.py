@@ -2,7 +2,7 @@
 
 A plan says: drive the error/total counters like this (segments), and at these steps expect
 exactly these tiers to fire with these long-window error ratios. Rendering a plan into promtool
-YAML (labels, annotations, input series) is promtool_tests.py's job.
+YAML (labels, annotations, input series) is testfiles.py's job.
 
 Plans depend only on an SLO's numbers (objective, period, tiers, low-traffic guard, indicator
 form), so SLOs that share them share one plan: computed once, cached.

@@ -37,6 +37,7 @@ from compiler.targets.promtool.humanize import RENDER, humanize_percentage, stab
 from compiler.targets.promtool.render import bind, render
 from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.synth import matches, satisfy, selects, series_text
+from compiler.text.promtext import go_float
 from compiler.text.yamltext import Comment, dump
 
 INTERVAL_MINUTES = 1
@@ -61,7 +62,7 @@ def plan_inputs(slo: SLO) -> list[InputSeries] | None:
         if labels is None:
             return None
         le = rules.le_matcher(ind.threshold)
-        bucket_value = rules._go_float(ind.threshold)
+        bucket_value = go_float(ind.threshold)
         if not matches(le, bucket_value):
             return None
         return [
@@ -176,7 +177,6 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
         runs[r][1] -= 1
         if runs[r][1] == 0:
             r += 1
-    return " ".join(parts)
     return " ".join(parts)
 
 
@@ -383,7 +383,7 @@ def threshold_tests(service: Service, th: Threshold) -> list:
     stop = start + for_m + 5
     total = stop + 5
     values = [good] * start + [bad] * (stop - start) + [good] * (total - stop + 1)
-    rule = rules.threshold_rules(service, th)[2]
+    rule = rules.threshold_rules(service, th).alert
     alertname = rule["alert"]
     recorded = {**series_labels, names.SERVICE: th.service, names.SLO: th.name}
     alert_labels = {**recorded, **{k: render(v, None, {}) for k, v in rule["labels"].items()}}

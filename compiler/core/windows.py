@@ -8,7 +8,8 @@ the budget share stays what the table says:
     factor    = budget_fraction * period / long_window
     threshold = factor * (1 - objective)          (an error ratio)
 
-30d gives the Workbook's 14.4 / 6 / 3 / 1; 28d keeps the windows and gives 13.44 / 5.6 / 2.8 / 0.933.
+30d gives the Workbook's 14.4 / 6 / 3 / 1; 28d keeps the windows and gives
+13.44 / 5.6 / 2.8 / 0.933.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ MIN_PERIOD = 1 * DAY
 # 500w promtool's sample limit refuses them ("query processing would load too many samples").
 MAX_PERIOD = 365 * DAY
 
-# Every longer window is derived from rates over this window (see README, "How the rules are built").
+# Every longer window is derived from rates over this window (see README, "How the rules are
+# built").
 BASE_RATE_WINDOW = 5 * MINUTE
 
 # Long windows are sums of hourly tiles of events rather than scans of every 5m rate sample:
@@ -50,7 +52,8 @@ class TierSpec:
     budget_fraction: Decimal
 
 
-# SRE Workbook table 5-8 plus its 1d/2h ticket pair: 2% in 1h, 5% in 6h page; 10% in 1d, 10% in 3d ticket.
+# SRE Workbook table 5-8 plus its 1d/2h ticket pair: 2% in 1h, 5% in 6h page; 10% in 1d, 10% in
+# 3d ticket.
 DEFAULT_TIERS = (
     TierSpec("page", 1 * HOUR, 5 * MINUTE, Decimal("0.02")),
     TierSpec("page", 6 * HOUR, 30 * MINUTE, Decimal("0.05")),
@@ -103,7 +106,8 @@ def unreachable(tier: BurnTier) -> bool:
 
 
 def tiled(window: int) -> bool:
-    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate samples."""
+    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate
+    samples."""
     return window >= TILED_MIN_WINDOW and window % TILE == 0
 
 

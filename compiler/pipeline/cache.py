@@ -151,14 +151,15 @@ class Cache:
         for other in others:
             shutil.rmtree(other, ignore_errors=True)
 
-    def get(self, key: str):
+    def get(self, key: str) -> object:
+        """What was put under ``key``, or None: the caller checks what it got."""
         try:
             with open(self._path(key), "rb") as fh:
                 return pickle.load(fh)
         except Exception:
             return None
 
-    def put(self, key: str, value) -> None:
+    def put(self, key: str, value: object) -> None:
         self.put_pickled(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def put_pickled(self, key: str, data: bytes) -> None:
@@ -175,13 +176,13 @@ class Cache:
 
 
 class NoCache(Cache):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(os.devnull)
 
-    def get(self, key: str):
+    def get(self, key: str) -> object:
         return None
 
-    def put(self, key: str, value) -> None:
+    def put(self, key: str, value: object) -> None:
         return None
 
     def put_pickled(self, key: str, data: bytes) -> None:

@@ -8,7 +8,8 @@ the budget share stays what the table says:
     factor    = budget_fraction * period / long_window
     threshold = factor * (1 - objective)          (an error ratio)
 
-30d gives the Workbook's 14.4 / 6 / 3 / 1; 28d keeps the windows and gives 13.44 / 5.6 / 2.8 / 0.933.
+30d gives the Workbook's 14.4 / 6 / 3 / 1; 28d keeps the windows and gives
+13.44 / 5.6 / 2.8 / 0.933.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from compiler.core.durations import UNITS
-from compiler.core.model import BurnTier
+from compiler.core.model import SLO, BurnTier, Service
 
 MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
 
@@ -29,7 +30,8 @@ MIN_PERIOD = 1 * DAY
 # 500w promtool's sample limit refuses them ("query processing would load too many samples").
 MAX_PERIOD = 365 * DAY
 
-# Every longer window is derived from rates over this window (see README, "How the rules are built").
+# Every longer window is derived from rates over this window (see README, "How the rules are
+# built").
 BASE_RATE_WINDOW = 5 * MINUTE
 
 # Long windows are sums of hourly tiles of events rather than scans of every 5m rate sample:
@@ -50,7 +52,8 @@ class TierSpec:
     budget_fraction: Decimal
 
 
-# SRE Workbook table 5-8 plus its 1d/2h ticket pair: 2% in 1h, 5% in 6h page; 10% in 1d, 10% in 3d ticket.
+# SRE Workbook table 5-8 plus its 1d/2h ticket pair: 2% in 1h, 5% in 6h page; 10% in 1d, 10% in
+# 3d ticket.
 DEFAULT_TIERS = (
     TierSpec("page", 1 * HOUR, 5 * MINUTE, Decimal("0.02")),
     TierSpec("page", 6 * HOUR, 30 * MINUTE, Decimal("0.05")),
@@ -103,5 +106,41 @@ def unreachable(tier: BurnTier) -> bool:
 
 
 def tiled(window: int) -> bool:
-    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate samples."""
+    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate
+    samples."""
     return window >= TILED_MIN_WINDOW and window % TILE == 0
+
+
+# --- the windows the generated rules and dashboards read ------------------------------------
+# The "current burn rate" of an SLO without tiers: its window, since no page window is defined.
+CURRENT_BURN_FALLBACK = 1 * HOUR
+
+
+def current_burn_window(slo: SLO) -> int:
+    """The "current burn rate" uses the fastest page window, or 1h when no tier defines one."""
+    longs = [t.long for t in slo.alerting.tiers]
+    return min(longs) if longs else CURRENT_BURN_FALLBACK
+
+
+def windows_of(slo: SLO) -> list[int]:
+    """Every window the alerts read, shortest first (the base window included)."""
+    found = {BASE_RATE_WINDOW}
+    for tier in slo.alerting.tiers:
+        found.update((tier.long, tier.short))
+    found.add(current_burn_window(slo))
+    return sorted(found)
+
+
+def slos_by_window(service: Service) -> list[tuple[int, list[SLO]]]:
+    """(window, the SLOs of ``service`` that read it), shortest window first."""
+    users: dict[int, list[SLO]] = {}
+    for slo in service.slos:
+        for window in windows_of(slo):
+            users.setdefault(window, []).append(slo)
+    return sorted(users.items())
+
+
+def tier_windows(slo: SLO) -> list[int]:
+    """The windows of ``slo``'s tiers, shortest first; without tiers, the current burn window."""
+    found = {w for tier in slo.alerting.tiers for w in (tier.long, tier.short)}
+    return sorted(found or {current_burn_window(slo)})

@@ -6,6 +6,8 @@ holds the expression and quote the parser's reason.
 
 from __future__ import annotations
 
+from typing import SupportsInt, cast
+
 import promql_parser
 
 from compiler.core.model import Matcher, Selector
@@ -15,12 +17,18 @@ from compiler.text.promtext import quote_label_value
 WINDOW_PLACEHOLDER = "$window"
 _PLACEHOLDER_STANDIN = "5m"
 
-# MatchOp is not hashable; key by its integer value.
+
+def _op_number(op: promql_parser.MatchOp) -> int:
+    """MatchOp is not hashable: its operators are keyed by their integer value. (Its type stub
+    calls it an Enum; it is a Rust enum, which int() converts.)"""
+    return int(cast(SupportsInt, op))
+
+
 _OPS = {
-    int(promql_parser.MatchOp.Equal): "=",
-    int(promql_parser.MatchOp.NotEqual): "!=",
-    int(promql_parser.MatchOp.Re): "=~",
-    int(promql_parser.MatchOp.NotRe): "!~",
+    _op_number(promql_parser.MatchOp.Equal): "=",
+    _op_number(promql_parser.MatchOp.NotEqual): "!=",
+    _op_number(promql_parser.MatchOp.Re): "=~",
+    _op_number(promql_parser.MatchOp.NotRe): "!~",
 }
 
 
@@ -33,7 +41,7 @@ class PromQLError(ValueError):
         super().__init__(reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "...")
 
 
-def parse(text: str):
+def parse(text: str) -> promql_parser.Expr:
     """The AST of ``text`` (placeholders substituted); raises PromQLError with the reason."""
     try:
         return promql_parser.parse(text.replace(WINDOW_PLACEHOLDER, _PLACEHOLDER_STANDIN))
@@ -45,7 +53,7 @@ def parse(text: str):
         raise PromQLError(f"could not parse: {exc}") from None
 
 
-def as_selector(ast) -> Selector | None:
+def as_selector(ast: object) -> Selector | None:
     """The selector if ``ast`` is a plain instant-vector selector (no offset, no @)."""
     if (
         not isinstance(ast, promql_parser.VectorSelector)
@@ -56,10 +64,11 @@ def as_selector(ast) -> Selector | None:
     name = ast.name
     matchers = []
     for m in ast.matchers.matchers:
-        if m.name == "__name__" and _OPS[int(m.op)] == "=" and name is None:
+        op = _OPS[_op_number(m.op)]
+        if m.name == "__name__" and op == "=" and name is None:
             name = m.value
             continue
-        matchers.append(Matcher(m.name, _OPS[int(m.op)], m.value))
+        matchers.append(Matcher(m.name, op, m.value))
     if not name:
         return None
     return Selector(name, tuple(matchers))
@@ -73,11 +82,11 @@ def render_selector(
     return f"{metric or selector.metric}{{{inner}}}" if inner else (metric or selector.metric)
 
 
-def metric_names(ast) -> set[str]:
+def metric_names(ast: promql_parser.Expr) -> set[str]:
     """Names of every series an expression reads."""
     names: set[str] = set()
 
-    def visit(node):
+    def visit(node: promql_parser.Expr) -> None:
         if isinstance(node, promql_parser.VectorSelector):
             selector = as_selector_any(node)
             if selector:
@@ -87,10 +96,11 @@ def metric_names(ast) -> set[str]:
     return names
 
 
-def as_selector_any(node) -> str | None:
+def as_selector_any(node: promql_parser.VectorSelector) -> str | None:
+    """The metric name ``node`` selects, however written (``x{...}`` or ``{__name__="x"}``)."""
     if node.name:
         return node.name
     for m in node.matchers.matchers:
-        if m.name == "__name__" and _OPS[int(m.op)] == "=":
+        if m.name == "__name__" and _OPS[_op_number(m.op)] == "=":
             return m.value
     return None

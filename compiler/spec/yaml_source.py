@@ -9,6 +9,7 @@ what PyYAML would accept silently: duplicate keys (the last one would win) and a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -99,13 +100,16 @@ def _too_deep(file: str, text: str, limit: int = MAX_DEPTH) -> Diagnostic | None
         return None
 
 
-def _deeper_than(file: str, text: str, limit: int, loader) -> Diagnostic | None:
+def _deeper_than(
+    file: str, text: str, limit: int, loader: type[yaml.SafeLoader]
+) -> Diagnostic | None:
     depth = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, _OPENS):
             depth += 1
             if depth > limit:
                 mark = event.start_mark
+                assert mark is not None  # the parser marks every event
                 return error(
                     Position(file, mark.line + 1, mark.column + 1),
                     "yaml/too-large",
@@ -125,10 +129,11 @@ class _Builder:
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
 
-    def pos(self, node) -> Position:
+    def pos(self, node: yaml.Node) -> Position:
         return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def build(self, node, path: Path, depth: int = 0):
+    def build(self, node: yaml.Node, path: Path, depth: int = 0) -> Any:
+        """The plain data of ``node`` (None where a diagnostic says why not)."""
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig(f"more than {MAX_NODES} YAML nodes (an alias bomb?)")
@@ -146,7 +151,7 @@ class _Builder:
             )
             return None
         if isinstance(node, yaml.MappingNode):
-            result = {}
+            result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self.diagnostics.append(
@@ -166,7 +171,8 @@ class _Builder:
                         error(
                             self.pos(key_node),
                             "yaml/duplicate-key",
-                            f"key '{key}' appears twice in the same mapping (first at line {first.line})",
+                            f"key '{key}' appears twice in the same mapping "
+                            f"(first at line {first.line})",
                         )
                     )
                     continue
@@ -176,15 +182,18 @@ class _Builder:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        if node.tag in _BASE_60_TAGS and ":" in node.value and not node.style:  # plain, unquoted
+        if (  # a plain (unquoted) scalar: mappings and sequences are done above
+            node.tag in _BASE_60_TAGS
+            and isinstance(node, yaml.ScalarNode)
+            and ":" in node.value
+            and not node.style
+        ):
             # YAML 1.1 reads 17:00 as the number 1020; Go's YAML (Prometheus, Alertmanager) and
             # YAML 1.2 read the string "17:00", which is what a time of day means.
             return node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
-        except (
-            ValueError
-        ):  # an integer of more than 4300 digits (Python's limit), a date like 2024-13-45
+        except ValueError:  # an integer of more than 4300 digits (Python's limit), 2024-13-45
             shown = node.value if len(node.value) <= 20 else node.value[:20] + "..."
             what = _READ_AS.get(node.tag, node.tag)
             self.diagnostics.append(
@@ -206,7 +215,7 @@ class _Builder:
 DATA_MAX_DEPTH = 1000  # for YAML that is not a spec: far beyond any real file, far below a crash
 
 
-def load_data(text: str):
+def load_data(text: str) -> Any:
     """``yaml.safe_load`` for YAML that is not a spec (a server's answer, a generated file), made
     safe from nesting that would crash libyaml; raises yaml.YAMLError."""
     too_deep = _too_deep("", text, DATA_MAX_DEPTH)
@@ -257,7 +266,8 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file)
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.context_mark and exc.problem:
-            # e.g. "found unexpected end of stream (while scanning a quoted scalar at line 2, column 10)"
+            # e.g. "found unexpected end of stream (while scanning a quoted scalar at line 2,
+            # column 10)"
             start = exc.context_mark
             problem += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
         return [], [error(where, "yaml/syntax", problem)]

@@ -16,12 +16,15 @@ How the SLI rules stay cheap and exact (README, "How the rules are built"):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import NamedTuple, NotRequired, TypedDict
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import (
     SLO,
+    BurnTier,
     Counter,
     LatencyIndicator,
     Matcher,
@@ -34,18 +37,58 @@ from compiler.core.windows import (
     PREVIOUS_EVALUATION,
     TILE,
     TILED_MIN_WINDOW,
+    current_burn_window,
+    slos_by_window,
     tiled,
 )
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
-from compiler.text.promtext import escape_template, quote_label_value
+from compiler.text.promtext import (
+    escape_template,
+    format_threshold,
+    go_float,
+    python_float,
+    quote_label_value,
+)
 from compiler.text.yamltext import Comment, dump
 
 BASE = format_duration(BASE_RATE_WINDOW)
 
 
+class RecordingRule(TypedDict):
+    record: str
+    expr: str
+    labels: NotRequired[dict[str, str]]
+
+
+# Every generated alert has all of these keys but "for" (a Python keyword, hence this form of
+# TypedDict). Not total: the keys are written in this order, so a rule is built key by key.
+AlertingRule = TypedDict(
+    "AlertingRule",
+    {
+        "alert": str,
+        "expr": str,
+        "for": str,
+        "labels": dict[str, str],
+        "annotations": dict[str, str],
+    },
+    total=False,
+)
+# What a group's ``rules`` list holds: rules, and comments the YAML writer writes as such.
+RuleItem = Comment | RecordingRule | AlertingRule
+
+
+class ThresholdRules(NamedTuple):
+    """The rules of one threshold objective, in the order they are written."""
+
+    comment: Comment
+    record: RecordingRule
+    alert: AlertingRule
+
+
 # --- PromQL building blocks ---------------------------------------------------------------
 def series(metric: str, service: str, slo: str) -> str:
-    return f"{metric}{{{names.SERVICE}={quote_label_value(service)},{names.SLO}={quote_label_value(slo)}}}"
+    service_matcher = f"{names.SERVICE}={quote_label_value(service)}"
+    return f"{metric}{{{service_matcher},{names.SLO}={quote_label_value(slo)}}}"
 
 
 def slo_selector(slo: SLO) -> str:
@@ -59,20 +102,12 @@ def counter_rate(counter: Counter) -> str:
 
 
 def le_matcher(threshold: Decimal) -> Matcher:
-    """Match the bucket boundary however the client library printed it ("2" from Go, "2.0" from Python)."""
-    forms = sorted({_go_float(threshold), _python_float(threshold)}, key=lambda s: (len(s), s))
+    """Match the bucket boundary however the client library printed it ("2" from Go, "2.0" from
+    Python)."""
+    forms = sorted({go_float(threshold), python_float(threshold)}, key=lambda s: (len(s), s))
     if len(forms) == 1:
         return Matcher("le", "=", forms[0])
     return Matcher("le", "=~", "|".join(f.replace(".", "\\.").replace("+", "\\+") for f in forms))
-
-
-def _go_float(d: Decimal) -> str:
-    text = repr(float(d))  # shortest round-trip, like Go's strconv 'g' -1 for ordinary magnitudes
-    return text[:-2] if text.endswith(".0") else text
-
-
-def _python_float(d: Decimal) -> str:
-    return repr(float(d))
 
 
 def latency_bucket(indicator: LatencyIndicator) -> str:
@@ -87,16 +122,19 @@ def latency_count(indicator: LatencyIndicator) -> str:
 
 def errors_rate_expr(slo: SLO) -> str:
     """The errors rate; the total it needs is read from its rule, recorded just before, so the
-    raw total series (often the SLO's largest selection) are read once per evaluation, not twice."""
+    raw total series (often the SLO's largest selection) are read once per evaluation, not
+    twice."""
     ind = slo.indicator
     total = series(names.TOTAL_RATE, slo.service, slo.name)
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
-            # No error series exists until the first error: count it as 0, but only while the total
-            # exists. A bare `or vector(0)` also records zeros while there is no traffic data at all
-            # (before the first scrapes, while the target is down), and those zeros, averaged against
-            # total samples that do not exist, bias every longer window's error ratio low.
+            # No error series exists until the first error: count it as 0, but only while the
+            # total exists. A bare `or vector(0)` also records zeros while there is no traffic
+            # data at all (before the first scrapes, while the target is down), and those zeros,
+            # averaged against total samples that do not exist, bias every longer window's error
+            # ratio low.
             return f"{counter_rate(ind.errors)} or on() 0 * {total}"
+        assert ind.good is not None  # exactly one of errors / good: the builder sees to it
         good = counter_rate(ind.good)
     else:
         good = f"sum(rate({latency_bucket(ind)}[{BASE}]))"
@@ -111,28 +149,14 @@ def total_rate_expr(slo: SLO) -> str:
     return f"sum(rate({latency_count(ind)}[{BASE}]))"
 
 
-def windows_of(slo: SLO) -> list[int]:
-    """Every window the alerts read, shortest first (the base window included)."""
-    found = {BASE_RATE_WINDOW}
-    for tier in slo.alerting.tiers:
-        found.update((tier.long, tier.short))
-    found.add(current_burn_window(slo))
-    return sorted(found)
-
-
-def current_burn_window(slo: SLO) -> int:
-    """The "current burn rate" uses the fastest page window, or 1h when no tier defines one."""
-    longs = [t.long for t in slo.alerting.tiers]
-    return min(longs) if longs else 3600
-
-
 def ratio_expr(selector: str, window: int) -> str:
     """The error ratio over ``window`` of every SLO ``selector`` selects."""
     errors, total = f"{names.ERRORS_RATE}{selector}", f"{names.TOTAL_RATE}{selector}"
     if window == BASE_RATE_WINDOW:
         return f"{errors} / {total}"
     if tiled(window):
-        return f"{_bracket(events_expr(names.ERRORS_RATE, selector, window))}\n/\n{_bracket(events_expr(names.TOTAL_RATE, selector, window))}"
+        errors_in = _bracket(events_expr(names.ERRORS_RATE, selector, window))
+        return f"{errors_in}\n/\n{_bracket(events_expr(names.TOTAL_RATE, selector, window))}"
     w = format_duration(window)
     return f"avg_over_time({errors}[{w}]) / avg_over_time({total}[{w}])"
 
@@ -166,7 +190,7 @@ def events_in(slo: SLO, window: int) -> str:
     return f"avg_over_time({total}[{format_duration(window)}]) * {window}"
 
 
-def service_selector(service: Service, slos: list[SLO]) -> str:
+def service_selector(service: Service, slos: Sequence[SLO]) -> str:
     """Matchers for ``slos`` of ``service``: the service alone when they are all its SLOs."""
     matchers = [f"{names.SERVICE}={quote_label_value(service.name)}"]
     if len(slos) < len(service.slos):
@@ -176,17 +200,8 @@ def service_selector(service: Service, slos: list[SLO]) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
-def slos_by_window(service: Service) -> list[tuple[int, list[SLO]]]:
-    """(window, the SLOs of ``service`` that read it), shortest window first."""
-    users: dict[int, list[SLO]] = {}
-    for slo in service.slos:
-        for window in windows_of(slo):
-            users.setdefault(window, []).append(slo)
-    return sorted(users.items())
-
-
 # --- labels and annotations -----------------------------------------------------------------
-def _labels(*sources) -> dict[str, str]:
+def _labels(*sources: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     merged: dict[str, str] = {}
     for source in sources:
         merged.update(source)
@@ -211,22 +226,7 @@ VALUE_TEMPLATES = {
 }
 
 
-def format_static(value: Decimal, unit: str) -> str:
-    """A threshold as a person reads it: 0.85 ratio -> 85%, 7 days -> 7 days."""
-    if unit == "ratio":
-        return f"{names.number(value * 100)}%"
-    if unit == "percent":
-        return f"{names.number(value)}%"
-    if unit == "seconds":
-        return f"{names.number(value)}s"
-    if unit == "days":
-        return f"{names.number(value)} days"
-    if unit == "bytes":
-        return f"{names.number(value)} bytes"
-    return names.number(value)
-
-
-def burn_alert(service: Service, slo: SLO, tier) -> dict:
+def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
     long, short = format_duration(tier.long), format_duration(tier.short)
     threshold = names.number(tier.threshold)
     expr = (
@@ -259,15 +259,16 @@ def burn_alert(service: Service, slo: SLO, tier) -> dict:
     }
 
 
-def burn_annotations(service: Service, slo: SLO, tier) -> dict[str, str]:
+def burn_annotations(service: Service, slo: SLO, tier: BurnTier) -> dict[str, str]:
     long, short = format_duration(tier.long), format_duration(tier.short)
     factor = names.number(tier.factor)
     budget_share = names.number(tier.budget_fraction * 100)
     summary = f"{slo.service} {slo.name}: error budget burning {factor}x too fast"
     description = (
         f"Error ratio over the last {long} is {{{{ $value | humanizePercentage }}}}, above "
-        f"{names.number(tier.threshold * 100)}% (also over {short}). Objective {names.number(slo.objective_percent)}% "
-        f"over {format_duration(slo.period)}: at this rate {budget_share}% of the error budget is spent in {long}."
+        f"{names.number(tier.threshold * 100)}% (also over {short}). "
+        f"Objective {names.number(slo.objective_percent)}% over {format_duration(slo.period)}: "
+        f"at this rate {budget_share}% of the error budget is spent in {long}."
     )
     if slo.description:
         description = escape_template(slo.description.strip()) + "\n" + description
@@ -288,16 +289,16 @@ def burn_annotations(service: Service, slo: SLO, tier) -> dict[str, str]:
     return annotations
 
 
-def threshold_rules(service: Service, th: Threshold) -> list:
+def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
     selected = series(names.THRESHOLD_VALUE, th.service, th.name)
-    record = {
+    record: RecordingRule = {
         "record": names.THRESHOLD_VALUE,
         "expr": th.expr,
         "labels": {names.SERVICE: th.service, names.SLO: th.name},
     }
     side = "above" if th.op == ">" else "below"
     value = VALUE_TEMPLATES[th.unit]
-    static = format_static(th.value, th.unit)
+    static = format_threshold(th.value, th.unit)
     summary = (
         f"{th.service} {th.name}: {value} is {side} {escape_template(static)}"
         "{{ with $labels.instance }} on {{ . }}{{ end }}"
@@ -322,7 +323,7 @@ def threshold_rules(service: Service, th: Threshold) -> list:
             names.OBJECTIVE_KIND: "threshold",
         },
     )
-    alert = {
+    alert: AlertingRule = {
         "alert": names.threshold_alert(th.name),
         "expr": f"{selected} {th.op} {names.number(th.value)}",
     }
@@ -330,17 +331,12 @@ def threshold_rules(service: Service, th: Threshold) -> list:
         alert["for"] = format_duration(th.for_)
     alert["labels"] = dict(sorted(_escape_all(labels).items()))
     alert["annotations"] = dict(sorted(annotations.items()))
-    return [
-        Comment(
-            f"{th.name}: {side} {static}" + (f" for {format_duration(th.for_)}" if th.for_ else "")
-        ),
-        record,
-        alert,
-    ]
+    held = f" for {format_duration(th.for_)}" if th.for_ else ""
+    return ThresholdRules(Comment(f"{th.name}: {side} {static}{held}"), record, alert)
 
 
 # --- groups -----------------------------------------------------------------------------------
-def rate_rules(slo: SLO) -> list:
+def rate_rules(slo: SLO) -> list[RuleItem]:
     labels = slo_series_labels(slo)
     return [
         Comment(
@@ -351,7 +347,7 @@ def rate_rules(slo: SLO) -> list:
     ]
 
 
-def tile_rules(service: Service) -> list:
+def tile_rules(service: Service) -> list[RuleItem]:
     """Hourly tiles of the errors and of the total of every SLO of ``service``.
 
     Each evaluation adds the events since the previous one (rate x seconds between them) to the
@@ -363,14 +359,17 @@ def tile_rules(service: Service) -> list:
     """
     selector = service_selector(service, service.slos)
     previous = format_duration(PREVIOUS_EVALUATION)
-    rules: list = [
+    shortest = format_duration(TILED_MIN_WINDOW)
+    rules: list[RuleItem] = [
         Comment(
-            f"every SLO above: events per hour, from which windows of {format_duration(TILED_MIN_WINDOW)} and longer are summed"
+            f"every SLO above: events per hour, from which windows of {shortest} and longer are "
+            "summed"
         )
     ]
     for rate in (names.ERRORS_RATE, names.TOTAL_RATE):
         r = f"{rate}{selector}"
-        so_far = f"last_over_time({names.EVENTS_THIS_HOUR[rate]}{selector}[{format_duration(TILE)}] offset {previous})"
+        this_hour = f"{names.EVENTS_THIS_HOUR[rate]}{selector}"
+        so_far = f"last_over_time({this_hour}[{format_duration(TILE)}] offset {previous})"
         counted = _bracket(
             f"{r} * (time() - timestamp({r} offset {previous}))\n+ ({so_far} or {r} * 0)"
         )
@@ -386,10 +385,10 @@ def tile_rules(service: Service) -> list:
     return rules
 
 
-def ratio_rules(service: Service) -> list:
+def ratio_rules(service: Service) -> list[RuleItem]:
     """One rule per window for all the SLOs that read it: a rule costs about as much to run
     for one series as for a few, and every SLO's series keeps its own labels."""
-    rules: list = [Comment("every SLO above: error ratios over its alert windows")]
+    rules: list[RuleItem] = [Comment("every SLO above: error ratios over its alert windows")]
     for window, slos in slos_by_window(service):
         rules.append(
             {
@@ -399,25 +398,27 @@ def ratio_rules(service: Service) -> list:
         )
     for slo in service.slos:  # one each: the window and the error budget are the SLO's own
         window = current_burn_window(slo)
+        ratio = series(names.error_ratio(window), slo.service, slo.name)
         rules.append(
             {
                 "record": names.CURRENT_BURN_RATE,
-                "expr": f"{series(names.error_ratio(window), slo.service, slo.name)} / {names.number(slo.error_budget)}",
+                "expr": f"{ratio} / {names.number(slo.error_budget)}",
                 "labels": {**slo_series_labels(slo), names.WINDOW: format_duration(window)},
             }
         )
     return rules
 
 
-def sli_rules(service: Service) -> list:
+def sli_rules(service: Service) -> list[RuleItem]:
     """Rates first, then the tiles built from them, then the windows that read both."""
     rules = [r for slo in service.slos for r in rate_rules(slo)]
     return rules + tile_rules(service) + ratio_rules(service)
 
 
-def period_rules(service: Service, slo: SLO) -> list:
+def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
     labels = slo_series_labels(slo)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
+    period_ratio = series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)
     return [
         Comment(
             f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
@@ -440,14 +441,15 @@ def period_rules(service: Service, slo: SLO) -> list:
         },
         {
             "record": names.BUDGET_REMAINING,
-            "expr": f"1 - {series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)} / {names.number(slo.error_budget)}",
+            "expr": f"1 - {period_ratio} / {names.number(slo.error_budget)}",
             "labels": labels,
         },
     ]
 
 
-def service_groups(service: Service) -> list[dict]:
-    groups = []
+def service_groups(service: Service) -> list[dict[str, object]]:
+    """The rule groups of ``service``: a group's ``rules`` hold ``RuleItem``s."""
+    groups: list[dict[str, object]] = []
     if service.slos:
         groups.append({"name": names.group_sli(service.name), "rules": sli_rules(service)})
         groups.append(
@@ -457,7 +459,7 @@ def service_groups(service: Service) -> list[dict]:
                 "rules": [r for slo in service.slos for r in period_rules(service, slo)],
             }
         )
-        alerts = []
+        alerts: list[RuleItem] = []
         for slo in service.slos:
             if slo.alerting.tiers:
                 alerts.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))

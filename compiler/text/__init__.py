@@ -1,1 +1,2 @@
-"""Deterministic text emitters: YAML, JSON and PromQL text, byte for byte the same for the same data."""
+"""Deterministic text emitters: YAML, JSON and PromQL text, byte for byte the same for the same
+data."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from json.encoder import encode_basestring  # the C version when available, as json uses
+from typing import Any
 
 _INFINITY = float("inf")
 
@@ -29,7 +30,7 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
-def _scalar(value) -> str:
+def _scalar(value: Any) -> str:
     kind = type(value)
     if kind is str:
         return encode_basestring(value)
@@ -46,7 +47,7 @@ def _scalar(value) -> str:
     raise _Unusual
 
 
-def _encode(value, newline: str, out: list[str], depth: int) -> None:
+def _encode(value: Any, newline: str, out: list[str], depth: int) -> None:
     """Append ``value`` (a dict or list) to ``out``; ``newline`` is a line break plus the indent."""
     if not value:
         out.append("{}" if type(value) is dict else "[]")
@@ -86,7 +87,7 @@ def _encode(value, newline: str, out: list[str], depth: int) -> None:
     out.append(newline + "]")
 
 
-def dumps(data) -> str:
+def dumps(data: Any) -> str:
     """Sorted keys, two-space indent, non-ASCII kept as is; no trailing newline."""
     if type(data) is not dict and type(data) is not list:
         try:

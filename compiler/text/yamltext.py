@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import yaml
 
@@ -66,12 +68,12 @@ def _plain_ok(text: str) -> bool:
     if text[0] in _UNRESOLVED_START and text.lower() not in _SPECIAL:
         return True
     try:
-        return yaml.load(text, Loader=_Loader) == text
+        return bool(yaml.load(text, Loader=_Loader) == text)
     except yaml.YAMLError:
         return False
 
 
-def scalar(value) -> str:
+def scalar(value: Any) -> str:
     if type(value) is str:  # by far the most common case: skip the isinstance chain
         return _string(value)
     if value is None:
@@ -109,7 +111,7 @@ def _block(text: str, indent: str) -> str | None:
 
 # The writer appends finished lines to one list (joined once at the end) rather than joining
 # every nested mapping into a string that its parent copies again: output is ~200 MB at 10,000 SLOs.
-def _value(value, indent: str, head: str, out: list[str]) -> None:
+def _value(value: Any, indent: str, head: str, out: list[str]) -> None:
     """``head`` is the line so far (``key:`` or ``-``); append it with ``value``."""
     kind = type(value)
     if kind is str:
@@ -135,8 +137,11 @@ def _value(value, indent: str, head: str, out: list[str]) -> None:
         out.append(f"{head} {scalar(value)}")
 
 
-def _mapping(mapping: dict, indent: str, out: list[str], first: str | None = None) -> None:
-    """One line per key; the first line starts with ``first`` instead of the indent (``- `` items)."""
+def _mapping(
+    mapping: Mapping[Any, Any], indent: str, out: list[str], first: str | None = None
+) -> None:
+    """One line per key; the first line starts with ``first`` instead of the indent (``- ``
+    items)."""
     prefix = indent if first is None else first
     for key, value in mapping.items():
         head = f"{prefix}{_string(key) if type(key) is str else scalar(key)}:"
@@ -147,7 +152,7 @@ def _mapping(mapping: dict, indent: str, out: list[str], first: str | None = Non
         prefix = indent
 
 
-def _sequence(items: list, indent: str, out: list[str]) -> None:
+def _sequence(items: list[Any], indent: str, out: list[str]) -> None:
     for item in items:
         if type(item) is str and "\n" not in item:
             out.append(f"{indent}- {_string(item)}")
@@ -159,13 +164,13 @@ def _sequence(items: list, indent: str, out: list[str]) -> None:
             _value(item, indent, f"{indent}-", out)
 
 
-def dump(document: dict, header: str = "") -> str:
+def dump(document: Mapping[str, Any], header: str = "") -> str:
     out: list[str] = []
     _mapping(document, "", out)
     return header + "\n".join(out) + "\n"
 
 
-def strip_comments(obj):
+def strip_comments(obj: Any) -> Any:
     """The data a YAML reader sees: Comment items removed (for round-trip tests)."""
     if isinstance(obj, dict):
         return {k: strip_comments(v) for k, v in obj.items()}

@@ -7,8 +7,8 @@ alert window with each tier's threshold drawn; percentiles for latency SLOs) and
 threshold objective (its value against the alert level). The overview lists every SLO of every
 service, worst error budget first, linking to the service dashboards.
 
-The dashboards are grafanalib Dashboards holding the panels of grafana_panels; the queries are in
-grafana_queries.
+The dashboards are grafanalib Dashboards holding the panels of panels.py; the queries are in
+queries.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, Position, error
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, LatencyIndicator, Model, Service, Threshold
+from compiler.core.windows import current_burn_window, tier_windows
 from compiler.targets.grafana import queries as q
 from compiler.targets.grafana.panels import (
     DATASOURCE,
@@ -28,6 +29,7 @@ from compiler.targets.grafana.panels import (
     SEVERITY_COLOURS,
     WARN,
     Grid,
+    Json,
     link,
     query,
     stat,
@@ -36,7 +38,7 @@ from compiler.targets.grafana.panels import (
     timeseries,
     to_json,
 )
-from compiler.targets.prometheus import current_burn_window, format_static
+from compiler.text.promtext import format_threshold
 
 TIME_RANGE = g.Time("now-7d", "now")  # long enough to see the 3-day ticket window burn
 REFRESH = "1m"
@@ -54,7 +56,7 @@ THRESHOLD_UNITS = {
 
 
 # --- shared pieces ------------------------------------------------------------------------
-def datasource_variable() -> dict:
+def datasource_variable() -> Json:
     # current is left empty so that Grafana picks the default Prometheus datasource.
     return {
         "name": names.DATASOURCE_VARIABLE,
@@ -72,8 +74,9 @@ def datasource_variable() -> dict:
     }
 
 
-def objective_variable(service: Service) -> dict:
-    """The ``slo`` variable: every objective of the service, all selected unless a link says otherwise."""
+def objective_variable(service: Service) -> Json:
+    """The ``slo`` variable: every objective of the service, all selected unless a link says
+    otherwise."""
     objectives = [s.name for s in service.slos] + [t.name for t in service.thresholds]
     options = [{"selected": True, "text": "All", "value": "$__all"}]
     options += [{"selected": False, "text": name, "value": name} for name in objectives]
@@ -91,7 +94,7 @@ def objective_variable(service: Service) -> dict:
     }
 
 
-def alert_annotation(expr: str) -> dict:
+def alert_annotation(expr: str) -> Json:
     return {
         "datasource": DATASOURCE,
         "enable": True,
@@ -107,7 +110,7 @@ def alert_annotation(expr: str) -> dict:
     }
 
 
-def firing_alerts_table(expr: str) -> dict:
+def firing_alerts_table(expr: str) -> Json:
     hidden = {"Time": True, "Value": True, "__name__": True, "alertstate": True}
     return table(
         "Firing alerts",
@@ -118,7 +121,8 @@ def firing_alerts_table(expr: str) -> dict:
                 "options": {"excludeByName": hidden, "indexByName": {}, "renameByName": {}},
             }
         ],
-        description="Alerts of this dashboard's objectives that are firing now (Prometheus' ALERTS series).",
+        description="Alerts of this dashboard's objectives that are firing now "
+        "(Prometheus' ALERTS series).",
     )
 
 
@@ -138,7 +142,8 @@ def tags(*extra: str) -> list[str]:
 
 
 def has_alerts(service: Service) -> bool:
-    """Whether the generated rules hold an alert for this service (else ALERTS never has its series)."""
+    """Whether the generated rules hold an alert for this service (else ALERTS never has its
+    series)."""
     return bool(service.thresholds) or any(slo.alerting.tiers for slo in service.slos)
 
 
@@ -153,24 +158,20 @@ def slo_title(slo: SLO) -> str:
     return f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
 
 
-def burn_windows(slo: SLO) -> list[int]:
-    windows = {w for tier in slo.alerting.tiers for w in (tier.long, tier.short)}
-    return sorted(windows or {current_burn_window(slo)})
-
-
-def tier_levels(slo: SLO) -> list[tuple]:
+def tier_levels(slo: SLO) -> list[tuple[Decimal, str]]:
     """Each tier's burn rate as a threshold level, coloured by severity (page wins a tie)."""
     levels: dict[Decimal, str] = {}
     for tier in sorted(slo.alerting.tiers, key=lambda t: t.severity != "page"):
         levels.setdefault(Decimal(names.number(tier.factor)), SEVERITY_COLOURS[tier.severity])
-    return [(value, colour) for value, colour in levels.items()]
+    return list(levels.items())
 
 
 def tiers_text(slo: SLO) -> str:
     if not slo.alerting.tiers:
         return "No burn-rate alerts are configured for this SLO."
     parts = [
-        f"{t.severity} {format_duration(t.long)}/{format_duration(t.short)} above {names.number(t.factor)}×"
+        f"{t.severity} {format_duration(t.long)}/{format_duration(t.short)} "
+        f"above {names.number(t.factor)}×"
         for t in slo.alerting.tiers
     ]
     return (
@@ -191,7 +192,7 @@ def latency_unit(slo: SLO) -> str:
     return "s" if metric.endswith("_seconds") or not written_as_number else "short"
 
 
-def runbook_links(url: str | None) -> list[dict]:
+def runbook_links(url: str | None) -> list[Json]:
     return [link("Runbook", url, new_tab=True)] if url else []
 
 
@@ -199,7 +200,7 @@ def ref(i: int) -> str:
     return chr(ord("A") + i)
 
 
-def slo_stats(grid: Grid, slo: SLO, links: list[dict]) -> None:
+def slo_stats(grid: Grid, slo: SLO, links: list[Json]) -> None:
     period = format_duration(slo.period)
     fastest = min(slo.alerting.tiers, key=lambda t: t.long, default=None)
     burn_levels = [(1, WARN)] + (
@@ -237,7 +238,8 @@ def slo_stats(grid: Grid, slo: SLO, links: list[dict]) -> None:
             q.current_burn_rate(slo),
             BURN_RATE_UNIT,
             steps(OK, *burn_levels),
-            "How many times faster than sustainable the error budget burns; 1× spends it exactly over the period.",
+            "How many times faster than sustainable the error budget burns; "
+            "1× spends it exactly over the period.",
             decimals=2,
             links=links,
         ),
@@ -246,7 +248,7 @@ def slo_stats(grid: Grid, slo: SLO, links: list[dict]) -> None:
         grid.add(panel, 6, 4)
 
 
-def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
+def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
     period = format_duration(slo.period)
     burn_window = current_burn_window(slo)
     sli = [
@@ -281,7 +283,7 @@ def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
     )
     burn = [
         query(q.burn_rate(slo, w), ref(i), format_duration(w))
-        for i, w in enumerate(burn_windows(slo))
+        for i, w in enumerate(tier_windows(slo))
     ]
     grid.add(
         timeseries(
@@ -299,7 +301,7 @@ def slo_trends(grid: Grid, slo: SLO, links: list[dict]) -> None:
     )
 
 
-def latency_percentiles(grid: Grid, slo: SLO, links: list[dict]) -> None:
+def latency_percentiles(grid: Grid, slo: SLO, links: list[Json]) -> None:
     indicator = slo.indicator
     assert isinstance(indicator, LatencyIndicator)
     percentiles = [
@@ -307,7 +309,8 @@ def latency_percentiles(grid: Grid, slo: SLO, links: list[dict]) -> None:
         for i, p in enumerate(q.PERCENTILES)
     ]
     description = (
-        f"From the histogram {indicator.histogram.metric}; the line is the SLO threshold ({indicator.threshold_text}) "
+        f"From the histogram {indicator.histogram.metric}; "
+        f"the line is the SLO threshold ({indicator.threshold_text}) "
         f"that {names.number(slo.objective_percent)}% of requests must beat."
     )
     grid.add(
@@ -338,10 +341,11 @@ def slo_panels(grid: Grid, slo: SLO) -> None:
 def threshold_title(th: Threshold) -> str:
     side = "above" if th.op == ">" else "below"
     held = f" for {format_duration(th.for_)}" if th.for_ else ""
-    return f"{th.name}: alert ({th.severity}) when {side} {format_static(th.value, th.unit)}{held}"
+    level = format_threshold(th.value, th.unit)
+    return f"{th.name}: alert ({th.severity}) when {side} {level}{held}"
 
 
-def threshold_steps(th: Threshold) -> list[dict]:
+def threshold_steps(th: Threshold) -> list[Json]:
     breach = SEVERITY_COLOURS[th.severity]
     return steps(OK, (th.value, breach)) if th.op == ">" else steps(breach, (th.value, OK))
 
@@ -420,9 +424,9 @@ def service_dashboard(service: Service) -> g.Dashboard:
 
 
 def _column(
-    name: str, unit: str, thresholds: list[dict] | None = None, decimals: int | None = None
-) -> dict:
-    properties = [{"id": "unit", "value": unit}]
+    name: str, unit: str, thresholds: list[Json] | None = None, decimals: int | None = None
+) -> Json:
+    properties: list[Json] = [{"id": "unit", "value": unit}]
     if decimals is not None:
         properties.append({"id": "decimals", "value": decimals})
     if thresholds:
@@ -431,7 +435,7 @@ def _column(
     return {"matcher": {"id": "byName", "options": name}, "properties": properties}
 
 
-def _data_link(field: str, title: str, url: str) -> dict:
+def _data_link(field: str, title: str, url: str) -> Json:
     return {
         "matcher": {"id": "byName", "options": field},
         "properties": [{"id": "links", "value": [link(title, url)]}],
@@ -446,12 +450,10 @@ OVERVIEW_COLUMNS = (  # refId, column title, query
 )
 
 
-def slo_table(services: list[Service]) -> dict:
+def slo_table(services: list[Service]) -> Json:
     names_ = [s.name for s in services if s.slos]
-    service_field, slo_field = (
-        "${__data.fields.%s}" % names.SERVICE,
-        "${__data.fields.%s}" % names.SLO,
-    )
+    service_field = f"${{__data.fields.{names.SERVICE}}}"
+    slo_field = f"${{__data.fields.{names.SLO}}}"
     order = {names.SERVICE: 0, names.SLO: 1} | {
         f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(OVERVIEW_COLUMNS)
     }
@@ -476,7 +478,8 @@ def slo_table(services: list[Service]) -> dict:
             _data_link(names.SLO, f"{slo_field} on the {service_field} dashboard", slo_url),
         ],
         sort_by="Budget remaining",
-        description="Objective, SLI and error budget over each SLO's period; burn rate over its fastest alert window. "
+        description="Objective, SLI and error budget over each SLO's period; "
+        "burn rate over its fastest alert window. "
         "Click a service or SLO to open its dashboard.",
     )
 

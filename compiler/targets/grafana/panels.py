@@ -1,4 +1,5 @@
-"""Dashboard panels as the JSON Grafana reads, and the dashboard around them as deterministic JSON.
+"""Dashboard panels as the JSON Grafana reads, and the dashboard around them as deterministic
+JSON.
 
 The dashboard itself (variables, annotations, links, time range) is a grafanalib Dashboard. Its
 panels are written here as plain data instead: grafanalib 0.7.1's panel model is the legacy
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from grafanalib import core as g
 
 from compiler.core import conventions as names
 from compiler.text import jsontext
+
+# A JSON object as Grafana reads it (a panel, a query, a field override, ...).
+Json = dict[str, Any]
 
 # Every panel and query asks the datasource chosen in the dashboard's datasource variable.
 DATASOURCE = {"type": "prometheus", "uid": f"${{{names.DATASOURCE_VARIABLE}}}"}
@@ -31,8 +36,9 @@ SEVERITY_COLOURS = {"page": "red", "ticket": "orange", "info": "yellow"}
 
 def query(
     expr: str, ref: str = "A", legend: str = "", instant: bool = False, table: bool = False
-) -> dict:
-    """A Prometheus query, without grafanalib's legacy ``intervalFactor``/``step``/``query`` fields."""
+) -> Json:
+    """A Prometheus query, without grafanalib's legacy ``intervalFactor``/``step``/``query``
+    fields."""
     return {
         "datasource": DATASOURCE,
         "expr": expr,
@@ -44,12 +50,11 @@ def query(
     }
 
 
-def steps(base: str, *levels: tuple[Decimal | float, str]) -> list[dict]:
-    """Threshold steps: ``base`` colour below the first level, then each level's colour above it."""
-    result = [{"color": base, "value": None}]
-    for value, colour in sorted(
-        levels, key=lambda level: Decimal(str(level[0]))
-    ):  # Grafana needs them ascending
+def steps(base: str, *levels: tuple[Decimal | float, str]) -> list[Json]:
+    """Threshold steps: ``base`` colour below the first level, then each level's colour above it
+    (Grafana needs them ascending)."""
+    result: list[Json] = [{"color": base, "value": None}]
+    for value, colour in sorted(levels, key=lambda level: Decimal(str(level[0]))):
         result.append({"color": colour, "value": json_number(value)})
     return result
 
@@ -60,26 +65,26 @@ def json_number(value: Decimal | float | int) -> int | float:
     return float(text) if "." in text else int(text)
 
 
-def link(title: str, url: str, new_tab: bool = False) -> dict:
+def link(title: str, url: str, new_tab: bool = False) -> Json:
     return {"title": title, "url": url, "targetBlank": new_tab}
 
 
 def _panel(
     kind: str,
     title: str,
-    targets: list[dict],
-    thresholds: list[dict],
-    defaults: dict,
-    options: dict,
+    targets: list[Json],
+    thresholds: list[Json],
+    defaults: Json,
+    options: Json,
     description: str = "",
-    links: list[dict] | None = None,
-    overrides: list[dict] | None = None,
-    transformations: list[dict] | None = None,
+    links: list[Json] | None = None,
+    overrides: list[Json] | None = None,
+    transformations: list[Json] | None = None,
     time_from: str | None = None,
-) -> dict:
+) -> Json:
     """The keys every query panel has (grafanalib's Panel, legacy and empty keys left out);
     ``defaults``: the kind's own field defaults besides the thresholds."""
-    panel = {
+    panel: Json = {
         "type": kind,
         "title": title,
         "datasource": DATASOURCE,
@@ -106,14 +111,15 @@ def stat(
     title: str,
     expr: str,
     unit: str,
-    thresholds: list[dict],
+    thresholds: list[Json],
     description: str = "",
     decimals: int | None = None,
     sparkline: bool = True,
-    links: list[dict] | None = None,
-) -> dict:
-    """One number, coloured by ``thresholds``; ``sparkline``: with its recent history drawn behind it."""
-    defaults = {
+    links: list[Json] | None = None,
+) -> Json:
+    """One number, coloured by ``thresholds``; ``sparkline``: with its recent history drawn
+    behind it."""
+    defaults: Json = {
         "color": {"mode": "thresholds"},
         "custom": {},
         "mappings": [],
@@ -145,16 +151,17 @@ def stat(
 
 def timeseries(
     title: str,
-    targets: list[dict],
+    targets: list[Json],
     unit: str,
-    thresholds: list[dict] | None = None,
+    thresholds: list[Json] | None = None,
     threshold_style: str = "off",
     description: str = "",
-    links: list[dict] | None = None,
+    links: list[Json] | None = None,
     time_from: str | None = None,
     decimals: int | None = None,
-) -> dict:
-    """Lines over time; ``threshold_style``: how the threshold levels are drawn ("off", "dashed", ...)."""
+) -> Json:
+    """Lines over time; ``threshold_style``: how the threshold levels are drawn ("off",
+    "dashed", ...)."""
     custom = {
         "axisPlacement": "auto",
         "axisLabel": "",
@@ -172,7 +179,7 @@ def timeseries(
         "hideFrom": {"tooltip": False, "viz": False, "legend": False},
         "thresholdsStyle": {"mode": threshold_style},
     }
-    defaults = {
+    defaults: Json = {
         "color": {"mode": "palette-classic"},
         "custom": custom,
         "mappings": [],
@@ -199,12 +206,12 @@ def timeseries(
 
 def table(
     title: str,
-    targets: list[dict],
-    transformations: list[dict],
-    overrides: list[dict] | None = None,
+    targets: list[Json],
+    transformations: list[Json],
+    overrides: list[Json] | None = None,
     sort_by: str | None = None,
     description: str = "",
-) -> dict:
+) -> Json:
     defaults = {"custom": {"align": "auto", "displayMode": "auto", "filterable": False}, "unit": ""}
     options = {
         "showHeader": True,
@@ -223,7 +230,7 @@ def table(
     )
 
 
-def row(title: str) -> dict:
+def row(title: str) -> Json:
     """A row header: the panels after it, up to the next row, belong to it (never collapsed)."""
     return {
         "type": "row",
@@ -244,7 +251,7 @@ class Grid:
     Every panel gets an explicit gridPos: Grafana stacks panels without one at the top.
     """
 
-    panels: list[dict] = field(default_factory=list)
+    panels: list[Json] = field(default_factory=list)
     x: int = 0
     y: int = 0
     line_height: int = 0
@@ -254,7 +261,7 @@ class Grid:
         self._place(row(title), GRID_WIDTH, 1)
         self.newline()
 
-    def add(self, panel: dict, w: int, h: int) -> None:
+    def add(self, panel: Json, w: int, h: int) -> None:
         if self.x + w > GRID_WIDTH:
             self.newline()
         self._place(panel, w, h)
@@ -263,7 +270,7 @@ class Grid:
         self.y += self.line_height
         self.x, self.line_height = 0, 0
 
-    def _place(self, panel: dict, w: int, h: int) -> None:
+    def _place(self, panel: Json, w: int, h: int) -> None:
         panel["gridPos"] = {"h": h, "w": w, "x": self.x, "y": self.y}
         panel["id"] = len(self.panels) + 1
         self.panels.append(panel)
@@ -275,7 +282,7 @@ class Grid:
 _LEGACY_DASHBOARD_KEYS = ("__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style")
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """``value`` with every grafanalib object replaced by its ``to_json_data()``: the data that
     ``json.dumps(cls=DashboardEncoder)`` writes, without writing and reading it back."""
     while hasattr(value, "to_json_data"):

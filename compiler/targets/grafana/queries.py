@@ -82,14 +82,15 @@ def threshold_value(th: Threshold) -> str:
 
 # --- the whole service -----------------------------------------------------------------------
 def firing_alerts(service: Service) -> str:
-    return f'ALERTS{{{names.SERVICE}={quote_label_value(service.name)},alertstate="firing",{SLO_FILTER}}}'
+    service_matcher = f"{names.SERVICE}={quote_label_value(service.name)}"
+    return f'ALERTS{{{service_matcher},alertstate="firing",{SLO_FILTER}}}'
 
 
 # --- the overview ----------------------------------------------------------------------------
 def _of_services(metric: str, services: list[str]) -> str:
     """``metric`` of the compiled services only, one series per SLO (extra labels dropped)."""
-    pattern = "|".join(services)
-    return f"sum by ({names.SERVICE}, {names.SLO}) ({metric}{{{names.SERVICE}=~{quote_label_value(pattern)}}})"
+    services_matcher = f"{names.SERVICE}=~{quote_label_value('|'.join(services))}"
+    return f"sum by ({names.SERVICE}, {names.SLO}) ({metric}{{{services_matcher}}})"
 
 
 def overview_objective(services: list[str]) -> str:
@@ -106,10 +107,6 @@ def overview_budget_remaining(services: list[str]) -> str:
 
 def overview_burn_rate(services: list[str]) -> str:
     return _of_services(names.CURRENT_BURN_RATE, services)
-
-
-def overview_period(services: list[str]) -> str:
-    return _of_services(names.PERIOD, services)
 
 
 def overview_firing_alerts(services: list[str]) -> str:

@@ -8,6 +8,7 @@ must render ``{{ $value | humanizePercentage }}`` and friends exactly as Prometh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 
 def go_g4(value: float) -> str:
@@ -16,7 +17,7 @@ def go_g4(value: float) -> str:
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return "%.4g" % value
+    return format(float(value), ".4g")  # as "%.4g" % value: any number, as a float
 
 
 def humanize_percentage(value: float) -> str:
@@ -64,8 +65,8 @@ def humanize_1024(value: float) -> str:
     return f"{go_g4(value)}{prefix}"
 
 
-# unit -> how a threshold annotation shows $value (mirrors prometheus_rules.VALUE_TEMPLATES)
-RENDER = {
+# unit -> how a threshold annotation shows $value (mirrors targets/prometheus.py VALUE_TEMPLATES)
+RENDER: dict[str, Callable[[float], str]] = {
     "ratio": humanize_percentage,
     "percent": lambda v: go_g4(v) + "%",
     "seconds": humanize_duration,
@@ -75,6 +76,6 @@ RENDER = {
 }
 
 
-def stable(render, value: float) -> bool:
+def stable(render: Callable[[float], str], value: float) -> bool:
     """True when float noise of one part in 10^12 cannot change the rendered text."""
     return render(value * (1 + 1e-12)) == render(value) == render(value * (1 - 1e-12))

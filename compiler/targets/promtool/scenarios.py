@@ -2,7 +2,7 @@
 
 A plan says: drive the error/total counters like this (segments), and at these steps expect
 exactly these tiers to fire with these long-window error ratios. Rendering a plan into promtool
-YAML (labels, annotations, input series) is promtool_tests.py's job.
+YAML (labels, annotations, input series) is testfiles.py's job.
 
 Plans depend only on an SLO's numbers (objective, period, tiers, low-traffic guard, indicator
 form), so SLOs that share them share one plan: computed once, cached.
@@ -18,25 +18,30 @@ from decimal import Decimal
 from fractions import Fraction
 
 from compiler.core.diagnostics import Position
-from compiler.core.model import SLO, Alerting, Counter, LatencyIndicator, RatioIndicator, Selector
+from compiler.core.model import (
+    SLO,
+    Alerting,
+    Counter,
+    Indicator,
+    LatencyIndicator,
+    RatioIndicator,
+    Selector,
+)
 from compiler.targets.promtool.humanize import humanize_percentage, stable
-from compiler.targets.promtool.simulate import BASE, Simulation, Timeline
+from compiler.targets.promtool.simulate import BASE, Segment, Simulation, Timeline
 
 TRAFFIC = 1000  # requests per minute in generated scenarios
 ABOVE, BELOW = Decimal("1.1"), Decimal("0.9")
 
-Segments = tuple[
-    tuple[int, Fraction, Fraction], ...
-]  # (steps, errors per minute, total per minute)
+Segments = tuple[Segment, ...]  # (steps, errors per minute, total per minute)
 SimsFactory = Callable[[Timeline], list[Simulation]]  # the target SLO's simulation first
 
 
 @dataclass(frozen=True)
 class Expect:
     step: int
-    firing: tuple[
-        tuple[int, int, float], ...
-    ]  # (simulation index, tier index, long-window error ratio)
+    # (simulation index, tier index, long-window error ratio)
+    firing: tuple[tuple[int, int, float], ...]
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ def nice(value: Decimal) -> Fraction:
 
 
 def traffic(slo: SLO) -> int:
-    """Requests per minute: enough that every long window passes the low-traffic guard twice over."""
+    """Requests per minute: enough that every long window passes the low-traffic guard twice
+    over."""
     per_minute = TRAFFIC
     if slo.alerting.min_events is not None and slo.alerting.tiers:
         shortest = min(t.long for t in slo.alerting.tiers) // 60
@@ -66,7 +72,7 @@ def traffic(slo: SLO) -> int:
     return per_minute
 
 
-def _first(predicate, start: int, stop: int) -> int | None:
+def _first(predicate: Callable[[int], bool], start: int, stop: int) -> int | None:
     for t in range(max(start, 0), stop + 1):
         if predicate(t):
             return t
@@ -84,7 +90,9 @@ class _Run:
         for i, sim in enumerate(self.sims):
             for j, tier in enumerate(sim.slo.alerting.tiers):
                 if sim.firing(tier, t):
-                    out.append((i, j, float(sim.ratio(tier.long, t))))
+                    ratio = sim.ratio(tier.long, t)
+                    assert ratio is not None  # a firing tier's long window has data
+                    out.append((i, j, float(ratio)))
         return tuple(out)
 
     def clear(self, t: int) -> bool:
@@ -161,8 +169,10 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
 def plan_quiet(factory: SimsFactory) -> Plan | None:
     """A total outage with under a quarter of min_events per window: nothing may fire."""
     slo = factory(Timeline.build([(1, 0, 1)], 1))[0].slo
+    guard = slo.alerting.min_events
+    assert guard is not None  # planned only for SLOs with a low-traffic guard
     longest = max(t.long for t in slo.alerting.tiers) // 60
-    rate = nice(Decimal(slo.alerting.min_events) / (4 * longest))
+    rate = nice(guard / (4 * longest))
     minutes = min(t.long for t in slo.alerting.tiers) // 60 + 10
     run = _Run(factory, ((minutes, rate, rate),), 1)
     expects = tuple(run.expect(t) for t in (10, minutes) if run.clear(t))
@@ -171,13 +181,14 @@ def plan_quiet(factory: SimsFactory) -> Plan | None:
     return Plan("quiet", run.segments, 1, Fraction(1), expects)
 
 
-# --- caching by shape ------------------------------------------------------------------------------
+# --- caching by shape ---------------------------------------------------------------------
 _ANY = Counter("", None)
 
 
 def shape(slo: SLO) -> SLO:
     """``slo`` with every name and text blanked: all that a plan depends on."""
     ind = slo.indicator
+    neutral: Indicator
     if isinstance(ind, LatencyIndicator):
         neutral = LatencyIndicator(Selector(""), Decimal(0), "")
     else:

@@ -10,7 +10,7 @@ Prometheus' own semantics for the rules we generate:
   * a tiled window W at t (windows.tiled): the events of every evaluation in (t-W, t], each
     rate * seconds since the evaluation before. The first evaluation with a rate has no earlier
     one, so the tiles count from the second. With no gaps the tile arithmetic is exact, so the
-    hour boundaries do not appear here (prometheus_rules.events_expr).
+    hour boundaries do not appear here (targets/prometheus.py, events_expr).
 Arithmetic is exact: counters are scaled to integers, ratios compared by cross-multiplication.
 Time is counted in steps (1 or 5 minutes); methods take and return step indexes.
 """
@@ -18,6 +18,7 @@ Time is counted in steps (1 or 5 minutes); methods take and return step indexes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -27,10 +28,15 @@ from compiler.core.windows import BASE_RATE_WINDOW, tiled
 MINUTE = 60
 BASE = BASE_RATE_WINDOW // MINUTE
 FIRST_RATE = 1  # the first step with a 5m rate: a rate needs two samples
-FIRST_TILED = (
-    FIRST_RATE + 1
-)  # the first step whose events the tiles count: one rate sample before it
-MARGIN = 10**9  # quantities closer than one part in 10^9 to a threshold are "too close to call"
+# the first step whose events the tiles count: one rate sample before it
+FIRST_TILED = FIRST_RATE + 1
+# quantities closer than one part in 10^9 to a threshold are "too close to call"
+MARGIN = 10**9
+
+Rate = Fraction | int
+Segment = tuple[int, Rate, Rate]  # (steps, errors per minute, total per minute)
+# (sums, counts): prefix sums of per-step values and of the steps that had one
+Prefix = tuple[list[int], list[int]]
 
 
 @dataclass
@@ -39,13 +45,12 @@ class Timeline:
 
     errors: list[int]
     total: list[int]
-    step: int = (
-        1  # minutes between samples and between rule evaluations; divides the 5m base window
-    )
+    # minutes between samples and between rule evaluations; divides the 5m base window
+    step: int = 1
     scale: int = 1  # counter value = integer / scale
 
     @classmethod
-    def build(cls, segments: list[tuple[int, Fraction, Fraction]], step: int = 1) -> Timeline:
+    def build(cls, segments: Sequence[Segment], step: int = 1) -> Timeline:
         """segments: (steps, errors per minute, total per minute), rates as exact fractions."""
         per_step = [(n, Fraction(e) * step, Fraction(t) * step) for n, e, t in segments]
         scale = 1
@@ -67,7 +72,8 @@ class Timeline:
 
 
 def _cumulative(increments: list[int]) -> list[int]:
-    out, value = [], 0
+    out: list[int] = []
+    value = 0
     for inc in increments:
         value += inc
         out.append(value)
@@ -87,7 +93,8 @@ class Simulation:
         err = [c_err[k] - c_err[max(0, k - base)] for k in range(n + 1)]
         tot = [c_tot[k] - c_tot[max(0, k - base)] for k in range(n + 1)]
         # A rate needs two samples, so nothing is recorded at t=0; the errors rate included:
-        # it is 0 without error series only while the total exists (prometheus_rules.errors_rate_expr).
+        # it is 0 without error series only while the total exists (targets/prometheus.py,
+        # errors_rate_expr).
         self._err = self._prefix(err, first=FIRST_RATE)
         self._tot = self._prefix(tot, first=FIRST_RATE)
         self._err_tiled = self._prefix(err, first=FIRST_TILED)
@@ -95,7 +102,7 @@ class Simulation:
         self._err_rate, self._tot_rate = err, tot
 
     @staticmethod
-    def _prefix(values: list[int], first: int):
+    def _prefix(values: list[int], first: int) -> Prefix:
         sums, counts = [0] * (len(values) + 1), [0] * (len(values) + 1)
         for k, v in enumerate(values):
             present = k >= first
@@ -104,17 +111,19 @@ class Simulation:
         return sums, counts
 
     @staticmethod
-    def _window(prefix, lo: int, hi: int) -> tuple[int, int]:
+    def _window(prefix: Prefix, lo: int, hi: int) -> tuple[int, int]:
         sums, counts = prefix
         lo = max(lo, 0)
         return sums[hi + 1] - sums[lo], counts[hi + 1] - counts[lo]
 
-    def _tiled_sum(self, prefix, w: int, t: int) -> int:
-        """The tiles' sum over the w steps (t-w, t]: the step one window ago is the oldest tile's."""
+    def _tiled_sum(self, prefix: Prefix, w: int, t: int) -> int:
+        """The tiles' sum over the w steps (t-w, t]: the step one window ago is the oldest
+        tile's."""
         return self._window(prefix, t - w + 1, t)[0]
 
     def _ratio_parts(self, window: int, t: int) -> tuple[int, int] | None:
-        """(numerator, denominator) of the error ratio over ``window`` at step t, or None if absent."""
+        """(numerator, denominator) of the error ratio over ``window`` at step t, or None if
+        absent."""
         if window == BASE_RATE_WINDOW:
             if t < 1:
                 return None
@@ -143,16 +152,16 @@ class Simulation:
         if tiled(window):
             if t < FIRST_TILED:
                 return None
-            return self._tiled_sum(
-                self._tot_tiled, w, t
-            ) * self.step * MINUTE, BASE * MINUTE * self.timeline.scale
+            events = self._tiled_sum(self._tot_tiled, w, t) * self.step * MINUTE
+            return events, BASE * MINUTE * self.timeline.scale
         st, ct = self._window(self._tot, t - w, t)
         if not ct:
             return None
         return st * window, ct * BASE * MINUTE * self.timeline.scale
 
-    def _compare(self, tier: BurnTier, t: int):
-        """Yield (value numerator, value denominator, limit numerator, limit denominator) per condition."""
+    def _compare(self, tier: BurnTier, t: int) -> Iterator[tuple[tuple[int, int] | None, Fraction]]:
+        """Yield ((value numerator, value denominator) or None when absent, limit) per
+        condition."""
         threshold = Fraction(tier.threshold)
         for window in (tier.long, tier.short):
             parts = self._ratio_parts(window, t)

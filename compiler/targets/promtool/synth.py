@@ -9,25 +9,48 @@ with a real regex match, so a wrong guess is rejected, never written.
 from __future__ import annotations
 
 import re
-
-# Python's own regex parser (3.11+ names; the project requires 3.11) gives us the regex's structure.
-import re._parser as sre_parse
-from re._constants import (
-    ANY,
-    AT,
-    BRANCH,
-    CATEGORY,
-    IN,
-    LITERAL,
-    MAX_REPEAT,
-    MIN_REPEAT,
-    NEGATE,
-    NOT_LITERAL,
-    RANGE,
-    SUBPATTERN,
-)
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from compiler.core.model import Matcher, Selector
+from compiler.text.promtext import quote_label_value
+
+# Python's own regex parser gives us the regex's structure: the standard library has no public
+# one. Its modules are re._parser and re._constants since 3.11 (the project requires 3.11); the
+# old names sre_parse and sre_constants warn when imported, but they are the names typeshed
+# describes them under, so the type checker reads those.
+if TYPE_CHECKING:
+    import sre_parse
+    from sre_constants import (
+        ANY,
+        AT,
+        BRANCH,
+        CATEGORY,
+        IN,
+        LITERAL,
+        MAX_REPEAT,
+        MIN_REPEAT,
+        NEGATE,
+        NOT_LITERAL,
+        RANGE,
+        SUBPATTERN,
+    )
+else:
+    import re._parser as sre_parse
+    from re._constants import (
+        ANY,
+        AT,
+        BRANCH,
+        CATEGORY,
+        IN,
+        LITERAL,
+        MAX_REPEAT,
+        MIN_REPEAT,
+        NEGATE,
+        NOT_LITERAL,
+        RANGE,
+        SUBPATTERN,
+    )
 
 FALLBACKS = ("200", "ok", "x", "a", "0", "1", "")
 
@@ -64,9 +87,10 @@ class _Unsupported(Exception):
     pass
 
 
-def _example(items, variant: int) -> str | None:
-    parts = []
-    for op, arg in items:
+def _example(items: sre_parse.SubPattern, variant: int) -> str:
+    parts: list[str] = []
+    for op, value in items.data:
+        arg: Any = value  # its shape depends on op
         if op == LITERAL:
             parts.append(chr(arg))
         elif op == NOT_LITERAL:
@@ -87,10 +111,10 @@ def _example(items, variant: int) -> str | None:
             continue
         else:
             raise _Unsupported(str(op))
-    return "".join(p for p in parts if p is not None)
+    return "".join(parts)
 
 
-def _in_example(items) -> str:
+def _in_example(items: list[tuple[Any, Any]]) -> str:
     if items and items[0][0] == NEGATE:
         excluded = {chr(a) for op, a in items[1:] if op == LITERAL}
         for c in "az09AZ":
@@ -108,7 +132,7 @@ def _in_example(items) -> str:
     raise _Unsupported(str(op))
 
 
-def _candidates(constraints: list[Matcher], extra: list[Matcher] = ()) -> list[str]:
+def _candidates(constraints: Sequence[Matcher], extra: Sequence[Matcher] = ()) -> list[str]:
     found: list[str] = []
     for m in list(constraints) + list(extra):
         if m.op == "=":
@@ -166,7 +190,5 @@ def selects(selector: Selector, metric: str, labels: dict[str, str]) -> bool:
 
 
 def series_text(metric: str, labels: dict[str, str]) -> str:
-    from compiler.text.promtext import quote_label_value
-
     inner = ",".join(f"{k}={quote_label_value(v)}" for k, v in sorted(labels.items()))
     return f"{metric}{{{inner}}}"

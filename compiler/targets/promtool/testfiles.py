@@ -22,13 +22,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import promql_parser
 
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, warning
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, BurnTier, LatencyIndicator, Model, Service, Threshold
+from compiler.core.model import (
+    SLO,
+    BurnTier,
+    LatencyIndicator,
+    Matcher,
+    Model,
+    Selector,
+    Service,
+    Threshold,
+)
 from compiler.spec import promql
 from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus as rules
@@ -37,11 +47,15 @@ from compiler.targets.promtool.humanize import RENDER, humanize_percentage, stab
 from compiler.targets.promtool.render import bind, render
 from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.synth import matches, satisfy, selects, series_text
+from compiler.text.promtext import go_float
 from compiler.text.yamltext import Comment, dump
 
 INTERVAL_MINUTES = 1
 COARSE_STEP = 5  # minutes per step for tiers with long windows beyond COARSE_AFTER
 COARSE_AFTER = 6 * 3600
+
+# What a test file's ``tests`` list holds: test groups, and comments the YAML writer writes.
+Tests = list[Comment | dict[str, Any]]
 
 
 @dataclass
@@ -61,22 +75,20 @@ def plan_inputs(slo: SLO) -> list[InputSeries] | None:
         if labels is None:
             return None
         le = rules.le_matcher(ind.threshold)
-        bucket_value = rules._go_float(ind.threshold)
+        bucket_value = go_float(ind.threshold)
         if not matches(le, bucket_value):
             return None
         return [
             InputSeries(f"{ind.histogram.metric}_bucket", {**labels, "le": bucket_value}, "good"),
             InputSeries(f"{ind.histogram.metric}_count", labels, "total"),
         ]
-    counters = [c for c in (ind.errors, ind.good, ind.total) if c is not None]
-    if any(c.selector is None for c in counters):
-        return None
-    total = ind.total.selector
-    part, role, other = (
-        (ind.errors.selector, "errors", "good")
-        if ind.errors
-        else (ind.good.selector, "good", "errors")
+    part_counter, role, other = (
+        (ind.errors, "errors", "good") if ind.errors is not None else (ind.good, "good", "errors")
     )
+    assert part_counter is not None  # exactly one of errors / good: the builder sees to it
+    total, part = ind.total.selector, part_counter.selector
+    if total is None or part is None:  # a $window expression: no series to synthesise
+        return None
     part_labels = satisfy(part.matchers)
     if part_labels is None or not selects(part, part.metric, part_labels):
         return None
@@ -104,7 +116,9 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
     feed = {"errors": timeline.errors, "total": timeline.total, "good": timeline.good}
     zero = [0] * len(timeline.total)
 
-    def summed(selector, metric=None, extra=()):
+    def summed(
+        selector: Selector, metric: str | None = None, extra: tuple[Matcher, ...] = ()
+    ) -> tuple[list[int], bool]:
         out, hit = list(zero), False
         for s in inputs:
             if s.metric == (metric or selector.metric) and all(
@@ -125,17 +139,17 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
             if hit
             else None
         )
-    if any(c is not None and c.selector is None for c in (ind.errors, ind.good, ind.total)):
-        return (
-            None  # cannot evaluate a $window expression here; plan_inputs refuses such SLOs anyway
-        )
+    part = ind.errors if ind.errors is not None else ind.good
+    assert part is not None  # exactly one of errors / good: the builder sees to it
+    if ind.total.selector is None or part.selector is None:
+        return None  # cannot evaluate a $window expression here; plan_inputs refuses such SLOs
     tot, hit = summed(ind.total.selector)
     if not hit:
         return None
     if ind.errors is not None:
-        err, _ = summed(ind.errors.selector)
+        err, _ = summed(part.selector)
         return Timeline(err, tot, timeline.step, timeline.scale)
-    good, _ = summed(ind.good.selector)
+    good, _ = summed(part.selector)
     return Timeline([t - g for t, g in zip(tot, good)], tot, timeline.step, timeline.scale)
 
 
@@ -147,8 +161,11 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
     exact value (15.84 added 59 times is 934.5600000000005). If the next run started at the exact
     934.56, the counter would step down and rate() would see a reset: a spurious burst of errors.
     So a run never starts below the float where the previous one ended."""
-    runs = [[inc, n] for inc, n in increments if n > 0]
-    parts, value, r = [], Fraction(0), 0
+    kept = [(inc, n) for inc, n in increments if n > 0]
+    incs = [inc for inc, _ in kept]  # run r: incs[r] per step, for counts[r] steps
+    counts = [n for _, n in kept]
+    parts: list[str] = []
+    value, r = Fraction(0), 0
     reached: float | None = None  # the float64 promtool holds for the previous sample
 
     def start() -> str:
@@ -156,12 +173,12 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
         return repr(reached) if reached is not None and float(text) < reached else text
 
     while True:
-        if r == len(runs):
+        if r == len(incs):
             parts.append(start())
             break
-        step, length = runs[r][0], 0
-        while r < len(runs) and runs[r][0] == step:
-            length += runs[r][1]
+        step, length = incs[r], 0
+        while r < len(incs) and incs[r] == step:
+            length += counts[r]
             r += 1
         first, step_text = start(), _num(step)
         parts.append(f"{first}+{step_text}x{length}")
@@ -169,14 +186,13 @@ def encode(increments: list[tuple[Fraction, int]]) -> str:
         for _ in range(length):
             reached += step_float
         value += step * length
-        if r == len(runs):
+        if r == len(incs):
             break
         # the next value starts the next run, one increment later
-        value += runs[r][0]
-        runs[r][1] -= 1
-        if runs[r][1] == 0:
+        value += incs[r]
+        counts[r] -= 1
+        if counts[r] == 0:
             r += 1
-    return " ".join(parts)
     return " ".join(parts)
 
 
@@ -240,26 +256,30 @@ class TierTests:
         sims = [Simulation(self.slo, timeline)]
         for other in self.slos[1:]:
             seen = counters_for(other, self.inputs, timeline)
-            sims.append(Simulation(other, seen) if seen is not None else None)
-        return [s for s in sims if s is not None]
+            if seen is not None:
+                sims.append(Simulation(other, seen))
+        return sims
 
-    def tier(self, index: int, step: int) -> list:
+    def tier(self, index: int, step: int) -> Tests:
         if self.solo:
             plans = scenarios.solo_tier_plans(scenarios.shape(self.slo), index, step)
         else:
             plans = scenarios.plan_tier(self.factory, index, step)
         tier = self.slo.alerting.tiers[index]
-        label = f"{self.slo.name} {tier.severity} {format_duration(tier.long)}/{format_duration(tier.short)}"
-        out: list = []
+        windows = f"{format_duration(tier.long)}/{format_duration(tier.short)}"
+        label = f"{self.slo.name} {tier.severity} {windows}"
+        out: Tests = []
         for plan in plans:
             ratio = humanize_percentage(float(plan.ratio))
             if plan.kind == "fires":
-                at = lambda steps: _minutes(steps * plan.step)  # noqa: E731
+                fire, stop, end = (
+                    _minutes(s * plan.step) for s in (plan.fire, plan.stop, plan.end)
+                )
                 out += self.group(
                     plan,
                     f"{label}: fires at {ratio} errors, clears after",
-                    f"{label}: {ratio} errors after a clean {format_duration(tier.long)} fire it at "
-                    f"{at(plan.fire)}; errors stop at {at(plan.stop)}, cleared by {at(plan.end)}",
+                    f"{label}: {ratio} errors after a clean {format_duration(tier.long)} "
+                    f"fire it at {fire}; errors stop at {stop}, cleared by {end}",
                 )
             else:
                 out += self.group(
@@ -269,39 +289,38 @@ class TierTests:
                 )
         return out
 
-    def quiet(self) -> list:
+    def quiet(self) -> Tests:
         if self.solo:
             plan = scenarios.solo_quiet_plan(scenarios.shape(self.slo))
         else:
             plan = scenarios.plan_quiet(self.factory)
-        if plan is None:
+        guard = self.slo.alerting.min_events
+        if plan is None or guard is None:  # planned only for SLOs with a low-traffic guard
             return []
-        guard = names.number(self.slo.alerting.min_events)
         return self.group(
             plan,
             f"{self.slo.name}: low traffic does not alert",
-            f"{self.slo.name}: every request fails, but fewer than {guard} requests per window",
+            f"{self.slo.name}: every request fails, but fewer than {names.number(guard)} "
+            "requests per window",
         )
 
-    def check(self, expect: scenarios.Expect, step: int) -> dict:
+    def check(self, expect: scenarios.Expect, step: int) -> dict[str, object]:
         alertname = self.slo.alerting.name
-        alerts = []
+        alerts: list[tuple[dict[str, str], dict[str, str]]] = []  # (labels, annotations)
         for i, j, value in expect.firing:
             slo = self.slos[i]
             if slo.alerting.name != alertname:
                 continue
             labels, annotations = self.alert(i, j)
-            alerts.append(
-                {
-                    "exp_labels": labels,
-                    "exp_annotations": {k: fill(value) for k, fill in annotations.items()},
-                }
-            )
-        alerts.sort(key=lambda a: list(a["exp_labels"].items()))  # the labels are sorted by name
+            alerts.append((labels, {k: fill(value) for k, fill in annotations.items()}))
+        alerts.sort(key=lambda alert: list(alert[0].items()))  # the labels are sorted by name
         return {
             "eval_time": _minutes(expect.step * step),
             "alertname": alertname,
-            "exp_alerts": alerts,
+            "exp_alerts": [
+                {"exp_labels": labels, "exp_annotations": annotations}
+                for labels, annotations in alerts
+            ],
         }
 
     @functools.cache  # noqa: B019 - one TierTests per SLO and compile
@@ -315,7 +334,7 @@ class TierTests:
             k: bind(v, labels) for k, v in rule["annotations"].items()
         }
 
-    def group(self, plan: scenarios.Plan, name: str, comment: str) -> list:
+    def group(self, plan: scenarios.Plan, name: str, comment: str) -> Tests:
         series = [
             {
                 "series": series_text(s.metric, s.labels),
@@ -364,7 +383,7 @@ def test_values(th: Threshold) -> tuple[Decimal, Decimal]:
     raise AssertionError(f"{th.name}: no test value renders unambiguously")
 
 
-def threshold_tests(service: Service, th: Threshold) -> list:
+def threshold_tests(service: Service, th: Threshold) -> Tests:
     parsed = as_selector(parse(th.expr))  # the builder already proved it parses
     labels = satisfy(parsed.matchers) if parsed is not None else None
     if parsed is not None and labels is not None and selects(parsed, parsed.metric, labels):
@@ -375,7 +394,10 @@ def threshold_tests(service: Service, th: Threshold) -> list:
             names.THRESHOLD_VALUE,
             {names.SERVICE: th.service, names.SLO: th.name},
         )
-        how = f"the recorded {names.THRESHOLD_VALUE} (the expression itself is checked by promtool check rules)"
+        how = (
+            f"the recorded {names.THRESHOLD_VALUE} "
+            "(the expression itself is checked by promtool check rules)"
+        )
     value = th.value
     bad, good = test_values(th)
     for_m = -(-th.for_ // 60)
@@ -383,13 +405,13 @@ def threshold_tests(service: Service, th: Threshold) -> list:
     stop = start + for_m + 5
     total = stop + 5
     values = [good] * start + [bad] * (stop - start) + [good] * (total - stop + 1)
-    rule = rules.threshold_rules(service, th)[2]
+    rule = rules.threshold_rules(service, th).alert
     alertname = rule["alert"]
     recorded = {**series_labels, names.SERVICE: th.service, names.SLO: th.name}
     alert_labels = {**recorded, **{k: render(v, None, {}) for k, v in rule["labels"].items()}}
     render_value = RENDER[th.unit]
 
-    def firing(v: Decimal) -> dict:
+    def firing(v: Decimal) -> dict[str, object]:
         if not stable(render_value, float(v)):
             raise AssertionError(f"{th.name}: test value {v} renders ambiguously")
         return {
@@ -399,7 +421,9 @@ def threshold_tests(service: Service, th: Threshold) -> list:
             },
         }
 
-    checks = [{"eval_time": _minutes(start - 1), "alertname": alertname, "exp_alerts": []}]
+    checks: list[dict[str, object]] = [
+        {"eval_time": _minutes(start - 1), "alertname": alertname, "exp_alerts": []}
+    ]
     if for_m:
         checks.append(
             {"eval_time": _minutes(start + for_m - 1), "alertname": alertname, "exp_alerts": []}
@@ -409,9 +433,11 @@ def threshold_tests(service: Service, th: Threshold) -> list:
     )
     checks.append({"eval_time": _minutes(stop), "alertname": alertname, "exp_alerts": []})
     side = "above" if th.op == ">" else "below"
+    after = format_duration(th.for_) if th.for_ else "one evaluation"
     return [
         Comment(
-            f"{th.name}: {names.number(bad)} ({side} {names.number(value)}) fires after {format_duration(th.for_) if th.for_ else 'one evaluation'}, from {how}"
+            f"{th.name}: {names.number(bad)} ({side} {names.number(value)}) fires after {after}, "
+            f"from {how}"
         ),
         {
             "name": f"{th.name}: fires {side} {names.number(value)}"
@@ -427,7 +453,8 @@ def threshold_tests(service: Service, th: Threshold) -> list:
 
 def _runs(values: list[Decimal]) -> str:
     """Gauge values as promtool runs: '0.425x4 0.925x14' (ax n is n+1 samples of a)."""
-    parts, i = [], 0
+    parts: list[str] = []
+    i = 0
     while i < len(values):
         j = i
         while j + 1 < len(values) and values[j + 1] == values[i]:
@@ -437,11 +464,11 @@ def _runs(values: list[Decimal]) -> str:
     return " ".join(parts)
 
 
-# --- files ------------------------------------------------------------------------------------------
-def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
+# --- files -----------------------------------------------------------------------------------
+def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
     """(tests at one-minute steps, tests at coarse steps, diagnostics)."""
-    fine: list = []
-    coarse: list = []
+    fine: Tests = []
+    coarse: Tests = []
     diagnostics: list[Diagnostic] = []
     for slo in service.slos:
         if not slo.alerting.tiers:
@@ -452,7 +479,8 @@ def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
                 warning(
                     slo.source,
                     "tests/uncovered",
-                    f"slos '{slo.name}': cannot synthesise input series for its selectors; its alerts have no generated tests",
+                    f"slos '{slo.name}': cannot synthesise input series for its selectors; "
+                    "its alerts have no generated tests",
                 )
             )
             continue
@@ -469,8 +497,9 @@ def service_tests(service: Service) -> tuple[list, list, list[Diagnostic]]:
                 warning(
                     th.source,
                     "tests/uncovered",
-                    f"thresholds '{th.name}': its expression returns series even when nothing is selected "
-                    "(absent(), vector()), so it cannot be tested from an injected value; promtool still checks its syntax",
+                    f"thresholds '{th.name}': its expression returns series even when nothing "
+                    "is selected (absent(), vector()), so it cannot be tested from an injected "
+                    "value; promtool still checks its syntax",
                 )
             )
             continue
@@ -507,11 +536,12 @@ def group_order(service: Service) -> list[str]:
     return order
 
 
-def test_file(service: Service, path: str, interval: int, tests: list) -> str:
+def test_file(service: Service, path: str, interval: int, tests: Tests) -> str:
     document = {
         "rule_files": [posixpath.relpath(names.rules_file(service.name), posixpath.dirname(path))],
         "evaluation_interval": _minutes(interval),
-        # Without an order promtool evaluates groups in map order; alerts must see this minute's SLIs.
+        # Without an order promtool evaluates groups in map order; alerts must see this minute's
+        # SLIs.
         "group_eval_order": group_order(service),
         "tests": tests,
     }

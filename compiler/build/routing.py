@@ -15,7 +15,7 @@ from compiler.build.base_config import problems as base_config_problems
 from compiler.build.services import DocumentBuilder
 from compiler.checks import secrets as secret_scan
 from compiler.core import conventions
-from compiler.core.diagnostics import Diagnostic, Severity, error, warning
+from compiler.core.diagnostics import Severity, error, warning
 from compiler.core.durations import format_duration
 from compiler.core.model import (
     BaseConfig,
@@ -44,17 +44,6 @@ DEFAULT_TIMING = {
 }
 DEFAULT_FALLBACK = "ticket"
 
-# Keys that hold a secret in Alertmanager's configuration (and would in a spec). Each has a
-# `<key>_file` form; all of those this compiler writes exist in Alertmanager 0.25.
-SECRET_KEYS = frozenset(
-    {
-        "routing_key", "service_key", "api_url", "slack_api_url", "auth_password", "smtp_auth_password",
-        "auth_secret", "smtp_auth_secret", "api_key", "opsgenie_api_key", "victorops_api_key", "api_secret",
-        "wechat_api_secret", "user_key", "token", "bot_token", "password", "credentials", "bearer_token",
-        "client_secret", "webhook_url",
-    }
-)  # fmt: skip
-
 # The optional settings of an e-mail receiver, named as in Alertmanager's email_config.
 EMAIL_SETTINGS = (
     "from",
@@ -73,33 +62,6 @@ class ServiceNames:
 
     team: str
     objectives: tuple[str, ...]
-
-
-def inline_secrets(doc: SourceDocument, what: str = "specs") -> list[Diagnostic]:
-    """Every key in ``doc`` that would put a secret's value (not its file) into out/."""
-    found = []
-
-    def walk(value, path):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in SECRET_KEYS and item not in (None, ""):
-                    found.append(
-                        error(
-                            doc.key_at(path + (key,)),
-                            "routing/inline-secret",
-                            f"{field_path(path + (key,))}: secrets must not be written into {what} (slo copies them "
-                            f"into out/, which is committed); put the value in a file Alertmanager can read and "
-                            f"give its path as '{key}_file'",
-                        )
-                    )
-                else:
-                    walk(item, path + (key,))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                walk(item, path + (i,))
-
-    walk(doc.data, ())
-    return found
 
 
 def _suggest(name: str, known) -> str:
@@ -358,10 +320,7 @@ class RoutingBuilder(DocumentBuilder):
             return None
         base = documents[0]
         data = base.data
-        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(
-            base, "a base config", skip=SECRET_KEYS
-        )
-        self.diagnostics.extend(secrets)
+        self.diagnostics.extend(secret_scan.in_base_config(base))
         structure = base_config_problems(base)
         self.diagnostics.extend(structure)
         if any(d.check_id == "routing/base-config" for d in structure):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import targets
-from compiler.build.routing import SECRET_KEYS, RoutingBuilder, ServiceNames, inline_secrets
+from compiler.build.routing import RoutingBuilder, ServiceNames
 from compiler.build.services import ServiceBuilder, build_model
 from compiler.checks import consistency
 from compiler.checks import secrets as secret_scan
@@ -85,9 +85,7 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
         if kind is None:
             continue
         schema_errors = validate_document(doc, kind)
-        secrets = secret_scan.in_document(doc, skip=SECRET_KEYS)
-        if kind == "Routing":
-            secrets += inline_secrets(doc)
+        secrets = secret_scan.in_spec(doc, kind)
         hidden = {d.position for d in secrets}  # an inline secret is reported once, as such
         schema_errors = secrets + [d for d in schema_errors if d.position not in hidden]
         loaded.diagnostics.extend(d for d in schema_errors if d.position not in unreadable)
@@ -135,7 +133,7 @@ def prepare_file(name: str, raw: bytes) -> PreparedFile:
         emitted[entry.name] = done
         for files, _ in done.values():
             secrets.update(
-                (path, secret_scan.in_artifact(path, text, SECRET_KEYS))
+                (path, secret_scan.in_artifact(path, text))
                 for path, text in files.items()
             )
         for kind, path in (
@@ -335,7 +333,7 @@ def compile_tree(root: Path | str, cache: Cache | None = None, jobs: int = 1) ->
     }  # the per-service files
     for path, text in artifacts.items():  # out/ is committed: the last guard, whatever the path
         emitted += (
-            scanned[path] if path in scanned else secret_scan.in_artifact(path, text, SECRET_KEYS)
+            scanned[path] if path in scanned else secret_scan.in_artifact(path, text)
         )
     diagnostics = sorted(list(diagnostics) + emitted, key=Diagnostic.sort_key)
     if any(d.severity >= Severity.ERROR for d in diagnostics):

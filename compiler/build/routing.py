@@ -358,7 +358,7 @@ class RoutingBuilder(DocumentBuilder):
                     f"{name} already sets global {key} to {base_globals[key]!r}; the base config's globals are kept, so drop this one",
                     key=True,
                 )
-        return BaseConfig(name, raw.decode("utf-8"))
+        return BaseConfig(name, data)
 
 
 def _reachable(

@@ -6,8 +6,9 @@ Numbers that end up in PromQL are Decimals so that 99.9 stays 99.9 (not 0.999000
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from compiler.core.diagnostics import Position
 
@@ -244,10 +245,14 @@ class Dependency:
 
 @dataclass(frozen=True)
 class BaseConfig:
-    """A hand-written alertmanager.yml that the generated routes are merged into."""
+    """A hand-written alertmanager.yml that the generated routes are merged into, as parsed
+    once when the Routing spec is built (which also checked its shape: one mapping, a root
+    route, no receiver or time interval named like slo's own)."""
 
     source_file: str
-    text: str
+    # Plain YAML data (dicts, lists, scalars), keys in the order written. Never modified: the
+    # Alertmanager target copies what it adds to. Left out of the hash, as a dict cannot be.
+    data: dict[str, Any] = field(hash=False)
 
 
 @dataclass(frozen=True)

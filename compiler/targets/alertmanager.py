@@ -20,7 +20,6 @@ import posixpath
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
-from compiler.spec.yaml_source import load_documents
 from compiler.text.yamltext import Comment, dump
 
 SCOPE = names.matcher(names.OBJECTIVE_KIND, names.OBJECTIVE_KINDS)
@@ -220,8 +219,7 @@ def standalone(model: Model) -> dict:
 def merged(model: Model) -> dict:
     """The base config, its keys in their order, with slo's parts added (conflicts were refused in build)."""
     routing = model.routing
-    documents, _ = load_documents(routing.base_config.source_file, routing.base_config.text)
-    base = documents[0].data
+    base = routing.base_config.data
     config: dict = {}
     if routing.globals or "global" in base:
         config["global"] = {**dict(routing.globals), **(base.get("global") or {})}

@@ -60,7 +60,7 @@ def write_rules(spec_dir: Path, out: Path) -> Model:
     """The Prometheus rule files the real compiler makes from ``spec_dir``, written under ``out``."""
     model, diagnostics = load_tree(spec_dir)
     assert model is not None, diagnostics
-    for rel, text in prometheus_rules.emit(model).items():
+    for rel, text in prometheus_rules.emit(model).files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text, encoding="utf-8")
     return model

@@ -446,7 +446,7 @@ def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says
         CliRunner().invoke(cli, ["compile", str(with_base(tmp_path)), "--out", str(out)]).exit_code
         == 0
     )
-    results = toolrun.test_alertmanager(out)
+    results = toolrun.test_output(out, only={"alertmanager"})
     assert [r.ok for r in results] == [True, True], "\n".join(r.output for r in results)
     config = out / conventions.ALERTMANAGER_CONFIG
 
@@ -562,7 +562,7 @@ def test_routing_table_failures_are_reported(tmp_path):
     text = config.read_text()
     config.write_text(text.replace("receiver: slo-ticket\n    matchers:", "receiver: slo-INFO\n    matchers:")
                       .replace("receiver: slo-info\n", "receiver: slo-ticket\n").replace("slo-INFO", "slo-info"))  # fmt: skip
-    check, table = toolrun.test_alertmanager(out)
+    check, table = toolrun.test_output(out, only={"alertmanager"})
     assert check.ok and not table.ok
     assert "payments ticket: expected slo-ticket, got slo-info" in table.output
     assert "data info: expected slo-info, got slo-ticket" in table.output

@@ -1,12 +1,13 @@
 """The compile cache: same bytes with or without it, and unchanged files are not rebuilt."""
 
+import dataclasses
 import shutil
 
 from conftest import ROOT
 
-from compiler import pipeline
+from compiler import pipeline, targets
+from compiler.pipeline import load
 from compiler.pipeline.cache import Cache
-from compiler.targets.promtool import testfiles as promtool_tests
 
 
 def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeypatch):
@@ -17,15 +18,16 @@ def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, monkeyp
     assert cold == plain
 
     loads, emits = [], []
-    real_load, real_emit = pipeline.load_file, promtool_tests.emit
+    real_load, real_tests = load.load_file, targets.by_name("promtool-tests")
     monkeypatch.setattr(
-        pipeline, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw)
+        load, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw)
     )
-    monkeypatch.setitem(
-        pipeline.targets.TARGETS,
-        "promtool-tests",
-        lambda model: emits.append(model.services[0].name) or real_emit(model),
+    counted = dataclasses.replace(
+        real_tests,
+        emit=lambda model: emits.append(model.services[0].name) or real_tests.emit(model),
     )
+    registry = tuple(counted if t is real_tests else t for t in targets.REGISTRY)
+    monkeypatch.setattr(targets, "REGISTRY", registry)
     assert pipeline.compile_tree(tmp_path / "slo", cache).artifacts == plain
     assert loads == [] and emits == []
 

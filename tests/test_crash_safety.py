@@ -142,7 +142,7 @@ def write_out(specs: Path, out: Path) -> dict[str, bytes]:
     model, diagnostics = load_tree(specs)
     assert model is not None, diagnostics
     files = {}
-    for rel, text in prometheus_rules.emit(model).items():
+    for rel, text in prometheus_rules.emit(model).files.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text, encoding="utf-8")
         files[Path(rel).name] = text.encode("utf-8")

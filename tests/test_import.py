@@ -233,11 +233,9 @@ def check_rules(out_dirs) -> list:
 
     The generated unit tests of imported specs are the compiler's own (tests/test_golden.py proves
     them); running them all here would take minutes. The Sloth round trip runs one file of them."""
-    promtool = toolrun.tool("promtool")
-    rules = sorted(p for out in out_dirs for p in (out / "prometheus" / "rules").glob("*.yml"))
-    results = [toolrun.run("promtool check rules", [promtool, "check", "rules", *map(str, rules)])]
-    results += [r for out in out_dirs for r in toolrun.check_embedded_rules(promtool, out)]
-    return [r for r in results if not r.ok]
+    rule_targets = {"prometheus", "kubernetes", "mimir"}
+    proofs = [p for out in out_dirs for p in toolrun.proofs_for(out, only=rule_targets)]
+    return [r for r in toolrun.run_proofs(proofs) if not r.ok]
 
 
 @needs_promtool

@@ -16,10 +16,13 @@ routes: slo's alerts go where the Routing spec says, all others where the base s
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
+from pathlib import Path
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
+from compiler.targets.protocol import Emitted, Proof, RouteTable, Target, ToolRun
 from compiler.text.yamltext import Comment, dump
 
 SCOPE = names.matcher(names.OBJECTIVE_KIND, names.OBJECTIVE_KINDS)
@@ -307,10 +310,11 @@ ROUTE_TESTS_NOTE = (
 )
 
 
-def emit(model: Model):
+# --- the target ----------------------------------------------------------------------------
+def emit(model: Model) -> Emitted:
     routing = model.routing
     if routing is None:
-        return {}, []
+        return Emitted()
     sources = routing.source_file
     if routing.base_config is not None:
         sources += f" and {routing.base_config.source_file}"
@@ -321,4 +325,20 @@ def emit(model: Model):
             route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE
         ),
     }
-    return files, []
+    return Emitted(files)
+
+
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    """`amtool check-config` on the generated config, then every case of the routing table."""
+    if names.ALERTMANAGER_CONFIG not in files:
+        return []
+    config = out_dir / names.ALERTMANAGER_CONFIG
+    found: list[Proof] = [
+        ToolRun(f"amtool check-config {config.as_posix()}", "amtool", ("check-config", str(config)))
+    ]
+    if names.ALERTMANAGER_ROUTE_TESTS in files:
+        found.append(RouteTable(out_dir / names.ALERTMANAGER_ROUTE_TESTS))
+    return found
+
+
+TARGET = Target("alertmanager", emit, per_service=False, proofs=proofs)

@@ -6,9 +6,14 @@ prometheus_rules.service_groups: the rules promtool checks and unit-tests are th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 from compiler.core import conventions as names
 from compiler.core.model import Model, Service
 from compiler.targets.prometheus import service_groups
+from compiler.targets.protocol import EmbeddedRuleGroups, Emitted, Proof, Target, matching
 from compiler.text.yamltext import dump
 
 
@@ -28,14 +33,26 @@ def rule_object(service: Service, groups: list[dict]) -> dict:
     }
 
 
-def emit(model: Model) -> dict[str, str]:
-    out = {}
+def emit(model: Model) -> Emitted:
+    files = {}
     for service in model.services:
         if service.outputs.kubernetes is None:
             continue
         groups = service_groups(service)
         if groups:
-            out[names.kubernetes_rule_file(service.name)] = dump(
+            files[names.kubernetes_rule_file(service.name)] = dump(
                 rule_object(service, groups), names.header(service.source_file)
             )
-    return out
+    return Emitted(files)
+
+
+def rule_groups(document: dict[str, Any]) -> Any:
+    return document["spec"]["groups"]
+
+
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    found = matching(files, names.kubernetes_rule_file("*"))
+    return [EmbeddedRuleGroups(tuple(out_dir / p for p in found), rule_groups)] if found else []
+
+
+TARGET = Target("kubernetes", emit, per_service=True, proofs=proofs)

@@ -48,7 +48,8 @@ class Query:
     gets a diagnostic: positions cost several times more than the expressions alone)."""
 
     position: Position
-    where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    where: str
     expr: str
 
 
@@ -209,7 +210,7 @@ def _walk_dashboard(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     row = ""  # title of the last row met: panels follow their row in the panel list
 
-    def walk(node, where: str) -> None:
+    def walk(node: dict | list, where: str) -> None:
         nonlocal row
         if isinstance(node, dict):
             if node.get("type") == "row":

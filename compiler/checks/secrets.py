@@ -34,7 +34,10 @@ SECRET_KEYS = frozenset(
     }
 )  # fmt: skip
 
-_SECRET_PARAMS = "token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig|signature"
+_SECRET_PARAMS = (
+    "token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig"
+    "|signature"
+)
 # Each pattern starts with a literal, which Python's re finds with a fast substring search: the
 # generated files of a thousand SLOs are tens of megabytes, and this scan runs on every compile.
 PATTERNS = (
@@ -187,7 +190,8 @@ _INLINE_KEY = re.compile(
 
 
 def in_artifacts(artifacts: dict[str, str]) -> list[Diagnostic]:
-    """A diagnostic at every secret in the generated files: the last check before out/ is written."""
+    """A diagnostic at every secret in the generated files: the last check before out/ is
+    written."""
     return [d for path, text in sorted(artifacts.items()) for d in in_artifact(path, text)]
 
 

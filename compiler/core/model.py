@@ -12,6 +12,9 @@ from typing import Any
 
 from compiler.core.diagnostics import Position
 
+# Where an object comes from when no spec file says (one built in code). Frozen: safe to share.
+NOWHERE = Position("")
+
 
 @dataclass(frozen=True)
 class Matcher:
@@ -95,7 +98,7 @@ class SLO:
     alerting: Alerting
     description: str = ""
     labels: tuple[tuple[str, str], ...] = ()
-    source: Position = Position("")
+    source: Position = NOWHERE
 
     @property
     def error_budget(self) -> Decimal:
@@ -120,7 +123,7 @@ class Threshold:
     runbook_url: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
-    source: Position = Position("")
+    source: Position = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ class TimeInterval:
 
 @dataclass(frozen=True, order=True)
 class ObjectiveRef:
-    """One objective (SLO or threshold) of one service: the ``service`` and ``slo`` labels of its alerts."""
+    """One objective (SLO or threshold) of one service: the ``service`` and ``slo`` labels of
+    its alerts."""
 
     service: str
     objective: str

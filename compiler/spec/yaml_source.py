@@ -9,6 +9,7 @@ what PyYAML would accept silently: duplicate keys (the last one would win) and a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -40,7 +41,7 @@ class SourceDocument:
     """One YAML document: its data plus where each value and key came from."""
 
     file: str
-    data: object
+    data: Any  # plain YAML data: a mapping, a list or a scalar
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
 

@@ -18,10 +18,19 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
+from compiler.core.model import (
+    BaseConfig,
+    Model,
+    Notify,
+    ObjectiveRef,
+    Routing,
+    SeverityPolicy,
+    TimeRange,
+)
 from compiler.targets.protocol import Emitted, Proof, RouteTable, Target, ToolRun
 from compiler.text.yamltext import Comment, dump
 
@@ -50,7 +59,7 @@ def integrations(notify: Notify, severity: str) -> dict:
     out: dict = {}
     if notify.pagerduty:
         pd = notify.pagerduty
-        config = {"routing_key_file": pd.routing_key_file}
+        config: dict[str, Any] = {"routing_key_file": pd.routing_key_file}
         if pd.url:
             config["url"] = pd.url
         config["severity"] = names.PAGERDUTY_SEVERITY[severity]
@@ -86,7 +95,7 @@ def receivers(routing: Routing) -> list[dict]:
 
 # --- routes --------------------------------------------------------------------------------
 def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
-    route = {
+    route: dict[str, Any] = {
         "receiver": names.receiver(policy.severity),
         "matchers": [names.matcher(names.SEVERITY, policy.severity)],
         "group_wait": format_duration(policy.group_wait),
@@ -141,8 +150,7 @@ def objective_severities(model: Model, ref: ObjectiveRef) -> list[str]:
     return [s for s in names.SEVERITIES if s in found]
 
 
-def inhibit_rules(model: Model) -> list:
-    routing = model.routing
+def inhibit_rules(model: Model, routing: Routing) -> list:
     rules: list = [
         Comment("a page silences the ticket and info alerts of the same service and SLO"),
         {
@@ -157,7 +165,8 @@ def inhibit_rules(model: Model) -> list:
         for ref in dependency.dependents:
             by_service.setdefault(ref.service, []).append(ref.objective)
         for severity in objective_severities(model, up):
-            # Never let an alert silence a more severe one: a ticket upstream mutes tickets and info only.
+            # Never let an alert silence a more severe one: a ticket upstream mutes tickets and
+            # info only.
             silenced = names.SEVERITIES[names.SEVERITIES.index(severity) :]
             rules.append(
                 Comment(f"{up.service}/{up.objective} ({severity}) silences what depends on it")
@@ -202,8 +211,7 @@ def time_intervals(routing: Routing) -> list[dict]:
 
 
 # --- whole configs -------------------------------------------------------------------------
-def standalone(model: Model) -> dict:
-    routing = model.routing
+def standalone(model: Model, routing: Routing) -> dict:
     config: dict = {}
     if routing.globals:
         config["global"] = dict(routing.globals)
@@ -213,16 +221,16 @@ def standalone(model: Model) -> dict:
         "routes": severity_routes(routing),
     }
     config["receivers"] = receivers(routing)
-    config["inhibit_rules"] = inhibit_rules(model)
+    config["inhibit_rules"] = inhibit_rules(model, routing)
     if routing.time_intervals:
         config["time_intervals"] = time_intervals(routing)
     return config
 
 
-def merged(model: Model) -> dict:
-    """The base config, its keys in their order, with slo's parts added (conflicts were refused in build)."""
-    routing = model.routing
-    base = routing.base_config.data
+def merged(model: Model, routing: Routing, base_config: BaseConfig) -> dict:
+    """The base config, its keys in their order, with slo's parts added (conflicts were refused
+    in build)."""
+    base = base_config.data
     config: dict = {}
     if routing.globals or "global" in base:
         config["global"] = {**dict(routing.globals), **(base.get("global") or {})}
@@ -231,7 +239,7 @@ def merged(model: Model) -> dict:
     route["routes"] = [scoped_route(routing), *(route.get("routes") or [])]
     config["route"] = route
     config["receivers"] = [*(base.get("receivers") or []), *receivers(routing)]
-    config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model)]
+    config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model, routing)]
     if routing.time_intervals:
         config["time_intervals"] = [*(base.get("time_intervals") or []), *time_intervals(routing)]
     return config
@@ -278,8 +286,7 @@ def _labels(
     }
 
 
-def route_tests(model: Model) -> dict:
-    routing = model.routing
+def route_tests(model: Model, routing: Routing) -> dict:
     cases = []
     for team in sorted({s.team for s in model.services}):
         for severity in names.SEVERITIES:
@@ -318,11 +325,15 @@ def emit(model: Model) -> Emitted:
     sources = routing.source_file
     if routing.base_config is not None:
         sources += f" and {routing.base_config.source_file}"
-    config = merged(model) if routing.base_config is not None else standalone(model)
+    config = (
+        standalone(model, routing)
+        if routing.base_config is None
+        else merged(model, routing, routing.base_config)
+    )
     files = {
         names.ALERTMANAGER_CONFIG: dump(config, names.header(sources)),
         names.ALERTMANAGER_ROUTE_TESTS: dump(
-            route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE
+            route_tests(model, routing), names.header(sources) + ROUTE_TESTS_NOTE
         ),
     }
     return Emitted(files)

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from compiler.core import conventions as names
-from compiler.core.model import Model, Service
+from compiler.core.model import KubernetesOutput, Model, Service
 from compiler.targets.prometheus import service_groups
 from compiler.targets.protocol import EmbeddedRuleGroups, Emitted, Proof, Target, matching
 from compiler.text.yamltext import dump
 
 
-def rule_object(service: Service, groups: list[dict]) -> dict:
-    settings = service.outputs.kubernetes
+def rule_object(service: Service, settings: KubernetesOutput, groups: list[dict]) -> dict:
     metadata: dict = {"name": names.kubernetes_rule_name(service.name)}
     if settings.namespace:
         metadata["namespace"] = settings.namespace
@@ -36,12 +35,13 @@ def rule_object(service: Service, groups: list[dict]) -> dict:
 def emit(model: Model) -> Emitted:
     files = {}
     for service in model.services:
-        if service.outputs.kubernetes is None:
+        settings = service.outputs.kubernetes
+        if settings is None:
             continue
         groups = service_groups(service)
         if groups:
             files[names.kubernetes_rule_file(service.name)] = dump(
-                rule_object(service, groups), names.header(service.source_file)
+                rule_object(service, settings, groups), names.header(service.source_file)
             )
     return Emitted(files)
 

@@ -5,6 +5,8 @@ The end-to-end delivery through real Prometheus and Alertmanager is in test_aler
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import textwrap
 
@@ -13,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import ROOT, have
 
-from compiler import compile_tree, load_tree
+from compiler import compile_tree, load_tree, targets
 from compiler.checks import toolrun
 from compiler.cli import cli
 from compiler.core import conventions
@@ -412,6 +414,23 @@ def with_base(tmp_path, base: str = BASE, routing: str = ROUTING):
             "kind: Routing\n", "kind: Routing\nbase_config: ../alertmanager-base.yml\n"
         ),
     )
+
+
+def test_the_base_config_is_parsed_once_in_build_and_merged_from_the_model(tmp_path):
+    """The target merges the data build checked: it neither reads the file nor parses it again,
+    and leaves the model as it was."""
+    specs = with_base(tmp_path)
+    expected = compile_tree(specs).artifacts[conventions.ALERTMANAGER_CONFIG]
+    model, diagnostics = load_tree(specs)
+    assert model is not None, diagnostics
+    base = model.routing.base_config
+    assert (base.source_file, base.data) == ("alertmanager-base.yml", yaml.safe_load(BASE))
+    assert pickle.loads(pickle.dumps(model)) == model and hash(base)  # still a cacheable model
+    (tmp_path / "alertmanager-base.yml").unlink()
+    before = copy.deepcopy(base.data)
+    files = targets.by_name("alertmanager").emit(model).files
+    assert files[conventions.ALERTMANAGER_CONFIG] == expected
+    assert base.data == before
 
 
 def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):

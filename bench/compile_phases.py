@@ -16,14 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from compiler import pipeline, targets
-from compiler.build.routing import SECRET_KEYS
+from compiler import targets
 from compiler.checks import consistency
 from compiler.checks import secrets as secret_scan
-from compiler.core import conventions
 from compiler.core.model import Model
 from compiler.pipeline import output
-from compiler.targets import prometheus as prometheus_rules
+from compiler.pipeline.load import assemble, load_file
+from compiler.pipeline.sources import read_tree
 
 
 def _clocks() -> tuple[float, float]:
@@ -43,31 +42,24 @@ def phases(specs: Path, out: Path) -> dict:
         total[1] += now[1] - cpu
         return result
 
-    sources = [
-        (pipeline.display_name(specs, p), p.read_bytes()) for p in pipeline.spec_files(specs)
-    ]
-    loaded = [timed("load", pipeline.load_file, name, raw) for name, raw in sources]
+    sources, _ = read_tree(specs)
+    loaded = [timed("load", load_file, s.name, s.raw) for s in sources]
     emitted, extracts = {}, {}
     for entry in (e for f in loaded for e in f.services if e.service is not None):
         alone = Model((entry.service,), None)
         done = {}
-        for name in sorted(targets.PER_SERVICE - {"prometheus"}):
-            done[name] = timed(f"emit {name}", targets.TARGETS[name], alone)
-        files, documents = timed("emit prometheus", prometheus_rules.emit_with_documents, alone)
-        done["prometheus"] = (files, [])
+        for target in (t for t in targets.REGISTRY if t.per_service):
+            done[target.name] = timed(f"emit {target.name}", target.emit, alone)
         emitted[entry.name] = done
-        for kind, path, source in (
-            ("rules", conventions.rules_file(entry.name), done["prometheus"][0]),
-            ("dashboard", conventions.dashboard_file(entry.name), done["grafana"][0]),
-        ):
-            if path in source:
+        for part in done.values():
+            for path, document in part.documents.items():
                 extracts[path] = timed(
                     "consistency read",
                     consistency.extract,
-                    kind,
+                    document.holds,
                     path,
-                    source[path],
-                    documents.get(path),
+                    part.files[path],
+                    document.data,
                 )
     stages.update(
         {name: {"wall_s": round(w, 3), "cpu_s": round(c, 3)} for name, (w, c) in spent.items()}
@@ -80,15 +72,19 @@ def phases(specs: Path, out: Path) -> dict:
         stages[name] = {"wall_s": round(now[0] - since[0], 3), "cpu_s": round(now[1] - since[1], 3)}
         return now
 
-    model, diagnostics = pipeline._assemble(
-        [(n, r, None) for n, r in sources], loaded, specs, pipeline.Diagnostics()
-    )
+    model, diagnostics = assemble(sources, loaded, specs, [])
     if model is None:
         raise SystemExit("\n".join(d.render() for d in diagnostics))
-    artifacts, _ = targets.emit_all(model, emitted)
+    all_emitted = targets.emit(model, emitted)
+    artifacts = all_emitted.files
     mark = record("assemble, global targets", mark)
+    for path, document in all_emitted.documents.items():
+        if path not in extracts:
+            extracts[path] = consistency.extract(
+                document.holds, path, artifacts[path], document.data
+            )
     consistency.check(model, artifacts, extracts)
-    secret_scan.in_artifacts(artifacts, SECRET_KEYS)
+    secret_scan.in_artifacts(artifacts)
     mark = record("check", mark)
     output.write_tree(artifacts, out)
     record("write", mark)

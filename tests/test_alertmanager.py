@@ -6,6 +6,8 @@ The end-to-end delivery through real Prometheus and Alertmanager is in test_aler
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import textwrap
 
@@ -13,7 +15,7 @@ import pytest
 import yaml
 from support import ROOT, needs_amtool, slo, write_files
 
-from compiler import compile_tree, load_tree
+from compiler import compile_tree, load_tree, targets
 from compiler.checks import toolrun
 from compiler.core import conventions
 
@@ -417,6 +419,23 @@ def with_base(tmp_path, base: str = BASE, routing: str = ROUTING):
     )
 
 
+def test_the_base_config_is_parsed_once_in_build_and_merged_from_the_model(tmp_path):
+    """The target merges the data build checked: it neither reads the file nor parses it again,
+    and leaves the model as it was."""
+    specs = with_base(tmp_path)
+    expected = compile_tree(specs).artifacts[conventions.ALERTMANAGER_CONFIG]
+    model, diagnostics = load_tree(specs)
+    assert model is not None, diagnostics
+    base = model.routing.base_config
+    assert (base.source_file, base.data) == ("alertmanager-base.yml", yaml.safe_load(BASE))
+    assert pickle.loads(pickle.dumps(model)) == model and hash(base)  # still a cacheable model
+    (tmp_path / "alertmanager-base.yml").unlink()
+    before = copy.deepcopy(base.data)
+    files = targets.by_name("alertmanager").emit(model).files
+    assert files[conventions.ALERTMANAGER_CONFIG] == expected
+    assert base.data == before
+
+
 def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):
     result = compile_tree(with_base(tmp_path))
     text = result.artifacts[conventions.ALERTMANAGER_CONFIG]
@@ -446,7 +465,7 @@ def test_merging_keeps_the_base_config_and_puts_slo_routes_first(tmp_path):
 def test_merged_config_routes_slo_alerts_by_severity_and_others_as_the_base_says(tmp_path):
     out = tmp_path / "out"
     assert slo("compile", with_base(tmp_path), "--out", out).exit_code == 0
-    results = toolrun.test_alertmanager(out)
+    results = toolrun.test_output(out, only={"alertmanager"})
     assert [r.ok for r in results] == [True, True], "\n".join(r.output for r in results)
     config = out / conventions.ALERTMANAGER_CONFIG
 
@@ -575,7 +594,7 @@ def test_routing_table_failures_are_reported(tmp_path):
         .replace("slo-INFO", "slo-info")
     )
     config.write_text(swapped)
-    check, table = toolrun.test_alertmanager(out)
+    check, table = toolrun.test_output(out, only={"alertmanager"})
     assert check.ok and not table.ok
     assert "payments ticket: expected slo-ticket, got slo-info" in table.output
     assert "data info: expected slo-info, got slo-ticket" in table.output

@@ -73,8 +73,8 @@ def test_compile_scaling_measures_compile_promtool_and_incremental(compile_resul
 
     per_file = (
         ["load"]
-        + [f"emit {name}" for name in sorted(targets.PER_SERVICE - {"prometheus"})]
-        + ["emit prometheus", "consistency read"]
+        + [f"emit {target.name}" for target in targets.REGISTRY if target.per_service]
+        + ["consistency read"]
     )
     assert list(size["phases"]["stages"]) == per_file + [
         "assemble, global targets",

@@ -1,5 +1,6 @@
 """The compile cache: same bytes with or without it, and unchanged files are not rebuilt."""
 
+import dataclasses
 import re
 import shutil
 import tomllib
@@ -8,10 +9,10 @@ import pytest
 import yaml
 from support import ROOT, slo
 
-from compiler import pipeline
+from compiler import pipeline, targets
 from compiler.pipeline import cache as cache_module
+from compiler.pipeline import load, prepare
 from compiler.pipeline.cache import Cache
-from compiler.targets.promtool import testfiles as promtool_tests
 
 
 def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, examples, monkeypatch):
@@ -21,15 +22,16 @@ def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, example
     assert cold == plain
 
     loads, emits = [], []
-    real_load, real_emit = pipeline.load_file, promtool_tests.emit
+    real_load, real_tests = load.load_file, targets.by_name("promtool-tests")
     monkeypatch.setattr(
-        pipeline, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw)
+        load, "load_file", lambda name, raw: loads.append(name) or real_load(name, raw)
     )
-    monkeypatch.setitem(
-        pipeline.targets.TARGETS,
-        "promtool-tests",
-        lambda model: emits.append(model.services[0].name) or real_emit(model),
+    counted = dataclasses.replace(
+        real_tests,
+        emit=lambda model: emits.append(model.services[0].name) or real_tests.emit(model),
     )
+    registry = tuple(counted if t is real_tests else t for t in targets.REGISTRY)
+    monkeypatch.setattr(targets, "REGISTRY", registry)
     assert pipeline.compile_tree(tmp_path / "slo", cache).artifacts == plain
     assert loads == [] and emits == []
 
@@ -83,9 +85,9 @@ def fresh_fingerprint():
 def _prepared_files(monkeypatch) -> list[str]:
     """The spec files the compile prepares (rather than serves from the cache) from now on."""
     prepared: list[str] = []
-    real = pipeline.prepare_file
+    real = prepare.prepare_file
     monkeypatch.setattr(
-        pipeline, "prepare_file", lambda name, raw: prepared.append(name) or real(name, raw)
+        prepare, "prepare_file", lambda name, raw: prepared.append(name) or real(name, raw)
     )
     return prepared
 

@@ -16,7 +16,7 @@ BASIC = GOLDEN / "basic"
 @pytest.mark.parametrize("root", SPEC_TREES)
 def test_everything_the_compiler_emits_is_consistent(root):
     result = compile_tree(root)
-    assert consistency.check(result.model, result.artifacts) == []
+    assert consistency.check(result.model, result.artifacts, result.checked) == []
     assert any(p.startswith("grafana/dashboards/") for p in result.artifacts)
 
 
@@ -75,7 +75,7 @@ def test_a_rule_reading_a_wrong_series_names_its_group_and_rule():
         for i, text in enumerate(artifacts[path].splitlines())
         if "slo:sli_error:ratio_rate7h" in text
     ]
-    assert [d.render() for d in consistency.check(result.model, artifacts)] == [
+    assert [d.render() for d in consistency.check(result.model, artifacts, result.checked)] == [
         f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 16 "
         "(record slo:burn_rate:current) reads slo:sli_error:ratio_rate7h, which no generated "
         "recording rule records and no spec names (did you mean slo:sli_error:ratio_rate6h?)"
@@ -89,7 +89,7 @@ def test_a_query_that_does_not_parse_is_reported_with_its_panel():
     board = json.loads(artifacts[path])
     board["panels"][0]["targets"][1]["expr"] = "1 - sum(slo:sli_error:ratio_period"
     artifacts[path] = json.dumps(board, sort_keys=True, indent=2) + "\n"
-    (diagnostic,) = consistency.check(result.model, artifacts)
+    (diagnostic,) = consistency.check(result.model, artifacts, result.checked)
     assert diagnostic.check_id == "consistency/promql"
     assert diagnostic.position.file == path and diagnostic.position.line > 0
     assert diagnostic.message.startswith(
@@ -147,7 +147,7 @@ def test_alerts_series_is_read_only_where_some_rule_alerts(tmp_path):
         result.artifacts,
         **{"grafana/dashboards/shop.json": json.dumps(board, sort_keys=True, indent=2)},
     )
-    (diagnostic,) = consistency.check(result.model, artifacts)
+    (diagnostic,) = consistency.check(result.model, artifacts, result.checked)
     assert diagnostic.message.startswith(
         'annotation "injected" reads ALERTS, which no generated recording rule records'
     )
@@ -158,6 +158,6 @@ def test_a_generated_rule_file_that_does_not_read_back_is_reported_as_such():
     result = compile_tree(BASIC / "slo")
     path = "prometheus/rules/checkout.rules.yml"
     broken = {**result.artifacts, path: result.artifacts[path] + "  owner: ops:\n"}
-    found = consistency.check(result.model, broken)
+    found = consistency.check(result.model, broken, result.checked)
     assert [d.check_id for d in found] == ["consistency/generated-file"]
     assert found[0].position.file == path and "this is a bug in slo" in found[0].message

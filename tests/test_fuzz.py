@@ -199,7 +199,7 @@ def test_mutated_routing_and_base_configs_emit_or_fail_cleanly(case):
             assert errors
             assert {d.position.file for d in errors} <= {mutated, "slo/routing.yaml"}, errors
             return
-        files, _ = targets.TARGETS["alertmanager"](model)
+        files = targets.by_name("alertmanager").emit(model).files
         for path, content in files.items():
             assert yaml.safe_load(content) is not None, path
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from compiler.build.base_config import problems as base_config_problems
 from compiler.build.services import DocumentBuilder
 from compiler.checks import secrets as secret_scan
 from compiler.core import conventions
-from compiler.core.diagnostics import Diagnostic, Severity, error, warning
+from compiler.core.diagnostics import Severity, error, warning
 from compiler.core.durations import format_duration
 from compiler.core.model import (
     BaseConfig,
@@ -44,17 +45,6 @@ DEFAULT_TIMING = {
 }
 DEFAULT_FALLBACK = "ticket"
 
-# Keys that hold a secret in Alertmanager's configuration (and would in a spec). Each has a
-# `<key>_file` form; all of those this compiler writes exist in Alertmanager 0.25.
-SECRET_KEYS = frozenset(
-    {
-        "routing_key", "service_key", "api_url", "slack_api_url", "auth_password", "smtp_auth_password",
-        "auth_secret", "smtp_auth_secret", "api_key", "opsgenie_api_key", "victorops_api_key", "api_secret",
-        "wechat_api_secret", "user_key", "token", "bot_token", "password", "credentials", "bearer_token",
-        "client_secret", "webhook_url",
-    }
-)  # fmt: skip
-
 # The optional settings of an e-mail receiver, named as in Alertmanager's email_config.
 EMAIL_SETTINGS = (
     "from",
@@ -75,34 +65,7 @@ class ServiceNames:
     objectives: tuple[str, ...]
 
 
-def inline_secrets(doc: SourceDocument, what: str = "specs") -> list[Diagnostic]:
-    """Every key in ``doc`` that would put a secret's value (not its file) into out/."""
-    found = []
-
-    def walk(value, path):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key in SECRET_KEYS and item not in (None, ""):
-                    found.append(
-                        error(
-                            doc.key_at(path + (key,)),
-                            "routing/inline-secret",
-                            f"{field_path(path + (key,))}: secrets must not be written into {what} (slo copies them "
-                            f"into out/, which is committed); put the value in a file Alertmanager can read and "
-                            f"give its path as '{key}_file'",
-                        )
-                    )
-                else:
-                    walk(item, path + (key,))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                walk(item, path + (i,))
-
-    walk(doc.data, ())
-    return found
-
-
-def _suggest(name: str, known) -> str:
+def _suggest(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     if close:
         return f"; did you mean '{close[0]}'?"
@@ -120,7 +83,8 @@ class RoutingBuilder(DocumentBuilder):
         super().__init__(doc, source_file)
         self.services = services
         self.base = base
-        self.base_globals: dict = {}  # a base config's `global:`, which the generated receivers rely on too
+        # A base config's `global:`, which the generated receivers rely on too.
+        self.base_globals: dict = {}
 
     # --- document ------------------------------------------------------------------------
     def build(self) -> Routing | None:
@@ -151,9 +115,10 @@ class RoutingBuilder(DocumentBuilder):
         )
 
     def policy(
-        self, severity: str, raw: dict, path, intervals: tuple[TimeInterval, ...]
+        self, severity: str, raw: dict, path: tuple, intervals: tuple[TimeInterval, ...]
     ) -> SeverityPolicy:
-        # An invalid duration is reported and replaced by the default, so the checks below still run.
+        # An invalid duration is reported and replaced by the default, so the checks below still
+        # run.
         wait, group, repeat = DEFAULT_TIMING[severity]
         group_wait = self.duration(path + ("group_wait",), raw.get("group_wait"), wait) or wait
         group_interval = (
@@ -167,8 +132,10 @@ class RoutingBuilder(DocumentBuilder):
                 warning(
                     self.doc.at(path + ("repeat_interval",)),
                     "routing/repeat-interval",
-                    f"{field_path(path + ('repeat_interval',))}: {format_duration(repeat_interval)} is shorter than "
-                    f"group_interval {format_duration(group_interval)}; Alertmanager repeats no more often than that",
+                    f"{field_path(path + ('repeat_interval',))}: "
+                    f"{format_duration(repeat_interval)} is shorter than group_interval "
+                    f"{format_duration(group_interval)}; Alertmanager repeats no more often than "
+                    "that",
                 )
             )
         known = {i.name for i in intervals}
@@ -178,7 +145,8 @@ class RoutingBuilder(DocumentBuilder):
                     self.fail(
                         path + (key, i),
                         "routing/unknown-time-interval",
-                        f"no time interval '{name}' is defined under time_intervals{_suggest(name, known)}",
+                        f"no time interval '{name}' is defined under time_intervals"
+                        f"{_suggest(name, known)}",
                     )
         return SeverityPolicy(
             severity=severity,
@@ -190,7 +158,7 @@ class RoutingBuilder(DocumentBuilder):
             mute_time_intervals=tuple(raw.get("mute_time_intervals", ())),
         )
 
-    def notify(self, raw: dict, path) -> Notify:
+    def notify(self, raw: dict, path: tuple) -> Notify:
         globals_ = {**self.base_globals, **(self.doc.data.get("global") or {})}
         pagerduty = slack = email = None
         if "pagerduty" in raw:
@@ -280,7 +248,7 @@ class RoutingBuilder(DocumentBuilder):
         return tuple(found)
 
     # --- dependencies --------------------------------------------------------------------
-    def expand(self, ref: str, path) -> list[ObjectiveRef] | None:
+    def expand(self, ref: str, path: tuple) -> list[ObjectiveRef] | None:
         """``service`` -> all its objectives; ``service/objective`` -> that one."""
         service, _, objective = ref.partition("/")
         if service not in self.services:
@@ -297,7 +265,8 @@ class RoutingBuilder(DocumentBuilder):
             self.fail(
                 path,
                 "routing/unknown-objective",
-                f"service '{service}' has no SLO or threshold '{objective}'{_suggest(objective, objectives)}",
+                f"service '{service}' has no SLO or threshold '{objective}'"
+                f"{_suggest(objective, objectives)}",
             )
             return None
         return [ObjectiveRef(service, objective)]
@@ -358,10 +327,7 @@ class RoutingBuilder(DocumentBuilder):
             return None
         base = documents[0]
         data = base.data
-        secrets = inline_secrets(base, "a base config") + secret_scan.in_document(
-            base, "a base config", skip=SECRET_KEYS
-        )
-        self.diagnostics.extend(secrets)
+        self.diagnostics.extend(secret_scan.in_base_config(base))
         structure = base_config_problems(base)
         self.diagnostics.extend(structure)
         if any(d.check_id == "routing/base-config" for d in structure):
@@ -373,8 +339,9 @@ class RoutingBuilder(DocumentBuilder):
                     error(
                         base.at(("receivers", i, "name")),
                         "routing/base-conflict",
-                        f"receivers[{i}].name: receiver names starting with '{conventions.RECEIVER_PREFIX}' are "
-                        "generated by slo; rename this one (is this a compiled config rather than your base?)",
+                        f"receivers[{i}].name: receiver names starting with "
+                        f"'{conventions.RECEIVER_PREFIX}' are generated by slo; rename this one "
+                        "(is this a compiled config rather than your base?)",
                     )
                 )
         ours = set(self.doc.data.get("time_intervals") or {})
@@ -385,7 +352,8 @@ class RoutingBuilder(DocumentBuilder):
                         error(
                             base.at((key, i, "name")),
                             "routing/base-conflict",
-                            f"{key}[{i}].name: '{interval['name']}' is also defined in {self.source_file}; rename one of them",
+                            f"{key}[{i}].name: '{interval['name']}' is also defined in "
+                            f"{self.source_file}; rename one of them",
                         )
                     )
         if isinstance(data.get("global"), dict):
@@ -396,10 +364,11 @@ class RoutingBuilder(DocumentBuilder):
                 self.fail(
                     ("global", key),
                     "routing/base-conflict",
-                    f"{name} already sets global {key} to {base_globals[key]!r}; the base config's globals are kept, so drop this one",
+                    f"{name} already sets global {key} to {base_globals[key]!r}; the base "
+                    "config's globals are kept, so drop this one",
                     key=True,
                 )
-        return BaseConfig(name, raw.decode("utf-8"))
+        return BaseConfig(name, data)
 
 
 def _reachable(

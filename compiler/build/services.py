@@ -7,6 +7,7 @@ every file. A document with schema errors is not built (its shape cannot be trus
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from compiler.core import conventions, windows
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
@@ -15,6 +16,7 @@ from compiler.core.model import (
     SLO,
     Alerting,
     Counter,
+    Indicator,
     KubernetesOutput,
     LatencyIndicator,
     Model,
@@ -33,7 +35,7 @@ from compiler.spec.yaml_source import SourceDocument
 MAX_FOR = 7 * 86400
 
 
-def _decimal(value) -> Decimal:
+def _decimal(value: object) -> Decimal:
     # str() first: Decimal(99.9) would carry the binary float's noise into PromQL.
     return Decimal(str(value))
 
@@ -51,16 +53,16 @@ class DocumentBuilder:
         self.diagnostics: list[Diagnostic] = []
 
     # --- helpers -------------------------------------------------------------------------
-    def fail(self, path, check: str, message: str, key: bool = False) -> None:
+    def fail(self, path: tuple, check: str, message: str, key: bool = False) -> None:
         where = (
             self.doc.key_at(path) if key else self.doc.at(path)
         )  # key: point at the name, not its value
         self.diagnostics.append(error(where, check, f"{field_path(path)}: {message}"))
 
-    def warn(self, path, check: str, message: str) -> None:
+    def warn(self, path: tuple, check: str, message: str) -> None:
         self.diagnostics.append(warning(self.doc.at(path), check, f"{field_path(path)}: {message}"))
 
-    def duration(self, path, text, default: int | None = None) -> int | None:
+    def duration(self, path: tuple, text: str | None, default: int | None = None) -> int | None:
         if text is None:
             return default
         try:
@@ -71,26 +73,27 @@ class DocumentBuilder:
 
 
 class ServiceBuilder(DocumentBuilder):
-    def labels(self, path, mapping: dict | None) -> tuple[tuple[str, str], ...]:
+    def labels(self, path: tuple, mapping: dict | None) -> tuple[tuple[str, str], ...]:
         for key in mapping or {}:
             if key in conventions.RESERVED_LABELS:
                 self.diagnostics.append(
                     error(
                         self.doc.key_at(path + (key,)),
                         "spec/reserved-label",
-                        f"{field_path(path + (key,))}: label '{key}' is set by the compiler; choose another name",
+                        f"{field_path(path + (key,))}: label '{key}' is set by the compiler; "
+                        "choose another name",
                     )
                 )
         return _pairs(mapping)
 
-    def expression(self, path, text: str):
+    def expression(self, path: tuple, text: str) -> Any:
         try:
             return promql.parse(text)
         except promql.PromQLError as exc:
             self.fail(path, "promql/syntax", f"invalid PromQL: {exc}")
             return None
 
-    def counter(self, path, text: str) -> Counter | None:
+    def counter(self, path: tuple, text: str) -> Counter | None:
         ast = self.expression(path, text)
         if ast is None:
             return None
@@ -159,7 +162,7 @@ class ServiceBuilder(DocumentBuilder):
             KubernetesOutput(settings.get("namespace"), _pairs(labels)), raw.get("mimir", False)
         )
 
-    def unique(self, names: dict, name: str, path) -> None:
+    def unique(self, names: dict, name: str, path: tuple) -> None:
         if name in names:
             first = self.doc.at(names[name] + ("name",))
             self.fail(
@@ -170,7 +173,7 @@ class ServiceBuilder(DocumentBuilder):
         else:
             names[name] = path
 
-    def slo(self, service: str, raw: dict, path) -> SLO | None:
+    def slo(self, service: str, raw: dict, path: tuple) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
@@ -184,7 +187,8 @@ class ServiceBuilder(DocumentBuilder):
             self.fail(
                 path + ("period",),
                 "spec/period",
-                f"{raw['period']} is longer than the maximum period of {format_duration(windows.MAX_PERIOD)}",
+                f"{raw['period']} is longer than the maximum period of "
+                f"{format_duration(windows.MAX_PERIOD)}",
             )
             period = None
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
@@ -204,7 +208,7 @@ class ServiceBuilder(DocumentBuilder):
             source=self.doc.at(path),
         )
 
-    def indicator(self, raw: dict, path):
+    def indicator(self, raw: dict, path: tuple) -> Indicator | None:
         if "ratio" in raw:
             ratio, p = raw["ratio"], path + ("ratio",)
             if ("errors" in ratio) == ("good" in ratio):
@@ -217,9 +221,10 @@ class ServiceBuilder(DocumentBuilder):
                 for k in ("errors", "good", "total")
                 if k in ratio
             }
-            if None in parts.values():
+            total = parts.pop("total")
+            if total is None or None in parts.values():
                 return None
-            return RatioIndicator(**parts)
+            return RatioIndicator(total, **parts)
         latency, p = raw["latency"], path + ("latency",)
         ast = self.expression(p + ("histogram",), latency["histogram"])
         if ast is None:
@@ -237,7 +242,8 @@ class ServiceBuilder(DocumentBuilder):
                 self.fail(
                     p + ("histogram",),
                     "spec/histogram",
-                    f"give the histogram's base name without '{suffix}' (e.g. {selector.metric[: -len(suffix)]})",
+                    f"give the histogram's base name without '{suffix}' "
+                    f"(e.g. {selector.metric[: -len(suffix)]})",
                 )
                 return None
         if any(m.name == "le" for m in selector.matchers):
@@ -257,7 +263,9 @@ class ServiceBuilder(DocumentBuilder):
             value = _decimal(threshold)
         return LatencyIndicator(selector, value, str(threshold))
 
-    def alerting(self, raw: dict, path, objective: Decimal, period: int | None) -> Alerting | None:
+    def alerting(
+        self, raw: dict, path: tuple, objective: Decimal, period: int | None
+    ) -> Alerting | None:
         if period is None:
             return None
         # `page: false` drops a severity; `page: {labels: ...}` keeps it with extras of its own.
@@ -267,9 +275,10 @@ class ServiceBuilder(DocumentBuilder):
         extras = {s: raw[s] for s in ("page", "ticket") if isinstance(raw.get(s), dict)}
         specs = windows.scaled_tiers(period)
         if "windows" in raw:
-            specs = self.custom_windows(raw["windows"], path + ("windows",), period)
-            if specs is None:
+            custom = self.custom_windows(raw["windows"], path + ("windows",), period)
+            if custom is None:
                 return None
+            specs = custom
         tiers = []
         for spec in specs:
             if not enabled[spec.severity]:
@@ -279,9 +288,11 @@ class ServiceBuilder(DocumentBuilder):
                 self.warn(
                     path,
                     "spec/unreachable-tier",
-                    f"the {tier.severity} tier {format_duration(tier.long)}/{format_duration(tier.short)} "
-                    f"(burn rate {conventions.number(tier.factor)}) can never fire: it needs an error ratio of "
-                    f"{conventions.number(tier.threshold * 100)}% with an objective of {conventions.number(objective * 100)}%",
+                    f"the {tier.severity} tier "
+                    f"{format_duration(tier.long)}/{format_duration(tier.short)} "
+                    f"(burn rate {conventions.number(tier.factor)}) can never fire: it needs an "
+                    f"error ratio of {conventions.number(tier.threshold * 100)}% with an "
+                    f"objective of {conventions.number(objective * 100)}%",
                 )
             tiers.append(tier)
         return Alerting(
@@ -303,7 +314,9 @@ class ServiceBuilder(DocumentBuilder):
             ),
         )
 
-    def custom_windows(self, raw: list, path, period: int):
+    def custom_windows(
+        self, raw: list, path: tuple, period: int
+    ) -> tuple[windows.TierSpec, ...] | None:
         specs = []
         ok = True
         for i, item in enumerate(raw):
@@ -317,7 +330,8 @@ class ServiceBuilder(DocumentBuilder):
                 self.fail(
                     p + ("short",),
                     "spec/window",
-                    f"{item['short']} is shorter than the base rate window {format_duration(windows.BASE_RATE_WINDOW)}",
+                    f"{item['short']} is shorter than the base rate window "
+                    f"{format_duration(windows.BASE_RATE_WINDOW)}",
                 )
                 ok = False
             if short > long:
@@ -331,7 +345,8 @@ class ServiceBuilder(DocumentBuilder):
                 self.fail(
                     p + ("long",),
                     "spec/window",
-                    f"long window {item['long']} is longer than the period {format_duration(period)}",
+                    f"long window {item['long']} is longer than the period "
+                    f"{format_duration(period)}",
                 )
                 ok = False
             specs.append(
@@ -348,7 +363,7 @@ class ServiceBuilder(DocumentBuilder):
             seen.add(key)
         return tuple(specs) if ok else None
 
-    def threshold(self, service: str, raw: dict, path) -> Threshold | None:
+    def threshold(self, service: str, raw: dict, path: tuple) -> Threshold | None:
         if ("above" in raw) == ("below" in raw):
             self.fail(path, "spec/threshold-comparison", "needs exactly one of 'above' or 'below'")
             return None
@@ -358,7 +373,8 @@ class ServiceBuilder(DocumentBuilder):
             self.fail(
                 path + ("for",),
                 "spec/duration",
-                f"{raw['for']} is longer than {format_duration(MAX_FOR)}, the longest 'for' slo generates tests for",
+                f"{raw['for']} is longer than {format_duration(MAX_FOR)}, the longest 'for' slo "
+                "generates tests for",
             )
             for_ = None
         labels = self.labels(path + ("labels",), raw.get("labels"))

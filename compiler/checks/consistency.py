@@ -6,10 +6,11 @@ expressions, a histogram's ``_bucket`` and ``_count`` series, threshold expressi
 is a compile error: a dashboard panel or rule reading a name nothing produces shows "no data" or
 never fires, and nobody notices until the day it matters.
 
-The check reads the emitted files themselves (dashboard JSON; rule files as the exact data
-the YAML writer wrote them from, or the YAML itself when the text is not that), so it judges
-exactly what would be written. A spec expression reading a
-name in the compiler's own ``slo:`` namespace that no rule records is reported at the spec.
+The check reads the files the targets tag as rule groups or dashboards (targets/protocol.py),
+as emitted: rule files as the exact data the YAML writer wrote them from (or the YAML itself when
+the text is not that), dashboards as their JSON. So it judges exactly what would be written. A
+spec expression reading a name in the compiler's own ``slo:`` namespace that no rule records is
+reported at the spec.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -26,6 +28,7 @@ from compiler.core.diagnostics import Diagnostic, Position, error
 from compiler.core.model import LatencyIndicator, Model, RatioIndicator
 from compiler.spec import promql
 from compiler.spec.yaml_source import load_documents
+from compiler.targets.protocol import Holds
 from compiler.text.yamltext import strip_comments
 
 # The C loader without positions: generated files are read in full on every compile, and
@@ -45,7 +48,8 @@ class Query:
     gets a diagnostic: positions cost several times more than the expressions alone)."""
 
     position: Position
-    where: str  # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    # e.g. 'panel 7 "Burn rate per alert window"' or 'group slo-x-sli, rule 3 (record slo:...)'
+    where: str
     expr: str
 
 
@@ -206,7 +210,7 @@ def _walk_dashboard(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     row = ""  # title of the last row met: panels follow their row in the panel list
 
-    def walk(node, where: str) -> None:
+    def walk(node: dict | list, where: str) -> None:
         nonlocal row
         if isinstance(node, dict):
             if node.get("type") == "row":
@@ -250,7 +254,7 @@ class Extract:
     alerts, and why it does not read back."""
 
     text: str
-    kind: str  # rules | dashboard
+    kind: Holds
     reads: frozenset[str]
     unparsable: bool = False
     records: frozenset[str] = frozenset()
@@ -258,11 +262,11 @@ class Extract:
     unreadable: tuple[Diagnostic, ...] = ()
 
 
-def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extract:
-    """Read one generated file, of kind "rules" or "dashboard". The expensive part of the
-    check, and per service: the compile runs it where the service's files are generated, in
-    parallel and cached with them (pipeline.py)."""
-    if kind == "rules":
+def extract(kind: Holds, path: str, text: str, data: dict | None = None) -> Extract:
+    """Read one generated file. The expensive part of the check, and mostly per service: the
+    compile runs it where the service's files are generated, in parallel and cached with them
+    (pipeline/prepare.py)."""
+    if kind is Holds.RULE_GROUPS:
         exprs, records, alerts, unreadable = _rule_contents(path, text, data)
     else:
         exprs, records, alerts, unreadable = _dashboard_exprs(text), set(), False, []
@@ -279,33 +283,32 @@ def extract(kind: str, path: str, text: str, data: dict | None = None) -> Extrac
 
 
 def check(
-    model: Model, artifacts: dict[str, str], extracts: dict[str, Extract] | None = None
+    model: Model, artifacts: dict[str, str], checked: Mapping[str, Extract]
 ) -> list[Diagnostic]:
-    """Every diagnostic about series read and never produced; ``extracts`` are files already
-    read, used where the artifact still has the text they were read from."""
-    extracts = extracts or {}
+    """Every diagnostic about series read and never produced. ``checked``: what was read of
+    each generated file the check covers (``extract``); a file whose text in ``artifacts`` is no
+    longer the text it was read from is read again."""
 
-    def read(kind: str, path: str) -> Extract:
-        known = extracts.get(path)
+    def read(path: str, known: Extract) -> Extract:
         text = artifacts[path]
-        if known is not None and (known.text is text or known.text == text):
+        if known.text is text or known.text == text:
             return known
-        return extract(kind, path, text)
+        return extract(known.kind, path, text)
 
-    files: list[tuple[str, Extract]] = []
+    covered = sorted((path, known) for path, known in checked.items() if path in artifacts)
+    rules = [
+        (path, read(path, known)) for path, known in covered if known.kind is Holds.RULE_GROUPS
+    ]
     recorded: set[str] = set()
     any_alerts = False
     diagnostics: list[Diagnostic] = []
-    for service in model.services:
-        path = names.rules_file(service.name)
-        if path in artifacts:
-            found = read("rules", path)
-            files.append((path, found))
-            recorded |= found.records
-            any_alerts |= found.alerts
-            diagnostics += found.unreadable
+    for _, found in rules:
+        recorded |= found.records
+        any_alerts |= found.alerts
+        diagnostics += found.unreadable
     if diagnostics:
-        return diagnostics  # what the unreadable file records is unknown: any other report would mislead
+        # What the unreadable file records is unknown: any other report would mislead.
+        return diagnostics
     produced = recorded | (set(ALERT_SERIES) if any_alerts else set())
 
     sources: set[str] = set()
@@ -319,24 +322,22 @@ def check(
                 error(
                     spec.position,
                     "consistency/unknown-series",
-                    f"{spec.where} reads {name}, which is in the compiler's {names.SERIES_NAMESPACE} namespace "
-                    f"but no generated recording rule records it{_hint(name, produced)}",
+                    f"{spec.where} reads {name}, which is in the compiler's "
+                    f"{names.SERIES_NAMESPACE} namespace but no generated recording rule "
+                    f"records it{_hint(name, produced)}",
                 )
             )
 
-    dashboards = [names.dashboard_file(s.name) for s in model.services] + [
-        names.OVERVIEW_DASHBOARD_FILE
+    dashboards = [
+        (path, read(path, known)) for path, known in covered if known.kind is Holds.DASHBOARD
     ]
-    for path in sorted(set(dashboards) & artifacts.keys()):
-        files.append((path, read("dashboard", path)))
-
-    known = produced | sources
-    for path, found in files:
-        if not found.unparsable and found.reads <= known:
+    known_series = produced | sources
+    for path, found in rules + dashboards:
+        if not found.unparsable and found.reads <= known_series:
             continue  # the common case: nothing to report, no need to know which query read what
         queries = (
             rule_queries(path, artifacts[path])
-            if found.kind == "rules"
+            if found.kind is Holds.RULE_GROUPS
             else dashboard_queries(path, artifacts[path])
         )
         for query in queries:
@@ -351,13 +352,13 @@ def check(
                     )
                 )
                 continue
-            for name in sorted(read_names - known):
+            for name in sorted(read_names - known_series):
                 diagnostics.append(
                     error(
                         query.position,
                         "consistency/unknown-series",
                         f"{query.where} reads {name}, which no generated recording rule records "
-                        f"and no spec names{_hint(name, known)}",
+                        f"and no spec names{_hint(name, known_series)}",
                     )
                 )
     return diagnostics

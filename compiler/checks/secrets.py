@@ -5,12 +5,15 @@ A secret is recognised by its form, wherever it is written: credentials in a URL
 well-known token formats, a private key. Spec values are checked where they are written (every
 string of every document, and of an Alertmanager base config); the generated files are scanned
 again before anything is written, so a secret that reaches out/ by any other path still stops
-the compile. Routing specs also refuse secret *keys* (routing_key, api_url, ...): build_routing.
+the compile. Where Alertmanager reads a secret by its key (routing_key, api_url, ...), that key
+is refused too: in Routing specs, in base configs and in the generated Alertmanager files.
+
+This module decides both what a secret is and where one may appear; the stages call
+``in_spec``, ``in_base_config`` and ``in_artifact``.
 """
 
 from __future__ import annotations
 
-import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -20,7 +23,21 @@ from compiler.core.diagnostics import Diagnostic, Position, error
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
 
-_SECRET_PARAMS = "token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig|signature"
+# Keys that hold a secret in Alertmanager's configuration (and would in a spec). Each has a
+# `<key>_file` form; all of those this compiler writes exist in Alertmanager 0.25.
+SECRET_KEYS = frozenset(
+    {
+        "routing_key", "service_key", "api_url", "slack_api_url", "auth_password",
+        "smtp_auth_password", "auth_secret", "smtp_auth_secret", "api_key", "opsgenie_api_key",
+        "victorops_api_key", "api_secret", "wechat_api_secret", "user_key", "token", "bot_token",
+        "password", "credentials", "bearer_token", "client_secret", "webhook_url",
+    }
+)  # fmt: skip
+
+_SECRET_PARAMS = (
+    "token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|client_secret|sig"
+    "|signature"
+)
 # Each pattern starts with a literal, which Python's re finds with a fast substring search: the
 # generated files of a thousand SLOs are tens of megabytes, and this scan runs on every compile.
 PATTERNS = (
@@ -82,6 +99,23 @@ def find(text: str) -> list[Finding]:
     return sorted(found, key=lambda f: (f.offset, f.what))
 
 
+# --- where secrets may not appear: the specs, a base config, the generated files -------------
+def in_spec(doc: SourceDocument, kind: str) -> list[Diagnostic]:
+    """Every secret written into a spec document of ``kind`` (as spec/validate names kinds): by
+    its form in any value or key; in a Routing document also a value under a key that names a
+    secret in Alertmanager (which is then reported once, as such)."""
+    found = in_document(doc, skip=SECRET_KEYS)
+    if kind == "Routing":
+        found += inline_secret_keys(doc)
+    return found
+
+
+def in_base_config(base: SourceDocument) -> list[Diagnostic]:
+    """Every secret in an Alertmanager base config, which slo copies into out/."""
+    what = "a base config"
+    return inline_secret_keys(base, what) + in_document(base, what, skip=SECRET_KEYS)
+
+
 def in_document(
     doc: SourceDocument, what: str = "specs", skip: frozenset[str] = frozenset()
 ) -> list[Diagnostic]:
@@ -96,12 +130,13 @@ def in_document(
                 error(
                     where,
                     "secrets/inline",
-                    f"{field_path(path)}: holds {finding.what}; secrets must not be written into {what} (slo copies "
-                    "them into out/, which is committed): keep it in a file the server reads, or in the environment",
+                    f"{field_path(path)}: holds {finding.what}; secrets must not be written "
+                    f"into {what} (slo copies them into out/, which is committed): keep it in a "
+                    "file the server reads, or in the environment",
                 )
             )
 
-    def walk(value, path: tuple) -> None:
+    def walk(value: object, path: tuple) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
                 check(str(key), path + (key,), key=True)
@@ -117,31 +152,57 @@ def in_document(
     return found
 
 
-@functools.lru_cache(maxsize=16)
-def _keyed(keys: frozenset[str]) -> re.Pattern:
-    """A YAML key from ``keys`` with a value written inline (``api_url: https://...``)."""
-    names = "|".join(sorted(map(re.escape, keys)))
-    return re.compile(
-        rf"(?:^[ \t]*(?:- )?|[{{,][ \t]*)[\"']?({names})[\"']?[ \t]*:[ \t]*(?![ \t]*(?:#|$|null\b|~|\"\"|''|[,}}]))",
-        re.M,
-    )
+def inline_secret_keys(doc: SourceDocument, what: str = "specs") -> list[Diagnostic]:
+    """Every key in ``doc`` that would put a secret's value (not its file) into out/."""
+    found = []
+
+    def walk(value: object, path: tuple) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in SECRET_KEYS and item not in (None, ""):
+                    found.append(
+                        error(
+                            doc.key_at(path + (key,)),
+                            "routing/inline-secret",
+                            f"{field_path(path + (key,))}: secrets must not be written into "
+                            f"{what} (slo copies them into out/, which is committed); put the "
+                            f"value in a file Alertmanager can read and give its path as "
+                            f"'{key}_file'",
+                        )
+                    )
+                else:
+                    walk(item, path + (key,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + (i,))
+
+    walk(doc.data, ())
+    return found
 
 
-def in_artifacts(artifacts: dict[str, str], keys: frozenset[str] = frozenset()) -> list[Diagnostic]:
-    """A diagnostic at every secret in the generated files: the last check before out/ is written.
+# A key of SECRET_KEYS with a value written inline (``api_url: https://...``).
+_INLINE_KEY = re.compile(
+    r"(?:^[ \t]*(?:- )?|[{,][ \t]*)[\"']?("
+    + "|".join(sorted(map(re.escape, SECRET_KEYS)))
+    + r")[\"']?[ \t]*:[ \t]*(?![ \t]*(?:#|$|null\b|~|\"\"|''|[,}]))",
+    re.M,
+)
 
-    ``keys``: YAML keys whose value is a secret in an Alertmanager config (routing_key, api_url, ...);
-    elsewhere, in rule files, they are only label names."""
-    return [d for path, text in sorted(artifacts.items()) for d in in_artifact(path, text, keys)]
+
+def in_artifacts(artifacts: dict[str, str]) -> list[Diagnostic]:
+    """A diagnostic at every secret in the generated files: the last check before out/ is
+    written."""
+    return [d for path, text in sorted(artifacts.items()) for d in in_artifact(path, text)]
 
 
-def in_artifact(path: str, text: str, keys: frozenset[str] = frozenset()) -> list[Diagnostic]:
-    """``in_artifacts`` for one file."""
+def in_artifact(path: str, text: str) -> list[Diagnostic]:
+    """``in_artifacts`` for one file. In the generated Alertmanager files a value under a key of
+    SECRET_KEYS is a secret too; elsewhere, in rule files, those are only label names."""
     findings = find(text)
-    if keys and posixpath.dirname(path) == _ALERTMANAGER_DIR:
+    if posixpath.dirname(path) == _ALERTMANAGER_DIR:
         findings += [
             Finding(f"a value for '{m.group(1)}' written inline", m.start(1))
-            for m in _keyed(keys).finditer(text)
+            for m in _INLINE_KEY.finditer(text)
         ]
     if not findings:
         return []

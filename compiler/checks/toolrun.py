@@ -1,18 +1,25 @@
-"""Run the real promtool and amtool on compiled output."""
+"""`slo test`: run the real promtool and amtool on compiled output.
+
+What to run comes from the targets: each declares the proofs it offers on its files in out/
+(targets/protocol.py); this module finds the tools and runs them.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from compiler.core import conventions
+from compiler import targets
+from compiler.targets.protocol import EmbeddedRuleGroups, Proof, ToolRun
 
 TIMEOUT = 300  # seconds for one promtool invocation
 
@@ -45,43 +52,53 @@ def run(title: str, argv: list[str], cwd: Path | None = None) -> ToolResult:
     return ToolResult(title, proc.returncode == 0, proc.stdout + proc.stderr)
 
 
-def test_output(out_dir: Path) -> list[ToolResult]:
-    promtool = tool("promtool")
-    results = []
-    rules = sorted((out_dir / "prometheus" / "rules").glob("*.yml"))
-    tests = sorted((out_dir / "prometheus" / "tests").glob("*.yml"))
-    if rules:
-        results.append(
-            run(
-                f"promtool check rules ({len(rules)} files)",
-                [promtool, "check", "rules", *map(str, rules)],
-            )
-        )
-    results += check_embedded_rules(promtool, out_dir)
-    # Unit-test files are independent and promtool uses about one core each: run them side by side.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        results += pool.map(
-            lambda test: run(
-                f"promtool test rules {test.as_posix()}", [promtool, "test", "rules", str(test)]
-            ),
-            tests,
-        )
-    return results + test_alertmanager(out_dir)
-
-
-def test_alertmanager(out_dir: Path) -> list[ToolResult]:
-    """`amtool check-config` on the generated config, then every case of the routing table."""
-    config = out_dir / conventions.ALERTMANAGER_CONFIG
-    if not config.is_file():
+def out_files(out_dir: Path) -> list[str]:
+    """Every file under ``out_dir``, relative, with "/", sorted."""
+    if not out_dir.is_dir():
         return []
-    amtool = tool("amtool")
-    results = [
-        run(f"amtool check-config {config.as_posix()}", [amtool, "check-config", str(config)])
+    return sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file())
+
+
+def proofs_for(out_dir: Path, only: Collection[str] | None = None) -> list[Proof]:
+    """What every target (or those named in ``only``) offers to prove of its files in out/."""
+    files = out_files(out_dir)
+    return [
+        proof
+        for target in targets.REGISTRY
+        if only is None or target.name in only
+        for proof in target.proofs(out_dir, files)
     ]
-    table = out_dir / conventions.ALERTMANAGER_ROUTE_TESTS
-    if table.is_file():
-        results.append(route_tests(amtool, table))
-    return results
+
+
+def test_output(out_dir: Path, only: Collection[str] | None = None) -> list[ToolResult]:
+    """`slo test`: every proof the targets (or those named in ``only``) offer on out/."""
+    return run_proofs(proofs_for(out_dir, only))
+
+
+def _tool_of(proof: Proof) -> str:
+    if isinstance(proof, ToolRun):
+        return proof.tool
+    return "promtool" if isinstance(proof, EmbeddedRuleGroups) else "amtool"
+
+
+def run_proofs(proofs: Sequence[Proof]) -> list[ToolResult]:
+    """One result per proof, in order, except that all embedded rule groups are checked in one
+    promtool run (reported where the first of them is). Every tool is looked up before any runs.
+    The runs are independent and each uses about one core: they run side by side."""
+    tools = {name: tool(name) for name in sorted({_tool_of(p) for p in proofs})}
+    embedded = [p for p in proofs if isinstance(p, EmbeddedRuleGroups)]
+    jobs: list[Callable[[], ToolResult]] = []
+    for proof in proofs:
+        if isinstance(proof, ToolRun):
+            argv = [tools[proof.tool], *proof.args]
+            jobs.append(functools.partial(run, proof.title, argv))
+        elif isinstance(proof, EmbeddedRuleGroups):
+            if proof is embedded[0]:
+                jobs.append(functools.partial(check_embedded_rules, tools["promtool"], embedded))
+        else:
+            jobs.append(functools.partial(route_tests, tools["amtool"], proof.table))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(lambda job: job(), jobs))
 
 
 def route_tests(amtool: str, table_file: Path) -> ToolResult:
@@ -117,24 +134,11 @@ def route_tests(amtool: str, table_file: Path) -> ToolResult:
     )
 
 
-# Outputs that wrap rule groups in another document: file pattern -> where the groups are.
-EMBEDDED_RULES = {
-    conventions.kubernetes_rule_file("*"): lambda document: document["spec"]["groups"],
-    conventions.mimir_rule_file("*"): lambda document: document["groups"],
-}
-
-
-def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
-    """`promtool check rules` on the groups inside PrometheusRule objects and Mimir namespace files.
-
-    promtool reads only plain rule files, so each document's groups are copied into one first."""
-    wrapped = [
-        (path, groups_of)
-        for pattern, groups_of in EMBEDDED_RULES.items()
-        for path in sorted(out_dir.glob(pattern))
-    ]
-    if not wrapped:
-        return []
+def check_embedded_rules(promtool: str, proofs: Sequence[EmbeddedRuleGroups]) -> ToolResult:
+    """`promtool check rules` on the groups inside PrometheusRule objects, Mimir namespace files
+    and the like: promtool reads only plain rule files, so each document's groups are copied
+    into one first."""
+    wrapped = [(path, proof.groups_of) for proof in proofs for path in proof.files]
     title = f"promtool check rules on embedded groups ({len(wrapped)} files)"
     with tempfile.TemporaryDirectory(prefix="slo-embedded-") as scratch:
         plain = []
@@ -149,5 +153,5 @@ def check_embedded_rules(promtool: str, out_dir: Path) -> list[ToolResult]:
                     )
                     plain.append(target)
             except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-                return [ToolResult(title, False, f"{path}: no rule groups where expected: {exc}")]
-        return [run(title, [promtool, "check", "rules", *map(str, plain)])]
+                return ToolResult(title, False, f"{path}: no rule groups where expected: {exc}")
+        return run(title, [promtool, "check", "rules", *map(str, plain)])

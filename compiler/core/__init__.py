@@ -1,1 +1,2 @@
-"""The shared core every stage reads: the model, burn-rate windows, names, diagnostics, durations."""
+"""The shared core every stage reads: the model, burn-rate windows, names, diagnostics and
+durations."""

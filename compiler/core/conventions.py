@@ -7,6 +7,7 @@ burn-rate alerts, the window pair that fired.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Context, Decimal
 
 from compiler.core.durations import format_duration
@@ -93,7 +94,8 @@ def tests_file(service: str) -> str:
 
 
 def slow_tests_file(service: str) -> str:
-    """Tests of tiers with day-long windows, run at 5-minute steps (see targets/promtool_tests.py)."""
+    """Tests of tiers with day-long windows, run at 5-minute steps (see
+    targets/promtool/testfiles.py)."""
     return f"prometheus/tests/{service}.slow.test.yml"
 
 
@@ -166,7 +168,8 @@ DATASOURCE_VARIABLE = "datasource"
 # The alert annotations link to the service dashboard with ?var-slo=<name> (dashboard_link above).
 SLO_VARIABLE = "slo"
 LOCAL_DATASOURCE_UID = "slo-prometheus"  # grafana/provisioning/datasources/prometheus.yml
-# Every series the compiler records starts with this; a spec reading a name in it must read one we record.
+# Every series the compiler records starts with this; a spec reading a name in it must read one
+# we record.
 SERIES_NAMESPACE = "slo:"
 
 
@@ -214,7 +217,7 @@ def receiver(severity: str, team: str | None = None) -> str:
     return f"{RECEIVER_PREFIX}{team}-{severity}" if team else f"{RECEIVER_PREFIX}{severity}"
 
 
-def matcher(label: str, values) -> str:
+def matcher(label: str, values: str | Iterable[str]) -> str:
     """An Alertmanager matcher in the quoted form 0.25 and the UTF-8 parser of 0.27+ both read.
 
     Values are our names (lowercase letters, digits, hyphens), so no escaping is needed.
@@ -248,6 +251,7 @@ GENERATED_ANNOTATIONS = frozenset({"summary", "description", "dashboard"})
 
 
 def absent_threshold(slo: str) -> str:
-    """Threshold that stands in for Pyrra's SLOMetricAbsent alert of an imported SLO (<= 30 characters)."""
+    """Threshold that stands in for Pyrra's SLOMetricAbsent alert of an imported SLO (<= 30
+    characters)."""
     suffix = "-absent"
     return slo[: 30 - len(suffix)].rstrip("-") + suffix

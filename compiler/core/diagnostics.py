@@ -7,6 +7,7 @@ prints or exits; the CLI renders them as ``file:line:col: severity [check-id] me
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -59,7 +60,7 @@ class Diagnostics:
         if diagnostic not in self.items:
             self.items.append(diagnostic)
 
-    def extend(self, diagnostics) -> None:
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         for d in diagnostics:
             self.add(d)
 

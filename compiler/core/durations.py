@@ -25,14 +25,16 @@ def parse_duration(text: str) -> int:
     match = _PATTERN.match(text)
     if not match or not any(match.groups()):
         raise DurationError(
-            f"'{text}' is not a duration: use a number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)"
+            f"'{text}' is not a duration: use a number followed by w, d, h, m or s, largest unit "
+            "first (e.g. 1h30m)"
         )
     seconds = sum(int(n) * UNITS[u] for n, u in zip(match.groups(), ORDER) if n)
     if seconds <= 0:
         raise DurationError(f"'{text}' must be longer than zero")
     if seconds > MAX_SECONDS:
         raise DurationError(
-            f"'{text}' is longer than {format_duration(MAX_SECONDS)}, the longest duration slo accepts"
+            f"'{text}' is longer than {format_duration(MAX_SECONDS)}, the longest duration slo "
+            "accepts"
         )
     return seconds
 

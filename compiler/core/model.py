@@ -6,10 +6,14 @@ Numbers that end up in PromQL are Decimals so that 99.9 stays 99.9 (not 0.999000
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from compiler.core.diagnostics import Position
+
+# Where an object comes from when no spec file says (one built in code). Frozen: safe to share.
+NOWHERE = Position("")
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class SLO:
     alerting: Alerting
     description: str = ""
     labels: tuple[tuple[str, str], ...] = ()
-    source: Position = Position("")
+    source: Position = NOWHERE
 
     @property
     def error_budget(self) -> Decimal:
@@ -119,7 +123,7 @@ class Threshold:
     runbook_url: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
-    source: Position = Position("")
+    source: Position = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,8 @@ class TimeInterval:
 
 @dataclass(frozen=True, order=True)
 class ObjectiveRef:
-    """One objective (SLO or threshold) of one service: the ``service`` and ``slo`` labels of its alerts."""
+    """One objective (SLO or threshold) of one service: the ``service`` and ``slo`` labels of
+    its alerts."""
 
     service: str
     objective: str
@@ -244,10 +249,14 @@ class Dependency:
 
 @dataclass(frozen=True)
 class BaseConfig:
-    """A hand-written alertmanager.yml that the generated routes are merged into."""
+    """A hand-written alertmanager.yml that the generated routes are merged into, as parsed
+    once when the Routing spec is built (which also checked its shape: one mapping, a root
+    route, no receiver or time interval named like slo's own)."""
 
     source_file: str
-    text: str
+    # Plain YAML data (dicts, lists, scalars), keys in the order written. Never modified: the
+    # Alertmanager target copies what it adds to. Left out of the hash, as a dict cannot be.
+    data: dict[str, Any] = field(hash=False)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import difflib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ class Change:
 
 
 def _inside(directory: Path, rel: str) -> Path:
-    """``directory / rel`` for a clean relative path, which can only name a file inside ``directory``.
+    """``directory / rel`` for a clean relative path, which can only name a file inside
+    ``directory``.
 
     Generated names come from validated spec names, so this never fails for real input; it is the
     last line of defence should a name ever carry ``..``, an absolute path or an empty segment.
@@ -107,7 +109,7 @@ def _is_ours(out_dir: Path) -> bool:
     )
 
 
-def _libc_function(name: str):
+def _libc_function(name: str) -> Callable[..., int] | None:
     libc_name = ctypes.util.find_library("c")
     if not libc_name:
         return None
@@ -121,7 +123,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     AT_FDCWD, RENAME_EXCHANGE = -100, 2
     rc = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
-    return rc == 0
+    return bool(rc == 0)
 
 
 def _link(existing: Path, new: Path) -> bool:
@@ -170,7 +172,8 @@ def recover(out_dir: Path) -> None:
 
 
 def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
-    """Replace ``out_dir`` with exactly ``artifacts``; returns what changed (nothing written if nothing did)."""
+    """Replace ``out_dir`` with exactly ``artifacts``; returns what changed (nothing written if
+    nothing did)."""
     out_dir = Path(out_dir)
     recover(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

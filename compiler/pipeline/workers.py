@@ -102,7 +102,7 @@ def _collect(pid: int, spool: IO[bytes], count: int) -> list:
         raise
     with spool:
         spool.seek(0)
-        results = []
+        results: list = []
         while len(results) < count:
             try:
                 ok, already_pickled, value = pickle.load(spool)

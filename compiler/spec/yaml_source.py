@@ -41,7 +41,7 @@ class SourceDocument:
     """One YAML document: its data plus where each value and key came from."""
 
     file: str
-    data: object
+    data: Any  # plain YAML data: a mapping, a list or a scalar
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
 

@@ -1,64 +1,66 @@
-"""Targets: each a pure function model -> {relative path under out/: file text}.
+"""Targets: each a pure function model -> files under out/, declared once in the registry below.
 
 Targets never read files, the network or the clock, so the same model always gives the same
-bytes. A target may return diagnostics (e.g. something it cannot express) as warnings.
+bytes. A target may return diagnostics (e.g. something it cannot express). What a target
+declares (its name, whether it is per service, its ``emit`` and its proofs) is in protocol.py;
+each target module ends with its ``TARGET``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.model import Model, Service
-from compiler.targets import alertmanager, kubernetes, mimir
-from compiler.targets import prometheus as prometheus_rules
-from compiler.targets.grafana import dashboards as grafana_dashboards
-from compiler.targets.promtool import testfiles as promtool_tests
+from compiler.targets import alertmanager, kubernetes, mimir, prometheus
+from compiler.targets.grafana import dashboards
+from compiler.targets.promtool import testfiles
+from compiler.targets.protocol import Document, Emitted, Target
 
-# name -> emit(model) -> ({path: text}, [diagnostics])
-TARGETS = {
-    "alertmanager": alertmanager.emit,
-    "prometheus": lambda model: (prometheus_rules.emit(model), []),
-    "promtool-tests": promtool_tests.emit,
-    "grafana": grafana_dashboards.emit_services,
-    "grafana-overview": grafana_dashboards.emit_overview,
-    "kubernetes": lambda model: (kubernetes.emit(model), []),
-    "mimir": lambda model: (mimir.emit(model), []),
-}
-
-
-# Targets whose files for a service depend on that service alone: the compile runs them where
-# the service is built, in parallel and cached per spec file (pipeline.py).
-PER_SERVICE = frozenset({"prometheus", "promtool-tests", "grafana", "kubernetes", "mimir"})
-
-Emitted = tuple[dict[str, str], list[Diagnostic]]
+# Every target. The order is the order `slo test` reports their proofs in (rule files are
+# checked before they are unit-tested); it changes no file.
+REGISTRY: tuple[Target, ...] = (
+    prometheus.TARGET,
+    kubernetes.TARGET,
+    mimir.TARGET,
+    testfiles.TARGET,
+    dashboards.TARGET,
+    dashboards.OVERVIEW_TARGET,
+    alertmanager.TARGET,
+)
 
 
-def emit_service(service: Service) -> tuple[dict[str, Emitted], dict[str, dict]]:
-    """Every per-service target's files for one service, by target name; and for the rule file,
-    the data it is the YAML of (so the consistency check need not read the YAML back)."""
+def by_name(name: str) -> Target:
+    return next(t for t in REGISTRY if t.name == name)
+
+
+def emit_service(service: Service) -> dict[str, Emitted]:
+    """What every per-service target gives for one service, by target name."""
     alone = Model((service,), None)
-    emitted = {name: TARGETS[name](alone) for name in sorted(PER_SERVICE - {"prometheus"})}
-    files, documents = prometheus_rules.emit_with_documents(alone)
-    emitted["prometheus"] = (files, [])
-    return emitted, documents
+    return {target.name: target.emit(alone) for target in REGISTRY if target.per_service}
 
 
-def emit_all(model: Model, per_service: dict[str, dict[str, Emitted]] | None = None) -> Emitted:
-    """Every target's files; ``per_service``: what ``emit_service`` gave for every service."""
-    artifacts: dict[str, str] = {}
+def emit(model: Model, per_service: Mapping[str, Mapping[str, Emitted]] | None = None) -> Emitted:
+    """Every target's files, sorted by path, with their diagnostics and documents.
+
+    ``per_service``: what ``emit_service`` gave for every service of ``model`` (service name ->
+    target name -> emitted), used instead of running the per-service targets again."""
+    files: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
-    for name in sorted(TARGETS):
-        if per_service is not None and name in PER_SERVICE:
-            files, found = {}, []
-            for service in model.services:
-                files.update(per_service[service.name][name][0])
-                found.extend(per_service[service.name][name][1])
+    documents: dict[str, Document] = {}
+    for target in REGISTRY:
+        if per_service is not None and target.per_service:
+            parts = [per_service[service.name][target.name] for service in model.services]
         else:
-            files, found = TARGETS[name](model)
-        overlap = artifacts.keys() & files.keys()
+            parts = [target.emit(model)]
+        written = {path for part in parts for path in part.files}
+        overlap = files.keys() & written
         if overlap:  # a bug in conventions, not in user input
             raise RuntimeError(
-                f"target {name} writes {sorted(overlap)} that another target also writes"
+                f"target {target.name} writes {sorted(overlap)} that another target also writes"
             )
-        artifacts.update(files)
-        diagnostics.extend(found)
-    return dict(sorted(artifacts.items())), diagnostics
+        for part in parts:
+            files.update(part.files)
+            diagnostics.extend(part.diagnostics)
+            documents.update(part.documents)
+    return Emitted(dict(sorted(files.items())), tuple(diagnostics), documents)

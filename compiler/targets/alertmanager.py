@@ -16,11 +16,22 @@ routes: slo's alerts go where the Routing spec says, all others where the base s
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import Model, Notify, ObjectiveRef, Routing, SeverityPolicy, TimeRange
-from compiler.spec.yaml_source import load_documents
+from compiler.core.model import (
+    BaseConfig,
+    Model,
+    Notify,
+    ObjectiveRef,
+    Routing,
+    SeverityPolicy,
+    TimeRange,
+)
+from compiler.targets.protocol import Emitted, Proof, RouteTable, Target, ToolRun
 from compiler.text.yamltext import Comment, dump
 
 SCOPE = names.matcher(names.OBJECTIVE_KIND, names.OBJECTIVE_KINDS)
@@ -48,7 +59,7 @@ def integrations(notify: Notify, severity: str) -> dict:
     out: dict = {}
     if notify.pagerduty:
         pd = notify.pagerduty
-        config = {"routing_key_file": pd.routing_key_file}
+        config: dict[str, Any] = {"routing_key_file": pd.routing_key_file}
         if pd.url:
             config["url"] = pd.url
         config["severity"] = names.PAGERDUTY_SEVERITY[severity]
@@ -84,7 +95,7 @@ def receivers(routing: Routing) -> list[dict]:
 
 # --- routes --------------------------------------------------------------------------------
 def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
-    route = {
+    route: dict[str, Any] = {
         "receiver": names.receiver(policy.severity),
         "matchers": [names.matcher(names.SEVERITY, policy.severity)],
         "group_wait": format_duration(policy.group_wait),
@@ -139,8 +150,7 @@ def objective_severities(model: Model, ref: ObjectiveRef) -> list[str]:
     return [s for s in names.SEVERITIES if s in found]
 
 
-def inhibit_rules(model: Model) -> list:
-    routing = model.routing
+def inhibit_rules(model: Model, routing: Routing) -> list:
     rules: list = [
         Comment("a page silences the ticket and info alerts of the same service and SLO"),
         {
@@ -155,7 +165,8 @@ def inhibit_rules(model: Model) -> list:
         for ref in dependency.dependents:
             by_service.setdefault(ref.service, []).append(ref.objective)
         for severity in objective_severities(model, up):
-            # Never let an alert silence a more severe one: a ticket upstream mutes tickets and info only.
+            # Never let an alert silence a more severe one: a ticket upstream mutes tickets and
+            # info only.
             silenced = names.SEVERITIES[names.SEVERITIES.index(severity) :]
             rules.append(
                 Comment(f"{up.service}/{up.objective} ({severity}) silences what depends on it")
@@ -200,8 +211,7 @@ def time_intervals(routing: Routing) -> list[dict]:
 
 
 # --- whole configs -------------------------------------------------------------------------
-def standalone(model: Model) -> dict:
-    routing = model.routing
+def standalone(model: Model, routing: Routing) -> dict:
     config: dict = {}
     if routing.globals:
         config["global"] = dict(routing.globals)
@@ -211,17 +221,16 @@ def standalone(model: Model) -> dict:
         "routes": severity_routes(routing),
     }
     config["receivers"] = receivers(routing)
-    config["inhibit_rules"] = inhibit_rules(model)
+    config["inhibit_rules"] = inhibit_rules(model, routing)
     if routing.time_intervals:
         config["time_intervals"] = time_intervals(routing)
     return config
 
 
-def merged(model: Model) -> dict:
-    """The base config, its keys in their order, with slo's parts added (conflicts were refused in build)."""
-    routing = model.routing
-    documents, _ = load_documents(routing.base_config.source_file, routing.base_config.text)
-    base = documents[0].data
+def merged(model: Model, routing: Routing, base_config: BaseConfig) -> dict:
+    """The base config, its keys in their order, with slo's parts added (conflicts were refused
+    in build)."""
+    base = base_config.data
     config: dict = {}
     if routing.globals or "global" in base:
         config["global"] = {**dict(routing.globals), **(base.get("global") or {})}
@@ -230,7 +239,7 @@ def merged(model: Model) -> dict:
     route["routes"] = [scoped_route(routing), *(route.get("routes") or [])]
     config["route"] = route
     config["receivers"] = [*(base.get("receivers") or []), *receivers(routing)]
-    config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model)]
+    config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model, routing)]
     if routing.time_intervals:
         config["time_intervals"] = [*(base.get("time_intervals") or []), *time_intervals(routing)]
     return config
@@ -277,8 +286,7 @@ def _labels(
     }
 
 
-def route_tests(model: Model) -> dict:
-    routing = model.routing
+def route_tests(model: Model, routing: Routing) -> dict:
     cases = []
     for team in sorted({s.team for s in model.services}):
         for severity in names.SEVERITIES:
@@ -309,18 +317,39 @@ ROUTE_TESTS_NOTE = (
 )
 
 
-def emit(model: Model):
+# --- the target ----------------------------------------------------------------------------
+def emit(model: Model) -> Emitted:
     routing = model.routing
     if routing is None:
-        return {}, []
+        return Emitted()
     sources = routing.source_file
     if routing.base_config is not None:
         sources += f" and {routing.base_config.source_file}"
-    config = merged(model) if routing.base_config is not None else standalone(model)
+    config = (
+        standalone(model, routing)
+        if routing.base_config is None
+        else merged(model, routing, routing.base_config)
+    )
     files = {
         names.ALERTMANAGER_CONFIG: dump(config, names.header(sources)),
         names.ALERTMANAGER_ROUTE_TESTS: dump(
-            route_tests(model), names.header(sources) + ROUTE_TESTS_NOTE
+            route_tests(model, routing), names.header(sources) + ROUTE_TESTS_NOTE
         ),
     }
-    return files, []
+    return Emitted(files)
+
+
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    """`amtool check-config` on the generated config, then every case of the routing table."""
+    if names.ALERTMANAGER_CONFIG not in files:
+        return []
+    config = out_dir / names.ALERTMANAGER_CONFIG
+    found: list[Proof] = [
+        ToolRun(f"amtool check-config {config.as_posix()}", "amtool", ("check-config", str(config)))
+    ]
+    if names.ALERTMANAGER_ROUTE_TESTS in files:
+        found.append(RouteTable(out_dir / names.ALERTMANAGER_ROUTE_TESTS))
+    return found
+
+
+TARGET = Target("alertmanager", emit, per_service=False, proofs=proofs)

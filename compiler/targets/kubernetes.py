@@ -6,14 +6,18 @@ prometheus_rules.service_groups: the rules promtool checks and unit-tests are th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 from compiler.core import conventions as names
-from compiler.core.model import Model, Service
+from compiler.core.model import KubernetesOutput, Model, Service
 from compiler.targets.prometheus import service_groups
+from compiler.targets.protocol import EmbeddedRuleGroups, Emitted, Proof, Target, matching
 from compiler.text.yamltext import dump
 
 
-def rule_object(service: Service, groups: list[dict]) -> dict:
-    settings = service.outputs.kubernetes
+def rule_object(service: Service, settings: KubernetesOutput, groups: list[dict]) -> dict:
     metadata: dict = {"name": names.kubernetes_rule_name(service.name)}
     if settings.namespace:
         metadata["namespace"] = settings.namespace
@@ -28,14 +32,27 @@ def rule_object(service: Service, groups: list[dict]) -> dict:
     }
 
 
-def emit(model: Model) -> dict[str, str]:
-    out = {}
+def emit(model: Model) -> Emitted:
+    files = {}
     for service in model.services:
-        if service.outputs.kubernetes is None:
+        settings = service.outputs.kubernetes
+        if settings is None:
             continue
         groups = service_groups(service)
         if groups:
-            out[names.kubernetes_rule_file(service.name)] = dump(
-                rule_object(service, groups), names.header(service.source_file)
+            files[names.kubernetes_rule_file(service.name)] = dump(
+                rule_object(service, settings, groups), names.header(service.source_file)
             )
-    return out
+    return Emitted(files)
+
+
+def rule_groups(document: dict[str, Any]) -> Any:
+    return document["spec"]["groups"]
+
+
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    found = matching(files, names.kubernetes_rule_file("*"))
+    return [EmbeddedRuleGroups(tuple(out_dir / p for p in found), rule_groups)] if found else []
+
+
+TARGET = Target("kubernetes", emit, per_service=True, proofs=proofs)

@@ -16,8 +16,10 @@ How the SLI rules stay cheap and exact (README, "How the rules are built"):
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import NamedTuple, NotRequired, TypedDict
 
 from compiler.core import conventions as names
@@ -28,6 +30,7 @@ from compiler.core.model import (
     Counter,
     LatencyIndicator,
     Matcher,
+    Model,
     RatioIndicator,
     Service,
     Threshold,
@@ -42,6 +45,15 @@ from compiler.core.windows import (
     tiled,
 )
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
+from compiler.targets.protocol import (
+    Document,
+    Emitted,
+    Holds,
+    Proof,
+    Target,
+    ToolRun,
+    matching,
+)
 from compiler.text.promtext import (
     escape_template,
     format_threshold,
@@ -477,17 +489,32 @@ def service_groups(service: Service) -> list[dict[str, object]]:
     return groups
 
 
-def emit_with_documents(model) -> tuple[dict[str, str], dict[str, dict]]:
-    """The rule files, and the data each is the YAML of (with ``Comment`` items)."""
+# --- the target ----------------------------------------------------------------------------
+def emit(model: Model) -> Emitted:
+    """One rule file per service; the consistency check reads the data each file is the YAML
+    of (with ``Comment`` items) instead of parsing it back."""
     files, documents = {}, {}
     for service in model.services:
         groups = service_groups(service)
         if groups:
             path = names.rules_file(service.name)
-            documents[path] = {"groups": groups}
-            files[path] = dump(documents[path], names.header(service.source_file))
-    return files, documents
+            data = {"groups": groups}
+            files[path] = dump(data, names.header(service.source_file))
+            documents[path] = Document(Holds.RULE_GROUPS, data)
+    return Emitted(files, (), documents)
 
 
-def emit(model) -> dict[str, str]:
-    return emit_with_documents(model)[0]
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    rules = matching(files, posixpath.dirname(names.rules_file("*")) + "/*.yml")
+    if not rules:
+        return []
+    return [
+        ToolRun(
+            f"promtool check rules ({len(rules)} files)",
+            "promtool",
+            ("check", "rules", *(str(out_dir / path) for path in rules)),
+        )
+    ]
+
+
+TARGET = Target("prometheus", emit, per_service=True, proofs=proofs)

@@ -56,7 +56,7 @@ def write_rules(spec_dir: Path, out: Path) -> Model:
     """Write under ``out`` the Prometheus rule files the real compiler makes from ``spec_dir``."""
     model, diagnostics = load_tree(spec_dir)
     assert model is not None, diagnostics
-    write_files(out, prometheus_rules.emit(model))
+    write_files(out, prometheus_rules.emit(model).files)
     return model
 
 

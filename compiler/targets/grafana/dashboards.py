@@ -18,7 +18,7 @@ from decimal import Decimal
 from grafanalib import core as g
 
 from compiler.core import conventions as names
-from compiler.core.diagnostics import Diagnostic, Position, error
+from compiler.core.diagnostics import Position, error
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, LatencyIndicator, Model, Service, Threshold
 from compiler.core.windows import current_burn_window, tier_windows
@@ -38,6 +38,7 @@ from compiler.targets.grafana.panels import (
     timeseries,
     to_json,
 )
+from compiler.targets.protocol import Document, Emitted, Holds, Target
 from compiler.text.promtext import format_threshold
 
 TIME_RANGE = g.Time("now-7d", "now")  # long enough to see the 3-day ticket window burn
@@ -506,9 +507,10 @@ def overview_dashboard(model: Model) -> g.Dashboard:
     )
 
 
-def emit_services(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
+# --- the targets ---------------------------------------------------------------------------
+def emit_services(model: Model) -> Emitted:
     """One dashboard per service (each depends on its service alone, so it can be cached)."""
-    out: dict[str, str] = {}
+    files: dict[str, str] = {}
     diagnostics = []
     for service in model.services:
         if not service.slos and not service.thresholds:
@@ -527,18 +529,19 @@ def emit_services(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
                 )
             )
             continue
-        out[path] = to_json(service_dashboard(service))
-    return out, diagnostics
+        files[path] = to_json(service_dashboard(service))
+    return Emitted(files, tuple(diagnostics), dict.fromkeys(files, DASHBOARD))
 
 
-def emit_overview(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
+def emit_overview(model: Model) -> Emitted:
     """Every SLO of every service in one table."""
     if not model.services:
-        return {}, []
-    return {names.OVERVIEW_DASHBOARD_FILE: to_json(overview_dashboard(model))}, []
+        return Emitted()
+    path = names.OVERVIEW_DASHBOARD_FILE
+    return Emitted({path: to_json(overview_dashboard(model))}, (), {path: DASHBOARD})
 
 
-def emit(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
-    services, diagnostics = emit_services(model)
-    overview, _ = emit_overview(model)
-    return {**services, **overview}, diagnostics
+# The consistency check reads a dashboard's own JSON (there is no data to hand it instead).
+DASHBOARD = Document(Holds.DASHBOARD)
+TARGET = Target("grafana", emit_services, per_service=True)
+OVERVIEW_TARGET = Target("grafana-overview", emit_overview, per_service=False)

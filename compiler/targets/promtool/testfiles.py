@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -47,6 +48,7 @@ from compiler.targets.promtool.humanize import RENDER, humanize_percentage, stab
 from compiler.targets.promtool.render import bind, render
 from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.synth import matches, satisfy, selects, series_text
+from compiler.targets.protocol import Emitted, Proof, Target, ToolRun, matching
 from compiler.text.promtext import go_float
 from compiler.text.yamltext import Comment, dump
 
@@ -548,8 +550,9 @@ def test_file(service: Service, path: str, interval: int, tests: Tests) -> str:
     return dump(document, names.header(service.source_file))
 
 
-def emit(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
-    out: dict[str, str] = {}
+# --- the target ----------------------------------------------------------------------------
+def emit(model: Model) -> Emitted:
+    files: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     for service in model.services:
         fine, coarse, found = service_tests(service)
@@ -559,5 +562,22 @@ def emit(model: Model) -> tuple[dict[str, str], list[Diagnostic]]:
             (coarse, COARSE_STEP, names.slow_tests_file(service.name)),
         ):
             if tests:
-                out[path] = test_file(service, path, interval, tests)
-    return out, diagnostics
+                files[path] = test_file(service, path, interval, tests)
+    return Emitted(files, tuple(diagnostics))
+
+
+def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
+    """`promtool test rules` on each test file: they are independent, and promtool uses about
+    one core each, so `slo test` runs them side by side."""
+    tests = matching(files, posixpath.dirname(names.tests_file("*")) + "/*.yml")
+    return [
+        ToolRun(
+            f"promtool test rules {(out_dir / path).as_posix()}",
+            "promtool",
+            ("test", "rules", str(out_dir / path)),
+        )
+        for path in tests
+    ]
+
+
+TARGET = Target("promtool-tests", emit, per_service=True, proofs=proofs)

@@ -2,7 +2,7 @@
 #   make run   compile slo/, prove every generated alert with promtool, start a local
 #              Prometheus and Alertmanager (127.0.0.1:9090, :9093), push, and show what loaded
 #   make stop  stop that local Prometheus and Alertmanager
-#   make test  the whole test suite
+#   make test  the lint and type gates (make lint), then the whole test suite
 # and one run by hand, never by `make test` (bench/README.md):
 #   make bench compile scaling, rule evaluation cost and push throughput; rewrites bench/results/
 #              and bench/README.md
@@ -18,7 +18,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCAL_TARGETS := SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=.run/prometheus/rules \
 	SLO_ALERTMANAGER_URL=http://127.0.0.1:9093 SLO_ALERTMANAGER_CONFIG=.run/alertmanager/alertmanager.yml
 
-.PHONY: run stop test bench setup tools venv clean
+.PHONY: run stop test lint bench setup tools venv clean
 
 run: setup
 	$(SLO) compile
@@ -30,8 +30,16 @@ run: setup
 stop:
 	prometheus/local-stack.sh stop
 
-test: setup
+test: setup lint
 	$(VENV)/bin/python -m pytest -q
+
+# The gates (configured in pyproject.toml), before any test runs: a finding fails `make test`
+# and so CI (.ci/run). .pre-commit-config.yaml runs the same three for contributors.
+LINTED := compiler tests bench
+lint: venv
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 
 # About 55 minutes in all; BENCH_ARGS reach every script's shared options (e.g. --runs 5).
 # The rule cost is measured twice, with 20 and with 80 raw series behind each SLO.

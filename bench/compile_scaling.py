@@ -86,8 +86,10 @@ def bench_size(slos: int, runs: int, work: Path, log) -> dict:
         )  # a different file each run, so each run really changes one
         incremental.append(slo_compile(specs, out, cache))
         log(
-            f"{slos:>6} SLOs run {i + 1}/{runs}: compile {full[-1].wall_s:.2f}s (cpu {full[-1].cpu_s:.2f}s, "
-            f"{full[-1].peak_rss_mib:.0f} MiB), promtool {check[-1].wall_s:.2f}s, incremental {incremental[-1].wall_s:.2f}s"
+            f"{slos:>6} SLOs run {i + 1}/{runs}: compile {full[-1].wall_s:.2f}s (cpu "
+            f"{full[-1].cpu_s:.2f}s, "
+            f"{full[-1].peak_rss_mib:.0f} MiB), promtool {check[-1].wall_s:.2f}s, incremental "
+            f"{incremental[-1].wall_s:.2f}s"
         )
     rule_files = list((out / "prometheus" / "rules").glob("*.yml"))
     result = {

@@ -5,16 +5,19 @@
 
 Steps (README "Rule evaluation cost" says what each number means):
   1. specs (gen_specs, SLOs only) -> our rules (slo compile) and a Sloth-style set (sloth_rules);
-  2. synthetic counters and histograms (gen_metrics) -> `promtool tsdb create-blocks-from openmetrics`;
+  2. synthetic counters and histograms (gen_metrics) ->
+     `promtool tsdb create-blocks-from openmetrics`;
   3. a Prometheus without rules on that TSDB; the 5-minute base series of both sets are backfilled
-     through it with `promtool tsdb create-blocks-from rules` (recording rules only produce data from
-     the moment Prometheus runs them, so without this every long window would be nearly empty);
+     through it with `promtool tsdb create-blocks-from rules` (recording rules only produce data
+     from the moment Prometheus runs them, so without this every long window would be nearly
+     empty);
      then every rule expression of both sets is run as a query at the end of the data, with
      `stats=all` (samples touched, engine time), and the period SLIs are compared with the exact
      ratio of the synthetic events;
   4. each set alone in its own Prometheus on a copy of the TSDB: every group's `evaluationTime`
      from /api/v1/rules over a few evaluations. Groups run every --measure-interval seconds so that
-     this takes a minute, not the 5 minutes of our period group; per-hour costs use the real intervals.
+     this takes a minute, not the 5 minutes of our period group; per-hour costs use the real
+     intervals.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def self_contained(rules: list[dict]) -> list[dict]:
     out = []
     for rule in rules:
         labels = rule["labels"]
-        recorded = f'{rule["record"]}{{{names.SERVICE}="{labels[names.SERVICE]}",{names.SLO}="{labels[names.SLO]}"}}'
+        matchers = f'{names.SERVICE}="{labels[names.SERVICE]}",{names.SLO}="{labels[names.SLO]}"'
+        recorded = f"{rule['record']}{{{matchers}}}"
         if rule["record"] == names.TOTAL_RATE:
             totals[recorded] = f"({rule['expr'].strip()})"
             out.append(rule)
@@ -145,7 +149,8 @@ def load_rules(directory: Path) -> list[dict]:
 
 # --- 2. data -------------------------------------------------------------------------------------
 def load_openmetrics(files: list[Path], tsdb: Path) -> None:
-    """Backfill OpenMetrics files into ``tsdb`` (one promtool per file, on every CPU); removes them."""
+    """Backfill OpenMetrics files into ``tsdb`` (one promtool per file, on every CPU); removes
+    them."""
     promtool = shutil.which("promtool") or "promtool"
 
     def load(path: Path) -> None:
@@ -264,7 +269,8 @@ def move_blocks(source: Path, tsdb: Path) -> None:
 
 
 def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
-    """Wait until Prometheus has compacted the backfilled 2h blocks (they would cost CPU mid-measurement)."""
+    """Wait until Prometheus has compacted the backfilled 2h blocks (they would cost CPU
+    mid-measurement)."""
     if quiet_for <= 0:
         return 0.0
     began = time.monotonic()
@@ -420,7 +426,8 @@ def measure_live(
     missing = [g["name"] for g in groups if len(samples.get(g["name"], {})) < evaluations]
     if missing:
         raise RuntimeError(
-            f"{name}: {len(missing)} group(s) did not evaluate {evaluations} times, e.g. {missing[:3]}"
+            f"{name}: {len(missing)} group(s) did not evaluate {evaluations} times, e.g. "
+            f"{missing[:3]}"
         )
     median = {g: statistics.median(v.values()) for g, v in samples.items()}
     by_rule: dict[str, float] = defaultdict(float)
@@ -489,7 +496,8 @@ def run(args, work: Path) -> dict:
     end = int(time.time()) // 60 * 60 - 60
     data = gen_metrics.Synthetic(args.services, args.instances, end=end, days=args.days)
     log(
-        f"{data.series_count()} raw series, {data.sample_count():,} samples; {data.burst_minutes()} burst minutes"
+        f"{data.series_count()} raw series, {data.sample_count():,} samples; "
+        f"{data.burst_minutes()} burst minutes"
     )
     tsdb = work / "tsdb"
     tsdb.mkdir(parents=True, exist_ok=True)
@@ -517,7 +525,8 @@ def run(args, work: Path) -> dict:
         prep["blocks"] = int(prom.metric("prometheus_tsdb_blocks_loaded"))
         log(f"TSDB settled: {prep['blocks']} blocks")
         stats = {name: query_stats(prom, groups[name], data.end) for name in SETS}
-        # Sloth with its optimization turned off (disableOptimized): the period from the raw counters.
+        # Sloth with its optimization turned off (disableOptimized): the period from the raw
+        # counters.
         raw_period = [
             {
                 "interval_s": GLOBAL_INTERVAL,
@@ -547,7 +556,8 @@ def run(args, work: Path) -> dict:
                 )
             )
             log(
-                f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s per hour"
+                f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s "
+                "per hour"
             )
     summary = summarize(live, stats, rows)
     return {

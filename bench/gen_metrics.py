@@ -112,7 +112,8 @@ class ServiceTraffic:
 
 
 class Synthetic:
-    """``services`` services x ``instances`` instances, samples every minute from start to end (inclusive)."""
+    """``services`` services x ``instances`` instances, samples every minute from start to end
+    (inclusive)."""
 
     def __init__(self, services: int, instances: int, end: int, days: float = 30, seed: int = 7):
         self.end = end - end % SCRAPE_INTERVAL
@@ -224,7 +225,8 @@ class Synthetic:
     def exact_ratio(
         self, service: int, slo: str, period: int, at: int | None = None
     ) -> tuple[int, int]:
-        """(bad, all) events between the samples at ``at - period`` and ``at`` (default: the end)."""
+        """(bad, all) events between the samples at ``at - period`` and ``at`` (default: the
+        end)."""
         at = self.end if at is None else at
         bad_name, all_name = SLO_EVENTS[slo]
         last = (at - self.start) // SCRAPE_INTERVAL
@@ -246,5 +248,6 @@ if __name__ == "__main__":
     began = time.perf_counter()
     written = data.write_openmetrics(out)
     print(
-        f"{data.sample_count():,} samples of {data.series_count()} series in {len(written)} files, {time.perf_counter() - began:.1f}s"
+        f"{data.sample_count():,} samples of {data.series_count()} series in {len(written)} files, "
+        f"{time.perf_counter() - began:.1f}s"
     )

@@ -22,7 +22,7 @@ def service_spec(i: int, thresholds: bool = True, slos: bool = True) -> str:
         "apiVersion: slo/v1",
         f"service: {svc}",
         f"team: team-{i % 40:02d}",
-        'labels: {tier: "%d"}' % (i % 3 + 1),
+        f'labels: {{tier: "{i % 3 + 1}"}}',
     ]
     if slos:
         lines += _slo_lines(i, svc, job)
@@ -64,7 +64,8 @@ def _threshold_lines(job: str) -> list[str]:
     return [
         "thresholds:",
         "  - name: disk-usage",
-        f'    expr: 1 - node_filesystem_avail_bytes{{job="{job}",mountpoint="/"}} / node_filesystem_size_bytes{{job="{job}",mountpoint="/"}}',
+        f'    expr: 1 - node_filesystem_avail_bytes{{job="{job}",mountpoint="/"}}'
+        f' / node_filesystem_size_bytes{{job="{job}",mountpoint="/"}}',
         "    above: 0.85",
         "    for: 10m",
         "    severity: ticket",
@@ -83,7 +84,8 @@ def spec_path(root: Path, i: int) -> Path:
 
 
 def generate(slos: int, root: Path, thresholds: bool = True) -> int:
-    """5 objectives per service (3 SLOs + 2 thresholds, or 3 SLOs alone); returns the number of files."""
+    """5 objectives per service (3 SLOs + 2 thresholds, or 3 SLOs alone); returns the number of
+    files."""
     services = max(1, slos // 5) if thresholds else max(1, slos // 3)
     for i in range(services):
         path = spec_path(root, i)
@@ -105,7 +107,8 @@ def generate_split(services: int, root: Path) -> dict:
 
 
 def change_one(root: Path, i: int = 0) -> Path:
-    """Edit one spec the way a person would (tighten an objective), for the incremental re-compile."""
+    """Edit one spec the way a person would (tighten an objective), for the incremental
+    re-compile."""
     path = spec_path(root, i)
     text = path.read_text()
     old = f"    objective: {OBJECTIVES[i % 5]}\n"

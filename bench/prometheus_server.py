@@ -111,7 +111,8 @@ class PrometheusServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise PrometheusError(
-                    f"prometheus exited with {self.proc.returncode}; see {self.log_path.name}:\n{self.log_tail()}"
+                    f"prometheus exited with {self.proc.returncode}; see "
+                    f"{self.log_path.name}:\n{self.log_tail()}"
                 )
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
@@ -158,7 +159,7 @@ class PrometheusServer:
             text = resp.read().decode()
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
+            if line.startswith((name + " ", name + "{")):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 

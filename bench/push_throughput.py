@@ -1,4 +1,5 @@
-"""Benchmark 3: `slo push` of 1,000 dashboards and thousands of rule groups, then an unchanged re-push.
+"""Benchmark 3: `slo push` of 1,000 dashboards and thousands of rule groups, then an unchanged
+re-push.
 
     python bench/push_throughput.py                              # 1,000 services, 3 runs
     python bench/push_throughput.py --services 5 --runs 1 --json results.json
@@ -70,7 +71,8 @@ class Servers:
     rules_dir: Path | None = None
 
     def env(self) -> dict[str, str]:
-        """The environment `slo push` reads its targets from (SLO_* variables, as README "Pushing")."""
+        """The environment `slo push` reads its targets from (SLO_* variables, as README
+        "Pushing")."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLO_")}
         if self.prometheus:
             env.update(
@@ -90,7 +92,8 @@ class Servers:
             return 0
 
     def rules_snapshot(self) -> dict[str, tuple]:
-        """Every file in the rules directory (ownership record included): inode, mtime, size, digest."""
+        """Every file in the rules directory (ownership record included): inode, mtime, size,
+        digest."""
         found = {}
         for path in sorted(self.rules_dir.iterdir()):
             st = path.stat()
@@ -118,7 +121,8 @@ class Servers:
         return mark
 
     def since(self, mark: dict) -> dict:
-        """What the servers saw since ``mark``: requests by method, writes, reloads, files touched, CPU."""
+        """What the servers saw since ``mark``: requests by method, writes, reloads, files
+        touched, CPU."""
         seen: dict = {"fakes_cpu_s": round(_self_cpu() - mark["self_cpu_s"], 3)}
         for name in ("grafana", "mimir"):
             fake = getattr(self, name)
@@ -197,7 +201,8 @@ except subprocess.TimeoutExpired:
     code = 124
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("\\n@rusage " + json.dumps([wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code]), flush=True)
+record = [wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code]
+print("\\n@rusage " + json.dumps(record), flush=True)
 sys.exit(code)
 """
 
@@ -298,7 +303,8 @@ def compiled_tree(services: int, work: Path) -> tuple[Path, Path, dict]:
 
 # --- summary -----------------------------------------------------------------------------------
 def medians(pushes: list[dict]) -> dict:
-    """Median wall, CPU and RSS over runs, the largest write count on any run, every run's record."""
+    """Median wall, CPU and RSS over runs, the largest write count on any run, every run's
+    record."""
     keys = ("wall_s", "cpu_s", "peak_rss_mib")
     writes = {
         name: max(p["servers"][name]["writes"] for p in pushes)
@@ -346,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         specs, out, params = compiled_tree(args.services, work)
         log(
-            f"{params['services']} services: {params['dashboards']} dashboards, {params['rule_groups']} rule groups "
-            f"({params['rules']} rules) in {params['rule_files']} files; compiled in {params['compile_wall_s']:.1f}s"
+            f"{params['services']} services: {params['dashboards']} dashboards, "
+            f"{params['rule_groups']} rule groups "
+            f"({params['rules']} rules) in {params['rule_files']} files; compiled in "
+            f"{params['compile_wall_s']:.1f}s"
         )
         expected = {
             "grafana_dashboards": params["dashboards"],
@@ -363,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
                 f, r = result["first"], result["repush"]
                 writes = {name: r["servers"][name]["writes"] for name in shape}
                 log(
-                    f"run {i + 1}/{args.runs} {'+'.join(shape)}: first push {f['wall_s']:.1f}s (cpu {f['cpu_s']:.1f}s), "
-                    f"re-push {r['wall_s']:.1f}s (cpu {r['cpu_s']:.1f}s), writes on re-push {writes}"
+                    f"run {i + 1}/{args.runs} {'+'.join(shape)}: first push {f['wall_s']:.1f}s "
+                    f"(cpu {f['cpu_s']:.1f}s), "
+                    f"re-push {r['wall_s']:.1f}s (cpu {r['cpu_s']:.1f}s), writes on re-push "
+                    f"{writes}"
                 )
     finally:
         if args.work is None:

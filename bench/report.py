@@ -46,33 +46,40 @@ def machine_table(facts: dict) -> list[str]:
         f"| memory | {facts['memory_gib']} GiB |",
         f"| OS | {facts['os']} |",
         f"| Python | {facts['python']} |",
-        f"| promtool / prometheus | {facts['promtool'].split(' (')[0]} / {facts['prometheus'].split(' (')[0]} |",
+        f"| promtool / prometheus | {facts['promtool'].split(' (')[0]} / "
+        f"{facts['prometheus'].split(' (')[0]} |",
         f"| slo commit | `{facts['slo_commit']}` |",
-        f"| load average (1/5/15 min) at start → end | {' / '.join(map(str, facts['load_average_at_start']))} → "
+        "| load average (1/5/15 min) at start → end | "
+        f"{' / '.join(map(str, facts['load_average_at_start']))} → "
         f"{' / '.join(map(str, facts.get('load_average_at_end', [])))} |",
     ]
 
 
 def compile_tables(data: dict) -> list[str]:
     lines = [
-        f"Medians of {data['runs']} runs; wall time (CPU time in brackets). Peak RSS is the compile's.",
+        f"Medians of {data['runs']} runs; wall time (CPU time in brackets). Peak RSS is the "
+        "compile's.",
         "",
-        "| SLOs | spec files | output files (MiB) | `slo compile` | peak RSS | `promtool check rules` | compile / promtool | incremental (1 file changed) | incremental / full |",
+        "| SLOs | spec files | output files (MiB) | `slo compile` | peak RSS | `promtool check "
+        "rules` | compile / promtool | incremental (1 file changed) | incremental / full |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in data["sizes"]:
         c, p, i = size["compile"], size["promtool_check_rules"], size["incremental"]
         lines.append(
-            f"| {size['slos']:,} | {size['spec_files']:,} | {size['output_files']:,} ({size['output_mib']}) "
+            f"| {size['slos']:,} | {size['spec_files']:,} | {size['output_files']:,} "
+            f"({size['output_mib']}) "
             f"| {_s(c['wall_s'])} ({_s(c['cpu_s'])}) | {c['peak_rss_mib']:.0f} MiB "
-            f"| {_s(p['wall_s'])} ({_s(p['cpu_s'])}) | **{size['ratio_compile_to_promtool']}** (CPU {size['ratio_compile_to_promtool_cpu']}) "
+            f"| {_s(p['wall_s'])} ({_s(p['cpu_s'])}) | **{size['ratio_compile_to_promtool']}** "
+            f"(CPU {size['ratio_compile_to_promtool_cpu']}) "
             f"| {_s(i['wall_s'])} ({_s(i['cpu_s'])}) | {size['ratio_incremental_to_full']} |"
         )
     largest = data["sizes"][-1]
     stages = largest["phases"]["stages"]
     lines += [
         "",
-        f"Where a full compile of {largest['slos']:,} SLOs spends its time (one in-process run, CPU seconds):",
+        f"Where a full compile of {largest['slos']:,} SLOs spends its time (one in-process run, "
+        "CPU seconds):",
         "",
         "| " + " | ".join(stages) + " |",
         "|" + "---:|" * len(stages),
@@ -113,7 +120,8 @@ def fixes_table(before: dict, after: dict) -> list[str]:
         ]
         rows.append((f"stage `{stage}`, CPU", *cells))
     lines = [
-        f"{a['slos']:,} SLOs before the performance fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
+        f"{a['slos']:,} SLOs before the performance fixes of this branch (slo "
+        f"`{before['machine']['slo_commit']}`) and after "
         f"(`{after['machine']['slo_commit']}`), medians of {after['runs']} runs each:",
         "",
         "| | before | after |",
@@ -123,18 +131,25 @@ def fixes_table(before: dict, after: dict) -> list[str]:
 
 
 def cardinality_table(results: list[dict]) -> list[str]:
-    """Our rules read two recorded series per window; Sloth's read every raw series, so the gap grows with them."""
+    """Our rules read two recorded series per window; Sloth's read every raw series, so the gap
+    grows with them."""
     lines = [
-        "| instances per service | raw series behind each SLO | samples per hour: slo / Sloth-style | engine time per hour: slo / Sloth-style | evaluation time per hour: slo / Sloth-style |",
+        "| instances per service | raw series behind each SLO | samples per hour: slo / "
+        "Sloth-style | engine time per hour: slo / Sloth-style | evaluation time per hour: slo / "
+        "Sloth-style |",
         "|---:|---:|---:|---:|---:|",
     ]
     for data in sorted(results, key=lambda d: d["params"]["instances_per_service"]):
         p, st, live, s = data["params"], data["query_stats"], data["live"], data["summary"]
         lines.append(
             f"| {p['instances_per_service']} | {2 * p['instances_per_service']} "
-            f"| {_n(st['ours']['samples_per_hour'])} / {_n(st['sloth']['samples_per_hour'])} = **{s['samples_per_hour_ours_over_sloth']}** "
-            f"| {_s(st['ours']['engine_s_per_hour'])} / {_s(st['sloth']['engine_s_per_hour'])} = **{s['engine_time_per_hour_ours_over_sloth']}** "
-            f"| {_s(live['ours']['evaluation_s_per_hour'])} / {_s(live['sloth']['evaluation_s_per_hour'])} = **{s['eval_time_per_hour_ours_over_sloth']}** |"
+            f"| {_n(st['ours']['samples_per_hour'])} / {_n(st['sloth']['samples_per_hour'])} = "
+            f"**{s['samples_per_hour_ours_over_sloth']}** "
+            f"| {_s(st['ours']['engine_s_per_hour'])} / {_s(st['sloth']['engine_s_per_hour'])} = "
+            f"**{s['engine_time_per_hour_ours_over_sloth']}** "
+            f"| {_s(live['ours']['evaluation_s_per_hour'])} / "
+            f"{_s(live['sloth']['evaluation_s_per_hour'])} = "
+            f"**{s['eval_time_per_hour_ours_over_sloth']}** |"
         )
     return lines
 
@@ -143,12 +158,18 @@ def eval_tables(data: dict) -> list[str]:
     p, s = data["params"], data["summary"]
     live, stats = data["live"], data["query_stats"]
     lines = [
-        f"{p['slos']} SLOs ({p['services']} services × 3; periods 30d, 28d and 7d), {p['instances_per_service']} instances each: "
-        f"{p['raw_series']} raw series, {_n(p['raw_samples'])} samples over {p['days']:g} days at a {p['scrape_interval_s']}s scrape interval. "
-        f"Real intervals: {p['global_evaluation_interval_s']}s for every group except our period group (5m). "
-        f"Live evaluation: median of {p['runs']} runs × {p['evaluations_per_run']} evaluations per group.",
+        f"{p['slos']} SLOs ({p['services']} services × 3; periods 30d, 28d and 7d), "
+        f"{p['instances_per_service']} instances each: "
+        f"{p['raw_series']} raw series, {_n(p['raw_samples'])} samples over {p['days']:g} days at "
+        f"a {p['scrape_interval_s']}s scrape interval. "
+        f"Real intervals: {p['global_evaluation_interval_s']}s for every group except our period "
+        "group (5m). "
+        f"Live evaluation: median of {p['runs']} runs × {p['evaluations_per_run']} evaluations per "
+        "group.",
         "",
-        "| rule set | groups | rules | evaluation time per hour (live `evaluationTime`) | samples touched per hour (`stats=all`) | engine time per hour (`stats=all`) | Prometheus process CPU per measurement cycle (every group once) |",
+        "| rule set | groups | rules | evaluation time per hour (live `evaluationTime`) | samples "
+        "touched per hour (`stats=all`) | engine time per hour (`stats=all`) | Prometheus process "
+        "CPU per measurement cycle (every group once) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     titles = {"ours": "slo (this project)", "sloth": "Sloth-style (optimized period)"}
@@ -156,31 +177,38 @@ def eval_tables(data: dict) -> list[str]:
         lines.append(
             f"| {titles[name]} | {data['rules'][name]['groups']} | {data['rules'][name]['rules']} "
             f"| {_s(live[name]['evaluation_s_per_hour'])} | {_n(stats[name]['samples_per_hour'])} "
-            f"| {_s(stats[name]['engine_s_per_hour'])} | {_s(live[name]['prometheus_cpu_s_per_cycle'])} |"
+            f"| {_s(stats[name]['engine_s_per_hour'])} | "
+            f"{_s(live[name]['prometheus_cpu_s_per_cycle'])} |"
         )
     raw = stats["sloth_raw_period_rules_only"]
     lines.append(
-        f"| Sloth's period rule unoptimized (raw counters over the period; that rule alone) | | {p['slos']} | | {_n(raw['samples_per_hour'])} | {_s(raw['engine_s_per_hour'])} | |"
+        "| Sloth's period rule unoptimized (raw counters over the period; that rule alone) | | "
+        f"{p['slos']} | | {_n(raw['samples_per_hour'])} | {_s(raw['engine_s_per_hour'])} | |"
     )
     lines += [
         "",
         f"**slo / Sloth-style: evaluation time per hour {s['eval_time_per_hour_ours_over_sloth']}, "
-        f"samples per hour {s['samples_per_hour_ours_over_sloth']}, engine time per hour {s['engine_time_per_hour_ours_over_sloth']}.**",
+        f"samples per hour {s['samples_per_hour_ours_over_sloth']}, engine time per hour "
+        f"{s['engine_time_per_hour_ours_over_sloth']}.**",
         "",
-        "Period SLI (error ratio over the SLO period, at the end of the data) against the exact ratio of the synthetic events, in percent; errors in percentage points:",
+        "Period SLI (error ratio over the SLO period, at the end of the data) against the exact "
+        "ratio of the synthetic events, in percent; errors in percentage points:",
         "",
         "| SLO | period | exact | slo | error | Sloth-style | error | Sloth unoptimized | error |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in data["accuracy"]:
         lines.append(
-            f"| {row['service']} {row['slo']} | {row['period']} | {row['exact_pct']:.4f} | {row['ours_pct']:.4f} | {_pp(row['ours_error_pp'])} "
-            f"| {row['sloth_pct']:.4f} | {_pp(row['sloth_error_pp'])} | {row['sloth_raw_pct']:.4f} | {_pp(row['sloth_raw_error_pp'])} |"
+            f"| {row['service']} {row['slo']} | {row['period']} | {row['exact_pct']:.4f} | "
+            f"{row['ours_pct']:.4f} | {_pp(row['ours_error_pp'])} "
+            f"| {row['sloth_pct']:.4f} | {_pp(row['sloth_error_pp'])} | {row['sloth_raw_pct']:.4f} "
+            f"| {_pp(row['sloth_raw_error_pp'])} |"
         )
     worst = s["period_sli_max_error_pp"]
     lines += [
         "",
-        f"Largest error: **slo {_pp(worst['ours'], sign=False)} pp**, Sloth-style {_pp(worst['sloth'], sign=False)} pp, "
+        f"Largest error: **slo {_pp(worst['ours'], sign=False)} pp**, Sloth-style "
+        f"{_pp(worst['sloth'], sign=False)} pp, "
         f"Sloth unoptimized {_pp(worst['sloth_raw'], sign=False)} pp.",
     ]
     top = sorted(stats["ours"]["by_rule"].items(), key=lambda kv: -kv[1]["samples_per_hour"])[:4]
@@ -231,7 +259,8 @@ def _push_requests(push: dict) -> str:
 
 
 def _push_writes(push: dict) -> str:
-    """Writes in the worst run: write requests at the fakes, files touched and reloads at Prometheus."""
+    """Writes in the worst run: write requests at the fakes, files touched and reloads at
+    Prometheus."""
     runs = [r["servers"] for r in push["runs"]]
     parts = [
         f"{name.capitalize()} {max(s[name]['writes'] for s in runs)}"
@@ -249,13 +278,19 @@ def _push_writes(push: dict) -> str:
 def push_tables(data: dict, before: dict | None = None) -> list[str]:
     p, everything = data["params"], data["all"]
     lines = [
-        f"{p['services']:,} services ({p['objectives']:,} objectives, `gen_specs.py`): {p['dashboards']:,} dashboards "
-        f"({p['dashboards_mib']} MiB) for Grafana and {p['rule_groups']:,} rule groups ({p['rules']:,} rules, {p['rule_files']:,} files, "
-        f"{p['rules_mib']} MiB) for each of Prometheus and Mimir. Prometheus {data['machine']['prometheus'].split(' (')[0].split('version ')[-1]} "
-        f"is the real server; Grafana and Mimir are the in-process fakes of `tests/fakes`. Medians of {data['runs']} runs, "
+        f"{p['services']:,} services ({p['objectives']:,} objectives, `gen_specs.py`): "
+        f"{p['dashboards']:,} dashboards "
+        f"({p['dashboards_mib']} MiB) for Grafana and {p['rule_groups']:,} rule groups "
+        f"({p['rules']:,} rules, {p['rule_files']:,} files, "
+        f"{p['rules_mib']} MiB) for each of Prometheus and Mimir. Prometheus "
+        f"{data['machine']['prometheus'].split(' (')[0].split('version ')[-1]} "
+        "is the real server; Grafana and Mimir are the in-process fakes of `tests/fakes`. Medians "
+        f"of {data['runs']} runs, "
         f"fresh servers each; wall time of `slo push` (its CPU time in brackets).",
         "",
-        "| targets | objects | first push | re-push, nothing changed | writes on re-push (worst run) | requests, first push / re-push | server CPU, first push: fakes / Prometheus | peak RSS |",
+        "| targets | objects | first push | re-push, nothing changed | writes on re-push (worst "
+        "run) | requests, first push / re-push | server CPU, first push: fakes / Prometheus | peak "
+        "RSS |",
         "|---|---|---:|---:|---|---|---:|---:|",
     ]
     for key, title in PUSH_SHAPES:
@@ -265,15 +300,18 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
         first, again = shape["first"], shape["repush"]
         prom_cpu = _s(first["prometheus_cpu_s"]) if "prometheus_cpu_s" in first else "–"
         lines.append(
-            f"| {title} | {_push_objects(p, key)} | {_s(first['wall_s'])} ({_s(first['cpu_s'])}) | {_s(again['wall_s'])} ({_s(again['cpu_s'])}) "
-            f"| {_push_writes(again)} | {_push_requests(first)} / {_push_requests(again)} | {_s(first['fakes_cpu_s'])} / {prom_cpu} "
+            f"| {title} | {_push_objects(p, key)} | {_s(first['wall_s'])} ({_s(first['cpu_s'])}) | "
+            f"{_s(again['wall_s'])} ({_s(again['cpu_s'])}) "
+            f"| {_push_writes(again)} | {_push_requests(first)} / {_push_requests(again)} | "
+            f"{_s(first['fakes_cpu_s'])} / {prom_cpu} "
             f"| {first['peak_rss_mib']:.0f} MiB |"
         )
     s = data["summary"]
     verdict = "met" if s["within_target"] else "missed"
     lines += [
         "",
-        f"**First push of everything: {_s(s['first_push_wall_s'])} against the target of {s['target_s']} s ({verdict}). "
+        f"**First push of everything: {_s(s['first_push_wall_s'])} against the target of "
+        f"{s['target_s']} s ({verdict}). "
         f"Unchanged re-push: {_s(s['repush_wall_s'])}, and it wrote "
         + (
             "nothing in any run** (no write request, no rule file touched, no reload)."
@@ -298,8 +336,10 @@ def push_tables(data: dict, before: dict | None = None) -> list[str]:
         ]
         lines += [
             "",
-            f"All three targets before the push fixes of this branch (slo `{before['machine']['slo_commit']}`) and after "
-            f"(`{data['machine']['slo_commit']}`), the same fakes, medians of {before['runs']} and {data['runs']} runs:",
+            "All three targets before the push fixes of this branch (slo "
+            f"`{before['machine']['slo_commit']}`) and after "
+            f"(`{data['machine']['slo_commit']}`), the same fakes, medians of {before['runs']} and "
+            f"{data['runs']} runs:",
             "",
             "| | before | after |",
             "|---|---:|---:|",
@@ -332,7 +372,8 @@ def tables(
         )
         if more_evals:
             lines += [
-                "Cost against the number of raw series each SLO reads (same SLOs, same traffic shape):",
+                "Cost against the number of raw series each SLO reads (same SLOs, same traffic "
+                "shape):",
                 "",
             ]
             lines += cardinality_table([eval_data, *more_evals]) + [""]
@@ -447,7 +488,8 @@ def chart(
         ax.set_ylabel("period SLI − exact (percentage points)")
         worst = eval_data["summary"]["period_sli_max_error_pp"]
         ax.set_title(
-            f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized {worst['sloth_raw']}",
+            f"Period SLI error (dashed: ±0.1 pp); largest: slo {worst['ours']}, unoptimized "
+            f"{worst['sloth_raw']}",
             fontsize=9,
         )
         ax.legend(fontsize=8)
@@ -478,7 +520,8 @@ def chart(
         ax.set_ylabel("seconds (wall, median)")
         p = push_data["params"]
         ax.set_title(
-            f"slo push: {p['dashboards']:,} dashboards, {p['rule_groups']:,} groups per ruler (loopback)",
+            f"slo push: {p['dashboards']:,} dashboards, {p['rule_groups']:,} groups per ruler "
+            "(loopback)",
             fontsize=10,
         )
         ax.legend(fontsize=8)

@@ -76,7 +76,11 @@ def period_ratio(slo: SLO) -> str:
     """Sloth's optimized period SLI: the mean of 5-minute *ratios* (each slice weighs the same)."""
     period = format_duration(slo.period)
     series = selector(RATIO_5M, slo)
-    return f"sum_over_time({series}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({series}[{period}])\n"
+    return (
+        f"sum_over_time({series}[{period}])\n"
+        "/ ignoring (sloth_window)\n"
+        f"count_over_time({series}[{period}])\n"
+    )
 
 
 def sli_rules(slo: SLO, labels: dict[str, str]) -> list[dict]:
@@ -176,8 +180,10 @@ def alert_rules(slo: SLO) -> list[dict]:
                 "expr": "\nor\n".join(pairs) + "\n",
                 "labels": {"sloth_severity": severity},
                 "annotations": {
-                    "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected.",
-                    "title": f"({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast.",
+                    "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} "
+                    "SLO error budget burn rate is over expected.",
+                    "title": f"({severity}) {{{{$labels.sloth_service}}}} "
+                    "{{$labels.sloth_slo}} SLO error budget burn rate is too fast.",
                 },
             }
         )

@@ -1,11 +1,11 @@
 """slo: compile SLO specs into Prometheus rules, promtool tests and more.
 
-The pipeline, one stage per module:
+The pipeline, one folder per stage (ARCHITECTURE.md has the whole picture and every module):
 
-    spec/ (YAML with positions, JSON Schema, PromQL)  ->  build.py  ->  model.py
-    model  ->  targets/<name>.py  ->  {relative path: text}  ->  output.py  ->  out/
+    spec/ (YAML with positions, JSON Schema, PromQL)  ->  build/  ->  core/model.py
+    model  ->  targets/  ->  {relative path: text}  ->  checks/  ->  pipeline/output.py  ->  out/
 
-The CLI (cli.py) only calls the functions re-exported here.
+The CLI (cli.py) calls the functions re-exported here and the stages' public entry points.
 """
 
 from compiler.pipeline import CompileResult, compile_tree, load_tree

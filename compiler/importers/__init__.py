@@ -9,25 +9,25 @@ always validates. Nothing here reads or writes files; the CLI does.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from compiler.core import conventions, windows
+from compiler.core import conventions
 from compiler.core.diagnostics import Diagnostic, Position, Severity, error
 from compiler.importers import openslo, pyrra, sloth
-from compiler.importers.common import Report
-from compiler.importers.drafts import merge, render
+from compiler.importers.common import Options, Report
+from compiler.importers.drafts import ServiceDraft, merge, render
 from compiler.pipeline import load_sources
-from compiler.spec.yaml_source import load_documents
+from compiler.spec.yaml_source import SourceDocument, load_documents
 
+__all__ = ["FORMATS", "ImportResult", "Options", "import_specs"]
 
-@dataclass(frozen=True)
-class Options:
-    team: str | None = None  # owning team of every imported service (else from the source)
-    service: str | None = None  # put every imported SLO into this service
-    period: int = windows.DEFAULT_PERIOD  # for sources that state none (Sloth)
-
-
-FORMATS = {"sloth": sloth.convert, "openslo": openslo.convert, "pyrra": pyrra.convert}
+Converter = Callable[[list[SourceDocument], Options, Report], list[ServiceDraft]]
+FORMATS: dict[str, Converter] = {
+    "sloth": sloth.convert,
+    "openslo": openslo.convert,
+    "pyrra": pyrra.convert,
+}
 
 
 @dataclass
@@ -42,13 +42,15 @@ class ImportResult:
 
 def import_specs(
     source_format: str,
-    sources: list[tuple[str, bytes | str]],
-    options: Options = Options(),
+    sources: Sequence[tuple[str, bytes | str]],
+    options: Options | None = None,
     out_name: str = "slo",
 ) -> ImportResult:
-    """``sources`` are (display name, content); ``out_name`` is how diagnostics name the output directory."""
+    """``sources`` are (display name, content); ``out_name`` is how diagnostics name the output
+    directory."""
+    options = options or Options()
     report = Report()
-    documents = []
+    documents: list[SourceDocument] = []
     for name, raw in sources:
         docs, found = load_documents(name, raw)
         report.diagnostics += found
@@ -63,7 +65,7 @@ def import_specs(
         draft.team = options.team or draft.team
     merged, found = merge(drafts)
     diagnostics = report.diagnostics + found
-    files = {}
+    files: dict[str, str] = {}
     for draft in merged:
         if draft.slos or draft.thresholds:
             origins = [draft.origin.file] + [o.origin.file for o in draft.slos + draft.thresholds]
@@ -76,7 +78,8 @@ def import_specs(
             error(
                 where,
                 "import/empty",
-                f"nothing to import: no {source_format} SLO could be carried over (see the warnings)",
+                f"nothing to import: no {source_format} SLO could be carried over "
+                "(see the warnings)",
             )
         )
     # The written specs must load with zero errors; a failure here is a bug in an importer.

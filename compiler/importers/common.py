@@ -11,8 +11,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from compiler.core import conventions
+from compiler.core import conventions, windows
 from compiler.core.diagnostics import Diagnostic, Position, Severity, error, warning
 from compiler.core.durations import UNITS
 from compiler.spec.validate import field_path
@@ -33,17 +34,30 @@ _KUBERNETES_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z
 _DURATION_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
 _DURATION_UNITS = {**UNITS, "y": 365 * UNITS["d"]}
 
+# A step into parsed YAML: a mapping key or a list index.
+Key = str | int
+
+
+@dataclass(frozen=True)
+class Options:
+    team: str | None = None  # owning team of every imported service (else from the source)
+    service: str | None = None  # put every imported SLO into this service
+    period: int = windows.DEFAULT_PERIOD  # for sources that state none (Sloth)
+
 
 @dataclass(frozen=True)
 class Node:
-    """A value inside a parsed source document, and where it came from."""
+    """A value inside a parsed source document, and where it came from.
+
+    Source YAML is whatever the user wrote, so values are typed ``Any``: every caller checks the
+    shape it needs (``isinstance``, ``has``, ``mapping``, ``elements``) before relying on it."""
 
     doc: SourceDocument
-    path: tuple = ()
+    path: tuple[Key, ...] = ()
 
     @property
-    def value(self):
-        value = self.doc.data
+    def value(self) -> Any:
+        value: Any = self.doc.data
         for part in self.path:
             value = value[part]
         return value
@@ -60,25 +74,25 @@ class Node:
     def field(self) -> str:
         return field_path(self.path)
 
-    def __getitem__(self, key) -> Node:
+    def __getitem__(self, key: Key) -> Node:
         return Node(self.doc, self.path + (key,))
 
-    def has(self, key) -> bool:
+    def has(self, key: str) -> bool:
         value = self.value
         return isinstance(value, dict) and key in value and value[key] is not None
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self.value[key] if self.has(key) else default
 
-    def pick(self, *keys) -> Node | None:
+    def pick(self, *keys: str) -> Node | None:
         """The first of ``keys`` present: Sloth's CRD spells snake_case keys in camelCase."""
         return next((self[k] for k in keys if self.has(k)), None)
 
-    def mapping(self, key) -> dict:
+    def mapping(self, key: str) -> dict[Any, Any]:
         value = self.get(key)
         return value if isinstance(value, dict) else {}
 
-    def elements(self, key) -> list[Node]:
+    def elements(self, key: str) -> list[Node]:
         value = self.get(key)
         return [self[key][i] for i in range(len(value))] if isinstance(value, list) else []
 
@@ -100,7 +114,7 @@ class Report:
 
 
 # --- names ----------------------------------------------------------------------------------------
-def valid_name(raw) -> str:
+def valid_name(raw: object) -> str:
     """A service / SLO name as slo/v1 allows it; long names keep a hash so they stay distinct."""
     text = re.sub(r"[^a-z0-9]+", "-", str(raw).lower()).strip("-") or "unnamed"
     if not text[0].isalpha():
@@ -111,15 +125,15 @@ def valid_name(raw) -> str:
     return text
 
 
-def name(report: Report, node: Node, raw=None) -> str:
+def name(report: Report, node: Node, raw: object = None) -> str:
     raw = node.value if raw is None else raw
     new = valid_name(raw)
     if new != raw:
         report.warn(
             node,
             "import/renamed",
-            f"'{raw}' is not a valid slo/v1 name (lowercase letters, digits and single hyphens, at most "
-            f"{NAME_MAX} characters); imported as '{new}'",
+            f"'{raw}' is not a valid slo/v1 name (lowercase letters, digits and single hyphens, "
+            f"at most {NAME_MAX} characters); imported as '{new}'",
         )
     return new
 
@@ -139,7 +153,7 @@ def alert_name(report: Report, node: Node) -> str:
 
 
 # --- labels and annotations -----------------------------------------------------------------------
-def _text(value) -> str:
+def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):  # OpenSLO label values may be lists
@@ -152,23 +166,25 @@ def _template_warning(report: Report, node: Node, value: str) -> None:
         report.warn(
             node,
             "import/template",
-            "contains a Go template ('{{'); slo prints spec text literally, so it will be shown as written, not executed",
+            "contains a Go template ('{{'); slo prints spec text literally, so it will be shown "
+            "as written, not executed",
         )
 
 
 def _entries(node: Node | None, prefix: str) -> list[tuple[str, Node]]:
     """(name, node) of a mapping's entries whose key starts with ``prefix``, the prefix stripped."""
-    mapping = node.value if node is not None and isinstance(node.value, dict) else {}
-    return [(key[len(prefix) :], node[key]) for key in sorted(mapping) if key.startswith(prefix)]
+    if node is None or not isinstance(node.value, dict):
+        return []
+    return [(key[len(prefix) :], node[key]) for key in sorted(node.value) if key.startswith(prefix)]
 
 
 def labels(
     report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix: str = ""
 ) -> dict[str, str]:
-    """A source label mapping as slo/v1 labels: reserved and invalid names are left out, with a warning.
-
-    With ``prefix``, only keys carrying it count, and it is stripped (Pyrra's `pyrra.dev/team`)."""
-    out = {}
+    """A source label mapping as slo/v1 labels: reserved and invalid names are left out, with a
+    warning. With ``prefix``, only keys carrying it count, and it is stripped (Pyrra's
+    `pyrra.dev/team`)."""
+    out: dict[str, str] = {}
     for key, child in _entries(node, prefix):
         if key in skip:
             continue
@@ -194,12 +210,13 @@ def labels(
     return out
 
 
-def annotations(
+def alert_annotations(
     report: Report, node: Node | None, runbook: bool = True, prefix: str = ""
 ) -> tuple[dict[str, str], str | None]:
     """(annotations, runbook_url if ``runbook`` and one is given). Names slo generates are kept
     under a prefix of their own; ``prefix`` selects and strips source keys as for labels()."""
-    out, url = {}, None
+    out: dict[str, str] = {}
+    url: str | None = None
     for key, child in _entries(node, prefix):
         value = _text(child.value)
         if not _LABEL_NAME.match(key):
@@ -228,7 +245,7 @@ def annotations(
 
 
 # --- numbers and durations ------------------------------------------------------------------------
-def decimal(value) -> Decimal | None:
+def decimal(value: object) -> Decimal | None:
     if isinstance(value, bool):
         return None
     try:
@@ -251,13 +268,14 @@ def objective(report: Report, node: Node, percent: Decimal | None) -> int | floa
         report.warn(
             node,
             "import/unsupported",
-            f"objective {yaml_number(percent)}% cannot be expressed: slo/v1 needs 0 < objective < 100; SLO not imported",
+            f"objective {yaml_number(percent)}% cannot be expressed: slo/v1 needs "
+            "0 < objective < 100; SLO not imported",
         )
         return None
     return yaml_number(percent)
 
 
-def seconds(text) -> int | None:
+def seconds(text: object) -> int | None:
     """Seconds in a Prometheus / Go duration (``5m``, ``4w``, ``1h30m0s``), or None."""
     text = str(text).strip()
     if not text or _DURATION_PART.sub("", text):
@@ -276,13 +294,13 @@ def seconds(text) -> int | None:
 # --- Kubernetes objects ---------------------------------------------------------------------------
 def kubernetes_output(
     report: Report, metadata: Node | None, skip_prefix: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """`outputs` for a source that was a Kubernetes object: its PrometheusRule goes where the tool
     put it (the object's namespace) with the object's labels, which the Prometheus' ruleSelector
     matches. Labels starting with ``skip_prefix`` mean something else to the source tool."""
     if metadata is None:
         return {"kubernetes": True}
-    settings: dict = {}
+    settings: dict[str, Any] = {}
     namespace = metadata.get("namespace")
     if isinstance(namespace, str) and _KUBERNETES_NAME.match(namespace) and len(namespace) <= 63:
         settings["namespace"] = namespace
@@ -292,7 +310,7 @@ def kubernetes_output(
             "import/dropped",
             f"'{namespace}' is not a Kubernetes namespace name; not imported",
         )
-    labels = {}
+    rule_labels: dict[str, str] = {}
     for key, value in sorted(metadata.mapping("labels").items()):
         if skip_prefix and key.startswith(skip_prefix):
             continue
@@ -303,7 +321,7 @@ def kubernetes_output(
             and _KUBERNETES_LABEL_VALUE.match(value)
             and not managed
         ):
-            labels[key] = value
+            rule_labels[key] = value
         else:
             why = "is set by slo" if managed else "is not a valid Kubernetes label"
             report.warn(
@@ -312,6 +330,6 @@ def kubernetes_output(
                 f"{why}; not put on the PrometheusRule",
                 key=True,
             )
-    if labels:
-        settings["labels"] = labels
+    if rule_labels:
+        settings["labels"] = rule_labels
     return {"kubernetes": settings or True}

@@ -7,6 +7,7 @@ so the written file can point back at its source line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from compiler.core import conventions
 from compiler.core.diagnostics import Diagnostic, Position, error, warning
@@ -18,11 +19,11 @@ class Objective:
     """One SLO or threshold: its slo/v1 mapping (name first) and its source."""
 
     name: str
-    body: dict  # every key but `name`, in the order the spec shows them
+    body: dict[str, Any]  # every key but `name`, in the order the spec shows them
     origin: Position
     notes: tuple[str, ...] = ()  # comment lines written above it
 
-    def mapping(self, order: tuple[str, ...]) -> dict:
+    def mapping(self, order: tuple[str, ...]) -> dict[str, Any]:
         """The slo/v1 mapping, keys in the order the README's spec reference lists them."""
         body = dict(self.body)
         if set(body) - set(order) or set(body.get("alerting") or ()) - set(ALERTING_ORDER):
@@ -68,13 +69,14 @@ class ServiceDraft:
     team: str | None = None
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
     slos: list[Objective] = field(default_factory=list)
     thresholds: list[Objective] = field(default_factory=list)
 
 
 def merge(drafts: list[ServiceDraft]) -> tuple[list[ServiceDraft], list[Diagnostic]]:
-    """One draft per service name (several source files may describe one service), sorted by name."""
+    """One draft per service name (several source files may describe one service), sorted by
+    name."""
     merged: dict[str, ServiceDraft] = {}
     found: list[Diagnostic] = []
     for draft in drafts:
@@ -92,13 +94,13 @@ def merge(drafts: list[ServiceDraft]) -> tuple[list[ServiceDraft], list[Diagnost
         else:
             into.team = _agree(found, draft.origin, "team", into.team, draft.team)
             into.description = into.description or draft.description
-            into.outputs = (
-                _agree(found, draft.origin, "outputs", into.outputs or None, draft.outputs or None)
-                or {}
+            outputs: dict[str, Any] | None = _agree(
+                found, draft.origin, "outputs", into.outputs or None, draft.outputs or None
             )
+            into.outputs = outputs or {}
             for key, value in draft.labels.items():
                 into.labels[key] = _agree(
-                    found, draft.origin, f"label '{key}'", into.labels.get(key), value
+                    found, draft.origin, f"label '{key}'", into.labels.get(key, value), value
                 )
         taken = {o.name: o.origin for o in into.slos + into.thresholds}
         for kind, items in (("slos", draft.slos), ("thresholds", draft.thresholds)):
@@ -110,7 +112,8 @@ def merge(drafts: list[ServiceDraft]) -> tuple[list[ServiceDraft], list[Diagnost
                             item.origin,
                             "import/duplicate-name",
                             f"service '{draft.name}' already has an objective named '{item.name}' "
-                            f"(from {first.file}:{first.line}); import these files separately or rename one",
+                            f"(from {first.file}:{first.line}); import these files separately "
+                            "or rename one",
                         )
                     )
                     continue
@@ -130,7 +133,11 @@ def merge(drafts: list[ServiceDraft]) -> tuple[list[ServiceDraft], list[Diagnost
     return [merged[n] for n in sorted(merged)], found
 
 
-def _agree(found: list[Diagnostic], where: Position, what: str, kept, other):
+T = TypeVar("T")
+
+
+def _agree(found: list[Diagnostic], where: Position, what: str, kept: T, other: T) -> T:
+    """The value imported first; a later source that says otherwise gets a warning."""
     if kept is None:
         return other
     if other is not None and other != kept:
@@ -147,9 +154,10 @@ def _agree(found: list[Diagnostic], where: Position, what: str, kept, other):
 def render(draft: ServiceDraft, source_format: str, sources: list[str]) -> str:
     header = (
         f"# Imported by `slo import --from {source_format}` from {', '.join(sources)}.\n"
-        "# `slo import` printed what it could not carry over. From now on this file is the source: edit it.\n"
+        "# `slo import` printed what it could not carry over. "
+        "From now on this file is the source: edit it.\n"
     )
-    document: dict = {"apiVersion": "slo/v1", "service": draft.name, "team": draft.team}
+    document: dict[str, Any] = {"apiVersion": "slo/v1", "service": draft.name, "team": draft.team}
     if draft.description:
         document["description"] = draft.description
     if draft.labels:
@@ -165,7 +173,7 @@ def render(draft: ServiceDraft, source_format: str, sources: list[str]) -> str:
     return dump(document, header)
 
 
-def _with_comments(item: Objective, order: tuple[str, ...]) -> list:
+def _with_comments(item: Objective, order: tuple[str, ...]) -> list[Comment | dict[str, Any]]:
     origin = item.origin
     return [
         Comment(f"{item.name}: from {origin.file}:{origin.line}"),

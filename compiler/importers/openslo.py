@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from compiler.core import windows
 from compiler.core.durations import format_duration
 from compiler.importers import common, queries
-from compiler.importers.common import Node, Report
+from compiler.importers.common import Node, Options, Report
 from compiler.importers.drafts import Objective, ServiceDraft
 from compiler.spec import promql
 from compiler.spec.yaml_source import SourceDocument
@@ -83,7 +84,7 @@ SHORT_WINDOW_DIVISOR = 12  # SRE Workbook: short window = 1/12 of the long one
 class Index:
     """Every OpenSLO object of the import by (kind, name), and which ones SLOs used."""
 
-    def __init__(self, objects: list[Node], report: Report):
+    def __init__(self, objects: list[Node], report: Report) -> None:
         self.objects: dict[tuple[str, str], Node] = {}
         self.used: set[tuple[str, str]] = set()
         for obj in objects:
@@ -93,7 +94,8 @@ class Index:
                 report.warn(
                     obj,
                     "import/conflict",
-                    f"a second {key[0]} named '{key[1]}' (first at {first.file}:{first.line}); the first is used",
+                    f"a second {key[0]} named '{key[1]}' "
+                    f"(first at {first.file}:{first.line}); the first is used",
                 )
             else:
                 self.objects[key] = obj
@@ -115,8 +117,10 @@ class Index:
         return node if node.has("spec") else None
 
 
-def convert(documents: list[SourceDocument], options, report: Report) -> list[ServiceDraft]:
-    objects = []
+def convert(
+    documents: list[SourceDocument], options: Options, report: Report
+) -> list[ServiceDraft]:
+    objects: list[Node] = []
     for doc in documents:
         items = (
             [Node(doc, (i,)) for i in range(len(doc.data))]
@@ -133,14 +137,15 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
                 report.fail(
                     obj,
                     "import/format",
-                    f"not an OpenSLO object: expected apiVersion {API_VERSION} and a kind among {', '.join(KINDS)}",
+                    f"not an OpenSLO object: expected apiVersion {API_VERSION} and a kind among "
+                    f"{', '.join(KINDS)}",
                 )
             elif not obj.has("spec") or not obj.has("metadata") or not obj["metadata"].has("name"):
                 report.fail(obj, "import/format", f"{kind} needs metadata.name and spec")
             else:
                 objects.append(obj)
     index = Index(objects, report)
-    drafts = []
+    drafts: list[ServiceDraft] = []
     for obj in objects:
         if obj.get("kind") == "SLO":
             draft = (alpha_slo if obj.get("apiVersion") == ALPHA_VERSION else slo)(
@@ -197,7 +202,7 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
         name = common.name(
             report, metadata["name"] if len(objectives) == 1 else objective_node, raw_name
         )
-        body: dict = {"objective": target, "period": format_duration(period)}
+        body: dict[str, Any] = {"objective": target, "period": format_duration(period)}
         if spec.get("description"):
             body["description"] = str(spec.get("description"))
         if slo_labels:
@@ -208,7 +213,8 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
             ()
             if alerting.get("windows")
             else (
-                "the source defines no alert policies; drop page/ticket: false for the SRE Workbook tiers",
+                "the source defines no alert policies; "
+                "drop page/ticket: false for the SRE Workbook tiers",
             )
         )
         draft.slos.append(Objective(name, body, objective_node.position, notes))
@@ -278,20 +284,23 @@ def time_window(spec: Node, report: Report) -> int | None:
         report.warn(
             window,
             "import/approximated",
-            f"calendar-aligned window imported as a rolling {format_duration(period)} window: slo periods roll",
+            f"calendar-aligned window imported as a rolling {format_duration(period)} window: "
+            "slo periods roll",
         )
     if period < windows.MIN_PERIOD:
         report.warn(
             window["duration"],
             "import/unsupported",
-            f"{window.get('duration')} is shorter than slo's minimum period of 1d; SLO not imported",
+            f"{window.get('duration')} is shorter than slo's minimum period of 1d; "
+            "SLO not imported",
         )
         return None
     if period > windows.MAX_PERIOD:
         report.warn(
             window["duration"],
             "import/unsupported",
-            f"{window.get('duration')} is longer than slo's maximum period of {format_duration(windows.MAX_PERIOD)}; SLO not imported",
+            f"{window.get('duration')} is longer than slo's maximum period of "
+            f"{format_duration(windows.MAX_PERIOD)}; SLO not imported",
         )
         return None
     return period
@@ -311,12 +320,13 @@ def shorthand(node: Node, report: Report) -> int | None:
         report.warn(
             node,
             "import/approximated",
-            f"{node.value} imported as {format_duration(amount * _SHORTHAND_SECONDS[unit])}: slo has no calendar units",
+            f"{node.value} imported as {format_duration(amount * _SHORTHAND_SECONDS[unit])}: "
+            "slo has no calendar units",
         )
     return amount * _SHORTHAND_SECONDS[unit]
 
 
-def objective_target(node: Node, report: Report):
+def objective_target(node: Node, report: Report) -> int | float | None:
     if node.has("targetPercent"):
         return common.objective(
             report, node["targetPercent"], common.decimal(node.get("targetPercent"))
@@ -335,7 +345,7 @@ def objective_target(node: Node, report: Report):
 # --- indicators -----------------------------------------------------------------------------------
 def sli(
     spec: Node, objective_node: Node, budgeting: str, index: Index, report: Report
-) -> dict | None:
+) -> dict[str, Any] | None:
     ratio, threshold = spec.pick("ratioMetric"), spec.pick("thresholdMetric")
     if ratio is None and threshold is None:
         report.warn(
@@ -347,6 +357,7 @@ def sli(
         return None
     if threshold is not None:
         return threshold_indicator(threshold, objective_node, slices, index, report)
+    assert ratio is not None  # one of the two is set, checked above
     for key in ("op", "value"):
         if objective_node.has(key):
             report.warn(
@@ -371,7 +382,7 @@ def sli(
             if queries.has_window(query)
             else f"avg_over_time(({query.strip()})[$window:])"
         )
-        if budgeting == "Occurrences":
+        if slices is None:  # Occurrences
             errors = f"1 - ({value})" if success else value
             return {"ratio": {"errors": errors, "total": f"count({value})"}}
         per_slice = value.replace("$window", slices)
@@ -383,7 +394,7 @@ def sli(
             report,
         )
     counter = ratio.get("counter", True) is not False
-    parts = {}
+    parts: dict[str, str] = {}
     for key in ("good", "bad", "total"):
         if ratio.has(key):
             query = metric_query(ratio[key], index, report)
@@ -398,7 +409,7 @@ def sli(
             "needs total and exactly one of good or bad; SLO not imported",
         )
         return None
-    if budgeting == "Occurrences":
+    if slices is None:  # Occurrences
         good = parts.get("good")
         latency = _latency(good, parts["total"]) if good else None
         if latency is not None:
@@ -415,7 +426,7 @@ def sli(
     return sliced(success, budgeting, objective_node, slices, report)
 
 
-def _latency(good: str, total: str) -> dict | None:
+def _latency(good: str, total: str) -> dict[str, Any] | None:
     """good = h_bucket{le="x"}, total = h_count: the histogram latency SLI slo has a form for."""
     try:
         good_sel, total_sel = (
@@ -452,14 +463,16 @@ def counter_spec(node: Node, query: str, counter: bool, report: Report) -> str |
         report.warn(
             node,
             "import/unsupported",
-            "a counter query must be a selector (optionally inside sum), or use {{.window}} for the rate window; SLO not imported",
+            "a counter query must be a selector (optionally inside sum), or use {{.window}} "
+            "for the rate window; SLO not imported",
         )
         return None
     if dropped:
         report.warn(
             node,
             "import/dropped",
-            f"grouping by ({', '.join(dropped)}) dropped: slo sums every selected series into one SLI",
+            f"grouping by ({', '.join(dropped)}) dropped: "
+            "slo sums every selected series into one SLI",
         )
     return queries.selector_text(selector)
 
@@ -473,7 +486,7 @@ def rated(part: str, window: str) -> str:
 
 def sliced(
     success: str, budgeting: str, objective_node: Node, slices: str, report: Report
-) -> dict | None:
+) -> dict[str, Any] | None:
     """Time-slice budgeting from a per-slice success ratio. Slices without data (0/0) count neither
     way: `>= 0` drops NaN."""
     valid = f"(({success}) >= 0)"
@@ -521,7 +534,7 @@ def slice_window(objective_node: Node, budgeting: str, report: Report) -> str | 
 
 def threshold_indicator(
     node: Node, objective_node: Node, slices: str | None, index: Index, report: Report
-) -> dict | None:
+) -> dict[str, Any] | None:
     query = metric_query(node, index, report)
     op = _OPS.get(str(objective_node.get("op")))
     value = common.decimal(objective_node.get("value"))
@@ -557,7 +570,7 @@ def metric_query(node: Node, index: Index, report: Report) -> str | None:
         kind = datasource["spec"].get("type") if datasource is not None else None
     settings = source["spec"] if source.has("spec") else None
     query = settings.get("query") or settings.get("promql") if settings is not None else None
-    if not isinstance(query, str) or not query.strip():
+    if settings is None or not isinstance(query, str) or not query.strip():
         report.warn(
             source,
             "import/unsupported",
@@ -576,14 +589,15 @@ def metric_query(node: Node, index: Index, report: Report) -> str | None:
         report.warn(
             source,
             "import/approximated",
-            f"metric source type '{kind}' is not Prometheus; its query is imported as PromQL as written",
+            f"metric source type '{kind}' is not Prometheus; "
+            "its query is imported as PromQL as written",
         )
     return query.strip()
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dict:
-    found: list[dict] = []
+def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
     targets: dict[str, set[str]] = {}
     for entry in spec.elements("alertPolicies"):
         policy = index.inline_or_ref(entry, "AlertPolicy", "alertPolicyRef", report)
@@ -594,7 +608,8 @@ def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dic
             report.warn(
                 policy_spec,
                 "import/dropped",
-                "alertWhenBreaching is false: slo alerts only on burning budget; policy not imported",
+                "alertWhenBreaching is false: slo alerts only on burning budget; "
+                "policy not imported",
             )
             continue
         if policy_spec.get("alertWhenNoData") is True:
@@ -623,7 +638,9 @@ def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dic
             condition = index.inline_or_ref(
                 entry_condition, "AlertCondition", "conditionRef", report
             )
-            window = burn_window(condition, period, report) if condition is not None else None
+            if condition is None:
+                continue
+            window = burn_window(condition, period, report)
             if window is None:
                 continue
             if any(
@@ -642,7 +659,7 @@ def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dic
             targets.setdefault(window["severity"], set()).update(n for n in names if n)
     if not found:
         return {"page": False, "ticket": False}
-    out: dict = {}
+    out: dict[str, Any] = {}
     for severity in ("page", "ticket"):
         if targets.get(severity):
             # The OpenSLO spec suggests routing on the notification target's name.
@@ -651,7 +668,7 @@ def alert_policies(spec: Node, period: int, index: Index, report: Report) -> dic
     return out
 
 
-def burn_window(condition: Node, period: int, report: Report) -> dict | None:
+def burn_window(condition: Node, period: int, report: Report) -> dict[str, Any] | None:
     spec = condition["spec"]
     rule = spec["condition"] if spec.has("condition") else None
     if rule is None or rule.get("kind", "burnrate") != "burnrate":
@@ -666,7 +683,8 @@ def burn_window(condition: Node, period: int, report: Report) -> dict | None:
         report.warn(
             rule,
             "import/unsupported",
-            f"op '{op}': slo alerts when the burn rate is above the threshold (gt/gte); condition not imported",
+            f"op '{op}': slo alerts when the burn rate is above the threshold (gt/gte); "
+            "condition not imported",
         )
         return None
     long = shorthand(rule["lookbackWindow"], report) if rule.has("lookbackWindow") else None
@@ -682,7 +700,8 @@ def burn_window(condition: Node, period: int, report: Report) -> dict | None:
         report.warn(
             rule["lookbackWindow"],
             "import/unsupported",
-            f"lookbackWindow must be between {format_duration(base)} and the period {format_duration(period)}; condition not imported",
+            f"lookbackWindow must be between {format_duration(base)} and the period "
+            f"{format_duration(period)}; condition not imported",
         )
         return None
     budget = factor * long * 100 / period
@@ -690,8 +709,9 @@ def burn_window(condition: Node, period: int, report: Report) -> dict | None:
         report.warn(
             rule["threshold"],
             "import/unsupported",
-            f"burn rate {factor} over {format_duration(long)} would spend {common.yaml_number(budget.quantize(Decimal(1)))}% of the "
-            "error budget: not a burn rate slo can alert on; condition not imported",
+            f"burn rate {factor} over {format_duration(long)} would spend "
+            f"{common.yaml_number(budget.quantize(Decimal(1)))}% of the error budget: "
+            "not a burn rate slo can alert on; condition not imported",
         )
         return None
     if rule.has("alertAfter") and shorthand(rule["alertAfter"], report):
@@ -754,7 +774,8 @@ def alpha_slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
                 "only ratioMetrics objectives can be imported; not imported",
             )
             continue
-        parts = {}
+        parts: dict[str, str | None] = {}
+        usable = True
         for key in ("good", "bad", "total"):
             if metrics.has(key):
                 part = metrics[key]
@@ -770,11 +791,12 @@ def alpha_slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
                         "import/unsupported",
                         "needs a Prometheus PromQL query; SLO not imported",
                     )
-                    parts = None
+                    usable = False
                     break
                 parts[key] = counter_spec(part, query, True, report)
         if (
-            not parts
+            not usable
+            or not parts
             or None in parts.values()
             or "total" not in parts
             or ("good" in parts) == ("bad" in parts)
@@ -784,7 +806,7 @@ def alpha_slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
         raw_name = (
             str(metadata.get("name")) if len(objectives) == 1 else f"{metadata.get('name')}-{i + 1}"
         )
-        body = {"objective": target, "period": format_duration(period)}
+        body: dict[str, Any] = {"objective": target, "period": format_duration(period)}
         if spec.get("description"):
             body["description"] = str(spec.get("description"))
         body["indicator"] = {

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 from compiler.core import conventions, windows
-from compiler.core.durations import format_duration
+from compiler.core.durations import format_duration, parse_duration
 from compiler.core.model import Selector
 from compiler.importers import common, queries
-from compiler.importers.common import Node, Report
+from compiler.importers.common import Node, Options, Report
 from compiler.importers.drafts import Objective, ServiceDraft
 from compiler.spec import promql
 from compiler.spec.yaml_source import SourceDocument
@@ -34,8 +35,10 @@ TIER_DEFAULTS = {
 }
 
 
-def convert(documents: list[SourceDocument], options, report: Report) -> list[ServiceDraft]:
-    drafts = []
+def convert(
+    documents: list[SourceDocument], options: Options, report: Report
+) -> list[ServiceDraft]:
+    drafts: list[ServiceDraft] = []
     for doc in documents:
         node = Node(doc)
         data = doc.data
@@ -78,7 +81,9 @@ def service(obj: Node, report: Report) -> ServiceDraft:
     if slo_labels:
         body["labels"] = slo_labels
     alerting, absent_severity = alerts(spec, report)
-    annotations, runbook = common.annotations(report, metadata.pick("annotations"), prefix=PREFIX)
+    annotations, runbook = common.alert_annotations(
+        report, metadata.pick("annotations"), prefix=PREFIX
+    )
     if annotations:
         alerting["annotations"] = annotations
     if runbook:
@@ -103,7 +108,7 @@ TIERS_NOTE = "Pyrra's fixed burn-rate tiers (14/7/2/1) are replaced by slo's tie
 ABSENT_NOTE = "stands in for Pyrra's SLOMetricAbsent alert"
 
 
-def _outputs(metadata: Node, report: Report) -> dict:
+def _outputs(metadata: Node, report: Report) -> dict[str, Any]:
     """Pyrra's controller writes a PrometheusRule into the SLO's namespace with its other labels;
     a plain Pyrra file (no namespace, no such labels) asks for no Kubernetes output."""
     plain = [k for k in metadata.mapping("labels") if not k.startswith(PREFIX)]
@@ -112,7 +117,7 @@ def _outputs(metadata: Node, report: Report) -> dict:
     return common.kubernetes_output(report, metadata, skip_prefix=PREFIX)
 
 
-def objective(spec: Node, report: Report) -> tuple[dict, list[str]] | None:
+def objective(spec: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
     """(slo/v1 SLO body without name, selectors whose absence Pyrra alerts on)."""
     target = (
         common.objective(report, spec["target"], common.decimal(spec.get("target")))
@@ -146,7 +151,7 @@ def objective(spec: Node, report: Report) -> tuple[dict, list[str]] | None:
     if target is None or window is None or converted is None:
         return None
     indicator, absent_selectors = converted
-    body: dict = {"objective": target, "period": format_duration(window)}
+    body: dict[str, Any] = {"objective": target, "period": format_duration(window)}
     if spec.get("description"):
         body["description"] = str(spec.get("description")).strip()
     body["indicator"] = indicator
@@ -171,11 +176,12 @@ def _grouping(node: Node, report: Report) -> None:
         report.warn(
             node["grouping"],
             "import/dropped",
-            f"grouping by ({', '.join(map(str, node.get('grouping')))}) dropped: slo computes one SLI over every selected series",
+            f"grouping by ({', '.join(map(str, node.get('grouping')))}) dropped: "
+            "slo computes one SLI over every selected series",
         )
 
 
-def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
+def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
     """(slo/v1 indicator, the selectors Pyrra's absent alerts watch)."""
     ratio, latency, native, gauge = (
         node.pick(k) for k in ("ratio", "latency", "latencyNative", "bool_gauge")
@@ -217,19 +223,19 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
     if native is not None:
         _grouping(native, report)
         (total,) = _metrics(native, ("total",), report)
-        bound = _seconds_decimal(str(native.get("latency", "")))
-        if bound is None:
+        seconds = _seconds_decimal(str(native.get("latency", "")))
+        if seconds is None:
             report.warn(
                 native, "import/unsupported", "needs a latency such as 200ms; SLO not imported"
             )
-        if total is None or bound is None:
+        if total is None or seconds is None:
             return None
-        histogram = f"sum(rate({queries.selector_text(total)}[$window]))"
-        count = f"histogram_count({histogram})"
+        rates = f"sum(rate({queries.selector_text(total)}[$window]))"
+        count = f"histogram_count({rates})"
         # Pyrra generates no absent alert for native histograms either.
         return {
             "ratio": {
-                "good": f"histogram_fraction(0, {bound}, {histogram}) * {count}",
+                "good": f"histogram_fraction(0, {seconds}, {rates}) * {count}",
                 "total": count,
             }
         }, []
@@ -242,7 +248,8 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
         if selector is None:
             return None
         text = queries.selector_text(selector)
-        # A 0/1 gauge: every sample is an event, good when 1 (Pyrra's sum_over_time / count_over_time).
+        # A 0/1 gauge: every sample is an event, good when 1 (Pyrra's sum_over_time /
+        # count_over_time).
         return {
             "ratio": {
                 "good": f"sum_over_time({text}[$window])",
@@ -258,7 +265,7 @@ def sli(node: Node, report: Report) -> tuple[dict, list[str]] | None:
 
 
 def _metrics(node: Node, keys: tuple[str, ...], report: Report) -> tuple[Selector | None, ...]:
-    found = []
+    found: list[Selector | None] = []
     for key in keys:
         metric = node[key]["metric"] if node.has(key) and node[key].has("metric") else None
         if metric is None:
@@ -281,10 +288,10 @@ def _seconds_decimal(text: str) -> str | None:
     return format(value, "f") if value > 0 else None
 
 
-def alerts(spec: Node, report: Report) -> tuple[dict, str | None]:
+def alerts(spec: Node, report: Report) -> tuple[dict[str, Any], str | None]:
     """(slo/v1 alerting, severity of the absent alerts or None when they are off)."""
     node = spec["alerting"] if spec.has("alerting") else None
-    out: dict = {}
+    out: dict[str, Any] = {}
     if node is None:
         return out, "page"
     if node.has("name"):
@@ -298,16 +305,18 @@ def alerts(spec: Node, report: Report) -> tuple[dict, str | None]:
                 report.warn(
                     severities[tier],
                     "import/dropped",
-                    f"slo's tiers keep their own severities (page for the fast ones, ticket for the slow); '{severities.get(tier)}' not imported",
+                    "slo's tiers keep their own severities (page for the fast ones, ticket for "
+                    f"the slow); '{severities.get(tier)}' not imported",
                 )
     absent = None
     if node.get("absent", True) is not False:
-        raw = severities.get("absent", "critical") if severities is not None else "critical"
+        chosen = (
+            severities["absent"] if severities is not None and severities.has("absent") else None
+        )
+        raw = chosen.value if chosen is not None else "critical"
         absent = SEVERITIES.get(str(raw))
-        if absent is None:
-            report.warn(
-                severities["absent"], "import/changed", f"severity '{raw}' imported as page"
-            )
+        if absent is None and chosen is not None:  # Pyrra's default, critical, is known
+            report.warn(chosen, "import/changed", f"severity '{raw}' imported as page")
             absent = "page"
         if node.has("absentName"):
             report.warn(
@@ -318,10 +327,12 @@ def alerts(spec: Node, report: Report) -> tuple[dict, str | None]:
     return out, absent
 
 
-def absent_threshold(name: str, body: dict, selectors: list[str], severity: str) -> dict:
+def absent_threshold(
+    name: str, body: dict[str, Any], selectors: list[str], severity: str
+) -> dict[str, Any]:
     """Pyrra's `absent(<metric>) == 1` alerts as one threshold, waiting as long as Pyrra does."""
-    wait = absent_wait(Decimal(str(body["objective"])) / 100, common.seconds(body["period"]))
-    threshold: dict = {
+    wait = absent_wait(Decimal(str(body["objective"])) / 100, parse_duration(body["period"]))
+    threshold: dict[str, Any] = {
         "description": f"The metrics of SLO {name} are missing, so its SLI cannot be computed.",
         "expr": " or ".join(f"absent({s})" for s in selectors),
         "above": 0,
@@ -341,5 +352,6 @@ def absent_wait(objective: Decimal, period: int) -> int:
 
 
 def _minute(seconds: float) -> int:
-    """Go's Duration.Round(time.Minute): halves away from zero (Python's round() would go to even)."""
+    """Go's Duration.Round(time.Minute): halves away from zero (Python's round() would go to
+    even)."""
     return int(seconds / 60 + 0.5) * 60

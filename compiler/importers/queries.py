@@ -39,7 +39,7 @@ def syntax_error(text: str) -> str | None:
     return None
 
 
-def _ast(text: str):
+def _ast(text: str) -> promql_parser.Expr | None:
     try:
         return promql_parser.parse(
             WINDOW_TEMPLATE.sub(_SENTINEL, text).replace(promql.WINDOW_PLACEHOLDER, _SENTINEL)
@@ -50,13 +50,13 @@ def _ast(text: str):
         return None
 
 
-def _unparen(node):
+def _unparen(node: promql_parser.Expr) -> promql_parser.Expr:
     while isinstance(node, promql_parser.ParenExpr):
         node = node.expr
     return node
 
 
-def _summed(node):
+def _summed(node: promql_parser.Expr) -> promql_parser.Expr:
     """The argument of a plain ``sum(...)`` (no by/without), or the node itself."""
     node = _unparen(node)
     if (
@@ -68,7 +68,7 @@ def _summed(node):
     return node
 
 
-def _windowed_rate(node) -> Selector | None:
+def _windowed_rate(node: promql_parser.Expr) -> Selector | None:
     node = _summed(node)
     if not (
         isinstance(node, promql_parser.Call) and node.func.name == "rate" and len(node.args) == 1
@@ -127,7 +127,8 @@ def errors_as_latency(errors: str, total: str) -> tuple[Selector, Decimal] | Non
 
 
 def histogram_latency(bucket: Selector, count: Selector) -> tuple[Selector, Decimal] | None:
-    """(``h_bucket{le="x",m}``, ``h_count{m}``) -> (``h{m}``, x) when they describe one histogram."""
+    """(``h_bucket{le="x",m}``, ``h_count{m}``) -> (``h{m}``, x) when they describe one
+    histogram."""
     if not (bucket.metric.endswith("_bucket") and count.metric.endswith("_count")):
         return None
     base = bucket.metric[: -len("_bucket")]
@@ -146,7 +147,7 @@ def histogram_latency(bucket: Selector, count: Selector) -> tuple[Selector, Deci
     return Selector(base, count.matchers), bound
 
 
-def _matcher_key(m: Matcher) -> tuple:
+def _matcher_key(m: Matcher) -> tuple[str, str, str]:
     return (m.name, m.op, m.value)
 
 

@@ -8,10 +8,12 @@ that period supplies the alert windows, as Sloth's `--slo-period-windows-path` d
 
 from __future__ import annotations
 
+from typing import Any
+
 from compiler.core import conventions, windows
 from compiler.core.durations import format_duration
 from compiler.importers import common, queries
-from compiler.importers.common import Node, Report
+from compiler.importers.common import Node, Options, Report
 from compiler.importers.drafts import Objective, ServiceDraft
 from compiler.spec.yaml_source import SourceDocument
 
@@ -22,8 +24,11 @@ CRD_API_VERSION = "sloth.slok.dev/v1"
 CATALOG_TIERS = (("page", "quick"), ("page", "slow"), ("ticket", "quick"), ("ticket", "slow"))
 
 
-def convert(documents: list[SourceDocument], options, report: Report) -> list[ServiceDraft]:
-    catalogs, specs = [], []
+def convert(
+    documents: list[SourceDocument], options: Options, report: Report
+) -> list[ServiceDraft]:
+    catalogs: list[Node] = []
+    specs: list[tuple[Node, Node | None]] = []  # (the spec, the object when it was a CRD)
     for doc in documents:
         node = Node(doc)
         data = doc.data
@@ -46,7 +51,8 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
                 report.fail(
                     node["version"],
                     "import/format",
-                    f"'{data['version']}' is not a Sloth spec version slo can import; expected '{SPEC_VERSION}'",
+                    f"'{data['version']}' is not a Sloth spec version slo can import; "
+                    f"expected '{SPEC_VERSION}'",
                 )
             else:
                 specs.append((node, None))
@@ -54,8 +60,8 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
             report.fail(
                 node,
                 "import/format",
-                f"not a Sloth spec: expected 'version: {SPEC_VERSION}' or a {CRD_API_VERSION} PrometheusServiceLevel "
-                "(OpenSLO documents import with --from openslo)",
+                f"not a Sloth spec: expected 'version: {SPEC_VERSION}' or a {CRD_API_VERSION} "
+                "PrometheusServiceLevel (OpenSLO documents import with --from openslo)",
             )
     tiers = catalog_windows(catalogs, options.period, report)
     return [
@@ -66,7 +72,9 @@ def convert(documents: list[SourceDocument], options, report: Report) -> list[Se
 
 
 # --- alert windows --------------------------------------------------------------------------------
-def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[dict] | None:
+def catalog_windows(
+    catalogs: list[Node], period: int, report: Report
+) -> list[dict[str, Any]] | None:
     """slo/v1 `windows` from the catalog for ``period``; None when the defaults say the same."""
     chosen = None
     for catalog in catalogs:
@@ -77,10 +85,11 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
             else None
         )
         if declared != period:
+            shown = spec.get("sloPeriod") if declared else "?"
             report.warn(
                 catalog,
                 "import/dropped",
-                f"AlertWindows for sloPeriod {spec.get('sloPeriod') if declared else '?'} not used: the import period is "
+                f"AlertWindows for sloPeriod {shown} not used: the import period is "
                 f"{format_duration(period)} (pass --period to import for another period)",
             )
         elif chosen is not None:
@@ -93,7 +102,7 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
             chosen = spec
     if chosen is None:
         return None
-    found = []
+    found: list[dict[str, Any]] = []
     for severity, speed in CATALOG_TIERS:
         tier = (
             chosen[severity][speed]
@@ -121,7 +130,7 @@ def catalog_windows(catalogs: list[Node], period: int, report: Report) -> list[d
     return None if found == defaults or not found else found
 
 
-def tier_window(tier: Node, severity: str, period: int, report: Report) -> dict | None:
+def tier_window(tier: Node, severity: str, period: int, report: Report) -> dict[str, Any] | None:
     long, short = (
         common.seconds(tier.get("longWindow", "")),
         common.seconds(tier.get("shortWindow", "")),
@@ -154,7 +163,7 @@ def tier_window(tier: Node, severity: str, period: int, report: Report) -> dict 
 
 # --- services and SLOs ----------------------------------------------------------------------------
 def service(
-    spec: Node, crd: Node | None, period: int, tiers: list[dict] | None, report: Report
+    spec: Node, crd: Node | None, period: int, tiers: list[dict[str, Any]] | None, report: Report
 ) -> ServiceDraft:
     source_labels = spec.mapping("labels")
     team = _team(source_labels)
@@ -183,7 +192,7 @@ def service(
     return draft
 
 
-def _team(labels: dict) -> str | None:
+def _team(labels: dict[Any, Any]) -> str | None:
     for key in ("team", "owner"):
         value = labels.get(key)
         if isinstance(value, str) and common.valid_name(value) == value:
@@ -191,7 +200,7 @@ def _team(labels: dict) -> str | None:
     return None
 
 
-def kubernetes_output(crd: Node, service: str, report: Report) -> dict:
+def kubernetes_output(crd: Node, service: str, report: Report) -> dict[str, Any]:
     """Sloth writes a PrometheusRule named after the object, in its namespace, with its labels."""
     metadata = crd["metadata"] if crd.has("metadata") else None
     if (
@@ -218,7 +227,7 @@ def _plugins_dropped(node: Node, report: Report) -> None:
 
 
 def objective(
-    node: Node, period: int, tiers: list[dict] | None, report: Report
+    node: Node, period: int, tiers: list[dict[str, Any]] | None, report: Report
 ) -> Objective | None:
     if not node.has("name"):
         report.warn(node, "import/unsupported", "SLO without a name; not imported")
@@ -234,7 +243,7 @@ def objective(
     indicator = sli(node["sli"], report) if node.has("sli") else None
     if objective_percent is None or indicator is None:
         return None
-    body: dict = {"objective": objective_percent, "period": format_duration(period)}
+    body: dict[str, Any] = {"objective": objective_percent, "period": format_duration(period)}
     if node.get("description"):
         body["description"] = str(node.get("description"))
     slo_labels = common.labels(report, node.pick("labels"))
@@ -253,10 +262,13 @@ def objective(
     )
 
 
-RAW_NOTE = "Sloth raw SLI: errors is the error ratio; total counts its series, so each window averages the ratio"
+RAW_NOTE = (
+    "Sloth raw SLI: errors is the error ratio; total counts its series, "
+    "so each window averages the ratio"
+)
 
 
-def sli(node: Node, report: Report) -> dict | None:
+def sli(node: Node, report: Report) -> dict[str, Any] | None:
     events, raw, plugin = node.pick("events"), node.pick("raw"), node.pick("plugin")
     if events is not None:
         errors, total = (
@@ -289,7 +301,8 @@ def sli(node: Node, report: Report) -> dict | None:
         report.warn(
             query,
             "import/approximated",
-            "raw error-ratio SLI: slo averages the ratio over 5m steps within each window instead of evaluating it over the whole window",
+            "raw error-ratio SLI: slo averages the ratio over 5m steps within each window "
+            "instead of evaluating it over the whole window",
         )
         ratio = queries.with_placeholder(query.value)
         return {"ratio": {"errors": ratio, "total": f"count({ratio})"}}
@@ -297,7 +310,8 @@ def sli(node: Node, report: Report) -> dict | None:
         report.warn(
             plugin,
             "import/unsupported",
-            f"SLI plugin '{plugin.get('id')}' is Go code that Sloth runs; write its queries as ratio errors/total. SLO not imported",
+            f"SLI plugin '{plugin.get('id')}' is Go code that Sloth runs; write its queries as "
+            "ratio errors/total. SLO not imported",
         )
         return None
     report.warn(node, "import/unsupported", "needs one of events, raw or plugin; SLO not imported")
@@ -328,8 +342,8 @@ def _counter(text: str) -> str:
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
-    out: dict = {}
+def alerts(node: Node | None, tiers: list[dict[str, Any]] | None, report: Report) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     severities = {
         "page": node.pick("page_alert", "pageAlert") if node else None,
         "ticket": node.pick("ticket_alert", "ticketAlert") if node else None,
@@ -350,7 +364,9 @@ def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
         kept = [t for t in tiers if enabled[t["severity"]]]
         if kept:
             out["windows"] = kept
-        else:  # the catalog's tiers are all of the disabled severity: nothing fires, in Sloth either
+        elif node is not None:
+            # The catalog's tiers are all of the severity this SLO's alerting block disables:
+            # nothing fires, in Sloth either.
             on = next(s for s in severities if enabled[s])
             report.warn(
                 node,
@@ -361,15 +377,15 @@ def alerts(node: Node | None, tiers: list[dict] | None, report: Report) -> dict:
     return out
 
 
-def _labels_and_annotations(node: Node, report: Report, runbook: bool) -> dict:
+def _labels_and_annotations(node: Node, report: Report, runbook: bool) -> dict[str, Any]:
     """slo/v1 `labels`, `annotations` (and `runbook_url` where allowed) of a Sloth alert block."""
-    found: dict = {}
+    found: dict[str, Any] = {}
     labels = common.labels(report, node.pick("labels"))
-    annotations, runbook = common.annotations(report, node.pick("annotations"), runbook)
+    annotations, runbook_url = common.alert_annotations(report, node.pick("annotations"), runbook)
     if labels:
         found["labels"] = labels
     if annotations:
         found["annotations"] = annotations
-    if runbook:
-        found["runbook_url"] = runbook
+    if runbook_url:
+        found["runbook_url"] = runbook_url
     return found

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from compiler import targets
-from compiler.checks import consistency
-from compiler.checks import secrets as secret_scan
+from compiler.checks import consistency, secrets
 from compiler.core.model import Model
 from compiler.pipeline import output
 from compiler.pipeline.load import assemble, load_file
@@ -84,7 +83,7 @@ def phases(specs: Path, out: Path) -> dict:
                 document.holds, path, artifacts[path], document.data
             )
     consistency.check(model, artifacts, extracts)
-    secret_scan.in_artifacts(artifacts)
+    secrets.in_artifacts(artifacts)
     mark = record("check", mark)
     output.write_tree(artifacts, out)
     record("write", mark)

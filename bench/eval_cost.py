@@ -211,7 +211,7 @@ def tile_samples(data: gen_metrics.Synthetic, service: int, slo: str, first: int
 
     The tile rules refer to their own last value, which `promtool tsdb create-blocks-from rules`
     cannot evaluate (it runs each rule over the whole range at once). They are computed here the
-    way the rules do it (prometheus_rules.tile_rules), from the same 5m rates that the backfilled
+    way the rules do it (targets.prometheus.tile_rules), from the same 5m rates that the backfilled
     base series hold, one evaluation a minute. Yields (metric, timestamp, value).
     """
     step = float(GLOBAL_INTERVAL)

@@ -1,5 +1,5 @@
 """The hourly tiles sum long windows exactly at any evaluation interval
-(prometheus_rules.tile_rules).
+(targets.prometheus.tile_rules).
 
 The generated promtool tests run at 1 and 5 minute steps only; real Prometheus servers run every
 15s or 30s as often as every minute, and an interval longer than a minute skips minute 0 in some

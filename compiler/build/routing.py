@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from compiler.build.base_config import problems as base_config_problems
 from compiler.build.services import DocumentBuilder
-from compiler.checks import secrets as secret_scan
+from compiler.checks import secrets
 from compiler.core import conventions
 from compiler.core.diagnostics import Severity, error, warning
 from compiler.core.durations import format_duration
@@ -327,7 +327,7 @@ class RoutingBuilder(DocumentBuilder):
             return None
         base = documents[0]
         data = base.data
-        self.diagnostics.extend(secret_scan.in_base_config(base))
+        self.diagnostics.extend(secrets.in_base_config(base))
         structure = base_config_problems(base)
         self.diagnostics.extend(structure)
         if any(d.check_id == "routing/base-config" for d in structure):

@@ -159,7 +159,7 @@ def mimir_rule_file(service: str) -> str:
     return f"mimir/{service}.rules.yml"
 
 
-# Grafana dashboards (targets/grafana_dashboards.py) and the local Grafana (grafana/provisioning/)
+# Grafana dashboards (targets/grafana/dashboards.py) and the local Grafana (grafana/provisioning/)
 GRAFANA_SCHEMA_VERSION = (
     39  # Grafana 12 no longer migrates dashboards below 37; grafanalib defaults to 12
 )

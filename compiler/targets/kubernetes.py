@@ -1,7 +1,7 @@
 """Prometheus Operator `PrometheusRule` objects, one per service that asks for them.
 
 The operator writes `spec.groups` into a rule file verbatim, so the groups are exactly
-prometheus_rules.service_groups: the rules promtool checks and unit-tests are the rules deployed.
+targets.prometheus.service_groups: the rules promtool checks and unit-tests are the rules deployed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 One file per service holding one `namespace:` document; the namespace carries the prefix this
 tool owns, so `mimirtool rules sync --namespaces=...` never touches anyone else's rules. The
-groups are prometheus_rules.service_groups, the same rules promtool checks.
+groups are targets.prometheus.service_groups, the same rules promtool checks.
 """
 
 from __future__ import annotations

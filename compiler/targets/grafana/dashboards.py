@@ -527,7 +527,7 @@ def emit_services(model: Model) -> Emitted:
             )
             continue
         files[path] = to_json(service_dashboard(service))
-    return Emitted(files, tuple(diagnostics), {path: DASHBOARD for path in files})
+    return Emitted(files, tuple(diagnostics), dict.fromkeys(files, DASHBOARD))
 
 
 def emit_overview(model: Model) -> Emitted:

@@ -185,30 +185,54 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
     type=click.Path(),
     help="Compiled output to test.",
 )
-def test(out_dir: str) -> None:
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    help="promtool and amtool processes side by side.  [default: the CPUs slo may use]",
+)
+@click.option(
+    "--cache-dir",
+    default=DEFAULT_CACHE,
+    show_default=True,
+    type=click.Path(),
+    help="Remember what passed here: a proof whose files and tool are unchanged is not run again.",
+)
+@click.option("--no-cache", is_flag=True, help="Run every proof, whatever passed before.")
+def test(out_dir: str, jobs: int | None, cache_dir: str, no_cache: bool) -> None:
     """Run promtool and amtool on the compiled output.
 
     `promtool check rules` on every rule file and `promtool test rules` on every test file; with a
     Routing spec also `amtool check-config` and every case of the routing table through
-    `amtool config routes test --verify.receivers`.
+    `amtool config routes test --verify.receivers`. A proof that passed before with the same
+    files and the same tool version is not run again (see --no-cache); failures always are.
 
     \b
-    Example:
+    Examples:
       slo compile && slo test
+      slo test -j 8 --no-cache        # every proof, eight at a time
     """
+    proofs = toolrun.proofs_for(Path(out_dir))
+    cache = None if no_cache or not cache_dir else toolrun.ResultCache(Path(cache_dir))
     try:
-        results = toolrun.test_output(Path(out_dir))
+        with _progress("slo test", len(proofs), "proving") as step:
+            results = toolrun.run_proofs(
+                proofs, jobs or workers.usable_cpus(), cache, progress=step
+            )
     except toolrun.ToolMissing as exc:
         click.secho(f"error [tools/missing] {exc}", fg="red", err=True)
         sys.exit(1)
-    failed = 0
+    failed = [r for r in results if not r.ok]
     for r in results:
-        status = "ok" if r.ok else "FAILED"
-        click.echo(f"{status:6} {r.title}")
+        if not r.cached:
+            click.echo(f"{'ok' if r.ok else 'FAILED':6} {r.title}")
         if not r.ok:
-            failed += 1
             click.echo(r.output.rstrip(), err=True)
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    cached = sum(r.cached for r in results)
+    verdict = "ok" if results and not failed else "FAILED"
+    summary = f"{verdict}: {cached} cached, {len(results) - cached} run, {len(failed)} failed"
+    click.secho(summary, fg=None if verdict == "ok" else "red")
     if failed or not results:
         sys.exit(1)
 
@@ -322,11 +346,12 @@ def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
 
 
 @contextlib.contextmanager
-def _progress(name: str, total: int) -> Iterator[Progress]:
+def _progress(name: str, total: int, verb: str = "writing") -> Iterator[Progress]:
+    """A progress bar on a terminal for ``total`` steps; nothing when piped or short."""
     if total < PROGRESS_MIN or not sys.stderr.isatty():
         yield lambda n: None
         return
-    with click.progressbar(length=total, label=f"{name}: writing", file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=f"{name}: {verb}", file=sys.stderr) as bar:
         yield bar.update
 
 

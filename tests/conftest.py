@@ -45,3 +45,11 @@ def alertmanager_server(tmp_path):
     the test."""
     with servers.alertmanager(tmp_path / "alertmanager") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def proven(tmp_path_factory) -> Path:
+    """A cache directory for `slo test`'s result cache shared by the whole session: the examples'
+    out/ is proven by promtool once (test_examples), and the README's `slo test` on the same
+    files (test_docs) finds every proof passed instead of spending minutes again."""
+    return tmp_path_factory.mktemp("slo-cache")

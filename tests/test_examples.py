@@ -66,10 +66,11 @@ def test_examples_state_the_five_mission_objectives():
 
 
 @needs_promtool
-def test_compiled_examples_pass_promtool(tmp_path):
+def test_compiled_examples_pass_promtool(tmp_path, proven):
     result = slo("compile", ROOT / "slo", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
-    results = toolrun.test_output(tmp_path / "out")
+    cache = toolrun.ResultCache(proven)
+    results = toolrun.run_proofs(toolrun.proofs_for(tmp_path / "out"), cache=cache)
     # check rules, one run per test file, then amtool check-config and the routing table
     assert (
         len(results) == 1 + len(list((tmp_path / "out" / "prometheus" / "tests").glob("*.yml"))) + 2

@@ -345,10 +345,15 @@ def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
         return []
     config = out_dir / names.ALERTMANAGER_CONFIG
     found: list[Proof] = [
-        ToolRun(f"amtool check-config {config.as_posix()}", "amtool", ("check-config", str(config)))
+        ToolRun(
+            f"amtool check-config {config.as_posix()}",
+            "amtool",
+            ("check-config", str(config)),
+            (config,),
+        )
     ]
     if names.ALERTMANAGER_ROUTE_TESTS in files:
-        found.append(RouteTable(out_dir / names.ALERTMANAGER_ROUTE_TESTS))
+        found.append(RouteTable(out_dir / names.ALERTMANAGER_ROUTE_TESTS, config))
     return found
 
 

@@ -47,11 +47,11 @@ from compiler.core.windows import (
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
 from compiler.targets.protocol import (
     Document,
+    EachFile,
     Emitted,
     Holds,
     Proof,
     Target,
-    ToolRun,
     matching,
 )
 from compiler.text.promtext import (
@@ -509,10 +509,11 @@ def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
     if not rules:
         return []
     return [
-        ToolRun(
-            f"promtool check rules ({len(rules)} files)",
+        EachFile(
+            "promtool check rules",
             "promtool",
-            ("check", "rules", *(str(out_dir / path) for path in rules)),
+            ("check", "rules"),
+            tuple(out_dir / path for path in rules),
         )
     ]
 

@@ -48,11 +48,28 @@ class Emitted:
 # --- proofs: what `slo test` runs on a target's files in out/ ------------------------------------
 @dataclass(frozen=True)
 class ToolRun:
-    """Run ``tool`` (found on PATH) with ``args``; the proof holds when it exits with 0."""
+    """Run ``tool`` (found on PATH) with ``args``; the proof holds when it exits with 0.
+
+    ``inputs``: every file the run reads. With them, `slo test` does not repeat a run that
+    passed while they, the tool's version and the arguments are unchanged (its result cache);
+    a run without inputs is never cached."""
 
     title: str
     tool: str
     args: tuple[str, ...]
+    inputs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class EachFile:
+    """``tool args FILE...`` for a check that proves each file on its own (`promtool check
+    rules`): a file that passed is not checked again while it and the tool are unchanged, and
+    the others are checked together, in one run (one process for thousands of files)."""
+
+    title: str
+    tool: str
+    args: tuple[str, ...]
+    files: tuple[Path, ...]
 
 
 @dataclass(frozen=True)
@@ -68,12 +85,13 @@ class EmbeddedRuleGroups:
 @dataclass(frozen=True)
 class RouteTable:
     """Every case of a routing table (alertmanager's routing-tests file) through
-    `amtool config routes test --verify.receivers`."""
+    `amtool config routes test --verify.receivers`; it reads the table and the config it names."""
 
     table: Path
+    config: Path
 
 
-Proof = ToolRun | EmbeddedRuleGroups | RouteTable
+Proof = ToolRun | EachFile | EmbeddedRuleGroups | RouteTable
 
 
 def no_proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -566,15 +567,35 @@ def emit(model: Model) -> Emitted:
     return Emitted(files, tuple(diagnostics))
 
 
+# The rule files a test file loads, as the YAML writer writes them: a block list right after
+# the key (read from the text: parsing every test file in full would cost seconds at 2,000).
+RULE_FILES = re.compile(r"^rule_files:\n((?:- .*\n)+)", re.MULTILINE)
+
+
+def rule_files_of(test_file: Path) -> tuple[Path, ...]:
+    """The rule files ``test_file`` names, resolved as promtool resolves them."""
+    try:
+        found = RULE_FILES.search(test_file.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return ()
+    if found is None:
+        return ()
+    return tuple(
+        test_file.parent / line[2:].strip().strip('"') for line in found.group(1).splitlines()
+    )
+
+
 def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
     """`promtool test rules` on each test file: they are independent, and promtool uses about
-    one core each, so `slo test` runs them side by side."""
+    one core each, so `slo test` runs them side by side. Each reads its test file and the rule
+    files it names, which is what `slo test`'s result cache keys a passed run on."""
     tests = matching(files, posixpath.dirname(names.tests_file("*")) + "/*.yml")
     return [
         ToolRun(
             f"promtool test rules {(out_dir / path).as_posix()}",
             "promtool",
             ("test", "rules", str(out_dir / path)),
+            (out_dir / path, *rule_files_of(out_dir / path)),
         )
         for path in tests
     ]

@@ -22,6 +22,7 @@ from support.outtrees import (
 from compiler import cli as cli_module
 from compiler.core import conventions
 from compiler.push import rulegroups
+from compiler.push.transport import Secret
 
 
 def get_json(url: str):
@@ -173,3 +174,40 @@ def test_a_progress_bar_shows_on_a_terminal_when_many_objects_are_written(monkey
     with cli_module._progress("grafana", 100) as step:
         step(100)
     assert pipe.getvalue() == ""
+
+
+def test_a_two_line_token_file_is_an_error_naming_the_file_and_never_the_token(
+    tmp_path, monkeypatch
+):
+    """It went into the Authorization header, and requests' InvalidHeader printed it whole as
+    "internal error: InvalidHeader ... Bearer ..."."""
+    write_rules(specs(tmp_path), tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    write_dashboard(tmp_path / "out", conventions.dashboard_file("checkout"), dashboard("checkout"))
+    token_file = tmp_path / "grafana-token"
+    token_file.write_text("glsa_first_half\nsecond_half\n")
+    with FakeGrafana() as grafana:
+        result = slo(
+            "diff", env={"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN_FILE": str(token_file)}
+        )
+        assert grafana.log == []
+    assert result.exit_code == 2, result.output
+    assert f"SLO_GRAFANA_TOKEN_FILE: error [targets/token] token file {token_file}" in result.output
+    assert "first_half" not in result.output and "second_half" not in result.output
+
+
+def test_an_internal_error_is_printed_redacted(monkeypatch, capsys):
+    token = Secret("tok-" + "z" * 30)
+
+    def crash(**kwargs):
+        raise ValueError(
+            f"Invalid header value b'Bearer {token.reveal()}\\n' for https://u:pw@h.example/"
+        )
+
+    monkeypatch.setattr(cli_module, "cli", crash)
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main()
+    assert exc.value.code == 70
+    err = capsys.readouterr().err
+    assert "internal error: ValueError" in err and "please report this" in err
+    assert "zzzz" not in err and "pw@" not in err

@@ -137,3 +137,25 @@ def test_tokens_are_never_part_of_a_message(tmp_path):
         "glsa_very_secret" not in repr(found)
         and found.targets["grafana"].token.reveal() == "glsa_very_secret"
     )
+
+
+def test_a_token_with_a_control_character_is_refused_naming_its_source_never_itself(tmp_path):
+    """A two-line token file went into the Authorization header, and requests' InvalidHeader
+    printed it whole as an internal error."""
+    two_lines = tmp_path / "token"
+    two_lines.write_text("glsa_first_line\nsecond_line\n")
+    problems = diagnostics(
+        {}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN_FILE": str(two_lines)}
+    )
+    assert problems == [
+        f"SLO_GRAFANA_TOKEN_FILE: error [targets/token] token file {two_lines} holds more than "
+        "one line; a token file holds the token alone, on one line"
+    ]
+    problems += diagnostics(
+        {}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN": "glsa_first_line\x1b[2Jx"}
+    )
+    assert problems[1] == (
+        "SLO_GRAFANA_TOKEN: error [targets/token] SLO_GRAFANA_TOKEN holds a control character "
+        "(\\x1b); a token is one line"
+    )
+    assert not any("first_line" in p or "second_line" in p for p in problems)

@@ -2,7 +2,8 @@
 
 A target is configured when its URL is set from any source; the others are skipped. Tokens are
 read from the environment or from files, never from targets.yaml itself (it is committed), and
-live only in Secret objects that print as ``<redacted>``.
+live only in Secret objects that print as ``<redacted>``; a token with a control character (a
+token file of two lines) is refused where it was read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jsonschema
 from compiler.core.diagnostics import CompileError, Diagnostic, Position, error
 from compiler.push import registry
 from compiler.push.client import TOKEN, TOKEN_FILE, URL, PushClient
-from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
+from compiler.push.transport import DEFAULT_TIMEOUT, Secret, control_character, without_userinfo
 from compiler.spec.validate import schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
@@ -299,7 +300,19 @@ class _Section:
             )
             return None
         if inline and (not from_file or inline.rank > from_file.rank):
-            return Secret(str(inline.value).strip())
+            text = str(inline.value).strip()
+            bad = control_character(text)
+            if bad:
+                self._problems.append(
+                    error(
+                        inline.source,
+                        "targets/token",
+                        f"{inline.source.file} holds a control character ({bad}); a token is "
+                        "one line",
+                    )
+                )
+                return None
+            return Secret(text)
         if from_file:
             return _read_token(from_file, self._problems)
         return None
@@ -322,5 +335,16 @@ def _read_token(setting: Setting, problems: list[Diagnostic]) -> Secret | None:
         return None
     if not text:
         problems.append(error(setting.source, "targets/token", f"token file {path} is empty"))
+        return None
+    bad = control_character(text)
+    if bad:
+        what = "more than one line" if bad in ("\\n", "\\r") else f"a control character ({bad})"
+        problems.append(
+            error(
+                setting.source,
+                "targets/token",
+                f"token file {path} holds {what}; a token file holds the token alone, on one line",
+            )
+        )
         return None
     return Secret(text)

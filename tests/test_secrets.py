@@ -25,7 +25,9 @@ from compiler import targets
 from compiler.checks import secrets
 from compiler.core import conventions
 from compiler.push.alertmanager import Alertmanager, AlertmanagerPusher
+from compiler.push.plan import Change, Plan, TargetReport
 from compiler.push.prometheus import Prometheus, PrometheusPusher
+from compiler.push.report import render
 from compiler.push.transport import PushError, RetryPolicy, Transport
 
 # Made-up values in the real formats; none of them was ever valid.
@@ -315,3 +317,21 @@ def test_a_reload_error_never_shows_the_password_a_server_echoes(tmp_path, targe
     assert "rejected the reload" in message and "<redacted>" in message
     for part in (password, password[:6], password[-6:], "admin:"):
         assert part not in message, message
+
+
+def test_no_report_format_shows_a_secret_a_live_system_put_in_a_name(tmp_path):
+    """Names, notes and errors in a report come from live systems too."""
+    secret = Transport("http://admin:s3cr3t-pw-99@127.0.0.1:9")  # alive: its password is known
+    live = [
+        f"dashboard x (see {PASSWORD_URL}/d/x)",
+        f"Authorization: Bearer {GRAFANA_TOKEN}",
+        "echo s3cr3t-pw-99",
+    ]
+    report = TargetReport(
+        "grafana", "failed", Plan([Change("deleted", live[0], (live[1],))], [live[2]]), live[1:]
+    )
+    for fmt in ("text", "markdown", "json"):
+        shown = render([report], fmt, "slo diff")
+        for leaked in ("s3cr3t-pw", GRAFANA_TOKEN[5:], "alice:"):
+            assert leaked not in shown, (fmt, shown)
+    assert secret.base_url == "http://127.0.0.1:9"

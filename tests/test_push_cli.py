@@ -18,6 +18,7 @@ from support.outtrees import (
     write_dashboard,
     write_rules,
 )
+from support.tls import server_context
 
 from compiler import cli as cli_module
 from compiler.core import conventions
@@ -211,3 +212,23 @@ def test_an_internal_error_is_printed_redacted(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "internal error: ValueError" in err and "please report this" in err
     assert "zzzz" not in err and "pw@" not in err
+
+
+@pytest.mark.binaries
+def test_a_grafana_behind_a_private_ca_is_reached_with_its_ca_file_and_refused_without(
+    tmp_path, monkeypatch, pki
+):
+    write_rules(specs(tmp_path), tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    write_dashboard(tmp_path / "out", conventions.dashboard_file("checkout"), dashboard("checkout"))
+    with FakeGrafana(tls=server_context(pki)) as grafana:
+        env = {"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN": grafana.token}
+        refused = slo("diff", env=env)
+        assert refused.exit_code == 2 and "TLS failed" in refused.output, refused.output
+        reached = slo("diff", env={**env, "SLO_GRAFANA_CA_FILE": str(pki.ca)})
+        assert reached.exit_code == 1, reached.output  # it differs: nothing was pushed yet
+        assert "grafana: 2 created" in reached.output
+        flagged = slo("diff", "--grafana-ca-file", str(pki.other_ca), env=env)
+        assert flagged.exit_code == 2 and "certificate verify failed" in flagged.output

@@ -1,5 +1,6 @@
 """The shared HTTP layer: what is retried, how long it waits, that secrets never leak (whatever
-a server echoes, however a message is cut), and that answers are bounded."""
+a server echoes, however a message is cut), that answers are bounded, and TLS with a target's own
+CA and client certificate."""
 
 import base64
 
@@ -8,6 +9,7 @@ import yaml
 from fakes.mimir import FakeMimir
 from fakes.server import FakeServer, Response
 from support.outtrees import diff, specs, write_rules
+from support.tls import server_context
 
 from compiler.push import endpoints as ep
 from compiler.push.mimir import Mimir
@@ -120,8 +122,8 @@ def test_the_token_is_sent_but_never_shown(server):
 
 
 def test_tls_is_verified_unless_switched_off():
-    assert Transport("https://example.invalid").session.verify is True
-    assert Transport("https://example.invalid", verify=False).session.verify is False
+    assert Transport("https://example.invalid").verify is True
+    assert Transport("https://example.invalid", verify=False).verify is False
 
 
 @pytest.mark.parametrize("attempt", range(1, 8))
@@ -288,3 +290,43 @@ def test_an_alias_bomb_in_a_rulers_answer_is_refused(tmp_path):
         report = diff(endpoints, model, out)["mimir"]
     assert report.status == "failed"
     assert report.errors == ["list rule groups: the answer is not YAML"]
+
+
+# --- TLS with a target's own CA and client certificate --------------------------------------------
+@pytest.mark.binaries
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_ca_file_verifies_a_server_the_system_does_not_trust(pki, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with Echo(tls=server_context(pki)) as https:
+        assert https.url.startswith("https://127.0.0.1:")
+        assert Transport(https.url, verify=str(pki.ca)).request("GET", "/x").text == "/x"
+        for refused in (Transport(https.url), Transport(https.url, verify=str(pki.other_ca))):
+            with pytest.raises(HttpError, match=r"TLS failed .*certificate verify failed"):
+                refused.request("GET", "/x")
+            assert refused.attempts == 1, "a certificate that fails once fails again"
+        assert Transport(https.url, verify=False).request("GET", "/y").text == "/y"
+
+
+@pytest.mark.binaries
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_requests_ca_bundle_still_works_and_overrides_neither_a_ca_file_nor_insecure(
+    pki, monkeypatch
+):
+    with Echo(tls=server_context(pki)) as https:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+        assert Transport(https.url).request("GET", "/a").text == "/a"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.other_ca))
+        assert Transport(https.url, verify=str(pki.ca)).request("GET", "/b").text == "/b"
+        assert Transport(https.url, verify=False).request("GET", "/c").text == "/c"
+
+
+@pytest.mark.binaries
+def test_a_client_certificate_is_presented_when_the_server_asks_for_one(pki):
+    with Echo(tls=server_context(pki, client_certificates=True)) as https:
+        without = Transport(https.url, verify=str(pki.ca), policy=RetryPolicy(retries=0))
+        with pytest.raises(HttpError):
+            without.request("GET", "/x")
+        cert = (str(pki.client_cert), str(pki.client_key))
+        http = Transport(https.url, verify=str(pki.ca), cert=cert)
+        assert http.request("GET", "/x").text == "/x"

@@ -186,8 +186,8 @@ class RetryPolicy:
 
 
 class Transport:
-    """One base URL, its headers and secrets; ``request`` retries what is worth retrying and
-    reads answers of at most ``max_answer`` bytes."""
+    """One base URL, its headers, secrets and TLS settings; ``request`` retries what is worth
+    retrying and reads answers of at most ``max_answer`` bytes."""
 
     def __init__(
         self,
@@ -196,7 +196,8 @@ class Transport:
         headers: dict[str, str] | None = None,
         token: Secret | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        verify: bool = True,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
         policy: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
@@ -213,6 +214,10 @@ class Transport:
         self.max_answer = max_answer
         self._sleep = sleep
         self._rng = rng
+        # Passed with every request: a session's own verify loses to REQUESTS_CA_BUNDLE, which
+        # would override a ca_file and even --insecure-skip-tls-verify.
+        self.verify = verify
+        self.cert = cert
         self._secrets: list[Secret] = []  # kept alive while the transport is: redact knows them
         self.session = requests.Session()
         self.session.verify = verify
@@ -249,11 +254,14 @@ class Transport:
         other answer, read in full.
 
         Raises HttpError once the retries are used up, or at once for what no retry can mend (a
-        request requests refuses to send, an answer larger than ``max_answer``); its message
-        names the method, URL and reason.
+        TLS failure, a request requests refuses to send, an answer larger than ``max_answer``);
+        its message names the method, URL and reason.
         """
         url = self.url(path)
         timeout = kwargs.setdefault("timeout", (CONNECT_TIMEOUT, self.timeout))
+        kwargs.setdefault("verify", self.verify)
+        if self.cert is not None:
+            kwargs.setdefault("cert", self.cert)
         kwargs["stream"] = True  # read below, up to max_answer
         wait = (
             timeout[1] if isinstance(timeout, tuple) else timeout
@@ -264,6 +272,8 @@ class Transport:
             self.attempts += 1
             try:
                 response = self._read(self.session.request(method, url, **kwargs))
+            except requests.exceptions.SSLError as exc:
+                raise HttpError(f"{method} {url}: TLS failed ({_reason(exc)})") from None
             except requests.Timeout:
                 failure, status, body = f"no answer within {wait:g}s", None, ""
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:

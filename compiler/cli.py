@@ -27,7 +27,7 @@ from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
 from compiler.push import endpoints, registry, report, runner
 from compiler.push.plan import Progress
-from compiler.push.transport import PushError
+from compiler.push.transport import PushError, redact
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
@@ -519,8 +519,9 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # a bug in slo: say so plainly instead of a traceback
+        # Redacted: an exception of a library may quote what slo sent (a header with a token).
         click.secho(
-            f"slo: internal error: {type(exc).__name__}: {exc} (please report this)",
+            f"slo: internal error: {type(exc).__name__}: {redact(str(exc))} (please report this)",
             fg="red",
             err=True,
         )

@@ -4,7 +4,7 @@ those from there, never from this file."""
 from pathlib import Path
 
 import pytest
-from support import ROOT, copy_specs, servers, write_files
+from support import ROOT, copy_specs, have, servers, tls, write_files
 
 from compiler.pipeline.output import MARKER, MARKER_TEXT
 
@@ -53,3 +53,12 @@ def proven(tmp_path_factory) -> Path:
     out/ is proven by promtool once (test_examples), and the README's `slo test` on the same
     files (test_docs) finds every proof passed instead of spending minutes again."""
     return tmp_path_factory.mktemp("slo-cache")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> tls.Pki:
+    """A test CA with a server certificate for 127.0.0.1 and a client certificate (tls.py);
+    skips the test when the openssl command is missing."""
+    if not have("openssl"):
+        pytest.skip("the openssl command is missing")
+    return tls.make_pki(tmp_path_factory.mktemp("pki"))

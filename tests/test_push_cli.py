@@ -18,10 +18,12 @@ from support.outtrees import (
     write_dashboard,
     write_rules,
 )
+from support.tls import server_context
 
 from compiler import cli as cli_module
 from compiler.core import conventions
 from compiler.push import rulegroups
+from compiler.push.transport import Secret
 
 
 def get_json(url: str):
@@ -173,3 +175,60 @@ def test_a_progress_bar_shows_on_a_terminal_when_many_objects_are_written(monkey
     with cli_module._progress("grafana", 100) as step:
         step(100)
     assert pipe.getvalue() == ""
+
+
+def test_a_two_line_token_file_is_an_error_naming_the_file_and_never_the_token(
+    tmp_path, monkeypatch
+):
+    """It went into the Authorization header, and requests' InvalidHeader printed it whole as
+    "internal error: InvalidHeader ... Bearer ..."."""
+    write_rules(specs(tmp_path), tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    write_dashboard(tmp_path / "out", conventions.dashboard_file("checkout"), dashboard("checkout"))
+    token_file = tmp_path / "grafana-token"
+    token_file.write_text("glsa_first_half\nsecond_half\n")
+    with FakeGrafana() as grafana:
+        result = slo(
+            "diff", env={"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN_FILE": str(token_file)}
+        )
+        assert grafana.log == []
+    assert result.exit_code == 2, result.output
+    assert f"SLO_GRAFANA_TOKEN_FILE: error [targets/token] token file {token_file}" in result.output
+    assert "first_half" not in result.output and "second_half" not in result.output
+
+
+def test_an_internal_error_is_printed_redacted(monkeypatch, capsys):
+    token = Secret("tok-" + "z" * 30)
+
+    def crash(**kwargs):
+        raise ValueError(
+            f"Invalid header value b'Bearer {token.reveal()}\\n' for https://u:pw@h.example/"
+        )
+
+    monkeypatch.setattr(cli_module, "cli", crash)
+    with pytest.raises(SystemExit) as exc:
+        cli_module.main()
+    assert exc.value.code == 70
+    err = capsys.readouterr().err
+    assert "internal error: ValueError" in err and "please report this" in err
+    assert "zzzz" not in err and "pw@" not in err
+
+
+@pytest.mark.binaries
+def test_a_grafana_behind_a_private_ca_is_reached_with_its_ca_file_and_refused_without(
+    tmp_path, monkeypatch, pki
+):
+    write_rules(specs(tmp_path), tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    write_dashboard(tmp_path / "out", conventions.dashboard_file("checkout"), dashboard("checkout"))
+    with FakeGrafana(tls=server_context(pki)) as grafana:
+        env = {"SLO_GRAFANA_URL": grafana.url, "SLO_GRAFANA_TOKEN": grafana.token}
+        refused = slo("diff", env=env)
+        assert refused.exit_code == 2 and "TLS failed" in refused.output, refused.output
+        reached = slo("diff", env={**env, "SLO_GRAFANA_CA_FILE": str(pki.ca)})
+        assert reached.exit_code == 1, reached.output  # it differs: nothing was pushed yet
+        assert "grafana: 2 created" in reached.output
+        flagged = slo("diff", "--grafana-ca-file", str(pki.other_ca), env=env)
+        assert flagged.exit_code == 2 and "certificate verify failed" in flagged.output

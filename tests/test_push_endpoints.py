@@ -7,6 +7,7 @@ import pytest
 
 from compiler.push import endpoints as ep
 from compiler.push.alertmanager import Alertmanager
+from compiler.push.client import Tls
 from compiler.push.prometheus import Prometheus
 
 TARGETS = """\
@@ -137,3 +138,80 @@ def test_tokens_are_never_part_of_a_message(tmp_path):
         "glsa_very_secret" not in repr(found)
         and found.targets["grafana"].token.reveal() == "glsa_very_secret"
     )
+
+
+def test_a_token_with_a_control_character_is_refused_naming_its_source_never_itself(tmp_path):
+    """A two-line token file went into the Authorization header, and requests' InvalidHeader
+    printed it whole as an internal error."""
+    two_lines = tmp_path / "token"
+    two_lines.write_text("glsa_first_line\nsecond_line\n")
+    problems = diagnostics(
+        {}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN_FILE": str(two_lines)}
+    )
+    assert problems == [
+        f"SLO_GRAFANA_TOKEN_FILE: error [targets/token] token file {two_lines} holds more than "
+        "one line; a token file holds the token alone, on one line"
+    ]
+    problems += diagnostics(
+        {}, {"SLO_GRAFANA_URL": "http://g", "SLO_GRAFANA_TOKEN": "glsa_first_line\x1b[2Jx"}
+    )
+    assert problems[1] == (
+        "SLO_GRAFANA_TOKEN: error [targets/token] SLO_GRAFANA_TOKEN holds a control character "
+        "(\\x1b); a token is one line"
+    )
+    assert not any("first_line" in p or "second_line" in p for p in problems)
+
+
+# --- TLS files per target -------------------------------------------------------------------------
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+
+
+def test_tls_files_come_from_variables_flags_and_targets_yaml_per_target(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "tls").mkdir(parents=True)
+    for name, text in (("ca.pem", CERTIFICATE), ("me.pem", CERTIFICATE), ("me.key", KEY)):
+        (conf / "tls" / name).write_text(text)
+    targets = conf / "targets.yaml"
+    targets.write_text(
+        "environments:\n  prod:\n"
+        "    grafana: {url: 'https://g', ca_file: tls/ca.pem}\n"
+        "    mimir: {url: 'https://m', tenant: t, cert_file: tls/me.pem, key_file: tls/me.key}\n"
+    )
+    found = ep.resolve({}, {}, targets, "prod")
+    assert found.tls == {
+        "grafana": Tls(ca_file=conf / "tls" / "ca.pem"),
+        "mimir": Tls(cert_file=conf / "tls" / "me.pem", key_file=conf / "tls" / "me.key"),
+    }
+    assert found.tls["grafana"].verify(True) == str(conf / "tls" / "ca.pem")
+    assert found.tls["grafana"].verify(False) is False  # --insecure-skip-tls-verify still wins
+    assert found.tls["mimir"].cert() == (str(conf / "tls" / "me.pem"), str(conf / "tls" / "me.key"))
+
+    ca = str(conf / "tls" / "ca.pem")
+    environ = {"SLO_PROMETHEUS_URL": "https://p", "SLO_PROMETHEUS_CA_FILE": ca}
+    assert ep.resolve({}, environ).tls == {"prometheus": Tls(ca_file=Path(ca))}
+    flags = {"alertmanager.url": "https://a", "alertmanager.cert_file": str(conf / "tls/me.pem")}
+    assert ep.resolve(flags, {}).tls == {"alertmanager": Tls(cert_file=conf / "tls" / "me.pem")}
+
+
+def test_tls_files_that_cannot_serve_are_errors_naming_where_they_were_set(tmp_path):
+    (tmp_path / "key.pem").write_text(KEY)
+    (tmp_path / "not-pem.txt").write_text("hello\n")
+    problems = diagnostics(
+        {"grafana.url": "https://g", "grafana.ca_file": str(tmp_path / "missing.pem")},
+        {
+            "SLO_MIMIR_URL": "https://m",
+            "SLO_MIMIR_TENANT": "t",
+            "SLO_MIMIR_KEY_FILE": str(tmp_path / "key.pem"),
+            "SLO_PROMETHEUS_URL": "https://p",
+            "SLO_PROMETHEUS_CERT_FILE": str(tmp_path / "not-pem.txt"),
+        },
+    )
+    assert problems == [
+        f"--grafana-ca-file: error [targets/tls] grafana.ca_file {tmp_path / 'missing.pem'}: "
+        "cannot be read: No such file or directory",
+        "SLO_MIMIR_KEY_FILE: error [targets/tls] mimir.key_file is set but mimir.cert_file is "
+        "not: a client key needs its certificate",
+        f"SLO_PROMETHEUS_CERT_FILE: error [targets/tls] prometheus.cert_file "
+        f"{tmp_path / 'not-pem.txt'}: no PEM certificate (-----BEGIN CERTIFICATE-----)",
+    ]

@@ -42,21 +42,28 @@ def test_every_registered_setting_is_an_option_of_push_and_diff(command):
 
 def test_the_registry_order_is_the_order_of_options_schema_and_reports():
     assert registry.names() == REAL
+    tls = ("ca_file", "cert_file", "key_file")  # every client's, declared once in client.py
     assert list(ep.environment()) == [
         "prometheus.url",
         "prometheus.rules_dir",
+        *(f"prometheus.{key}" for key in tls),
         "alertmanager.url",
         "alertmanager.config",
+        *(f"alertmanager.{key}" for key in tls),
         "grafana.url",
         "grafana.token",
         "grafana.token_file",
+        *(f"grafana.{key}" for key in tls),
         "mimir.url",
         "mimir.tenant",
         "mimir.token_file",
+        *(f"mimir.{key}" for key in tls),
     ]
+    assert ep.environment()["grafana.ca_file"] == "SLO_GRAFANA_CA_FILE"
+    assert ep.environment()["mimir.key_file"] == "SLO_MIMIR_KEY_FILE"
     sections = ep.targets_schema()["properties"]["environments"]["additionalProperties"]
     assert list(sections["properties"]) == [*REAL, "tls_verify", "timeout"]
-    assert list(sections["properties"]["grafana"]["properties"]) == ["url", "token_file"]
+    assert list(sections["properties"]["grafana"]["properties"]) == ["url", "token_file", *tls]
 
 
 def test_a_client_cannot_be_registered_twice_or_take_another_clients_variable(monkeypatch):
@@ -64,7 +71,7 @@ def test_a_client_cannot_be_registered_twice_or_take_another_clients_variable(mo
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(registry.get("grafana"))
     thief = PushClient("thief", (Key("url", "SLO_GRAFANA_URL"),), (), _configure, _build)
-    with pytest.raises(ValueError, match="SLO_GRAFANA_URL belongs to another client"):
+    with pytest.raises(ValueError, match=r"SLO_GRAFANA_[A-Z_]+ belongs to another client"):
         registry.register(thief)
     with pytest.raises(ValueError, match="no 'url' key"):
         PushClient("nourl", (Key("address", "SLO_NOURL_ADDRESS"),), (), _configure, _build)

@@ -1,21 +1,49 @@
-"""The shared HTTP layer: what is retried, how long it waits, and that tokens never leak."""
+"""The shared HTTP layer: what is retried, how long it waits, that secrets never leak (whatever
+a server echoes, however a message is cut), that answers are bounded, and TLS with a target's own
+CA and client certificate."""
+
+import base64
 
 import pytest
+import yaml
+from fakes.mimir import FakeMimir
 from fakes.server import FakeServer, Response
+from support.outtrees import diff, specs, write_rules
+from support.tls import server_context
 
-from compiler.push.transport import HttpError, RetryPolicy, Secret, Transport, without_userinfo
+from compiler.push import endpoints as ep
+from compiler.push.mimir import Mimir
+from compiler.push.transport import (
+    BODY_EXCERPT,
+    HttpError,
+    PushError,
+    RetryPolicy,
+    Secret,
+    Transport,
+    redact,
+    without_userinfo,
+)
+from compiler.spec.yaml_source import MAX_NODES
 
 TOKEN = "glsa_top_secret_value"
 
 
 class Echo(FakeServer):
-    """Answers 200 with the path; /echo-auth answers 500 quoting the Authorization header."""
+    """Answers 200 with the path; /echo-auth answers 500 quoting the Authorization header;
+    /say answers 400 with the text of its ``text`` parameter; /deep 200 with JSON nested
+    100,000 levels; /big 200 with 10,000 bytes."""
 
     def route(self, request):
         if request.path == "/echo-auth":
             return Response.text(500, f"bad header {request.headers.get('Authorization')}")
         if request.path == "/missing":
             return Response.text(404, "no such thing")
+        if request.path == "/say":
+            return Response.text(400, request.query["text"][0])
+        if request.path == "/deep":
+            return Response(200, b"[" * 100_000 + b"]" * 100_000)
+        if request.path == "/big":
+            return Response(200, b"x" * 10_000)
         return Response.text(200, request.path)
 
 
@@ -94,8 +122,8 @@ def test_the_token_is_sent_but_never_shown(server):
 
 
 def test_tls_is_verified_unless_switched_off():
-    assert Transport("https://example.invalid").session.verify is True
-    assert Transport("https://example.invalid", verify=False).session.verify is False
+    assert Transport("https://example.invalid").verify is True
+    assert Transport("https://example.invalid", verify=False).verify is False
 
 
 @pytest.mark.parametrize("attempt", range(1, 8))
@@ -114,6 +142,8 @@ def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_messages(serve
         http.request("GET", "/echo-auth")
     assert "pa@ss" not in str(exc.value) and "admin" not in str(exc.value)
     assert server.log[-1].headers["Authorization"] == "Basic YWRtaW46cGFAc3M="  # admin:pa@ss
+    assert "YWRtaW46cGFAc3M=" not in str(exc.value)  # the header the server echoed
+    assert "bad header Basic <redacted>" in str(exc.value)
     assert without_userinfo("https://u:p@h.example/x") == "https://<redacted>@h.example/x"
 
 
@@ -148,3 +178,155 @@ def test_a_prometheus_reload_slower_than_the_request_timeout_is_waited_for_and_s
         pusher.reload()
     assert RELOAD_TIMEOUT >= 60
     assert [r.method for r in prom.log] == ["POST", "GET"] and pauses == []
+
+
+# --- secrets in messages ------------------------------------------------------------------------
+def test_a_secret_where_an_excerpt_is_cut_is_redacted_before_the_cut(server):
+    """Redacted after truncation, the token was cut first and all but its last character shown."""
+    token = "tok-" + "k7" * 20  # of no recognisable form: only the live Secret says it is one
+    http = Transport(server.url, token=Secret(token), policy=RetryPolicy(retries=0))
+    for cut_at in (4, 10, len(token) - 1):
+        text = "x" * (BODY_EXCERPT - 3 - cut_at) + token + " and the rest"
+        with pytest.raises(HttpError) as exc:
+            http.expect(http.request("GET", "/say", params={"text": text}), (200,), "say")
+        assert token[:cut_at] not in str(exc.value) and token[:cut_at] not in exc.value.body
+        shown = ("x" * (BODY_EXCERPT - 3 - cut_at) + "<redacted>")[: BODY_EXCERPT - 3]
+        assert exc.value.body.startswith(shown)
+    # a bearer token slo never had, echoed by a server, is cut no more than a known one
+    foreign = "Authorization: Bearer " + "f00d" * 20
+    with pytest.raises(HttpError) as exc:
+        text = "x" * (BODY_EXCERPT - 3 - 30) + foreign
+        http.expect(http.request("GET", "/say", params={"text": text}), (200,), "say")
+    assert "f00d" not in str(exc.value) and "Bearer <redacted>" in str(exc.value)
+
+
+def test_basic_credentials_are_redacted_in_both_forms():
+    header = base64.b64encode(b"deploy:Tr0ub4dor&3").decode()
+    said = f"denied: Authorization: Basic {header}; from https://deploy:Tr0ub4dor&3@ci.example/x"
+    shown = redact(said)
+    assert header not in shown and "Tr0ub4dor" not in shown and "deploy:" not in shown
+    assert shown == (
+        "denied: Authorization: Basic <redacted>; from https://<redacted>@ci.example/x"
+    )
+    assert redact("Basic auth and basic authentication") == "Basic auth and basic authentication"
+
+
+def test_a_raw_at_sign_in_a_url_password_leaks_nothing(server):
+    """The userinfo ends at the last "@" of the authority: everything before it is secret."""
+    url = server.url.replace("http://", "http://admin:p@ss:w@rd@")
+    http = Transport(url, policy=RetryPolicy(retries=0))
+    assert http.base_url == server.url
+    with pytest.raises(HttpError) as exc:
+        http.request("GET", "/echo-auth")
+    assert server.log[-1].headers["Authorization"] == "Basic " + base64.b64encode(
+        b"admin:p@ss:w@rd"
+    ).decode("ascii")
+    for part in ("ss:w", "w@rd", "rd@"):
+        assert part not in str(exc.value) and part not in without_userinfo(url)
+    assert without_userinfo(url) == server.url.replace("http://", "http://<redacted>@")
+    assert redact("see http://u:a@b@c@host.example/x") == "see http://<redacted>@host.example/x"
+
+
+def test_a_token_with_a_line_break_is_refused_and_never_printed(server):
+    """requests refused such a header with an InvalidHeader quoting it, token and all."""
+    with pytest.raises(PushError) as exc:
+        Transport(server.url, token=Secret("glsa_first_line\nsecond-line")).request("GET", "/x")
+    assert "first_line" not in str(exc.value) and "second-line" not in str(exc.value)
+    assert "control character" in str(exc.value)
+    assert server.log == []
+
+
+def test_a_request_requests_refuses_to_send_is_an_error_naming_no_secret(server):
+    http = Transport(
+        server.url,
+        token=Secret("tok-" + "q" * 30),
+        headers={"X-Scope-OrgID": "team\r\nInjected: yes"},
+        policy=RetryPolicy(retries=3),
+    )
+    with pytest.raises(HttpError) as exc:
+        http.request("GET", "/x")
+    assert "cannot send the request (InvalidHeader" in str(exc.value)
+    assert "q" * 10 not in str(exc.value) and http.attempts == 1 and server.log == []
+
+
+# --- answers are bounded ------------------------------------------------------------------------
+def test_an_answer_larger_than_the_limit_is_not_read(server):
+    http = Transport(server.url, max_answer=1000, policy=RetryPolicy(retries=3))
+    with pytest.raises(HttpError, match="the answer is larger than 1000 bytes") as exc:
+        http.request("GET", "/big")
+    assert http.attempts == 1, "a server that answers too much will do it again"
+    assert "xxxx" not in str(exc.value)
+    assert len(Transport(server.url, max_answer=10_000).request("GET", "/big").content) == 10_000
+
+
+def test_json_nested_deeper_than_python_reads_is_bad_json_not_a_crash(server):
+    response = Transport(server.url).request("GET", "/deep")
+    with pytest.raises(ValueError):  # what every client already handles; not RecursionError
+        response.json()
+
+
+def alias_bomb(namespace: str) -> str:
+    """A ruler's answer of a few kilobytes whose aliases repeat one group past MAX_NODES nodes."""
+    rules = ", ".join(f"{{record: 'r{i}:sum', expr: 'sum(up)'}}" for i in range(50))
+    copies = MAX_NODES // 200 + 1  # each copy is more than 200 nodes
+    return f"{namespace}:\n- &g {{name: g, rules: [{rules}]}}\n" + "- *g\n" * copies
+
+
+def test_an_alias_bomb_in_a_rulers_answer_is_refused(tmp_path):
+    """A 437-byte answer whose aliases expand without end ran past a 30 s timeout: answers are
+    read with the spec's alias limit (here a bomb of a few kilobytes, past it by a little)."""
+
+    class Bomb(FakeMimir):
+        def route(self, request):
+            if request.method == "GET" and request.path == "/prometheus/config/v1/rules":
+                return Response(200, alias_bomb("theirs").encode(), "application/yaml")
+            return super().route(request)
+
+    text = alias_bomb("theirs")
+    assert len(text) < 10_000 and len(yaml.safe_load(text)["theirs"]) > MAX_NODES // 200
+    model, out = write_rules(specs(tmp_path), tmp_path / "out"), tmp_path / "out"
+    with Bomb() as mimir:
+        endpoints = ep.Endpoints({"mimir": Mimir(mimir.url, "team-a", None)})
+        report = diff(endpoints, model, out)["mimir"]
+    assert report.status == "failed"
+    assert report.errors == ["list rule groups: the answer is not YAML"]
+
+
+# --- TLS with a target's own CA and client certificate --------------------------------------------
+@pytest.mark.binaries
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_ca_file_verifies_a_server_the_system_does_not_trust(pki, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with Echo(tls=server_context(pki)) as https:
+        assert https.url.startswith("https://127.0.0.1:")
+        assert Transport(https.url, verify=str(pki.ca)).request("GET", "/x").text == "/x"
+        for refused in (Transport(https.url), Transport(https.url, verify=str(pki.other_ca))):
+            with pytest.raises(HttpError, match=r"TLS failed .*certificate verify failed"):
+                refused.request("GET", "/x")
+            assert refused.attempts == 1, "a certificate that fails once fails again"
+        assert Transport(https.url, verify=False).request("GET", "/y").text == "/y"
+
+
+@pytest.mark.binaries
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_requests_ca_bundle_still_works_and_overrides_neither_a_ca_file_nor_insecure(
+    pki, monkeypatch
+):
+    with Echo(tls=server_context(pki)) as https:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.ca))
+        assert Transport(https.url).request("GET", "/a").text == "/a"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(pki.other_ca))
+        assert Transport(https.url, verify=str(pki.ca)).request("GET", "/b").text == "/b"
+        assert Transport(https.url, verify=False).request("GET", "/c").text == "/c"
+
+
+@pytest.mark.binaries
+def test_a_client_certificate_is_presented_when_the_server_asks_for_one(pki):
+    with Echo(tls=server_context(pki, client_certificates=True)) as https:
+        without = Transport(https.url, verify=str(pki.ca), policy=RetryPolicy(retries=0))
+        with pytest.raises(HttpError):
+            without.request("GET", "/x")
+        cert = (str(pki.client_cert), str(pki.client_key))
+        http = Transport(https.url, verify=str(pki.ca), cert=cert)
+        assert http.request("GET", "/x").text == "/x"

@@ -5,6 +5,9 @@ out/ is committed and reviewed in pull requests, so a token there is a leaked to
 refused where they are written (any string of any spec or base config, by their form; Routing
 keys such as routing_key by name), and the generated files are scanned once more before anything
 is written. Routing's secret *keys* are tested in test_alertmanager.py.
+
+The end of the module is about `slo push`: no secret in any message, whatever a live system
+answers (transport.redact, tested on its own in test_push_transport.py).
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fakes.server import FakeServer, Response
 from support import ROOT, SPEC_TREES, assert_clean, slo, write_files
+from support.outtrees import write_alertmanager
 
 from compiler import targets
 from compiler.checks import secrets
 from compiler.core import conventions
+from compiler.push.alertmanager import Alertmanager, AlertmanagerPusher
+from compiler.push.plan import Change, Plan, TargetReport
+from compiler.push.prometheus import Prometheus, PrometheusPusher
+from compiler.push.report import render
+from compiler.push.transport import PushError, RetryPolicy, Transport
 
 # Made-up values in the real formats; none of them was ever valid.
 PASSWORD_URL = "https://alice:s3cr3t-pw@grafana.example.com"
@@ -272,3 +282,56 @@ def test_a_secret_reaching_out_by_any_other_path_still_stops_the_compile(tmp_pat
         "service-account token, and out/ is committed; it comes from slo/checkout.yaml"
     )
     assert not (tmp_path / "out").exists()
+
+
+# --- slo push: what live systems answer ---------------------------------------------------------
+class EchoingReload(FakeServer):
+    """Refuses every reload (500), quoting the URL it was reached at, credentials included, and
+    the password on its own, as a proxy or a misconfigured server may."""
+
+    def __init__(self, password: str):
+        super().__init__()
+        self.password = password
+
+    def route(self, request):
+        url = f"http://admin:{self.password}@127.0.0.1/-/reload"
+        return Response.text(500, f"reload of {url} failed; password={self.password} rejected")
+
+
+@pytest.mark.parametrize("password", ["hunter2-hunter2", "p@ss:w@rd-42"])
+@pytest.mark.parametrize("target", ["prometheus", "alertmanager"])
+def test_a_reload_error_never_shows_the_password_a_server_echoes(tmp_path, target, password):
+    """Reload errors printed the server's answer raw: an echoed URL password with it."""
+    with EchoingReload(password) as server:
+        url = server.url.replace("http://", f"http://admin:{password}@")
+        http = Transport(url, policy=RetryPolicy(retries=0))
+        if target == "prometheus":
+            (tmp_path / "rules").mkdir()
+            pusher = PrometheusPusher(Prometheus(url, tmp_path / "rules"), tmp_path, http, None)
+        else:
+            write_alertmanager(tmp_path)
+            pusher = AlertmanagerPusher(Alertmanager(url, None), tmp_path, http, None)
+        with pytest.raises(PushError) as exc:
+            pusher.reload()
+    message = str(exc.value)
+    assert "rejected the reload" in message and "<redacted>" in message
+    for part in (password, password[:6], password[-6:], "admin:"):
+        assert part not in message, message
+
+
+def test_no_report_format_shows_a_secret_a_live_system_put_in_a_name(tmp_path):
+    """Names, notes and errors in a report come from live systems too."""
+    secret = Transport("http://admin:s3cr3t-pw-99@127.0.0.1:9")  # alive: its password is known
+    live = [
+        f"dashboard x (see {PASSWORD_URL}/d/x)",
+        f"Authorization: Bearer {GRAFANA_TOKEN}",
+        "echo s3cr3t-pw-99",
+    ]
+    report = TargetReport(
+        "grafana", "failed", Plan([Change("deleted", live[0], (live[1],))], [live[2]]), live[1:]
+    )
+    for fmt in ("text", "markdown", "json"):
+        shown = render([report], fmt, "slo diff")
+        for leaked in ("s3cr3t-pw", GRAFANA_TOKEN[5:], "alice:"):
+            assert leaked not in shown, (fmt, shown)
+    assert secret.base_url == "http://127.0.0.1:9"

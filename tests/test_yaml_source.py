@@ -1,4 +1,12 @@
-from compiler.spec.yaml_source import MAX_FILE_BYTES, load_documents
+import pytest
+
+from compiler.spec.yaml_source import (
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    DataTooLarge,
+    load_data,
+    load_documents,
+)
 
 
 def test_positions_of_values_and_keys():
@@ -49,3 +57,21 @@ def test_syntax_error_has_a_position():
 def test_multiple_documents_and_empty_ones():
     docs, diags = load_documents("m.yaml", "---\na: 1\n---\n---\nb: 2\n")
     assert not diags and [d.data for d in docs] == [{"a": 1}, {"b": 2}]
+
+
+def test_yaml_that_is_not_a_spec_has_the_specs_alias_limit():
+    """A server's answer: a 324-byte bomb expands to 387 million nodes as soon as it is walked."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    with pytest.raises(DataTooLarge, match=f"more than {MAX_NODES} nodes"):
+        load_data("\n".join(lines))
+    with pytest.raises(DataTooLarge):
+        load_data("a: &a [x, *a]\n")  # inside itself: without end
+    # aliases that add little are data like any other, and "&" in a URL is no anchor
+    assert load_data("a: &x {k: [1, 2]}\nb: *x\n") == {"a": {"k": [1, 2]}, "b": {"k": [1, 2]}}
+    assert load_data("url: http://x/?a=1&b=2\n") == {"url": "http://x/?a=1&b=2"}
+    copies = "- &g [" + ", ".join(["x"] * 99) + "]\n" + "- *g\n" * (MAX_NODES // 100 - 2)
+    assert len(load_data(copies)) == MAX_NODES // 100 - 1  # just below the limit
+    with pytest.raises(DataTooLarge):
+        load_data(copies + "- *g\n" * 3)

@@ -1,7 +1,8 @@
 """What a push client declares once, in its own module, for the rest of `slo push` to use.
 
 A client is a ``PushClient``: its name; its configuration keys (each with its environment
-variable; the flag and the targets.yaml key follow from the name); which out/ paths it
+variable; the flag and the targets.yaml key follow from the name; the TLS keys ``ca_file``,
+``cert_file`` and ``key_file`` every client gets without declaring them); which out/ paths it
 delivers; ``configure``, which turns the resolved settings into the client's endpoint; and
 ``build``, which makes the pusher. endpoints.py (sources, targets.yaml schema), the command
 line's options, runner.py and the report order all iterate the registry (registry.py), so a
@@ -10,8 +11,8 @@ new client is its module, one line there, and its tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -21,6 +22,9 @@ from compiler.push.transport import RetryPolicy, Secret, Transport
 
 URL = "url"  # every client has this key; a client is configured when it is set
 TOKEN, TOKEN_FILE = "token", "token_file"  # the keys ``Section.token`` reads
+# Every client's TLS settings, added to its keys by PushClient (endpoints.py reads and checks them)
+CA_FILE, CERT_FILE, KEY_FILE = "ca_file", "cert_file", "key_file"
+TLS_KEYS = (CA_FILE, CERT_FILE, KEY_FILE)
 
 E = TypeVar("E")
 
@@ -84,6 +88,34 @@ class Section(Protocol):
         ...
 
 
+def tls_keys(client: str) -> tuple[Key, ...]:
+    """The TLS keys of ``client``: ``SLO_GRAFANA_CA_FILE``, ``--grafana-ca-file``,
+    ``grafana: {ca_file: ...}``; paths, so targets.yaml's are relative to that file."""
+    prefix = "SLO_" + client.upper().replace("-", "_")
+    return tuple(Key(name, f"{prefix}_{name.upper()}", path=True) for name in TLS_KEYS)
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A target's own TLS files: the CA bundle that verifies its certificate (instead of the
+    system's or ``REQUESTS_CA_BUNDLE``), and a client certificate with its key (the key may be in
+    the certificate's file)."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def verify(self, tls_verify: bool) -> bool | str:
+        """What requests' ``verify`` gets."""
+        return str(self.ca_file) if tls_verify and self.ca_file else tls_verify
+
+    def cert(self) -> str | tuple[str, str] | None:
+        """What requests' ``cert`` gets."""
+        if self.cert_file is None:
+            return None
+        return (str(self.cert_file), str(self.key_file)) if self.key_file else str(self.cert_file)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How to push, whichever the clients: the same for every client of one run."""
@@ -98,12 +130,18 @@ class Settings:
 @dataclass(frozen=True)
 class Context:
     """What ``build`` gets besides its endpoint: the model, the run's settings, and a transport
-    with the run's timeout, TLS and retry policy."""
+    with the run's timeout, TLS and retry policy. ``of`` gives each client its own context,
+    whose transport uses that client's TLS files."""
 
     model: Model
     settings: Settings
     timeout: float
     tls_verify: bool
+    tls: Mapping[str, Tls] = field(default_factory=dict)  # by client name
+    client: str = ""  # the client this context is for (``of``)
+
+    def of(self, client: str) -> Context:
+        return replace(self, client=client)
 
     @property
     def out_dir(self) -> Path:
@@ -112,12 +150,14 @@ class Context:
     def transport(
         self, url: str, token: Secret | None = None, headers: dict[str, str] | None = None
     ) -> Transport:
+        tls = self.tls.get(self.client, Tls())
         return Transport(
             url,
             headers=headers or {},
             token=token,
             timeout=self.timeout,
-            verify=self.tls_verify,
+            verify=tls.verify(self.tls_verify),
+            cert=tls.cert(),
             policy=self.settings.policy,
         )
 
@@ -135,6 +175,9 @@ class PushClient(Generic[E]):
     def __post_init__(self) -> None:
         if not any(key.name == URL for key in self.keys):
             raise ValueError(f"push client {self.name} has no {URL!r} key")
+        declared = {key.name for key in self.keys}
+        tls = tuple(key for key in tls_keys(self.name) if key.name not in declared)
+        object.__setattr__(self, "keys", self.keys + tls)  # declared once, here, for every client
 
     def setting(self, key: Key) -> str:
         """The setting's name across sources: ``prometheus.rules_dir``."""

@@ -2,7 +2,9 @@
 
 A target is configured when its URL is set from any source; the others are skipped. Tokens are
 read from the environment or from files, never from targets.yaml itself (it is committed), and
-live only in Secret objects that print as ``<redacted>``.
+live only in Secret objects that print as ``<redacted>``; a token with a control character (a
+token file of two lines) is refused where it was read. Each target's TLS files (``ca_file``,
+``cert_file``, ``key_file``) are checked here: readable, PEM, and no key without a certificate.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ import jsonschema
 
 from compiler.core.diagnostics import CompileError, Diagnostic, Position, error
 from compiler.push import registry
-from compiler.push.client import TOKEN, TOKEN_FILE, URL, PushClient
-from compiler.push.transport import DEFAULT_TIMEOUT, Secret, without_userinfo
+from compiler.push.client import (
+    CA_FILE,
+    CERT_FILE,
+    KEY_FILE,
+    TOKEN,
+    TOKEN_FILE,
+    URL,
+    PushClient,
+    Tls,
+)
+from compiler.push.transport import DEFAULT_TIMEOUT, Secret, control_character, without_userinfo
 from compiler.spec.validate import schema_diagnostic
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
@@ -95,6 +106,7 @@ class Endpoints:
     targets: Mapping[str, Any] = field(default_factory=dict)
     tls_verify: bool = True
     timeout: float = DEFAULT_TIMEOUT
+    tls: Mapping[str, Tls] = field(default_factory=dict)  # by client name, when any is set
 
     def configured(self) -> list[str]:
         return [name for name in registry.names() if name in self.targets]
@@ -207,19 +219,24 @@ def _flatten(
 
 
 def _build(settings: dict[str, Setting], problems: list[Diagnostic]) -> Endpoints:
-    found = {}
+    found, tls = {}, {}
     for client in registry.clients():
         url = _url(client, settings, problems)
         if url is None:
             continue
-        endpoint = client.configure(_Section(client.name, url, settings, problems))
+        section = _Section(client.name, url, settings, problems)
+        endpoint = client.configure(section)
         if endpoint is not None:
             found[client.name] = endpoint
+        files = section.tls()
+        if files != Tls():
+            tls[client.name] = files
     tls_verify, timeout = (settings.get(key) for key in ("tls_verify", "timeout"))
     return Endpoints(
         found,
         tls_verify=True if tls_verify is None else bool(tls_verify.value),
         timeout=_seconds(timeout.value if timeout else None),
+        tls=tls,
     )
 
 
@@ -299,15 +316,68 @@ class _Section:
             )
             return None
         if inline and (not from_file or inline.rank > from_file.rank):
-            return Secret(str(inline.value).strip())
+            text = str(inline.value).strip()
+            bad = control_character(text)
+            if bad:
+                self._problems.append(
+                    error(
+                        inline.source,
+                        "targets/token",
+                        f"{inline.source.file} holds a control character ({bad}); a token is "
+                        "one line",
+                    )
+                )
+                return None
+            return Secret(text)
         if from_file:
             return _read_token(from_file, self._problems)
         return None
+
+    def tls(self) -> Tls:
+        """The TLS files set for this client, each checked (a problem is reported where it was
+        set); a key without a certificate is a problem too."""
+        files = {}
+        for key in (CA_FILE, CERT_FILE, KEY_FILE):
+            path = self.path(key)
+            if path is None:
+                continue
+            problem = _pem_problem(path, _PEM_MARKERS[key])
+            if problem:
+                self.problem(key, "targets/tls", f"{self.name}.{key} {path}: {problem}")
+            files[key] = path
+        if KEY_FILE in files and CERT_FILE not in files:
+            self.problem(
+                KEY_FILE,
+                "targets/tls",
+                f"{self.name}.{KEY_FILE} is set but {self.name}.{CERT_FILE} is not: a client "
+                "key needs its certificate",
+            )
+        return Tls(**files)
 
     def problem(self, key: str, check: str, message: str) -> None:
         setting = self._get(key) or self._get(URL)
         where = setting.source if setting else Position(self.name)
         self._problems.append(error(where, check, message))
+
+
+# What each TLS file must hold (PEM, as requests and ssl read them)
+_PEM_MARKERS = {
+    CA_FILE: (b"-----BEGIN CERTIFICATE-----", "no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+    CERT_FILE: (b"-----BEGIN CERTIFICATE-----", "no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+    KEY_FILE: (b"PRIVATE KEY-----", "no PEM private key (-----BEGIN PRIVATE KEY-----)"),
+}
+_MAX_PEM_BYTES = 16 * 1024 * 1024  # a CA bundle with every public CA is about 200 KiB
+
+
+def _pem_problem(path: Path, marker: tuple[bytes, str]) -> str | None:
+    """Why ``path`` cannot be used as a PEM file of its kind, or None."""
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(_MAX_PEM_BYTES)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    needle, missing = marker
+    return None if needle in data else missing
 
 
 def _read_token(setting: Setting, problems: list[Diagnostic]) -> Secret | None:
@@ -322,5 +392,16 @@ def _read_token(setting: Setting, problems: list[Diagnostic]) -> Secret | None:
         return None
     if not text:
         problems.append(error(setting.source, "targets/token", f"token file {path} is empty"))
+        return None
+    bad = control_character(text)
+    if bad:
+        what = "more than one line" if bad in ("\\n", "\\r") else f"a control character ({bad})"
+        problems.append(
+            error(
+                setting.source,
+                "targets/token",
+                f"token file {path} holds {what}; a token file holds the token alone, on one line",
+            )
+        )
         return None
     return Secret(text)

@@ -1,10 +1,19 @@
-"""Plans and results as text for a terminal, Markdown for a pull request, or JSON for machines."""
+"""Plans and results as text for a terminal, Markdown for a pull request, or JSON for machines.
+
+Names, titles and errors come from live systems, so every report treats them as untrusted: all
+of it is redacted (transport.redact); text shows control characters (a terminal escape, a line
+break in a title) as escapes like ``\\x1b``; Markdown escapes what would become a link, an
+image, HTML or the end of a code block; JSON holds the text itself, as JSON strings.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 from compiler.push.plan import SYMBOLS, TargetReport
+from compiler.push.transport import redact
 
 FORMATS = ("text", "markdown", "json")
 # GitHub colours ```diff lines by their first character: + green, - red, ! orange.
@@ -15,9 +24,53 @@ def render(reports: list[TargetReport], fmt: str, title: str) -> str:
     return {"text": text, "markdown": markdown, "json": as_json}[fmt](reports, title)
 
 
+# C0 and C1 controls (terminal escapes among them), DEL, and the invisible characters that
+# reorder or hide text (bidirectional overrides, zero-width spaces)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_CONTROL_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in "\n\r\t":
+        return repr(char)[1:-1]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def line(text: str) -> str:
+    """Untrusted text for one line of a report: redacted, every control character (a line
+    break too) shown as an escape."""
+    return _CONTROL.sub(_escape, redact(text))
+
+
+def _lines(text: str) -> list[str]:
+    """Untrusted text of several lines: redacted, other control characters shown as escapes."""
+    return _CONTROL_BUT_NEWLINE.sub(_escape, redact(text)).splitlines() or [""]
+
+
+# What Markdown (GitHub's included) reads as syntax inside a line: emphasis, code, links and
+# images, HTML and entities, table cells, strikethrough. A backslash makes each plain text.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]()!<>|&~#])")
+_AUTOLINK = re.compile(r"(?i)(://|www\.)")  # GitHub links bare URLs; an escape stops it
+
+
+def _inline(text: str) -> str:
+    """Untrusted text inside a Markdown line (a table cell, a list item): one line, no syntax."""
+    escaped = _MARKDOWN_SYNTAX.sub(r"\\\1", line(text))
+    return _AUTOLINK.sub(lambda m: m.group().replace(":", "\\:").replace(".", "\\."), escaped)
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence no line can close: longer than any run of backticks in them."""
+    longest = max((len(run) for text in lines for run in re.findall("`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def _status_line(report: TargetReport) -> str:
     if report.status == "skipped":
-        return "skipped: " + "; ".join(report.plan.notes)
+        return "skipped: " + line("; ".join(report.plan.notes))
     if report.status in ("failed", "not-run") and not report.plan.changes:
         return report.status
     return report.summary()
@@ -30,13 +83,13 @@ def text(reports: list[TargetReport], title: str) -> str:
         if report.status == "skipped":
             continue
         for change in report.plan.pending:
-            lines.append(f"  {SYMBOLS[change.kind]} {change.object}")
-            lines.extend(f"      {detail}" for detail in change.details)
-        lines.extend(f"  note: {note}" for note in report.plan.notes)
+            lines.append(f"  {SYMBOLS[change.kind]} {line(change.object)}")
+            lines.extend(f"      {line(detail)}" for detail in change.details)
+        lines.extend(f"  note: {line(note)}" for note in report.plan.notes)
         for error in report.errors:
-            first, *rest = error.splitlines()
+            first, *rest = _lines(error)
             lines.append(f"  error: {first}")
-            lines.extend(f"    {line}" for line in rest)
+            lines.extend(f"    {more}" for more in rest)
     return "\n".join(lines) + "\n"
 
 
@@ -61,14 +114,16 @@ def markdown(reports: list[TargetReport], title: str) -> str:
         if report.status == "skipped" or not (report.changed or report.errors or report.plan.notes):
             continue
         pending = report.plan.pending
-        lines += ["", f"<details><summary>{report.target}: {len(pending)} change(s)</summary>", ""]
+        target = html.escape(report.target)
+        lines += ["", f"<details><summary>{target}: {len(pending)} change(s)</summary>", ""]
         if pending:
-            lines.append("```diff")
+            block = []
             for change in pending:
                 symbol = _MARKDOWN_SYMBOLS[change.kind]
-                lines.append(f"{symbol} {change.object}")
-                lines.extend(f"{symbol}     {detail}" for detail in change.details)
-            lines += ["```", ""]
+                block.append(f"{symbol} {line(change.object)}")
+                block.extend(f"{symbol}     {line(detail)}" for detail in change.details)
+            fence = _fence(block)
+            lines += [fence + "diff", *block, fence, ""]
         lines.extend(f"- note: {_cell(note)}" for note in report.plan.notes)
         lines.extend(f"- **error**: {_cell(error)}" for error in report.errors)
         lines += ["", "</details>"]
@@ -76,8 +131,9 @@ def markdown(reports: list[TargetReport], title: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a table cell or list item: one line, no pipes, no HTML."""
-    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Text safe inside a table cell or list item: one line (whitespace runs as one space), no
+    Markdown syntax, no HTML."""
+    return _inline(" ".join(text.split()))
 
 
 def as_json(reports: list[TargetReport], title: str) -> str:
@@ -90,11 +146,15 @@ def as_json(reports: list[TargetReport], title: str) -> str:
                 "status": r.status,
                 "counts": r.plan.counts(),
                 "changes": [
-                    {"kind": c.kind, "object": c.object, "details": list(c.details)}
+                    {
+                        "kind": c.kind,
+                        "object": redact(c.object),
+                        "details": [redact(d) for d in c.details],
+                    }
                     for c in r.plan.pending
                 ],
-                "notes": r.plan.notes,
-                "errors": r.errors,
+                "notes": [redact(note) for note in r.plan.notes],
+                "errors": [redact(error) for error in r.errors],
             }
             for r in reports
         ],

@@ -50,7 +50,7 @@ def build(
             f"{out_dir} does not match the specs ({', '.join(stale[:3])}...); "
             "run `slo compile` first"
         )
-    context = Context(model, settings, endpoints.timeout, endpoints.tls_verify)
+    context = Context(model, settings, endpoints.timeout, endpoints.tls_verify, endpoints.tls)
     for client in [registry.get(name) for name in only] if only else registry.clients():
         endpoint = endpoints.targets.get(client.name)
         if endpoint is None:
@@ -70,7 +70,7 @@ def build(
             reports.append(TargetReport(client.name, "skipped", Plan(notes=[reason])))
             continue
         try:
-            pushers.append(client.build(endpoint, context))
+            pushers.append(client.build(endpoint, context.of(client.name)))
         except (PushError, OSError) as exc:
             reports.append(TargetReport(client.name, "failed", errors=[str(exc)]))
     return pushers, reports

@@ -8,6 +8,7 @@ what PyYAML would accept silently: duplicate keys (the last one would win) and a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,15 +214,89 @@ class _Builder:
 
 
 DATA_MAX_DEPTH = 1000  # for YAML that is not a spec: far beyond any real file, far below a crash
+# YAML that is not a spec may be large (a ruler's answer for 1,000 services is 20 MiB), so its
+# own size is bounded only by what a server answer may be (push/transport.py), with the same
+# 1 GiB here for text read some other way. What aliases add is bounded by the spec limit:
+# MAX_NODES nodes more than the text has (Go's YAML, which servers write, uses no aliases at all).
+MAX_DATA_BYTES = 1024**3
+
+
+# Where an anchor may start: "&" opening a node's properties, after a line start, a space or a
+# flow indicator ("a=1&b=2" in a URL is no anchor). A superset: a quoted " &x" also matches.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&", re.M)
+
+
+class DataTooLarge(yaml.YAMLError):
+    """YAML that is not a spec exceeds a limit (size, nesting, or what its aliases expand to)."""
+
+
+def _alias_growth(root: yaml.Node, limit: int) -> int | None:
+    """How many nodes more than ``root``'s own the data has once every alias is expanded, as soon
+    as that passes ``limit`` (None below). A node an alias reaches counts each time it is reached;
+    a node inside itself (``&a [*a]``) is without end. Iterative: the graph is up to
+    DATA_MAX_DEPTH deep."""
+    expanded: dict[int, int] = {}  # node id -> its size with aliases expanded
+    open_ids: set[int] = set()
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            open_ids.discard(key)
+            size = 1 + sum(expanded[id(child)] for child in children)
+            expanded[key] = min(size, limit * 2 + 1)  # large enough to say so, no huge ints
+            continue
+        if key in expanded:
+            continue
+        if key in open_ids:
+            return limit + 1  # reached from inside itself: without end
+        open_ids.add(key)
+        distinct += 1
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in expanded)
+        if any(id(child) in open_ids for child in children):
+            return limit + 1
+    growth = expanded[id(root)] - distinct
+    return growth if growth > limit else None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def load_data(text: str) -> Any:
-    """``yaml.safe_load`` for YAML that is not a spec (a server's answer, a generated file), made
-    safe from nesting that would crash libyaml; raises yaml.YAMLError."""
+    """``yaml.safe_load`` for YAML that is not a spec (a server's answer, a generated file), with
+    limits: at most MAX_DATA_BYTES characters, DATA_MAX_DEPTH levels (libyaml would crash
+    deeper), and aliases that add at most MAX_NODES nodes (an alias bomb of a few hundred bytes
+    would otherwise expand to billions as soon as the data is walked). Raises yaml.YAMLError
+    (DataTooLarge for a limit)."""
+    if len(text) > MAX_DATA_BYTES:
+        raise DataTooLarge(f"{len(text)} characters; the limit is {MAX_DATA_BYTES}")
     too_deep = _too_deep("", text, DATA_MAX_DEPTH)
     if too_deep is not None:
-        raise yaml.YAMLError(too_deep.message)
-    return yaml.load(text, Loader=_Loader)
+        raise DataTooLarge(too_deep.message)
+    if not _ANCHOR.search(text):  # no anchor, so no alias can expand anything: the fast path
+        return yaml.load(text, Loader=_Loader)
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        growth = _alias_growth(root, MAX_NODES)
+        if growth is not None:
+            raise DataTooLarge(
+                f"its aliases expand to more than {MAX_NODES} nodes more than it has "
+                "(an alias bomb?)"
+            )
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], list[Diagnostic]]:

@@ -8,6 +8,7 @@ from here. Beside it:
   support.outtrees  the out/ trees push tests deliver (rule files from the real compiler)
   support.servers   real Prometheus and Alertmanager on free 127.0.0.1 ports
   support.smtp      an SMTP server that keeps what Alertmanager sends
+  support.tls       a throwaway CA with server and client certificates, for HTTPS fakes
 
 The in-process fakes of Grafana and Mimir are in tests/fakes, because bench/ pushes to them too.
 """

@@ -2,6 +2,8 @@
 parsed comparison."""
 
 import json
+import os
+import stat
 import urllib.request
 
 import pytest
@@ -82,6 +84,60 @@ def test_a_config_alertmanager_rejects_is_rolled_back_with_its_reason(tmp_path, 
     assert "the previous config was restored and reloaded by Alertmanager" in report.errors[0]
     assert server.config.read_text() == BOOT_CONFIG
     assert live_receivers(server.url) == ["boot"]
+
+
+NOBODY = 65534
+SECRET_CONFIG = BOOT_CONFIG + (
+    "    slack_configs:\n      - api_url: https://hooks.slack.com/services/T0/B0/hunter2\n"
+    "        channel: '#x'\n"
+)
+
+
+@needs_alertmanager
+def test_the_config_keeps_its_mode_and_owner_when_replaced_and_when_restored(tmp_path, server):
+    """A 0600 config holding a Slack webhook: before, a refused reload "restored" it 0644."""
+    server.config.write_text(SECRET_CONFIG)
+    server.config.chmod(0o600)
+    owner = (NOBODY, NOBODY) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(server.config, *owner)
+
+    def attributes():
+        status = server.config.stat()
+        return stat.S_IMODE(status.st_mode), status.st_uid, status.st_gid
+
+    bad = SMALL_ALERTMANAGER_CONFIG.replace("receiver: team-payments-ticket", "receiver: nobody")
+    model, out = out_tree(tmp_path, bad)
+    report = push(endpoints_for(server), model, out, checks=False)["alertmanager"]
+    assert "the previous config was restored and reloaded" in report.errors[0]
+    assert server.config.read_text() == SECRET_CONFIG
+    assert attributes() == (0o600, *owner)
+
+    model, out = out_tree(tmp_path / "good")
+    assert push(endpoints_for(server), model, out)["alertmanager"].status == "pushed"
+    assert server.config.read_text() == SMALL_ALERTMANAGER_CONFIG
+    assert attributes() == (0o600, *owner)
+
+
+@needs_alertmanager
+def test_a_config_path_that_is_a_symbolic_link_is_refused_not_followed(tmp_path, server):
+    """Before, the backup read through the link and the restore wrote the link's target into
+    the config directory, world-readable."""
+    secret = tmp_path / "elsewhere" / "secret.yml"
+    secret.parent.mkdir()
+    secret.write_text(SECRET_CONFIG)
+    secret.chmod(0o600)
+    server.config.unlink()
+    server.config.symlink_to(secret)
+    bad = SMALL_ALERTMANAGER_CONFIG.replace("receiver: team-payments-ticket", "receiver: nobody")
+    model, out = out_tree(tmp_path, bad)
+
+    report = push(endpoints_for(server), model, out, checks=False)["alertmanager"]
+    assert report.status == "failed"
+    assert f"{server.config} is a symbolic link" in report.errors[0]
+    assert server.config.is_symlink() and secret.read_text() == SECRET_CONFIG
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    leaked = [p for p in server.config.parent.iterdir() if p.is_file() and not p.is_symlink()]
+    assert not [p for p in leaked if "hunter2" in p.read_text(errors="replace")]
 
 
 @needs_alertmanager

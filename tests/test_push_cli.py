@@ -147,8 +147,8 @@ def test_diff_and_push_never_print_a_token(tmp_path, monkeypatch):
         pushed = slo("push", "--only", "grafana", env=right)
         assert pushed.exit_code == 0 and grafana.token not in pushed.output
         assert (
-            "grafana: 2 created, 0 updated, 0 deleted, 0 unchanged" in pushed.output
-        )  # its folder, its dashboard
+            "grafana: 4 created, 0 updated, 0 deleted, 0 unchanged" in pushed.output
+        )  # its folder, its dashboard, the shared folder and slo's record in it
 
 
 class Terminal(io.StringIO):

@@ -8,7 +8,7 @@ from support.outtrees import dashboard, diff, push, specs, write_dashboard, writ
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
-from compiler.push.grafana import Grafana
+from compiler.push.grafana import RECORD_KEY, Grafana
 from compiler.push.transport import Secret
 
 
@@ -22,6 +22,21 @@ def endpoints_for(fake, token=None, timeout=10.0) -> ep.Endpoints:
     return ep.Endpoints(
         {"grafana": Grafana(fake.url, Secret(token or fake.token))}, timeout=timeout
     )
+
+
+def recorded(grafana) -> dict[str, str]:
+    """Dashboard uid -> folder uid, as slo's record in Grafana lists them."""
+    record = grafana.dashboards[conventions.GRAFANA_RECORD_UID]["dashboard"]
+    return record[RECORD_KEY]["dashboards"]
+
+
+def boards(grafana) -> set[str]:
+    """The uids of the dashboards in Grafana, slo's record left out."""
+    return set(grafana.dashboards) - {conventions.GRAFANA_RECORD_UID}
+
+
+def deletes(grafana) -> list[str]:
+    return [r.path for r in grafana.log if r.method == "DELETE"]
 
 
 def out_tree(tmp_path, services=("checkout",), overview=True):
@@ -40,8 +55,8 @@ def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(t
     report = push(endpoints_for(grafana), model, out)["grafana"]
     assert report.status == "pushed", report.errors
     assert (
-        report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"
-    )  # 2 folders, 2 dashboards
+        report.summary() == "5 created, 0 updated, 0 deleted, 0 unchanged"
+    )  # 2 folders, 2 dashboards, the record of what slo saved
 
     team_folder = conventions.grafana_folder_uid("payments")  # checkout belongs to team payments
     assert grafana.folders[team_folder]["title"] == "payments"
@@ -54,6 +69,8 @@ def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(t
         grafana.dashboards[conventions.OVERVIEW_UID]["folderUid"]
         == conventions.GRAFANA_SHARED_FOLDER_UID
     )
+    assert recorded(grafana) == {"slo-checkout": team_folder, "slo-overview": "slo"}
+    assert grafana.dashboards[conventions.GRAFANA_RECORD_UID]["folderUid"] == "slo"
     posts = [r.json() for r in grafana.writes() if r.path == "/api/dashboards/db"]
     assert all(p["overwrite"] is True and p["dashboard"]["id"] is None for p in posts)
 
@@ -74,24 +91,105 @@ def test_a_dashboard_without_the_managed_tag_is_tagged_on_push(tmp_path, grafana
     ]
 
 
-def test_only_managed_dashboards_that_are_no_longer_generated_are_pruned(tmp_path, grafana):
-    foreign = {"uid": "team-board", "title": "Team board", "tags": ["slo"]}
-    grafana.add_dashboard(foreign)
-    grafana.add_dashboard({**dashboard("retired"), "title": "SLO: retired"})
+def test_a_foreign_tagged_dashboard_in_another_folder_survives_prune(tmp_path, grafana):
+    """Before, --prune deleted every dashboard carrying the slo-managed tag: anyone's."""
+    grafana.add_folder("team-x", "team x")
+    theirs = {"uid": "team-board", "title": "Team board", "tags": [conventions.GRAFANA_MANAGED_TAG]}
+    grafana.add_dashboard(theirs, "team-x")
     model, out = out_tree(tmp_path)
+    report = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
+    assert report.status == "pushed" and report.plan.counts()["deleted"] == 0, report.errors
+    assert "team-board" in grafana.dashboards and not deletes(grafana)
+
+
+def test_only_dashboards_slo_recorded_are_pruned_and_only_with_prune(tmp_path, grafana):
+    """A tag and a prefix are not ownership: tagged dashboards slo did not save survive --prune,
+    in another team's folder and in slo's own; the one slo saved and no longer generates goes
+    with --prune only, and the report says why it is slo's."""
+    grafana.add_folder("team-x", "team x")
+    tagged = ["slo", conventions.GRAFANA_MANAGED_TAG]
+    grafana.add_dashboard({"uid": "team-board", "title": "Team board", "tags": tagged}, "team-x")
+    model, out = out_tree(tmp_path)
+    write_dashboard(out, conventions.dashboard_file("retired"), dashboard("retired"))
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    assert recorded(grafana)["slo-retired"] == "slo"
+    grafana.add_dashboard(
+        {"uid": "slo-copy", "title": "SLO: checkout (copy)", "tags": tagged}, "slo-payments"
+    )
+    (out / conventions.dashboard_file("retired")).unlink()
 
     kept = push(endpoints_for(grafana), model, out)["grafana"]
-    assert kept.status == "pushed" and kept.plan.counts()["deleted"] == 0
-    assert any("slo-retired" in n and "--prune deletes it" in n for n in kept.plan.notes)
-    assert "slo-retired" in grafana.dashboards
+    assert kept.status == "pushed" and kept.plan.counts()["deleted"] == 0, kept.errors
+    assert [n for n in kept.plan.notes if "slo-retired" in n and "--prune deletes it" in n]
+    assert "slo-retired" in grafana.dashboards and recorded(grafana)["slo-retired"] == "slo"
+    assert not deletes(grafana)
 
     pruned = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
-    assert [c.object for c in pruned.plan.changes if c.kind == "deleted"] == [
-        "dashboard slo-retired (SLO: retired)"
+    assert pruned.status == "pushed", pruned.errors
+    assert [(c.object, c.details) for c in pruned.plan.changes if c.kind == "deleted"] == [
+        (
+            "dashboard slo-retired (SLO: retired)",
+            (
+                "slo's: saved by slo push into folder slo, listed in its record (dashboard "
+                "slo_push_record), still there and still tagged slo-managed; out/ no longer has it",
+            ),
+        )
     ]
-    assert "slo-retired" not in grafana.dashboards
-    assert grafana.dashboards["team-board"]["dashboard"]["title"] == "Team board"
+    assert deletes(grafana) == ["/api/dashboards/uid/slo-retired"]
+    assert boards(grafana) == {"slo-checkout", "slo-overview", "team-board", "slo-copy"}
     assert grafana.dashboards["team-board"]["dashboard"]["version"] == 1
+    assert grafana.dashboards["slo-copy"]["dashboard"]["version"] == 1
+    assert "slo-retired" not in recorded(grafana)
+    unrecorded = [n for n in pruned.plan.notes if "slo's record does not list it" in n]
+    assert len(unrecorded) == 2
+    assert "dashboard team-board (Team board) in folder team-x" in unrecorded[1]
+
+
+def test_a_recorded_dashboard_moved_or_untagged_since_is_no_longer_slos(tmp_path, grafana):
+    grafana.add_folder("team-x", "team x")
+    model, out = out_tree(tmp_path, overview=False)
+    for name in ("moved", "untagged"):
+        write_dashboard(out, conventions.dashboard_file(name), dashboard(name))
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    grafana.dashboards["slo-moved"]["folderUid"] = "team-x"  # a team took it over
+    grafana.dashboards["slo-untagged"]["dashboard"]["tags"] = ["slo"]
+    for name in ("moved", "untagged"):
+        (out / conventions.dashboard_file(name)).unlink()
+
+    report = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
+    assert report.status == "pushed", report.errors
+    assert not deletes(grafana) and {"slo-moved", "slo-untagged"} <= boards(grafana)
+    notes = " ".join(report.plan.notes)
+    assert "slo saved it into folder slo, but it is in folder team-x now, so no longer" in notes
+    assert "slo-untagged (SLO: untagged): no longer tagged slo-managed, so no longer" in notes
+    assert recorded(grafana) == {"slo-checkout": "slo-payments"}
+
+
+def test_entries_of_the_record_that_are_not_uids_slo_could_have_saved_are_ignored(
+    tmp_path, grafana
+):
+    model, out = out_tree(tmp_path, overview=False)
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    grafana.add_dashboard({"uid": "x", "title": "X", "tags": [conventions.GRAFANA_MANAGED_TAG]})
+    record = grafana.dashboards[conventions.GRAFANA_RECORD_UID]["dashboard"][RECORD_KEY]
+    planted = {"../x": "slo", "a/b": "slo", "x": "../slo", "y": 7, "z" * 41: "slo"}
+    record["dashboards"].update(planted)
+
+    report = push(endpoints_for(grafana), model, out, prune=True)["grafana"]
+    assert report.status == "pushed", report.errors
+    ignored = [n for n in report.plan.notes if "not a dashboard slo could have saved" in n]
+    assert len(ignored) == len(planted)
+    assert not deletes(grafana) and "x" in grafana.dashboards
+    assert recorded(grafana) == {"slo-checkout": "slo-payments"}, "written again without them"
+    assert [c.kind for c in report.plan.pending] == ["updated"]
+
+
+def test_a_foreign_dashboard_at_the_record_uid_is_never_overwritten(tmp_path, grafana):
+    grafana.add_dashboard({"uid": conventions.GRAFANA_RECORD_UID, "title": "Mine", "tags": []})
+    model, out = out_tree(tmp_path, overview=False)
+    report = push(endpoints_for(grafana), model, out)["grafana"]
+    assert report.status == "failed" and "that is not slo's record" in report.errors[0]
+    assert not grafana.writes()
 
 
 def test_a_foreign_dashboard_with_a_generated_uid_or_title_is_never_overwritten(tmp_path, grafana):
@@ -172,8 +270,8 @@ def test_push_converges_through_5xx_dropped_connections_and_slow_answers(tmp_pat
     )  # answered after the client gave up; still carried out
     report = push(endpoints_for(grafana, timeout=0.3), model, out)["grafana"]
     assert report.status == "pushed", report.errors
-    assert report.summary() == "4 created, 0 updated, 0 deleted, 0 unchanged"
-    assert set(grafana.dashboards) == {"slo-checkout", "slo-overview"}
+    assert report.summary() == "5 created, 0 updated, 0 deleted, 0 unchanged"
+    assert boards(grafana) == {"slo-checkout", "slo-overview"}
     assert not any(f.times for f in grafana.faults), "every injected fault was met"
     assert not diff(endpoints_for(grafana), model, out)["grafana"].changed
 
@@ -188,7 +286,7 @@ def test_a_persistent_5xx_is_reported_and_a_later_push_converges(tmp_path, grafa
     assert report.status == "failed"
     assert report.errors[0].startswith("1 of 2 dashboard writes failed")
     assert "HTTP 500" in report.errors[0] and "after 4 attempts" in report.errors[0]
-    assert len(grafana.dashboards) == 1, "the other dashboard was still saved"
+    assert boards(grafana) == {"slo-overview"}, "the other dashboard was still saved"
 
     again = push(endpoints_for(grafana), model, out)["grafana"]
     assert (
@@ -219,7 +317,9 @@ def test_a_write_that_timed_out_but_landed_is_not_reported_as_missing(tmp_path, 
     """Every try of one save answers after the client gave up, yet Grafana saved it: reading
     back says so."""
     model, out = out_tree(tmp_path, overview=False)
-    grafana.slow("POST", "/api/dashboards/db", delay=0.5, times=4)
+    grafana.slow(
+        "POST", "/api/dashboards/db", delay=0.5, times=4, body_contains=b'"uid": "slo-checkout"'
+    )
     report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
     assert report.status == "pushed", report.errors
     assert any("reading back shows every object in place" in note for note in report.plan.notes)
@@ -231,9 +331,9 @@ def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path
     grafana.fail(
         "POST", "/api/dashboards/db", status=500, times=4, body_contains=b'"uid": "slo-overview"'
     )
-    grafana.slow(
-        "POST", "/api/dashboards/db", delay=0.5, times=4
-    )  # the other save: late every time, but carried out
+    grafana.slow(  # the other save: late every time, but carried out
+        "POST", "/api/dashboards/db", delay=0.5, times=4, body_contains=b'"uid": "slo-checkout"'
+    )
     report = push(endpoints_for(grafana, timeout=0.2), model, out)["grafana"]
     assert report.status == "failed"
     missing = [e for e in report.errors if e.startswith("not in place after the push: ")]
@@ -241,4 +341,4 @@ def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path
         "not in place after the push: dashboard slo-overview (grafana/dashboards/overview.json): "
         "created after push (not saved)"
     ]
-    assert set(grafana.dashboards) == {"slo-checkout"}
+    assert boards(grafana) == {"slo-checkout"}

@@ -1,5 +1,6 @@
 """Push to a fake Mimir ruler and Alertmanager API: owned namespaces only, tenants, faults."""
 
+import json
 import subprocess
 import sys
 
@@ -18,10 +19,11 @@ from support.outtrees import (
 from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
-from compiler.push.mimir import Mimir
+from compiler.push.mimir import RECORD_LABEL, Mimir
 from compiler.push.transport import Secret
 
 TENANT = "team-a"
+RECORD_NS = conventions.MIMIR_RECORD_NAMESPACE
 FOREIGN_GROUP = {"name": "theirs", "rules": [{"record": "theirs:up:sum", "expr": "sum(up)"}]}
 
 
@@ -45,6 +47,13 @@ def out_tree(tmp_path, with_search=True):
     return write_rules(spec_dir, out), out
 
 
+def recorded(fake) -> set[tuple[str, str]]:
+    """(namespace, group) pairs slo's record in the ruler lists."""
+    (group,) = fake.rules[TENANT][RECORD_NS]
+    listed = json.loads(group["rules"][0]["labels"][RECORD_LABEL])
+    return {(ns, name) for ns, names in listed.items() for name in names}
+
+
 def generated(out, service):
     return rulegroups.load_rule_files(out / "prometheus" / "rules")[f"{service}.rules.yml"].groups
 
@@ -57,7 +66,12 @@ def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mi
     assert set(namespaces) == {
         conventions.mimir_namespace("checkout"),
         conventions.mimir_namespace("search"),
+        conventions.MIMIR_RECORD_NAMESPACE,
     }
+    written = {
+        (ns, g["name"]) for ns, groups in namespaces.items() for g in groups if ns != RECORD_NS
+    }
+    assert recorded(mimir) == written
     for service in (
         "checkout",
         "search",
@@ -77,24 +91,82 @@ def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mi
     assert len(mimir.writes()) == writes
 
 
-def test_stale_groups_are_deleted_only_inside_owned_namespaces(tmp_path, mimir):
+def test_a_foreign_slo_namespace_survives_a_push_with_and_without_prune(tmp_path, mimir):
+    """Before, every group in any slo-* namespace that out/ lacked was deleted on every push."""
     mimir.rules[TENANT] = {"team-x": [FOREIGN_GROUP], "slo-retired": [FOREIGN_GROUP]}
     mimir.rules["other-tenant"] = {"slo-checkout": [FOREIGN_GROUP]}
     model, out = out_tree(tmp_path)
-    stale = {**FOREIGN_GROUP, "name": "slo-checkout-old"}
-    mimir.rules[TENANT]["slo-checkout"] = [stale]
+    theirs = {**FOREIGN_GROUP, "name": "slo-checkout-old"}  # in a namespace slo writes
+    mimir.rules[TENANT]["slo-checkout"] = [theirs]
 
-    report = push(endpoints_for(mimir), model, out)["mimir"]
-    assert report.status == "pushed", report.errors
-    deleted = sorted(c.object for c in report.plan.changes if c.kind == "deleted")
-    assert deleted == [
+    for prune in (False, True):
+        report = push(endpoints_for(mimir), model, out, prune=prune)["mimir"]
+        assert report.status == "pushed", report.errors
+        assert not [c for c in report.plan.changes if c.kind == "deleted"]
+        assert not [r for r in mimir.log if r.method == "DELETE"]
+        assert mimir.rules[TENANT]["team-x"] == [FOREIGN_GROUP]
+        assert mimir.rules[TENANT]["slo-retired"] == [FOREIGN_GROUP]
+        assert theirs in mimir.rules[TENANT]["slo-checkout"]
+        assert mimir.rules["other-tenant"] == {"slo-checkout": [FOREIGN_GROUP]}
+    assert [n.split(" is in a ")[0] for n in report.plan.notes] == [
         "group slo-checkout-old (namespace slo-checkout)",
         "group theirs (namespace slo-retired)",
+    ], "with --prune the report names what it leaves alone"
+    assert ("slo-retired", "theirs") not in recorded(mimir)
+
+
+def test_groups_slo_recorded_and_no_longer_generates_go_only_with_prune(tmp_path, mimir):
+    model, out = out_tree(tmp_path)
+    assert push(endpoints_for(mimir), model, out)["mimir"].status == "pushed"
+    search = {g["name"] for g in mimir.rules[TENANT]["slo-search"]}
+    model, out = out_tree(tmp_path / "without-search", with_search=False)
+
+    kept = push(endpoints_for(mimir), model, out)["mimir"]
+    assert kept.status == "pushed" and kept.plan.counts()["deleted"] == 0, kept.errors
+    assert len([n for n in kept.plan.notes if "--prune deletes it" in n]) == len(search)
+    assert {g["name"] for g in mimir.rules[TENANT]["slo-search"]} == search
+    assert {name for ns, name in recorded(mimir) if ns == "slo-search"} == search
+
+    pruned = push(endpoints_for(mimir), model, out, prune=True)["mimir"]
+    assert pruned.status == "pushed", pruned.errors
+    deleted = [c for c in pruned.plan.changes if c.kind == "deleted"]
+    assert sorted(c.object for c in deleted) == [
+        f"group {name} (namespace slo-search)" for name in sorted(search)
     ]
-    assert mimir.rules[TENANT]["team-x"] == [FOREIGN_GROUP]
-    assert "slo-retired" not in mimir.rules[TENANT]
-    assert mimir.rules["other-tenant"] == {"slo-checkout": [FOREIGN_GROUP]}
-    assert not any(r.method == "DELETE" and "team-x" in r.path for r in mimir.log)
+    assert all(
+        c.details
+        == (
+            "slo's: listed in its record (group slo_push_record in namespace slo_push_record) "
+            "as written by slo push; out/ no longer has it",
+        )
+        for c in deleted
+    )
+    assert "slo-search" not in mimir.rules[TENANT]
+    assert not [ns for ns, _ in recorded(mimir) if ns == "slo-search"]
+    assert not diff(endpoints_for(mimir), model, out, prune=True)["mimir"].changed
+
+
+def test_entries_of_the_record_that_are_not_groups_slo_could_have_written_are_ignored(
+    tmp_path, mimir
+):
+    model, out = out_tree(tmp_path, with_search=False)
+    assert push(endpoints_for(mimir), model, out)["mimir"].status == "pushed"
+    mimir.rules[TENANT]["team-x"] = [FOREIGN_GROUP]
+    mimir.rules[TENANT]["../x"] = [FOREIGN_GROUP]
+    rule = mimir.rules[TENANT][RECORD_NS][0]["rules"][0]
+    planted = json.loads(rule["labels"][RECORD_LABEL])
+    planted.update(
+        {"team-x": ["theirs"], "../x": ["theirs"], "slo-a": ["a/b", "..", 7], "slo-b": "x"}
+    )
+    rule["labels"][RECORD_LABEL] = json.dumps(planted)
+
+    report = push(endpoints_for(mimir), model, out, prune=True)["mimir"]
+    assert report.status == "pushed", report.errors
+    ignored = [n for n in report.plan.notes if "not a group slo could have written" in n]
+    assert len(ignored) == 6
+    assert not [r for r in mimir.log if r.method == "DELETE"]
+    assert mimir.rules[TENANT]["team-x"] == [FOREIGN_GROUP] == mimir.rules[TENANT]["../x"]
+    assert {ns for ns, _ in recorded(mimir)} == {"slo-checkout"}, "written again without them"
 
 
 def test_the_alertmanager_config_goes_to_the_tenant_and_is_compared_parsed(tmp_path, mimir):

@@ -1,6 +1,7 @@
 """Push to a real Prometheus (Debian binary): load, verify, idempotence, ownership, rollback."""
 
 import json
+import stat
 import urllib.request
 
 import pytest
@@ -12,6 +13,7 @@ from compiler.core import conventions
 from compiler.push import endpoints as ep
 from compiler.push import rulegroups
 from compiler.push.prometheus import Prometheus
+from compiler.push.runner import NOTHING_WRITTEN
 
 pytestmark = needs_prometheus
 
@@ -83,7 +85,9 @@ def test_push_loads_every_group_then_a_second_push_writes_nothing(tmp_path, serv
     ), "it reloaded"
 
 
-def test_foreign_files_stay_and_owned_files_that_are_no_longer_generated_go(tmp_path, server):
+def test_foreign_files_stay_and_owned_files_no_longer_generated_go_only_with_prune(
+    tmp_path, server
+):
     rules_dir = server.directory / "rules"
     foreign = b"groups:\n- name: team-x\n  rules:\n  - record: team_x:up:sum\n    expr: sum(up)\n"
     (rules_dir / "team-x.yml").write_bytes(foreign)
@@ -99,15 +103,113 @@ def test_foreign_files_stay_and_owned_files_that_are_no_longer_generated_go(tmp_
     (spec_dir / "search.yaml").unlink()
     out2 = tmp_path / "out2"
     model = write_rules(spec_dir, out2)
-    report = push(endpoints_for(server), model, out2)["prometheus"]
+    kept = push(endpoints_for(server), model, out2)["prometheus"]
+    assert kept.status == "pushed" and kept.plan.counts()["deleted"] == 0, kept.errors
+    assert [n for n in kept.plan.notes if "search.rules.yml" in n and "--prune deletes it" in n]
+    assert (rules_dir / "search.rules.yml").exists(), "deleted without --prune"
+    owned = json.loads((rules_dir / conventions.PUSH_OWNERSHIP_FILE).read_text())["files"]
+    assert owned == ["checkout.rules.yml", "search.rules.yml"], "still slo's, still recorded"
+
+    report = push(endpoints_for(server), model, out2, prune=True)["prometheus"]
     assert report.status == "pushed", report.errors
-    deleted = [c.object for c in report.plan.changes if c.kind == "deleted"]
-    assert deleted and all("(search.rules.yml)" in d for d in deleted)
+    deleted = [c for c in report.plan.changes if c.kind == "deleted"]
+    assert deleted and all("(search.rules.yml)" in c.object for c in deleted)
+    assert all(
+        c.details
+        == (
+            f"slo's: {rules_dir / conventions.PUSH_OWNERSHIP_FILE} lists it as "
+            "written by slo; out/ no longer has it",
+        )
+        for c in deleted
+    ), "the report says why each deleted object is slo's"
     assert not (rules_dir / "search.rules.yml").exists()
     assert (rules_dir / "team-x.yml").read_bytes() == foreign
     live = loaded_groups(server.url)
     assert ("team-x.yml", "team-x") in live
     assert not any(file == "search.rules.yml" for file, _ in live)
+
+
+@pytest.mark.parametrize("odd", [[], ["..", "", 7, None, "a\x00.yml", "x" * 300 + ".yml"]])
+def test_names_in_the_ownership_file_other_than_plain_rule_file_names_are_never_touched(
+    tmp_path, server, odd
+):
+    """A planted .slo-owned.json listing paths outside the directory: they are ignored with a
+    note, with --prune too, and left out of the record slo writes next."""
+    rules_dir = server.directory / "rules"
+    outside = server.directory / "victim.txt"  # rules/../victim.txt
+    absolute = tmp_path / "absolute.yml"
+    sub = rules_dir / "sub"
+    sub.mkdir()
+    hidden = rules_dir / ".hidden.yml"
+    not_yml = rules_dir / "notes.txt"
+    victims = [outside, absolute, sub / "x.yml", hidden, not_yml]
+    for victim in victims:
+        victim.write_text("groups: []  # not slo's\n")
+    listed = ["../victim.txt", str(absolute), "sub/x.yml", ".hidden.yml", "notes.txt", *odd]
+    record = rules_dir / conventions.PUSH_OWNERSHIP_FILE
+    record.write_text(json.dumps({"written_by": "slo push", "files": listed}))
+    out = tmp_path / "out"
+    model = write_rules(specs(tmp_path), out)
+
+    report = push(endpoints_for(server), model, out, prune=True)["prometheus"]
+    assert report.status == "pushed", report.errors
+    assert all(victim.read_text() == "groups: []  # not slo's\n" for victim in victims)
+    assert not [c for c in report.plan.changes if c.kind == "deleted"]
+    ignored = [n for n in report.plan.notes if "is not a plain *.yml file name: ignored" in n]
+    assert [n.split(" lists ")[1].split(",")[0] for n in ignored] == [repr(n) for n in listed]
+    assert json.loads(record.read_text())["files"] == ["checkout.rules.yml"]
+
+
+def test_a_link_in_the_rules_directory_is_never_read_backed_up_or_restored_through(
+    tmp_path, server
+):
+    """An owned rule file replaced by a link to a secret: before, a refused reload "restored"
+    the secret into the rules directory as a world-readable file."""
+    rules_dir = server.directory / "rules"
+    out = tmp_path / "out"
+    model = write_rules(specs(tmp_path), out)
+    assert push(endpoints_for(server), model, out)["prometheus"].status == "pushed"
+    secret = tmp_path / "secret.env"
+    secret.write_bytes(b"TOKEN=hunter2\n")
+    secret.chmod(0o600)
+    link = rules_dir / "checkout.rules.yml"
+    link.unlink()
+    link.symlink_to(secret)
+    rule_file = out / conventions.rules_file("checkout")  # rejected by the server: a restore
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+
+    report = push(endpoints_for(server), model, out, checks=False)["prometheus"]
+    assert report.status == "failed"
+    assert f"{link} is a symbolic link" in report.errors[0]
+    assert NOTHING_WRITTEN in report.plan.notes
+    assert link.is_symlink() and secret.read_bytes() == b"TOKEN=hunter2\n"
+    assert not [
+        p for p in rules_dir.iterdir() if not p.is_symlink() and b"hunter2" in p.read_bytes()
+    ]
+
+
+def test_replaced_and_restored_rule_files_keep_their_mode(tmp_path, server):
+    rules_dir = server.directory / "rules"
+    spec_dir = specs(tmp_path)
+    out = tmp_path / "out"
+    model = write_rules(spec_dir, out)
+    assert push(endpoints_for(server), model, out)["prometheus"].status == "pushed"
+    on_disk = rules_dir / "checkout.rules.yml"
+    assert stat.S_IMODE(on_disk.stat().st_mode) == 0o644  # new files: readable by the server
+    on_disk.chmod(0o640)
+
+    spec = spec_dir / "checkout.yaml"
+    spec.write_text(spec.read_text().replace("objective: 99\n", "objective: 99.5\n", 1))
+    model = write_rules(spec_dir, out)
+    assert push(endpoints_for(server), model, out)["prometheus"].status == "pushed"
+    assert stat.S_IMODE(on_disk.stat().st_mode) == 0o640
+    good = on_disk.read_bytes()
+
+    rule_file = out / conventions.rules_file("checkout")
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+    failed = push(endpoints_for(server), model, out, checks=False)["prometheus"]
+    assert "restored and reloaded" in failed.errors[0]
+    assert on_disk.read_bytes() == good and stat.S_IMODE(on_disk.stat().st_mode) == 0o640
 
 
 def test_a_foreign_file_with_a_generated_name_is_never_replaced(tmp_path, server):

@@ -136,7 +136,13 @@ def dashboard_file(service: str) -> str:
 
 
 OVERVIEW_DASHBOARD_FILE = "grafana/dashboards/overview.json"
-GRAFANA_MANAGED_TAG = "slo-managed"  # push deletes only dashboards carrying this tag
+# Every dashboard slo pushes carries this tag, and push never overwrites one without it; what
+# push may delete is only what its record lists (GRAFANA_RECORD_UID), never what has the tag.
+GRAFANA_MANAGED_TAG = "slo-managed"
+# The dashboard holding push's record of the dashboards it saved (in the shared folder). Its '_'
+# cannot occur in a generated uid (slo-<service>), nor the record namespace's in slo-<service>.
+GRAFANA_RECORD_UID = "slo_push_record"
+GRAFANA_RECORD_TITLE = "slo push record"
 
 
 def grafana_folder_uid(team: str) -> str:
@@ -149,6 +155,11 @@ MIMIR_NAMESPACE_PREFIX = "slo-"
 
 def mimir_namespace(service: str) -> str:
     return f"{MIMIR_NAMESPACE_PREFIX}{service}"
+
+
+# Push's record of the rule groups it wrote in a tenant: one group in a namespace of its own
+MIMIR_RECORD_NAMESPACE = "slo_push_record"
+MIMIR_RECORD_GROUP = "slo_push_record"
 
 
 def kubernetes_rule_file(service: str) -> str:

@@ -3,6 +3,8 @@
 The file at SLO_ALERTMANAGER_CONFIG is the one Alertmanager loads (--config.file); slo owns it
 as a whole, since Alertmanager has exactly one. amtool checks the new config first; a reload
 that still fails (Alertmanager's 500 names the reason) puts the old file back and reloads it.
+The file is replaced and restored with its mode, owner and group (a 0600 file stays 0600), and
+must be a regular file: a symbolic link there is a refusal, never followed (files.py).
 
 The live side is /api/v2/status, whose ``config.original`` is the loaded config *with defaults
 filled in and secrets masked*. Comparison is therefore by meaning: everything out/ sets must be
@@ -190,10 +192,12 @@ class AlertmanagerPusher:
         if not plan.work["reload"]:
             return
         config = self.config_file()
-        previous = files.read_bytes(config)
+        previous = files.read(config)  # with its mode, owner and group: it may hold secrets
         if plan.work["write"]:
             try:
-                core_files.write_atomic(config, self.text.encode("utf-8"), sync_directory=True)
+                core_files.write_atomic(
+                    config, self.text.encode("utf-8"), sync_directory=True, keep=True
+                )
             except OSError as exc:
                 raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
         progress(1)

@@ -1,15 +1,24 @@
-"""Grafana: folders per team, dashboards by uid, and only dashboards slo manages are ever touched.
+"""Grafana: folders per team, dashboards by uid, and only dashboards slo saved are ever deleted.
 
-slo owns a dashboard when it carries the managed tag (conventions.GRAFANA_MANAGED_TAG); push
-adds the tag to every dashboard it saves. An existing dashboard with a generated uid but
-without the tag belongs to someone else, and push refuses to overwrite it. So does a dashboard
-with the same title in the target folder, which Grafana would otherwise refuse (412) or merge.
-Only with --prune are managed dashboards that out/ no longer has deleted.
+Push adds the managed tag (conventions.GRAFANA_MANAGED_TAG) to every dashboard it saves. An
+existing dashboard with a generated uid but without the tag belongs to someone else, and push
+refuses to overwrite it. So does a dashboard with the same title in the target folder, which
+Grafana would otherwise refuse (412) or merge.
+
+A tag is not ownership: anyone can add it, and "Save as" copies it. What push may delete is
+what its record lists: a dashboard in Grafana itself (conventions.GRAFANA_RECORD_UID, in the
+shared folder) whose JSON lists every dashboard uid slo saved and the folder it saved it in.
+The record is widened before dashboards are saved (a crash leaves a recorded dashboard, never
+an unrecorded one) and narrowed after deletes. Only with --prune, and only a dashboard that the
+record lists, out/ no longer has, and that is still in the folder slo saved it in and still
+tagged, is deleted; every other stale one is a note in the report. Living in Grafana, the record
+is the same for every machine that pushes (a CI job on a fresh clone included).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +36,17 @@ from compiler.push.transport import HttpError, PushError, Secret, Transport
 DASHBOARDS_IN_OUT = Path("grafana") / "dashboards"
 IGNORED_FIELDS = ("id", "version")  # set by Grafana on every save
 SEARCH_PAGE = 5000  # Grafana's maximum page size
+UID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # what Grafana accepts as a dashboard or folder uid
+RECORD_KEY = "sloPushRecord"  # in the record dashboard's JSON: {"dashboards": {uid: folder uid}}
+RECORD_OBJECT = f"record {conventions.GRAFANA_RECORD_UID} (the dashboards slo saved)"
+RECORD_TEXT = (
+    "slo push keeps here its record of the dashboards it saved in this Grafana: their uids and "
+    f"folders, in this dashboard's JSON model under `{RECORD_KEY}`. `slo push --prune` deletes "
+    "only dashboards listed here that slo no longer generates, and only while they are still in "
+    f"the folder slo saved them in and still tagged `{conventions.GRAFANA_MANAGED_TAG}`; a tag "
+    "alone never makes a dashboard slo's. Written by slo push: do not edit. Deleted, the record "
+    "starts again from the dashboards slo generates, and none saved before is ever pruned."
+)
 
 
 @dataclass(frozen=True)
@@ -61,12 +81,48 @@ class Work:
     folders: list[Folder] = field(default_factory=list)
     save: list[Dashboard] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+    record: dict[str, str] | None = None  # written before any save: what was and will be slo's
+    record_after: dict[str, str] | None = None  # written after the deletes, when it is smaller
+
+
+@dataclass
+class Record:
+    """Push's record as read back from Grafana: dashboard uid -> folder uid slo saved it in."""
+
+    dashboards: dict[str, str] = field(default_factory=dict)
+    exists: bool = False
+    clean: bool = True  # False when entries were ignored: then it is written again without them
+
+
+def shared_folder() -> Folder:
+    return Folder(conventions.GRAFANA_SHARED_FOLDER_UID, conventions.GRAFANA_SHARED_FOLDER_TITLE)
+
+
+def record_body(dashboards: dict[str, str]) -> dict:
+    """The record dashboard: a text panel saying what it is, the record in its JSON."""
+    return {
+        "uid": conventions.GRAFANA_RECORD_UID,
+        "title": conventions.GRAFANA_RECORD_TITLE,
+        "tags": [conventions.GRAFANA_MANAGED_TAG],
+        "editable": False,
+        "schemaVersion": conventions.GRAFANA_SCHEMA_VERSION,
+        "panels": [
+            {
+                "id": 1,
+                "type": "text",
+                "title": "What slo push may delete",
+                "gridPos": {"h": 8, "w": 24, "x": 0, "y": 0},
+                "options": {"mode": "markdown", "content": RECORD_TEXT},
+            }
+        ],
+        RECORD_KEY: {"dashboards": dict(sorted(dashboards.items()))},
+    }
 
 
 def load_dashboards(out_dir: Path, folder_of: dict[str, Folder]) -> list[Dashboard]:
     """Every dashboard under out/, with the managed tag added and its folder attached."""
     found = []
-    shared = Folder(conventions.GRAFANA_SHARED_FOLDER_UID, conventions.GRAFANA_SHARED_FOLDER_TITLE)
+    shared = shared_folder()
     for path in sorted((Path(out_dir) / DASHBOARDS_IN_OUT).glob("*.json")):
         rel = path.relative_to(out_dir).as_posix()
         try:
@@ -75,6 +131,8 @@ def load_dashboards(out_dir: Path, folder_of: dict[str, Folder]) -> list[Dashboa
             raise PushError(f"{rel}: not valid JSON ({exc})") from None
         if not isinstance(body, dict) or not isinstance(body.get("uid"), str) or not body["uid"]:
             raise PushError(f"{rel}: a dashboard needs a string uid")
+        if body["uid"] == conventions.GRAFANA_RECORD_UID:
+            raise PushError(f"{rel}: uid {body['uid']} is where slo push keeps its record")
         tags = list(body.get("tags") or [])
         if conventions.GRAFANA_MANAGED_TAG not in tags:
             tags.append(conventions.GRAFANA_MANAGED_TAG)
@@ -154,7 +212,10 @@ class GrafanaPusher:
     # -- reading -------------------------------------------------------------------------
     def plan(self) -> Plan:
         plan, work = Plan(), Work()
-        for folder in sorted({d.folder for d in self.dashboards}, key=lambda f: f.uid):
+        record = self.read_record(plan)
+        for folder in sorted(
+            {d.folder for d in self.dashboards} | {shared_folder()}, key=lambda f: f.uid
+        ):
             response = self._call(
                 "GET",
                 f"/api/folders/{quote(folder.uid, safe='')}",
@@ -169,20 +230,130 @@ class GrafanaPusher:
             plan.changes.append(change)
             if change.kind != "unchanged":
                 work.save.append(dashboard)
-        generated = {d.uid for d in self.dashboards}
-        for found in self.managed():
-            if found["uid"] in generated:
-                continue
-            what = f"dashboard {found['uid']} ({found.get('title', '')})"
-            if self.prune:
-                work.delete.append(found["uid"])
-                plan.changes.append(Change("deleted", what))
-            else:
-                plan.notes.append(
-                    f"{what} is managed by slo but no longer generated; --prune deletes it"
+        generated = {d.uid: d.folder.uid for d in self.dashboards}
+        kept = self._plan_stale(record, generated, plan, work)
+        if self.prune:
+            self._note_unrecorded(record, generated, plan)
+        after = {**kept, **generated}
+        if not (record.exists and record.clean and record.dashboards == after):
+            work.record = {**record.dashboards, **after}
+            work.record_after = after if after != work.record else None
+            added = len(set(after) - set(record.dashboards))
+            removed = len(set(record.dashboards) - set(after))
+            plan.changes.append(
+                Change(
+                    "updated" if record.exists else "created",
+                    RECORD_OBJECT,
+                    (f"lists {len(after)} dashboard(s): {added} added, {removed} removed",),
                 )
-        plan.work, plan.steps = work, len(work.folders) + len(work.save) + len(work.delete)
+            )
+        writes = len(work.folders) + len(work.save) + len(work.delete)
+        plan.work = work
+        plan.steps = writes + (work.record is not None) + (work.record_after is not None)
         return plan
+
+    def read_record(self, plan: Plan) -> Record:
+        """The record in Grafana; an entry that is not a uid slo could have saved is ignored with
+        a note (never deleted), and left out when the record is written next."""
+        uid = conventions.GRAFANA_RECORD_UID
+        what = f"record {uid}"
+        response = self._call("GET", f"/api/dashboards/uid/{quote(uid, safe='')}", (200, 404), what)
+        if response.status_code == 404:
+            return Record()
+        live = response.json()
+        body = live.get("dashboard") if isinstance(live, dict) else None
+        body = body if isinstance(body, dict) else {}
+        if conventions.GRAFANA_MANAGED_TAG not in (body.get("tags") or []):
+            raise PushError(
+                f"{what}: Grafana has a dashboard with uid {uid} that is not slo's record (no "
+                f"{conventions.GRAFANA_MANAGED_TAG} tag); refusing to overwrite it"
+            )
+        data = body.get(RECORD_KEY)
+        listed = data.get("dashboards") if isinstance(data, dict) else None
+        if not isinstance(listed, dict):
+            plan.notes.append(
+                f"{what} holds no list of dashboards (edited by hand?): nothing is deleted, "
+                "and the record is written again from the dashboards slo generates"
+            )
+            return Record(exists=True, clean=False)
+        record = Record(exists=True)
+        for dashboard, folder in listed.items():
+            if _is_uid(dashboard) and dashboard != uid and _is_uid(folder):
+                record.dashboards[dashboard] = folder
+            else:
+                record.clean = False
+                plan.notes.append(
+                    f"{what} lists {dashboard!r} in folder {folder!r}, which is not a dashboard "
+                    "slo could have saved: ignored (never deleted), and left out of the record"
+                )
+        return record
+
+    def _plan_stale(
+        self, record: Record, generated: dict[str, str], plan: Plan, work: Work
+    ) -> dict[str, str]:
+        """Recorded dashboards out/ no longer has: deleted with --prune when still where slo
+        saved them and still tagged, else noted. Returns those that stay recorded."""
+        kept = {}
+        for uid, folder in sorted(record.dashboards.items()):
+            if uid in generated:
+                continue
+            response = self._call(
+                "GET", f"/api/dashboards/uid/{quote(uid, safe='')}", (200, 404), f"dashboard {uid}"
+            )
+            if response.status_code == 404:
+                continue  # gone already: left out of the record
+            live = response.json()
+            live = live if isinstance(live, dict) else {}
+            body, meta = live.get("dashboard"), live.get("meta")
+            body, meta = (
+                body if isinstance(body, dict) else {},
+                meta if isinstance(meta, dict) else {},
+            )
+            what = f"dashboard {uid} ({body.get('title', '')})"
+            now_in = meta.get("folderUid") or ""
+            if now_in != folder:
+                plan.notes.append(
+                    f"{what}: slo saved it into folder {folder}, but it is in folder "
+                    f"{now_in or '(root)'} now, so no longer slo's: never deleted, and left out "
+                    "of the record"
+                )
+                continue
+            if conventions.GRAFANA_MANAGED_TAG not in (body.get("tags") or []):
+                plan.notes.append(
+                    f"{what}: no longer tagged {conventions.GRAFANA_MANAGED_TAG}, so no longer "
+                    "slo's: never deleted, and left out of the record"
+                )
+                continue
+            why = (
+                f"slo's: saved by slo push into folder {folder}, listed in its record "
+                f"(dashboard {conventions.GRAFANA_RECORD_UID}), still there and still tagged "
+                f"{conventions.GRAFANA_MANAGED_TAG}; out/ no longer has it"
+            )
+            if self.prune:
+                work.delete.append(uid)
+                plan.changes.append(Change("deleted", what, (why,)))
+            else:
+                kept[uid] = folder
+                plan.notes.append(f"{what} is no longer generated ({why}); --prune deletes it")
+        return kept
+
+    def _note_unrecorded(self, record: Record, generated: dict[str, str], plan: Plan) -> None:
+        """With --prune: tagged dashboards the record does not list, which it leaves alone."""
+        for found in self.managed():
+            uid = found.get("uid")
+            if (
+                uid in generated
+                or uid in record.dashboards
+                or uid == conventions.GRAFANA_RECORD_UID
+            ):
+                continue
+            plan.notes.append(
+                f"dashboard {uid} ({found.get('title', '')}) in folder "
+                f"{found.get('folderUid') or '(root)'} is tagged "
+                f"{conventions.GRAFANA_MANAGED_TAG} but slo's record does not list it: not "
+                "deleted (a copy someone made, or saved by a slo without a record: delete it by "
+                "hand if it is a leftover)"
+            )
 
     def _plan_dashboard(self, dashboard: Dashboard) -> Change:
         what = f"dashboard {dashboard.uid} ({dashboard.file})"
@@ -254,13 +425,40 @@ class GrafanaPusher:
         for folder in work.folders:
             self._create_folder(folder)
             progress(1)
+        if work.record is not None:  # before any save: a crash leaves nothing unrecorded
+            try:
+                self._save_record(work.record)
+            except PushError as exc:
+                raise PushError(f"{exc}; no dashboard was saved or deleted") from None
+            progress(1)
+        recorded = work.record or {}
+
+        def delete(uid: str) -> None:
+            if uid not in recorded:  # plan() never asks for this; a guard against a mistake
+                raise PushError(
+                    f"refusing to delete dashboard {uid}: slo's record does not list it"
+                )
+            self._delete(uid)
+
         errors = parallel.each(work.save, self._save, progress)
-        errors += parallel.each(work.delete, self._delete, progress)
+        errors += parallel.each(work.delete, delete, progress)
         if errors:
             total = len(work.save) + len(work.delete)
             raise PushError(
                 f"{len(errors)} of {total} dashboard writes failed:\n" + "\n".join(errors)
             )
+        if work.record_after is not None:  # only once every delete went through
+            self._save_record(work.record_after)
+            progress(1)
+
+    def _save_record(self, dashboards: dict[str, str]) -> None:
+        payload = {
+            "dashboard": {**record_body(dashboards), "id": None},
+            "folderUid": conventions.GRAFANA_SHARED_FOLDER_UID,
+            "message": "slo push: its record of the dashboards it saved",
+            "overwrite": True,
+        }
+        self._call("POST", "/api/dashboards/db", (200,), f"save {RECORD_OBJECT}", json=payload)
 
     def _create_folder(self, folder: Folder) -> None:
         what = f"create folder {folder.uid}"
@@ -296,6 +494,8 @@ class GrafanaPusher:
         )
 
     def _delete(self, uid: str) -> None:
+        if not _is_uid(uid) or uid == conventions.GRAFANA_RECORD_UID:
+            raise PushError(f"refusing to delete dashboard {uid!r}: not a uid slo saved")
         self._call(
             "DELETE",
             f"/api/dashboards/uid/{quote(uid, safe='')}",
@@ -308,6 +508,10 @@ class GrafanaPusher:
             f"{c.object}: {c.kind} after push ({'; '.join(c.details) or 'not saved'})"
             for c in self.plan().pending
         ]
+
+
+def _is_uid(value: object) -> bool:
+    return isinstance(value, str) and UID.fullmatch(value) is not None
 
 
 def folders(model: Model) -> dict[str, Folder]:

@@ -1,12 +1,20 @@
 """Grafana Mimir / Cortex ruler: one namespace per service, and the tenant's Alertmanager config.
 
-slo owns the namespaces under conventions.MIMIR_NAMESPACE_PREFIX and nothing else in the
-tenant. Unlike `mimirtool rules sync`, which treats every namespace of the tenant as its own and
-deletes what its files lack, push deletes stale groups only inside owned namespaces.
+slo writes its groups into namespaces named conventions.mimir_namespace(service), but a name is
+not ownership: another team may well call a namespace slo-latency. What push may delete is what
+its record lists: one rule group in a namespace of its own (conventions.MIMIR_RECORD_NAMESPACE)
+naming every (namespace, group) slo wrote in the tenant. The record is widened before groups are
+written (a crash leaves a recorded group, never an unrecorded one) and narrowed after deletes.
+Only with --prune, and only a group the record lists and out/ no longer has, is deleted; every
+other group, in any namespace, is left alone (with --prune, a note names those in slo-
+namespaces). Unlike `mimirtool rules sync`, which treats every namespace of the tenant as its
+own. Living in the ruler, the record is the same for every machine that pushes.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +38,18 @@ RULES_API = "/prometheus/config/v1/rules"
 # groups (bench/README.md, push throughput); libyaml writes the same YAML in 0.7 ms.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ALERTMANAGER_API = "/api/v1/alerts"
+RECORD_LABEL = "slo_push_record"  # on the record's one rule: {namespace: [group, ...]} as JSON
+RECORD_OBJECT = (
+    f"record {conventions.MIMIR_RECORD_GROUP} (namespace {conventions.MIMIR_RECORD_NAMESPACE}: "
+    "the rule groups slo wrote)"
+)
+# Names a record may list: a namespace slo-<service>, a group of letters, digits, '-' and '_'.
+_NAMESPACE = re.compile(
+    re.escape(conventions.MIMIR_NAMESPACE_PREFIX) + r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
+)
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+
+Groups = set[tuple[str, str]]  # (namespace, group name)
 
 
 @dataclass(frozen=True)
@@ -44,10 +64,59 @@ class Work:
     save: list[tuple[str, dict]] = field(default_factory=list)  # (namespace, group as in the file)
     delete: list[tuple[str, str]] = field(default_factory=list)  # (namespace, group name)
     alertmanager: bool = False
+    record: Groups | None = None  # written before any group: what was and will be slo's
+    record_after: Groups | None = None  # written after the deletes, when it is smaller
 
 
-def owned(namespace: str) -> bool:
-    return namespace.startswith(conventions.MIMIR_NAMESPACE_PREFIX)
+@dataclass
+class Record:
+    """Push's record as read back from the ruler."""
+
+    groups: Groups = field(default_factory=set)
+    exists: bool = False
+    clean: bool = True  # False when entries were ignored: then it is written again without them
+
+
+def record_group(groups: Groups) -> dict:
+    """The record as a rule group: one recording rule that records nothing (``vector(1) < 0``
+    is always empty), the record in a label."""
+    listed: dict[str, list[str]] = {}
+    for namespace, name in sorted(groups):
+        listed.setdefault(namespace, []).append(name)
+    return {
+        "name": conventions.MIMIR_RECORD_GROUP,
+        "rules": [
+            {
+                "record": conventions.MIMIR_RECORD_GROUP,
+                "expr": "vector(1) < 0",
+                "labels": {
+                    "about": "slo push's record of the rule groups it wrote; records nothing",
+                    RECORD_LABEL: json.dumps(listed, separators=(",", ":"), sort_keys=True),
+                },
+            }
+        ],
+    }
+
+
+def _written_by_slo(namespace: object, name: object) -> bool:
+    """Whether a record entry has the form of a group slo writes (no '/', no '..', no space)."""
+    return (
+        isinstance(namespace, str)
+        and isinstance(name, str)
+        and _NAMESPACE.fullmatch(namespace) is not None
+        and _GROUP.fullmatch(name) is not None
+    )
+
+
+def _recorded(groups: list) -> object:
+    """The JSON in the record group's label, or None when ``groups`` holds no record."""
+    for group in groups:
+        if isinstance(group, dict) and group.get("name") == conventions.MIMIR_RECORD_GROUP:
+            try:
+                return json.loads(group["rules"][0]["labels"][RECORD_LABEL])
+            except (LookupError, TypeError, ValueError, RecursionError):
+                return None
+    return None
 
 
 def group_body(group: dict) -> bytes:
@@ -73,9 +142,11 @@ class MimirPusher:
         rule_files: dict[str, str],
         transport: Transport,
         check: Check | None = promtool_check_rules,
+        prune: bool = False,
     ):
         """``rule_files``: namespace -> rule file path under out/ (one per service)."""
         self.endpoint = endpoint
+        self.prune = prune
         self.out_dir = Path(out_dir)
         self.http = transport
         self.check = check
@@ -130,19 +201,104 @@ class MimirPusher:
                 plan.changes.append(change)
                 if change.kind != "unchanged":
                     work.save.append((namespace, group))
-        for namespace in sorted(ns for ns in live if owned(ns)):
-            wanted = {g["name"] for g in self.groups.get(namespace, ())}
-            for group in live[namespace]:
-                if group.get("name") not in wanted:
-                    work.delete.append((namespace, group["name"]))
-                    plan.changes.append(
-                        Change("deleted", f"group {group['name']} (namespace {namespace})")
-                    )
+        generated = {(ns, group["name"]) for ns, groups in self.groups.items() for group in groups}
+        record = self.read_record(live, plan)
+        kept = self._plan_stale(record, generated, live, plan, work)
+        if self.prune:
+            self._note_unrecorded(record, generated, live, plan)
+        after = generated | kept
+        if not (record.exists and record.clean and record.groups == after):
+            work.record = record.groups | after
+            work.record_after = after if after != work.record else None
+            added, removed = len(after - record.groups), len(record.groups - after)
+            plan.changes.append(
+                Change(
+                    "updated" if record.exists else "created",
+                    RECORD_OBJECT,
+                    (f"lists {len(after)} group(s): {added} added, {removed} removed",),
+                )
+            )
         if self.am_text is not None:
             plan.changes.append(self._plan_alertmanager(self.am_text))
             work.alertmanager = plan.changes[-1].kind != "unchanged"
-        plan.work, plan.steps = work, len(work.save) + len(work.delete) + work.alertmanager
+        records = (work.record is not None) + (work.record_after is not None)
+        plan.work = work
+        plan.steps = len(work.save) + len(work.delete) + work.alertmanager + records
         return plan
+
+    def read_record(self, live: dict[str, list[dict]], plan: Plan) -> Record:
+        """The record in the ruler; an entry that is not a group slo could have written is
+        ignored with a note (never deleted), and left out when the record is written next."""
+        namespace = conventions.MIMIR_RECORD_NAMESPACE
+        if namespace not in live:
+            return Record()
+        data = _recorded(live[namespace])
+        if not isinstance(data, dict):
+            plan.notes.append(
+                f"{RECORD_OBJECT} cannot be read (edited by hand?): nothing is deleted, and the "
+                "record is written again from the groups slo generates"
+            )
+            return Record(exists=True, clean=False)
+        record = Record(exists=True)
+        for listed_namespace, names in data.items():
+            for name in names if isinstance(names, list) else [names]:
+                if _written_by_slo(listed_namespace, name) and isinstance(names, list):
+                    record.groups.add((listed_namespace, name))
+                    continue
+                record.clean = False
+                plan.notes.append(
+                    f"{RECORD_OBJECT} lists group {name!r} in namespace {listed_namespace!r}, "
+                    "which is not a group slo could have written: ignored (never deleted), and "
+                    "left out of the record"
+                )
+        return record
+
+    def _plan_stale(
+        self, record: Record, generated: Groups, live: dict[str, list[dict]], plan: Plan, work: Work
+    ) -> Groups:
+        """Recorded groups out/ no longer has: deleted with --prune, else noted. Returns those
+        that stay recorded."""
+        present = {
+            (ns, g.get("name"))
+            for ns, groups in live.items()
+            for g in groups
+            if isinstance(g, dict)
+        }
+        kept = set()
+        for namespace, name in sorted(record.groups - generated):
+            if (namespace, name) not in present:
+                continue  # gone already: left out of the record
+            what = f"group {name} (namespace {namespace})"
+            why = (
+                f"slo's: listed in its record (group {conventions.MIMIR_RECORD_GROUP} in "
+                f"namespace {conventions.MIMIR_RECORD_NAMESPACE}) as written by slo push; "
+                "out/ no longer has it"
+            )
+            if self.prune:
+                work.delete.append((namespace, name))
+                plan.changes.append(Change("deleted", what, (why,)))
+            else:
+                kept.add((namespace, name))
+                plan.notes.append(f"{what} is no longer generated ({why}); --prune deletes it")
+        return kept
+
+    def _note_unrecorded(
+        self, record: Record, generated: Groups, live: dict[str, list[dict]], plan: Plan
+    ) -> None:
+        """With --prune: groups in slo- namespaces the record does not list, left alone."""
+        for namespace in sorted(
+            ns for ns in live if ns.startswith(conventions.MIMIR_NAMESPACE_PREFIX)
+        ):
+            for group in live[namespace]:
+                name = group.get("name") if isinstance(group, dict) else group
+                if (namespace, name) in generated or (namespace, name) in record.groups:
+                    continue
+                plan.notes.append(
+                    f"group {name} (namespace {namespace}) is in a "
+                    f"{conventions.MIMIR_NAMESPACE_PREFIX} namespace but slo's record does not "
+                    "list it: not deleted (someone else's, or written by a slo without a "
+                    "record: delete it by hand if it is a leftover)"
+                )
 
     def _plan_alertmanager(self, text: str) -> Change:
         desired = alertmanager.parse_config(text, conventions.ALERTMANAGER_CONFIG)
@@ -161,8 +317,24 @@ class MimirPusher:
     # -- writing -------------------------------------------------------------------------
     def apply(self, plan: Plan, progress: Progress) -> None:
         work: Work = plan.work
+        if work.record is not None:  # before any group: a crash leaves nothing unrecorded
+            try:
+                self._save_record(work.record)
+            except PushError as exc:
+                raise PushError(f"{exc}; no rule group was saved or deleted") from None
+            progress(1)
+        recorded = work.record or set()
+
+        def delete(item: tuple[str, str]) -> None:
+            if item not in recorded:  # plan() never asks for this; a guard against a mistake
+                raise PushError(
+                    f"refusing to delete group {item[1]} in namespace {item[0]}: slo's record "
+                    "does not list it"
+                )
+            self._delete(item)
+
         errors = parallel.each(work.save, self._save, progress)
-        errors += parallel.each(work.delete, self._delete, progress)
+        errors += parallel.each(work.delete, delete, progress)
         if work.alertmanager:
             try:
                 self._save_alertmanager()
@@ -172,6 +344,19 @@ class MimirPusher:
         if errors:
             total = len(work.save) + len(work.delete) + work.alertmanager
             raise PushError(f"{len(errors)} of {total} Mimir writes failed:\n" + "\n".join(errors))
+        if work.record_after is not None:  # only once every delete went through
+            self._save_record(work.record_after)
+            progress(1)
+
+    def _save_record(self, groups: Groups) -> None:
+        namespace, group = conventions.MIMIR_RECORD_NAMESPACE, record_group(groups)
+        response = self.http.request(
+            "POST",
+            f"{RULES_API}/{quote(namespace, safe='')}",
+            data=group_body(group),
+            headers={"Content-Type": "application/yaml"},
+        )
+        self.http.expect(response, (200, 202), f"save {RECORD_OBJECT}")
 
     def _save(self, item: tuple[str, dict]) -> None:
         namespace, group = item
@@ -187,10 +372,6 @@ class MimirPusher:
 
     def _delete(self, item: tuple[str, str]) -> None:
         namespace, name = item
-        if not owned(namespace):  # plan() never asks for this; a guard against a future mistake
-            raise PushError(
-                f"refusing to delete from namespace {namespace}, which slo does not own"
-            )
         path = f"{RULES_API}/{quote(namespace, safe='')}/{quote(name, safe='')}"
         self.http.expect(
             self.http.request("DELETE", path),
@@ -241,7 +422,9 @@ def _build(endpoint: Mimir, context: Context) -> MimirPusher:
     )
     check = promtool_check_rules if context.settings.checks else None
     rule_files = namespaces(context.model, context.out_dir)
-    return MimirPusher(endpoint, context.out_dir, rule_files, http, check)
+    return MimirPusher(
+        endpoint, context.out_dir, rule_files, http, check, prune=context.settings.prune
+    )
 
 
 CLIENT = PushClient(

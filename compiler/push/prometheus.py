@@ -3,7 +3,8 @@
 Order of a push, each step only if the one before succeeded:
   1. promtool check rules on out/ (a file Prometheus would reject never reaches the server);
   2. the lifecycle API must be on (it is what reloads), asked via /api/v1/status/flags;
-  3. write changed files atomically, delete owned files that are no longer generated;
+  3. write changed files atomically; with --prune, delete the files slo recorded as its own
+     (the ownership file, files.py) that are no longer generated;
   4. POST /-/reload, then prometheus_config_last_reload_successful must be 1. If not, the old
      files are put back and Prometheus reloads them, so it keeps running what it ran before;
   5. /api/v1/rules must show every generated group, equal to the file.
@@ -60,11 +61,13 @@ class PrometheusPusher:
         out_dir: Path,
         transport: Transport,
         check: Check | None = promtool_check_rules,
+        prune: bool = False,
     ):
         self.endpoint = endpoint
         self.source = Path(out_dir) / RULES_DIR_IN_OUT
         self.http = transport
         self.check = check
+        self.prune = prune
         self.desired = rulegroups.load_rule_files(self.source)
 
     # -- reading -------------------------------------------------------------------------
@@ -96,7 +99,7 @@ class PrometheusPusher:
         }
 
     def plan(self) -> Plan:
-        plan, work = Plan(), Work(owned_after=set(self.desired))
+        plan, work = Plan(), Work()
         live = self.live_groups()
         rules_dir = self.endpoint.rules_dir
         if rules_dir is not None and not rules_dir.is_dir():
@@ -105,7 +108,9 @@ class PrometheusPusher:
             plan.notes.append(
                 "rules directory not given: files slo no longer generates are not looked for"
             )
-        owned = files.owned_files(rules_dir) if rules_dir is not None else set()
+        ownership = files.owned_files(rules_dir) if rules_dir is not None else files.Ownership()
+        plan.notes.extend(ownership.ignored)
+        owned = ownership.files
         for name, rule_file in self.desired.items():
             file_changes = []
             for group in rule_file.groups:
@@ -135,17 +140,43 @@ class PrometheusPusher:
                             )
                         )
             plan.changes.extend(file_changes)
-        for name in sorted(owned - set(self.desired)):
-            work.delete.append(name)
-            gone = [
-                Change("deleted", f"group {group} ({file})")
-                for (file, group) in sorted(live)
-                if file == name
-            ]
-            plan.changes.extend(gone or [Change("deleted", f"file {name}")])
+        work.owned_after = set(self.desired)
+        if rules_dir is not None:
+            work.owned_after |= self._plan_stale(rules_dir, owned, live, plan, work)
         work.reload = bool(plan.pending)
         plan.work, plan.steps = work, len(work.write) + len(work.delete)
         return plan
+
+    def _plan_stale(
+        self,
+        rules_dir: Path,
+        owned: set[str],
+        live: dict[tuple[str, str], dict],
+        plan: Plan,
+        work: Work,
+    ) -> set[str]:
+        """Files slo recorded as its own that out/ no longer has: deleted with --prune, else
+        listed in a note. Returns those that stay (and so stay in the record)."""
+        kept = set()
+        for name in sorted(owned - set(self.desired)):
+            if not files.exists(rules_dir / name):
+                continue  # gone already: left out of the record
+            why = (
+                f"slo's: {files.ownership_path(rules_dir)} lists it as written by slo; "
+                "out/ no longer has it"
+            )
+            groups = [group for (file, group) in sorted(live) if file == name]
+            if not self.prune:
+                kept.add(name)
+                plan.notes.append(
+                    f"file {name} ({len(groups)} groups) is no longer generated ({why}); "
+                    "--prune deletes it"
+                )
+                continue
+            work.delete.append(name)
+            gone = [Change("deleted", f"group {group} ({name})", (why,)) for group in groups]
+            plan.changes.extend(gone or [Change("deleted", f"file {name}", (why,))])
+        return kept
 
     # -- writing -------------------------------------------------------------------------
     def apply(self, plan: Plan, progress: Progress) -> None:
@@ -153,13 +184,13 @@ class PrometheusPusher:
         if not work.reload:
             return
         rules_dir = self.rules_dir()
-        owned_before = files.owned_files(rules_dir)
-        backup = {name: files.read_bytes(rules_dir / name) for name in [*work.write, *work.delete]}
+        owned_before = files.owned_files(rules_dir).files
+        backup = {name: files.read(rules_dir / name) for name in [*work.write, *work.delete]}
         try:
             files.record_owned(rules_dir, owned_before | set(work.write))  # before the files exist
             files.write_all_atomic(rules_dir, work.write, progress)
             for name in work.delete:
-                (rules_dir / name).unlink(missing_ok=True)
+                files.delete(rules_dir, name)
                 progress(1)
             files.record_owned(rules_dir, work.owned_after)
         except OSError as exc:
@@ -174,7 +205,7 @@ class PrometheusPusher:
             "Prometheus",
         )
 
-    def _restore(self, backup: dict[str, bytes | None], owned_before: set[str]) -> None:
+    def _restore(self, backup: dict[str, files.Backup], owned_before: set[str]) -> None:
         rules_dir = self.rules_dir()
         for name, data in backup.items():
             files.restore(rules_dir / name, data)
@@ -238,7 +269,13 @@ def _configure(section: Section) -> Prometheus:
 
 def _build(endpoint: Prometheus, context: Context) -> PrometheusPusher:
     check = promtool_check_rules if context.settings.checks else None
-    return PrometheusPusher(endpoint, context.out_dir, context.transport(endpoint.url), check)
+    return PrometheusPusher(
+        endpoint,
+        context.out_dir,
+        context.transport(endpoint.url),
+        check,
+        prune=context.settings.prune,
+    )
 
 
 CLIENT = PushClient(

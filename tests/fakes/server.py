@@ -91,11 +91,22 @@ class FakeServer:
             Fault(method, path_prefix, "status", times, status=status, body_contains=body_contains)
         )
 
-    def drop(self, method: str, path_prefix: str, times: int = 1) -> None:
-        self.faults.append(Fault(method, path_prefix, "drop", times))
+    def drop(
+        self, method: str, path_prefix: str, times: int = 1, body_contains: bytes = b""
+    ) -> None:
+        self.faults.append(Fault(method, path_prefix, "drop", times, body_contains=body_contains))
 
-    def slow(self, method: str, path_prefix: str, delay: float, times: int = 1) -> None:
-        self.faults.append(Fault(method, path_prefix, "delay", times, delay=delay))
+    def slow(
+        self,
+        method: str,
+        path_prefix: str,
+        delay: float,
+        times: int = 1,
+        body_contains: bytes = b"",
+    ) -> None:
+        self.faults.append(
+            Fault(method, path_prefix, "delay", times, delay=delay, body_contains=body_contains)
+        )
 
     def chaos(self, rate: float, seed: int, late: float = 0.5) -> None:
         """Fail about ``rate`` of every request from now on (``late``: seconds a late answer

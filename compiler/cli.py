@@ -270,7 +270,10 @@ def _push_options(command: F) -> F:
         click.option(
             "--prune",
             is_flag=True,
-            help="Also delete managed Grafana dashboards that out/ no longer has.",
+            help=(
+                "Also delete what slo recorded as its own (rule files, dashboards, Mimir rule "
+                "groups) that out/ no longer has."
+            ),
         ),
         click.option(
             "--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True

@@ -184,6 +184,10 @@ def _hostile_entries(ran: Path, good: bytes) -> dict[str, bytes]:
     del missing_field["value"]["extracts"]
     wrong_type = json.loads(json.dumps(header))
     wrong_type["value"]["loaded"]["diagnostics"] = "rm -rf /"
+    lone_surrogate = json.loads(json.dumps(header))
+    lone_surrogate["value"]["loaded"]["services"][0]["name"] = "pizza\ud800"
+    huge_number = json.loads(json.dumps(header))
+    huge_number["value"]["loaded"]["services"][0]["service"]["slos"][0]["objective"] = "1E+999999"
 
     def entry(h: dict) -> bytes:
         return codec.MAGIC + json.dumps(h).encode() + b"\n" + good[header_end:]
@@ -196,6 +200,8 @@ def _hostile_entries(ran: Path, good: bytes) -> dict[str, bytes]:
         "extra field": entry(extra_field),
         "missing field": entry(missing_field),
         "wrong type": entry(wrong_type),
+        "lone surrogate": entry(lone_surrogate),
+        "huge number": entry(huge_number),
         "truncated": good[: len(good) // 2],
         "padded": good + b"x",
         "corrupt": bytes(range(256)) * 4,

@@ -21,6 +21,7 @@ import enum
 import json
 import math
 import operator
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -116,19 +117,29 @@ def _float_coder() -> tuple[Encoder, Decoder]:
 
 def _decimal_coder() -> tuple[Encoder, Decoder]:
     def encode(value: Any, strings: _Strings) -> Any:
-        if type(value) is not Decimal:
-            raise EncodeError(f"Decimal expected, got {type(value).__name__}")
+        if type(value) is not Decimal or not _sane(value):
+            raise EncodeError(f"Decimal expected, got {value!r:.40}")
         return str(value)  # reads back with the same sign, digits and exponent
 
     def decode(value: Any, strings: list[str]) -> Any:
-        if type(value) is not str or len(value) > 100:
-            raise _bad(f"Decimal expected, got {value!r:.40}")
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            raise _bad(f"Decimal expected, got {value!r:.40}") from None
+        if type(value) is str and len(value) <= 120:
+            try:
+                number = Decimal(value)
+            except ArithmeticError:
+                pass
+            else:
+                if _sane(number):
+                    return number
+        raise _bad(f"Decimal expected, got {value!r:.40}")
 
     return encode, decode
+
+
+def _sane(number: Decimal) -> bool:
+    """A finite number of at most 100 digits, within 1E±1000: what a spec can say, and nothing
+    that a planted entry could make formatting it cost gigabytes with (1E+999999999)."""
+    _, digits, exponent = number.as_tuple()
+    return isinstance(exponent, int) and len(digits) <= 100 and -1000 <= exponent <= 1000
 
 
 def _plain(value: Any, depth: int = 0) -> None:
@@ -480,7 +491,10 @@ class Codec(Generic[T]):
         if end < 0:
             raise DecodeError("truncated")
         try:
-            header = json.loads(data[len(MAGIC) : end], parse_constant=_no_constant)
+            text = str(data[len(MAGIC) : end], "utf-8")
+            if _SURROGATE.search(text):
+                raise DecodeError("a string holds half a UTF-16 pair, which encode never writes")
+            header = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise DecodeError(f"unreadable: {exc}") from None
         if type(header) is not dict or set(header) != {"root", "strings", "value"}:
@@ -530,6 +544,12 @@ def _unlike(name: str, names: list[str], value: Any) -> str:
     extra = sorted(set(value) - set(names) - {"$"})
     missing = sorted(set(names) - set(value))
     return f"{name}: unknown fields {extra}, missing fields {missing}"
+
+
+# A \uD800 to \uDFFF escape (after an even number of backslashes, so not an escaped backslash
+# followed by "uD800"): the text would hold a lone surrogate, which no UTF-8 file can; written
+# to out/ it would fail. encode writes non-ASCII as UTF-8, so it never writes one.
+_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _no_constant(name: str) -> Any:

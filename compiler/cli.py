@@ -150,7 +150,11 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
     result = _compile(specs, cache_dir, jobs)
     target = Path(out_dir)
     if check:
-        stale = output.changes(result.artifacts, target)
+        try:
+            stale = output.changes(result.artifacts, target)
+        except (output.OutputError, OSError) as exc:
+            click.secho(f"{out_dir}: error [output/check] {exc}", fg="red", err=True)
+            sys.exit(1)
         for change in stale:
             click.echo(change.diff, nl=False)
         if stale:

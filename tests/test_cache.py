@@ -1,18 +1,23 @@
 """The compile cache: same bytes with or without it, and unchanged files are not rebuilt."""
 
 import dataclasses
+import json
+import os
+import pickle
 import re
 import shutil
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT, slo
+from support import ROOT, SPEC_TREES, assert_clean, files_of, slo
 
 from compiler import pipeline, targets
 from compiler.pipeline import cache as cache_module
-from compiler.pipeline import load, prepare
+from compiler.pipeline import codec, load, prepare
 from compiler.pipeline.cache import Cache
+from compiler.pipeline.sources import read_tree
 
 
 def test_cached_compile_is_identical_and_skips_unchanged_files(tmp_path, examples, monkeypatch):
@@ -48,7 +53,7 @@ def test_corrupt_or_unwritable_cache_is_only_a_miss(tmp_path, examples):
     expected = pipeline.compile_tree(tmp_path / "slo", cache).artifacts
     for entry in (tmp_path / "cache").rglob("*"):
         if entry.is_file():
-            entry.write_bytes(b"not a pickle")
+            entry.write_bytes(b"not an entry")
     assert pipeline.compile_tree(tmp_path / "slo", cache).artifacts == expected
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache directory should be")
@@ -145,3 +150,175 @@ def test_every_runtime_dependency_is_classified(root):
     classified = set(cache_module.OUTPUT_DEPENDENCIES) | set(cache_module.OTHER_DEPENDENCIES)
     assert names == classified
     assert not set(cache_module.OUTPUT_DEPENDENCIES) & set(cache_module.OTHER_DEPENDENCIES)
+
+
+# --- the cache holds data, never code ---------------------------------------------------------
+def _entry(cache_dir: Path, tree: Path, spec: str) -> Path:
+    """Where the compile looks for the cached preparation of ``tree``/``spec``: its key is
+    computable by anyone from the spec's bytes and the compiler (that is what a planter does)."""
+    name = pipeline.display_name(tree, tree / spec)
+    key = Cache.key("prepared", name, (tree / spec).read_bytes())
+    return cache_dir / Cache.version() / key[:2] / key
+
+
+class _Planted:
+    """Unpickling this runs ``os.mkdir(path)``: proof that an entry ran code."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+def _hostile_entries(ran: Path, good: bytes) -> dict[str, bytes]:
+    """Entries a hostile contributor could commit or plant, by what they try."""
+    header_end = good.index(b"\n", len(codec.MAGIC)) + 1
+    header = json.loads(good[len(codec.MAGIC) : header_end])
+    evil_root = dict(header, root="Popen")
+    evil_nested = json.loads(json.dumps(header))
+    evil_nested["value"]["loaded"] = {"$": "os.system", "command": f"mkdir {ran}"}
+    extra_field = json.loads(json.dumps(header))
+    extra_field["value"]["loaded"]["__reduce__"] = "os.system"
+    missing_field = json.loads(json.dumps(header))
+    del missing_field["value"]["extracts"]
+    wrong_type = json.loads(json.dumps(header))
+    wrong_type["value"]["loaded"]["diagnostics"] = "rm -rf /"
+    lone_surrogate = json.loads(json.dumps(header))
+    lone_surrogate["value"]["loaded"]["services"][0]["name"] = "pizza\ud800"
+    huge_number = json.loads(json.dumps(header))
+    huge_number["value"]["loaded"]["services"][0]["service"]["slos"][0]["objective"] = "1E+999999"
+
+    def entry(h: dict) -> bytes:
+        return codec.MAGIC + json.dumps(h).encode() + b"\n" + good[header_end:]
+
+    return {
+        "pickle": pickle.dumps(_Planted(ran)),
+        "pickle behind the magic": codec.MAGIC + pickle.dumps(_Planted(ran)),
+        "unregistered root": entry(evil_root),
+        "unregistered nested type": entry(evil_nested),
+        "extra field": entry(extra_field),
+        "missing field": entry(missing_field),
+        "wrong type": entry(wrong_type),
+        "lone surrogate": entry(lone_surrogate),
+        "huge number": entry(huge_number),
+        "truncated": good[: len(good) // 2],
+        "padded": good + b"x",
+        "corrupt": bytes(range(256)) * 4,
+        "another format version": good.replace(b"data 2\n", b"data 1\n", 1),
+        "empty": b"",
+    }
+
+
+def test_an_entry_round_trips_exactly_for_every_shipped_spec():
+    """The cache gives back exactly what it was given, for the examples and every golden case:
+    the prepared files, and the model assembled from them."""
+    for tree in SPEC_TREES:
+        sources, unreadable = read_tree(tree)
+        built = [prepare.prepare_file(s.name, s.raw) for s in sources]
+        entries = [prepare.CODEC.encode(p) for p in built]
+        back = [prepare.CODEC.decode(e) for e in entries]
+        assert back == built, tree
+        assert [prepare.CODEC.encode(p) for p in back] == entries  # and writes the same bytes
+        model, _ = load.assemble(sources, [p.loaded for p in built], tree, unreadable)
+        again, _ = load.assemble(sources, [p.loaded for p in back], tree, unreadable)
+        assert model is not None and again == model, tree
+
+
+def test_decoding_builds_registered_types_only():
+    """A codec knows every class it may build: one that is met but not registered is a bug found
+    when the codec is first used, not a class built from whatever an entry names."""
+
+    class Stranger:
+        pass
+
+    empty = prepare.PreparedFile(load.LoadedFile([], [], []), {}, {}, {})
+    assert prepare.CODEC.decode(prepare.CODEC.encode(empty)) == empty
+    with pytest.raises(TypeError, match=r"LoadedFile.*not registered"):
+        codec.Codec(prepare.PreparedFile, [prepare.PreparedFile]).encode(empty)
+    with pytest.raises(TypeError, match="only dataclasses and enums"):
+        codec.Codec(prepare.PreparedFile, [Stranger])
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["compile", "check"])
+def test_a_planted_entry_never_runs_and_is_a_miss_with_a_warning(tmp_path, examples, check):
+    cache_dir, out = tmp_path / "cache", tmp_path / "out"
+    assert slo("compile", examples, "--out", out, "--cache-dir", cache_dir).exit_code == 0
+    expected = files_of(out)
+    entry = _entry(cache_dir, examples, "pizza-ordering.yaml")
+    good = entry.read_bytes()
+    ran = tmp_path / "the entry ran code"
+    for what, planted in _hostile_entries(ran, good).items():
+        entry.write_bytes(planted)
+        args = ["compile", examples, "--out", out, "--cache-dir", cache_dir]
+        result = slo(*args, "--check") if check else slo(*args)
+        assert_clean(result)
+        assert not ran.exists(), what
+        assert result.exit_code == 0, (what, result.output)
+        (line,) = [line for line in result.stderr.splitlines() if "[cache/ignored]" in line]
+        prefix = f"{cache_dir}: warning [cache/ignored] cache entry ignored and rebuilt: "
+        assert line.startswith(prefix + entry.relative_to(cache_dir).as_posix() + ": "), what
+        assert files_of(out) == expected, what
+        assert entry.read_bytes() == good, what  # rebuilt: the next compile is a hit again
+        quiet = slo(*args)
+        assert quiet.exit_code == 0 and "cache/ignored" not in quiet.output, what
+
+
+def test_a_hostile_entry_is_a_decode_error_and_nothing_else(tmp_path, examples):
+    cache = Cache(tmp_path / "cache")
+    pipeline.compile_tree(examples, cache)
+    entry = _entry(cache.directory, examples, "pizza-ordering.yaml")
+    ran = tmp_path / "ran"
+    for what, planted in _hostile_entries(ran, entry.read_bytes()).items():
+        with pytest.raises(codec.DecodeError):
+            prepare.CODEC.decode(planted)
+        assert not ran.exists(), what
+
+
+def test_an_entry_that_is_not_a_regular_file_is_not_opened(tmp_path, examples):
+    """A symlink (to a secret, or to a valid entry) or a FIFO (which would block a reader) in
+    place of an entry: a miss with a warning; a symlinked directory of the cache: not written."""
+    cache = Cache(tmp_path / "cache")
+    expected = pipeline.compile_tree(examples, cache).artifacts
+    entry = _entry(cache.directory, examples, "pizza-ordering.yaml")
+    copy = tmp_path / "a valid entry elsewhere"
+    copy.write_bytes(entry.read_bytes())
+    for make, reason in (
+        (lambda: entry.symlink_to(copy), "is a symbolic link"),
+        (lambda: os.mkfifo(entry), "is not a regular file"),
+        (lambda: entry.mkdir(), "is not a regular file"),
+    ):
+        entry.unlink()
+        make()
+        result = pipeline.compile_tree(examples, cache)
+        assert result.artifacts == expected
+        (warned,) = [d for d in result.diagnostics if d.check_id == "cache/ignored"]
+        assert warned.message.endswith(f"{entry.name}: {reason}"), warned.message
+        if entry.is_dir():
+            entry.rmdir()
+        elif not entry.is_file() or entry.is_symlink():
+            entry.unlink()
+        pipeline.compile_tree(examples, cache)
+
+    shard = entry.parent
+    shutil.rmtree(shard)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shard.symlink_to(elsewhere)
+    assert pipeline.compile_tree(examples, cache).artifacts == expected
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+
+
+def test_many_bad_entries_are_one_warning(tmp_path, examples):
+    cache = Cache(tmp_path / "cache")
+    expected = pipeline.compile_tree(examples, cache).artifacts
+    entries = [p for p in cache.directory.rglob("*") if p.is_file()]
+    assert len(entries) > 1
+    for entry in entries:
+        entry.write_bytes(b"\x80not an entry")
+    result = pipeline.compile_tree(examples, cache)
+    assert result.artifacts == expected
+    (warned,) = [d for d in result.diagnostics if d.check_id == "cache/ignored"]
+    assert warned.message.startswith(
+        f"{len(entries)} cache entries ignored and rebuilt; the first: "
+    )

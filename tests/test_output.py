@@ -3,8 +3,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+from support import assert_clean, slo
 
 from compiler.pipeline import output
 
@@ -41,7 +43,9 @@ def test_recovers_from_a_crash_between_the_fallback_renames(tmp_path):
     out = tmp_path / "out"
     output.write_tree({"a.yml": "old\n"}, out)
     out.rename(tmp_path / "out.slo-old")  # as if killed after the first rename
-    (tmp_path / ".out.abc.new").mkdir()  # and a staging tree left behind
+    staging = tmp_path / ".out.abc.new"  # and a staging tree left behind, marker written first
+    staging.mkdir()
+    (staging / output.MARKER).write_text(output.MARKER_TEXT)
     output.recover(out)
     assert (out / "a.yml").read_text() == "old\n"
     assert not (tmp_path / ".out.abc.new").exists()
@@ -110,3 +114,128 @@ def test_rewrite_shares_unchanged_files_with_the_old_tree(tmp_path):
     assert (out / "edited.yml").read_text() == "c\n"
     assert (out / "edited.yml").stat().st_ino != before["edited.yml"].st_ino
     assert output.read_tree(out) == {"same.yml": "a\n", "edited.yml": "c\n"}
+
+
+# --- nothing is followed out of out/, nothing beside it is deleted unless slo made it -------------
+SECRET = "TOKEN=s3cr3t-value-outside-out\n"
+
+
+@pytest.fixture
+def secret(tmp_path) -> Path:
+    """A file outside out/ that must never be read into slo's output."""
+    path = tmp_path / "elsewhere" / "secret.env"
+    path.parent.mkdir()
+    path.write_text(SECRET)
+    return path
+
+
+def test_check_never_reads_through_a_symlink_inside_out(tmp_path, examples, secret):
+    """A symlink (to a file, or to a directory) or a FIFO inside out/ is a difference, named as
+    what it is, and never read: --check printed the target of a link to /proc/self/environ."""
+    out = tmp_path / "out"
+    assert slo("compile", examples, "--out", out).exit_code == 0
+    (out / "leak.yml").symlink_to(secret)
+    (out / "leak-dir").symlink_to(secret.parent, target_is_directory=True)
+    os.mkfifo(out / "pipe.yml")  # read, it would block --check forever
+    rule_file = next((out / "prometheus" / "rules").iterdir())
+    generated = rule_file.read_text()
+    twin = secret.parent / "same-text.yml"
+    twin.write_text(generated)
+    rule_file.unlink()
+    rule_file.symlink_to(twin)  # even a link to the very text slo would write is not read
+    result = slo("compile", examples, "--out", out, "--check")
+    assert_clean(result)
+    assert result.exit_code == 1
+    assert SECRET.strip() not in result.output
+    assert f"{out / 'leak.yml'} is a symbolic link, not a file slo wrote; not read" in result.stdout
+    assert f"{out / 'leak-dir'} is a symbolic link" in result.stdout
+    assert f"{out / 'pipe.yml'} is a FIFO" in result.stdout
+    assert f"{rule_file} is a symbolic link" in result.stdout
+    assert "4 file(s) differ" in result.stderr
+
+    # The compile replaces them all with regular files, and writes nothing through a link.
+    assert slo("compile", examples, "--out", out).exit_code == 0
+    assert secret.read_text() == SECRET and twin.read_text() == generated
+    assert not rule_file.is_symlink() and rule_file.read_text() == generated
+    assert rule_file.stat().st_ino != twin.stat().st_ino  # not a hard link to the link's target
+    assert not any(p.is_symlink() or p.is_fifo() for p in out.rglob("*"))
+    assert slo("compile", examples, "--out", out, "--check").exit_code == 0
+
+
+def test_changes_and_read_tree_leave_links_unread(tmp_path, secret):
+    out = tmp_path / "out"
+    output.write_tree({"a.yml": "a\n"}, out)
+    (out / "b.yml").symlink_to(secret)
+    (found,) = output.changes({"a.yml": "a\n", "b.yml": SECRET}, out)
+    assert (found.path, found.kind) == ("b.yml", "changed")
+    assert SECRET not in found.diff
+    assert output.read_tree(out) == {"a.yml": "a\n"}
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["compile", "check"])
+def test_an_out_directory_that_is_a_symlink_is_refused(tmp_path, examples, check):
+    """Replacing a symlinked out/ swapped the link itself away and left the directory it pointed
+    to behind; --check read through it. Both refuse, and nothing is written."""
+    real = tmp_path / "real-out"
+    output.write_tree({"old.yml": "old\n"}, real)
+    link = tmp_path / "out"
+    link.symlink_to(real, target_is_directory=True)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = slo("compile", examples, "--out", link, *(["--check"] if check else []))
+    assert_clean(result)
+    assert result.exit_code == 1
+    assert f"{link} is a symbolic link" in result.stderr
+    assert link.is_symlink() and output.read_tree(real) == {"old.yml": "old\n"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging tree left
+    with pytest.raises(output.OutputError, match="is a symbolic link"):
+        output.write_tree({"a.yml": "a\n"}, link)
+
+
+def test_siblings_of_out_are_deleted_only_when_slo_made_them(tmp_path):
+    """`DIR.slo-old` and `.DIR.*.new` are slo's backup and staging names, but a directory by that
+    name is deleted (or put back as out/) only if it holds slo's marker, which slo writes first."""
+    out = tmp_path / "out"
+    output.write_tree({"a.yml": "a\n"}, out)
+    foreign = {
+        tmp_path / "out.slo-old": "someone's backup\n",
+        tmp_path / ".out.mine.new": "someone's work\n",
+    }
+    for directory, text in foreign.items():
+        directory.mkdir()
+        (directory / "precious.txt").write_text(text)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "precious.txt").write_text("behind a link\n")
+    (tmp_path / ".out.link.new").symlink_to(target, target_is_directory=True)
+    ours = tmp_path / ".out.killed.new"  # a run killed after its first write
+    ours.mkdir()
+    (ours / output.MARKER).write_text(output.MARKER_TEXT)
+
+    assert [c.kind for c in output.write_tree({"a.yml": "b\n"}, out)] == ["changed"]
+    for directory, text in foreign.items():
+        assert (directory / "precious.txt").read_text() == text
+    assert (target / "precious.txt").read_text() == "behind a link\n"
+    assert (tmp_path / ".out.link.new").is_symlink()
+    assert not ours.exists()
+
+    (out).rename(tmp_path / "gone")  # out/ missing: a foreign backup is not made out/ either
+    output.recover(out)
+    assert not out.exists() and (tmp_path / "out.slo-old" / "precious.txt").is_file()
+
+
+def test_the_two_rename_fallback_keeps_a_foreign_backup(tmp_path, monkeypatch):
+    """Without RENAME_EXCHANGE out/ is renamed to DIR.slo-old first: a directory by that name
+    that slo did not make is not replaced; the write fails and out/ stays as it was."""
+    monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    output.write_tree({"a.yml": "a\n"}, out)
+    assert [c.kind for c in output.write_tree({"a.yml": "b\n"}, out)] == ["changed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no backup left behind
+    backup = tmp_path / "out.slo-old"
+    backup.mkdir()
+    (backup / "precious.txt").write_text("mine\n")
+    with pytest.raises(output.OutputError, match="in the way and was not made by slo"):
+        output.write_tree({"a.yml": "c\n"}, out)
+    assert output.read_tree(out) == {"a.yml": "b\n"}
+    assert (backup / "precious.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.slo-old"]

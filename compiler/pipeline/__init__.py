@@ -50,10 +50,11 @@ def compile_tree(root: Path | str, cache: Cache | None = None, jobs: int = 1) ->
     own, in ``jobs`` processes; with a cache, an unchanged file is not prepared again."""
     root = Path(root)
     sources, unreadable = read_tree(root)
-    prepared = prepare_all(sources, cache or NoCache(), jobs)
+    prepared, ignored = prepare_all(sources, cache or NoCache(), jobs)
     model, diagnostics = assemble(sources, [p.loaded for p in prepared], root, unreadable)
+    diagnostics += ignored  # a cache entry that could not be used: a warning, never an error
     if model is None:
-        raise CompileError(diagnostics)
+        raise CompileError(sorted(diagnostics, key=Diagnostic.sort_key))
     emitted = targets.emit(model, {name: e for p in prepared for name, e in p.emitted.items()})
     checked = read_for_check(prepared, emitted)
     diagnostics += emitted.diagnostics

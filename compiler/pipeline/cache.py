@@ -4,8 +4,14 @@ Everything built from one spec file (its model objects, its diagnostics, and the
 files the targets generate from them) depends only on that file's bytes and on the compiler:
 its own source, the Python running it and the libraries that shape its output. Entries are keyed
 by a hash of all of these, so a stale entry can never be served: edit the file, upgrade slo,
-grafanalib or Python, and the key changes. Entries are pickles written atomically; a corrupt or
-unreadable entry is a miss, never an error.
+grafanalib or Python, and the key changes.
+
+An entry is data, never code: this module stores and returns bytes, which the caller encodes and
+decodes with codec.py (JSON, checked against the declared types on reading; never pickle). The
+cache directory may be committed, shared or planted by anyone who can write to the checkout, so
+an entry is only opened if it is a regular file (no symlink, FIFO or device), and an entry that
+does not decode is a miss the compile warns about, never an error. Entries are written
+atomically; a lost or unwritable entry is only a miss.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import pickle
 import re
 import shutil
+import stat
 import sys
 from importlib import metadata, resources
 from pathlib import Path
@@ -25,7 +31,7 @@ import yaml
 from compiler.core.files import write_atomic
 
 DEFAULT_DIR = ".slo-cache"
-_FORMAT = b"slo-cache-1"
+_FORMAT = b"slo-cache-2"  # 2: entries are codec.py's JSON, not pickles
 _VERSION_DIR = re.compile(r"[0-9a-f]{16}")
 
 
@@ -83,8 +89,8 @@ def output_distributions() -> list[str]:
 
 def environment() -> list[str]:
     """What besides its own source shapes the compiler's output, one ``name version`` each: the
-    Python implementation and version (float and Decimal formatting, dict and set behaviour,
-    the pickle format of the entries), the versions of OUTPUT_DEPENDENCIES and what they
+    Python implementation and version (float and Decimal formatting, dict and set behaviour),
+    the versions of OUTPUT_DEPENDENCIES and what they
     require, and whether PyYAML reads with libyaml, and which libyaml (a source build of PyYAML
     links the system's, which can change under the same PyYAML version)."""
     implementation = sys.implementation
@@ -152,21 +158,40 @@ class Cache:
         for other in others:
             shutil.rmtree(other, ignore_errors=True)
 
-    def get(self, key: str) -> object:
-        """What was put under ``key``, or None: the caller checks what it got."""
-        try:
-            with open(self._path(key), "rb") as fh:
-                return pickle.load(fh)
-        except Exception:
-            return None
+    def entry_name(self, key: str) -> str:
+        """How a warning names the entry of ``key``: its path inside the cache directory."""
+        return self._path(key).relative_to(self.directory).as_posix()
 
-    def put(self, key: str, value: object) -> None:
-        self.put_pickled(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def put_pickled(self, key: str, data: bytes) -> None:
-        """``put`` for a value the caller has pickled already (and needs the bytes of too)."""
+    def get(self, key: str) -> bytes | None:
+        """The bytes put under ``key``, or None when there are none. Raises UnusableEntry when
+        something other than a regular file is there, or it cannot be read: the caller warns."""
         path = self._path(key)
         try:
+            # No symlink is followed out of the cache, and a FIFO does not block the open.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:  # a file where a directory of the cache should be
+            return None
+        except OSError as exc:  # ELOOP: a symlink; EACCES, ...
+            if path.is_symlink():
+                raise UnusableEntry("is a symbolic link") from None
+            raise UnusableEntry(exc.strerror or str(exc)) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnusableEntry("is not a regular file")
+            with open(fd, "rb", closefd=False) as fh:
+                return fh.read()
+        except OSError as exc:
+            raise UnusableEntry(exc.strerror or str(exc)) from None
+        finally:
+            os.close(fd)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            if path.parent.is_symlink() or path.parent.parent.is_symlink():
+                return  # a directory slo makes in the cache is a link: write nothing through it
             path.parent.mkdir(parents=True, exist_ok=True)
             # A lost entry is only a miss: no fsync, and private to the user like mkstemp made it.
             write_atomic(path, data, fsync=False, mode=None, temp_prefix=".tmp-", temp_suffix="")
@@ -174,17 +199,18 @@ class Cache:
             pass  # a read-only or full disk must not fail the compile
 
 
+class UnusableEntry(Exception):
+    """A cache entry that is there but cannot be read as one (the reason is the message)."""
+
+
 class NoCache(Cache):
     def __init__(self) -> None:
         super().__init__(os.devnull)
 
-    def get(self, key: str) -> object:
+    def get(self, key: str) -> bytes | None:
         return None
 
-    def put(self, key: str, value: object) -> None:
-        return None
-
-    def put_pickled(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes) -> None:
         return None
 
     def prune(self) -> None:

@@ -4,6 +4,11 @@ The new tree is written beside out/ and swapped in with one atomic rename (Linux
 renameat2 RENAME_EXCHANGE), so a crash at any point leaves either the whole old tree or the
 whole new one. Without RENAME_EXCHANGE two renames are used, and a leftover backup is put
 back on the next run.
+
+out/ is in a checkout anyone may contribute to, so nothing here follows a symlink: out/ itself
+must be a real directory, an entry inside it that is not a regular file (a symlink, a FIFO) is a
+difference and is never read, and a directory beside out/ is deleted only when slo's marker,
+which slo writes into it first, shows that slo made it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import ctypes.util
 import difflib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,25 +56,81 @@ def _inside(directory: Path, rel: str) -> Path:
     return directory.joinpath(*parts)
 
 
-def _files(out_dir: Path) -> dict[str, Path]:
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    kind: str | None  # None: a regular file; else what it is instead ("a symbolic link", ...)
+
+
+def _kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    return "not a regular file"
+
+
+def _files(out_dir: Path) -> dict[str, _Entry]:
+    """Everything under ``out_dir`` but directories and slo's marker, by path relative to it,
+    found without following any symlink (a symlink is listed, as what it is, not entered)."""
+    found: dict[str, _Entry] = {}
     if not out_dir.is_dir():
-        return {}
-    return {
-        path.relative_to(out_dir).as_posix(): path
-        for path in sorted(out_dir.rglob("*"))
-        if path.is_file() and path.name != MARKER
-    }
+        return found
+    pending = [(out_dir, "")]
+    while pending:
+        directory, prefix = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), rel + "/"))
+                elif entry.is_file(follow_symlinks=False):  # from the listing: no stat call
+                    if rel != MARKER:
+                        found[rel] = _Entry(Path(entry.path), None)
+                else:
+                    kind = _kind(entry.stat(follow_symlinks=False).st_mode)
+                    found[rel] = _Entry(Path(entry.path), kind)
+    return dict(sorted(found.items()))
+
+
+class _NotRegular(Exception):
+    pass
 
 
 def _read(path: Path) -> str:
+    """A regular file's text, as ``path.read_text("utf-8")`` gives it; never through a symlink
+    (one put there after the listing), and never blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        return path.read_text("utf-8")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegular
+        with open(fd, "rb", closefd=False) as fh:
+            data = fh.read()
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "<binary>"
+    if "\r" in text:  # universal newlines, as read_text reads them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _refuse_link(out_dir: Path) -> None:
+    if out_dir.is_symlink():
+        raise OutputError(
+            f"{out_dir} is a symbolic link; slo reads and replaces only a real directory there: "
+            "remove the link, or name the directory it points to"
+        )
 
 
 def read_tree(out_dir: Path) -> dict[str, str]:
-    return {rel: _read(path) for rel, path in _files(out_dir).items()}
+    """The text of every regular file under ``out_dir``; other entries are left out."""
+    _refuse_link(out_dir)
+    return {rel: _read(e.path) for rel, e in _files(out_dir).items() if e.kind is None}
 
 
 def changes(artifacts: dict[str, str], out_dir: Path, with_diff: bool = True) -> list[Change]:
@@ -76,12 +138,27 @@ def changes(artifacts: dict[str, str], out_dir: Path, with_diff: bool = True) ->
 
     A write needs only the kinds: diffing the 180 MB of a fresh 10,000-SLO tree cost 1 s of CPU.
     Old files are read one at a time, never the whole old tree at once (330 MB at 10,000 SLOs).
+    An entry that is not a regular file (a symlink, a FIFO) always differs and is never read;
+    OutputError when ``out_dir`` itself is a symlink.
     """
+    out_dir = Path(out_dir)
+    _refuse_link(out_dir)
     current = _files(out_dir)
     result = []
     for rel in sorted(current.keys() | artifacts.keys()):
         new = artifacts.get(rel)
-        old = _read(current[rel]) if rel in current else None
+        entry = current.get(rel)
+        if entry is not None and entry.kind is not None:
+            kind = "removed" if new is None else "changed"
+            diff = f"{out_dir / rel} is {entry.kind}, not a file slo wrote; not read\n"
+            result.append(Change(rel, kind, diff if with_diff else ""))
+            continue
+        try:
+            old = _read(entry.path) if entry is not None else None
+        except (_NotRegular, OSError) as exc:  # e.g. replaced by a symlink since the listing
+            why = "is not a regular file" if isinstance(exc, _NotRegular) else exc.strerror
+            result.append(Change(rel, "changed", f"{out_dir / rel} could not be read: {why}\n"))
+            continue
         if old == new:
             continue
         kind = "added" if old is None else "removed" if new is None else "changed"
@@ -101,10 +178,20 @@ def _unified_diff(rel: str, old: str | None, new: str | None) -> str:
     )
 
 
+def _has_marker(directory: Path) -> bool:
+    """Whether ``directory`` is a real directory (no symlink) holding slo's marker file."""
+    try:
+        return stat.S_ISDIR(os.lstat(directory).st_mode) and stat.S_ISREG(
+            os.lstat(directory / MARKER).st_mode
+        )
+    except OSError:
+        return False
+
+
 def _is_ours(out_dir: Path) -> bool:
     return (
         not out_dir.exists()
-        or (out_dir / MARKER).is_file()
+        or _has_marker(out_dir)
         or (out_dir.is_dir() and not any(out_dir.iterdir()))
     )
 
@@ -132,7 +219,7 @@ def _link(existing: Path, new: Path) -> bool:
     Safe because no file in out/ is ever modified in place, only replaced with the whole tree.
     """
     try:
-        os.link(existing, new)
+        os.link(existing, new, follow_symlinks=False)
         return True
     except OSError:
         return False
@@ -161,13 +248,18 @@ def _make_durable(staging: Path, artifacts: dict[str, str]) -> None:
 
 
 def recover(out_dir: Path) -> None:
-    """Put back a backup left by a crash between the two renames of the fallback path."""
+    """Put back a backup left by a crash between the two renames of the fallback path, and
+    remove staging trees of runs that were killed. Only directories that carry slo's marker
+    (written into each first) are touched: anything else named like them is not slo's."""
     for leftover in out_dir.absolute().parent.glob(f".{out_dir.name}.*.new"):
-        shutil.rmtree(leftover, ignore_errors=True)  # a staging tree from a run that was killed
+        if _has_marker(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
     backup = out_dir.with_name(out_dir.name + ".slo-old")
-    if backup.exists() and not out_dir.exists():
+    if not _has_marker(backup):
+        return
+    if not os.path.lexists(out_dir):
         backup.rename(out_dir)
-    elif backup.exists():
+    else:
         shutil.rmtree(backup, ignore_errors=True)
 
 
@@ -175,6 +267,7 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     """Replace ``out_dir`` with exactly ``artifacts``; returns what changed (nothing written if
     nothing did)."""
     out_dir = Path(out_dir)
+    _refuse_link(out_dir)  # renaming would replace the link and leave its directory behind
     recover(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory")
@@ -185,13 +278,15 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
     for rel in artifacts:
         _inside(out_dir, rel)  # before anything is written
     found = changes(artifacts, out_dir, with_diff=False)
-    if not found and (out_dir / MARKER).is_file():
+    if not found and _has_marker(out_dir):
         return []
     parent = out_dir.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".new", dir=parent))
     changed = {c.path for c in found}
     try:
+        # The marker first: it is what shows a later run that this directory is slo's to delete.
+        (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         targets = {rel: _inside(staging, rel) for rel in artifacts}
         for directory in sorted(
             {target.parent for target in targets.values()}
@@ -203,12 +298,15 @@ def write_tree(artifacts: dict[str, str], out_dir: Path) -> list[Change]:
                 continue
             with open(target, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
-        (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         _make_durable(staging, artifacts)
         staging.chmod(0o755)
         if out_dir.exists():
             if not _exchange(staging, out_dir):
                 backup = out_dir.with_name(out_dir.name + ".slo-old")
+                if os.path.lexists(backup):  # recover() leaves what slo did not make
+                    raise OutputError(f"{backup} is in the way and was not made by slo")
+                if not _has_marker(out_dir):  # an empty out/: marked, so recover() knows it
+                    (out_dir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
                 out_dir.rename(backup)
                 staging.rename(out_dir)
                 shutil.rmtree(backup, ignore_errors=True)

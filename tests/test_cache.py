@@ -269,7 +269,9 @@ def test_a_hostile_entry_is_a_decode_error_and_nothing_else(tmp_path, examples):
     pipeline.compile_tree(examples, cache)
     entry = _entry(cache.directory, examples, "pizza-ordering.yaml")
     ran = tmp_path / "ran"
-    for what, planted in _hostile_entries(ran, entry.read_bytes()).items():
+    body = entry.read_bytes()[: -cache_module.SIGNATURE_BYTES]  # as if signed by its planter
+    assert prepare.CODEC.decode(body)
+    for what, planted in _hostile_entries(ran, body).items():
         with pytest.raises(codec.DecodeError):
             prepare.CODEC.decode(planted)
         assert not ran.exists(), what
@@ -322,3 +324,30 @@ def test_many_bad_entries_are_one_warning(tmp_path, examples):
     assert warned.message.startswith(
         f"{len(entries)} cache entries ignored and rebuilt; the first: "
     )
+
+
+def test_an_entry_written_with_another_key_is_a_miss_with_a_warning(
+    tmp_path, examples, monkeypatch
+):
+    """A well-formed entry that decodes perfectly, but was written by another user or machine
+    (or planted with content of the planter's choosing), is never served."""
+    cache = Cache(tmp_path / "cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "theirs"))
+    cache_module.signing_key.cache_clear()
+    theirs = pipeline.compile_tree(examples, cache)
+    assert (tmp_path / "theirs" / "slo" / "cache.key").stat().st_mode & 0o777 == 0o600
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "mine"))
+    cache_module.signing_key.cache_clear()
+    try:
+        prepared = _prepared_files(monkeypatch)
+        mine = pipeline.compile_tree(examples, cache)
+        assert mine.artifacts == theirs.artifacts
+        assert sorted(prepared) == sorted(s.name for s in read_tree(examples)[0])  # all rebuilt
+        (warned,) = [d for d in mine.diagnostics if d.check_id == "cache/ignored"]
+        assert "not signed with this user's cache key" in warned.message
+        prepared.clear()
+        pipeline.compile_tree(examples, cache)
+        assert prepared == []  # rebuilt under this user's key: a hit again
+    finally:
+        cache_module.signing_key.cache_clear()

@@ -12,12 +12,20 @@ cache directory may be committed, shared or planted by anyone who can write to t
 an entry is only opened if it is a regular file (no symlink, FIFO or device), and an entry that
 does not decode is a miss the compile warns about, never an error. Entries are written
 atomically; a lost or unwritable entry is only a miss.
+
+Decoding alone would still trust a well-formed entry that someone else wrote: it could make a
+spec appear to compile to anything, secrets scan and consistency check included. So every entry
+ends with an HMAC under a key that never leaves this user's own cache directory
+(``$XDG_CACHE_HOME/slo/cache.key``, made on first use, mode 0600): an entry written by another
+user or machine, or planted in the checkout, fails it and is a miss with a warning. The cache
+is worth keeping on the machine that wrote it, and harmless (but useless) anywhere else.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -31,7 +39,49 @@ import yaml
 from compiler.core.files import write_atomic
 
 DEFAULT_DIR = ".slo-cache"
-_FORMAT = b"slo-cache-2"  # 2: entries are codec.py's JSON, not pickles
+_FORMAT = b"slo-cache-3"  # 2: entries are codec.py's JSON, not pickles; 3: signed
+SIGNATURE_BYTES = 32  # HMAC-SHA256, at the end of every entry
+
+
+def key_file() -> Path:
+    """Where this user's signing key lives: outside any checkout, private to the user."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "slo" / "cache.key"
+
+
+@functools.cache
+def signing_key() -> bytes:
+    """This user's key, made on first use. Where it cannot be kept (a read-only home), a key
+    for this process alone: entries it writes are then never read again, which costs speed,
+    never correctness."""
+    path = key_file()
+    try:
+        data = path.read_bytes()
+        if len(data) >= SIGNATURE_BYTES:
+            return data
+    except OSError:
+        pass
+    fresh = os.urandom(SIGNATURE_BYTES)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(fd, "wb") as fh:
+            fh.write(fresh)
+        return fresh
+    except FileExistsError:  # another process made it first: use theirs
+        try:
+            data = path.read_bytes()
+            return data if len(data) >= SIGNATURE_BYTES else fresh
+        except OSError:
+            return fresh
+    except OSError:
+        return fresh
+
+
+def sign(key: str, data: bytes) -> bytes:
+    return hmac.new(signing_key(), key.encode() + b"\0" + data, hashlib.sha256).digest()
+
+
 _VERSION_DIR = re.compile(r"[0-9a-f]{16}")
 
 
@@ -181,11 +231,18 @@ class Cache:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise UnusableEntry("is not a regular file")
             with open(fd, "rb", closefd=False) as fh:
-                return fh.read()
+                signed = fh.read()
         except OSError as exc:
             raise UnusableEntry(exc.strerror or str(exc)) from None
         finally:
             os.close(fd)
+        data, signature = signed[:-SIGNATURE_BYTES], signed[-SIGNATURE_BYTES:]
+        if len(signed) < SIGNATURE_BYTES or not hmac.compare_digest(signature, sign(key, data)):
+            raise UnusableEntry(
+                "not signed with this user's cache key (written by another user or machine, "
+                "or planted)"
+            )
+        return data
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -194,7 +251,14 @@ class Cache:
                 return  # a directory slo makes in the cache is a link: write nothing through it
             path.parent.mkdir(parents=True, exist_ok=True)
             # A lost entry is only a miss: no fsync, and private to the user like mkstemp made it.
-            write_atomic(path, data, fsync=False, mode=None, temp_prefix=".tmp-", temp_suffix="")
+            write_atomic(
+                path,
+                data + sign(key, data),
+                fsync=False,
+                mode=None,
+                temp_prefix=".tmp-",
+                temp_suffix="",
+            )
         except OSError:
             pass  # a read-only or full disk must not fail the compile
 

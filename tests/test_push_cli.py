@@ -229,6 +229,7 @@ def test_a_grafana_behind_a_private_ca_is_reached_with_its_ca_file_and_refused_w
         assert refused.exit_code == 2 and "TLS failed" in refused.output, refused.output
         reached = slo("diff", env={**env, "SLO_GRAFANA_CA_FILE": str(pki.ca)})
         assert reached.exit_code == 1, reached.output  # it differs: nothing was pushed yet
-        assert "grafana: 2 created" in reached.output
+        # the folders, the dashboard and the record of what slo saved
+        assert "grafana: 4 created" in reached.output
         flagged = slo("diff", "--grafana-ca-file", str(pki.other_ca), env=env)
         assert flagged.exit_code == 2 and "certificate verify failed" in flagged.output

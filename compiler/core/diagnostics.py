@@ -42,6 +42,15 @@ class Diagnostic:
         return (self.position, -self.severity, self.check_id, self.message)
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` as a one-line message may quote it: control characters (a newline, a tab, an
+    escape sequence) written as escapes, and text beyond ``limit`` characters cut."""
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut + ("..." if len(text) > limit else "")
+
+
 def error(position: Position, check_id: str, message: str) -> Diagnostic:
     return Diagnostic(position, Severity.ERROR, check_id, message)
 

@@ -61,12 +61,22 @@ def warning(position: Position, check_id: str, message: str) -> Diagnostic:
 
 @dataclass
 class Diagnostics:
-    """An ordered, de-duplicated collection that every stage appends to."""
+    """An ordered, de-duplicated collection that every stage appends to.
+
+    Duplicates are found through a set beside the list: a file with 10,000 errors costs 10,000
+    lookups, not 50 million comparisons."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        unique = list(dict.fromkeys(self.items))
+        self.items[:] = unique
+        self._seen.update(unique)
 
     def add(self, diagnostic: Diagnostic) -> None:
-        if diagnostic not in self.items:
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
             self.items.append(diagnostic)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:

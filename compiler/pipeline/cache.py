@@ -39,6 +39,7 @@ OUTPUT_DEPENDENCIES = {
     "promql-parser": "parses every expression: its errors become diagnostics, and its trees give "
     "the selectors the rules, dashboards and promtool tests are built from",
     "grafanalib": "builds the dashboards, which it turns into JSON",
+    "google-re2": "checks every regex matcher: its errors become diagnostics",
 }
 # The runtime dependencies that never reach a cache entry: upgrading them keeps the cache.
 OTHER_DEPENDENCIES = {

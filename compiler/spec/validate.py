@@ -276,6 +276,13 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
         return error(
             doc.at(path), "schema/indicator", f"{where}: needs exactly one of 'ratio' or 'latency'"
         )
+    if v in ("maxItems", "maxProperties"):
+        what = "entries" if v == "maxItems" else "keys"
+        return error(
+            doc.at(path),
+            "schema/length",
+            f"{where}: has {len(e.instance)} {what}; at most {e.validator_value} are allowed",
+        )
     if v in ("maxLength", "minLength"):
         limit = e.validator_value
         if v == "maxLength":

@@ -45,6 +45,9 @@ OUTPUT_DEPENDENCIES = {
 OTHER_DEPENDENCIES = {
     "click": "the command line only, which runs after the cached work",
     "requests": "slo push only",
+    "urllib3": "slo push only (requests' HTTP)",
+    "idna": "slo push only (requests' host names)",
+    "certifi": "slo push only (requests' CA bundle)",
 }
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

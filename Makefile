@@ -2,12 +2,14 @@
 #   make run   compile slo/, prove every generated alert with promtool, start a local
 #              Prometheus and Alertmanager (127.0.0.1:9090, :9093), push, and show what loaded
 #   make stop  stop that local Prometheus and Alertmanager
-#   make test  the lint and type gates (make lint), then the whole test suite
+#   make test  the lint and type gates (make lint), the dependency audit (make audit), then the
+#              whole test suite
 # and one run by hand, never by `make test` (bench/README.md):
 #   make bench compile scaling, rule evaluation cost and push throughput; rewrites bench/results/
 #              and bench/README.md
-# Each sets up what it needs: a virtualenv in .venv and Debian's prometheus and
-# prometheus-alertmanager packages (promtool, amtool) when they are missing.
+# Each sets up what it needs: a virtualenv in .venv (the versions of constraints.txt) and Debian's
+# prometheus and prometheus-alertmanager packages (promtool, amtool) when they are missing.
+#   make constraints  re-resolve constraints.txt from pyproject.toml's ranges (then review, test)
 
 VENV   := .venv
 PYTHON ?= python3
@@ -18,7 +20,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCAL_TARGETS := SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=.run/prometheus/rules \
 	SLO_ALERTMANAGER_URL=http://127.0.0.1:9093 SLO_ALERTMANAGER_CONFIG=.run/alertmanager/alertmanager.yml
 
-.PHONY: run stop test lint bench setup tools venv clean
+.PHONY: run stop test lint audit constraints bench setup tools venv clean
 
 run: setup
 	$(SLO) compile
@@ -30,7 +32,7 @@ run: setup
 stop:
 	prometheus/local-stack.sh stop
 
-test: setup lint
+test: setup lint audit
 	$(VENV)/bin/python -m pytest -q
 
 # The gates (configured in pyproject.toml), before any test runs: a finding fails `make test`
@@ -40,6 +42,20 @@ lint: venv
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
+
+# Every version constraints.txt pins, against PyPI's advisory data (pip-audit, over the network):
+# a finding fails `make test`. PyPI may serve no data for a release (a mirror that only has the
+# newest, no network): pip-audit then skips that package. That is said in one line, and fails the
+# audit where CI is set (CI=true, as CI services set it), where an audit that did not run must not
+# pass. The full report is in .venv/audit.log.
+AUDIT := $(VENV)/bin/pip-audit --requirement constraints.txt --no-deps --disable-pip \
+	--progress-spinner off $(if $(CI),--strict)
+audit: venv
+	@if ! $(AUDIT) >$(VENV)/audit.log 2>&1; then cat $(VENV)/audit.log; exit 1; fi; \
+	skipped=$$(grep -c 'could not be audited' $(VENV)/audit.log); \
+	if [ "$$skipped" != 0 ]; then \
+		echo "pip-audit: PyPI served no advisory data for $$skipped pinned package(s): not audited"; \
+	fi
 
 # About 55 minutes in all; BENCH_ARGS reach every script's shared options (e.g. --runs 5).
 # The rule cost is measured twice, with 20 and with 80 raw series behind each SLO.
@@ -51,18 +67,32 @@ bench: setup $(VENV)/.bench-installed
 	$(VENV)/bin/python bench/report.py
 
 $(VENV)/.bench-installed: $(VENV)/.installed
-	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 setup: venv tools
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly the versions of constraints.txt (a lock: every package of the test extra and
+# what they need), so that every machine and CI test the same code.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
 	touch $@
+
+# The newest versions pyproject.toml's ranges allow, resolved in a scratch virtualenv, pinned
+# into constraints.txt. Review the diff and run `make test` (which audits them) before committing.
+constraints:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/pip" install -q --upgrade pip && \
+	"$$tmp/venv/bin/pip" install -q -e '.[test]' && \
+	{ echo "# Every package \`make\` installs (pip install -c constraints.txt -e '.[test]'), pinned."; \
+	  echo "# Written by \`make constraints\` from pyproject.toml's ranges; \`make test\` audits it."; \
+	  "$$tmp/venv/bin/pip" freeze --exclude-editable; } >constraints.txt.new && \
+	mv constraints.txt.new constraints.txt
 
 tools:
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \

@@ -86,15 +86,17 @@ class ServiceBuilder(DocumentBuilder):
                 )
         return _pairs(mapping)
 
-    def expression(self, path: tuple, text: str) -> Any:
+    def expression(self, path: tuple, text: str, window: bool = False) -> Any:
+        """The parsed expression, or None after a diagnostic; ``window``: $window allowed."""
         try:
-            return promql.parse(text)
+            return promql.parse_spec(text, window=window)
         except promql.PromQLError as exc:
-            self.fail(path, "promql/syntax", f"invalid PromQL: {exc}")
+            reason = f"invalid PromQL: {exc}" if exc.check == "promql/syntax" else str(exc)
+            self.fail(path, exc.check, reason)
             return None
 
     def counter(self, path: tuple, text: str) -> Counter | None:
-        ast = self.expression(path, text)
+        ast = self.expression(path, text, window=True)
         if ast is None:
             return None
         selector = promql.as_selector(ast)
@@ -106,6 +108,22 @@ class ServiceBuilder(DocumentBuilder):
                 f"or an expression using [{promql.WINDOW_PLACEHOLDER}] for the rate window",
             )
             return None
+        if selector is None:
+            # The rule slo records from it (targets/prometheus.py, counter_rate): the sum of the
+            # expression with the base rate window in place of $window. It must be valid too:
+            # sum() of a scalar or of a range vector is not.
+            window = format_duration(windows.BASE_RATE_WINDOW)
+            rate = f"sum({text.strip().replace(promql.WINDOW_PLACEHOLDER, window)})"
+            try:
+                promql.parse(rate)
+            except promql.PromQLError as exc:
+                self.fail(
+                    path,
+                    "promql/window",
+                    f"with {promql.WINDOW_PLACEHOLDER} = {window}, the rule slo records from it "
+                    f"is not valid PromQL ({exc}); the expression must give an instant vector",
+                )
+                return None
         return Counter(text, selector)
 
     # --- document ------------------------------------------------------------------------
@@ -368,6 +386,16 @@ class ServiceBuilder(DocumentBuilder):
             self.fail(path, "spec/threshold-comparison", "needs exactly one of 'above' or 'below'")
             return None
         ast = self.expression(path + ("expr",), raw["expr"])
+        kind = None if ast is None else promql.value_type(ast)
+        if kind in ("matrix", "string"):
+            what = "a range vector" if kind == "matrix" else "a string"
+            self.fail(
+                path + ("expr",),
+                "spec/threshold-expr",
+                f"is {what}; a threshold compares an instant value: use an instant vector or "
+                "a scalar (for a range, e.g. max_over_time(x[5m]))",
+            )
+            ast = None
         for_ = self.duration(path + ("for",), raw.get("for"), 0)
         if for_ is not None and for_ > MAX_FOR:
             self.fail(

@@ -42,6 +42,15 @@ class Diagnostic:
         return (self.position, -self.severity, self.check_id, self.message)
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` as a one-line message may quote it: control characters (a newline, a tab, an
+    escape sequence) written as escapes, and text beyond ``limit`` characters cut."""
+    cut = text[:limit]
+    if not cut.isprintable():
+        cut = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return cut + ("..." if len(text) > limit else "")
+
+
 def error(position: Position, check_id: str, message: str) -> Diagnostic:
     return Diagnostic(position, Severity.ERROR, check_id, message)
 
@@ -52,12 +61,22 @@ def warning(position: Position, check_id: str, message: str) -> Diagnostic:
 
 @dataclass
 class Diagnostics:
-    """An ordered, de-duplicated collection that every stage appends to."""
+    """An ordered, de-duplicated collection that every stage appends to.
+
+    Duplicates are found through a set beside the list: a file with 10,000 errors costs 10,000
+    lookups, not 50 million comparisons."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        unique = list(dict.fromkeys(self.items))
+        self.items[:] = unique
+        self._seen.update(unique)
 
     def add(self, diagnostic: Diagnostic) -> None:
-        if diagnostic not in self.items:
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
             self.items.append(diagnostic)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:

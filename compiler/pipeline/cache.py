@@ -95,11 +95,15 @@ OUTPUT_DEPENDENCIES = {
     "promql-parser": "parses every expression: its errors become diagnostics, and its trees give "
     "the selectors the rules, dashboards and promtool tests are built from",
     "grafanalib": "builds the dashboards, which it turns into JSON",
+    "google-re2": "checks every regex matcher: its errors become diagnostics",
 }
 # The runtime dependencies that never reach a cache entry: upgrading them keeps the cache.
 OTHER_DEPENDENCIES = {
     "click": "the command line only, which runs after the cached work",
     "requests": "slo push only",
+    "urllib3": "slo push only (requests' HTTP)",
+    "idna": "slo push only (requests' host names)",
+    "certifi": "slo push only (requests' CA bundle)",
 }
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

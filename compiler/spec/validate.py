@@ -11,13 +11,13 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import Any, TypeGuard
 
 import jsonschema
 
-from compiler.core.diagnostics import Diagnostic, error
+from compiler.core.diagnostics import Diagnostic, error, shown
 from compiler.spec.yaml_source import SourceDocument
 
 API_VERSION = "slo/v1"
@@ -41,8 +41,50 @@ def _finite_number(checker: object, instance: object) -> bool:
     return _numeric(instance) and _finite(instance)
 
 
-_Validator = jsonschema.validators.extend(
+@functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    r"""A JSON Schema ``pattern`` (an ECMA-262 regex) as Python must run it to mean the same.
+
+    jsonschema runs patterns through ``re.search``, where ``$`` also matches before a final
+    newline and ``.`` matches a carriage return: "checkout\n" passed ``^[a-z]+$`` and became a
+    rule file name. In ECMA-262 (without the m and s flags) ``$`` is the end of the input and
+    ``.`` matches no line terminator, so outside character classes ``$`` becomes ``\Z`` and
+    ``.`` a class without them."""
+    out = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        elif c == ".":
+            c = r"[^\n\r\u2028\u2029]"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: jsonschema.protocols.Validator, pattern: str, instance: object, schema: dict
+) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(str(instance)):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 2020-12 with the two places where Python would read a schema differently from its
+# authors: numbers (finite only) and patterns (ECMA-262 anchors). Every schema slo validates
+# with goes through SchemaValidator.
+SchemaValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number),
 )
 
@@ -52,7 +94,7 @@ def validator(kind: str) -> jsonschema.Draft202012Validator:
     text = resources.files("compiler.spec").joinpath("schema", SCHEMAS[kind]).read_text("utf-8")
     schema = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(schema)
-    return _Validator(_inline_refs(schema, schema.get("$defs", {})))
+    return SchemaValidator(_inline_refs(schema, schema.get("$defs", {})))
 
 
 def _inline_refs(node: Any, defs: dict, seen: tuple = ()) -> Any:
@@ -78,7 +120,8 @@ def field_path(path: Iterable[object]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = shown(str(part), 100)  # a key may hold a newline: the message stays one line
+            out += f".{text}" if out else text
     return out or "(document)"
 
 
@@ -141,7 +184,7 @@ def _type_name(value: object) -> str:
 
 
 def _quoted(value: object) -> str:
-    return f"'{value}'" if isinstance(value, str) else _show(value)
+    return f"'{shown(value)}'" if isinstance(value, str) else _show(value)
 
 
 def _show(value: object) -> str:
@@ -168,7 +211,7 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
         return error(
             doc.key_at(path + (key,)),
             "schema/unknown-key",
-            f"{field_path(path + (key,))}: unknown key '{key}'{suggestion}",
+            f"{field_path(path + (key,))}: unknown key '{shown(key, 100)}'{suggestion}",
         )
     if v == "required":
         match = re.match(r"^'(.*)' is a required property$", e.message)
@@ -185,11 +228,11 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
                 "schema/range",
                 f"{where}: {_show(e.instance)} is out of range; must be {rng}",
             )
-        shown = "" if e.instance is None else " " + _show(e.instance)
+        got = "" if e.instance is None else " " + _show(e.instance)
         return error(
             doc.at(path),
             "schema/type",
-            f"{where}: expected {expected}, got {_type_name(e.instance)}{shown}",
+            f"{where}: expected {expected}, got {_type_name(e.instance)}{got}",
         )
     if "propertyNames" in e.schema_path:
         key = str(e.instance)
@@ -198,7 +241,7 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
         return error(
             doc.key_at(path + (key,)),
             "schema/label-name",
-            f"{field_path(path + (key,))}: {what} '{key}' is not valid: use {rule}",
+            f"{field_path(path + (key,))}: {what} '{shown(key, 100)}' is not valid: use {rule}",
         )
     if v == "pattern":
         description = schema.get("description") or f"must match {e.validator_value}"
@@ -232,6 +275,13 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
     if v in ("minProperties", "maxProperties") and path and path[-1] == "indicator":
         return error(
             doc.at(path), "schema/indicator", f"{where}: needs exactly one of 'ratio' or 'latency'"
+        )
+    if v in ("maxItems", "maxProperties"):
+        what = "entries" if v == "maxItems" else "keys"
+        return error(
+            doc.at(path),
+            "schema/length",
+            f"{where}: has {len(e.instance)} {what}; at most {e.validator_value} are allowed",
         )
     if v in ("maxLength", "minLength"):
         limit = e.validator_value

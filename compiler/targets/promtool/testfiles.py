@@ -516,16 +516,10 @@ SELF_STARTING = frozenset({"absent", "absent_over_time", "vector"})
 
 
 def yields_without_input(expr: str) -> bool:
-    found = []
-    promql_parser.walk(
-        promql.parse(expr),
-        lambda node: (
-            found.append(node)
-            if isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING
-            else None
-        ),
+    return any(
+        isinstance(node, promql_parser.Call) and node.func.name in SELF_STARTING
+        for node in promql.walk(promql.parse(expr))
     )
-    return bool(found)
 
 
 def group_order(service: Service) -> list[str]:

@@ -210,6 +210,8 @@ REFUSED = [
     ("limitk(1, up)", "promql/unsupported", "aggregation 'limitk'"),
     ("up + fill(0) up", "promql/unsupported", "fill()"),
     ("rate(up[$window])", "promql/window", "only for the counters"),
+    ("max_over_time(up[$window:1m])", "promql/window", "only for the counters"),
+    ("max_over_time(up[5m:1m]) > 1m", "promql/unsupported", "a duration (1m)"),
     ('up{path="$window"}', "promql/window", "inside a string"),
     ("(" * 31 + "up" + ")" * 31, "promql/limit", "more than 30 brackets"),
     ("+".join(["up"] * 62), "promql/limit", "more than 60 operators"),

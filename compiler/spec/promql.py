@@ -118,8 +118,8 @@ _TOKEN = re.compile(
     r"""
     (?P<space>\s+|\#[^\n]*)
     |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
-    |(?P<window>\$window(?![A-Za-z0-9_:]))
-    |(?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+(?![A-Za-z0-9_:.]))
+    |(?P<window>\$window(?![A-Za-z0-9_]))
+    |(?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+(?![A-Za-z0-9_.]))
     |(?P<number>0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)
     |(?P<identifier>[A-Za-z_:][A-Za-z0-9_:]*)
     |(?P<operator>==|!=|=~|!~|>=|<=|[-+*/%^<>=@:,])

@@ -131,6 +131,7 @@ class ServiceBuilder(DocumentBuilder):
         data = self.doc.data
         service = data["service"]
         names: dict[str, tuple] = {}
+        interval = self.evaluation_interval(data.get("evaluation_interval"))
         slos = []
         for i, raw in enumerate(data.get("slos", [])):
             path = ("slos", i)
@@ -138,6 +139,8 @@ class ServiceBuilder(DocumentBuilder):
             slo = self.slo(service, raw, path)
             if slo:
                 slos.append(slo)
+                if interval is not None:
+                    self.check_windows(slo, path, interval)
         thresholds = []
         for i, raw in enumerate(data.get("thresholds", [])):
             path = ("thresholds", i)
@@ -159,7 +162,40 @@ class ServiceBuilder(DocumentBuilder):
             labels=labels,
             grafana_url=data.get("grafana_url"),
             outputs=outputs,
+            evaluation_interval=interval or windows.DEFAULT_EVALUATION_INTERVAL,
         )
+
+    def evaluation_interval(self, raw: str | None) -> int | None:
+        path = ("evaluation_interval",)
+        interval = self.duration(path, raw, windows.DEFAULT_EVALUATION_INTERVAL)
+        if interval is None:
+            return None
+        low, high = windows.MIN_EVALUATION_INTERVAL, windows.MAX_EVALUATION_INTERVAL
+        if not low <= interval <= high or windows.HOUR % windows.base_window(interval):
+            self.fail(
+                path,
+                "spec/interval",
+                f"{raw} is not a supported evaluation interval: use {format_duration(low)} to "
+                f"{format_duration(high)}, such that the smallest common multiple of it and 5m "
+                "divides an hour (e.g. 15s, 30s, 1m, 2m or 5m)",
+            )
+            return None
+        return interval
+
+    def check_windows(self, slo: SLO, path: tuple, interval: int) -> None:
+        """Windows longer than the base window are built from pieces of it (windows.layout)."""
+        base = windows.base_window(interval)
+        for tier in slo.alerting.tiers:
+            for window in (tier.long, tier.short):
+                if window > base and window % base:
+                    self.fail(
+                        path + ("alerting",),
+                        "spec/window",
+                        f"the {tier.severity} window {format_duration(window)} is not a "
+                        f"multiple of {format_duration(base)}, the base window at an "
+                        f"evaluation interval of {format_duration(interval)}",
+                    )
+                    return
 
     def outputs(self, raw: dict) -> Outputs:
         kubernetes = raw.get("kubernetes", False)
@@ -199,6 +235,14 @@ class ServiceBuilder(DocumentBuilder):
                 path + ("period",),
                 "spec/period",
                 f"{raw['period']} is shorter than the minimum period of 1d",
+            )
+            period = None
+        if period is not None and period % windows.DAY:
+            self.fail(
+                path + ("period",),
+                "spec/period",
+                f"{raw['period']} is not a whole number of days (the period is built from "
+                "one-day pieces)",
             )
             period = None
         if period is not None and period > windows.MAX_PERIOD:

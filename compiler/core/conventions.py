@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from decimal import Context, Decimal
 
 from compiler.core.durations import format_duration
-from compiler.core.windows import BASE_RATE_WINDOW
 
 # Labels
 SERVICE = "service"
@@ -29,24 +28,22 @@ RESERVED_LABELS = frozenset(
 )
 
 # Recording rules
-ERRORS_RATE = f"slo:sli_errors:rate{format_duration(BASE_RATE_WINDOW)}"
-TOTAL_RATE = f"slo:sli_total:rate{format_duration(BASE_RATE_WINDOW)}"
+# Events of each SLO in a trailing window: labels service, slo, kind (one of EVENT_KINDS) and
+# window (a duration, or WEEK_WINDOW / PERIOD_WINDOW for the period's building blocks).
+EVENTS = "slo:sli_events:increase"
+KIND = "kind"
+ERRORS, TOTAL, SECONDS = "errors", "total", "seconds"
+# seconds: how much of the window had data (the coverage that weights every alert's ratio)
+EVENT_KINDS = (ERRORS, TOTAL, SECONDS)
+PIECE = "piece"  # transient: tells apart the terms of one window's sum, gone from its result
+WEEK_WINDOW = "week"  # the week before the period group's last evaluation, from one-day pieces
+PERIOD_WINDOW = "period"  # the SLO's whole period, up to the period group's last evaluation
 OBJECTIVE = "slo:objective:ratio"
 ERROR_BUDGET = "slo:error_budget:ratio"
 PERIOD = "slo:period:seconds"
 PERIOD_ERROR_RATIO = "slo:sli_error:ratio_period"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 CURRENT_BURN_RATE = "slo:burn_rate:current"
-# Hourly tiles of events (windows.TILE): the count so far in the current hour, and once an hour,
-# at minute 0, the count of the hour that just ended.
-EVENTS_THIS_HOUR = {
-    ERRORS_RATE: "slo:sli_errors:events_this_hour",
-    TOTAL_RATE: "slo:sli_total:events_this_hour",
-}
-EVENTS_PER_HOUR = {
-    ERRORS_RATE: "slo:sli_errors:events_per_hour",
-    TOTAL_RATE: "slo:sli_total:events_per_hour",
-}
 THRESHOLD_VALUE = "slo:threshold:value"
 
 
@@ -72,17 +69,8 @@ def group_period(service: str) -> str:
     return f"slo-{service}-period"
 
 
-def group_alerts(service: str) -> str:
-    return f"slo-{service}-alerts"
-
-
 def group_thresholds(service: str) -> str:
     return f"slo-{service}-thresholds"
-
-
-# The period rules scan the longest windows; evaluating them every 5 minutes instead of every
-# global interval cuts their cost ~10x and moves the period SLI by at most 5 minutes.
-PERIOD_GROUP_INTERVAL = 5 * 60
 
 
 def rules_file(service: str) -> str:
@@ -93,10 +81,9 @@ def tests_file(service: str) -> str:
     return f"prometheus/tests/{service}.test.yml"
 
 
-def slow_tests_file(service: str) -> str:
-    """Tests of tiers with day-long windows, run at 5-minute steps (see
-    targets/promtool/testfiles.py)."""
-    return f"prometheus/tests/{service}.slow.test.yml"
+def burn_tests_file(service: str) -> str:
+    """The burn-rate alert tests, run at 5-minute steps (see targets/promtool/testfiles.py)."""
+    return f"prometheus/tests/{service}.burn.test.yml"
 
 
 # Grafana

@@ -151,6 +151,7 @@ class Service:
     labels: tuple[tuple[str, str], ...] = ()
     grafana_url: str | None = None
     outputs: Outputs = Outputs()
+    evaluation_interval: int = 60  # seconds: the SLI group's interval (windows.py, layout)
 
 
 # --- Alert routing (kind: Routing) -----------------------------------------------------------

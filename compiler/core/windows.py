@@ -15,6 +15,7 @@ the budget share stays what the table says:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -26,22 +27,24 @@ MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
 REFERENCE_PERIOD = 30 * DAY
 DEFAULT_PERIOD = 30 * DAY
 MIN_PERIOD = 1 * DAY
-# The period rules scan the whole period. The generated promtool tests of a 365d period pass; at
-# 500w promtool's sample limit refuses them ("query processing would load too many samples").
+# The period is read from weekly and daily pieces, so its cost hardly grows with its length;
+# a year is the longest budget anyone reviews.
 MAX_PERIOD = 365 * DAY
 
-# Every longer window is derived from rates over this window (see README, "How the rules are
-# built").
+# The shortest window the rules read raw counters over (Prometheus' increase() needs a few
+# scrapes inside it). Every longer window is a sum of recorded pieces (see ``layout``).
 BASE_RATE_WINDOW = 5 * MINUTE
 
-# Long windows are sums of hourly tiles of events rather than scans of every 5m rate sample:
-# a 30d window then reads 720 samples per series instead of 43,200. Shorter windows scan so few
-# samples that tiling would not pay.
-TILE = 1 * HOUR
-TILED_MIN_WINDOW = 6 * HOUR
-# The tiles add what each evaluation saw since the one before, which an offset this short
-# reaches whatever the evaluation interval (every interval is a whole number of seconds).
-PREVIOUS_EVALUATION = 1
+# Rule groups are evaluated every minute unless a service says otherwise (evaluation_interval).
+DEFAULT_EVALUATION_INTERVAL = 1 * MINUTE
+MIN_EVALUATION_INTERVAL, MAX_EVALUATION_INTERVAL = 10, 10 * MINUTE
+# The period SLI changes little in a minute: its group runs every 5 minutes (or at the SLI
+# group's interval, when that is longer).
+PERIOD_GROUP_INTERVAL = 5 * MINUTE
+WEEK = 7 * DAY
+# The sizes every service records besides its windows: one-day pieces build the period, and the
+# hour is the fastest default page window (both also shorten the chains of other sizes).
+ALWAYS_RECORDED = (1 * HOUR, 1 * DAY)
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,6 @@ def unreachable(tier: BurnTier) -> bool:
     return tier.threshold >= 1
 
 
-def tiled(window: int) -> bool:
-    """Whether the rules sum ``window`` from hourly tiles (whole hours only) or scan its rate
-    samples."""
-    return window >= TILED_MIN_WINDOW and window % TILE == 0
-
-
 # --- the windows the generated rules and dashboards read ------------------------------------
 # The "current burn rate" of an SLO without tiers: its window, since no page window is defined.
 CURRENT_BURN_FALLBACK = 1 * HOUR
@@ -144,3 +141,107 @@ def tier_windows(slo: SLO) -> list[int]:
     """The windows of ``slo``'s tiers, shortest first; without tiers, the current burn window."""
     found = {w for tier in slo.alerting.tiers for w in (tier.long, tier.short)}
     return sorted(found or {current_burn_window(slo)})
+
+
+# --- how windows are built from pieces -------------------------------------------------------
+# Each window W is recorded as the events in (t-W, t]: the raw increase over the base window b
+# (the head, t-b..t) plus pieces, windows recorded earlier and read exactly ``offset`` ago. A
+# piece read o ago covers (t-o-size, t-o], so the head and the pieces tile the window without
+# overlap. Every value depends on t alone, never on when earlier evaluations ran: the same on
+# any engine, at any group phase, and computable by a backfill.
+
+
+@dataclass(frozen=True)
+class Piece:
+    size: int  # seconds: a recorded window ...
+    offset: int  # ... read this long ago
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which windows a service records and how each is tiled from pieces."""
+
+    interval: int  # the SLI group's evaluation interval
+    base: int  # the raw window: the smallest multiple of 5m and of the interval
+    raw: tuple[int, ...]  # windows read raw from the counters: the base and any shorter
+    sizes: tuple[int, ...]  # recorded windows longer than the base, in dependency order
+    chains: tuple[tuple[int, tuple[Piece, ...]], ...]  # (size, its pieces, oldest last)
+
+    def pieces(self, size: int) -> tuple[Piece, ...]:
+        return dict(self.chains)[size]
+
+    def single_body(self, size: int) -> bool:
+        """A size that is the head plus one piece read one base window ago. Such a body may be
+        read from further back when the exact one is missing: that leaves a hole, never an
+        overlap, since nothing lies beyond it."""
+        pieces = self.pieces(size)
+        return len(pieces) == 1 and pieces[0].offset == self.base
+
+    def level(self, size: int) -> int:
+        """0 for the raw base; otherwise one more than the deepest piece it reads (the order in
+        which a one-pass-per-level backfill or a replay must compute them)."""
+        if size <= self.base:
+            return 0
+        return 1 + max((self.level(p.size) for p in self.pieces(size)), default=0)
+
+
+def base_window(interval: int) -> int:
+    return math.lcm(BASE_RATE_WINDOW, interval)
+
+
+def period_group_interval(interval: int) -> int:
+    return max(PERIOD_GROUP_INTERVAL, base_window(interval))
+
+
+def layout(interval: int, windows: Iterable[int]) -> Layout:
+    """The recorded sizes for ``windows`` at ``interval``: each window and each window less one
+    base window (the body a window adds its head to), so every size is short to build."""
+    base = base_window(interval)
+    wanted = set(windows)
+    raw = tuple(sorted({base} | {w for w in wanted if w < base}))
+    big = {w for w in wanted | set(ALWAYS_RECORDED) if w > base}
+    sizes = big | {w - base for w in big if w - base > base}
+    chains = {size: _chain(size, base, sizes) for size in sorted(sizes)}
+    order: list[int] = []
+    done = {base}
+    while len(order) < len(chains):
+        for size in sorted(chains):
+            if size not in done and {p.size for p in chains[size]} <= done:
+                order.append(size)
+                done.add(size)
+                break
+    return Layout(interval, base, raw, tuple(order), tuple((s, chains[s]) for s in order))
+
+
+def _chain(size: int, base: int, sizes: set[int]) -> tuple[Piece, ...]:
+    """The fewest pieces (recorded sizes shorter than ``size``, or the base) that tile
+    (t-size, t-base]; ties go to the larger first piece."""
+    n = size // base
+    usable = sorted({base} | {s for s in sizes if s < size})
+    # best[k]: (pieces needed to tile k base windows after the head, the last piece's size)
+    best: dict[int, tuple[int, int]] = {1: (0, 0)}
+    for k in range(2, n + 1):
+        options = [(best[k - s // base][0] + 1, -s) for s in usable if k - s // base in best]
+        if options:
+            count, neg = min(options)
+            best[k] = (count, -neg)
+    pieces, k = [], n
+    while k > 1:
+        piece = best[k][1]
+        k -= piece // base
+        pieces.append(Piece(piece, k * base))
+    return tuple(sorted(pieces, key=lambda p: p.offset))
+
+
+def period_pieces(period: int, base: int, group_interval: int) -> tuple[tuple[str, int], ...]:
+    """The period's events up to ``base + group_interval`` ago, as (piece, offset) read by the
+    period group: whole weeks of its own weekly record, then one-day pieces."""
+    weeks, days = divmod(period // DAY, 7)
+    return tuple(("week", group_interval + w * WEEK) for w in range(weeks)) + tuple(
+        ("day", base + group_interval + (weeks * 7 + d) * DAY) for d in range(days)
+    )
+
+
+def service_windows(service: Service) -> list[int]:
+    """Every window the alerts and the current burn rate of ``service`` read."""
+    return sorted({w for slo in service.slos for w in windows_of(slo)})

@@ -1,17 +1,16 @@
 """Prometheus rule files: SLI recording rules, SLO metadata, burn-rate and threshold alerts.
 
-How the SLI rules stay cheap and exact (README, "How the rules are built"):
-  1. Per SLO, the error and total *rates* over the 5m base window are recorded once: the only
-     rules that read the raw, possibly high-cardinality counters.
-  2. Short windows W are derived from those two series:
-         avg_over_time(errors_rate5m[W]) / avg_over_time(total_rate5m[W])
-     A ratio of mean rates is a ratio of event counts, so a busy hour weighs more than a quiet
-     one (event-weighted), unlike averaging per-slice ratios.
-  3. Long windows (windows.tiled) add up the same events from hourly tiles: each evaluation adds
-     rate * seconds since the previous one to a count of the current hour, which is kept once an
-     hour. Events in the last W = the tiles inside W + this hour so far - the part of the oldest
-     tile before W. Exact, and a 30d window reads 720 samples per series instead of 43,200.
-  4. The period SLI lives in a group evaluated every 5 minutes: it changes little in a minute.
+How the windows stay exact and cheap (README, "How the rules are built"; windows.layout):
+  1. Per SLO, the errors, total and covered seconds over the base window (5m) are recorded as
+     increases: the only rules that read the raw, possibly high-cardinality counters.
+  2. Every longer window W of the service is one more series of slo:sli_events:increase: the
+     raw head (t-5m, t] plus windows recorded earlier, read exactly as long ago as they end
+     (``last_over_time(x[interval - 1ms] offset o)``). They tile (t-W, t] without overlap, so a
+     window counts the events it names: no 5m-rate lag, and the same value whatever the phase
+     of the group. One rule per service records every size for every SLO and kind.
+  3. Error ratios weight errors/total by the share of the window that had data, so a window
+     that a gap shortened never pages sooner than a whole one would.
+  4. The period SLI lives in a group evaluated every 5 minutes, from weekly and daily pieces.
 """
 
 from __future__ import annotations
@@ -36,13 +35,15 @@ from compiler.core.model import (
     Threshold,
 )
 from compiler.core.windows import (
-    BASE_RATE_WINDOW,
-    PREVIOUS_EVALUATION,
-    TILE,
-    TILED_MIN_WINDOW,
+    DAY,
+    Layout,
+    base_window,
     current_burn_window,
+    layout,
+    period_group_interval,
+    period_pieces,
+    service_windows,
     slos_by_window,
-    tiled,
 )
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
 from compiler.targets.protocol import (
@@ -62,8 +63,6 @@ from compiler.text.promtext import (
     quote_label_value,
 )
 from compiler.text.yamltext import Comment, dump
-
-BASE = format_duration(BASE_RATE_WINDOW)
 
 
 class RecordingRule(TypedDict):
@@ -103,14 +102,33 @@ def series(metric: str, service: str, slo: str) -> str:
     return f"{metric}{{{service_matcher},{names.SLO}={quote_label_value(slo)}}}"
 
 
-def slo_selector(slo: SLO) -> str:
-    return series("", slo.service, slo.name)
+def pin(interval: int) -> str:
+    """A range one millisecond shorter than ``interval``: it holds the one sample recorded at
+    the instant it ends, and never an older one (which would count an interval twice)."""
+    return f"{format_duration(interval - 1)}999ms" if interval > 1 else "999ms"
 
 
-def counter_rate(counter: Counter) -> str:
+def events(
+    service: str, window: str, slo: str | None = None, kind: str | None = None, slos: str = ""
+) -> str:
+    """The events series of ``service`` for ``window``; ``slos`` a ready ``slo`` matcher."""
+    matchers = [f"{names.SERVICE}={quote_label_value(service)}"]
+    if slo is not None:
+        matchers.append(f"{names.SLO}={quote_label_value(slo)}")
+    elif slos:
+        matchers.append(slos)
+    if kind is not None:
+        matchers.append(f"{names.KIND}={quote_label_value(kind)}")
+    matchers.append(f"{names.WINDOW}={quote_label_value(window)}")
+    return f"{names.EVENTS}{{{','.join(matchers)}}}"
+
+
+def counter_increase(counter: Counter, window: int) -> str:
+    w = format_duration(window)
     if counter.selector is not None:
-        return f"sum(rate({render_selector(counter.selector)}[{BASE}]))"
-    return f"sum({counter.text.strip().replace(WINDOW_PLACEHOLDER, BASE)})"
+        return f"sum(increase({render_selector(counter.selector)}[{w}]))"
+    # A $window expression gives a rate (README, spec reference): times the window, its events.
+    return f"sum({counter.text.strip().replace(WINDOW_PLACEHOLDER, w)}) * {window}"
 
 
 def le_matcher(threshold: Decimal) -> Matcher:
@@ -132,61 +150,29 @@ def latency_count(indicator: LatencyIndicator) -> str:
     return render_selector(sel, f"{sel.metric}_count")
 
 
-def errors_rate_expr(slo: SLO) -> str:
-    """The errors rate; the total it needs is read from its rule, recorded just before, so the
-    raw total series (often the SLO's largest selection) are read once per evaluation, not
-    twice."""
+def total_increase(slo: SLO, window: int) -> str:
     ind = slo.indicator
-    total = series(names.TOTAL_RATE, slo.service, slo.name)
+    if isinstance(ind, RatioIndicator):
+        return counter_increase(ind.total, window)
+    return f"sum(increase({latency_count(ind)}[{format_duration(window)}]))"
+
+
+def errors_increase(slo: SLO, window: int, total: str) -> str:
+    """The errors over ``window``; ``total`` reads the total recorded just before, so the raw
+    total series (often the SLO's largest selection) are read once per evaluation, not twice."""
+    ind = slo.indicator
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
             # No error series exists until the first error: count it as 0, but only while the
-            # total exists. A bare `or vector(0)` also records zeros while there is no traffic
-            # data at all (before the first scrapes, while the target is down), and those zeros,
-            # averaged against total samples that do not exist, bias every longer window's error
-            # ratio low.
-            return f"{counter_rate(ind.errors)} or on() 0 * {total}"
+            # total exists. A bare `or vector(0)` would also record zeros while there is no
+            # traffic data at all (before the first scrapes, while the target is down).
+            return f"{counter_increase(ind.errors, window)} or on() 0 * {total}"
         assert ind.good is not None  # exactly one of errors / good: the builder sees to it
-        good = counter_rate(ind.good)
+        good = counter_increase(ind.good, window)
     else:
-        good = f"sum(rate({latency_bucket(ind)}[{BASE}]))"
+        good = f"sum(increase({latency_bucket(ind)}[{format_duration(window)}]))"
     # The good events have no labels (a sum), the recorded total has the SLO's.
     return f"{total} - on() group_left() ({good} or vector(0))"
-
-
-def total_rate_expr(slo: SLO) -> str:
-    ind = slo.indicator
-    if isinstance(ind, RatioIndicator):
-        return counter_rate(ind.total)
-    return f"sum(rate({latency_count(ind)}[{BASE}]))"
-
-
-def ratio_expr(selector: str, window: int) -> str:
-    """The error ratio over ``window`` of every SLO ``selector`` selects."""
-    errors, total = f"{names.ERRORS_RATE}{selector}", f"{names.TOTAL_RATE}{selector}"
-    if window == BASE_RATE_WINDOW:
-        return f"{errors} / {total}"
-    if tiled(window):
-        errors_in = _bracket(events_expr(names.ERRORS_RATE, selector, window))
-        return f"{errors_in}\n/\n{_bracket(events_expr(names.TOTAL_RATE, selector, window))}"
-    w = format_duration(window)
-    return f"avg_over_time({errors}[{w}]) / avg_over_time({total}[{w}])"
-
-
-def events_expr(rate: str, selector: str, window: int) -> str:
-    """Events in the last ``window`` (whole hours), from the hourly tiles of ``rate``'s events.
-
-    The range stops 1s short of the window: Prometheus 2.x includes a range's first instant, and
-    the tile recorded exactly one window ago counts the hour before the window. The ``or``s stand
-    in zeros while the data is younger than the window.
-    """
-    this_hour = f"{names.EVENTS_THIS_HOUR[rate]}{selector}"
-    per_hour = f"{names.EVENTS_PER_HOUR[rate]}{selector}"
-    return (
-        f"(sum_over_time({per_hour}[{format_duration(window - 1)}]) or {this_hour} * 0)\n"
-        f"+ {this_hour}\n"
-        f"- ({this_hour} offset {format_duration(window)} or {this_hour} * 0)"
-    )
 
 
 def _bracket(expr: str) -> str:
@@ -194,22 +180,65 @@ def _bracket(expr: str) -> str:
     return "(\n  " + expr.replace("\n", "\n  ") + "\n)"
 
 
-def events_in(slo: SLO, window: int) -> str:
-    """Events (the total) in the last ``window``, for the low-traffic guard."""
-    if tiled(window):
-        return _bracket(events_expr(names.TOTAL_RATE, slo_selector(slo), window))
-    total = series(names.TOTAL_RATE, slo.service, slo.name)
-    return f"avg_over_time({total}[{format_duration(window)}]) * {window}"
+def _sum_of_terms(terms: Sequence[tuple[str, str]]) -> str:
+    """The sum, per SLO and kind, of whichever ``terms`` exist: a missing piece is a hole in the
+    window (fewer events and seconds), never a reason to drop the whole window. The ``piece``
+    label keeps the terms apart inside the ``or``."""
+    inner = "\n  or ".join(
+        f'label_replace({term}, "{names.PIECE}", "{name}", "", "")' for name, term in terms
+    )
+    return f"sum by ({names.SLO}, {names.KIND}) (\n    {inner}\n)"
+
+
+def size_expr(service: Service, lay: Layout, size: int) -> str:
+    """Events of every SLO and kind of ``service`` in (t-size, t]: this evaluation's head plus
+    the pieces, each read exactly as long ago as it ends."""
+    base = format_duration(lay.base)
+    head = f"last_over_time({events(service.name, base)}[{pin(lay.interval)}])"
+    # A lone body one base window back may come from further back (a hole, never an overlap).
+    reach = base if lay.single_body(size) else pin(lay.interval)
+    terms = [("head", head)] + [
+        (
+            format_duration(p.offset),
+            f"last_over_time({events(service.name, format_duration(p.size))}[{reach}] "
+            f"offset {format_duration(p.offset)})",
+        )
+        for p in lay.pieces(size)
+    ]
+    return _sum_of_terms(terms)
 
 
 def service_selector(service: Service, slos: Sequence[SLO]) -> str:
-    """Matchers for ``slos`` of ``service``: the service alone when they are all its SLOs."""
-    matchers = [f"{names.SERVICE}={quote_label_value(service.name)}"]
-    if len(slos) < len(service.slos):
-        # SLO names are lowercase letters, digits and hyphens: nothing a regex would read specially.
-        op = "=" if len(slos) == 1 else "=~"
-        matchers.append(f"{names.SLO}{op}{quote_label_value('|'.join(slo.name for slo in slos))}")
-    return "{" + ",".join(matchers) + "}"
+    """An ``slo`` matcher for ``slos`` of ``service``, or "" when they are all its SLOs."""
+    if len(slos) == len(service.slos):
+        return ""
+    # SLO names are lowercase letters, digits and hyphens: nothing a regex would read specially.
+    op = "=" if len(slos) == 1 else "=~"
+    return f"{names.SLO}{op}{quote_label_value('|'.join(slo.name for slo in slos))}"
+
+
+def ratio_expr(service: Service, slos: Sequence[SLO], window: int) -> str:
+    """errors/total over ``window`` times the share of it that had data (1 when nothing is
+    missing): missing time counts as good, so a shortened window pages later, never sooner."""
+    w = format_duration(window)
+    only = service_selector(service, slos)
+    interval = pin(service.evaluation_interval)
+
+    def read(kind: str) -> str:
+        return f"last_over_time({events(service.name, w, kind=kind, slos=only)}[{interval}])"
+
+    return (
+        f"sum without ({names.WINDOW}) (\n"
+        f"  (\n    {read(names.ERRORS)}\n  / ignoring({names.KIND})\n    {read(names.TOTAL)}\n  )\n"
+        f"  * ignoring({names.KIND})\n  ({read(names.SECONDS)} / {window})\n)"
+    )
+
+
+def events_in(slo: SLO, window: int, interval: int) -> str:
+    """Events (the total) in the last ``window``, for the low-traffic guard."""
+    w = format_duration(window)
+    read = f"last_over_time({events(slo.service, w, slo.name, names.TOTAL)}[{pin(interval)}])"
+    return f"sum without ({names.KIND}, {names.WINDOW}) ({read})"
 
 
 # --- labels and annotations -----------------------------------------------------------------
@@ -247,7 +276,8 @@ def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
         f"{series(names.error_ratio(tier.short), slo.service, slo.name)} > {threshold}"
     )
     if slo.alerting.min_events is not None:
-        expr += f"\nand\n{events_in(slo, tier.long)} >= {names.number(slo.alerting.min_events)}"
+        guard = events_in(slo, tier.long, service.evaluation_interval)
+        expr += f"\nand\n{guard} >= {names.number(slo.alerting.min_events)}"
     labels = _labels(
         service.labels,
         slo.labels,
@@ -348,53 +378,48 @@ def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
 
 
 # --- groups -----------------------------------------------------------------------------------
-def rate_rules(slo: SLO) -> list[RuleItem]:
-    labels = slo_series_labels(slo)
-    return [
-        Comment(
-            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
-        ),
-        {"record": names.TOTAL_RATE, "expr": total_rate_expr(slo), "labels": labels},
-        {"record": names.ERRORS_RATE, "expr": errors_rate_expr(slo), "labels": labels},
-    ]
-
-
-def tile_rules(service: Service) -> list[RuleItem]:
-    """Hourly tiles of the errors and of the total of every SLO of ``service``.
-
-    Each evaluation adds the events since the previous one (rate x seconds between them) to the
-    count of the current hour; an evaluation in minute 0 (TILE is an hour) records that count as
-    a tile and starts again from zero. Every evaluation that starts again records the tile it
-    ends, so the windows stay exact wherever the restarts fall, at any evaluation interval. The
-    count so far is read back from up to a tile ago: a gap in the rates shorter than that loses
-    nothing counted before it.
-    """
-    selector = service_selector(service, service.slos)
-    previous = format_duration(PREVIOUS_EVALUATION)
-    shortest = format_duration(TILED_MIN_WINDOW)
+def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
+    """The SLO's events over the raw windows: total first, then what reads it."""
     rules: list[RuleItem] = [
         Comment(
-            f"every SLO above: events per hour, from which windows of {shortest} and longer are "
-            "summed"
+            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
         )
     ]
-    for rate in (names.ERRORS_RATE, names.TOTAL_RATE):
-        r = f"{rate}{selector}"
-        this_hour = f"{names.EVENTS_THIS_HOUR[rate]}{selector}"
-        so_far = f"last_over_time({this_hour}[{format_duration(TILE)}] offset {previous})"
-        counted = _bracket(
-            f"{r} * (time() - timestamp({r} offset {previous}))\n+ ({so_far} or {r} * 0)"
-        )
-        rules.append(
-            {
-                "record": names.EVENTS_THIS_HOUR[rate],
-                "expr": f"{counted}\n* on() group_left() (minute() != bool 0)",
-            }
-        )
-        rules.append(
-            {"record": names.EVENTS_PER_HOUR[rate], "expr": f"{counted}\nand on() minute() == 0"}
-        )
+    interval = pin(lay.interval)
+    for window in lay.raw:
+        w = format_duration(window)
+        total = f"last_over_time({events(service.name, w, slo.name, names.TOTAL)}[{interval}])"
+        for kind, expr in (
+            (names.TOTAL, total_increase(slo, window)),
+            (names.ERRORS, errors_increase(slo, window, total)),
+            # the seconds the window had data: all of it whenever the total exists
+            (names.SECONDS, f"{total} * 0 + {window}"),
+        ):
+            labels = {**slo_series_labels(slo), names.KIND: kind, names.WINDOW: w}
+            rules.append({"record": names.EVENTS, "expr": expr, "labels": labels})
     return rules
+
+
+def sizes_rule(service: Service, lay: Layout) -> list[RuleItem]:
+    """Every longer window of every SLO and kind in one rule: one query, one commit, and each
+    piece selector serves all the SLOs of the service."""
+    union = "\nor\n".join(
+        f'label_replace(\n{size_expr(service, lay, size)}, "{names.WINDOW}", '
+        f'"{format_duration(size)}", "", "")'
+        for size in lay.sizes
+    )
+    described = ", ".join(
+        format_duration(size)
+        + " = head + "
+        + " + ".join(
+            f"{format_duration(p.size)}@{format_duration(p.offset)}" for p in lay.pieces(size)
+        )
+        for size in lay.sizes
+    )
+    return [
+        Comment(f"every SLO above: events per window, head + pieces (size@offset): {described}"),
+        {"record": names.EVENTS, "expr": union, "labels": {names.SERVICE: service.name}},
+    ]
 
 
 def ratio_rules(service: Service) -> list[RuleItem]:
@@ -405,7 +430,8 @@ def ratio_rules(service: Service) -> list[RuleItem]:
         rules.append(
             {
                 "record": names.error_ratio(window),
-                "expr": ratio_expr(service_selector(service, slos), window),
+                "expr": ratio_expr(service, slos, window),
+                "labels": {names.SERVICE: service.name},
             }
         )
     for slo in service.slos:  # one each: the window and the error budget are the SLO's own
@@ -421,15 +447,86 @@ def ratio_rules(service: Service) -> list[RuleItem]:
     return rules
 
 
+def alert_rules(service: Service) -> list[RuleItem]:
+    """In the SLI group, after the ratios: they read this evaluation's windows, whatever the
+    phase of any other group."""
+    alerts: list[RuleItem] = []
+    for slo in service.slos:
+        if slo.alerting.tiers:
+            alerts.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
+        for tier in slo.alerting.tiers:
+            alerts.append(burn_alert(service, slo, tier))
+    return alerts
+
+
 def sli_rules(service: Service) -> list[RuleItem]:
-    """Rates first, then the tiles built from them, then the windows that read both."""
-    rules = [r for slo in service.slos for r in rate_rules(slo)]
-    return rules + tile_rules(service) + ratio_rules(service)
+    """Raw events first, then the windows built from them, the ratios and the alerts."""
+    lay = layout(service.evaluation_interval, service_windows(service))
+    rules = [r for slo in service.slos for r in raw_rules(service, slo, lay)]
+    return rules + sizes_rule(service, lay) + ratio_rules(service) + alert_rules(service)
+
+
+def period_events(service: Service) -> list[RuleItem]:
+    """The events of each period length of ``service`` (whole weeks of a weekly record, then
+    days), ending one base window and one period-group interval ago."""
+    interval = service.evaluation_interval
+    base, group = base_window(interval), period_group_interval(interval)
+    day = format_duration(DAY)
+    rules: list[RuleItem] = []
+    days = sorted({slo.period // DAY for slo in service.slos})
+    if days[-1] >= 7:
+        week = _sum_of_terms(
+            [
+                (
+                    f"{k}d",
+                    f"last_over_time({events(service.name, day)}[{pin(interval)}] "
+                    f"offset {format_duration(base + k * DAY)})",
+                )
+                for k in range(7)
+            ]
+        )
+        rules.append(
+            {
+                "record": names.EVENTS,
+                "expr": week,
+                "labels": {names.SERVICE: service.name, names.WINDOW: names.WEEK_WINDOW},
+            }
+        )
+    for length in days:
+        slos = [slo for slo in service.slos if slo.period // DAY == length]
+        only = service_selector(service, slos)
+        terms = []
+        for piece, offset in period_pieces(length * DAY, base, group):
+            if piece == "week":
+                read = f"{events(service.name, names.WEEK_WINDOW, slos=only)}[{pin(group)}]"
+            else:
+                read = f"{events(service.name, day, slos=only)}[{pin(interval)}]"
+            terms.append(
+                (
+                    format_duration(offset),
+                    f"last_over_time({read} offset {format_duration(offset)})",
+                )
+            )
+        rules.append(
+            {
+                "record": names.EVENTS,
+                "expr": _sum_of_terms(terms),
+                "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
+            }
+        )
+    return rules
 
 
 def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
     labels = slo_series_labels(slo)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
+    group = pin(period_group_interval(service.evaluation_interval))
+
+    def read(kind: str) -> str:
+        return (
+            f"last_over_time({events(slo.service, names.PERIOD_WINDOW, slo.name, kind)}[{group}])"
+        )
+
     period_ratio = series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)
     return [
         Comment(
@@ -448,7 +545,10 @@ def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
         {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
         {
             "record": names.PERIOD_ERROR_RATIO,
-            "expr": ratio_expr(slo_selector(slo), slo.period),
+            "expr": (
+                f"sum without ({names.WINDOW}) (\n  {read(names.ERRORS)}\n"
+                f"/ ignoring({names.KIND})\n  {read(names.TOTAL)}\n)"
+            ),
             "labels": labels,
         },
         {
@@ -462,23 +562,23 @@ def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
 def service_groups(service: Service) -> list[dict[str, object]]:
     """The rule groups of ``service``: a group's ``rules`` hold ``RuleItem``s."""
     groups: list[dict[str, object]] = []
+    interval = service.evaluation_interval
     if service.slos:
-        groups.append({"name": names.group_sli(service.name), "rules": sli_rules(service)})
+        groups.append(
+            {
+                "name": names.group_sli(service.name),
+                "interval": format_duration(interval),
+                "rules": sli_rules(service),
+            }
+        )
         groups.append(
             {
                 "name": names.group_period(service.name),
-                "interval": format_duration(names.PERIOD_GROUP_INTERVAL),
-                "rules": [r for slo in service.slos for r in period_rules(service, slo)],
+                "interval": format_duration(period_group_interval(interval)),
+                "rules": period_events(service)
+                + [r for slo in service.slos for r in period_rules(service, slo)],
             }
         )
-        alerts: list[RuleItem] = []
-        for slo in service.slos:
-            if slo.alerting.tiers:
-                alerts.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
-            for tier in slo.alerting.tiers:
-                alerts.append(burn_alert(service, slo, tier))
-        if alerts:
-            groups.append({"name": names.group_alerts(service.name), "rules": alerts})
     if service.thresholds:
         groups.append(
             {

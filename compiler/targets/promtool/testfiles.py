@@ -54,8 +54,7 @@ from compiler.text.promtext import go_float
 from compiler.text.yamltext import Comment, dump
 
 INTERVAL_MINUTES = 1
-COARSE_STEP = 5  # minutes per step for tiers with long windows beyond COARSE_AFTER
-COARSE_AFTER = 6 * 3600
+COARSE_STEP = 5  # minutes per step of the burn-rate tests (tier_step)
 
 # What a test file's ``tests`` list holds: test groups, and comments the YAML writer writes.
 Tests = list[Comment | dict[str, Any]]
@@ -256,16 +255,19 @@ class TierTests:
         self.solo = not others
 
     def factory(self, timeline: Timeline) -> list[Simulation]:
-        sims = [Simulation(self.slo, timeline)]
+        interval = self.service.evaluation_interval
+        sims = [Simulation(self.slo, timeline, interval)]
         for other in self.slos[1:]:
             seen = counters_for(other, self.inputs, timeline)
             if seen is not None:
-                sims.append(Simulation(other, seen))
+                sims.append(Simulation(other, seen, interval))
         return sims
 
     def tier(self, index: int, step: int) -> Tests:
         if self.solo:
-            plans = scenarios.solo_tier_plans(scenarios.shape(self.slo), index, step)
+            plans = scenarios.solo_tier_plans(
+                scenarios.shape(self.slo), index, step, self.service.evaluation_interval
+            )
         else:
             plans = scenarios.plan_tier(self.factory, index, step)
         tier = self.slo.alerting.tiers[index]
@@ -294,7 +296,9 @@ class TierTests:
 
     def quiet(self) -> Tests:
         if self.solo:
-            plan = scenarios.solo_quiet_plan(scenarios.shape(self.slo))
+            plan = scenarios.solo_quiet_plan(
+                scenarios.shape(self.slo), self.service.evaluation_interval
+            )
         else:
             plan = scenarios.plan_quiet(self.factory)
         guard = self.slo.alerting.min_events
@@ -358,10 +362,10 @@ class TierTests:
 
 
 def tier_step(service: Service, tier: BurnTier) -> int:
-    """Minutes per test step: 1, or 5 for tiers whose long window exceeds COARSE_AFTER (promtool
-    would otherwise evaluate every rule once a minute for days of simulated time)."""
+    """Minutes per test step: 5 (promtool evaluates every rule at every step, for days of
+    simulated time), or 1 when a window is not a multiple of 5 minutes."""
     windows = {w for s in service.slos for t in s.alerting.tiers for w in (t.long, t.short)}
-    if tier.long > COARSE_AFTER and all(w % (COARSE_STEP * 60) == 0 for w in windows):
+    if all(w % (COARSE_STEP * 60) == 0 for w in windows):
         return COARSE_STEP
     return 1
 
@@ -526,8 +530,6 @@ def group_order(service: Service) -> list[str]:
     order = []
     if service.slos:
         order += [names.group_sli(service.name), names.group_period(service.name)]
-        if any(s.alerting.tiers for s in service.slos):
-            order.append(names.group_alerts(service.name))
     if service.thresholds:
         order.append(names.group_thresholds(service.name))
     return order
@@ -554,7 +556,7 @@ def emit(model: Model) -> Emitted:
         diagnostics += found
         for tests, interval, path in (
             (fine, INTERVAL_MINUTES, names.tests_file(service.name)),
-            (coarse, COARSE_STEP, names.slow_tests_file(service.name)),
+            (coarse, COARSE_STEP, names.burn_tests_file(service.name)),
         ):
             if tests:
                 files[path] = test_file(service, path, interval, tests)

@@ -180,13 +180,29 @@ def _bracket(expr: str) -> str:
     return "(\n  " + expr.replace("\n", "\n  ") + "\n)"
 
 
-def _sum_of_terms(terms: Sequence[tuple[str, str]]) -> str:
+class Term(NamedTuple):
+    """One term of a window's sum: ``expr`` reads a series whose window label is ``window``."""
+
+    name: str
+    window: str
+    expr: str
+
+
+def _sum_of_terms(terms: Sequence[Term]) -> str:
     """The sum, per SLO and kind, of whichever ``terms`` exist: a missing piece is a hole in the
-    window (fewer events and seconds), never a reason to drop the whole window. The ``piece``
-    label keeps the terms apart inside the ``or``."""
-    inner = "\n  or ".join(
-        f'label_replace({term}, "{names.PIECE}", "{name}", "", "")' for name, term in terms
-    )
+    window (fewer events and seconds), never a reason to drop the whole window. Inside the
+    ``or``, terms read from the same window would have the same labels: all but the first carry
+    a ``piece`` label to keep them apart (only those: label_replace costs a copy of each
+    series)."""
+    seen: set[str] = set()
+    parts = []
+    for term in terms:
+        if term.window in seen:
+            parts.append(f'label_replace({term.expr}, "{names.PIECE}", "{term.name}", "", "")')
+        else:
+            parts.append(term.expr)
+        seen.add(term.window)
+    inner = "\n  or ".join(parts)
     return f"sum by ({names.SLO}, {names.KIND}) (\n    {inner}\n)"
 
 
@@ -197,9 +213,10 @@ def size_expr(service: Service, lay: Layout, size: int) -> str:
     head = f"last_over_time({events(service.name, base)}[{pin(lay.interval)}])"
     # A lone body one base window back may come from further back (a hole, never an overlap).
     reach = base if lay.single_body(size) else pin(lay.interval)
-    terms = [("head", head)] + [
-        (
+    terms = [Term("head", base, head)] + [
+        Term(
             format_duration(p.offset),
+            format_duration(p.size),
             f"last_over_time({events(service.name, format_duration(p.size))}[{reach}] "
             f"offset {format_duration(p.offset)})",
         )
@@ -477,8 +494,9 @@ def period_events(service: Service) -> list[RuleItem]:
     if days[-1] >= 7:
         week = _sum_of_terms(
             [
-                (
+                Term(
                     f"{k}d",
+                    day,
                     f"last_over_time({events(service.name, day)}[{pin(interval)}] "
                     f"offset {format_duration(base + k * DAY)})",
                 )
@@ -498,12 +516,15 @@ def period_events(service: Service) -> list[RuleItem]:
         terms = []
         for piece, offset in period_pieces(length * DAY, base, group):
             if piece == "week":
-                read = f"{events(service.name, names.WEEK_WINDOW, slos=only)}[{pin(group)}]"
+                window = names.WEEK_WINDOW
+                read = f"{events(service.name, window, slos=only)}[{pin(group)}]"
             else:
-                read = f"{events(service.name, day, slos=only)}[{pin(interval)}]"
+                window = day
+                read = f"{events(service.name, window, slos=only)}[{pin(interval)}]"
             terms.append(
-                (
+                Term(
                     format_duration(offset),
+                    window,
                     f"last_over_time({read} offset {format_duration(offset)})",
                 )
             )

@@ -181,19 +181,19 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
     return tuple(plans)
 
 
-def plan_quiet(factory: SimsFactory) -> Plan | None:
+def plan_quiet(factory: SimsFactory, step: int = 1) -> Plan | None:
     """A total outage with under a quarter of min_events per window: nothing may fire."""
-    slo = factory(Timeline.build([(1, 0, 1)], 1))[0].slo
+    slo = factory(Timeline.build([(1, 0, 1)], step))[0].slo
     guard = slo.alerting.min_events
     assert guard is not None  # planned only for SLOs with a low-traffic guard
     longest = max(t.long for t in slo.alerting.tiers) // 60
     rate = nice(guard / (4 * longest))
-    minutes = min(t.long for t in slo.alerting.tiers) // 60 + 10
-    run = _Run(factory, ((minutes, rate, rate),), 1)
-    expects = tuple(run.expect(t) for t in (10, minutes) if run.clear(t))
+    steps = (min(t.long for t in slo.alerting.tiers) // 60 + 10) // step
+    run = _Run(factory, ((steps, rate, rate),), step)
+    expects = tuple(run.expect(t) for t in (10 // step, steps) if run.clear(t))
     if not expects or any(e.firing for e in expects):
         return None
-    return Plan("quiet", run.segments, 1, Fraction(1), expects)
+    return Plan("quiet", run.segments, step, Fraction(1), expects)
 
 
 # --- caching by shape ---------------------------------------------------------------------
@@ -235,5 +235,5 @@ def solo_tier_plans(shaped: SLO, tier_index: int, step: int, interval: int) -> t
 
 
 @functools.lru_cache(maxsize=4096)
-def solo_quiet_plan(shaped: SLO, interval: int) -> Plan | None:
-    return plan_quiet(_solo(shaped, interval))
+def solo_quiet_plan(shaped: SLO, interval: int, step: int) -> Plan | None:
+    return plan_quiet(_solo(shaped, interval), step)

@@ -30,7 +30,7 @@ import promql_parser
 
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, warning
-from compiler.core.durations import format_duration
+from compiler.core.durations import format_duration, parse_duration
 from compiler.core.model import (
     SLO,
     BurnTier,
@@ -226,6 +226,10 @@ def _minutes(t: int) -> str:
     return format_duration(t * 60) if t else "0s"
 
 
+def _minutes_of(text: str) -> int:
+    return parse_duration(text) // 60 if text != "0s" else 0
+
+
 # --- burn-rate tests: plans from scenarios.py, rendered with this SLO's names -------------------
 def touches(slo: SLO, inputs: list[InputSeries]) -> bool:
     """Whether any input series is selected by ``slo``'s selectors (cheap; no counters)."""
@@ -294,13 +298,13 @@ class TierTests:
                 )
         return out
 
-    def quiet(self) -> Tests:
+    def quiet(self, step: int) -> Tests:
         if self.solo:
             plan = scenarios.solo_quiet_plan(
-                scenarios.shape(self.slo), self.service.evaluation_interval
+                scenarios.shape(self.slo), self.service.evaluation_interval, step
             )
         else:
-            plan = scenarios.plan_quiet(self.factory)
+            plan = scenarios.plan_quiet(self.factory, step)
         guard = self.slo.alerting.min_events
         if plan is None or guard is None:  # planned only for SLOs with a low-traffic guard
             return []
@@ -390,7 +394,20 @@ def test_values(th: Threshold) -> tuple[Decimal, Decimal]:
     raise AssertionError(f"{th.name}: no test value renders unambiguously")
 
 
-def threshold_tests(service: Service, th: Threshold) -> Tests:
+@dataclass
+class ThresholdScenario:
+    """One threshold's test: its comment, series, checks and length in minutes."""
+
+    comment: Comment
+    name: str
+    series: list[dict[str, str]]
+    checks: list[dict[str, object]]
+    feeds: str  # the metric its input series is
+    reads: set[str]  # the metrics its rules read
+    minutes: int
+
+
+def threshold_tests(service: Service, th: Threshold) -> ThresholdScenario:
     parsed = as_selector(parse(th.expr))  # the builder already proved it parses
     labels = satisfy(parsed.matchers) if parsed is not None else None
     if parsed is not None and labels is not None and selects(parsed, parsed.metric, labels):
@@ -441,21 +458,54 @@ def threshold_tests(service: Service, th: Threshold) -> Tests:
     checks.append({"eval_time": _minutes(stop), "alertname": alertname, "exp_alerts": []})
     side = "above" if th.op == ">" else "below"
     after = format_duration(th.for_) if th.for_ else "one evaluation"
-    return [
+    return ThresholdScenario(
         Comment(
             f"{th.name}: {names.number(bad)} ({side} {names.number(value)}) fires after {after}, "
             f"from {how}"
         ),
-        {
-            "name": f"{th.name}: fires {side} {names.number(value)}"
-            + (f" after {format_duration(th.for_)}" if th.for_ else ""),
-            "interval": _minutes(INTERVAL_MINUTES),
-            "input_series": [
-                {"series": series_text(metric, series_labels), "values": _runs(values)}
-            ],
-            "alert_rule_test": checks,
-        },
-    ]
+        f"{th.name}: fires {side} {names.number(value)}"
+        + (f" after {format_duration(th.for_)}" if th.for_ else ""),
+        [{"series": series_text(metric, series_labels), "values": _runs(values)}],
+        checks,
+        metric,
+        promql.metric_names(parse(th.expr)) | {names.THRESHOLD_VALUE},
+        total,
+    )
+
+
+def merged_threshold_tests(scenarios: list[ThresholdScenario]) -> Tests:
+    """Thresholds that cannot see each other's input share one test group: promtool evaluates
+    every rule of the file at every step of every group, so one group of the longest length
+    costs a fraction of one group per threshold. Each check names its own alert, so each still
+    proves its threshold alone."""
+    groups: list[list[ThresholdScenario]] = []
+    for scenario in scenarios:
+        for group in groups:
+            if all(
+                scenario.feeds not in other.reads
+                and other.feeds not in scenario.reads
+                and scenario.feeds != other.feeds
+                for other in group
+            ):
+                group.append(scenario)
+                break
+        else:
+            groups.append([scenario])
+    tests: Tests = []
+    for group in groups:
+        tests += [s.comment for s in group]
+        tests.append(
+            {
+                "name": "; ".join(s.name for s in group),
+                "interval": _minutes(INTERVAL_MINUTES),
+                "input_series": [series for s in group for series in s.series],
+                "alert_rule_test": sorted(
+                    (check for s in group for check in s.checks),
+                    key=lambda check: _minutes_of(str(check["eval_time"])),
+                ),
+            }
+        )
+    return tests
 
 
 def _runs(values: list[Decimal]) -> str:
@@ -497,7 +547,9 @@ def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
                 step = tier_step(service, tier)
                 (coarse if step > 1 else fine).extend(tests.tier(index, step))
         if slo.alerting.min_events is not None:
-            fine += tests.quiet()
+            step = min(tier_step(service, tier) for tier in slo.alerting.tiers)
+            (coarse if step > 1 else fine).extend(tests.quiet(step))
+    thresholds = []
     for th in service.thresholds:
         if yields_without_input(th.expr):
             diagnostics.append(
@@ -510,7 +562,8 @@ def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
                 )
             )
             continue
-        fine += threshold_tests(service, th)
+        thresholds.append(threshold_tests(service, th))
+    fine += merged_threshold_tests(thresholds)
     return fine, coarse, diagnostics
 
 

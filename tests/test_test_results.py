@@ -158,7 +158,7 @@ def test_a_broken_test_file_fails_every_time(tmp_path):
     out = tmp_path / "out"
     shutil.copytree(GOLDEN / "period-28d" / "out", out)
     [test_file, *_] = sorted((out / "prometheus" / "tests").glob("*.yml"))
-    test_file.write_text(test_file.read_text().replace("exp_alerts:", "exp_alerts: []\n#", 1))
+    test_file.write_text(test_file.read_text().replace("exp_alerts:\n", "exp_alerts: []\n#", 1))
     for _ in range(2):
         result = slo("test", "--out", out, "--cache-dir", tmp_path / "cache")
         assert result.exit_code == 1

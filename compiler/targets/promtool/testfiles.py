@@ -287,8 +287,8 @@ class TierTests:
                 out += self.group(
                     plan,
                     f"{label}: fires at {ratio} errors, clears after",
-                    f"{label}: {ratio} errors after a clean {format_duration(tier.long)} "
-                    f"fire it at {fire}; errors stop at {stop}, cleared by {end}",
+                    f"{label}: {ratio} errors from the start (the time before counts as "
+                    f"good) fire it at {fire}; errors stop at {stop}, cleared by {end}",
                 )
             else:
                 out += self.group(

@@ -395,3 +395,44 @@ def test_walk_visits_what_promql_parser_walk_visits_in_its_order(text):
     promql_parser.walk(ast, lambda node: theirs.append(repr(node)))
 
     assert [repr(node) for node in promql.walk(ast)] == theirs
+
+
+# --- addresses Alertmanager reads as templates ---------------------------------------------------
+TEMPLATED = {
+    "e-mail to": (
+        ROUTING.replace(
+            "to: ops@example.com}}}\n  ticket", 'to: "o{{p}}s@example.com"}}}\n  ticket'
+        ),
+        "5:31: error [schema/pattern] severities.page.notify.email.to",
+    ),
+    "e-mail with a name": (
+        ROUTING.replace(
+            "to: ops@example.com}}}\n  info", 'to: "{{x}} <ops@example.com>"}}}\n  info'
+        ),
+        "6:33: error [schema/pattern] severities.ticket.notify.email.to",
+    ),
+    "global smtp_from": (
+        ROUTING.replace("smtp_from: slo@example.com", 'smtp_from: "slo{{a}}@example.com"'),
+        "3:21: error [schema/pattern] global.smtp_from",
+    ),
+    "Slack channel": (
+        ROUTING.replace(
+            "info: {notify: {email: {to: ops@example.com}}}",
+            'info: {notify: {slack: {channel: "#a{{b}}", api_url_file: /etc/am/slack}}}',
+        ),
+        "7:36: error [schema/pattern] severities.info.notify.slack.channel",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATED))
+def test_an_address_alertmanager_would_expand_as_a_template_is_refused(case):
+    """Alertmanager expands a Slack channel and e-mail addresses as Go templates when it
+    notifies: `amtool check-config` passes, and every notification to "a{{b}}@x" fails."""
+    text, expected = TEMPLATED[case]
+
+    found = errors_of(text, "slo/routing.yaml")
+
+    assert any(line.startswith(f"slo/routing.yaml:{expected}") for line in found), found
+    assert "without '{{'" in found[0]
+    assert errors_of(text.replace("{{", "{"), "slo/routing.yaml") == []

@@ -500,3 +500,45 @@ def test_calendar_range_verdicts_agree_with_amtool(tmp_path):
             assert alertmanager_accepts and not slo_accepts
         else:
             assert alertmanager_accepts == slo_accepts, (key, text)
+
+
+# --- rule labels ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("spec", "where"),
+    [
+        (SERVICE + "labels: {__name__: x}\n", "4:10: error [spec/reserved-label] labels.__name__"),
+        (
+            threshold("up", labels="{__name__: x}"),
+            "9:14: error [spec/reserved-label] thresholds[0].labels.__name__",
+        ),
+        (
+            ratio("x_total") + "    alerting: {page: {labels: {__name__: x}}}\n",
+            "11:32: error [spec/reserved-label] slos[0].alerting.page.labels.__name__",
+        ),
+    ],
+)
+def test_the_series_name_label_is_refused_as_a_rule_label(spec, where):
+    found = errors_of(spec)
+
+    assert [line for line in found if line.startswith(f"slo/svc.yaml:{where}")], found
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_promtool_refuses_the_series_name_as_a_rule_label_and_takes_other_double_underscores(
+    tmp_path,
+):
+    files = []
+    for i, label in enumerate(["__name__", "__tier"]):
+        rule = {"alert": "A", "expr": "up", "labels": {label: "x"}}
+        path = tmp_path / f"{i}.yml"
+        path.write_text(json.dumps({"groups": [{"name": "g", "rules": [rule]}]}))
+        files.append(path)
+    proc = subprocess.run(
+        ["promtool", "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+
+    assert "invalid label name: __name__" in output
+    assert f"Checking {files[1]}\n  SUCCESS" in output
+    assert errors_of(SERVICE + "labels: {__tier: x}\n") == []

@@ -49,14 +49,11 @@ class PromQLError(ValueError):
         self.check = check
 
 
-@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> promql_parser.Expr:
     """The AST of ``text`` (placeholders substituted); raises PromQLError with the reason.
 
     For expressions slo builds from checked ones. An expression a user wrote goes through
-    ``parse_spec``, which also refuses what promql-parser accepts and Prometheus does not.
-    Cached: the build and the targets parse the same expression again (a 4,000-character one
-    takes promql-parser 20 ms), and nothing changes a tree once parsed."""
+    ``parse_spec``, which also refuses what promql-parser accepts and Prometheus does not."""
     try:
         return promql_parser.parse(text.replace(WINDOW_PLACEHOLDER, _PLACEHOLDER_STANDIN))
     except ValueError as exc:

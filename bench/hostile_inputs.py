@@ -103,7 +103,7 @@ def many_files(n: int) -> Files:
 
 
 def many_documents(n: int) -> Files:
-    """One file of n small valid services, separated by `---` (valid: every one compiles)."""
+    """One file of n small valid services, separated by `---` (a file may hold 100)."""
     docs = [
         _service(f"s{i}") + "thresholds:\n" + THRESHOLD.format(i=i, severity="page")
         for i in range(n)
@@ -116,6 +116,14 @@ def at_the_limits(n: int) -> Files:
     slos = "".join(SLO.format(i=i) for i in range(n))
     rows = "".join(THRESHOLD.format(i=i, severity="page") for i in range(2 * n))
     return {"svc.yaml": _service() + "slos:\n" + slos + "thresholds:\n" + rows}
+
+
+def slo_documents(n: int) -> Files:
+    """One file of n services with 100 SLOs each (a service may have 100; a file may hold 500
+    SLOs and thresholds, so 5 such services are the costliest valid file)."""
+    slos = "".join(SLO.format(i=i) for i in range(100))
+    docs = [_service(f"s{d}") + "slos:\n" + slos for d in range(n)]
+    return {"svc.yaml": "---\n".join(docs)}
 
 
 def alias_bomb(n: int) -> Files:
@@ -146,8 +154,10 @@ CASES = {
     "huge-list": Case(huge_list, 12_000, 201),
     "long-strings": Case(long_strings, 300_000, 4_001),
     "many-files": Case(many_files, 2_000, 3),
-    "many-documents": Case(many_documents, 7_800, 3),
+    "many-documents": Case(many_documents, 7_800, 101),
     "at-the-limits": Case(at_the_limits, 100, 2),
+    "slo-documents": Case(slo_documents, 55, 6),
+    "slo-documents-valid": Case(slo_documents, 5, 1),
     "alias-bomb": Case(alias_bomb, 9, 7),
     "deep-yaml": Case(deep_yaml, 100_000, 65),
 }

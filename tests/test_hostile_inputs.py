@@ -18,6 +18,7 @@ from support import BENCH, ROOT, assert_clean, bench_script, slo, snapshot
 
 from compiler.core import diagnostics as diagnostics_module
 from compiler.core.diagnostics import Diagnostic, Diagnostics, Position, error
+from compiler.pipeline import load_sources
 
 hostile = bench_script("hostile_inputs")
 
@@ -56,8 +57,18 @@ EXPECTED = {
     ],
     "many-files": [f"slo/team0/svc{i}.yaml:5:58: {ENUM}" for i in range(3)]
     + ["3 error(s), 0 warning(s)"],
-    "many-documents": [],
+    "many-documents": [
+        "slo/svc.yaml:601:1: error [yaml/too-large] more than 100 documents in one file; put "
+        "each service in a file of its own",
+        "1 error(s), 0 warning(s)",
+    ],
     "at-the-limits": [],
+    "slo-documents": [
+        "slo/svc.yaml:3030:5: error [spec/too-many-objectives] more than 500 SLOs and "
+        "thresholds in one file; put each service in a file of its own",
+        "1 error(s), 0 warning(s)",
+    ],
+    "slo-documents-valid": [],
     "alias-bomb": [
         "slo/svc.yaml: error [yaml/too-large] more than 200000 YAML nodes (an alias bomb?)",
         "1 error(s), 0 warning(s)",
@@ -152,3 +163,28 @@ def test_the_schemas_bound_every_list_and_open_map(root: Path):
     for name in ("slo.v1.json", "routing.v1.json"):
         visit(json.loads((root / "compiler/spec/schema" / name).read_text()), name)
     assert unbounded == []
+
+
+def test_a_file_holds_at_most_100_documents_and_500_objectives():
+    """What a file costs grows with its services and objectives: 50 services of 100 SLOs in one
+    1 MiB file took 15 s. At the limits a file is valid; one more and it is refused whole."""
+    documents = hostile.many_documents(100)["svc.yaml"]
+    assert load_sources([("slo/svc.yaml", documents)])[0] is not None
+    more = documents + "---\n" + hostile._service("extra")
+    _, found = load_sources([("slo/svc.yaml", more)])
+    assert [d.check_id for d in found] == ["yaml/too-large"]
+
+    rows = "".join(hostile.THRESHOLD.format(i=i, severity="page") for i in range(200))
+    services = [hostile._service(f"s{n}") + "thresholds:\n" + rows for n in range(2)]
+    half = hostile._service("last") + "thresholds:\n" + rows[: rows.index("  - {name: t100,")]
+    at_limit = "---\n".join([*services, half])  # 200 + 200 + 100 objectives
+    model, _ = load_sources([("slo/svc.yaml", at_limit)])
+    assert model is not None and sum(len(s.thresholds) for s in model.services) == 500
+    _, found = load_sources(
+        [("slo/svc.yaml", at_limit + "  - {name: x, expr: up, below: 1, severity: page}\n")]
+    )
+    assert at_limit.count("\n") + 1 == 515  # the objective that passes the limit: the last line
+    assert [d.render() for d in found] == [
+        "slo/svc.yaml:515:5: error [spec/too-many-objectives] more than 500 SLOs and thresholds "
+        "in one file; put each service in a file of its own"
+    ]

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import promql_parser
 import pytest
-from support import needs_promtool
+from support import needs_amtool, needs_promtool
 
+from compiler.build.routing import calendar_range_problem
 from compiler.core.diagnostics import Severity
 from compiler.core.durations import DurationError, parse_duration
 from compiler.pipeline import load_sources
@@ -395,3 +396,149 @@ def test_walk_visits_what_promql_parser_walk_visits_in_its_order(text):
     promql_parser.walk(ast, lambda node: theirs.append(repr(node)))
 
     assert [repr(node) for node in promql.walk(ast)] == theirs
+
+
+# --- addresses Alertmanager reads as templates ---------------------------------------------------
+TEMPLATED = {
+    "e-mail to": (
+        ROUTING.replace(
+            "to: ops@example.com}}}\n  ticket", 'to: "o{{p}}s@example.com"}}}\n  ticket'
+        ),
+        "5:31: error [schema/pattern] severities.page.notify.email.to",
+    ),
+    "e-mail with a name": (
+        ROUTING.replace(
+            "to: ops@example.com}}}\n  info", 'to: "{{x}} <ops@example.com>"}}}\n  info'
+        ),
+        "6:33: error [schema/pattern] severities.ticket.notify.email.to",
+    ),
+    "global smtp_from": (
+        ROUTING.replace("smtp_from: slo@example.com", 'smtp_from: "slo{{a}}@example.com"'),
+        "3:21: error [schema/pattern] global.smtp_from",
+    ),
+    "Slack channel": (
+        ROUTING.replace(
+            "info: {notify: {email: {to: ops@example.com}}}",
+            'info: {notify: {slack: {channel: "#a{{b}}", api_url_file: /etc/am/slack}}}',
+        ),
+        "7:36: error [schema/pattern] severities.info.notify.slack.channel",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATED))
+def test_an_address_alertmanager_would_expand_as_a_template_is_refused(case):
+    """Alertmanager expands a Slack channel and e-mail addresses as Go templates when it
+    notifies: `amtool check-config` passes, and every notification to "a{{b}}@x" fails."""
+    text, expected = TEMPLATED[case]
+
+    found = errors_of(text, "slo/routing.yaml")
+
+    assert any(line.startswith(f"slo/routing.yaml:{expected}") for line in found), found
+    assert "without '{{'" in found[0]
+    assert errors_of(text.replace("{{", "{"), "slo/routing.yaml") == []
+
+
+# --- time intervals as Alertmanager reads them ---------------------------------------------------
+CALENDAR = {
+    "weekdays": ["monday", "monday:friday", "sunday:saturday", "saturday:sunday", "friday:monday"],
+    "months": ["january", "1:3", "march:1", "december:january", "foo", "13", "0", "may:12"],
+    "days_of_month": ["1", "1:7", "-3:-1", "-1:-3", "7:1", "-1:1", "1:-1", "0", "32", "-7:27"],
+    "years": ["2025", "2025:2026", "2026:2025"],
+}
+
+
+def test_calendar_ranges_of_a_time_interval_are_refused_where_alertmanager_refuses_them():
+    found = errors_of(
+        ROUTING
+        + "time_intervals:\n  odd: [{weekdays: [saturday:sunday], months: [foo, december:1],"
+        + " days_of_month: ['-1:1'], years: ['2026:2025']}]\n",
+        "slo/routing.yaml",
+    )
+
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "error [routing/time-range] time_intervals.odd[0].weekdays[0]: saturday:sunday: the "
+        "start day comes after the end day (weeks run sunday to saturday)",
+        "error [routing/time-range] time_intervals.odd[0].months[0]: foo: 'foo' is not a month "
+        "(january to december, or 1 to 12)",
+        "error [routing/time-range] time_intervals.odd[0].months[1]: december:1: the start "
+        "month comes after the end month",
+        "error [routing/time-range] time_intervals.odd[0].days_of_month[0]: -1:1: a range that "
+        "starts from the end of the month must end there too",
+        "error [routing/time-range] time_intervals.odd[0].years[0]: 2026:2025: the start year "
+        "comes after the end year",
+    ]
+
+
+@pytest.mark.binaries
+@needs_amtool
+def test_calendar_range_verdicts_agree_with_amtool(tmp_path):
+    """Each entry in an Alertmanager config of its own: amtool check-config (Alertmanager
+    0.25) and slo say the same of every one, but where slo is stricter on purpose."""
+    cases = [(key, text) for key, texts in CALENDAR.items() for text in texts]
+    files = []
+    for i, (key, text) in enumerate(cases):
+        config = {
+            "route": {"receiver": "r"},
+            "receivers": [{"name": "r"}],
+            "time_intervals": [{"name": "t", "time_intervals": [{key: [text]}]}],
+        }
+        path = tmp_path / f"{i}.yml"
+        path.write_text(json.dumps(config))
+        files.append(path)
+    proc = subprocess.run(
+        ["amtool", "check-config", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+
+    # Alertmanager 0.25 takes month numbers out of range (a month that never comes); slo says so.
+    stricter = {("months", "13"), ("months", "0")}
+    for path, (key, text) in zip(files, cases):
+        alertmanager_accepts = f"Checking '{path}'  SUCCESS" in output
+        slo_accepts = calendar_range_problem(key, text) is None
+        if (key, text) in stricter:
+            assert alertmanager_accepts and not slo_accepts
+        else:
+            assert alertmanager_accepts == slo_accepts, (key, text)
+
+
+# --- rule labels ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("spec", "where"),
+    [
+        (SERVICE + "labels: {__name__: x}\n", "4:10: error [spec/reserved-label] labels.__name__"),
+        (
+            threshold("up", labels="{__name__: x}"),
+            "9:14: error [spec/reserved-label] thresholds[0].labels.__name__",
+        ),
+        (
+            ratio("x_total") + "    alerting: {page: {labels: {__name__: x}}}\n",
+            "11:32: error [spec/reserved-label] slos[0].alerting.page.labels.__name__",
+        ),
+    ],
+)
+def test_the_series_name_label_is_refused_as_a_rule_label(spec, where):
+    found = errors_of(spec)
+
+    assert [line for line in found if line.startswith(f"slo/svc.yaml:{where}")], found
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_promtool_refuses_the_series_name_as_a_rule_label_and_takes_other_double_underscores(
+    tmp_path,
+):
+    files = []
+    for i, label in enumerate(["__name__", "__tier"]):
+        rule = {"alert": "A", "expr": "up", "labels": {label: "x"}}
+        path = tmp_path / f"{i}.yml"
+        path.write_text(json.dumps({"groups": [{"name": "g", "rules": [rule]}]}))
+        files.append(path)
+    proc = subprocess.run(
+        ["promtool", "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+    output = proc.stdout + proc.stderr
+
+    assert "invalid label name: __name__" in output
+    assert f"Checking {files[1]}\n  SUCCESS" in output
+    assert errors_of(SERVICE + "labels: {__tier: x}\n") == []

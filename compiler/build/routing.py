@@ -72,6 +72,53 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     return f"; known: {', '.join(sorted(known))}" if known else ""
 
 
+# The calendar ranges of a time interval as Alertmanager 0.25 reads them (timeinterval.go):
+# weekdays from sunday (0) to saturday (6), months by name or 1-12, days of the month 1-31 or
+# -31..-1 from the end, years; a range's start may not come after its end ("saturday:sunday",
+# "december:january" and "2026:2025" are refused when Alertmanager loads the config).
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+MONTHS = (
+    *("january", "february", "march", "april", "may", "june", "july", "august"),
+    *("september", "october", "november", "december"),
+)
+
+
+def calendar_range_problem(key: str, text: str) -> str | None:
+    """Why Alertmanager refuses ``text`` as an entry of ``key`` (weekdays, days_of_month,
+    months, years) of a time range, or None. The schema has checked its shape."""
+    parts = text.lower().split(":")
+    if key == "weekdays":
+        begin, end = (WEEKDAYS.index(p) for p in (parts[0], parts[-1]))
+        if begin > end:
+            return f"{text}: the start day comes after the end day (weeks run sunday to saturday)"
+        return None
+    if key == "months":
+        numbers = []
+        for part in parts:
+            number = (
+                int(part) if part.isdigit() else MONTHS.index(part) + 1 if part in MONTHS else 0
+            )
+            if not 1 <= number <= 12:
+                return f"{text}: '{part}' is not a month (january to december, or 1 to 12)"
+            numbers.append(number)
+        if numbers[0] > numbers[-1]:
+            return f"{text}: the start month comes after the end month"
+        return None
+    if key == "years":
+        if int(parts[0]) > int(parts[-1]):
+            return f"{text}: the start year comes after the end year"
+        return None
+    begin, end = int(parts[0]), int(parts[-1])  # days_of_month
+    for day in (begin, end):
+        if day == 0 or not -31 <= day <= 31:
+            return f"{text}: {day} is not a day of the month (1 to 31, or -31 to -1 from the end)"
+    if begin < 0 < end:
+        return f"{text}: a range that starts from the end of the month must end there too"
+    if (begin + 28 if begin < 0 else begin) > (end + 28 if end < 0 else end):
+        return f"{text}: the end day comes before the start day"
+    return None
+
+
 class RoutingBuilder(DocumentBuilder):
     def __init__(
         self,
@@ -224,6 +271,11 @@ class RoutingBuilder(DocumentBuilder):
                             "routing/time-range",
                             f"start_time {t['start_time']} must be before end_time {t['end_time']}",
                         )
+                for key in ("weekdays", "days_of_month", "months", "years"):
+                    for k, text in enumerate(r.get(key, [])):
+                        problem = calendar_range_problem(key, text)
+                        if problem:
+                            self.fail(path + (key, k), "routing/time-range", problem)
                 location = r.get("location")
                 if location is not None and location not in ("UTC", "Local"):
                     try:

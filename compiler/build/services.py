@@ -33,6 +33,7 @@ from compiler.spec.yaml_source import SourceDocument
 # The generated promtool tests step through `for` minute by minute: 7d takes promtool ~10 s, 30d
 # ~40 s. A condition pending for longer than a week is better written as an SLO.
 MAX_FOR = 7 * 86400
+METRIC_NAME_LABEL = "__name__"  # valid by the label grammar; Prometheus refuses it on a rule
 
 
 def _decimal(value: object) -> Decimal:
@@ -75,7 +76,16 @@ class DocumentBuilder:
 class ServiceBuilder(DocumentBuilder):
     def labels(self, path: tuple, mapping: dict | None) -> tuple[tuple[str, str], ...]:
         for key in mapping or {}:
-            if key in conventions.RESERVED_LABELS:
+            if key == METRIC_NAME_LABEL:
+                self.diagnostics.append(
+                    error(
+                        self.doc.key_at(path + (key,)),
+                        "spec/reserved-label",
+                        f"{field_path(path + (key,))}: '{key}' holds a series' name in "
+                        "Prometheus, which refuses it as a rule's label; choose another name",
+                    )
+                )
+            elif key in conventions.RESERVED_LABELS:
                 self.diagnostics.append(
                     error(
                         self.doc.key_at(path + (key,)),

@@ -15,6 +15,33 @@ from compiler.pipeline.sources import Source, read_base_config
 from compiler.spec.validate import document_kind, validate_document
 from compiler.spec.yaml_source import SourceDocument, load_documents
 
+# SLOs and thresholds in one file, across its documents (one service has at most 100 SLOs and
+# 200 thresholds, by its schema). What a file costs to compile grows with its objectives: 500
+# take about 2 s of one core; 5,000 took 15 s (bench/README.md, hostile inputs).
+MAX_FILE_OBJECTIVES = 500
+
+
+def too_many_objectives(documents: list[SourceDocument]) -> Diagnostic | None:
+    """An error at the first objective beyond MAX_FILE_OBJECTIVES, counted before anything is
+    validated or built: the file is refused as a whole, in time that does not grow with it."""
+    count = 0
+    for doc in documents:
+        if not isinstance(doc.data, dict):
+            continue
+        for key in ("slos", "thresholds"):
+            items = doc.data.get(key)
+            if not isinstance(items, list):
+                continue
+            if count + len(items) > MAX_FILE_OBJECTIVES:
+                return error(
+                    doc.at((key, MAX_FILE_OBJECTIVES - count)),
+                    "spec/too-many-objectives",
+                    f"more than {MAX_FILE_OBJECTIVES} SLOs and thresholds in one file; put "
+                    "each service in a file of its own",
+                )
+            count += len(items)
+    return None
+
 
 @dataclass
 class LoadedService:
@@ -45,6 +72,10 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
         loaded.diagnostics.append(
             error(Position(name), "spec/empty", "file holds no spec document")
         )
+    too_many = too_many_objectives(documents)
+    if too_many is not None:
+        loaded.diagnostics.append(too_many)
+        return loaded
     for doc in documents:
         kind, diagnostics = document_kind(doc)
         loaded.diagnostics.extend(diagnostics)

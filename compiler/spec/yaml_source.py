@@ -21,6 +21,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE_BYTES = 1024 * 1024  # a spec file is hand-written; 1 MiB is far beyond any real one
 MAX_NODES = 200_000  # after alias expansion
 MAX_DEPTH = 64
+# Documents in one file (`---` between them). A spec file holds one service, and its Routing
+# document at most; what a file costs to compile grows with its services (bench/README.md).
+MAX_DOCUMENTS = 100
 _BASE_60_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 # The tags of plain YAML data. Anything else (!!python/object/apply:..., !!omap, custom !tags) is
 # refused: PyYAML would build a list from a !!python/object/apply list and hide the tag.
@@ -332,6 +335,15 @@ def load_documents(file: str, text: bytes | str) -> tuple[list[SourceDocument], 
                 continue
             if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
                 continue  # an empty document between two '---'
+            if len(documents) == MAX_DOCUMENTS:
+                return [], [
+                    error(
+                        Position(file, node.start_mark.line + 1, node.start_mark.column + 1),
+                        "yaml/too-large",
+                        f"more than {MAX_DOCUMENTS} documents in one file; put each service "
+                        "in a file of its own",
+                    )
+                ]
             builder = _Builder(file)
             data = builder.build(node, ())
             diagnostics.extend(builder.diagnostics)

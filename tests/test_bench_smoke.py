@@ -190,13 +190,13 @@ def test_report_renders_tables_and_chart_from_the_results(compile_results, eval_
 @needs_prometheus
 def test_push_throughput_pushes_everything_then_the_unchanged_re_push_writes_nothing(push_results):
     p = push_results["params"]
-    # 5 services: a dashboard each and the overview; 3 with SLOs (sli, period and alerts groups)
-    # and 2 with thresholds alone (one group)
+    # 5 services: a dashboard each and the overview; 3 with SLOs (the sli group, alerts
+    # included, and the period group) and 2 with thresholds alone (one group)
     assert (p["services"], p["dashboards"], p["rule_files"], p["rule_groups"]) == (
         5,
         6,
         5,
-        3 * 3 + 2,
+        3 * 2 + 2,
     )
     shapes = {"all": push_results["all"], **push_results["split"]}
     assert set(shapes) == {"all", "prometheus", "grafana", "mimir"}

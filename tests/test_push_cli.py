@@ -83,8 +83,8 @@ def test_acceptance_push_verify_repeat_and_diff_exit_codes(tmp_path, live):
     compile_into(tmp_path)
     changed = slo("diff", "--format", "markdown", env=env)
     assert changed.exit_code == 1
-    assert "| prometheus | 0 | 3 | 0 |" in changed.output
-    assert "! group slo-checkout-alerts (checkout.rules.yml)" in changed.output
+    assert "| prometheus | 0 | 2 | 0 |" in changed.output
+    assert "! group slo-checkout-sli (checkout.rules.yml)" in changed.output
 
     rules_dir = prom.directory / "rules"
     before = {p.name: p.read_bytes() for p in rules_dir.iterdir()}
@@ -98,7 +98,7 @@ def test_acceptance_push_verify_repeat_and_diff_exit_codes(tmp_path, live):
 
     report = json.loads(slo("diff", "--format", "json", env=env).output)
     assert report["changed"] is True
-    assert [t["counts"]["updated"] for t in report["targets"] if t["target"] == "prometheus"] == [3]
+    assert [t["counts"]["updated"] for t in report["targets"] if t["target"] == "prometheus"] == [2]
 
 
 def test_exit_codes_for_nothing_configured_unknown_targets_and_bad_targets_files(

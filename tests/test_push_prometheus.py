@@ -176,7 +176,7 @@ def test_a_link_in_the_rules_directory_is_never_read_backed_up_or_restored_throu
     link.unlink()
     link.symlink_to(secret)
     rule_file = out / conventions.rules_file("checkout")  # rejected by the server: a restore
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
 
     report = push(endpoints_for(server), model, out, checks=False)["prometheus"]
     assert report.status == "failed"
@@ -206,7 +206,7 @@ def test_replaced_and_restored_rule_files_keep_their_mode(tmp_path, server):
     good = on_disk.read_bytes()
 
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
     failed = push(endpoints_for(server), model, out, checks=False)["prometheus"]
     assert "restored and reloaded" in failed.errors[0]
     assert on_disk.read_bytes() == good and stat.S_IMODE(on_disk.stat().st_mode) == 0o640
@@ -234,7 +234,7 @@ def test_a_reload_prometheus_rejects_restores_the_previous_files(tmp_path, serve
     # A file the server rejects although the local check passed it (a newer promtool than the
     # server, say): here the check is switched off to reach the server's own refusal.
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
     report = push(endpoints_for(server), model, out, checks=False)["prometheus"]
 
     assert report.status == "failed"
@@ -250,7 +250,7 @@ def test_promtool_refuses_a_broken_file_before_anything_is_written(tmp_path, ser
     out = tmp_path / "out"
     model = write_rules(specs(tmp_path), out)
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(rate(", "expr: sum(rate((", 1))
+    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
     report = push(endpoints_for(server), model, out)["prometheus"]
     assert report.status == "failed"
     assert "promtool check rules failed; nothing was pushed" in report.errors[0]
@@ -293,15 +293,15 @@ def test_diff_sees_a_changed_objective_as_an_updated_group(tmp_path, server):
     report = diff(endpoints_for(server), model, out)["prometheus"]
     updated = {c.object: c.details for c in report.plan.pending}
     assert set(updated) >= {
-        "group slo-checkout-alerts (checkout.rules.yml)",
+        "group slo-checkout-sli (checkout.rules.yml)",
         "group slo-checkout-period (checkout.rules.yml)",
     }
     assert all(c.kind == "updated" for c in report.plan.pending)
     assert (
-        "rule 1 (ErrorBudgetBurn): expr, annotations differ"
-        in updated["group slo-checkout-alerts (checkout.rules.yml)"]
+        "rule 17 (ErrorBudgetBurn): expr, annotations differ"
+        in updated["group slo-checkout-sli (checkout.rules.yml)"]
     )
     assert (
         updated["group slo-checkout-period (checkout.rules.yml)"][0]
-        == "rule 1 (slo:objective:ratio): expr differs"
+        == "rule 3 (slo:objective:ratio): expr differs"
     )

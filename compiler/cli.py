@@ -10,13 +10,15 @@ import contextlib
 import gc
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from compiler import importers, pipeline
+from compiler import backfill, importers, pipeline
+from compiler.backfill.source import parse_rfc3339_ms
 from compiler.checks import toolrun
 from compiler.core import conventions, windows
 from compiler.core.diagnostics import CompileError, Diagnostic, Severity
@@ -25,9 +27,10 @@ from compiler.importers.common import valid_name
 from compiler.pipeline import output, workers
 from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
+from compiler.push import client as push_client
 from compiler.push import endpoints, registry, report, runner
 from compiler.push.plan import Progress
-from compiler.push.transport import PushError, redact
+from compiler.push.transport import PushError, Transport, redact
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
@@ -508,6 +511,167 @@ def import_cmd(
     for path in written:
         click.echo(f"wrote {path.as_posix()}")
     click.echo(f"next: review the warnings above, then `slo compile {out_dir}`")
+
+
+# --- backfill ------------------------------------------------------------------------------
+def _instant_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """A time as ms since the epoch: "now", a duration ago (30d), RFC 3339 or Unix seconds."""
+    now = int(time.time() * 1000)
+    text = value.strip()
+    if text == "now":
+        return now
+    try:
+        return now - parse_duration(text) * 1000
+    except DurationError:
+        pass
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{value}' is not a time: use now, a duration ago (30d, 12h), RFC 3339 "
+            "(2024-05-01T00:00:00Z) or Unix seconds"
+        ) from None
+
+
+@cli.command(name="backfill")
+@click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    callback=_instant_option,
+    help="Start: a duration ago (30d), RFC 3339 or Unix seconds.",
+)
+@click.option(
+    "--until", default="now", show_default=True, callback=_instant_option, help="End, as --since."
+)
+@click.option("--service", "only", multiple=True, help="Only this service (repeatable).")
+@click.option("--prometheus", "url", help="Query API to read the raw data from.")
+@click.option("--env", "env_name", envvar="SLO_ENV", help="Take the URL from this environment.")
+@click.option(
+    "--targets-file",
+    default=conventions.TARGETS_FILE,
+    show_default=True,
+    type=click.Path(),
+    help="Named environments.",
+)
+@click.option(
+    "--to",
+    "engine",
+    type=click.Choice(backfill.ENGINES),
+    default=backfill.PROMETHEUS,
+    show_default=True,
+    help="Write Prometheus TSDB blocks, or import into VictoriaMetrics (the --prometheus URL).",
+)
+@click.option(
+    "--output-dir",
+    default="backfill-blocks",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the TSDB blocks go (--to prometheus).",
+)
+@click.option(
+    "--out",
+    "text_dir",
+    type=click.Path(file_okay=False),
+    help="Also keep the OpenMetrics text here (one file per 2-hour block).",
+)
+@click.option(
+    "--rules-dir",
+    help="The directory Prometheus will load the rule files from, as it names it, when they "
+    "are not live yet: the group phase is hashed from the file path.",
+)
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=60, help="Seconds per query.")
+def backfill_cmd(
+    specs: str,
+    since: int,
+    until: int,
+    only: tuple[str, ...],
+    url: str | None,
+    env_name: str | None,
+    targets_file: str,
+    engine: str,
+    output_dir: str,
+    text_dir: str | None,
+    rules_dir: str | None,
+    timeout: float,
+) -> None:
+    """Compute the history of every series the rules record (events per window, ratios, burn
+    rate, the period SLI and budget) from the raw data, as the live rules would have recorded
+    it, and write it as TSDB blocks or into VictoriaMetrics.
+
+    Run it after `slo push`: on Prometheus the samples land on the live groups' evaluation grid
+    and stop before the first one the server records. Nothing is written unless every query
+    answered.
+
+    \b
+    Examples:
+      slo backfill --since 30d --prometheus http://127.0.0.1:9090
+      mv backfill-blocks/* /var/lib/prometheus/metrics2/     # loaded within a minute
+      slo backfill --since 7d --env prod --to victoriametrics --service checkout
+    """
+    try:
+        found = endpoints.resolve(
+            {"prometheus.url": url}, targets_file=Path(targets_file), env_name=env_name
+        )
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(1)
+    target = found.targets.get("prometheus")
+    if target is None:
+        click.secho(
+            "error [backfill/no-source] no query API: use --prometheus URL or --env NAME",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
+    model, diagnostics = pipeline.load_tree(Path(specs))
+    if model is None:
+        _print_diagnostics(diagnostics)
+        sys.exit(1)
+    services = [s for s in model.services if s.slos and (not only or s.name in only)]
+    missing = sorted(set(only) - {s.name for s in model.services})
+    if missing or not services:
+        what = f"no service {missing[0]!r} with SLOs" if missing else "no service has SLOs"
+        click.secho(f"error [backfill/service] {specs}: {what}", fg="red", err=True)
+        sys.exit(1)
+    tls = found.tls.get("prometheus", push_client.Tls())
+    transport = Transport(
+        target.url, timeout=timeout, verify=tls.verify(found.tls_verify), cert=tls.cert()
+    )
+    params = {"nocache": "1"} if engine == backfill.VICTORIAMETRICS else {}
+    api = backfill.QueryApi(transport, params)
+    try:
+        plans = backfill.plan(services, api, since, until, engine, rules_dir)
+        result = backfill.compute(plans, api, since, engine)
+        summary = backfill.write(
+            result,
+            engine,
+            output_dir=Path(output_dir) if engine == backfill.PROMETHEUS else None,
+            openmetrics_dir=Path(text_dir) if text_dir else None,
+            importer=transport,
+        )
+    except (backfill.BackfillError, OSError) as exc:
+        click.secho(f"error [backfill] {redact(str(exc))}", fg="red", err=True)
+        sys.exit(1)
+    for p in plans:
+        click.echo(
+            f"{p.service.name}: {p.sli.name} at {p.sli.phase} ms into each "
+            f"{format_duration(p.sli.interval)} ({p.sli.how}); {p.period.name} at "
+            f"{p.period.phase} ms into each {format_duration(p.period.interval)}"
+        )
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    click.echo(f"wrote {summary}")
+    if engine == backfill.PROMETHEUS:
+        click.echo(
+            f"next: move the block directories of {output_dir} into Prometheus' data directory "
+            "(--storage.tsdb.path); it loads them within a minute"
+        )
 
 
 def main() -> None:

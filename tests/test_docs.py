@@ -37,6 +37,7 @@ NEEDS_TOOLS = {"test": ("promtool", "amtool")}  # run for real when the tools ar
 LIVE = {  # parsed only: they need servers
     "push": "writes to live Prometheus, Alertmanager, Grafana or Mimir servers",
     "diff": "reads live Prometheus, Alertmanager, Grafana or Mimir servers",
+    "backfill": "reads a live query API (and imports into VictoriaMetrics)",
 }
 # Subcommands whose README output is the real output on the repository's samples, checked line by
 # line ("..." skips lines). Elsewhere the README shows illustrative output (a spec with an error,

@@ -1,0 +1,306 @@
+"""The pure core of `slo backfill`: a service's raw events -> every series its rules record.
+
+Input: for each SLO, raw window and kind (``total``, ``errors``), the value its raw recording
+rule would have recorded at each instant of the SLI group's evaluation grid (the rule's own
+expression, run through the query API). Output: every series the SLI and period groups record
+(``compiler/targets/prometheus.py``), computed exactly as the rules compute them: a window is its
+head plus pieces read at exact offsets, a missing piece is a hole, ratios are weighted by the
+seconds that had data, the period reads weekly and one-day pieces on its own group's grid.
+
+Each value depends on its instant alone, so what this computes equals what live rules on the
+same grid would have recorded had they run over the whole range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, Service
+from compiler.core.windows import (
+    DAY,
+    Layout,
+    base_window,
+    current_burn_window,
+    layout,
+    period_group_interval,
+    period_pieces,
+    service_windows,
+    slos_by_window,
+)
+
+RAW_KINDS = (names.TOTAL, names.ERRORS)  # queried; ``seconds`` follows from the total
+KINDS = (names.TOTAL, names.ERRORS, names.SECONDS)
+
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, the metric name included
+Values = list[float | None]  # one slot per grid instant; None where no sample is recorded
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Evaluation instants ``start + n * step`` for n < ``count``, in milliseconds."""
+
+    start: int
+    step: int
+    count: int
+
+    def times(self) -> range:
+        return range(self.start, self.start + self.step * self.count, self.step)
+
+    def at_or_before(self, t: int) -> int:
+        """The index of the last instant at or before ``t`` (may be out of range)."""
+        return (t - self.start) // self.step
+
+
+def grid(phase: int, step: int, since: int, until: int) -> Grid:
+    """The instants on ``phase + n * step`` (ms) within [since, until]."""
+    first = since + (phase - since) % step
+    count = max(0, (until - first) // step + 1)
+    return Grid(first, step, count)
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: Labels
+    grid: Grid
+    values: Values
+
+    def samples(self) -> Iterator[tuple[int, float]]:
+        for t, value in zip(self.grid.times(), self.values):
+            if value is not None:
+                yield t, value
+
+
+@dataclass
+class History:
+    """Every recorded series of one service, by labels (metric name included)."""
+
+    series: dict[Labels, Series] = field(default_factory=dict)
+
+    def add(self, name: str, labels: Mapping[str, str], g: Grid, values: Values) -> None:
+        if any(v is not None for v in values):
+            key = tuple(sorted({"__name__": name, **labels}.items()))
+            self.series[key] = Series(key, g, values)
+
+
+def raw_windows(service: Service) -> tuple[int, ...]:
+    """The windows the raw rules of ``service`` read (the base and any shorter one)."""
+    return service_layout(service).raw
+
+
+def service_layout(service: Service) -> Layout:
+    return layout(service.evaluation_interval, service_windows(service))
+
+
+def _divide(a: float, b: float) -> float:
+    """IEEE division as PromQL does it: x/0 is ±Inf, 0/0 NaN."""
+    if b == 0:
+        if a == 0 or math.isnan(a):
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def compute(
+    service: Service,
+    raw: Mapping[tuple[str, int, str], Values],
+    sli: Grid,
+    period: Grid,
+    left_closed: bool = True,
+) -> History:
+    """Every series the rules of ``service`` record on ``sli`` (its SLI group's instants) and
+    ``period`` (its period group's), from ``raw[(slo, window, kind)]`` on ``sli``.
+
+    ``left_closed``: ranges include their first instant (PromQL; MetricsQL's exclude it), which
+    matters only where a body read one base window back falls back to an older one.
+    """
+    lay = service_layout(service)
+    ms = 1000
+    step = sli.step
+    out = History()
+    # events[(slo, kind)][window seconds] on the SLI grid
+    events: dict[tuple[str, str], dict[int, Values]] = {}
+    for slo in service.slos:
+        for window in lay.raw:
+            totals = list(raw.get((slo.name, window, names.TOTAL), [None] * sli.count))
+            errors = list(raw.get((slo.name, window, names.ERRORS), [None] * sli.count))
+            seconds: Values = [None if v is None else float(window) for v in totals]
+            events.setdefault((slo.name, names.TOTAL), {})[window] = totals
+            events.setdefault((slo.name, names.ERRORS), {})[window] = errors
+            events.setdefault((slo.name, names.SECONDS), {})[window] = seconds
+
+    base = lay.base
+    for size in lay.sizes:
+        reach = base * ms if lay.single_body(size) else step - 1
+        terms = [(p.size, p.offset * ms) for p in lay.pieces(size)]
+        for per_window in events.values():
+            head = per_window[base]
+            values: Values = []
+            for n in range(sli.count):
+                total: float | None = head[n]
+                t = sli.start + n * step
+                for piece, offset in terms:
+                    found = _last_in(per_window[piece], sli, t - offset, reach, left_closed)
+                    if found is not None:
+                        total = found if total is None else total + found
+                values.append(total)
+            per_window[size] = values
+
+    for (slo_name, kind), per_window in events.items():
+        for window, values in per_window.items():
+            labels = {
+                names.SERVICE: service.name,
+                names.SLO: slo_name,
+                names.KIND: kind,
+                names.WINDOW: format_duration(window),
+            }
+            out.add(names.EVENTS, labels, sli, values)
+
+    ratios: dict[tuple[str, int], Values] = {}
+    for window, slos in slos_by_window(service):
+        for slo in slos:
+            err = events[(slo.name, names.ERRORS)][window]
+            tot = events[(slo.name, names.TOTAL)][window]
+            sec = events[(slo.name, names.SECONDS)][window]
+            values = [
+                None if e is None or t is None or s is None else _divide(e, t) * (s / window)
+                for e, t, s in zip(err, tot, sec)
+            ]
+            ratios[(slo.name, window)] = values
+            labels = {names.SERVICE: service.name, names.SLO: slo.name}
+            out.add(names.error_ratio(window), labels, sli, values)
+    for slo in service.slos:
+        window = current_burn_window(slo)
+        budget = float(names.number(slo.error_budget))
+        burn = [None if v is None else _divide(v, budget) for v in ratios[(slo.name, window)]]
+        labels = {
+            names.SERVICE: service.name,
+            names.SLO: slo.name,
+            names.WINDOW: format_duration(window),
+        }
+        out.add(names.CURRENT_BURN_RATE, labels, sli, burn)
+
+    _period(service, events, sli, period, out)
+    return out
+
+
+def _last_in(values: Values, g: Grid, end: int, reach: int, left_closed: bool) -> float | None:
+    """``last_over_time(x[reach] @ end)`` for a series on grid ``g``: the newest sample in
+    [end - reach, end] (or (end - reach, end])."""
+    n = g.at_or_before(end)
+    lowest = end - reach
+    while n >= 0:
+        t = g.start + n * g.step
+        if t < lowest or (t == lowest and not left_closed):
+            return None
+        if n < g.count and values[n] is not None:
+            return values[n]
+        n -= 1
+    return None
+
+
+def _period(
+    service: Service,
+    events: Mapping[tuple[str, str], Mapping[int, Values]],
+    sli: Grid,
+    period: Grid,
+    out: History,
+) -> None:
+    """The period group: the weekly record, each period length's record, and per SLO its
+    ratio, budget remaining and constants, on the period group's own grid."""
+    ms = 1000
+    interval = service.evaluation_interval
+    base, group = base_window(interval), period_group_interval(interval)
+    pin_sli, pin_group = sli.step - 1, period.step - 1
+    days = sorted({slo.period // DAY for slo in service.slos})
+    week: dict[tuple[str, str], Values] = {}
+    if days[-1] >= 7:
+        for key, per_window in events.items():
+            day = per_window[DAY]
+            values: Values = []
+            for t in period.times():
+                total: float | None = None
+                for k in range(7):
+                    found = _last_in(day, sli, t - (base + k * DAY) * ms, pin_sli, True)
+                    if found is not None:
+                        total = found if total is None else total + found
+                values.append(total)
+            week[key] = values
+            labels = {
+                names.SERVICE: service.name,
+                names.SLO: key[0],
+                names.KIND: key[1],
+                names.WINDOW: names.WEEK_WINDOW,
+            }
+            out.add(names.EVENTS, labels, period, values)
+    whole: dict[tuple[str, str], Values] = {}
+    for length in days:
+        slos = [slo for slo in service.slos if slo.period // DAY == length]
+        pieces = period_pieces(length * DAY, base, group)
+        for slo in slos:
+            for kind in KINDS:
+                key = (slo.name, kind)
+                day = events[key][DAY]
+                values = []
+                for t in period.times():
+                    total = None
+                    for piece, offset in pieces:
+                        end = t - offset * ms
+                        if piece == "week":
+                            found = _last_in(week[key], period, end, pin_group, True)
+                        else:
+                            found = _last_in(day, sli, end, pin_sli, True)
+                        if found is not None:
+                            total = found if total is None else total + found
+                    values.append(total)
+                whole[key] = values
+                labels = {
+                    names.SERVICE: service.name,
+                    names.SLO: slo.name,
+                    names.KIND: kind,
+                    names.WINDOW: names.PERIOD_WINDOW,
+                }
+                out.add(names.EVENTS, labels, period, values)
+    for slo in service.slos:
+        _period_slo(service, slo, whole, period, out)
+
+
+def _period_slo(
+    service: Service,
+    slo: SLO,
+    whole: Mapping[tuple[str, str], Values],
+    period: Grid,
+    out: History,
+) -> None:
+    labels = {names.SERVICE: service.name, names.SLO: slo.name}
+    info = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
+    constant = [(names.OBJECTIVE, info, slo.objective)]
+    constant += [
+        (names.ERROR_BUDGET, labels, slo.error_budget),
+        (names.PERIOD, labels, Decimal(slo.period)),
+    ]
+    for name, these, value in constant:
+        out.add(name, these, period, [float(names.number(value))] * period.count)
+    ratio = [
+        None if e is None or t is None else _divide(e, t)
+        for e, t in zip(whole[(slo.name, names.ERRORS)], whole[(slo.name, names.TOTAL)])
+    ]
+    out.add(names.PERIOD_ERROR_RATIO, labels, period, ratio)
+    budget = float(names.number(slo.error_budget))
+    out.add(
+        names.BUDGET_REMAINING,
+        labels,
+        period,
+        [None if r is None else 1 - _divide(r, budget) for r in ratio],
+    )
+
+
+def raw_keys(service: Service) -> Sequence[tuple[SLO, int, str]]:
+    """(SLO, window, kind) of every raw series the core needs, in rule order."""
+    return [
+        (slo, w, kind) for slo in service.slos for w in raw_windows(service) for kind in RAW_KINDS
+    ]

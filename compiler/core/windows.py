@@ -14,6 +14,7 @@ the budget share stays what the table says:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -194,6 +195,12 @@ def period_group_interval(interval: int) -> int:
 
 
 def layout(interval: int, windows: Iterable[int]) -> Layout:
+    """The recorded sizes for ``windows`` at ``interval`` (see ``_layout``)."""
+    return _layout(interval, tuple(sorted(set(windows))))
+
+
+@functools.lru_cache(maxsize=256)  # services share a handful of window sets
+def _layout(interval: int, windows: tuple[int, ...]) -> Layout:
     """The recorded sizes for ``windows`` at ``interval``: each window and each window less one
     base window (the body a window adds its head to), so every size is short to build."""
     base = base_window(interval)

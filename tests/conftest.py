@@ -4,9 +4,25 @@ those from there, never from this file."""
 from pathlib import Path
 
 import pytest
-from support import ROOT, copy_specs, have, servers, tls, write_files
+from support import ROOT, binaries, copy_specs, have, servers, tls, write_files
 
 from compiler.pipeline.output import MARKER, MARKER_TEXT
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that ask for a server fixture or carry a support guard are marked `binaries`."""
+    binaries.mark_items(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    binaries.begin(item)
+
+
+@pytest.fixture(autouse=True)
+def _binaries_marker_is_true(request):
+    """A test that starts promtool, amtool, Prometheus, ... without `binaries` fails."""
+    yield from binaries.watch(request.node)
 
 
 @pytest.fixture

@@ -1,12 +1,36 @@
 """Fixtures any test may ask for by name. Plain helpers and constants are in support/: import
 those from there, never from this file."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import ROOT, copy_specs, have, servers, tls, write_files
+from support import ROOT, binaries, compile_into, copy_specs, have, servers, tls, write_files
 
+from compiler.core.model import Model
 from compiler.pipeline.output import MARKER, MARKER_TEXT
+
+
+@dataclass(frozen=True)
+class Compiled:
+    out: Path  # the generated files, as `slo compile` writes out/
+    model: Model
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that ask for a server fixture or carry a support guard are marked `binaries`."""
+    binaries.mark_items(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    binaries.begin(item)
+
+
+@pytest.fixture(autouse=True)
+def _binaries_marker_is_true(request):
+    """A test that starts promtool, amtool, Prometheus, ... without `binaries` fails."""
+    yield from binaries.watch(request.node)
 
 
 @pytest.fixture
@@ -45,6 +69,14 @@ def alertmanager_server(tmp_path):
     the test."""
     with servers.alertmanager(tmp_path / "alertmanager") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def compiled_examples(tmp_path_factory) -> Compiled:
+    """The shipped examples (slo/) compiled in this session, not the committed out/: what tool
+    runs and pushes should prove. Shared by the session: read it, copy it before editing."""
+    out = tmp_path_factory.mktemp("compiled-examples") / "out"
+    return Compiled(out, compile_into(ROOT / "slo", out).model)
 
 
 @pytest.fixture(scope="session")

@@ -547,8 +547,10 @@ def test_base_config_must_exist_and_live_outside_the_spec_directory(tmp_path):
 
 # --- the shipped example (acceptance) ------------------------------------------------------------
 @needs_amtool
-def test_example_config_passes_amtool_and_routes_each_severity_to_its_integration():
-    config = ROOT / "out" / conventions.ALERTMANAGER_CONFIG
+def test_example_config_passes_amtool_and_routes_each_severity_to_its_integration(
+    compiled_examples,
+):
+    config = compiled_examples.out / conventions.ALERTMANAGER_CONFIG  # a fresh compile
     check = subprocess.run(
         ["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60
     )
@@ -570,9 +572,10 @@ def test_example_config_passes_amtool_and_routes_each_severity_to_its_integratio
             assert list(receivers[receiver]) == ["name", integration], (team, severity, receiver)
 
 
-def test_example_routes_every_team_and_severity_in_the_routing_table():
-    table = yaml.safe_load((ROOT / "out" / conventions.ALERTMANAGER_ROUTE_TESTS).read_text())
-    teams = {s.team for s in compile_tree(ROOT / "slo").model.services}
+def test_example_routes_every_team_and_severity_in_the_routing_table(compiled_examples):
+    routes = compiled_examples.out / conventions.ALERTMANAGER_ROUTE_TESTS
+    table = yaml.safe_load(routes.read_text())
+    teams = {s.team for s in compiled_examples.model.services}
     covered = {
         (c["labels"]["team"], c["labels"]["severity"])
         for c in table["cases"]

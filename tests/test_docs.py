@@ -201,6 +201,10 @@ def test_the_readme_has_slo_examples_of_every_kind():
     assert {"validate", "compile", "test", "import", "push", "diff"} <= names, names
 
 
+def needs_tools(block) -> bool:
+    return any(command.name in NEEDS_TOOLS for command in block)
+
+
 @pytest.fixture
 def copy_of_repository(tmp_path, monkeypatch, proven) -> Path:
     for name in ("slo", "out", *SAMPLES):
@@ -212,7 +216,13 @@ def copy_of_repository(tmp_path, monkeypatch, proven) -> Path:
 
 
 @pytest.mark.parametrize(
-    "block", [block for _, block in README_BLOCKS], ids=[f"README.md:{n}" for n, _ in README_BLOCKS]
+    "block",
+    [
+        # A block that runs promtool or amtool (`slo test`) starts real binaries.
+        pytest.param(block, marks=[pytest.mark.binaries] if needs_tools(block) else [])
+        for _, block in README_BLOCKS
+    ],
+    ids=[f"README.md:{n}" for n, _ in README_BLOCKS],
 )
 def test_readme_example_runs_as_written(copy_of_repository, block):
     """The commands of one code block in order, in one copy: `compile` before `--check`."""

@@ -214,7 +214,6 @@ def test_an_internal_error_is_printed_redacted(monkeypatch, capsys):
     assert "zzzz" not in err and "pw@" not in err
 
 
-@pytest.mark.binaries
 def test_a_grafana_behind_a_private_ca_is_reached_with_its_ca_file_and_refused_without(
     tmp_path, monkeypatch, pki
 ):

@@ -4,12 +4,21 @@ errors, faults."""
 import pytest
 from fakes.grafana import FakeGrafana
 from fakes.server import Response
-from support.outtrees import dashboard, diff, push, specs, write_dashboard, write_rules
+from support.outtrees import (
+    dashboard,
+    diff,
+    push,
+    settings,
+    specs,
+    write_dashboard,
+    write_rules,
+)
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
+from compiler.push import runner
 from compiler.push.grafana import RECORD_KEY, Grafana
-from compiler.push.transport import Secret
+from compiler.push.transport import PushError, Secret
 
 
 @pytest.fixture
@@ -72,7 +81,15 @@ def test_push_creates_team_folders_and_managed_dashboards_then_changes_nothing(t
     assert recorded(grafana) == {"slo-checkout": team_folder, "slo-overview": "slo"}
     assert grafana.dashboards[conventions.GRAFANA_RECORD_UID]["folderUid"] == "slo"
     posts = [r.json() for r in grafana.writes() if r.path == "/api/dashboards/db"]
-    assert all(p["overwrite"] is True and p["dashboard"]["id"] is None for p in posts)
+    assert all(p["dashboard"]["id"] is None for p in posts)
+    # Dashboards are saved with the version read in the plan (0: new), never overwriting blind;
+    # the record is slo's alone and overwrites.
+    saves = {p["dashboard"]["uid"]: (p["overwrite"], p["dashboard"].get("version")) for p in posts}
+    assert saves == {
+        "slo-checkout": (False, 0),
+        "slo-overview": (False, 0),
+        conventions.GRAFANA_RECORD_UID: (True, None),
+    }
 
     writes = len(grafana.writes())
     again = push(endpoints_for(grafana), model, out)["grafana"]
@@ -342,3 +359,28 @@ def test_after_failed_writes_the_report_lists_exactly_what_did_not_land(tmp_path
         "created after push (not saved)"
     ]
     assert boards(grafana) == {"slo-checkout"}
+
+
+def test_a_dashboard_changed_between_plan_and_save_is_refused_not_overwritten(tmp_path, grafana):
+    """Optimistic locking: push saves with the version it read, so an edit made in Grafana after
+    the plan (which the plan never showed) is kept; Grafana answers 412 version-mismatch and the
+    push fails saying to run it again. The next push, which sees the edit, overwrites it."""
+    model, out = out_tree(tmp_path, overview=False)
+    assert push(endpoints_for(grafana), model, out)["grafana"].status == "pushed"
+    changed = {**dashboard("checkout"), "title": "SLO: checkout (v2)"}
+    write_dashboard(out, conventions.dashboard_file("checkout"), changed)
+    pushers, _ = runner.build(endpoints_for(grafana), model, settings(out))
+    (pusher,) = pushers
+    plan = pusher.plan()
+    assert [c.kind for c in plan.pending] == ["updated"]
+    # Someone saves the dashboard in the UI after the plan was read:
+    stored = grafana.dashboards["slo-checkout"]["dashboard"]
+    stored.update(description="edited in the UI", version=stored["version"] + 1)
+    with pytest.raises(PushError, match=r"changed in Grafana while slo was saving it \(412"):
+        pusher.apply(plan, lambda n: None)
+    assert grafana.dashboards["slo-checkout"]["dashboard"]["description"] == "edited in the UI"
+
+    again = push(endpoints_for(grafana), model, out)["grafana"]
+    assert again.status == "pushed", again.errors
+    live = grafana.dashboards["slo-checkout"]["dashboard"]
+    assert live["title"] == "SLO: checkout (v2)" and "description" not in live

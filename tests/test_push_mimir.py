@@ -7,6 +7,7 @@ import sys
 import pytest
 import yaml
 from fakes.mimir import FakeMimir
+from support import needs_promtool
 from support.outtrees import (
     SMALL_ALERTMANAGER_CONFIG,
     diff,
@@ -58,6 +59,7 @@ def generated(out, service):
     return rulegroups.load_rule_files(out / "prometheus" / "rules")[f"{service}.rules.yml"].groups
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mimir):
     model, out = out_tree(tmp_path)
     report = push(endpoints_for(mimir), model, out)["mimir"]
@@ -91,6 +93,7 @@ def test_push_writes_one_namespace_per_service_then_changes_nothing(tmp_path, mi
     assert len(mimir.writes()) == writes
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_a_foreign_slo_namespace_survives_a_push_with_and_without_prune(tmp_path, mimir):
     """Before, every group in any slo-* namespace that out/ lacked was deleted on every push."""
     mimir.rules[TENANT] = {"team-x": [FOREIGN_GROUP], "slo-retired": [FOREIGN_GROUP]}
@@ -115,6 +118,7 @@ def test_a_foreign_slo_namespace_survives_a_push_with_and_without_prune(tmp_path
     assert ("slo-retired", "theirs") not in recorded(mimir)
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_groups_slo_recorded_and_no_longer_generates_go_only_with_prune(tmp_path, mimir):
     model, out = out_tree(tmp_path)
     assert push(endpoints_for(mimir), model, out)["mimir"].status == "pushed"
@@ -146,6 +150,7 @@ def test_groups_slo_recorded_and_no_longer_generates_go_only_with_prune(tmp_path
     assert not diff(endpoints_for(mimir), model, out, prune=True)["mimir"].changed
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_entries_of_the_record_that_are_not_groups_slo_could_have_written_are_ignored(
     tmp_path, mimir
 ):
@@ -169,6 +174,7 @@ def test_entries_of_the_record_that_are_not_groups_slo_could_have_written_are_ig
     assert {ns for ns, _ in recorded(mimir)} == {"slo-checkout"}, "written again without them"
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_the_alertmanager_config_goes_to_the_tenant_and_is_compared_parsed(tmp_path, mimir):
     model, out = out_tree(tmp_path, with_search=False)
     write_alertmanager(out)
@@ -194,6 +200,7 @@ def test_the_alertmanager_config_goes_to_the_tenant_and_is_compared_parsed(tmp_p
     ]
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_push_converges_through_faults_and_reports_a_persistent_one(tmp_path, mimir):
     model, out = out_tree(tmp_path)
     mimir.fail("POST", "/prometheus/config/v1/rules/slo-search", status=503, times=2)
@@ -216,6 +223,7 @@ def test_push_converges_through_faults_and_reports_a_persistent_one(tmp_path, mi
     assert push(endpoints_for(mimir), model, out)["mimir"].status == "pushed"
 
 
+@needs_promtool  # push checks the rule files with promtool first
 def test_a_missing_token_or_tenant_is_refused_and_the_token_never_shows(tmp_path, mimir):
     model, out = out_tree(tmp_path, with_search=False)
     wrong = ep.Endpoints({"mimir": Mimir(mimir.url, TENANT, Secret("not-the-token"))})

@@ -293,7 +293,6 @@ def test_an_alias_bomb_in_a_rulers_answer_is_refused(tmp_path):
 
 
 # --- TLS with a target's own CA and client certificate --------------------------------------------
-@pytest.mark.binaries
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_a_ca_file_verifies_a_server_the_system_does_not_trust(pki, monkeypatch):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
@@ -308,7 +307,6 @@ def test_a_ca_file_verifies_a_server_the_system_does_not_trust(pki, monkeypatch)
         assert Transport(https.url, verify=False).request("GET", "/y").text == "/y"
 
 
-@pytest.mark.binaries
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_requests_ca_bundle_still_works_and_overrides_neither_a_ca_file_nor_insecure(
     pki, monkeypatch
@@ -321,7 +319,6 @@ def test_requests_ca_bundle_still_works_and_overrides_neither_a_ca_file_nor_inse
         assert Transport(https.url, verify=False).request("GET", "/c").text == "/c"
 
 
-@pytest.mark.binaries
 def test_a_client_certificate_is_presented_when_the_server_asks_for_one(pki):
     with Echo(tls=server_context(pki, client_certificates=True)) as https:
         without = Transport(https.url, verify=str(pki.ca), policy=RetryPolicy(retries=0))

@@ -83,6 +83,9 @@ class Work:
     delete: list[str] = field(default_factory=list)
     record: dict[str, str] | None = None  # written before any save: what was and will be slo's
     record_after: dict[str, str] | None = None  # written after the deletes, when it is smaller
+    # uid -> the version plan() read; a save sends it, so that Grafana refuses (412
+    # version-mismatch) a dashboard changed since, instead of overwriting a change nobody saw
+    versions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,7 +229,7 @@ class GrafanaPusher:
                 work.folders.append(folder)
                 plan.changes.append(Change("created", f"folder {folder.uid} ({folder.title})"))
         for dashboard in self.dashboards:
-            change = self._plan_dashboard(dashboard)
+            change = self._plan_dashboard(dashboard, work.versions)
             plan.changes.append(change)
             if change.kind != "unchanged":
                 work.save.append(dashboard)
@@ -355,7 +358,7 @@ class GrafanaPusher:
                 "hand if it is a leftover)"
             )
 
-    def _plan_dashboard(self, dashboard: Dashboard) -> Change:
+    def _plan_dashboard(self, dashboard: Dashboard, versions: dict[str, int]) -> Change:
         what = f"dashboard {dashboard.uid} ({dashboard.file})"
         response = self._call(
             "GET", f"/api/dashboards/uid/{quote(dashboard.uid, safe='')}", (200, 404), what
@@ -365,6 +368,8 @@ class GrafanaPusher:
             return Change("created", what)
         live = response.json()
         body, meta = live.get("dashboard") or {}, live.get("meta") or {}
+        if isinstance(body.get("version"), int):
+            versions[dashboard.uid] = body["version"]
         if conventions.GRAFANA_MANAGED_TAG not in (body.get("tags") or []):
             raise PushError(
                 f"{what}: Grafana already has a dashboard with uid {dashboard.uid} that slo does "
@@ -440,7 +445,9 @@ class GrafanaPusher:
                 )
             self._delete(uid)
 
-        errors = parallel.each(work.save, self._save, progress)
+        errors = parallel.each(
+            work.save, lambda d: self._save(d, work.versions.get(d.uid, 0)), progress
+        )
         errors += parallel.each(work.delete, delete, progress)
         if errors:
             total = len(work.save) + len(work.delete)
@@ -480,14 +487,16 @@ class GrafanaPusher:
                     f"{what}: Grafana has another folder titled {folder.title!r} (409); rename it"
                 )
 
-    def _save(self, dashboard: Dashboard) -> None:
+    def _save(self, dashboard: Dashboard, version: int) -> None:
+        """Save with the version plan() read (0: it was not there). slo's copy wins over edits
+        made in the UI before the plan, which it showed; one made since is refused by Grafana
+        (412 version-mismatch) rather than overwritten unseen, and the push says to run again."""
         body = {k: v for k, v in dashboard.body.items() if k not in IGNORED_FIELDS}
         payload = {
-            "dashboard": {**body, "id": None},
+            "dashboard": {**body, "id": None, "version": version},
             "folderUid": dashboard.folder.uid,
             "message": conventions.grafana_push_message(dashboard.file),
-            # slo's copy wins over edits made in the UI; those show in `slo diff` first
-            "overwrite": True,
+            "overwrite": False,
         }
         self._call(
             "POST", "/api/dashboards/db", (200,), f"save dashboard {dashboard.uid}", json=payload

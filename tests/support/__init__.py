@@ -132,6 +132,17 @@ def copy_specs(source: Path, tmp: Path) -> Path:
     return Path(shutil.copytree(source, tmp / "slo"))
 
 
+def compile_into(spec_dir: Path, out: Path):
+    """``spec_dir`` compiled now, its files written under ``out``: the CompileResult. Tools and
+    pushes prove this fresh output, so they test the compiler of this checkout, not the
+    committed out/ (whose bytes the golden tests compare)."""
+    from compiler import compile_tree
+
+    result = compile_tree(spec_dir)
+    write_files(out, result.artifacts)
+    return result
+
+
 def files_of(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory``: its path relative to it, with slashes -> its bytes."""
     return {

@@ -8,6 +8,7 @@ fixtures ``prometheus_server`` and ``alertmanager_server``.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import ALERTMANAGER_BINARY
+from support import binaries
 
 READY_DEADLINE = 20.0  # seconds; a loaded 2-core machine can be slow to start a Go binary
 STOP_DEADLINE = 10.0
@@ -84,6 +85,7 @@ def prometheus(
 ):
     """Prometheus loading ``directory/rules/*.yml`` (relative paths resolve against its config),
     or running ``config_text`` as its whole prometheus.yml."""
+    binary = binaries.require("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "rules").mkdir(exist_ok=True)
     config = directory / "prometheus.yml"
@@ -92,7 +94,7 @@ def prometheus(
     )
     port = free_port()
     argv = [
-        "prometheus",
+        binary,
         f"--config.file={config}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -104,13 +106,15 @@ def prometheus(
 
 @contextlib.contextmanager
 def alertmanager(directory: Path, config_text: str = BOOT_CONFIG):
-    assert ALERTMANAGER_BINARY, "guard the test with support.needs_alertmanager"
+    binary = binaries.require(
+        "prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager"
+    )
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "alertmanager.yml"
     config.write_text(config_text)
     port = free_port()
     argv = [
-        ALERTMANAGER_BINARY,
+        binary,
         f"--config.file={config}",
         f"--storage.path={directory / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",

@@ -210,13 +210,15 @@ def test_siblings_of_out_are_deleted_only_when_slo_made_them(tmp_path):
     ours = tmp_path / ".out.killed.new"  # a run killed after its first write
     ours.mkdir()
     (ours / output.MARKER).write_text(output.MARKER_TEXT)
+    empty = tmp_path / ".out.early.new"  # a run killed before its first write: nothing in it
+    empty.mkdir()
 
     assert [c.kind for c in output.write_tree({"a.yml": "b\n"}, out)] == ["changed"]
     for directory, text in foreign.items():
         assert (directory / "precious.txt").read_text() == text
     assert (target / "precious.txt").read_text() == "behind a link\n"
     assert (tmp_path / ".out.link.new").is_symlink()
-    assert not ours.exists()
+    assert not ours.exists() and not empty.exists()
 
     (out).rename(tmp_path / "gone")  # out/ missing: a foreign backup is not made out/ either
     output.recover(out)

@@ -13,6 +13,7 @@ which slo writes into it first, shows that slo made it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import difflib
@@ -254,6 +255,11 @@ def recover(out_dir: Path) -> None:
     for leftover in out_dir.absolute().parent.glob(f".{out_dir.name}.*.new"):
         if _has_marker(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.is_dir() and not leftover.is_symlink():
+            # A run killed between creating its staging tree and marking it leaves it empty;
+            # rmdir removes only an empty directory, so nothing of anyone's is lost.
+            with contextlib.suppress(OSError):
+                leftover.rmdir()
     backup = out_dir.with_name(out_dir.name + ".slo-old")
     if not _has_marker(backup):
         return

@@ -11,6 +11,7 @@ the Prometheus rules (they see the same exact windows: ``targets/promtool``).
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import needs_victoria_metrics, servers, write_files
+from support import GOLDEN, assert_passed, needs_victoria_metrics, servers, write_files
 
 from compiler import compile_tree
+from compiler.checks import toolrun
 from compiler.core.durations import parse_duration
 
 pytestmark = [pytest.mark.binaries, needs_victoria_metrics]
@@ -200,3 +202,13 @@ def test_the_period_sli_and_budget_are_exact(evaluated):
                 assert value == pytest.approx(shape(errors[t] / total[t]), rel=0.01, abs=1e-9)
                 seen += 1
             assert seen > 100, name
+
+
+def test_vmalert_dry_run_proves_every_file_and_rejects_a_broken_one(tmp_path):
+    out = Path(shutil.copytree(GOLDEN / "vmalert" / "out", tmp_path / "out"))
+    assert_passed(toolrun.test_output(out, only={"vmalert", "vmalert-replay"}))
+    broken = out / "vmalert" / "rules" / "search.rules.yml"
+    broken.write_text(broken.read_text().replace("sum(increase(", "sum(increase((", 1))
+    results = toolrun.test_output(out, only={"vmalert"})
+    assert [r.ok for r in results] == [False]
+    assert "search.rules.yml" in results[0].output

@@ -134,8 +134,8 @@ CASES = [
         "unknown-top-level-key-lists-allowed",
         "apiVersion: slo/v1\nservice: svc\nteam: web\nowner: bob\n",
         "slo/svc.yaml:4:1: error [schema/unknown-key] owner: unknown key 'owner'; allowed keys: "
-        "apiVersion, description, evaluation_interval, grafana_url, kind, labels, outputs, "
-        "service, slos, team, thresholds",
+        "apiVersion, description, engines, evaluation_interval, grafana_url, kind, labels, "
+        "outputs, service, slos, team, thresholds",
     ),
     case(
         "unknown-key-in-slo",

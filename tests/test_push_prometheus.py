@@ -17,6 +17,9 @@ from compiler.push.runner import NOTHING_WRITTEN
 
 pytestmark = needs_prometheus
 
+# The start of a raw rule: one more "(" makes the file unparsable.
+BREAKABLE = "expr: sum(increase("
+
 
 def loaded_groups(url: str) -> dict[tuple[str, str], dict]:
     with urllib.request.urlopen(url + "/api/v1/rules", timeout=5) as response:
@@ -176,7 +179,7 @@ def test_a_link_in_the_rules_directory_is_never_read_backed_up_or_restored_throu
     link.unlink()
     link.symlink_to(secret)
     rule_file = out / conventions.rules_file("checkout")  # rejected by the server: a restore
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
+    rule_file.write_text(rule_file.read_text().replace(BREAKABLE, BREAKABLE + "(", 1))
 
     report = push(endpoints_for(server), model, out, checks=False)["prometheus"]
     assert report.status == "failed"
@@ -206,7 +209,7 @@ def test_replaced_and_restored_rule_files_keep_their_mode(tmp_path, server):
     good = on_disk.read_bytes()
 
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
+    rule_file.write_text(rule_file.read_text().replace(BREAKABLE, BREAKABLE + "(", 1))
     failed = push(endpoints_for(server), model, out, checks=False)["prometheus"]
     assert "restored and reloaded" in failed.errors[0]
     assert on_disk.read_bytes() == good and stat.S_IMODE(on_disk.stat().st_mode) == 0o640
@@ -234,7 +237,7 @@ def test_a_reload_prometheus_rejects_restores_the_previous_files(tmp_path, serve
     # A file the server rejects although the local check passed it (a newer promtool than the
     # server, say): here the check is switched off to reach the server's own refusal.
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
+    rule_file.write_text(rule_file.read_text().replace(BREAKABLE, BREAKABLE + "(", 1))
     report = push(endpoints_for(server), model, out, checks=False)["prometheus"]
 
     assert report.status == "failed"
@@ -250,7 +253,7 @@ def test_promtool_refuses_a_broken_file_before_anything_is_written(tmp_path, ser
     out = tmp_path / "out"
     model = write_rules(specs(tmp_path), out)
     rule_file = out / conventions.rules_file("checkout")
-    rule_file.write_text(rule_file.read_text().replace("expr: sum(increase(", "expr: sum(increase((", 1))
+    rule_file.write_text(rule_file.read_text().replace(BREAKABLE, BREAKABLE + "(", 1))
     report = push(endpoints_for(server), model, out)["prometheus"]
     assert report.status == "failed"
     assert "promtool check rules failed; nothing was pushed" in report.errors[0]

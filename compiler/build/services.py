@@ -13,6 +13,8 @@ from compiler.core import conventions, windows
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
 from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.core.model import (
+    ENGINES,
+    PROMETHEUS_ENGINE,
     SLO,
     Alerting,
     Counter,
@@ -160,6 +162,7 @@ class ServiceBuilder(DocumentBuilder):
                 thresholds.append(threshold)
         labels = self.labels(("labels",), data.get("labels"))
         outputs = self.outputs(data.get("outputs", {}))
+        engines = self.engines(data.get("engines"))
         if self.diagnostics and any(d.severity >= Severity.ERROR for d in self.diagnostics):
             return None
         return Service(
@@ -173,6 +176,7 @@ class ServiceBuilder(DocumentBuilder):
             grafana_url=data.get("grafana_url"),
             outputs=outputs,
             evaluation_interval=interval or windows.DEFAULT_EVALUATION_INTERVAL,
+            engines=engines,
         )
 
     def evaluation_interval(self, raw: str | None) -> int | None:
@@ -206,6 +210,18 @@ class ServiceBuilder(DocumentBuilder):
                         f"evaluation interval of {format_duration(interval)}",
                     )
                     return
+
+    def engines(self, raw: list[str] | None) -> tuple[str, ...]:
+        if raw is None:
+            return (PROMETHEUS_ENGINE,)
+        if PROMETHEUS_ENGINE not in raw:
+            self.fail(
+                ("engines",),
+                "spec/engines",
+                f"add {PROMETHEUS_ENGINE}: its rules are the ones the generated promtool "
+                "tests prove, and the rules of every other engine are compiled to match them",
+            )
+        return tuple(engine for engine in ENGINES if engine in raw)
 
     def outputs(self, raw: dict) -> Outputs:
         kubernetes = raw.get("kubernetes", False)

@@ -216,12 +216,12 @@ def _cached_run(
 
 
 def _each_file(path: str, version: str, proof: EachFile, cache: ResultCache) -> ToolResult:
-    keys = {f: _key(version, "each", *proof.args, _content(f)) for f in proof.files}
+    keys = {f: _key(version, "each", *proof.args, proof.prefix, _content(f)) for f in proof.files}
     todo = [f for f in proof.files if not cache.passed(keys[f])]
     title = f"{proof.title} ({len(proof.files)} files)"
     if not todo:
         return ToolResult(title, True, "", cached=True)
-    result = run(title, [path, *proof.args, *map(str, todo)])
+    result = run(title, [path, *proof.args, *(f"{proof.prefix}{f}" for f in todo)])
     if result.ok:
         for f in todo:
             cache.record(keys[f])

@@ -233,6 +233,28 @@ KUBERNETES_RULE_KIND = "PrometheusRule"
 KUBERNETES_MANAGED_LABELS = {"app.kubernetes.io/managed-by": "slo"}
 
 
+# VictoriaMetrics' vmalert (targets/vmalert.py): the same series from its own rule files
+def vmalert_rules_file(service: str) -> str:
+    return f"vmalert/rules/{service}.rules.yml"
+
+
+# Every recording rule of the tree once, in the order `vmalert -replay` must evaluate them
+VMALERT_REPLAY_FILE = "vmalert/replay.yml"
+
+
+def vmalert_replay_group(index: int, interval: str) -> str:
+    return f"slo-replay-{index}-{interval}"
+
+
+# The VictoriaMetrics operator: a VMRule next to the PrometheusRule, same name and labels
+VMRULE_API_VERSION = "operator.victoriametrics.com/v1beta1"
+VMRULE_KIND = "VMRule"
+
+
+def vmrule_file(service: str) -> str:
+    return f"kubernetes/{service}.vmrule.yml"
+
+
 def kubernetes_rule_name(service: str) -> str:
     return f"slo-{service}"
 

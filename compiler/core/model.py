@@ -140,6 +140,10 @@ class Outputs:
     mimir: bool = False  # a mimirtool / cortextool namespace file
 
 
+PROMETHEUS_ENGINE, VMALERT_ENGINE = "prometheus", "vmalert"
+ENGINES = (PROMETHEUS_ENGINE, VMALERT_ENGINE)
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -152,6 +156,9 @@ class Service:
     grafana_url: str | None = None
     outputs: Outputs = Outputs()
     evaluation_interval: int = 60  # seconds: the SLI group's interval (windows.py, layout)
+    # The rule engines its rules are compiled for (ENGINES, in that order); Prometheus' rules
+    # are always compiled: the promtool tests prove them, and every other engine's match them.
+    engines: tuple[str, ...] = ("prometheus",)
 
 
 # --- Alert routing (kind: Routing) -----------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from compiler.core.diagnostics import Diagnostic
 from compiler.core.model import Model, Service
-from compiler.targets import alertmanager, kubernetes, mimir, prometheus
+from compiler.targets import alertmanager, kubernetes, mimir, prometheus, vmalert
 from compiler.targets.grafana import dashboards
 from compiler.targets.promtool import testfiles
 from compiler.targets.protocol import Document, Emitted, Target
@@ -23,6 +23,8 @@ REGISTRY: tuple[Target, ...] = (
     prometheus.TARGET,
     kubernetes.TARGET,
     mimir.TARGET,
+    vmalert.TARGET,
+    vmalert.REPLAY_TARGET,
     testfiles.TARGET,
     dashboards.TARGET,
     dashboards.OVERVIEW_TARGET,

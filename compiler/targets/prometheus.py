@@ -206,11 +206,14 @@ def _sum_of_terms(terms: Sequence[Term]) -> str:
     return f"sum by ({names.SLO}, {names.KIND}) (\n    {inner}\n)"
 
 
-def size_expr(service: Service, lay: Layout, size: int) -> str:
+def size_expr(service: Service, lay: Layout, size: int, head: str | None = None) -> str:
     """Events of every SLO and kind of ``service`` in (t-size, t]: this evaluation's head plus
-    the pieces, each read exactly as long ago as it ends."""
+    the pieces, each read exactly as long ago as it ends. ``head``: the raw head's events per
+    SLO and kind, for an engine that cannot read what this evaluation recorded (vmalert);
+    by default the base window recorded earlier in the group."""
     base = format_duration(lay.base)
-    head = f"last_over_time({events(service.name, base)}[{pin(lay.interval)}])"
+    if head is None:
+        head = f"last_over_time({events(service.name, base)}[{pin(lay.interval)}])"
     # A lone body one base window back may come from further back (a hole, never an overlap).
     reach = base if lay.single_body(size) else pin(lay.interval)
     terms = [Term("head", base, head)] + [
@@ -417,11 +420,11 @@ def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
     return rules
 
 
-def sizes_rule(service: Service, lay: Layout) -> list[RuleItem]:
+def sizes_rule(service: Service, lay: Layout, head: str | None = None) -> list[RuleItem]:
     """Every longer window of every SLO and kind in one rule: one query, one commit, and each
-    piece selector serves all the SLOs of the service."""
+    piece selector serves all the SLOs of the service (``head`` as in ``size_expr``)."""
     union = "\nor\n".join(
-        f'label_replace(\n{size_expr(service, lay, size)}, "{names.WINDOW}", '
+        f'label_replace(\n{size_expr(service, lay, size, head)}, "{names.WINDOW}", '
         f'"{format_duration(size)}", "", "")'
         for size in lay.sizes
     )
@@ -538,16 +541,25 @@ def period_events(service: Service) -> list[RuleItem]:
     return rules
 
 
+def period_ratio_expr(service: Service, slo: SLO, ago: int = 0) -> str:
+    """The SLO's error ratio over its period record, as recorded ``ago`` seconds ago (0: in this
+    evaluation of the period group)."""
+    group = pin(period_group_interval(service.evaluation_interval))
+    offset = f" offset {format_duration(ago)}" if ago else ""
+
+    def read(kind: str) -> str:
+        selector = events(slo.service, names.PERIOD_WINDOW, slo.name, kind)
+        return f"last_over_time({selector}[{group}]{offset})"
+
+    return (
+        f"sum without ({names.WINDOW}) (\n  {read(names.ERRORS)}\n"
+        f"/ ignoring({names.KIND})\n  {read(names.TOTAL)}\n)"
+    )
+
+
 def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
     labels = slo_series_labels(slo)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
-    group = pin(period_group_interval(service.evaluation_interval))
-
-    def read(kind: str) -> str:
-        return (
-            f"last_over_time({events(slo.service, names.PERIOD_WINDOW, slo.name, kind)}[{group}])"
-        )
-
     period_ratio = series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)
     return [
         Comment(
@@ -566,10 +578,7 @@ def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
         {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
         {
             "record": names.PERIOD_ERROR_RATIO,
-            "expr": (
-                f"sum without ({names.WINDOW}) (\n  {read(names.ERRORS)}\n"
-                f"/ ignoring({names.KIND})\n  {read(names.TOTAL)}\n)"
-            ),
+            "expr": period_ratio_expr(service, slo),
             "labels": labels,
         },
         {

@@ -70,6 +70,7 @@ class EachFile:
     tool: str
     args: tuple[str, ...]
     files: tuple[Path, ...]
+    prefix: str = ""  # before each file's path, in its argument (vmalert's "-rule=")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ tmp_path or a running server into fixtures; a test asks for those by name and im
 from here. Beside it:
 
   support.outtrees  the out/ trees push tests deliver (rule files from the real compiler)
-  support.servers   real Prometheus and Alertmanager on free 127.0.0.1 ports
+  support.servers   real Prometheus, Alertmanager, VictoriaMetrics and vmalert on free
+                    127.0.0.1 ports
   support.smtp      an SMTP server that keeps what Alertmanager sends
   support.tls       a throwaway CA with server and client certificates, for HTTPS fakes
 
@@ -70,6 +71,10 @@ needs_amtool = pytest.mark.skipif(
 )
 needs_prometheus = pytest.mark.skipif(
     not have("prometheus", "promtool"), reason="prometheus not installed (make test installs it)"
+)
+needs_victoria_metrics = pytest.mark.skipif(
+    not have("victoria-metrics", "vmalert"),
+    reason="victoria-metrics / vmalert not installed (Debian's victoria-metrics package)",
 )
 needs_alertmanager = pytest.mark.skipif(
     not (ALERTMANAGER_BINARY and have("amtool")),

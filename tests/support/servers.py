@@ -1,4 +1,5 @@
-"""Real Prometheus and Alertmanager (the Debian binaries) on free 127.0.0.1 ports, in tmp dirs.
+"""Real Prometheus, Alertmanager, VictoriaMetrics and vmalert (the Debian binaries) on free
+127.0.0.1 ports, in tmp dirs.
 
 Each server is a context manager: it waits (bounded) until the server is ready and always stops
 it on exit, killing it if it does not stop in time. conftest.py offers the usual ones as the
@@ -42,13 +43,13 @@ class Server:
         return self.log.read_text(errors="replace")[-3000:]
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
+def _wait_ready(proc: subprocess.Popen, url: str, log: Path, ready: str = "/-/ready") -> None:
     deadline = time.monotonic() + READY_DEADLINE
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(url + "/-/ready", timeout=1) as response:
+            with urllib.request.urlopen(url + ready, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -60,12 +61,12 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def _running(argv: list[str], url: str, directory: Path, config: Path):
+def _running(argv: list[str], url: str, directory: Path, config: Path, ready: str = "/-/ready"):
     log = directory / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(proc, url, log)
+        _wait_ready(proc, url, log, ready)
         yield Server(url, directory, config, log)
     finally:
         proc.terminate()
@@ -123,3 +124,50 @@ def alertmanager(directory: Path, config_text: str = BOOT_CONFIG):
     ]
     with _running(argv, f"http://127.0.0.1:{port}", directory, config) as server:
         yield server
+
+
+# --- VictoriaMetrics --------------------------------------------------------------------------
+REPLAY_DEADLINE = 120.0  # seconds for one `vmalert -replay` run
+
+
+@contextlib.contextmanager
+def victoria_metrics(directory: Path):
+    """A single-node VictoriaMetrics keeping everything (history is imported days old)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [
+        "victoria-metrics",
+        f"-storageDataPath={directory / 'data'}",
+        f"-httpListenAddr=127.0.0.1:{port}",
+        "-retentionPeriod=100y",
+        "-loggerLevel=WARN",
+    ]
+    with _running(argv, f"http://127.0.0.1:{port}", directory, directory, "/health") as server:
+        yield server
+
+
+def vm_flush(server: Server) -> None:
+    """Make everything VictoriaMetrics received searchable now (it otherwise takes seconds)."""
+    with urllib.request.urlopen(server.url + "/internal/force_flush", timeout=30):
+        pass
+
+
+def vmalert_replay(
+    rule_file: Path, datasource: Server, start: str, end: str, *flags: str
+) -> subprocess.CompletedProcess:
+    """`vmalert -replay` of ``rule_file`` over [start, end] (RFC 3339), reading and writing
+    ``datasource``; returns when vmalert has exited (it flushes what it wrote first)."""
+    argv = [
+        "vmalert",
+        f"-rule={rule_file}",
+        f"-datasource.url={datasource.url}",
+        f"-remoteWrite.url={datasource.url}",
+        f"-replay.timeFrom={start}",
+        f"-replay.timeTo={end}",
+        "-replay.disableProgressBar",
+        "-loggerLevel=WARN",
+        *flags,
+    ]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=REPLAY_DEADLINE, cwd=rule_file.parent
+    )

@@ -32,6 +32,7 @@ from compiler.backfill.phase import prometheus_phase
 from compiler.backfill.source import parse_rfc3339_ms
 from compiler.core import conventions as names
 from compiler.core.durations import parse_duration
+from compiler.core.windows import period_group_interval
 from compiler.push.transport import Transport
 
 DAYS = 2
@@ -107,7 +108,7 @@ def pick_names(rules_dir: Path, window: tuple[float, float]) -> dict[str, str]:
             file = str(rules_dir / f"{name}.rules.yml")
             sli = first_evaluation(names.group_sli(name), file, interval, window[0])
             period = first_evaluation(
-                names.group_period(name), file, max(300, 2 * interval), window[0]
+                names.group_period(name), file, period_group_interval(interval), window[0]
             )
             if sli < window[1] and period < window[1] and 10 < sli % 60 < 50:
                 picked[name] = f"{interval // 60}m"
@@ -157,8 +158,9 @@ def test_live_rules_continue_the_backfilled_history(tmp_path):
     end = int(now // 60)  # minutes: the last raw sample in the blocks
     first = end - DAYS * 1440
     counters = Counters(first - 4 * 1440, end + 120)  # counting before the history starts
-    # every group's first evaluation 40-80 s from now: after the backfill and the restart
-    picked = pick_names(rules_dir, (now + 40, now + 80))
+    # every group's first evaluation 60-100 s from now: after the backfill and the restart (a
+    # group whose first run is missed runs next one interval later: up to 10 minutes)
+    picked = pick_names(rules_dir, (now + 60, now + 100))
     specs = write_files(
         tmp_path / "slo",
         {f"{n}.yaml": SPEC.format(name=n, interval=i) for n, i in picked.items()},
@@ -214,7 +216,8 @@ def test_live_rules_continue_the_backfilled_history(tmp_path):
     try:
         config = CONFIG.format(port=feed.server_address[1])
         with servers.prometheus(home, config_text=config) as live:
-            groups = wait_for_first_evaluations(live.url, 4, deadline=time.time() + 100)
+            assert time.time() < now + 60, "set-up took longer than the groups' first run"
+            groups = wait_for_first_evaluations(live.url, 4, deadline=now + 160)
             check_live(live.url, groups, compiled.model, counters, end, first)
     finally:
         feed.shutdown()

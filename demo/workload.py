@@ -478,7 +478,9 @@ def fault(args: argparse.Namespace) -> None:
     answer = json.loads(_post(args.port, f"/fault?{urllib.parse.urlencode(query)}"))
     broken = ", ".join(answer["fault"])
     print(f"fault: {broken} at ratio {answer['ratio']:g} (make heal ends it)")
-    print("watch: .venv/bin/slo status; alerts reach .run/captured/ (see README, make run)")
+    print(
+        "watch: .venv/bin/slo status --env local; deliveries in .run/captured/notifications.jsonl"
+    )
 
 
 def heal(args: argparse.Namespace) -> None:

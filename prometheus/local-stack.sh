@@ -29,8 +29,8 @@ READY_SECONDS=30
 STOP_SECONDS=10
 # Every process start starts, in the order stop stops them: name and what its command line holds
 PROCESSES="prometheus:prometheus alertmanager:alertmanager node-exporter:node-exporter blackbox:blackbox-exporter workload:workload.py capture:capture.py"
-# Where `slo push` delivers: the local Prometheus and Alertmanager
-LOCAL_TARGETS="SLO_PROMETHEUS_URL=http://$PROMETHEUS_ADDR SLO_PROMETHEUS_RULES_DIR=$RUN/prometheus/rules SLO_ALERTMANAGER_URL=http://$ALERTMANAGER_ADDR SLO_ALERTMANAGER_CONFIG=$RUN/alertmanager/alertmanager.yml"
+# `slo push`, `slo status` and `slo report` find this stack as the environment `local` of
+# targets.yaml (--env local).
 
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
@@ -151,8 +151,8 @@ PY
 where() {
 	cat <<TXT
 where to look:
-  status        .venv/bin/slo status        (every SLI has data about two minutes after start)
-  report        .venv/bin/slo report --since 1h -o .run/report.html
+  status        .venv/bin/slo status --env local   (burn rates after ~2 minutes, the period SLI ~5)
+  report        .venv/bin/slo report --env local --since 1h --output .run/report.html
   break it      make fault SERVICE=pizza-api RATIO=1    (then make heal; see README, make run)
   alerts        http://$PROMETHEUS_ADDR/alerts   routing http://$ALERTMANAGER_ADDR/#/status
   deliveries    $RUN/captured/notifications.jsonl (pagerduty, slack, email as received)
@@ -185,9 +185,8 @@ run() {
 		--secrets "$RUN/alertmanager/secrets" --http "$CAPTURE_ADDR" --smtp "$SMTP_ADDR"
 	step "compiled it into $RUN/out" "$SLO" compile "$RUN/slo" --out "$RUN/out"
 	start
-	step "pushed $RUN/out" env $LOCAL_TARGETS "$SLO" push "$RUN/slo" --out "$RUN/out" \
-		--only prometheus,alertmanager
-	grep -E '^prometheus:' "$LOG" | tail -n 1 | sed 's/^/  /'
+	step "pushed" bash -o pipefail -c '"$0" push "$1" --out "$2" --env local | tee /dev/stderr |
+		grep -E "^(prometheus|alertmanager): [0-9]" | paste -sd ";"' "$SLO" "$RUN/slo" "$RUN/out"
 	show
 	where
 }

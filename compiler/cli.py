@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from compiler.pipeline.cache import Cache
 from compiler.push import endpoints, registry, report, runner
 from compiler.push.plan import Progress
 from compiler.push.transport import PushError, redact
+from compiler.spec import starter
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
@@ -737,6 +739,60 @@ def report_cmd(specs: str, since: int, output: str, **params: Any) -> None:
             f"warning [live/no-data] no data for {name} in this range", fg="yellow", err=True
         )
     click.echo(f"wrote {output}: {len(sections)} SLOs, {format_duration(since)} up to now")
+
+
+@cli.command(name="init")
+@click.argument("name", callback=_name_option)
+@click.option("--team", required=True, callback=_name_option, help="The team that owns it.")
+@click.option(
+    "--selector",
+    help='The request counter (default: http_requests_total{job="NAME"}); 5xx of it are errors.',
+)
+@click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_SPECS,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the spec goes.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the spec file if it exists.")
+def init_cmd(name: str, team: str, selector: str | None, directory: str, force: bool) -> None:
+    """Write a commented starter spec for the service NAME: an availability SLO with page and
+    ticket alerts, and commented examples of a latency SLO and a threshold. It validates and
+    compiles as written.
+
+    \b
+    Examples:
+      slo init checkout --team payments
+      slo init checkout --team payments --selector 'http_requests_total{job="checkout"}'
+    """
+    text = starter.starter(name, team, selector)
+    target = Path(directory) / f"{name}.yaml"
+    with tempfile.TemporaryDirectory() as scratch:  # the spec must load on its own first
+        (Path(scratch) / target.name).write_text(text)
+        model, diagnostics = pipeline.load_tree(Path(scratch))
+    if model is None or any(d.severity >= Severity.ERROR for d in diagnostics):
+        for d in diagnostics:
+            shown = d.render().replace(f"{Path(scratch).name}/", f"{directory}/")
+            click.secho(shown, fg="red", err=True)
+        click.secho(
+            "error [init/invalid] the starter spec does not validate; nothing written", err=True
+        )
+        sys.exit(1)
+    if target.exists() and not force:
+        click.secho(
+            f"{target}: error [init/exists] already exists (--force overwrites it)", err=True
+        )
+        sys.exit(1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text.encode())
+    except OSError as exc:
+        click.secho(f"{target}: error [output/write] {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {target.as_posix()}")
+    click.echo(f"next: edit it, then `slo validate {directory}` and `slo compile {directory}`")
 
 
 def main() -> None:

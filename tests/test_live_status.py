@@ -46,7 +46,13 @@ def fake_prometheus(httpserver, series: dict[str, list[tuple[dict, float]]], ale
     )
     httpserver.expect_request("/api/v2/alerts").respond_with_json(
         [
-            {"labels": a["labels"], "receivers": [{"name": "slo-page"}]}
+            {
+                "labels": a["labels"],
+                "receivers": [{"name": f"slo-{a['labels']['severity']}"}],
+                "status": {
+                    "state": "suppressed" if a["labels"]["severity"] == "ticket" else "active"
+                },
+            }
             for a in alerts
             if a["state"] == "firing"
         ]
@@ -65,6 +71,10 @@ def burning_pizza() -> dict[str, list[tuple[dict, float]]]:
     }
 
 
+TICKET = {
+    "labels": {**PIZZA, "alertname": "ErrorBudgetBurn", "severity": "ticket"},
+    "state": "firing",
+}
 PAGE = {
     "labels": {
         **PIZZA,
@@ -81,7 +91,7 @@ def status(specs, url, *args):
 
 
 def test_a_firing_page_exits_1_and_names_its_receiver(httpserver, pizza_specs):
-    url = fake_prometheus(httpserver, burning_pizza(), [PAGE])
+    url = fake_prometheus(httpserver, burning_pizza(), [PAGE, TICKET])
     result = status(pizza_specs, url, "--format", "json")
     assert result.exit_code == 1, result.output
     found = json.loads(result.stdout)
@@ -100,7 +110,13 @@ def test_a_firing_page_exits_1_and_names_its_receiver(httpserver, pizza_specs):
             "severity": "page",
             "state": "firing",
             "receivers": ["slo-page"],
-        }
+        },
+        {  # inhibited by the page: Alertmanager delivers it nowhere
+            "alertname": "ErrorBudgetBurn",
+            "severity": "ticket",
+            "state": "firing",
+            "receivers": ["slo-ticket", "(suppressed)"],
+        },
     ]
     cpu = next(o for o in found["objectives"] if o["objective"] == "ecs-cpu-usage")
     assert (cpu["kind"], cpu["value"], cpu["target"], cpu["state"]) == (

@@ -87,19 +87,22 @@ class Alertmanager:
         self.transport = transport
 
     def receivers(self) -> dict[tuple[tuple[str, str], ...], tuple[str, ...]]:
-        """Active alerts' label sets -> the receivers Alertmanager routed them to."""
+        """Alerts' label sets -> the receivers Alertmanager routed them to; an alert inhibited
+        or silenced there (so not delivered) gets "(suppressed)" after them."""
         try:
             response = self.transport.request("GET", "/api/v2/alerts")
             alerts = self.transport.expect(response, (200,), "Alertmanager alerts").json()
         except (PushError, ValueError) as exc:
             raise LiveError(f"Alertmanager is unreachable: {exc}") from None
-        return {
-            tuple(sorted(a.get("labels", {}).items())): tuple(
-                r.get("name", "") for r in a.get("receivers", [])
-            )
-            for a in alerts
-            if isinstance(a, dict)
-        }
+        found = {}
+        for alert in alerts if isinstance(alerts, list) else []:
+            if not isinstance(alert, dict):
+                continue
+            names = tuple(r.get("name", "") for r in alert.get("receivers", []))
+            if (alert.get("status") or {}).get("state") == "suppressed":
+                names += ("(suppressed)",)
+            found[tuple(sorted(alert.get("labels", {}).items()))] = names
+        return found
 
 
 def connect(found: Endpoints) -> tuple[Prometheus, Alertmanager | None]:

@@ -1,44 +1,49 @@
 # Two entry points for a fresh machine (README "Quick start"):
-#   make run   compile slo/, prove every generated alert with promtool, start a local
-#              Prometheus and Alertmanager (127.0.0.1:9090, :9093), push, and show what loaded
-#   make stop  stop that local Prometheus and Alertmanager
+#   make run   compile slo/, prove every generated alert with promtool, start a live local stack
+#              on 127.0.0.1 (Prometheus, Alertmanager, node and blackbox exporters, the demo
+#              workload, capture receivers), push, and say where to look; logs under .run/
+#   make fault SERVICE=name [SLO=name] RATIO=0..1   the demo workload fails (or slows) that
+#              share of the objective's requests; make heal ends every fault
+#   make stop  stop every process make run started (by pid)
 #   make test  the lint and type gates (make lint), then the whole test suite
 #   make audit the pinned dependencies against PyPI's advisory data (not yet part of make test:
 #              mypy's ast-serialize is not on PyPI, so pip-audit cannot audit it and fails)
 # and one run by hand, never by `make test` (bench/README.md):
 #   make bench compile scaling, rule evaluation cost and push throughput; rewrites bench/results/
 #              and bench/README.md
-# Each sets up what it needs: a virtualenv in .venv (the versions of constraints.txt) and Debian's
-# prometheus and prometheus-alertmanager packages (promtool, amtool) when they are missing.
+# Each sets up what it needs: a virtualenv in .venv (the versions of constraints.txt) and the
+# Debian packages of `make tools` when their commands are missing.
 #   make constraints  re-resolve constraints.txt from pyproject.toml's ranges (then review, test)
 
 VENV   := .venv
 PYTHON ?= python3
-SLO    := $(VENV)/bin/slo
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Where `slo push` delivers in `make run`: the local stack of prometheus/local-stack.sh
-LOCAL_TARGETS := SLO_PROMETHEUS_URL=http://127.0.0.1:9090 SLO_PROMETHEUS_RULES_DIR=.run/prometheus/rules \
-	SLO_ALERTMANAGER_URL=http://127.0.0.1:9093 SLO_ALERTMANAGER_CONFIG=.run/alertmanager/alertmanager.yml
+.PHONY: run stop fault heal test lint audit constraints bench setup tools venv clean
 
-.PHONY: run stop test lint audit constraints bench setup tools venv clean
-
-run: setup
-	$(SLO) compile
-	$(SLO) test
-	prometheus/local-stack.sh start
-	env $(LOCAL_TARGETS) $(SLO) push
-	prometheus/local-stack.sh show
+# A short story on the terminal; pip's and apt's output go to .run/setup.log (its tail on failure).
+run:
+	@mkdir -p .run
+	@echo "setting up: .venv and Debian packages (log: .run/setup.log)"
+	@if ! $(MAKE) --no-print-directory setup >.run/setup.log 2>&1; then \
+		echo "set-up failed; last lines of .run/setup.log:"; tail -n 25 .run/setup.log; exit 1; fi
+	@prometheus/local-stack.sh run
 
 stop:
-	prometheus/local-stack.sh stop
+	@prometheus/local-stack.sh stop
+
+fault:
+	@$(VENV)/bin/python demo/workload.py fault --service "$(SERVICE)" --slo "$(SLO)" --ratio "$(RATIO)"
+
+heal:
+	@$(VENV)/bin/python demo/workload.py heal
 
 test: setup lint
 	$(VENV)/bin/python -m pytest -q
 
 # The gates (configured in pyproject.toml), before any test runs: a finding fails `make test`
 # and so CI (.ci/run). .pre-commit-config.yaml runs the same three for contributors.
-LINTED := compiler tests bench
+LINTED := compiler tests bench demo
 lint: venv
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
@@ -80,7 +85,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test,demo]'
 	touch $@
 
 # The newest versions pyproject.toml's ranges allow, resolved in a scratch virtualenv, pinned
@@ -89,17 +94,26 @@ constraints:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && \
 	"$$tmp/venv/bin/pip" install -q --upgrade pip && \
-	"$$tmp/venv/bin/pip" install -q -e '.[test]' && \
-	{ echo "# Every package \`make\` installs (pip install -c constraints.txt -e '.[test]'), pinned."; \
+	"$$tmp/venv/bin/pip" install -q -e '.[test,demo]' && \
+	{ echo "# Every package \`make\` installs (pip install -c constraints.txt -e '.[test,demo]'), pinned."; \
 	  echo "# Written by \`make constraints\` from pyproject.toml's ranges; \`make test\` audits it."; \
 	  "$$tmp/venv/bin/pip" freeze --exclude-editable; } >constraints.txt.new && \
 	mv constraints.txt.new constraints.txt
 
+# Debian's packages, each installed when its command is missing: promtool and amtool (slo test,
+# slo push), the exporters and VictoriaMetrics of the local stack and benchmarks, chromium and its
+# chromedriver (the browser test of `slo report`), openssl (the demo's short-lived certificate).
+TOOLS := promtool:prometheus amtool:prometheus-alertmanager \
+	prometheus-alertmanager:prometheus-alertmanager \
+	prometheus-node-exporter:prometheus-node-exporter \
+	prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+	victoria-metrics:victoria-metrics chromium:chromium chromedriver:chromium-driver openssl:openssl
 tools:
-	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
-		echo "installing Debian's prometheus and prometheus-alertmanager"; \
+	@missing=$$(for t in $(TOOLS); do command -v "$${t%%:*}" >/dev/null || echo "$${t#*:}"; done | sort -u); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's" $$missing; \
 		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus prometheus-alertmanager; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 clean:

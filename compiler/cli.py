@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,10 @@ from compiler.checks import toolrun
 from compiler.core import conventions, windows
 from compiler.core.diagnostics import CompileError, Diagnostic, Severity
 from compiler.core.durations import DurationError, format_duration, parse_duration
+from compiler.core.files import write_atomic
 from compiler.importers.common import valid_name
+from compiler.live import query, status
+from compiler.live import report as live_report
 from compiler.pipeline import output, workers
 from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
@@ -31,6 +36,7 @@ from compiler.push import client as push_client
 from compiler.push import endpoints, registry, report, runner
 from compiler.push.plan import Progress
 from compiler.push.transport import PushError, Transport, redact
+from compiler.spec import starter
 
 DEFAULT_SPECS = "slo"
 DEFAULT_OUT = "out"
@@ -672,6 +678,284 @@ def backfill_cmd(
             f"next: move the block directories of {output_dir} into Prometheus' data directory "
             "(--storage.tsdb.path); it loads them within a minute"
         )
+
+
+# --- status and report: the live systems read back ----------------------------------------------
+def _live_options(command: F) -> F:
+    """Where the live Prometheus and Alertmanager are: the push targets' configuration."""
+    options = [
+        click.option(
+            "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
+        ),
+        click.option(
+            "--targets-file",
+            default=conventions.TARGETS_FILE,
+            show_default=True,
+            type=click.Path(),
+            help="Named environments.",
+        ),
+        click.option("--prometheus-url", help="Overrides SLO_PROMETHEUS_URL."),
+        click.option("--alertmanager-url", help="Overrides SLO_ALERTMANAGER_URL."),
+        click.option(
+            "--insecure-skip-tls-verify",
+            "insecure",
+            is_flag=True,
+            help="Do not verify TLS certificates (test setups only).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1, 600),
+            help="Seconds to wait for each answer (default 10).",
+        ),
+        click.option("--service", callback=_name_option, help="Only this service."),
+        click.option(
+            "--slo", "slo_name", callback=_name_option, help="Only this SLO or threshold."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _live(specs: str, params: dict) -> tuple[Any, Any, Any]:
+    """The model and the live servers, or print why not and exit 2."""
+    flags = {
+        "prometheus.url": params.pop("prometheus_url"),
+        "alertmanager.url": params.pop("alertmanager_url"),
+        "tls_verify": False if params.pop("insecure") else None,
+        "timeout": params.pop("timeout"),
+    }
+    try:
+        found = endpoints.resolve(
+            flags,
+            targets_file=Path(params.pop("targets_file")),
+            env_name=params.pop("env_name"),
+        )
+        prometheus, alertmanager = query.connect(found)
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(2)
+    except query.LiveError as exc:
+        click.secho(f"error [live/unreachable] {exc}", fg="red", err=True)
+        sys.exit(2)
+    model, diagnostics = pipeline.load_tree(Path(specs))
+    if model is None:
+        _print_diagnostics(diagnostics)
+        sys.exit(2)
+    wanted = status.selected(model, params["service"], params["slo_name"])
+    if not wanted:
+        which = "/".join(filter(None, (params["service"], params["slo_name"])))
+        click.secho(f"error [live/unknown] no objective {which} in {specs}", fg="red", err=True)
+        sys.exit(2)
+    return model, prometheus, alertmanager
+
+
+_STATE_COLOURS = {
+    status.OK: "green",
+    status.NO_DATA: "yellow",
+    status.BURNING: "yellow",
+    status.EXHAUSTED: "red",
+    status.FIRING: "red",
+}
+
+
+def _ratio(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _burn(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _status_lines(found: status.Status) -> list[tuple[str, str | None]]:
+    """The table: (line, colour)."""
+    lines: list[tuple[str, str | None]] = [
+        (
+            f"{'OBJECTIVE':44} {'TARGET':>8} {'NOW':>10} {'BUDGET':>9}  {'STATE':9} "
+            "BURN RATE (tier: long/short > factor)",
+            None,
+        )
+    ]
+    for row in found.rows:
+        name = f"{row.service}/{row.objective}"
+        if row.kind == "slo":
+            now, budget = _ratio(row.value), _ratio(row.budget_remaining, 1)
+            burns = "  ".join(
+                f"{t.severity}: {_burn(t.long.burn)}/{_burn(t.short.burn)} > {t.factor:g}"
+                for t in row.tiers
+            )
+        else:
+            now, budget = ("-" if row.value is None else f"{row.value:.4g}"), ""
+            burns = ""
+        lines.append(
+            (
+                f"{name:44} {row.target:>8} {now:>10} {budget:>9}  {row.state:9} {burns}".rstrip(),
+                _STATE_COLOURS[row.state],
+            )
+        )
+        for alert in row.alerts:
+            to = f" -> {', '.join(alert.receivers)}" if alert.receivers else ""
+            lines.append((f"    {alert.state} {alert.name} ({alert.severity}){to}", None))
+    return lines
+
+
+@cli.command(name="status")
+@click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@_live_options
+def status_cmd(specs: str, fmt: str, **params: Any) -> None:
+    """Every SLO and threshold as the live Prometheus and Alertmanager see it now: the SLI over
+    its period against the objective, the error budget left, each alert tier's burn rates, and
+    the alerts pending or firing, with the receivers they were routed to.
+
+    Exit codes: 0, 1 when a page alert is firing, 2 when the servers cannot be read.
+
+    \b
+    Examples:
+      slo status
+      slo status --service pizza-api --format json
+      SLO_PROMETHEUS_URL=http://127.0.0.1:9090 slo status --slo api-availability
+    """
+    model, prometheus, alertmanager = _live(specs, params)
+    try:
+        found = status.collect(
+            model, prometheus, alertmanager, params["service"], params["slo_name"]
+        )
+    except query.LiveError as exc:
+        click.secho(f"error [live/unreachable] {exc}", fg="red", err=True)
+        sys.exit(2)
+    for warning in found.warnings:
+        click.secho(f"warning [live/alertmanager] {warning}", fg="yellow", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_json(), indent=2))
+    else:
+        for line, colour in _status_lines(found):
+            click.secho(line, fg=colour)
+        for row in found.rows:
+            if row.problem:
+                click.secho(f"warning [live/no-data] {row.problem}", fg="yellow", err=True)
+    sys.exit(1 if found.paging else 0)
+
+
+def _since_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command(name="report")
+@click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    callback=_since_option,
+    help="How far back the charts reach (a Prometheus duration).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="slo-report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write.",
+)
+@_live_options
+def report_cmd(specs: str, since: int, output: str, **params: Any) -> None:
+    """One self-contained HTML page from the live Prometheus: per SLO its error budget left, its
+    SLI against the objective, each tier's burn rate against its threshold, and the alerts that
+    fired, as inline SVG charts. It opens from disk, with no network.
+
+    \b
+    Examples:
+      slo report --since 7d --output report.html
+      slo report --env local --since 1h --service pizza-api
+    """
+    model, prometheus, _ = _live(specs, params)
+    end = time.time()
+    try:
+        sections = live_report.collect(
+            model, prometheus, since, params["service"], params["slo_name"], now=end
+        )
+    except query.LiveError as exc:
+        click.secho(f"error [live/unreachable] {exc}", fg="red", err=True)
+        sys.exit(2)
+    if not sections:
+        click.secho(
+            "error [live/unknown] no SLO to report on (thresholds have no charts)", err=True
+        )
+        sys.exit(2)
+    text = live_report.render(sections, end - since, end, prometheus.transport.base_url)
+    try:
+        write_atomic(Path(output), text.encode())
+    except OSError as exc:
+        click.secho(f"{output}: error [output/write] {exc}", fg="red", err=True)
+        sys.exit(1)
+    empty = [
+        f"{s.slo.service}/{s.slo.name}" for s in sections if not any(c.has_data for c in s.charts)
+    ]
+    for name in empty:
+        click.secho(
+            f"warning [live/no-data] no data for {name} in this range", fg="yellow", err=True
+        )
+    click.echo(f"wrote {output}: {len(sections)} SLOs, {format_duration(since)} up to now")
+
+
+@cli.command(name="init")
+@click.argument("name", callback=_name_option)
+@click.option("--team", required=True, callback=_name_option, help="The team that owns it.")
+@click.option(
+    "--selector",
+    help='The request counter (default: http_requests_total{job="NAME"}); 5xx of it are errors.',
+)
+@click.option(
+    "--dir",
+    "directory",
+    default=DEFAULT_SPECS,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the spec goes.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the spec file if it exists.")
+def init_cmd(name: str, team: str, selector: str | None, directory: str, force: bool) -> None:
+    """Write a commented starter spec for the service NAME: an availability SLO with page and
+    ticket alerts, and commented examples of a latency SLO and a threshold. It validates and
+    compiles as written.
+
+    \b
+    Examples:
+      slo init checkout --team payments
+      slo init checkout --team payments --selector 'http_requests_total{job="checkout"}'
+    """
+    text = starter.starter(name, team, selector)
+    target = Path(directory) / f"{name}.yaml"
+    with tempfile.TemporaryDirectory() as scratch:  # the spec must load on its own first
+        (Path(scratch) / target.name).write_text(text)
+        model, diagnostics = pipeline.load_tree(Path(scratch))
+    if model is None or any(d.severity >= Severity.ERROR for d in diagnostics):
+        for d in diagnostics:
+            shown = d.render().replace(f"{Path(scratch).name}/", f"{directory}/")
+            click.secho(shown, fg="red", err=True)
+        click.secho(
+            "error [init/invalid] the starter spec does not validate; nothing written", err=True
+        )
+        sys.exit(1)
+    if target.exists() and not force:
+        click.secho(
+            f"{target}: error [init/exists] already exists (--force overwrites it)", err=True
+        )
+        sys.exit(1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text.encode())
+    except OSError as exc:
+        click.secho(f"{target}: error [output/write] {exc}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {target.as_posix()}")
+    click.echo(f"next: edit it, then `slo validate {directory}` and `slo compile {directory}`")
 
 
 def main() -> None:

@@ -1,34 +1,52 @@
 #!/usr/bin/env bash
-# The local stack of `make run` / `make stop`: Prometheus and Alertmanager from the Debian
-# packages on 127.0.0.1, configured from prometheus/, with all runtime state under .run/.
+# The local stack of `make run` / `make stop`, on 127.0.0.1 only, with all state under .run/:
+# Prometheus and Alertmanager, Debian's node and blackbox exporters, the demo workload
+# (demo/workload.py) and the capture receivers (demo/capture.py) that Alertmanager delivers to.
 #
-#   prometheus/local-stack.sh start   start both (or keep them running) and wait until ready
-#   prometheus/local-stack.sh show    what is loaded: rule groups, alerts, receivers, routes
+#   prometheus/local-stack.sh run     compile, prove, start everything, push, say where to look
+#   prometheus/local-stack.sh start   start every process (or keep it running) and wait until ready
+#   prometheus/local-stack.sh show    what is loaded: rule groups, alerts, receivers
 #   prometheus/local-stack.sh stop    stop what start started (by the pids it recorded)
+#
+# `run` prints a short story; what the commands print goes to .run/run.log (its tail on failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN=.run
+LOG=$RUN/run.log
 PROMETHEUS_ADDR=127.0.0.1:9090
 ALERTMANAGER_ADDR=127.0.0.1:9093
+NODE_ADDR=127.0.0.1:9100
+BLACKBOX_ADDR=127.0.0.1:9115
+WORKLOAD_PORT=8400
+TLS_PORT=8443
+CAPTURE_ADDR=127.0.0.1:8500
+SMTP_ADDR=127.0.0.1:2525
+CERT_DAYS=5  # the demo certificate expires in 5 days: under both specs' expiry thresholds
 PYTHON=$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )
+SLO=$( [ -x .venv/bin/slo ] && echo .venv/bin/slo || echo slo )
 READY_SECONDS=30
 STOP_SECONDS=10
+# Every process start starts, in the order stop stops them: name and what its command line holds
+PROCESSES="prometheus:prometheus alertmanager:alertmanager node-exporter:node-exporter blackbox:blackbox-exporter workload:workload.py capture:capture.py"
+# `slo push`, `slo status` and `slo report` find this stack as the environment `local` of
+# targets.yaml (--env local).
 
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
-wait_ready() {  # name url
-	"$PYTHON" - "$1" "$2" "$READY_SECONDS" "$RUN/$1.log" <<'PY'
-import sys, time, urllib.request
-name, url, seconds, log = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+wait_ready() {  # name url pid
+	"$PYTHON" - "$1" "$2" "$READY_SECONDS" "$RUN/$1.log" "$3" <<'PY'
+import os, sys, time, urllib.request
+name, url, seconds, log, pid = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 deadline = time.monotonic() + seconds
-while time.monotonic() < deadline:
+while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
     try:
-        urllib.request.urlopen(url + "/-/ready", timeout=1)
+        urllib.request.urlopen(url, timeout=1)
         sys.exit(0)
     except OSError:
         time.sleep(0.2)
-print(f"{name} is not ready after {seconds:g}s; last lines of {log}:", file=sys.stderr)
+why = "exited" if not os.path.exists(f"/proc/{pid}") else f"is not ready after {seconds:g}s"
+print(f"{name} {why}; last lines of {log}:", file=sys.stderr)
 print("".join(open(log).readlines()[-15:]), file=sys.stderr)
 sys.exit(1)
 PY
@@ -38,10 +56,11 @@ port_free() {  # host:port
 	"$PYTHON" -c 'import socket,sys; h,p=sys.argv[1].split(":"); s=socket.socket(); sys.exit(s.connect_ex((h,int(p)))==0)' "$1"
 }
 
-start_one() {  # name addr command...
-	local name=$1 addr=$2; shift 2
+STARTED=()
+start_one() {  # name addr ready-url command...
+	local name=$1 addr=$2 url=$3; shift 3
 	if alive "$name"; then
-		echo "$name: already running (pid $(cat "$RUN/$name.pid")) on http://$addr"
+		STARTED+=("$name :${addr##*:} (already running)")
 		return
 	fi
 	if ! port_free "$addr"; then
@@ -50,29 +69,57 @@ start_one() {  # name addr command...
 	fi
 	nohup "$@" >"$RUN/$name.log" 2>&1 &
 	echo $! >"$RUN/$name.pid"
-	wait_ready "$name" "http://$addr"
-	echo "$name: started (pid $(cat "$RUN/$name.pid")) on http://$addr, log $RUN/$name.log"
+	wait_ready "$name" "$url" "$(cat "$RUN/$name.pid")"
+	STARTED+=("$name :${addr##*:}")
+}
+
+certificate() {  # the demo's TLS endpoint: a self-signed certificate that expires in CERT_DAYS
+	mkdir -p "$RUN/demo"
+	openssl req -x509 -newkey rsa:2048 -nodes -days "$CERT_DAYS" -subj "/CN=127.0.0.1" \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-keyout "$RUN/demo/key.pem" -out "$RUN/demo/cert.pem" >>"$RUN/demo/openssl.log" 2>&1
+	cat >"$RUN/blackbox.yml" <<YML
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      tls_config: {ca_file: $(pwd)/$RUN/demo/cert.pem}
+YML
 }
 
 start() {
 	local am_bin
 	am_bin=$(command -v prometheus-alertmanager || command -v alertmanager) || { echo "alertmanager not installed (make tools)" >&2; exit 1; }
-	mkdir -p "$RUN/prometheus/rules" "$RUN/prometheus/data" "$RUN/alertmanager/data"
+	for tool in prometheus prometheus-node-exporter prometheus-blackbox-exporter openssl; do
+		command -v "$tool" >/dev/null || { echo "$tool not installed (make tools)" >&2; exit 1; }
+	done
+	mkdir -p "$RUN/prometheus/rules" "$RUN/prometheus/data" "$RUN/alertmanager/data" "$RUN/captured"
 	[ -f "$RUN/alertmanager/alertmanager.yml" ] || cp prometheus/alertmanager.yml "$RUN/alertmanager/alertmanager.yml"
-	start_one prometheus "$PROMETHEUS_ADDR" prometheus \
+	alive workload || certificate
+	start_one capture "$CAPTURE_ADDR" "http://$CAPTURE_ADDR/" "$PYTHON" demo/capture.py \
+		--http-port "${CAPTURE_ADDR##*:}" --smtp-port "${SMTP_ADDR##*:}" --dir "$RUN/captured"
+	start_one workload "127.0.0.1:$WORKLOAD_PORT" "http://127.0.0.1:$WORKLOAD_PORT/faults" \
+		"$PYTHON" demo/workload.py --port "$WORKLOAD_PORT" serve --tls-port "$TLS_PORT" \
+		--cert "$RUN/demo/cert.pem" --key "$RUN/demo/key.pem"
+	start_one node-exporter "$NODE_ADDR" "http://$NODE_ADDR/metrics" prometheus-node-exporter \
+		--web.listen-address="$NODE_ADDR"
+	start_one blackbox "$BLACKBOX_ADDR" "http://$BLACKBOX_ADDR/metrics" prometheus-blackbox-exporter \
+		--config.file="$RUN/blackbox.yml" --web.listen-address="$BLACKBOX_ADDR"
+	start_one prometheus "$PROMETHEUS_ADDR" "http://$PROMETHEUS_ADDR/-/ready" prometheus \
 		--config.file=prometheus/prometheus.yml --storage.tsdb.path="$RUN/prometheus/data" \
 		--web.listen-address="$PROMETHEUS_ADDR" --web.enable-lifecycle
-	start_one alertmanager "$ALERTMANAGER_ADDR" "$am_bin" \
+	start_one alertmanager "$ALERTMANAGER_ADDR" "http://$ALERTMANAGER_ADDR/-/ready" "$am_bin" \
 		--config.file="$RUN/alertmanager/alertmanager.yml" --storage.path="$RUN/alertmanager/data" \
 		--web.listen-address="$ALERTMANAGER_ADDR" --cluster.listen-address=
+	local IFS=,
+	echo "started on 127.0.0.1 (logs $RUN/<name>.log): ${STARTED[*]}" | sed 's/,/, /g'
 }
 
 dashboards() {  # Grafana is not installed here: dashboards go to a folder a file provider can read
 	local target="$RUN/grafana/dashboards" provisioning="$RUN/grafana/provisioning/dashboards"
-	if ! ls out/grafana/dashboards/*.json >/dev/null 2>&1; then
-		echo "grafana: no dashboards in out/grafana/dashboards (the Grafana target is not compiled)"
-		return
-	fi
+	ls out/grafana/dashboards/*.json >/dev/null 2>&1 || return 0
 	mkdir -p "$target" "$provisioning"
 	rm -f "$target"/*.json
 	cp out/grafana/dashboards/*.json "$target/"
@@ -83,8 +130,7 @@ providers:
     type: file
     options: {path: $(pwd)/$target}
 YML
-	echo "grafana: $(ls "$target" | wc -l) dashboard(s) in $target; provisioning file $provisioning/slo.yml"
-	echo "  (grafana-server cfg:default.paths.provisioning=$(pwd)/$RUN/grafana/provisioning)"
+	echo "grafana: $(ls "$target" | wc -l) dashboards in $target (provisioning: $RUN/grafana/provisioning)"
 }
 
 show() {
@@ -93,36 +139,66 @@ import json, sys, urllib.request, yaml
 prom, am = sys.argv[1], sys.argv[2]
 get = lambda url: json.load(urllib.request.urlopen(url, timeout=5))
 groups = get(prom + "/api/v1/rules")["data"]["groups"]
-print(f"prometheus: {len(groups)} rule group(s) loaded")
-for g in groups:
-    alerts = sorted({r["name"] for r in g["rules"] if r["type"] == "alerting"})
-    kinds = f"{len(g['rules'])} rules" + (f", alerts: {', '.join(alerts)}" if alerts else "")
-    print(f"  {g['name']:40} {kinds}")
-firing = [a for a in get(prom + "/api/v1/alerts")["data"]["alerts"]]
-print(f"  {len(firing)} alert(s) pending or firing now")
+alerts = sum(r["type"] == "alerting" for g in groups for r in g["rules"])
+jobs = yaml.safe_load(open("prometheus/prometheus.yml"))["scrape_configs"]
+print(f"prometheus: {len(groups)} rule groups, {alerts} alerts; {len(jobs)} scrape jobs")
 config = yaml.safe_load(get(am + "/api/v2/status")["config"]["original"])
-print(f"alertmanager: receivers: {', '.join(r['name'] for r in config.get('receivers', []))}")
+print(f"alertmanager: receivers {', '.join(r['name'] for r in config.get('receivers', []))}")
 PY
-	amtool config routes show --alertmanager.url="http://$ALERTMANAGER_ADDR" 2>/dev/null | sed 's/^/  /' || true
 	dashboards
+}
+
+where() {
 	cat <<TXT
 where to look:
-  rules and alerts  http://$PROMETHEUS_ADDR/rules  http://$PROMETHEUS_ADDR/alerts
-  routing           http://$ALERTMANAGER_ADDR/#/status
-  files             $RUN/prometheus/rules (written by slo push), $RUN/alertmanager/alertmanager.yml
-  stop              make stop
+  status        .venv/bin/slo status --env local   (burn rates after ~2 minutes, the period SLI ~5)
+  report        .venv/bin/slo report --env local --since 1h --output .run/report.html
+  break it      make fault SERVICE=pizza-api RATIO=1    (then make heal; see README, make run)
+  alerts        http://$PROMETHEUS_ADDR/alerts   routing http://$ALERTMANAGER_ADDR/#/status
+  deliveries    $RUN/captured/notifications.jsonl (pagerduty, slack, email as received)
+  stop          make stop
 TXT
 }
 
-stop_one() {  # name binary-name
+step() {  # message command...: run quietly into the log; the command's last line completes it
+	local message=$1 last; shift
+	echo "== $message: $*" >>"$LOG"
+	if ! "$@" >>"$LOG.step" 2>&1; then
+		cat "$LOG.step" >>"$LOG"
+		echo "$message: failed; last lines of $LOG:"
+		tail -n 25 "$LOG.step"
+		rm -f "$LOG.step"
+		exit 1
+	fi
+	last=$(tail -n 1 "$LOG.step")
+	cat "$LOG.step" >>"$LOG"
+	rm -f "$LOG.step"
+	echo "$message: $last"
+}
+
+run() {
+	mkdir -p "$RUN"
+	: >"$LOG"
+	step "compiled slo/ into out/" "$SLO" compile
+	step "proved every alert with promtool and amtool" "$SLO" test
+	step "local routing (receivers -> the captures)" "$PYTHON" demo/local_specs.py slo "$RUN/slo" \
+		--secrets "$RUN/alertmanager/secrets" --http "$CAPTURE_ADDR" --smtp "$SMTP_ADDR"
+	step "compiled it into $RUN/out" "$SLO" compile "$RUN/slo" --out "$RUN/out"
+	start
+	step "pushed" bash -o pipefail -c '"$0" push "$1" --out "$2" --env local | tee /dev/stderr |
+		grep -E "^(prometheus|alertmanager): [0-9]" | paste -sd ";"' "$SLO" "$RUN/slo" "$RUN/out"
+	show
+	where
+}
+
+stop_one() {  # name what-its-command-line-holds
 	local name=$1 pid
 	if ! alive "$name"; then
 		rm -f "$RUN/$name.pid"
-		echo "$name: not running"
 		return
 	fi
 	pid=$(cat "$RUN/$name.pid")
-	if ! grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null; then  # the pid was reused by something else
+	if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"; then  # pid reused
 		echo "$name: pid $pid is no longer $2; not touching it"
 		rm -f "$RUN/$name.pid"
 		return
@@ -131,17 +207,20 @@ stop_one() {  # name binary-name
 	for _ in $(seq $((STOP_SECONDS * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
 	rm -f "$RUN/$name.pid"
-	echo "$name: stopped"
+	STOPPED+=("$name")
 }
 
 stop() {
-	stop_one prometheus prometheus
-	stop_one alertmanager alertmanager
+	STOPPED=()
+	for process in $PROCESSES; do stop_one "${process%%:*}" "${process#*:}"; done
+	local IFS=,
+	if [ ${#STOPPED[@]} -eq 0 ]; then echo "nothing was running"; else echo "stopped: ${STOPPED[*]}" | sed 's/,/, /g'; fi
 }
 
 case "${1:-}" in
+	run) run ;;
 	start) start ;;
-	show) show ;;
+	show) show; where ;;
 	stop) stop ;;
-	*) echo "usage: $0 start|show|stop" >&2; exit 2 ;;
+	*) echo "usage: $0 run|start|show|stop" >&2; exit 2 ;;
 esac

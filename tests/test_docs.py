@@ -32,12 +32,14 @@ ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 
 # How the README's commands are checked, by subcommand. A subcommand in none of these fails the
 # test: decide how its examples can be checked and add it.
-OFFLINE = {"validate", "compile", "import"}  # run for real in the temporary copy
+OFFLINE = {"validate", "compile", "import", "init"}  # run for real in the temporary copy
 NEEDS_TOOLS = {"test": ("promtool", "amtool")}  # run for real when the tools are installed
 LIVE = {  # parsed only: they need servers
     "push": "writes to live Prometheus, Alertmanager, Grafana or Mimir servers",
     "diff": "reads live Prometheus, Alertmanager, Grafana or Mimir servers",
     "backfill": "reads a live query API (and imports into VictoriaMetrics)",
+    "status": "reads a live Prometheus and Alertmanager",
+    "report": "reads a live Prometheus",
 }
 # Subcommands whose README output is the real output on the repository's samples, checked line by
 # line ("..." skips lines). Elsewhere the README shows illustrative output (a spec with an error,

@@ -101,10 +101,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class SMTPCapture:
     """``with SMTPCapture() as smtp:`` serves on ``smtp.port`` until the block ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:  # 0: a free port (demo/capture.py picks one)
         self.capture = Capture()
         handler = type("Handler", (_Handler,), {"capture": self.capture})
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True

@@ -1,0 +1,281 @@
+"""`slo status`: every objective of the specs as the live Prometheus and Alertmanager see it now.
+
+Per SLO: the SLI over its period against the objective, the error budget left, the burn rate of
+each alert tier's long and short window, and the alerts of that SLO that are pending or firing
+(with the receivers Alertmanager routed them to). Per threshold: its value against the limit and
+its alerts. Series names come from ``core/conventions.py``: the same names the rules record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from compiler.core import conventions as names
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, Model, Threshold
+from compiler.live.query import Alert, Alertmanager, LiveError, Prometheus
+
+Key = tuple[str, str]  # (service, slo)
+
+# States, worst last: how a row is coloured and sorted in the report
+OK, NO_DATA, BURNING, EXHAUSTED, FIRING = "ok", "no data", "burning", "exhausted", "firing"
+
+
+@dataclass(frozen=True)
+class WindowBurn:
+    window: int  # seconds
+    burn: float | None  # error ratio over the window / error budget
+
+
+@dataclass(frozen=True)
+class TierBurn:
+    severity: str
+    factor: float  # the burn rate at which the tier's alert fires
+    long: WindowBurn
+    short: WindowBurn
+
+    @property
+    def burning(self) -> bool:
+        return all(w.burn is not None and w.burn > self.factor for w in (self.long, self.short))
+
+
+@dataclass(frozen=True)
+class AlertState:
+    name: str
+    severity: str
+    state: str  # pending | firing
+    receivers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    service: str
+    objective: str  # the SLO's or threshold's name
+    kind: str  # slo | threshold
+    target: str  # "99%" or "< 1"
+    value: float | None  # the SLI over the period, or the threshold's value
+    budget_remaining: float | None = None
+    tiers: tuple[TierBurn, ...] = ()
+    alerts: tuple[AlertState, ...] = ()
+    problem: str | None = None  # why there is no data
+
+    @property
+    def state(self) -> str:
+        if any(a.state == "firing" for a in self.alerts):
+            return FIRING
+        if self.problem:
+            return NO_DATA
+        if self.budget_remaining is not None and self.budget_remaining <= 0:
+            return EXHAUSTED
+        if any(t.burning for t in self.tiers) or self.alerts:
+            return BURNING
+        return OK
+
+    @property
+    def paging(self) -> bool:
+        return any(a.state == "firing" and a.severity == "page" for a in self.alerts)
+
+
+@dataclass
+class Status:
+    rows: list[Row] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. Alertmanager unreachable
+
+    @property
+    def paging(self) -> bool:
+        return any(row.paging for row in self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "paging": self.paging,
+            "warnings": self.warnings,
+            "objectives": [
+                {
+                    "service": r.service,
+                    "objective": r.objective,
+                    "kind": r.kind,
+                    "target": r.target,
+                    "state": r.state,
+                    "value": r.value,
+                    "budget_remaining": r.budget_remaining,
+                    "problem": r.problem,
+                    "tiers": [
+                        {
+                            "severity": t.severity,
+                            "factor": t.factor,
+                            "burning": t.burning,
+                            "windows": {
+                                format_duration(w.window): w.burn for w in (t.long, t.short)
+                            },
+                        }
+                        for t in r.tiers
+                    ],
+                    "alerts": [
+                        {
+                            "alertname": a.name,
+                            "severity": a.severity,
+                            "state": a.state,
+                            "receivers": list(a.receivers),
+                        }
+                        for a in r.alerts
+                    ],
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def selected(model: Model, service: str | None, slo: str | None) -> list[SLO | Threshold]:
+    found: list[SLO | Threshold] = []
+    for s in model.services:
+        if service in (None, s.name):
+            found += [o for o in s.slos if slo in (None, o.name)]
+            found += [o for o in s.thresholds if slo in (None, o.name)]
+    return found
+
+
+def _by_key(samples: list[tuple[dict[str, str], float | None]]) -> dict[Key, float | None]:
+    return {(m.get(names.SERVICE, ""), m.get(names.SLO, "")): v for m, v in samples}
+
+
+def _selector(objectives: list[SLO | Threshold]) -> str:
+    services = sorted({o.service for o in objectives})
+    return "{" + f'{names.SERVICE}=~"{"|".join(services)}"' + "}"
+
+
+def collect(
+    model: Model,
+    prometheus: Prometheus,
+    alertmanager: Alertmanager | None,
+    service: str | None = None,
+    slo: str | None = None,
+) -> Status:
+    """Read everything the rows need: one query per series name, then the alerts."""
+    objectives = selected(model, service, slo)
+    status = Status()
+    if not objectives:
+        return status
+    where = _selector(objectives)
+    objective_series = _by_key(prometheus.query(names.OBJECTIVE + where))
+    period = _by_key(prometheus.query(names.PERIOD_ERROR_RATIO + where))
+    remaining = _by_key(prometheus.query(names.BUDGET_REMAINING + where))
+    thresholds = _by_key(prometheus.query(names.THRESHOLD_VALUE + where))
+    windows = sorted(
+        {
+            w
+            for o in objectives
+            if isinstance(o, SLO)
+            for t in o.alerting.tiers
+            for w in (t.long, t.short)
+        }
+    )
+    ratios = {w: _by_key(prometheus.query(names.error_ratio(w) + where)) for w in windows}
+    receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
+    if alertmanager is not None:
+        try:
+            receivers = alertmanager.receivers()
+        except LiveError as exc:  # the status is still worth showing without receivers
+            status.warnings.append(str(exc))
+    alerts = _alerts(prometheus.alerts(), receivers)
+    for objective in objectives:
+        key = (objective.service, objective.name)
+        if isinstance(objective, SLO):
+            status.rows.append(
+                _slo_row(objective, key, objective_series, period, remaining, ratios, alerts)
+            )
+        else:
+            status.rows.append(_threshold_row(objective, key, thresholds, alerts))
+    return status
+
+
+def _alerts(
+    found: list[Alert], receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]]
+) -> dict[Key, list[AlertState]]:
+    out: dict[Key, list[AlertState]] = {}
+    for alert in found:
+        key = (alert.label(names.SERVICE), alert.label(names.SLO))
+        out.setdefault(key, []).append(
+            AlertState(
+                alert.label("alertname"),
+                alert.label(names.SEVERITY),
+                alert.state,
+                receivers.get(alert.labels, ()),
+            )
+        )
+    return out
+
+
+def _percent(value: Decimal) -> str:
+    return f"{(value * 100).normalize():f}%"
+
+
+def _slo_row(
+    slo: SLO,
+    key: Key,
+    objective_series: dict[Key, float | None],
+    period: dict[Key, float | None],
+    remaining: dict[Key, float | None],
+    ratios: dict[int, dict[Key, float | None]],
+    alerts: dict[Key, list[AlertState]],
+) -> Row:
+    budget = float(slo.error_budget)
+
+    def burn(window: int) -> WindowBurn:
+        ratio = ratios[window].get(key)
+        return WindowBurn(window, None if ratio is None else ratio / budget)
+
+    tiers = tuple(
+        TierBurn(t.severity, float(t.factor), burn(t.long), burn(t.short))
+        for t in slo.alerting.tiers
+    )
+    error_ratio = period.get(key)
+    problem = None
+    name = f"{slo.service}/{slo.name}"
+    if error_ratio is None and all(w.burn is None for t in tiers for w in (t.long, t.short)):
+        problem = f"no data for {name}: is the exporter scraped? ({_metric(slo)})"
+        if key not in objective_series:
+            problem = (
+                f"no data for {name}: are its rules pushed (slo push)? is {_metric(slo)} scraped?"
+            )
+    return Row(
+        slo.service,
+        slo.name,
+        "slo",
+        _percent(slo.objective),
+        None if error_ratio is None else 1 - error_ratio,
+        remaining.get(key),
+        tiers,
+        tuple(alerts.get(key, ())),
+        problem,
+    )
+
+
+def _metric(slo: SLO) -> str:
+    indicator = slo.indicator
+    if hasattr(indicator, "histogram"):
+        return indicator.histogram.metric + "_bucket"
+    total = indicator.total
+    return total.selector.metric if total.selector else total.text
+
+
+def _threshold_row(
+    threshold: Threshold,
+    key: Key,
+    values: dict[Key, float | None],
+    alerts: dict[Key, list[AlertState]],
+) -> Row:
+    name = f"{threshold.service}/{threshold.name}"
+    problem = None
+    if key not in values:
+        problem = f"no data for {name}: its expression returns nothing; is the exporter scraped?"
+    return Row(
+        threshold.service,
+        threshold.name,
+        "threshold",
+        f"{threshold.op} {names.number(threshold.value)}",
+        values.get(key),
+        alerts=tuple(alerts.get(key, ())),
+        problem=problem,
+    )

@@ -22,7 +22,7 @@ from compiler.push.client import Context, Delivers, Key, PushClient, Section
 from compiler.push.plan import Change, Plan, Progress
 from compiler.push.transport import Secret, Transport
 
-REAL = ("prometheus", "alertmanager", "grafana", "mimir")
+REAL = ("prometheus", "alertmanager", "grafana", "mimir", "vmalert")
 
 
 @pytest.mark.parametrize("command", ["push", "diff"])
@@ -58,6 +58,9 @@ def test_the_registry_order_is_the_order_of_options_schema_and_reports():
         "mimir.tenant",
         "mimir.token_file",
         *(f"mimir.{key}" for key in tls),
+        "vmalert.url",
+        "vmalert.rules_dir",
+        *(f"vmalert.{key}" for key in tls),
     ]
     assert ep.environment()["grafana.ca_file"] == "SLO_GRAFANA_CA_FILE"
     assert ep.environment()["mimir.key_file"] == "SLO_MIMIR_KEY_FILE"

@@ -54,6 +54,9 @@ class Work:
 
 class PrometheusPusher:
     name = "prometheus"
+    server = "Prometheus"  # in messages
+    rules_in_out = RULES_DIR_IN_OUT  # the rule files it delivers, under out/
+    rules_dir_hint = RULES_DIR_HINT
 
     def __init__(
         self,
@@ -64,7 +67,7 @@ class PrometheusPusher:
         prune: bool = False,
     ):
         self.endpoint = endpoint
-        self.source = Path(out_dir) / RULES_DIR_IN_OUT
+        self.source = Path(out_dir) / self.rules_in_out
         self.http = transport
         self.check = check
         self.prune = prune
@@ -87,7 +90,7 @@ class PrometheusPusher:
     def rules_dir(self) -> Path:
         """The directory Prometheus loads rule files from; needed to push (preflight)."""
         if self.endpoint.rules_dir is None:
-            raise PushError(RULES_DIR_HINT)
+            raise PushError(self.rules_dir_hint)
         return self.endpoint.rules_dir
 
     def live_groups(self) -> dict[tuple[str, str], dict]:
@@ -119,7 +122,7 @@ class PrometheusPusher:
                 if have is None:
                     file_changes.append(Change("created", what))
                     continue
-                found = rulegroups.differences(rulegroups.canonical_group(group), have)
+                found = self.differences(group, have)
                 file_changes.append(Change("updated" if found else "unchanged", what, tuple(found)))
             if rules_dir is not None:
                 on_disk = files.read_bytes(rules_dir / name)
@@ -146,6 +149,10 @@ class PrometheusPusher:
         work.reload = bool(plan.pending)
         plan.work, plan.steps = work, len(work.write) + len(work.delete)
         return plan
+
+    def differences(self, group: dict, live: dict) -> list[str]:
+        """How the ``live`` group (as ``live_groups`` gives it) differs from the file's."""
+        return rulegroups.differences(rulegroups.canonical_group(group), live)
 
     def _plan_stale(
         self,
@@ -202,7 +209,7 @@ class PrometheusPusher:
             self.reload,
             lambda: self._restore(backup, owned_before),
             "rule files were",
-            "Prometheus",
+            self.server,
         )
 
     def _restore(self, backup: dict[str, files.Backup], owned_before: set[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.push import alertmanager, grafana, mimir, prometheus
+from compiler.push import alertmanager, grafana, mimir, prometheus, vmalert
 from compiler.push.client import PushClient
 
 CLIENTS: dict[str, PushClient[Any]] = {}
@@ -43,3 +43,4 @@ register(prometheus.CLIENT)
 register(alertmanager.CLIENT)
 register(grafana.CLIENT)
 register(mimir.CLIENT)
+register(vmalert.CLIENT)

@@ -20,6 +20,7 @@ from compiler.push.client import Context, Settings
 from compiler.push.plan import Plan, Progress, Pusher, TargetReport
 from compiler.push.prometheus import RULES_DIR_IN_OUT
 from compiler.push.transport import PushError
+from compiler.push.vmalert import RULES_DIR_IN_OUT as VMALERT_RULES_DIR_IN_OUT
 
 # (target name, objects to write) -> a context giving the progress callback
 ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager]
@@ -33,7 +34,12 @@ def no_progress(name: str, total: int) -> Iterator[Progress]:
 def stale_files(model: Model, out_dir: Path) -> list[str]:
     """Rule files in out/ of services the specs do not have: out/ was compiled from other specs."""
     expected = {conventions.rules_file(s.name) for s in model.services}
-    found = (p.relative_to(out_dir).as_posix() for p in (out_dir / RULES_DIR_IN_OUT).glob("*.yml"))
+    expected |= {conventions.vmalert_rules_file(s.name) for s in model.services}
+    found = (
+        p.relative_to(out_dir).as_posix()
+        for folder in (RULES_DIR_IN_OUT, VMALERT_RULES_DIR_IN_OUT)
+        for p in (out_dir / folder).glob("*.yml")
+    )
     return sorted(rel for rel in found if rel not in expected)
 
 

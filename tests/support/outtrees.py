@@ -15,6 +15,7 @@ from compiler.core.model import Model
 from compiler.push import runner
 from compiler.push.transport import RetryPolicy
 from compiler.targets import prometheus as prometheus_rules
+from compiler.targets import vmalert as vmalert_rules
 from support import GOLDEN, copy_specs, write_files
 
 # Fast retries: the behaviour under test is *whether* and *how often* requests are retried.
@@ -57,6 +58,13 @@ def write_rules(spec_dir: Path, out: Path) -> Model:
     model, diagnostics = load_tree(spec_dir)
     assert model is not None, diagnostics
     write_files(out, prometheus_rules.emit(model).files)
+    return model
+
+
+def write_vmalert_rules(spec_dir: Path, out: Path) -> Model:
+    """``write_rules`` and the vmalert rule files (services with ``engines: [..., vmalert]``)."""
+    model = write_rules(spec_dir, out)
+    write_files(out, vmalert_rules.emit(model).files)
     return model
 
 

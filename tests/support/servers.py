@@ -171,3 +171,26 @@ def vmalert_replay(
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=REPLAY_DEADLINE, cwd=rule_file.parent
     )
+
+
+@contextlib.contextmanager
+def vmalert(directory: Path, datasource: Server, rule_glob: str = "rules/*.yml"):
+    """vmalert evaluating ``directory/rules/*.yml`` (or ``rule_glob``, relative to
+    ``directory``) against ``datasource`` and writing its records there; alerts go to a port
+    nothing listens on. Ready once it answers /-/healthy."""
+    binary = binaries.require("vmalert")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "rules").mkdir(exist_ok=True)
+    port = free_port()
+    argv = [
+        binary,
+        f"-rule={directory / rule_glob}",
+        f"-datasource.url={datasource.url}",
+        f"-remoteWrite.url={datasource.url}",
+        "-notifier.url=http://127.0.0.1:9",  # the discard port: alerts are not under test here
+        f"-httpListenAddr=127.0.0.1:{port}",
+        "-loggerLevel=WARN",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with _running(argv, url, directory, directory / "rules", "/-/healthy") as server:
+        yield server

@@ -198,7 +198,9 @@ def backfill_ours(prom: PrometheusServer, model, since: int, until: int, out: Pa
     plans = backfill.plan(services, api, since * 1000, until * 1000, backfill.PROMETHEUS)
     result = backfill.compute(plans, api, since * 1000, backfill.PROMETHEUS)
     computed = time.perf_counter()
-    summary = backfill.write(result, backfill.PROMETHEUS, output_dir=out)
+    summary = backfill.write(result, backfill.PROMETHEUS, output_dir=out).replace(
+        str(out), out.name
+    )
     return {
         "compute_s": round(computed - began, 1),
         "write_s": round(time.perf_counter() - computed, 1),

@@ -7,10 +7,12 @@ Steps (README "Rule evaluation cost" says what each number means):
   1. specs (gen_specs, SLOs only) -> our rules (slo compile) and a Sloth-style set (sloth_rules);
   2. synthetic counters and histograms (gen_metrics) ->
      `promtool tsdb create-blocks-from openmetrics`;
-  3. a Prometheus without rules on that TSDB; the 5-minute base series of both sets are backfilled
-     through it with `promtool tsdb create-blocks-from rules` (recording rules only produce data
-     from the moment Prometheus runs them, so without this every long window would be nearly
-     empty);
+  3. a Prometheus without rules on that TSDB; through it, the recorded history of both sets
+     (recording rules only produce data from the moment Prometheus runs them, so without this
+     every long window would be nearly empty): ours by `compiler.backfill` (what `slo backfill`
+     does: the raw rules' expressions through query_range, every recorded series computed from
+     them, written as blocks), the Sloth-style 5-minute ratios by
+     `promtool tsdb create-blocks-from rules`;
      then every rule expression of both sets is run as a query at the end of the data, with
      `stats=all` (samples touched, engine time), and the period SLIs are compared with the exact
      ratio of the synthetic events;
@@ -42,14 +44,25 @@ import yaml
 from measure import BENCH_DIR, machine_facts
 from prometheus_server import PrometheusServer
 
-from compiler import compile_tree
+from compiler import backfill, compile_tree
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration, parse_duration
-from compiler.core.windows import TILE
+from compiler.core.windows import base_window, period_group_interval
+from compiler.push.transport import Transport
 
 DEFAULT_JSON = BENCH_DIR / "results" / "eval.json"
 GLOBAL_INTERVAL = 60  # Prometheus' default evaluation_interval, and the backfill step
 SETS = ("ours", "sloth")
+# The data reaches --lead minutes past the live runs, so that their windows hold a whole
+# history; the samples the live rules record fall before the end of the blocks, which
+# Prometheus accepts only out of order.
+OUT_OF_ORDER = "1d"
+APPENDS = {
+    "appended": "prometheus_tsdb_head_samples_appended_total",
+    "appended_out_of_order": "prometheus_tsdb_head_out_of_order_samples_appended_total",
+    "out_of_bounds": "prometheus_tsdb_out_of_bound_samples_total",
+    "too_old": "prometheus_tsdb_too_old_samples_total",
+}
 
 
 def log(message: str) -> None:
@@ -69,56 +82,23 @@ def build_rule_sets(services: int, work: Path):
             (dirs["ours"] / Path(rel).name).write_text(text)
     for name, text in sloth_rules.rule_files(result.model).items():
         (dirs["sloth"] / name).write_text(text)
-    base_rules = {"ours": [], "sloth": []}
-    for path in sorted(dirs["ours"].glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            base_rules["ours"] += self_contained(
-                [
-                    r
-                    for r in group["rules"]
-                    if r.get("record") in (names.ERRORS_RATE, names.TOTAL_RATE)
-                ]
-            )
-    for service in result.model.services:
-        base_rules["sloth"] += [r for g in sloth_rules.base_groups(service) for r in g["rules"]]
-    base = {}
-    for name, rules in base_rules.items():
-        base[name] = work / "rules" / f"{name}-base.yml"
-        group = {"name": f"{name}-base", "rules": union_rules(rules)}
-        base[name].write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False, width=1000))
+    base_rules = [
+        rule
+        for service in result.model.services
+        for group in sloth_rules.base_groups(service)
+        for rule in group["rules"]
+    ]
+    base = work / "rules" / "sloth-base.yml"
+    group = {"name": "sloth-base", "rules": union_rules(base_rules)}
+    base.write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False, width=1000))
     return result.model, dirs, base
-
-
-def self_contained(rules: list[dict]) -> list[dict]:
-    """Base rules that read no recorded series: our errors rate reads the total rate its SLO
-    records just before it, which the raw-data Prometheus of the backfill does not have, so the
-    total's own expression is put in its place."""
-    totals = {}
-    out = []
-    for rule in rules:
-        labels = rule["labels"]
-        matchers = f'{names.SERVICE}="{labels[names.SERVICE]}",{names.SLO}="{labels[names.SLO]}"'
-        recorded = f"{rule['record']}{{{matchers}}}"
-        if rule["record"] == names.TOTAL_RATE:
-            totals[recorded] = f"({rule['expr'].strip()})"
-            out.append(rule)
-            continue
-        expr = rule["expr"]
-        for name, total in totals.items():
-            expr = expr.replace(name, total)
-        if names.TOTAL_RATE in expr:
-            raise RuntimeError(
-                f"errors rule of {labels} reads a total rate recorded before it that was not found"
-            )
-        out.append({**rule, "expr": expr})
-    return out
 
 
 def union_rules(rules: list[dict]) -> list[dict]:
     """One rule per recorded name, OR-ing every SLO's expression with its labels attached.
 
     `promtool tsdb create-blocks-from rules` writes one block per rule and 2-hour range: 30 days of
-    45 per-SLO rules would be 16,000 blocks. The same series from 3 rules are ~1,000.
+    15 per-SLO rules would be 5,400 blocks. The same series from 1 rule are 360.
     """
     by_name: dict[str, list[str]] = defaultdict(list)
     for rule in rules:
@@ -206,59 +186,30 @@ def backfill_rules(prom: PrometheusServer, rules: Path, start: int, end: int, ou
     return time.perf_counter() - began
 
 
-def tile_samples(data: gen_metrics.Synthetic, service: int, slo: str, first: int):
-    """Our hourly tiles of one SLO, from minute ``first`` of the data on, as the rules record them.
-
-    The tile rules refer to their own last value, which `promtool tsdb create-blocks-from rules`
-    cannot evaluate (it runs each rule over the whole range at once). They are computed here the
-    way the rules do it (targets.prometheus.tile_rules), from the same 5m rates that the backfilled
-    base series hold, one evaluation a minute. Yields (metric, timestamp, value).
-    """
-    step = float(GLOBAL_INTERVAL)
-    for rate, aggregate in zip((names.ERRORS_RATE, names.TOTAL_RATE), gen_metrics.SLO_EVENTS[slo]):
-        cum = data.cumulative[service][aggregate]
-        so_far = None  # the previous evaluation's count of the hour; none before the second rate
-        for m in range(first, data.minutes):
-            ts = data.start + m * gen_metrics.SCRAPE_INTERVAL
-            r = (cum[m] - cum[m - 5]) / 300
-            if m == first:  # no rate an evaluation earlier: nothing to count yet
-                continue
-            counted = r * step + (so_far if so_far is not None else r * 0)
-            if ts % TILE == 0:
-                yield names.EVENTS_PER_HOUR[rate], ts, counted
-                so_far = counted * 0
-            else:
-                so_far = counted * 1
-            yield names.EVENTS_THIS_HOUR[rate], ts, so_far
-
-
-def backfill_tiles(data: gen_metrics.Synthetic, model, first: int, work: Path, out: Path) -> float:
-    """Write our tiles as OpenMetrics, one file per day (few series: each is read quickly once per
-    2h block written), and backfill them into ``out``."""
+def backfill_ours(prom: PrometheusServer, model, since: int, until: int, out: Path) -> dict:
+    """The history of every series our rules record, as `slo backfill` computes it: the raw
+    rules' own expressions through ``prom``'s query_range on each group's evaluation grid
+    (phase 0: the rules are not live there), every longer window, ratio and period series
+    combined from them as the rules do, written as TSDB blocks into ``out``. ``since`` and
+    ``until`` in seconds."""
     began = time.perf_counter()
-    by_block: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for index, service in enumerate(model.services):
-        for slo in service.slos:
-            labels = f'{names.SERVICE}="{slo.service}",{names.SLO}="{slo.name}"'
-            for metric, ts, value in tile_samples(data, index, slo.name, first):
-                by_block[ts - ts % gen_metrics.DAY][f"{metric}{{{labels}}}"].append(
-                    f"{value!r} {ts}"
-                )
-    directory = work / "openmetrics-tiles"
-    directory.mkdir(parents=True, exist_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for block, series in sorted(by_block.items()):
-        path = directory / f"tiles-{block}.om"
-        lines = []
-        for metric in sorted({key.split("{")[0] for key in series}):
-            lines.append(f"# TYPE {metric} gauge")
-            for key in sorted(k for k in series if k.split("{")[0] == metric):
-                lines += [f"{key} {sample}" for sample in series[key]]
-        path.write_text("\n".join(lines) + "\n# EOF\n", encoding="ascii")
-        paths.append(path)
-    load_openmetrics(paths, out)
-    return time.perf_counter() - began
+    api = backfill.QueryApi(Transport(prom.url, timeout=600))
+    services = [s for s in model.services if s.slos]
+    plans = backfill.plan(services, api, since * 1000, until * 1000, backfill.PROMETHEUS)
+    result = backfill.compute(plans, api, since * 1000, backfill.PROMETHEUS)
+    computed = time.perf_counter()
+    summary = backfill.write(result, backfill.PROMETHEUS, output_dir=out).replace(
+        str(out), out.name
+    )
+    return {
+        "compute_s": round(computed - began, 1),
+        "write_s": round(time.perf_counter() - computed, 1),
+        "written": summary,
+        "period_grids": {
+            p.service.name: {"phase_ms": p.period.phase, "interval_s": p.period.interval}
+            for p in plans
+        },
+    }
 
 
 def move_blocks(source: Path, tsdb: Path) -> None:
@@ -289,6 +240,17 @@ def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
 
 
 # --- 3. query stats and accuracy -----------------------------------------------------------
+def rule_key(rule: dict) -> str:
+    """A name per kind of rule: the events rules share one metric name, so the window tells
+    the raw ones (5m), the one that records every longer window, and the period's apart."""
+    if "alert" in rule:
+        return f"alert {rule['alert']}"
+    if rule["record"] != names.EVENTS:
+        return rule["record"]
+    window = rule.get("labels", {}).get(names.WINDOW)
+    return f'{names.EVENTS}{{{names.WINDOW}="{window or "longer windows"}"}}'
+
+
 def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:
     """Every rule expression once, as a query at ``at``: samples touched and engine time."""
     per_evaluation = {"samples": 0, "eval_s": 0.0}
@@ -306,7 +268,7 @@ def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:
             per_evaluation["eval_s"] += seconds
             per_hour["samples"] += samples * per_hour_factor
             per_hour["eval_s"] += seconds * per_hour_factor
-            key = rule.get("record") or f"alert {rule['alert']}"
+            key = rule_key(rule)
             by_rule[key]["samples_per_hour"] += samples * per_hour_factor
             by_rule[key]["eval_s_per_hour"] += seconds * per_hour_factor
     return {
@@ -339,17 +301,36 @@ def our_period_rules(groups: list[dict]) -> dict[tuple[str, str], str]:
     }
 
 
+def period_end(service, grid: dict, at: int) -> int:
+    """The end of the period our rule reports at ``at``: the period group's last evaluation
+    at or before ``at``, less one base window and one interval of that group (README, "How the
+    rules are built")."""
+    step, phase = grid["interval_s"] * 1000, grid["phase_ms"]
+    last = (at * 1000 - phase) // step * step + phase
+    interval = service.evaluation_interval
+    return last // 1000 - base_window(interval) - period_group_interval(interval)
+
+
 def accuracy(
-    prom: PrometheusServer, model, data: gen_metrics.Synthetic, ours: dict[tuple[str, str], str]
+    prom: PrometheusServer,
+    model,
+    data: gen_metrics.Synthetic,
+    ours: dict[tuple[str, str], str],
+    grids: dict[str, dict],
 ) -> list[dict]:
+    """Each SLO's period SLI at the end of the data against the exact ratio of the events in the
+    window each rule reads: Sloth's end at the end of the data, ours 10 minutes earlier."""
     rows = []
     for index, service in enumerate(model.services):
+        ours_end = period_end(service, grids[service.name], data.end)
         for slo in service.slos:
             period = slo.period
             bad, total = data.exact_ratio(index, slo.name, period)
+            bad_ours, total_ours = data.exact_ratio(index, slo.name, period, at=ours_end)
             p = format_duration(period)
             values = {
                 "exact": bad / total if total else None,
+                "exact_ours": bad_ours / total_ours if total_ours else None,
                 "ours": scalar(prom, ours[(slo.service, slo.name)], data.end),
                 "sloth": scalar(prom, sloth_rules.period_ratio(slo), data.end),
                 "sloth_raw": scalar(prom, sloth_rules.raw_ratio(slo, p), data.end),
@@ -359,12 +340,13 @@ def accuracy(
                 "slo": slo.name,
                 "period": p,
                 "objective_pct": float(slo.objective_percent),
+                "ours_window_end_before_data_end_s": data.end - ours_end,
             }
             for k, v in values.items():
                 row[f"{k}_pct"] = None if v is None else round(v * 100, 5)
-            for k in ("ours", "sloth", "sloth_raw"):
-                if values[k] is not None and values["exact"] is not None:
-                    row[f"{k}_error_pp"] = round((values[k] - values["exact"]) * 100, 5)
+            for k, exact in (("ours", "exact_ours"), ("sloth", "exact"), ("sloth_raw", "exact")):
+                if values[k] is not None and values[exact] is not None:
+                    row[f"{k}_error_pp"] = round((values[k] - values[exact]) * 100, 5)
             rows.append(row)
     return rows
 
@@ -408,7 +390,7 @@ def measure_live(
         dict
     )  # group -> lastEvaluation -> evaluationTime
     rule_samples: dict[tuple[str, int, str], list[float]] = defaultdict(list)
-    with PrometheusServer(tsdb, files) as prom:
+    with PrometheusServer(tsdb, files, out_of_order_window=OUT_OF_ORDER) as prom:
         began, cpu0 = time.monotonic(), prom.cpu_seconds()
         deadline = began + interval * (evaluations + 3) + 120
         while time.monotonic() < deadline:
@@ -423,6 +405,7 @@ def measure_live(
                 break
             time.sleep(min(1.0, interval / 4))
         elapsed, cpu = time.monotonic() - began, prom.cpu_seconds() - cpu0
+        appends = {k: int(prom.metric(metric)) for k, metric in APPENDS.items()}
     missing = [g["name"] for g in groups if len(samples.get(g["name"], {})) < evaluations]
     if missing:
         raise RuntimeError(
@@ -431,8 +414,11 @@ def measure_live(
         )
     median = {g: statistics.median(v.values()) for g, v in samples.items()}
     by_rule: dict[str, float] = defaultdict(float)
-    for (group, _, rule_name), times in rule_samples.items():
-        by_rule[rule_name] += statistics.median(times) * 3600 / real_interval[group]
+    rules_of = {g["name"]: g["rules"] for g in groups}
+    for (group, index, rule_name), times in rule_samples.items():
+        rules = rules_of[group]
+        key = rule_key(rules[index]) if index < len(rules) else rule_name
+        by_rule[key] += statistics.median(times) * 3600 / real_interval[group]
     return {
         "groups": len(groups),
         "evaluation_s_all_groups_once": round(sum(median.values()), 4),
@@ -440,7 +426,11 @@ def measure_live(
             sum(t * 3600 / real_interval[g] for g, t in median.items()), 3
         ),
         "prometheus_cpu_s_per_cycle": round(cpu / max(1.0, elapsed / interval), 3),
+        "samples_recorded": appends,
         "by_rule_s_per_hour": {k: round(v, 3) for k, v in sorted(by_rule.items())},
+        "by_group_s_per_hour": {
+            g: round(t * 3600 / real_interval[g], 4) for g, t in sorted(median.items())
+        },
     }
 
 
@@ -464,6 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--evaluations", type=int, default=4, help="evaluations per group per live run"
+    )
+    parser.add_argument(
+        "--lead",
+        type=int,
+        default=60,
+        help="minutes from the start of the run to the end of the data: longer than the "
+        "preparation and the live runs take",
     )
     parser.add_argument(
         "--quick", action="store_true", help="skip waiting for compaction (tiny data sets)"
@@ -493,7 +490,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, work: Path) -> dict:
     model, rule_dirs, base = build_rule_sets(args.services, work)
     groups = {name: load_rules(rule_dirs[name]) for name in SETS}
-    end = int(time.time()) // 60 * 60 - 60
+    # The data ends --lead minutes from now, so that the live runs fall inside it: our windows
+    # read pieces recorded 5 minutes and more ago, which a live run minutes after the end of the
+    # data would find missing (and skip, looking cheaper than it is).
+    end = int(time.time()) // 60 * 60 + args.lead * 60
     data = gen_metrics.Synthetic(args.services, args.instances, end=end, days=args.days)
     log(
         f"{data.series_count()} raw series, {data.sample_count():,} samples; "
@@ -507,18 +507,20 @@ def run(args, work: Path) -> dict:
     settle_deadline = 1800
     with PrometheusServer(tsdb) as prom:
         prep["settle_raw_s"] = round(settle(prom, quiet, time.monotonic() + settle_deadline), 1)
-        # The base series start 5 minutes into the data, so that each 5m rate has a full window.
+        # The recorded series start 5 minutes into the data, so that each 5m increase has a full
+        # window.
         start = data.start + 5 * 60
-        for name in SETS:
-            prep[f"backfill_rules_{name}_s"] = round(
-                backfill_rules(prom, base[name], start, data.end, work / f"blocks-{name}"), 1
-            )
-            log(f"backfilled the base series of {name} in {prep[f'backfill_rules_{name}_s']}s")
-    prep["backfill_tiles_ours_s"] = round(
-        backfill_tiles(data, model, (start - data.start) // 60, work, work / "blocks-tiles"), 1
-    )
-    log(f"backfilled our hourly tiles in {prep['backfill_tiles_ours_s']}s")
-    for name in (*SETS, "tiles"):
+        prep["backfill_rules_sloth_s"] = round(
+            backfill_rules(prom, base, start, data.end, work / "blocks-sloth"), 1
+        )
+        log(f"backfilled the 5m ratios of sloth in {prep['backfill_rules_sloth_s']}s")
+        ours = backfill_ours(prom, model, start, data.end, work / "blocks-ours")
+        prep["backfill_ours"] = ours
+        log(
+            f"backfilled our recorded series in {ours['compute_s']}s + {ours['write_s']}s: "
+            f"{ours['written']}"
+        )
+    for name in SETS:
         move_blocks(work / f"blocks-{name}", tsdb)
     with PrometheusServer(tsdb) as prom:
         prep["settle_rules_s"] = round(settle(prom, quiet, time.monotonic() + settle_deadline), 1)
@@ -541,20 +543,29 @@ def run(args, work: Path) -> dict:
             for slo in service.slos
         ]
         stats["sloth_raw_period_rules_only"] = query_stats(prom, raw_period, data.end)
-        rows = accuracy(prom, model, data, our_period_rules(groups["ours"]))
+        rows = accuracy(
+            prom,
+            model,
+            data,
+            our_period_rules(groups["ours"]),
+            prep["backfill_ours"]["period_grids"],
+        )
         log("query stats and period SLIs done")
     live: dict[str, list[dict]] = {name: [] for name in SETS}
-    gaps = []
+    inside = []  # seconds from each live run (start, end) to the end of the data
     for i in range(args.runs):
         for (
             name
         ) in SETS:  # interleaved, so both sets see the same distance from the end of the data
-            gaps.append(time.time() - data.end)
+            began = time.time()
             live[name].append(
                 measure_live(
                     name, groups[name], tsdb, work, args.measure_interval, args.evaluations
                 )
             )
+            inside += [data.end - began, data.end - time.time()]
+            if inside[-1] < 0:
+                log(f"the live run ended {-inside[-1]:.0f}s after the data: raise --lead")
             log(
                 f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s "
                 "per hour"
@@ -573,7 +584,8 @@ def run(args, work: Path) -> dict:
             "measure_interval_s": args.measure_interval,
             "evaluations_per_run": args.evaluations,
             "runs": args.runs,
-            "data_end_to_live_runs_s": [round(min(gaps)), round(max(gaps))],
+            "lead_min": args.lead,
+            "live_runs_before_data_end_s": [round(min(inside)), round(max(inside))],
         },
         "prep": prep,
         "summary": summary,

@@ -117,8 +117,10 @@ class Synthetic:
 
     def __init__(self, services: int, instances: int, end: int, days: float = 30, seed: int = 7):
         self.end = end - end % SCRAPE_INTERVAL
-        # 10 extra minutes so that a 5m rate at the very start of the period has its samples.
-        self.start = self.end - int(days * DAY) - 10 * 60
+        # 20 extra minutes: a 5m rate at the very start of the period has its samples, and so
+        # does the oldest 5m piece of our period rule, whose window ends 10 minutes before the
+        # period group's last evaluation (up to 4 minutes before the end).
+        self.start = self.end - int(days * DAY) - 20 * 60
         self.minutes = (self.end - self.start) // SCRAPE_INTERVAL + 1
         self.instances = instances
         self.services = [ServiceTraffic(i, self.minutes, self.start, seed) for i in range(services)]

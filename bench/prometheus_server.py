@@ -49,11 +49,14 @@ class PrometheusServer:
         rule_files: list[Path] = (),
         evaluation_interval: str = "1m",
         log_level: str = "warn",
+        out_of_order_window: str | None = None,
     ):
         self.data_dir = Path(data_dir)
         self.log_level = log_level  # "info" logs every configuration (re)load
         self.rule_files = [Path(p).resolve() for p in rule_files]
         self.evaluation_interval = evaluation_interval
+        # Lets rules record at times before the end of blocks that reach into the future.
+        self.out_of_order_window = out_of_order_window
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.prometheus.log"
@@ -68,6 +71,11 @@ class PrometheusServer:
         config.write_text(
             f"global:\n  evaluation_interval: {self.evaluation_interval}\n"
             + (f"rule_files:\n{rules}" if rules else "")
+            + (
+                f"storage:\n  tsdb:\n    out_of_order_time_window: {self.out_of_order_window}\n"
+                if self.out_of_order_window
+                else ""
+            )
         )
         self.port = free_port()
         log = open(self.log_path, "ab")

@@ -164,3 +164,17 @@ def test_a_broken_test_file_fails_every_time(tmp_path):
         assert result.exit_code == 1
         assert result.stdout.splitlines()[-1].startswith("FAILED: ")
         assert result.stdout.splitlines()[-1].endswith(", 1 failed")
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [
+        ("promtool", "prometheus"),
+        ("amtool", "prometheus-alertmanager"),
+        ("vmalert", "victoria-metrics"),
+    ],
+)
+def test_a_missing_tool_names_the_package_that_installs_it(monkeypatch, name, package):
+    monkeypatch.setattr(toolrun.shutil, "which", lambda _: None)
+    with pytest.raises(toolrun.ToolMissing, match=f"install Debian's {package} package"):
+        toolrun.tool(name)

@@ -43,11 +43,20 @@ class ToolResult:
     cached: bool = False  # passed before with the same inputs and tool: not run again
 
 
+# The Debian package that installs each tool slo runs.
+PACKAGES = {
+    "promtool": "prometheus",
+    "amtool": "prometheus-alertmanager",
+    "vmalert": "victoria-metrics",
+}
+
+
 def tool(name: str) -> str:
     path = shutil.which(name)
     if not path:
+        package = PACKAGES.get(name, "prometheus")
         raise ToolMissing(
-            f"{name} not found on PATH; install Debian's prometheus package (`make run` does)"
+            f"{name} not found on PATH; install Debian's {package} package (`make setup` does)"
         )
     return path
 

@@ -1,0 +1,529 @@
+"""Mutation check: do the generated promtool tests catch every change to an alert?
+
+    python bench/mutations.py                      # every mutant of the examples (slo/)
+    python bench/mutations.py --services pizza-api --kinds threshold_x1.5 --json /tmp/m.json
+
+Compiles the specs into a temporary directory, then changes one alert rule of one service's
+rule file at a time and runs that service's generated promtool tests (the test files `slo test`
+runs on it) against the changed file. Every mutant that changes alert behaviour, of an alert the
+tests cover, must make a test fail. Mutants are made on the parsed YAML: alerts are found by
+`alert:` name and labels (``severity``, ``long_window``, ``short_window``), thresholds by the
+``> number`` / ``< number`` comparisons of alert expressions, so they survive changes to how
+the recording rules are built.
+
+Kinds (KINDS): a threshold number x1.5 and x0.67 (a burn-rate factor for burn-rate alerts);
+the long and short windows swapped (the ratios the expression reads and the labels); the
+short-window condition dropped; a ``for:`` doubled; the first comparison flipped (``>`` <->
+``<``); one label dropped (one mutant per label); a page tier removed.
+
+Equivalent mutants (no behaviour change: a burn-rate threshold that stays at or above an error
+ratio of 1, which no data can exceed) and mutants of alerts no test names (labels no expected
+alert carries) are reported apart and do not count.
+
+Cost: each test file is split into one file per test group (promtool runs them independently
+either way); a mutant runs the groups that expect its alert first, cheapest first, and stops at
+the first failure. A group counts as catching only if it passes on the unchanged rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from compiler import compile_tree
+from compiler.checks import toolrun
+from compiler.core.durations import format_duration, parse_duration
+from compiler.targets.protocol import ToolRun
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_JSON = BENCH_DIR / "results" / "mutations.json"
+RATIO_SERIES = re.compile(r"slo:sli_error:ratio_rate([0-9a-z]+)\b")
+# A comparison with a number: `> 0.0144`, `< 1` (not `>=`/`<=`, the low-traffic guard's).
+COMPARISON = re.compile(
+    r"(?<![<>=!])([<>])(?!=)(\s*)(-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
+KINDS = (
+    "threshold_x1.5",
+    "threshold_x0.67",
+    "windows_swapped",
+    "short_window_dropped",
+    "for_doubled",
+    "comparison_flipped",
+    "label_dropped",
+    "page_tier_removed",
+)
+REMOVED = None  # a mutation that removes the rule
+
+
+# --- mutations of one alert rule ------------------------------------------------------------------
+def burn_rate(rule: Mapping) -> bool:
+    labels = rule.get("labels") or {}
+    return "long_window" in labels and "short_window" in labels
+
+
+def thresholds(expr: str) -> list[Decimal]:
+    return [Decimal(m.group(3)) for m in COMPARISON.finditer(expr)]
+
+
+def decimal_text(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def scale_thresholds(rule: dict, factor: Decimal) -> tuple[dict | None, str | None]:
+    """Every threshold number of the expression x factor. Equivalent when it is a burn-rate
+    threshold that no error ratio can exceed before and after."""
+    expr = rule["expr"]
+    new = COMPARISON.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}{decimal_text(Decimal(m.group(3)) * factor)}", expr
+    )
+    if new == expr:
+        return None, None
+    equivalent = None
+    if burn_rate(rule):
+        before, after = thresholds(expr), thresholds(new)
+        if all(x >= 1 for x in before) and all(x >= 1 for x in after):
+            equivalent = "burn-rate threshold stays at or above an error ratio of 1"
+    return {**rule, "expr": new}, equivalent
+
+
+def swap_windows(rule: dict) -> dict | None:
+    labels = rule["labels"]
+    long, short = labels["long_window"], labels["short_window"]
+    if long == short:
+        return None
+    swap = {long: short, short: long}
+    expr = RATIO_SERIES.sub(
+        lambda m: f"slo:sli_error:ratio_rate{swap.get(m.group(1), m.group(1))}", rule["expr"]
+    )
+    return {**rule, "expr": expr, "labels": {**labels, "long_window": short, "short_window": long}}
+
+
+def split_and(expr: str) -> list[str]:
+    """The operands of the top-level ``and``s of a PromQL expression (outside brackets and
+    strings)."""
+    parts, depth, quote, start, i = [], 0, "", 0, 0
+    while i < len(expr):
+        c = expr[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif (
+            depth == 0
+            and expr.startswith("and", i)
+            and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] in "_:"))
+            and (i + 3 == len(expr) or not (expr[i + 3].isalnum() or expr[i + 3] in "_:"))
+        ):
+            parts.append(expr[start:i])
+            start = i + 3
+            i += 3
+            continue
+        i += 1
+    parts.append(expr[start:])
+    return [p.strip() for p in parts]
+
+
+def drop_short_window(rule: dict) -> dict | None:
+    labels = rule["labels"]
+    long, short = labels["long_window"], labels["short_window"]
+    if long == short:
+        return None
+    parts = split_and(rule["expr"])
+    reads_short = re.compile(rf"slo:sli_error:ratio_rate{re.escape(short)}\b")
+    kept = [p for p in parts if not reads_short.search(p)]
+    if len(kept) == len(parts) or not kept:
+        return None
+    return {**rule, "expr": "\nand\n".join(kept)}
+
+
+def double_for(rule: dict) -> dict | None:
+    if not rule.get("for"):
+        return None
+    seconds = parse_duration(str(rule["for"]))
+    if not seconds:
+        return None
+    return {**rule, "for": format_duration(2 * seconds)}
+
+
+def flip_comparison(rule: dict) -> dict | None:
+    expr = rule["expr"]
+    first = COMPARISON.search(expr)
+    if first is None:
+        return None
+    flipped = "<" if first.group(1) == ">" else ">"
+    return {**rule, "expr": expr[: first.start(1)] + flipped + expr[first.end(1) :]}
+
+
+def drop_label(rule: dict, label: str) -> dict:
+    return {**rule, "labels": {k: v for k, v in rule["labels"].items() if k != label}}
+
+
+def rule_mutants(rule: dict) -> Iterator[tuple[str, str, dict | None, str | None]]:
+    """(kind, detail, mutated rule or REMOVED, equivalent reason or None) for one alert rule."""
+    for kind, factor in (("threshold_x1.5", Decimal("1.5")), ("threshold_x0.67", Decimal("0.67"))):
+        new, equivalent = scale_thresholds(rule, factor)
+        if new is not None:
+            numbers = ", ".join(map(str, thresholds(rule["expr"])))
+            yield kind, f"thresholds {numbers} x{factor}", new, equivalent
+    if burn_rate(rule):
+        new = swap_windows(rule)
+        if new is not None:
+            yield "windows_swapped", "long and short window swapped", new, None
+        new = drop_short_window(rule)
+        if new is not None:
+            yield "short_window_dropped", "the short window's condition dropped", new, None
+    new = double_for(rule)
+    if new is not None:
+        yield "for_doubled", f"for: {rule['for']} -> {new['for']}", new, None
+    new = flip_comparison(rule)
+    if new is not None:
+        yield "comparison_flipped", "first comparison flipped", new, None
+    for label in sorted(rule.get("labels") or {}):
+        yield "label_dropped", f"label {label} dropped", drop_label(rule, label), None
+    if burn_rate(rule) and rule["labels"].get("severity") == "page":
+        yield "page_tier_removed", "page tier removed", REMOVED, None
+
+
+# --- mutants of a rule file -----------------------------------------------------------------------
+@dataclass
+class Mutant:
+    service: str
+    kind: str
+    alert: dict[str, str]  # alertname and labels of the alert it changes
+    detail: str
+    source: dict = field(repr=False)  # the parsed rule file it changes (shared, never modified)
+    where: tuple[int, int]  # (group, rule) index of the alert rule in it
+    replacement: dict | None = field(repr=False)  # the new rule, or REMOVED
+    equivalent: str | None = None
+    covered: bool = True
+    caught_by: str | None = None  # the test group that failed
+    runs: int = 0  # promtool runs it took
+
+    @property
+    def text(self) -> str:
+        """The mutated rule file (made when it is run: most mutants of a big tree never are)."""
+        group, index = self.where
+        doc = {**self.source, "groups": list(self.source["groups"])}
+        changed = dict(doc["groups"][group])
+        rules = list(changed["rules"])
+        if self.replacement is REMOVED:
+            del rules[index]
+        else:
+            rules[index] = self.replacement
+        changed["rules"] = rules
+        doc["groups"][group] = changed
+        return dump(doc)
+
+    @property
+    def title(self) -> str:
+        identity = ",".join(
+            f"{k}={self.alert[k]}"
+            for k in ("slo", "severity", "long_window", "short_window")
+            if k in self.alert
+        )
+        return f"{self.service} {self.alert['alertname']}{{{identity}}}: {self.detail}"
+
+    @property
+    def counts(self) -> bool:
+        """Part of the score: changes alert behaviour, of an alert the tests cover."""
+        return self.equivalent is None and self.covered
+
+
+def identity(rule: Mapping) -> dict[str, str]:
+    labels = {k: str(v) for k, v in (rule.get("labels") or {}).items()}
+    return {"alertname": rule["alert"], **labels}
+
+
+def mutants_of(service: str, text: str) -> Iterator[Mutant]:
+    """Every mutant of one rule file, one alert rule changed (or removed) in each."""
+    doc = yaml.safe_load(text)
+    for gi, group in enumerate(doc["groups"]):
+        for ri, rule in enumerate(group["rules"]):
+            if "alert" not in rule:
+                continue
+            for kind, detail, new, equivalent in rule_mutants(rule):
+                yield Mutant(service, kind, identity(rule), detail, doc, (gi, ri), new, equivalent)
+
+
+def dump(doc: Mapping) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, width=1_000_000, allow_unicode=True)
+
+
+# --- the generated tests, one group at a time -----------------------------------------------------
+@dataclass
+class Group:
+    title: str
+    doc: dict = field(repr=False)  # a test file holding this one group; rule_files set per run
+    cost: float  # evaluations promtool runs
+    expected: list[dict[str, str]]  # every alert it expects, with its labels
+    alertnames: set[str]
+
+
+def _seconds(value: object) -> int:
+    return parse_duration(str(value)) if value else 0
+
+
+def split_tests(test_file: Path) -> list[Group]:
+    doc = yaml.safe_load(test_file.read_text())
+    interval = _seconds(doc.get("evaluation_interval")) or 60
+    groups = []
+    for i, test in enumerate(doc.get("tests") or []):
+        single = {k: v for k, v in doc.items() if k != "tests"}
+        single["tests"] = [test]
+        times = [_seconds(t.get("eval_time")) for t in test.get("alert_rule_test") or []]
+        times += [_seconds(t.get("eval_time")) for t in test.get("promql_expr_test") or []]
+        expected = [
+            {
+                "alertname": t["alertname"],
+                **{k: str(v) for k, v in (a.get("exp_labels") or {}).items()},
+            }
+            for t in test.get("alert_rule_test") or []
+            for a in t.get("exp_alerts") or []
+        ]
+        groups.append(
+            Group(
+                f"{test_file.name} #{i + 1} {test.get('name', '')}".strip(),
+                single,
+                max(times, default=0) / interval,
+                expected,
+                {t["alertname"] for t in test.get("alert_rule_test") or []},
+            )
+        )
+    return groups
+
+
+def service_tests(out_dir: Path) -> dict[str, tuple[Path, list[Group]]]:
+    """{service: (its rule file, the groups of the test files that read it)}, from the proofs
+    the targets declare for `slo test`."""
+    found: dict[str, tuple[Path, list[Group]]] = {}
+    for proof in toolrun.proofs_for(out_dir):
+        if not isinstance(proof, ToolRun) or proof.args[:2] != ("test", "rules"):
+            continue
+        tests = [p for p in proof.inputs if str(p) in proof.args]
+        rule_files = [p for p in proof.inputs if str(p) not in proof.args]
+        if len(rule_files) != 1:
+            continue
+        rules = rule_files[0].resolve()
+        service = rules.name.removesuffix(".yml").removesuffix(".rules")
+        _, groups = found.setdefault(service, (rules, []))
+        for test in tests:
+            groups.extend(split_tests(test))
+    return found
+
+
+def covers(group: Group, alert: Mapping[str, str]) -> bool:
+    return any(all(e.get(k) == v for k, v in alert.items()) for e in group.expected)
+
+
+def ordered(groups: Sequence[Group], alert: Mapping[str, str]) -> list[Group]:
+    """The groups most likely to catch a change to ``alert`` first, cheapest first."""
+
+    def rank(g: Group) -> tuple[int, float]:
+        if covers(g, alert):
+            return 0, g.cost
+        return (1 if alert["alertname"] in g.alertnames else 2), g.cost
+
+    return sorted(groups, key=rank)
+
+
+class Runner:
+    """Runs test groups against rule texts; remembers which groups pass on the original."""
+
+    def __init__(self, work: Path, promtool: str, timeout: float = 600):
+        self.work = work
+        self.promtool = promtool
+        self.timeout = timeout
+        self.baseline: dict[tuple[str, str], bool] = {}
+        self.lock = threading.Lock()
+        self.counter = 0
+
+    def passes(self, group: Group, rules_text: str) -> bool:
+        with self.lock:
+            self.counter += 1
+            directory = self.work / f"run-{self.counter}"
+        directory.mkdir(parents=True)
+        try:
+            (directory / "rules.yml").write_text(rules_text)
+            doc = {**group.doc, "rule_files": ["rules.yml"]}
+            (directory / "test.yml").write_text(dump(doc))
+            proc = subprocess.run(
+                [self.promtool, "test", "rules", "test.yml"],
+                cwd=directory,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+            )
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return proc.returncode == 0
+
+    def passes_originally(self, service: str, group: Group, original: str) -> bool:
+        key = (service, group.title)
+        with self.lock:
+            known = self.baseline.get(key)
+        if known is None:
+            known = self.passes(group, original)
+            with self.lock:
+                self.baseline[key] = known
+        return known
+
+    def check(self, mutant: Mutant, groups: Sequence[Group], original: str) -> Mutant:
+        """Run ``mutant`` against the groups until one fails (that passes on ``original``)."""
+        for group in ordered(groups, mutant.alert):
+            mutant.runs += 1
+            if not self.passes(group, mutant.text) and self.passes_originally(
+                mutant.service, group, original
+            ):
+                mutant.caught_by = group.title
+                break
+        return mutant
+
+
+def compile_examples(specs: Path, out: Path) -> Path:
+    """``slo compile specs --out out`` (the same code path), without a cache."""
+    result = compile_tree(specs)
+    for rel, text in result.artifacts.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return out
+
+
+def plan(out_dir: Path, services: Sequence[str] | None = None, kinds: Sequence[str] = KINDS):
+    """(every mutant, {service: (original rule text, groups)}) of a compiled tree."""
+    tests = service_tests(out_dir)
+    mutants, context = [], {}
+    for service, (rules, groups) in sorted(tests.items()):
+        if services and service not in services:
+            continue
+        # The baseline is the file as the mutants are written (parsed and dumped again), so that
+        # a test that fails on a mutant fails because of the mutation, not of the round trip.
+        original = rules.read_text()
+        context[service] = (dump(yaml.safe_load(original)), groups)
+        for mutant in mutants_of(service, original):
+            if mutant.kind not in kinds:
+                continue
+            mutant.covered = any(covers(g, mutant.alert) for g in groups)
+            mutants.append(mutant)
+    return mutants, context
+
+
+def sample(mutants: Sequence[Mutant], size: int) -> list[Mutant]:
+    """``size`` mutants that count, spread over the kinds: the first of each kind, then the
+    second of each, ... (deterministic)."""
+    by_kind: dict[str, list[Mutant]] = {}
+    for m in mutants:
+        if m.counts:
+            by_kind.setdefault(m.kind, []).append(m)
+    picked: list[Mutant] = []
+    depth = 0
+    while len(picked) < size and any(len(v) > depth for v in by_kind.values()):
+        for kind in KINDS:
+            if len(picked) < size and len(by_kind.get(kind, [])) > depth:
+                picked.append(by_kind[kind][depth])
+        depth += 1
+    return picked
+
+
+def run(mutants: Sequence[Mutant], context: Mapping, work: Path, jobs: int) -> list[Mutant]:
+    runner = Runner(work, toolrun.tool("promtool"))
+
+    def one(m: Mutant) -> Mutant:
+        if not m.counts:
+            return m
+        original, groups = context[m.service]
+        return runner.check(m, groups, original)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, mutants))
+
+
+def score(mutants: Sequence[Mutant]) -> dict:
+    counted = [m for m in mutants if m.counts]
+    caught = [m for m in counted if m.caught_by]
+    kinds = {}
+    for kind in KINDS:
+        of_kind = [m for m in mutants if m.kind == kind]
+        kinds[kind] = {
+            "mutants": len(of_kind),
+            "equivalent": sum(1 for m in of_kind if m.equivalent),
+            "uncovered": sum(1 for m in of_kind if not m.covered and not m.equivalent),
+            "counted": sum(1 for m in of_kind if m.counts),
+            "caught": sum(1 for m in of_kind if m.counts and m.caught_by),
+        }
+    return {
+        "mutants": len(mutants),
+        "counted": len(counted),
+        "caught": len(caught),
+        "score": len(caught) / len(counted) if counted else 1.0,
+        "kinds": kinds,
+        "missed": [m.title for m in counted if not m.caught_by],
+        "equivalent": [f"{m.title} ({m.equivalent})" for m in mutants if m.equivalent],
+        "uncovered": [m.title for m in mutants if not m.covered and not m.equivalent],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("specs", nargs="?", type=Path, default=BENCH_DIR.parent / "slo")
+    parser.add_argument("--services", nargs="+")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
+    parser.add_argument("--limit", type=int, help="a sample of this many mutants (sample())")
+    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args(argv)
+    if not shutil.which("promtool"):
+        print("promtool not found on PATH", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="slo-mutations-") as tmp:
+        out = compile_examples(args.specs, Path(tmp) / "out")
+        mutants, context = plan(out, args.services, args.kinds)
+        if args.limit is not None:
+            mutants = sample(mutants, args.limit)
+        results = run(mutants, context, Path(tmp) / "runs", args.jobs)
+    found = score(results)
+    print("| kind | mutants | equivalent | uncovered | counted | caught |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, n in found["kinds"].items():
+        print(
+            f"| {kind} | {n['mutants']} | {n['equivalent']} | {n['uncovered']} "
+            f"| {n['counted']} | {n['caught']} |"
+        )
+    for title in found["missed"]:
+        print(f"MISSED: {title}")
+    for title in found["uncovered"]:
+        print(f"uncovered (no test expects this alert): {title}")
+    print(f"mutation score: {found['caught']}/{found['counted']} = {found['score']:.1%}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    found["mutants_run"] = [
+        {"title": m.title, "kind": m.kind, "caught_by": m.caught_by, "runs": m.runs}
+        for m in results
+        if m.counts
+    ]
+    args.json.write_text(json.dumps(found, indent=2) + "\n")
+    return 0 if found["score"] == 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Detection bench: how soon after errors start do slo's rules page, and how soon do they clear?
 
     python bench/detection.py                      # 2 SLOs x 5 error ratios x 3 intervals (~5 min)
-    python bench/detection.py --ratios 1 --intervals 60 --json /tmp/one.json   # one scenario
+    python bench/detection.py --ratios 1 --intervals 60 --json one.json   # one scenario
 
 For a 99.9%/30d ratio SLO and a 99%/28d latency SLO (one service, one spec, compiled by the
 same code as `slo compile` into a temporary directory), at each error ratio and evaluation

@@ -1,7 +1,7 @@
 """Mutation check: do the generated promtool tests catch every change to an alert?
 
     python bench/mutations.py                      # every mutant of the examples (slo/)
-    python bench/mutations.py --services pizza-api --kinds threshold_x1.5 --json /tmp/m.json
+    python bench/mutations.py --services pizza-api --kinds threshold_x1.5 --json m.json
 
 Compiles the specs into a temporary directory, then changes one alert rule of one service's
 rule file at a time and runs that service's generated promtool tests (the test files `slo test`

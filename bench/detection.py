@@ -210,6 +210,34 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def compact_table(rows: list[dict]) -> str:
+    """The issue's layout: per SLO and error ratio, the formula, then slo's and the Sloth-style
+    first page at each interval (minutes after the onset), then slo's clear times."""
+    intervals = sorted({r["interval_s"] for r in rows})
+    names = "/".join(interval_text(i) for i in intervals)
+    head = (
+        f"| SLO | error ratio | formula | slo ({names}) | Sloth-style ({names}) "
+        f"| slo clears after errors stop ({names}) |\n|---|---:|---:|---:|---:|---:|\n"
+    )
+    cases: dict[tuple, dict[int, dict]] = {}
+    for r in rows:
+        key = (f"{r['objective_percent']}%/{r['period']} {r['kind']}", r["error_ratio"])
+        cases.setdefault(key, {})[r["interval_s"]] = r
+    lines = []
+    for (slo_name, ratio), by_interval in cases.items():
+        ordered = [by_interval[i] for i in intervals if i in by_interval]
+
+        def cells(column: str, ordered: list[dict] = ordered) -> str:
+            return " / ".join(minutes(r[column]) for r in ordered)
+
+        clears = " / ".join(clear_text(r, "slo") for r in ordered)
+        lines.append(
+            f"| {slo_name} | {ratio * 100:g}% | {minutes(ordered[0]['formula_min'])} "
+            f"| {cells('slo_page_min')} | {cells('sloth_page_min')} | {clears} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
 def clear_text(row: dict, rule_set: str) -> str:
     if row[f"{rule_set}_page_min"] is None:
         return "–"
@@ -250,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         key=lambda r: (order[r["slo"]], -r["error_ratio"], r["interval_s"]),
     )
     criteria = summary(rows)
+    print(compact_table(rows))
     print(table(rows))
     for name, ok in criteria.items():
         print(f"{'ok' if ok else 'FAILED'}: {name.replace('_', ' ')}")

@@ -284,3 +284,25 @@ def test_the_bench_on_one_scenario(tmp_path):
         assert availability[f"{rule_set}_page_min"] >= 0.864
         assert availability[f"{rule_set}_clear_min"] is not None
     assert set(result["criteria"]) == set(availability["checks"])
+
+
+def test_the_compact_table_has_a_line_per_slo_and_ratio_with_every_interval():
+    base = {
+        "objective_percent": "99.9",
+        "period": "30d",
+        "kind": "ratio",
+        "error_ratio": 0.1,
+        "sloth_clear_min": 3.0,
+        "checks": {},
+    }
+    rows = [
+        row(**base, interval_s=15, slo_page_min=1.25),
+        row(**base, interval_s=60, slo_page_min=2.0, sloth_page_min=None),
+    ]
+    lines = detection.compact_table(rows).splitlines()
+    assert lines[0].startswith(
+        "| SLO | error ratio | formula | slo (15s/1m) | Sloth-style (15s/1m)"
+    )
+    assert lines[2:] == [
+        "| 99.9%/30d ratio | 10% | 1.00 | 1.25 / 2.00 | 2.00 / never | 5.00 / 5.00 |"
+    ]

@@ -446,14 +446,23 @@ def sample(mutants: Sequence[Mutant], size: int) -> list[Mutant]:
     return picked
 
 
-def run(mutants: Sequence[Mutant], context: Mapping, work: Path, jobs: int) -> list[Mutant]:
+def run(
+    mutants: Sequence[Mutant], context: Mapping, work: Path, jobs: int, progress: bool = False
+) -> list[Mutant]:
     runner = Runner(work, toolrun.tool("promtool"))
+    done = [0]
+    lock = threading.Lock()
 
     def one(m: Mutant) -> Mutant:
-        if not m.counts:
-            return m
-        original, groups = context[m.service]
-        return runner.check(m, groups, original)
+        if m.counts:
+            original, groups = context[m.service]
+            runner.check(m, groups, original)
+        if progress:
+            with lock:
+                done[0] += 1
+                verdict = "skipped" if not m.counts else "caught" if m.caught_by else "MISSED"
+                print(f"[{done[0]}/{len(mutants)}] {verdict}: {m.title}", file=sys.stderr)
+        return m
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(one, mutants))
@@ -501,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         mutants, context = plan(out, args.services, args.kinds)
         if args.limit is not None:
             mutants = sample(mutants, args.limit)
-        results = run(mutants, context, Path(tmp) / "runs", args.jobs)
+        results = run(mutants, context, Path(tmp) / "runs", args.jobs, progress=True)
     found = score(results)
     print("| kind | mutants | equivalent | uncovered | counted | caught |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -17,7 +17,8 @@ short-window condition dropped; a ``for:`` doubled; the first comparison flipped
 ``<``); one label dropped (one mutant per label); a page tier removed.
 
 Equivalent mutants (no behaviour change: a burn-rate threshold that stays at or above an error
-ratio of 1, which no data can exceed) and mutants of alerts no test names (labels no expected
+ratio of 1, which no data can exceed; a label dropped that the selected series carry with the
+same value, e.g. ``service`` and ``slo``) and mutants of alerts no test names (labels no expected
 alert carries) are reported apart and do not count.
 
 Cost: each test file is split into one file per test group (promtool runs them independently
@@ -179,6 +180,21 @@ def drop_label(rule: dict, label: str) -> dict:
     return {**rule, "labels": {k: v for k, v in rule["labels"].items() if k != label}}
 
 
+LEADING_SELECTOR = re.compile(r"^\(*\s*[A-Za-z_:][A-Za-z0-9_:]*\{([^}]*)\}\s*[<>]")
+EQUALITY = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def carried_by_series(rule: Mapping, label: str) -> bool:
+    """Whether the series the alert fires for carry ``label`` with the rule's value already:
+    the expression starts with a selector matching ``label="value"`` that is compared with a
+    number (``and`` keeps the left side's labels). Dropping such a rule label changes nothing."""
+    found = LEADING_SELECTOR.match(split_and(rule["expr"])[0])
+    if found is None:
+        return False
+    matchers = dict(EQUALITY.findall(found.group(1)))
+    return matchers.get(label) == str(rule["labels"][label])
+
+
 def rule_mutants(rule: dict) -> Iterator[tuple[str, str, dict | None, str | None]]:
     """(kind, detail, mutated rule or REMOVED, equivalent reason or None) for one alert rule."""
     for kind, factor in (("threshold_x1.5", Decimal("1.5")), ("threshold_x0.67", Decimal("0.67"))):
@@ -200,7 +216,12 @@ def rule_mutants(rule: dict) -> Iterator[tuple[str, str, dict | None, str | None
     if new is not None:
         yield "comparison_flipped", "first comparison flipped", new, None
     for label in sorted(rule.get("labels") or {}):
-        yield "label_dropped", f"label {label} dropped", drop_label(rule, label), None
+        same = (
+            "the alert's series carry this label already"
+            if carried_by_series(rule, label)
+            else None
+        )
+        yield "label_dropped", f"label {label} dropped", drop_label(rule, label), same
     if burn_rate(rule) and rule["labels"].get("severity") == "page":
         yield "page_tier_removed", "page tier removed", REMOVED, None
 

@@ -92,6 +92,15 @@ def test_for_doubled_comparison_flipped_label_dropped():
     assert "severity" not in mutations.drop_label(BURN, "severity")["labels"]
 
 
+def test_a_label_the_selected_series_carry_already_is_an_equivalent_drop():
+    assert mutations.carried_by_series(BURN, "service")
+    assert mutations.carried_by_series(THRESHOLD, "slo")
+    assert not mutations.carried_by_series(BURN, "severity")
+    other = {**THRESHOLD, "labels": {**THRESHOLD["labels"], "slo": "other"}}
+    assert not mutations.carried_by_series(other, "slo")
+    assert not mutations.carried_by_series({**BURN, "expr": "sum(x) > 1"}, "service")
+
+
 def test_every_mutant_of_a_rule_file_changes_one_alert_only():
     text = yaml.safe_dump(RULES, sort_keys=False)
     mutants = list(mutations.mutants_of("s", text))

@@ -113,13 +113,36 @@ class _Run:
         return Expect(t, self.firing(t))
 
 
-def fire_ratio(tier: BurnTier) -> Fraction:
+def fire_ratio(tier: BurnTier, nudge: Decimal = Decimal(1)) -> Fraction:
     """The error ratio a "fires" scenario drives: 1.1x the threshold, or more for windows so
     long that 1.1x would take days of simulated time to fill them. The alert must fire at the
     exact step its long window crosses the threshold, not one step sooner, which pins the
     threshold and the window as tightly as 1.1x would."""
-    margin = max(ABOVE, Decimal(tier.long) / FIRE_WITHIN)
+    margin = max(ABOVE, Decimal(tier.long) / FIRE_WITHIN) * nudge
     return min(nice(Decimal(tier.threshold) * margin), Fraction(1))
+
+
+# Tried in turn when a ratio makes a window land exactly on a threshold at a step (an onset
+# float noise could move) or equal another tier's threshold.
+NUDGES = tuple(Decimal(n) for n in ("1", "1.05", "0.95", "1.1", "0.9"))
+
+
+def _onset(
+    factory: SimsFactory, tier: BurnTier, per_minute: Fraction, long_s: int, step: int
+) -> tuple[Fraction | None, int | None]:
+    """(the ratio driven, the first step the tier fires at), such that nothing is too close to
+    call at that step and the step before: the test then shows the alert absent, then present."""
+    horizon = long_s + 60 // step
+    ratio = None
+    for nudge in NUDGES:
+        ratio = fire_ratio(tier, nudge)
+        if ratio <= Fraction(tier.threshold):
+            return None, None
+        probe = _Run(factory, ((horizon, ratio * per_minute, per_minute),), step)
+        fire = _first(functools.partial(probe.target.firing, tier), 1, horizon)
+        if fire is not None and probe.clear(fire) and probe.clear(fire - 1):
+            return ratio, fire
+    return ratio, None
 
 
 def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, ...]:
@@ -135,33 +158,32 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
     long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
     plans = []
 
-    above = fire_ratio(tier)
-    if above > Fraction(threshold):
-        horizon = long_s + 60 // step
-        probe = _Run(factory, ((horizon, above * per_minute, per_minute),), step)
-        fire = _first(
-            lambda t: probe.target.firing(tier, t) and probe.clear(t) and probe.clear(t - 1),
-            1,
-            horizon,
+    above, fire = _onset(factory, tier, per_minute, long_s, step)
+    if above is not None and fire is not None:
+        # When the alert should clear, the long window must still be above the threshold, so
+        # that only the short window's condition can clear it (a tier without it would fire
+        # on). A window younger than itself keeps its ratio once errors stop (errors and
+        # covered time over W); one that would slide past them meanwhile gets a short window
+        # more of errors first.
+        stop = fire + 1 if fire + 1 + short_s < long_s else fire + max(short_s, 1)
+        # The short window holds no error one short window after they stop: the alert is
+        # gone then, while the long window is still above the threshold.
+        bound = short_s
+        end = stop + bound
+        run = _Run(
+            factory,
+            ((stop, above * per_minute, per_minute), (bound + 1, 0, per_minute)),
+            step,
         )
-        if fire is not None:
-            stop = fire + 1
-            bound = short_s + 1
-            end = stop + bound
-            run = _Run(
-                factory,
-                ((stop, above * per_minute, per_minute), (bound + 1, 0, per_minute)),
-                step,
+        if _first(lambda t: not run.target.firing(tier, t), stop, end) is None:
+            raise AssertionError(
+                f"tier {tier_index}: still firing {bound * step}m after errors stop"
             )
-            if _first(lambda t: not run.target.firing(tier, t), stop, end) is None:
-                raise AssertionError(
-                    f"tier {tier_index}: still firing {bound * step}m after errors stop"
-                )
-            expects = [run.expect(fire - 1), run.expect(fire)]
-            after = _first(run.clear, end, end + 1)
-            if after is not None:
-                expects.append(run.expect(after))
-            plans.append(Plan("fires", run.segments, step, above, tuple(expects), fire, stop, end))
+        expects = [run.expect(fire - 1), run.expect(fire)]
+        after = _first(run.clear, end, end + 1)
+        if after is not None:
+            expects.append(run.expect(after))
+        plans.append(Plan("fires", run.segments, step, above, tuple(expects), fire, stop, end))
 
     if tier.long > BELOW_MAX_WINDOW:
         return tuple(plans)

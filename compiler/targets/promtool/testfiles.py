@@ -379,14 +379,17 @@ def test_values(th: Threshold) -> tuple[Decimal, Decimal]:
     """A value on each side of the threshold, clearly apart from it, that renders without a
     rounding tie (1.0625 could print as 1.062 or 1.063)."""
     value, render_value = th.value, RENDER[th.unit]
+    # 10% either side first: a threshold off by a factor of 1.5 (or 0.67) then fails the test.
+    near = [(value * Decimal("1.1"), value * Decimal("0.9"))] if value > 0 else []
     if th.unit == "ratio" and Decimal(0) < value < Decimal(1):
-        candidates = [((value + 1) / 2, value / 2)]  # keep ratios within 0..1
+        # keep ratios within 0..1
+        candidates = [c for c in near if c[0] < 1] + [((value + 1) / 2, value / 2)]
     else:
         scale = abs(value) or Decimal(4)  # around zero: step by whole units (0.25 * 4 = 1)
-        candidates = [
-            (scale * Decimal(f), scale * Decimal(f)) for f in ("0.25", "0.2", "0.3", "0.5", "0.1")
+        candidates = near + [
+            (value + scale * Decimal(f), value - scale * Decimal(f))
+            for f in ("0.25", "0.2", "0.3", "0.5", "0.1")
         ]
-        candidates = [(value + up, value - down) for up, down in candidates]
     for high, low in candidates:
         bad, good = (high, low) if th.op == ">" else (low, high)
         if stable(render_value, float(bad)):

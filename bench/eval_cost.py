@@ -242,7 +242,7 @@ def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
 # --- 3. query stats and accuracy -----------------------------------------------------------
 def rule_key(rule: dict) -> str:
     """A name per kind of rule: the events rules share one metric name, so the window tells
-    the raw ones (5m), the one that records every longer window, and the period's apart."""
+    the raw ones (5m), each longer window, and the period's apart."""
     if "alert" in rule:
         return f"alert {rule['alert']}"
     if rule["record"] != names.EVENTS:

@@ -245,8 +245,10 @@ def test_sloth_getting_started_imported_passes_its_generated_unit_tests(tmp_path
     result = imported("sloth", [SLOTH / "examples" / "getting-started.yml"])
     specs = write_files(tmp_path / "slo", {"myservice.yaml": result.files["myservice.yaml"]})
     write_tree(compile_tree(specs).artifacts, tmp_path / "out")
-    test_file = tmp_path / "out" / "prometheus" / "tests" / "myservice.test.yml"
-    run = toolrun.run(
-        "promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)]
-    )
-    assert run.ok, run.output
+    test_files = sorted((tmp_path / "out" / "prometheus" / "tests").glob("myservice.*.yml"))
+    assert test_files
+    for test_file in test_files:
+        run = toolrun.run(
+            "promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)]
+        )
+        assert run.ok, run.output

@@ -34,7 +34,7 @@ from compiler.targets.promtool.simulate import BASE, Segment, Simulation, Timeli
 TRAFFIC = 1000  # requests per minute in generated scenarios
 ABOVE, BELOW = Decimal("1.1"), Decimal("0.9")
 # A "fires" scenario reaches its threshold within about this long (see fire_ratio).
-FIRE_WITHIN = Decimal(12 * 3600)
+FIRE_WITHIN = Decimal(6 * 3600)
 # "below" scenarios fill the long window with errors at 0.9x the threshold. Past 6h that costs
 # promtool more than every other test of the service together; the exact firing step of the
 # "fires" scenario already shows that no lower ratio fires.

@@ -151,7 +151,7 @@ PY
 where() {
 	cat <<TXT
 where to look:
-  status        .venv/bin/slo status --env local   (burn rates after ~2 minutes, the period SLI ~5)
+  status        .venv/bin/slo status --env local   (burn rates after ~2 minutes, the period SLI ~15)
   report        .venv/bin/slo report --env local --since 1h --output .run/report.html
   break it      make fault SERVICE=pizza-api RATIO=1    (then make heal; see README, make run)
   alerts        http://$PROMETHEUS_ADDR/alerts   routing http://$ALERTMANAGER_ADDR/#/status

@@ -14,7 +14,7 @@ same grid would have recorded had they run over the whole range.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -34,7 +34,6 @@ from compiler.core.windows import (
 )
 
 RAW_KINDS = (names.TOTAL, names.ERRORS)  # queried; ``seconds`` follows from the total
-KINDS = (names.TOTAL, names.ERRORS, names.SECONDS)
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, the metric name included
 Values = list[float | None]  # one slot per grid instant; None where no sample is recorded
@@ -141,13 +140,16 @@ def compute(
             head = per_window[base]
             values: Values = []
             for n in range(sli.count):
-                total: float | None = head[n]
                 t = sli.start + n * step
-                for piece, offset in terms:
-                    found = _last_in(per_window[piece], sli, t - offset, reach, left_closed)
-                    if found is not None:
-                        total = found if total is None else total + found
-                values.append(total)
+                values.append(
+                    _sum_present(
+                        [head[n]]
+                        + [
+                            _last_in(per_window[piece], sli, t - offset, reach, left_closed)
+                            for piece, offset in terms
+                        ]
+                    )
+                )
             per_window[size] = values
 
     for (slo_name, kind), per_window in events.items():
@@ -203,6 +205,12 @@ def _last_in(values: Values, g: Grid, end: int, reach: int, left_closed: bool) -
     return None
 
 
+def _sum_present(terms: Iterable[float | None]) -> float | None:
+    """What ``sum(a or b or ...)`` records: the sum of the terms that exist, nothing if none."""
+    present = [term for term in terms if term is not None]
+    return sum(present) if present else None
+
+
 def _period(
     service: Service,
     events: Mapping[tuple[str, str], Mapping[int, Values]],
@@ -223,12 +231,12 @@ def _period(
             day = per_window[DAY]
             values: Values = []
             for t in period.times():
-                total: float | None = None
-                for k in range(7):
-                    found = _last_in(day, sli, t - (base + k * DAY) * ms, pin_sli, True)
-                    if found is not None:
-                        total = found if total is None else total + found
-                values.append(total)
+                values.append(
+                    _sum_present(
+                        _last_in(day, sli, t - (base + k * DAY) * ms, pin_sli, True)
+                        for k in range(7)
+                    )
+                )
             week[key] = values
             labels = {
                 names.SERVICE: service.name,
@@ -242,21 +250,19 @@ def _period(
         slos = [slo for slo in service.slos if slo.period // DAY == length]
         pieces = period_pieces(length * DAY, base, group)
         for slo in slos:
-            for kind in KINDS:
+            for kind in names.EVENT_KINDS:
                 key = (slo.name, kind)
                 day = events[key][DAY]
                 values = []
                 for t in period.times():
-                    total = None
-                    for piece, offset in pieces:
-                        end = t - offset * ms
-                        if piece == "week":
-                            found = _last_in(week[key], period, end, pin_group, True)
-                        else:
-                            found = _last_in(day, sli, end, pin_sli, True)
-                        if found is not None:
-                            total = found if total is None else total + found
-                    values.append(total)
+                    values.append(
+                        _sum_present(
+                            _last_in(week[key], period, t - offset * ms, pin_group, True)
+                            if piece == "week"
+                            else _last_in(day, sli, t - offset * ms, pin_sli, True)
+                            for piece, offset in pieces
+                        )
+                    )
                 whole[key] = values
                 labels = {
                     names.SERVICE: service.name,

@@ -39,6 +39,27 @@ from compiler.push.transport import PushError, Transport, redact
 from compiler.spec import starter
 
 DEFAULT_SPECS = "slo"
+
+# Options that mean the same to every command reaching live systems (push, diff, backfill,
+# status, report): one definition each.
+TARGETS_FILE_OPTION = click.option(
+    "--targets-file",
+    default=conventions.TARGETS_FILE,
+    show_default=True,
+    type=click.Path(),
+    help="Named environments.",
+)
+INSECURE_OPTION = click.option(
+    "--insecure-skip-tls-verify",
+    "insecure",
+    is_flag=True,
+    help="Do not verify TLS certificates (test setups only).",
+)
+TIMEOUT_OPTION = click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 600),
+    help="Seconds to wait for each answer (default 10).",
+)
 DEFAULT_OUT = "out"
 DEFAULT_CACHE = DEFAULT_CACHE_DIR
 
@@ -272,13 +293,7 @@ def _push_options(command: F) -> F:
             envvar="SLO_ENV",
             help=f"Environment from the targets file ({conventions.TARGETS_FILE}).",
         ),
-        click.option(
-            "--targets-file",
-            default=conventions.TARGETS_FILE,
-            show_default=True,
-            type=click.Path(),
-            help="Named environments.",
-        ),
+        TARGETS_FILE_OPTION,
         click.option("--only", help=f"Comma-separated targets: {','.join(registry.names())}."),
         click.option(
             "--prune",
@@ -291,17 +306,8 @@ def _push_options(command: F) -> F:
         click.option(
             "--format", "fmt", type=click.Choice(report.FORMATS), default="text", show_default=True
         ),
-        click.option(
-            "--insecure-skip-tls-verify",
-            "insecure",
-            is_flag=True,
-            help="Do not verify TLS certificates (test setups only).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(0.1, 600),
-            help="Seconds to wait for each answer (default 10).",
-        ),
+        INSECURE_OPTION,
+        TIMEOUT_OPTION,
     ]
     variables = endpoints.environment()
     for key in endpoints.flag_settings():  # not inline tokens: flags end up in shell history
@@ -558,13 +564,7 @@ def _instant_option(ctx: click.Context, param: click.Parameter, value: str) -> i
 @click.option("--service", "only", multiple=True, help="Only this service (repeatable).")
 @click.option("--prometheus", "url", help="Query API to read the raw data from.")
 @click.option("--env", "env_name", envvar="SLO_ENV", help="Take the URL from this environment.")
-@click.option(
-    "--targets-file",
-    default=conventions.TARGETS_FILE,
-    show_default=True,
-    type=click.Path(),
-    help="Named environments.",
-)
+@TARGETS_FILE_OPTION
 @click.option(
     "--to",
     "engine",
@@ -687,26 +687,11 @@ def _live_options(command: F) -> F:
         click.option(
             "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
         ),
-        click.option(
-            "--targets-file",
-            default=conventions.TARGETS_FILE,
-            show_default=True,
-            type=click.Path(),
-            help="Named environments.",
-        ),
+        TARGETS_FILE_OPTION,
         click.option("--prometheus-url", help="Overrides SLO_PROMETHEUS_URL."),
         click.option("--alertmanager-url", help="Overrides SLO_ALERTMANAGER_URL."),
-        click.option(
-            "--insecure-skip-tls-verify",
-            "insecure",
-            is_flag=True,
-            help="Do not verify TLS certificates (test setups only).",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(0.1, 600),
-            help="Seconds to wait for each answer (default 10).",
-        ),
+        INSECURE_OPTION,
+        TIMEOUT_OPTION,
         click.option("--service", callback=_name_option, help="Only this service."),
         click.option(
             "--slo", "slo_name", callback=_name_option, help="Only this SLO or threshold."

@@ -212,3 +212,20 @@ def test_vmalert_dry_run_proves_every_file_and_rejects_a_broken_one(tmp_path):
     results = toolrun.test_output(out, only={"vmalert"})
     assert [r.ok for r in results] == [False]
     assert "search.rules.yml" in results[0].output
+
+
+def test_a_service_with_thresholds_only_compiles_for_vmalert(tmp_path):
+    # Its replay file has no period group: there is no SLO to build a period for.
+    specs = write_files(
+        tmp_path / "slo",
+        {
+            "disk.yaml": "apiVersion: slo/v1\nservice: disk\nteam: ops\n"
+            "engines: [prometheus, vmalert]\nthresholds:\n"
+            "- {name: usage, expr: 'node_disk_used_ratio', severity: ticket, above: 0.85}\n"
+        },
+    )
+    result = compile_tree(specs)
+    assert not result.diagnostics
+    rules = yaml.safe_load(result.artifacts["vmalert/rules/disk.rules.yml"])
+    [group] = rules["groups"]
+    assert [rule["alert"] for rule in group["rules"] if "alert" in rule] == ["Usage"]

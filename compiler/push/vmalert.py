@@ -10,7 +10,8 @@ reload, and read back. The Prometheus client's steps (prometheus.py) and file ha
      previous rules. Then the previous files are put back and reloaded;
   3. groups compare as in Prometheus' API, plus their query ``params`` (``nocache=1`` on every
      generated group), which a reload does not change in a running group: verify says to
-     restart vmalert.
+     restart vmalert, and a push whose groups differ only so is not restored (restoring would
+     put back files without the params, and the next push would meet the same).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from compiler.core import conventions
 from compiler.push import files, rulegroups
 from compiler.push.checks import Check, vmalert_dry_run
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Plan, Progress
+from compiler.push.plan import Plan, Progress, Restore
 from compiler.push.prometheus import RELOAD_TIMEOUT, Prometheus, PrometheusPusher, Work
 from compiler.push.transport import PushError, Transport
 
@@ -135,11 +136,33 @@ class VmalertPusher(PrometheusPusher):
             found.insert(0, f"{PARAMS}{list(live['params'])} -> {list(want)}")
         return found
 
+    def live_differences(self, was: dict, now: dict) -> list[str]:
+        found = rulegroups.differences(was, now)
+        if was["params"] != now["params"]:
+            found.insert(0, f"{PARAMS}{list(now['params'])} -> {list(was['params'])}")
+        return found
+
     # -- writing -------------------------------------------------------------------------
     def apply(self, plan: Plan, progress: Progress) -> None:
         work: Work = plan.work
         self.touched = [*work.write, *work.delete]
         super().apply(plan, progress)
+
+    def restore(self, plan: Plan) -> Restore:
+        pending = self.plan().pending
+        if pending and all(
+            change.details and all(detail.startswith(PARAMS) for detail in change.details)
+            for change in pending
+        ):
+            return Restore(
+                "",
+                0,
+                declined=(
+                    "vmalert runs the new rules and differs only in query params it keeps "
+                    "until restarted, so the new files stay: restart vmalert"
+                ),
+            )
+        return super().restore(plan)
 
     def reload(self) -> None:
         """POST /-/reload, then wait until vmalert runs the touched files as they are on disk

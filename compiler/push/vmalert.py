@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.core import conventions
+from compiler.core.durations import parse_duration
 from compiler.push import files, rulegroups
 from compiler.push.checks import Check, vmalert_dry_run
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
@@ -47,6 +48,7 @@ PARAMS_HINT = "vmalert keeps a running group's old query params on reload: resta
 # timestamp did not move: a reload that found nothing new (files outside its -rule globs).
 # /metrics lags up to a second behind, and parsing 1,000 files takes a few more.
 SETTLE = 10.0
+DEFAULT_INTERVAL = 60  # seconds: vmalert's -evaluationInterval default, for groups without one
 
 
 @dataclass(frozen=True)
@@ -174,16 +176,27 @@ class VmalertPusher(PrometheusPusher):
             raise PushError(
                 f"vmalert did not take the reload (HTTP {response.status_code}: {body})"
             )
-        self._await_reload(before, self._on_disk(self.touched))
+        loaded, longest = self._on_disk(self.touched)
+        self._await_reload(before, loaded, longest)
 
-    def _on_disk(self, names: Iterable[str]) -> Callable[[], bool]:
-        """Whether vmalert's groups from the files ``names`` are those the files on disk hold."""
+    def _on_disk(self, names: Iterable[str]) -> tuple[Callable[[], bool], float]:
+        """Whether vmalert's groups from the files ``names`` are those the files on disk hold
+        (but for query params, which a reload never changes), and the longest interval of
+        those groups in seconds."""
         rules_dir = self.rules_dir()
         wanted: dict[str, dict[str, dict]] = {}
         for name in names:
             data = files.read_bytes(rules_dir / name)
             groups = rulegroups.parse_groups(data.decode("utf-8"), name) if data else ()
             wanted[name] = {g["name"]: g for g in groups}
+        longest = max(
+            (
+                parse_duration(g["interval"]) if g.get("interval") else DEFAULT_INTERVAL
+                for groups in wanted.values()
+                for g in groups.values()
+            ),
+            default=DEFAULT_INTERVAL,
+        )
 
         def loaded() -> bool:
             live = self.live_groups()
@@ -191,18 +204,28 @@ class VmalertPusher(PrometheusPusher):
                 have = {group: g for (file, group), g in live.items() if file == name}
                 if have.keys() != groups.keys():
                     return False
-                if any(self.differences(groups[g], have[g]) for g in groups):
-                    return False
+                for g in groups:
+                    found = self.differences(groups[g], have[g])
+                    if any(not detail.startswith(PARAMS) for detail in found):
+                        return False
             return True
 
-        return loaded
+        return loaded, float(longest)
 
-    def _await_reload(self, before: ReloadState | None, loaded: Callable[[], bool]) -> None:
+    def _await_reload(
+        self, before: ReloadState | None, loaded: Callable[[], bool], longest: float
+    ) -> None:
         """Until vmalert refused the files (an error), runs them (``loaded``), or took the
         reload without changing them for ``SETTLE`` seconds (their directory is not in its
-        ``-rule`` flags, say: verify then says what is not loaded)."""
+        ``-rule`` flags, say: verify then says what is not loaded).
+
+        A reload that changed something may still show a group's old rules: seen on 1.79, a
+        group updated soon after it was created keeps its old rules until its first
+        evaluation, up to one interval later. So once vmalert counted a reload with changes,
+        look until the longest interval of the files' groups has passed (within the timeout)
+        before verify judges."""
         deadline = time.monotonic() + self.reload_timeout
-        settled_at = None
+        settled_at = changed_by = None
         pause = FIRST_PAUSE
         while True:
             now = self.reload_state()
@@ -215,8 +238,10 @@ class VmalertPusher(PrometheusPusher):
                 if loaded():
                     return
                 if before is None or now is None or now.timestamp > before.timestamp:
-                    return  # reloaded with changes: verify says what differs
-                if now.reloads > before.reloads:
+                    changed_by = changed_by or min(time.monotonic() + longest + SETTLE, deadline)
+                    if time.monotonic() >= changed_by:
+                        return  # reloaded with changes: verify says what differs
+                elif now.reloads > before.reloads:
                     settled_at = settled_at or time.monotonic() + SETTLE
                     if time.monotonic() >= settled_at:
                         return

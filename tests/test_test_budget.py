@@ -196,3 +196,11 @@ def test_a_365d_slo_s_generated_tests_pass_in_one_burn_scenario(tmp_path):
     found = proofs(out, toolrun.out_files(out))
     results = toolrun.run_proofs(found)
     assert results and all(r.ok for r in results), [r.output for r in results if not r.ok]
+
+
+def test_the_go_tools_run_with_a_lazier_collector_unless_the_user_set_one(monkeypatch):
+    show = ["sh", "-c", 'echo "GOGC=$GOGC"']
+    monkeypatch.delenv("GOGC", raising=False)
+    assert toolrun.run("env", show).output.strip() == "GOGC=400"
+    monkeypatch.setenv("GOGC", "off")
+    assert toolrun.run("env", show).output.strip() == "GOGC=off"

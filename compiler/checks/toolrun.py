@@ -61,9 +61,18 @@ def tool(name: str) -> str:
     return path
 
 
+# The Go tools (promtool above all: it parses every rule again at each evaluation step of a
+# test) spend a large share of their CPU collecting garbage. A less eager collector cut a 365d
+# SLO's `promtool test rules` by ~15% for ~130 MB more memory; a GOGC the user set wins.
+GO_ENV = {"GOGC": "400"}
+
+
 def run(title: str, argv: list[str], cwd: Path | None = None) -> ToolResult:
+    env = {**GO_ENV, **os.environ}
     try:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=env
+        )
     except subprocess.TimeoutExpired:
         return ToolResult(title, False, f"timed out after {TIMEOUT}s")
     return ToolResult(title, proc.returncode == 0, proc.stdout + proc.stderr)

@@ -4,16 +4,17 @@ SLO with a low-traffic guard, a latency SLO, a threshold; a second service at 30
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from support import GOLDEN, ROOT, assert_clean, needs_victoria_metrics, slo
+from support import BENCH, GOLDEN, ROOT, assert_clean, needs_victoria_metrics, slo
 
 from compiler.checks import vmtest
-
-on_the_engine = [pytest.mark.binaries, needs_victoria_metrics]
 
 
 def golden_out(tmp_path: Path) -> Path:
@@ -112,3 +113,19 @@ def test_a_mutated_vmalert_rule_fails_naming_the_test_and_the_time(tmp_path):
     assert "        got: []" in result.stderr
     assert "  FAILED: success page 1h/5m: fires at 7.392% errors, clears after\n" in result.stderr
     assert "    alertname: ErrorBudgetBurn, time: 1h5m,\n        exp: []\n" in result.stderr
+
+
+@pytest.mark.binaries
+@needs_victoria_metrics
+def test_the_vmalert_bench_runs_on_a_tiny_tree(tmp_path):
+    out = tmp_path / "dryrun.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "vmalert.py"), "dryrun", "--services", "2", "--json", out],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    assert (result["services_on_vmalert"], result["files"], result["passed"]) == (2, 3, True)

@@ -21,7 +21,7 @@ import click
 
 from compiler import backfill, importers, pipeline
 from compiler.backfill.source import parse_rfc3339_ms
-from compiler.checks import toolrun
+from compiler.checks import toolrun, vmtest
 from compiler.core import conventions, windows
 from compiler.core.diagnostics import CompileError, Diagnostic, Severity
 from compiler.core.durations import DurationError, format_duration, parse_duration
@@ -234,26 +234,53 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
     help="Remember what passed here: a proof whose files and tool are unchanged is not run again.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every proof, whatever passed before.")
-def test(out_dir: str, jobs: int | None, cache_dir: str, no_cache: bool) -> None:
-    """Run promtool and amtool on the compiled output.
+@click.option(
+    "--engine",
+    type=click.Choice(["prometheus", "vmalert", "all"]),
+    default="prometheus",
+    show_default=True,
+    help="prometheus: every target's proofs (promtool, amtool, vmalert -dryRun). vmalert: "
+    "vmalert -dryRun, and the promtool tests of every vmalert service replayed on a real "
+    "VictoriaMetrics and vmalert. all: both.",
+)
+def test(out_dir: str, jobs: int | None, cache_dir: str, no_cache: bool, engine: str) -> None:
+    """Run promtool and amtool on the compiled output; with --engine vmalert, the same tests
+    on VictoriaMetrics and vmalert.
 
     `promtool check rules` on every rule file and `promtool test rules` on every test file; with a
     Routing spec also `amtool check-config` and every case of the routing table through
-    `amtool config routes test --verify.receivers`. A proof that passed before with the same
-    files and the same tool version is not run again (see --no-cache); failures always are.
+    `amtool config routes test --verify.receivers`. With `--engine vmalert` (or `all`), every
+    test file of a service compiled for vmalert is also run on a fresh VictoriaMetrics on
+    127.0.0.1: its input series imported, the vmalert rules evaluated by `vmalert -replay`, the
+    firing alerts compared at each eval_time. A proof that passed before with the same files
+    and the same tools is not run again (see --no-cache); failures always are.
 
     \b
     Examples:
       slo compile && slo test
       slo test -j 8 --no-cache        # every proof, eight at a time
+      slo test --engine vmalert       # the tests on VictoriaMetrics and vmalert
     """
-    proofs = toolrun.proofs_for(Path(out_dir))
+    out = Path(out_dir)
+    only = {"vmalert", "vmalert-replay"} if engine == "vmalert" else None
+    proofs = toolrun.proofs_for(out, only)
+    replayed = vmtest.test_files(out) if engine != "prometheus" else []
+    if engine != "prometheus" and not replayed:
+        click.secho(
+            f"error [tools/no-vmalert] no test file in {out_dir} proves a service compiled for "
+            "vmalert (engines: [prometheus, vmalert])",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
     cache = None if no_cache or not cache_dir else toolrun.ResultCache(Path(cache_dir))
     try:
-        with _progress("slo test", len(proofs), "proving") as step:
+        with _progress("slo test", len(proofs) + len(replayed), "proving") as step:
             results = toolrun.run_proofs(
                 proofs, jobs or workers.usable_cpus(), cache, progress=step
             )
+            if replayed:
+                results += vmtest.run(out, cache, progress=step)
     except toolrun.ToolMissing as exc:
         click.secho(f"error [tools/missing] {exc}", fg="red", err=True)
         sys.exit(1)

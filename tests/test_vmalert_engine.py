@@ -35,6 +35,11 @@ MINUTE, HOUR = 60, 3600
 # share of failing requests after the onset, per SLO; 0.5% never pages (5% of the budget in 6h
 # needs 0.6%)
 SHARES = {"total": 1.0, "tenth": 0.1, "half-percent": 0.005}
+# a latency SLO (99.9% of requests under 300ms) with a tenth of the requests slow
+LATENCY = {"slow-tenth": 0.1}
+ALL = {**SHARES, **LATENCY}
+# a threshold: a queue above 100 for 5m (50 before the onset, 150 after)
+QUEUE_BEFORE, QUEUE_AFTER, QUEUE_FOR = 50, 150, 5 * MINUTE
 TIERS = ((HOUR, 5 * MINUTE, 0.0144), (6 * HOUR, 30 * MINUTE, 0.006))
 
 SPEC = """\
@@ -55,6 +60,26 @@ SLO = """\
       windows:
         - {{severity: page, long: 1h, short: 5m, budget: 2}}
         - {{severity: page, long: 6h, short: 30m, budget: 5}}
+"""
+LATENCY_SLO = """\
+  - name: {name}
+    objective: 99.9
+    indicator:
+      latency:
+        histogram: http_request_duration_seconds{{job="{name}"}}
+        threshold: 0.3
+    alerting:
+      windows:
+        - {{severity: page, long: 1h, short: 5m, budget: 2}}
+        - {{severity: page, long: 6h, short: 30m, budget: 5}}
+"""
+THRESHOLD = """\
+thresholds:
+  - name: queue
+    expr: queue_depth{job="det"}
+    above: 100
+    for: 5m
+    severity: page
 """
 
 
@@ -105,6 +130,7 @@ def evaluated(tmp_path_factory):
     """The scenario through the vmalert rules: (VictoriaMetrics, start, end, compiled files)."""
     work = tmp_path_factory.mktemp("vmalert-engine")
     spec = SPEC + "".join(SLO.format(name=name) for name in SHARES)
+    spec += "".join(LATENCY_SLO.format(name=name) for name in LATENCY) + THRESHOLD
     files = compile_tree(write_files(work / "slo", {"det.yaml": spec})).artifacts
     end = ONSET + 6 * HOUR + 30 * MINUTE
     # two whole days back: vmalert replays the past only, VictoriaMetrics keeps it
@@ -117,6 +143,18 @@ def evaluated(tmp_path_factory):
             lines.append(f'http_requests_total{{job="{name}",code="500"}} {errors[t]} {ms}')
             ok = total[t] - errors[t]
             lines.append(f'http_requests_total{{job="{name}",code="200"}} {ok} {ms}')
+    for name, share in LATENCY.items():
+        slow, total = counts(share, end)
+        for t in slow:
+            ms = (start + t) * 1000
+            fast = total[t] - slow[t]
+            lines.append(f'http_request_duration_seconds_count{{job="{name}"}} {total[t]} {ms}')
+            lines.append(
+                f'http_request_duration_seconds_bucket{{job="{name}",le="0.3"}} {fast} {ms}'
+            )
+    for t in range(0, end + 1, STEP):
+        queue = QUEUE_AFTER if t > ONSET else QUEUE_BEFORE
+        lines.append(f'queue_depth{{job="det"}} {queue} {(start + t) * 1000}')
     with servers.victoria_metrics(work / "vm") as vm:
         request = urllib.request.Request(
             vm.url + "/api/v1/import/prometheus", data="\n".join(lines).encode()
@@ -125,16 +163,21 @@ def evaluated(tmp_path_factory):
         servers.vm_flush(vm)
         replay(vm, yaml.safe_load(files["vmalert/replay.yml"])["groups"], work, start, end)
         # the alerts of the live rule file, over the history just written
-        sli = yaml.safe_load(files["vmalert/rules/det.rules.yml"])["groups"][0]
-        alerts = {**sli, "rules": [r for r in sli["rules"] if "alert" in r]}
-        replay(vm, [alerts], work, start, end)
+        groups = yaml.safe_load(files["vmalert/rules/det.rules.yml"])["groups"]
+        alerts = [
+            {**group, "rules": [r for r in group["rules"] if "alert" in r]}
+            for group in groups
+            if any("alert" in r for r in group["rules"])
+        ]
+        assert len(alerts) == 2  # the SLIs' group and the thresholds'
+        replay(vm, alerts, work, start, end)
         yield vm, start, end
 
 
 def test_every_window_is_the_exact_event_count(evaluated):
     vm, start, end = evaluated
     checked = 0
-    for name, share in SHARES.items():
+    for name, share in ALL.items():
         errors, total = counts(share, end)
         exact = {"errors": errors, "total": total}
         for series in export(vm, f'slo:sli_events:increase{{service="det",slo="{name}"}}'):
@@ -154,8 +197,9 @@ def test_every_window_is_the_exact_event_count(evaluated):
 
 
 def test_pages_in_the_minute_the_exact_windows_cross(evaluated):
+    """For the error-counter SLOs and the latency SLO alike."""
     vm, start, end = evaluated
-    for name, share in SHARES.items():
+    for name, share in ALL.items():
         errors, total = counts(share, end)
         expected = next(
             (
@@ -188,7 +232,7 @@ def test_the_period_sli_and_budget_are_exact(evaluated):
     window and one interval before it: the SLI of the events up to 15 minutes ago."""
     vm, start, end = evaluated
     lag = 15 * MINUTE
-    for name, share in SHARES.items():
+    for name, share in ALL.items():
         errors, total = counts(share, end)
         period = export(vm, f'slo:sli_error:ratio_period{{service="det",slo="{name}"}}')
         budget = export(vm, f'slo:error_budget_remaining:ratio{{service="det",slo="{name}"}}')
@@ -203,6 +247,20 @@ def test_the_period_sli_and_budget_are_exact(evaluated):
                 assert value == pytest.approx(shape(errors[t] / total[t]), rel=0.01, abs=1e-9)
                 seen += 1
             assert seen > 100, name
+
+
+def test_the_threshold_fires_when_it_has_held_for_its_duration(evaluated):
+    """Above from the first evaluation after the onset (the sample 15s after it), firing once
+    that has held 5 minutes: the minute promtool gives the Prometheus rules."""
+    vm, start, end = evaluated
+    firing = [
+        ms // 1000 - start
+        for series in export(vm, 'ALERTS{alertname="Queue",alertstate="firing"}')
+        for ms in series["timestamps"]
+    ]
+    assert firing, "the threshold never fired"
+    assert min(firing) == ONSET + MINUTE + QUEUE_FOR
+    assert max(firing) == end // MINUTE * MINUTE  # still above at the end
 
 
 def test_vmalert_dry_run_proves_every_file_and_rejects_a_broken_one(tmp_path):

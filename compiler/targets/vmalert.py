@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, VMALERT_ENGINE, Model, Service
+from compiler.core.model import SLO, VMALERT_ENGINE, LatencyIndicator, Model, Service
 from compiler.core.windows import (
     Layout,
     current_burn_window,
@@ -34,6 +34,7 @@ from compiler.core.windows import (
     service_windows,
     slos_by_window,
 )
+from compiler.spec.promql import render_selector
 from compiler.targets import kubernetes
 from compiler.targets.prometheus import (
     RecordingRule,
@@ -41,6 +42,7 @@ from compiler.targets.prometheus import (
     burn_alert,
     errors_increase,
     events,
+    latency_count,
     period_events,
     period_ratio_expr,
     period_rules,
@@ -77,7 +79,24 @@ def raw_increase(slo: SLO, kind: str, window: int) -> str:
         return total
     if kind == names.ERRORS:
         return errors_increase(slo, window, total)
-    return f"{total} * 0 + {window}"
+    return f"{covered(slo, window)} * 0 + {window}"
+
+
+def covered(slo: SLO, window: int) -> str:
+    """A series exactly when Prometheus' ``increase()`` of the total over ``window`` gives one:
+    when some total series has two samples in [t-window, t]. VictoriaMetrics' ``increase()``
+    needs one sample in (t-window, t] (it assumes a counter's first sample follows a 0), so
+    read alone it would count one base window more of data when a counter first appears.
+    Counting the samples over one millisecond more, (t-window-1ms, t], is Prometheus'
+    condition on both engines. A ``$window`` expression is the user's: read as written."""
+    ind = slo.indicator
+    if isinstance(ind, LatencyIndicator):
+        selector = latency_count(ind)
+    elif ind.total.selector is not None:
+        selector = render_selector(ind.total.selector)
+    else:
+        return total_increase(slo, window)
+    return f"count(count_over_time({selector}[{format_duration(window)}1ms]) >= 2)"
 
 
 def heads(slos: Sequence[SLO], kinds: Sequence[str], window: int) -> str:

@@ -44,6 +44,9 @@ DEFAULT_PORT = 8400
 # Boundaries of every latency SLO in slo/ (0.5s, 2s, 10s) are buckets, as the specs ask.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0)
 TICK = 1.0  # seconds between simulated batches of requests
+OK_CODES, ERROR_CODES = ("200", "201", "404"), ("500", "502", "503")
+CODES = OK_CODES + ERROR_CODES
+METHODS = ("GET", "POST")
 GiB = 1024**3
 
 
@@ -196,6 +199,11 @@ class Workload:
                 [api.code_label, "method"],
                 registry=registry,
             )
+            # Every code and method from the start, at 0: a ratio of 5xx over all requests has
+            # data before the first 5xx (the client library exports a label set once it is used).
+            for code in CODES:
+                for method in METHODS:
+                    self.requests[api.job].labels(code, method)
             if api.histogram:
                 self.latency[api.job] = Histogram(
                     "http_request_duration_seconds",
@@ -326,10 +334,10 @@ class Workload:
             slow_share, slow_over = self.faults.slow(api.job)
             for _ in range(self.count(api.per_second * load * TICK)):
                 if self.rng.random() < max(failing, api.error_ratio * load):
-                    code = self.rng.choice(("500", "502", "503"))
+                    code = self.rng.choice(ERROR_CODES)
                 else:
-                    code = self.rng.choices(("200", "201", "404"), (90, 6, 4))[0]
-                method = self.rng.choices(("GET", "POST"), (4, 1))[0]
+                    code = self.rng.choices(OK_CODES, (90, 6, 4))[0]
+                method = self.rng.choices(METHODS, (4, 1))[0]
                 self.requests[api.job].labels(code, method).inc()
                 if api.job in self.latency:
                     self.latency[api.job].observe(self.duration(api, slow_share, slow_over))

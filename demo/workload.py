@@ -185,9 +185,10 @@ class Faults:
 
 
 class Workload:
-    def __init__(self, faults: Faults, rng: random.Random) -> None:
+    def __init__(self, faults: Faults, rng: random.Random, tick: float = TICK) -> None:
         self.faults = faults
         self.rng = rng
+        self.tick_seconds = tick
         self.registries: dict[str, CollectorRegistry] = {}
         self.requests: dict[str, Counter] = {}
         self.latency: dict[str, Histogram] = {}
@@ -332,7 +333,7 @@ class Workload:
         for api in APIS:
             failing = self.faults.ratio("errors", api.job)
             slow_share, slow_over = self.faults.slow(api.job)
-            for _ in range(self.count(api.per_second * load * TICK)):
+            for _ in range(self.count(api.per_second * load * TICK)):  # a second's traffic
                 if self.rng.random() < max(failing, api.error_ratio * load):
                     code = self.rng.choice(ERROR_CODES)
                 else:
@@ -380,7 +381,7 @@ class Workload:
         return self.faults.ratio("gauge", gauge) > 0
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(TICK):
+        while not stop.wait(self.tick_seconds):
             self.tick(time.monotonic())
 
 
@@ -439,7 +440,7 @@ def handler(workload: Workload, health_job: str | None = None) -> type[BaseHTTPR
 
 
 def serve(args: argparse.Namespace) -> None:
-    workload = Workload(Faults(), random.Random(args.seed))
+    workload = Workload(Faults(), random.Random(args.seed), args.tick)
     http = ThreadingHTTPServer(("127.0.0.1", args.port), handler(workload))
     servers = [http]
     if args.tls_port:
@@ -514,6 +515,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--cert")
     run.add_argument("--key")
     run.add_argument("--seed", type=int, default=None)
+    # A shorter tick sends a second's traffic more often: a test's hundreds of requests in a blink
+    run.add_argument("--tick", type=float, default=TICK, help=argparse.SUPPRESS)
     run.set_defaults(func=serve)
     broken = sub.add_parser("fault")
     broken.add_argument("--service", default="")

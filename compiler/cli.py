@@ -788,10 +788,14 @@ def _status_lines(found: status.Status) -> list[tuple[str, str | None]]:
             None,
         )
     ]
+    notes: dict[str, list[str]] = {}  # a row's note -> the rows it marks
     for row in found.rows:
         name = f"{row.service}/{row.objective}"
         if row.kind == "slo":
             now, budget = _ratio(row.value), _ratio(row.budget_remaining, 1)
+            if row.note:  # the SLI is over a shorter window than the period: marked
+                now += "*"
+                notes.setdefault(row.note, []).append(name)
             burns = "  ".join(
                 f"{t.severity}: {_burn(t.long.burn)}/{_burn(t.short.burn)} > {t.factor:g}"
                 for t in row.tiers
@@ -808,6 +812,7 @@ def _status_lines(found: status.Status) -> list[tuple[str, str | None]]:
         for alert in row.alerts:
             to = f" -> {', '.join(alert.receivers)}" if alert.receivers else ""
             lines.append((f"    {alert.state} {alert.name} ({alert.severity}){to}", None))
+    lines += [(f"* {note}: {', '.join(rows)}", None) for note, rows in notes.items()]
     return lines
 
 

@@ -44,6 +44,9 @@ DEFAULT_PORT = 8400
 # Boundaries of every latency SLO in slo/ (0.5s, 2s, 10s) are buckets, as the specs ask.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0)
 TICK = 1.0  # seconds between simulated batches of requests
+OK_CODES, ERROR_CODES = ("200", "201", "404"), ("500", "502", "503")
+CODES = OK_CODES + ERROR_CODES
+METHODS = ("GET", "POST")
 GiB = 1024**3
 
 
@@ -182,9 +185,10 @@ class Faults:
 
 
 class Workload:
-    def __init__(self, faults: Faults, rng: random.Random) -> None:
+    def __init__(self, faults: Faults, rng: random.Random, tick: float = TICK) -> None:
         self.faults = faults
         self.rng = rng
+        self.tick_seconds = tick
         self.registries: dict[str, CollectorRegistry] = {}
         self.requests: dict[str, Counter] = {}
         self.latency: dict[str, Histogram] = {}
@@ -196,6 +200,11 @@ class Workload:
                 [api.code_label, "method"],
                 registry=registry,
             )
+            # Every code and method from the start, at 0: a ratio of 5xx over all requests has
+            # data before the first 5xx (the client library exports a label set once it is used).
+            for code in CODES:
+                for method in METHODS:
+                    self.requests[api.job].labels(code, method)
             if api.histogram:
                 self.latency[api.job] = Histogram(
                     "http_request_duration_seconds",
@@ -324,12 +333,12 @@ class Workload:
         for api in APIS:
             failing = self.faults.ratio("errors", api.job)
             slow_share, slow_over = self.faults.slow(api.job)
-            for _ in range(self.count(api.per_second * load * TICK)):
+            for _ in range(self.count(api.per_second * load * TICK)):  # a second's traffic
                 if self.rng.random() < max(failing, api.error_ratio * load):
-                    code = self.rng.choice(("500", "502", "503"))
+                    code = self.rng.choice(ERROR_CODES)
                 else:
-                    code = self.rng.choices(("200", "201", "404"), (90, 6, 4))[0]
-                method = self.rng.choices(("GET", "POST"), (4, 1))[0]
+                    code = self.rng.choices(OK_CODES, (90, 6, 4))[0]
+                method = self.rng.choices(METHODS, (4, 1))[0]
                 self.requests[api.job].labels(code, method).inc()
                 if api.job in self.latency:
                     self.latency[api.job].observe(self.duration(api, slow_share, slow_over))
@@ -372,7 +381,7 @@ class Workload:
         return self.faults.ratio("gauge", gauge) > 0
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.wait(TICK):
+        while not stop.wait(self.tick_seconds):
             self.tick(time.monotonic())
 
 
@@ -431,7 +440,7 @@ def handler(workload: Workload, health_job: str | None = None) -> type[BaseHTTPR
 
 
 def serve(args: argparse.Namespace) -> None:
-    workload = Workload(Faults(), random.Random(args.seed))
+    workload = Workload(Faults(), random.Random(args.seed), args.tick)
     http = ThreadingHTTPServer(("127.0.0.1", args.port), handler(workload))
     servers = [http]
     if args.tls_port:
@@ -506,6 +515,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--cert")
     run.add_argument("--key")
     run.add_argument("--seed", type=int, default=None)
+    # A shorter tick sends a second's traffic more often: a test's hundreds of requests in a blink
+    run.add_argument("--tick", type=float, default=TICK, help=argparse.SUPPRESS)
     run.set_defaults(func=serve)
     broken = sub.add_parser("fault")
     broken.add_argument("--service", default="")

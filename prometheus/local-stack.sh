@@ -151,7 +151,7 @@ PY
 where() {
 	cat <<TXT
 where to look:
-  status        .venv/bin/slo status --env local   (burn rates after ~2 minutes, the period SLI ~15)
+  status        .venv/bin/slo status --env local   (every SLO within ~2 minutes, the period SLI ~15)
   report        .venv/bin/slo report --env local --since 1h --output .run/report.html
   break it      make fault SERVICE=pizza-api RATIO=1    (then make heal; see README, make run)
   alerts        http://$PROMETHEUS_ADDR/alerts   routing http://$ALERTMANAGER_ADDR/#/status
@@ -180,11 +180,14 @@ run() {
 	mkdir -p "$RUN"
 	: >"$LOG"
 	step "compiled slo/ into out/" "$SLO" compile
+	# Started before the proofs run, so Prometheus has scraped a few samples by the push: the
+	# rules' first evaluation then records every window, and every SLO has data within a minute
+	# or so of the push rather than one evaluation later.
+	start
 	step "proved every alert with promtool and amtool" "$SLO" test
 	step "local routing (receivers -> the captures)" "$PYTHON" demo/local_specs.py slo "$RUN/slo" \
 		--secrets "$RUN/alertmanager/secrets" --http "$CAPTURE_ADDR" --smtp "$SMTP_ADDR"
 	step "compiled it into $RUN/out" "$SLO" compile "$RUN/slo" --out "$RUN/out"
-	start
 	step "pushed" bash -o pipefail -c '"$0" push "$1" --out "$2" --env local | tee /dev/stderr |
 		grep -E "^(prometheus|alertmanager): [0-9]" | paste -sd ";"' "$SLO" "$RUN/slo" "$RUN/out"
 	show

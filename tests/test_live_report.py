@@ -29,11 +29,13 @@ def pizza_specs(tmp_path):
     return specs
 
 
-def fake_prometheus(httpserver) -> str:
-    """Every range query answers a falling line per SLO; ALERTS one page that fired."""
+def fake_prometheus(httpserver, empty: tuple[str, ...] = ()) -> str:
+    """Every range query answers a falling line per SLO (none for an expression holding any of
+    ``empty``); ALERTS one page that fired."""
 
     def query_range(request: Request) -> Response:
         expr = urllib.parse.unquote(request.args["query"])
+        queries.append(expr)
         start, end = float(request.args["start"]), float(request.args["end"])
         step = float(request.args["step"])
         count = int((end - start) // step) + 1
@@ -43,7 +45,7 @@ def fake_prometheus(httpserver) -> str:
                 labels = {"alertname": "ErrorBudgetBurn", "severity": "page"}
                 values = [[start + i * step, "1"] for i in range(count // 2, count // 2 + 5)]
                 result.append({"metric": labels, "values": values})
-        else:
+        elif not any(text in expr for text in empty):
             for slo in ("api-availability", "api-latency"):
                 if f'slo="{slo}"' in expr:
                     values = [[start + i * step, str(0.9 - 0.4 * i / count)] for i in range(count)]
@@ -51,7 +53,9 @@ def fake_prometheus(httpserver) -> str:
         body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
         return Response(json.dumps(body), content_type="application/json")
 
+    queries: list[str] = []
     httpserver.expect_request("/api/v1/query_range").respond_with_handler(query_range)
+    httpserver.queries = queries
     return httpserver.url_for("/").rstrip("/")
 
 
@@ -71,6 +75,27 @@ def test_report_is_one_offline_page_with_a_section_per_slo(httpserver, pizza_spe
     assert "<script" not in page and "src=" not in page and "<link" not in page
     assert page.count("http://") == page.count('xmlns="http://www.w3.org/2000/svg"') + 1  # source
     assert names.BUDGET_REMAINING  # the names the report reads come from conventions.py
+
+
+def test_while_the_period_fills_the_sli_is_charted_over_the_longest_window(
+    httpserver, pizza_specs, tmp_path
+):
+    # No period SLI and no budget yet; of the recorded windows only 1h and shorter have data.
+    url = fake_prometheus(
+        httpserver, (names.PERIOD_ERROR_RATIO, names.BUDGET_REMAINING, 'window="3d"', 'window="1d"')
+    )
+    output = tmp_path / "report.html"
+    result = run_cli("report", pizza_specs, "--prometheus-url", url, "--output", output)
+    assert result.exit_code == 0, result.output
+    page = output.read_text()
+    assert page.count('<p class="note">period SLI still filling: shown over 6h.</p>') == 2
+    assert "over 6h (period SLI still filling)</title></polyline>" in page  # a drawn line
+    asked = [q for q in httpserver.queries if names.EVENTS in q]
+    assert asked[0] == (
+        f'1 - ({names.EVENTS}{{service="pizza-api",slo="api-availability",kind="errors",'
+        f'window="3d"}} / ignoring(kind) {names.EVENTS}{{service="pizza-api",'
+        f'slo="api-availability",kind="total",window="3d"}})'
+    )
 
 
 def test_report_without_prometheus_is_a_clear_error(pizza_specs, tmp_path):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.parse
 
 import pytest
+import requests
 from support import ROOT
 from support import slo as run_cli
 from werkzeug import Request, Response
@@ -172,3 +174,117 @@ def test_an_unknown_objective_and_no_prometheus(httpserver, pizza_specs):
     result = run_cli("status", str(pizza_specs), env={"SLO_PROMETHEUS_URL": ""})
     assert result.exit_code == 2
     assert "no Prometheus is configured" in result.stderr
+
+
+# --- while the period SLI is still filling ------------------------------------------------------
+def events(window: str, errors: float, total: float, seconds: float, **labels: str):
+    """The three event series of one window of pizza-api/api-availability."""
+    labels = {**PIZZA, "window": window, **labels}
+    return [
+        ({**labels, "kind": "errors"}, errors),
+        ({**labels, "kind": "total"}, total),
+        ({**labels, "kind": "seconds"}, seconds),
+    ]
+
+
+def filling_pizza() -> dict[str, list[tuple[dict, float]]]:
+    """Two minutes after the rules were pushed: windows, but no period SLI nor budget yet."""
+    series = burning_pizza()
+    del series[names.PERIOD_ERROR_RATIO], series[names.BUDGET_REMAINING]
+    series[names.EVENTS] = events("3d", 3, 200, 300) + events("1h", 3, 100, 300)
+    return series
+
+
+def test_while_the_period_fills_the_sli_is_shown_over_the_longest_window(httpserver, pizza_specs):
+    url = fake_prometheus(httpserver, filling_pizza())
+    result = status(pizza_specs, url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {o["objective"]: o for o in json.loads(result.stdout)["objectives"]}
+    row = rows["api-availability"]
+    assert row["value"] == pytest.approx(1 - 3 / 200)  # the 3d window's, not the 1h one's
+    assert (row["sli_window"], row["period_complete"], row["sli_data_seconds"]) == (
+        "3d",
+        False,
+        300,
+    )
+    assert row["note"] == "period SLI still filling: shown over 3d (5m of data)"
+    assert row["budget_remaining"] is None and row["problem"] is None
+    assert row["state"] == "burning"  # its burn rates are there as before
+    # an SLO with no data at all still says what to check
+    assert rows["api-latency"]["problem"].startswith("no data for pizza-api/api-latency")
+    assert rows["api-latency"]["sli_window"] is None
+    assert rows["api-latency"]["period_complete"] is False
+    assert rows["ecs-cpu-usage"]["period_complete"] is None  # thresholds have no period
+
+
+def test_the_table_marks_an_sli_over_a_shorter_window(httpserver, pizza_specs):
+    series = filling_pizza()
+    series[names.EVENTS] = events("1h", 1, 100, 120)  # the longer windows hold nothing yet
+    url = fake_prometheus(httpserver, series)
+    result = status(pizza_specs, url, "--slo", "api-availability")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:5] == ["pizza-api/api-availability", "99%", "99.000%*", "-", "burning"]
+    assert lines[-1] == (
+        "* period SLI still filling: shown over 1h (2m of data): pizza-api/api-availability"
+    )
+    assert "no-data" not in result.stderr
+
+
+def test_a_complete_period_is_not_marked(httpserver, pizza_specs):
+    series = burning_pizza()
+    series[names.EVENTS] = events("3d", 50, 100, 300)  # must not be read: the period is there
+    url = fake_prometheus(httpserver, series)
+    result = status(pizza_specs, url, "--format", "json", "--slo", "api-availability")
+    (row,) = json.loads(result.stdout)["objectives"]
+    assert row["value"] == pytest.approx(0.996)
+    assert (row["sli_window"], row["period_complete"], row["note"]) == ("30d", True, None)
+    table = status(pizza_specs, url, "--slo", "api-availability").stdout
+    assert "*" not in table
+
+
+FILLING_RULES = """\
+groups:
+- name: filling
+  interval: 1s
+  rules:
+{rules}
+"""
+
+
+def test_a_real_prometheus_without_the_period_series(tmp_path, prometheus_server, pizza_specs):
+    """Recorded series as a fresh stack holds them: windows up to 3d, no period SLI yet; the
+    weekly record (a longer window than the SLO's) must not be taken for one."""
+    recorded = (
+        events("3d", 6, 400, 600)
+        + events("1h", 6, 100, 600)
+        + events("week", 400, 400, 600)
+        + [({**PIZZA}, 0.01 * 10)]  # slo:sli_error:ratio_rate1h: 10x the budget rate
+    )
+    rules = []
+    for labels, value in recorded:
+        name = names.error_ratio(3600) if "kind" not in labels else names.EVENTS
+        body = "\n".join(f"      {k}: {v}" for k, v in labels.items())
+        rules.append(f"  - record: {name}\n    expr: vector({value})\n    labels:\n{body}")
+    rules_dir = prometheus_server.directory / "rules"
+    (rules_dir / "filling.yml").write_text(FILLING_RULES.format(rules="\n".join(rules)))
+    url = prometheus_server.url
+    assert requests.post(url + "/-/reload", timeout=10).status_code == 200
+    query = f'{names.EVENTS}{{window="3d",kind="total"}}'
+    for _ in range(100):  # the group runs every second: bounded wait for its first evaluation
+        found = requests.get(url + "/api/v1/query", params={"query": query}, timeout=10).json()
+        if found["data"]["result"]:
+            break
+        time.sleep(0.1)
+    result = run_cli("status", str(pizza_specs), "--prometheus-url", url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {o["objective"]: o for o in json.loads(result.stdout)["objectives"]}
+    row = rows["api-availability"]
+    assert row["value"] == pytest.approx(1 - 6 / 400)
+    assert (row["sli_window"], row["period_complete"], row["sli_data_seconds"]) == (
+        "3d",
+        False,
+        600,
+    )
+    assert row["tiers"][0]["windows"]["1h"] == pytest.approx(10.0)
+    assert rows["api-latency"]["problem"] is not None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Model
 from compiler.live.query import Prometheus
+from compiler.live.status import fallback_windows
 
 POINTS = 240  # samples per line: enough for a page-wide chart
 MIN_STEP = 15  # seconds, the scrape interval of a usual Prometheus
@@ -41,6 +43,23 @@ class Section:
     slo: SLO
     charts: list[Chart]
     fired: list[tuple[str, str, float, float]]  # (alertname, severity, from, to)
+    note: str | None = None  # what the SLI is shown over, when not the period
+
+
+def _longest_window(slo: SLO, series: Callable[[str], Points]) -> tuple[str, Points] | None:
+    """The SLI over the longest of the SLO's recorded windows that has data in the range (errors
+    over total, as the period SLI is computed), while the period SLI has none."""
+    where = f'{names.SERVICE}="{slo.service}",{names.SLO}="{slo.name}"'
+    for seconds in fallback_windows(slo):
+        window = format_duration(seconds)
+        errors, total = (
+            f'{names.EVENTS}{{{where},{names.KIND}="{kind}",{names.WINDOW}="{window}"}}'
+            for kind in (names.ERRORS, names.TOTAL)
+        )
+        points = series(f"1 - ({errors} / ignoring({names.KIND}) {total})")
+        if points:
+            return window, points
+    return None
 
 
 def _series(prometheus: Prometheus, expr: str, start: float, end: float, step: float) -> Points:
@@ -79,6 +98,13 @@ def collect(
             tiers = objective.alerting.tiers
             shortest = min((t.short for t in tiers), default=None)
             sli_lines = [("over the period", series(f"1 - {names.PERIOD_ERROR_RATIO}{where}"))]
+            note = None
+            if not sli_lines[0][1]:  # the period SLI is still filling: its longest window
+                filling = _longest_window(objective, series)
+                if filling is not None:
+                    window, points = filling
+                    note = f"period SLI still filling: shown over {window}"
+                    sli_lines.append((f"over {window} (period SLI still filling)", points))
             if shortest is not None:
                 sli_lines.append(
                     (
@@ -109,7 +135,7 @@ def collect(
                 for labels, p in alerts
                 if p
             ]
-            sections.append(Section(objective, [budget, sli, burn], fired))
+            sections.append(Section(objective, [budget, sli, burn], fired, note))
     return sections
 
 
@@ -182,7 +208,7 @@ section { border-top: 1px solid #ddd; padding-top: 1em; margin-top: 1.5em; }
 figure { margin: 0; } figcaption { font-weight: 600; }
 svg text { font-size: 10px; fill: #555; } .legend { font-size: 12px; }
 table { border-collapse: collapse; } td, th { padding: 2px 8px; text-align: left; }
-.none { color: #888; }
+.none { color: #888; } .note { color: #8a6d00; }
 """
 
 
@@ -216,7 +242,8 @@ def render(sections: list[Section], start: float, end: float, source: str) -> st
             f"<h2>{html.escape(slo.service)} / {html.escape(slo.name)}</h2>"
             f"<p>{html.escape(slo.description)} Objective {slo.objective_percent:f}% over "
             f"{format_duration(slo.period)}.</p>"
-            f'<div class="charts">{figures}</div><h3>Alerts that fired</h3>{fired}</section>'
+            + (f'<p class="note">{html.escape(section.note)}.</p>' if section.note else "")
+            + f'<div class="charts">{figures}</div><h3>Alerts that fired</h3>{fired}</section>'
         )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -4,6 +4,12 @@ Per SLO: the SLI over its period against the objective, the error budget left, t
 each alert tier's long and short window, and the alerts of that SLO that are pending or firing
 (with the receivers Alertmanager routed them to). Per threshold: its value against the limit and
 its alerts. Series names come from ``core/conventions.py``: the same names the rules record.
+
+The period SLI is built from one-day pieces through a weekly record and ends a few minutes ago,
+so rules pushed a moment ago record it only after about a quarter of an hour, while their
+windows have data within two minutes. Until then a row shows the SLI over the SLO's longest
+recorded window that has data (its errors over its total, as the period SLI is computed), says
+so (``sli_window``, ``period_complete``, a note) and how much data that window holds.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Model, Threshold
+from compiler.core.windows import ALWAYS_RECORDED, windows_of
 from compiler.live.query import Alert, Alertmanager, LiveError, Prometheus
 
 Key = tuple[str, str]  # (service, slo)
+# (errors, total, seconds of data) per window label, per SLO: the events the windows record
+Events = dict[Key, dict[str, dict[str, float | None]]]
 
 # States, worst last: how a row is coloured and sorted in the report
 OK, NO_DATA, BURNING, EXHAUSTED, FIRING = "ok", "no data", "burning", "exhausted", "firing"
@@ -60,6 +69,19 @@ class Row:
     tiers: tuple[TierBurn, ...] = ()
     alerts: tuple[AlertState, ...] = ()
     problem: str | None = None  # why there is no data
+    # The window ``value`` is over: the period's (complete) or, while the period SLI is still
+    # filling, the longest window with data, holding ``covered`` seconds of data.
+    sli_window: str | None = None
+    period_complete: bool = True
+    covered: int | None = None
+
+    @property
+    def note(self) -> str | None:
+        """Says what ``value`` is over when it is not the period."""
+        if self.period_complete or self.sli_window is None:
+            return None
+        held = f" ({format_duration(self.covered)} of data)" if self.covered else ""
+        return f"period SLI still filling: shown over {self.sli_window}{held}"
 
     @property
     def state(self) -> str:
@@ -99,6 +121,10 @@ class Status:
                     "target": r.target,
                     "state": r.state,
                     "value": r.value,
+                    "sli_window": r.sli_window,
+                    "period_complete": r.period_complete if r.kind == "slo" else None,
+                    "sli_data_seconds": r.covered,
+                    "note": r.note,
                     "budget_remaining": r.budget_remaining,
                     "problem": r.problem,
                     "tiers": [
@@ -172,6 +198,9 @@ def collect(
         }
     )
     ratios = {w: _by_key(prometheus.query(names.error_ratio(w) + where)) for w in windows}
+    events: Events = {}
+    if any(period.get((o.service, o.name)) is None for o in objectives if isinstance(o, SLO)):
+        events = _events(prometheus, objectives)
     receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
     if alertmanager is not None:
         try:
@@ -183,11 +212,60 @@ def collect(
         key = (objective.service, objective.name)
         if isinstance(objective, SLO):
             status.rows.append(
-                _slo_row(objective, key, objective_series, period, remaining, ratios, alerts)
+                _slo_row(
+                    objective, key, objective_series, period, remaining, ratios, events, alerts
+                )
             )
         else:
             status.rows.append(_threshold_row(objective, key, thresholds, alerts))
     return status
+
+
+def fallback_windows(slo: SLO) -> list[int]:
+    """The windows recorded for ``slo`` that the period SLI may fall back to, longest first: its
+    alert windows and those every service records."""
+    return sorted(set(windows_of(slo)) | set(ALWAYS_RECORDED), reverse=True)
+
+
+def _events(prometheus: Prometheus, objectives: list[SLO | Threshold]) -> Events:
+    """The errors, total and seconds of data of every fallback window of the SLOs: one query."""
+    slos = [o for o in objectives if isinstance(o, SLO)]
+    if not slos:
+        return {}
+    labels = sorted({format_duration(w) for o in slos for w in fallback_windows(o)})
+    services = sorted({o.service for o in slos})
+    expr = (
+        f'{names.EVENTS}{{{names.SERVICE}=~"{"|".join(services)}",'
+        f'{names.KIND}=~"{"|".join(names.EVENT_KINDS)}",{names.WINDOW}=~"{"|".join(labels)}"}}'
+    )
+    found: Events = {}
+    for metric, value in prometheus.query(expr):
+        key = (metric.get(names.SERVICE, ""), metric.get(names.SLO, ""))
+        window = found.setdefault(key, {}).setdefault(metric.get(names.WINDOW, ""), {})
+        window[metric.get(names.KIND, "")] = value
+    return found
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The SLI over a window shorter than the period, while the period SLI is still filling."""
+
+    value: float
+    window: int
+    covered: int | None  # seconds of data the window holds
+
+
+def longest_with_data(slo: SLO, events: dict[str, dict[str, float | None]]) -> Partial | None:
+    """The SLI over the longest fallback window that holds events (errors over total, as the
+    period SLI is computed), or None when none does."""
+    for window in fallback_windows(slo):
+        found = events.get(format_duration(window), {})
+        errors, total = found.get(names.ERRORS), found.get(names.TOTAL)
+        if errors is None or not total:
+            continue
+        seconds = found.get(names.SECONDS)
+        return Partial(1 - errors / total, window, int(seconds) if seconds else None)
+    return None
 
 
 def _alerts(
@@ -218,6 +296,7 @@ def _slo_row(
     period: dict[Key, float | None],
     remaining: dict[Key, float | None],
     ratios: dict[int, dict[Key, float | None]],
+    events: Events,
     alerts: dict[Key, list[AlertState]],
 ) -> Row:
     budget = float(slo.error_budget)
@@ -231,9 +310,18 @@ def _slo_row(
         for t in slo.alerting.tiers
     )
     error_ratio = period.get(key)
+    partial = None if error_ratio is not None else longest_with_data(slo, events.get(key, {}))
+    value: float | None = None
+    window: int | None = None
+    covered: int | None = None
+    if error_ratio is not None:
+        value, window = 1 - error_ratio, slo.period
+    elif partial is not None:
+        value, window, covered = partial.value, partial.window, partial.covered
     problem = None
     name = f"{slo.service}/{slo.name}"
-    if error_ratio is None and all(w.burn is None for t in tiers for w in (t.long, t.short)):
+    no_burn = all(w.burn is None for t in tiers for w in (t.long, t.short))
+    if error_ratio is None and partial is None and no_burn:
         problem = f"no data for {name}: is the exporter scraped? ({_metric(slo)})"
         if key not in objective_series:
             problem = (
@@ -244,11 +332,14 @@ def _slo_row(
         slo.name,
         "slo",
         _percent(slo.objective),
-        None if error_ratio is None else 1 - error_ratio,
+        value,
         remaining.get(key),
         tiers,
         tuple(alerts.get(key, ())),
         problem,
+        sli_window=None if window is None else format_duration(window),
+        period_complete=error_ratio is not None,
+        covered=covered,
     )
 
 

@@ -217,6 +217,23 @@ def test_while_the_period_fills_the_sli_is_shown_over_the_longest_window(httpser
     assert rows["ecs-cpu-usage"]["period_complete"] is None  # thresholds have no period
 
 
+@pytest.mark.parametrize(("errors", "state"), [(3, "burning"), (1, "ok")])
+def test_while_the_period_fills_an_sli_below_the_objective_is_burning(
+    httpserver, pizza_specs, errors, state
+):
+    # No budget to judge by yet and no tier above its threshold: the SLI over the window with
+    # data decides (99% objective: 3 errors in 200 is below it, 1 in 200 above).
+    series = filling_pizza()
+    series[names.error_ratio(300)] = [(PIZZA, 0.0)]
+    series[names.error_ratio(3600)] = [(PIZZA, 0.0)]
+    series[names.EVENTS] = events("3d", errors, 200, 300)
+    url = fake_prometheus(httpserver, series)
+    result = status(pizza_specs, url, "--format", "json", "--slo", "api-availability")
+    (row,) = json.loads(result.stdout)["objectives"]
+    assert not any(t["burning"] for t in row["tiers"])
+    assert row["state"] == state
+
+
 def test_the_table_marks_an_sli_over_a_shorter_window(httpserver, pizza_specs):
     series = filling_pizza()
     series[names.EVENTS] = events("1h", 1, 100, 120)  # the longer windows hold nothing yet

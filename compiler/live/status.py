@@ -74,6 +74,7 @@ class Row:
     sli_window: str | None = None
     period_complete: bool = True
     covered: int | None = None
+    objective_ratio: float | None = None  # an SLO's objective as a ratio (0.999)
 
     @property
     def note(self) -> str | None:
@@ -93,7 +94,20 @@ class Row:
             return EXHAUSTED
         if any(t.burning for t in self.tiers) or self.alerts:
             return BURNING
+        if self.partial_below_objective:
+            return BURNING
         return OK
+
+    @property
+    def partial_below_objective(self) -> bool:
+        """While the period fills there is no budget to judge by; an SLI below the objective
+        over the window that has data spends budget faster than the period allows."""
+        return (
+            not self.period_complete
+            and self.value is not None
+            and self.objective_ratio is not None
+            and self.value < self.objective_ratio
+        )
 
     @property
     def paging(self) -> bool:
@@ -340,6 +354,7 @@ def _slo_row(
         sli_window=None if window is None else format_duration(window),
         period_complete=error_ratio is not None,
         covered=covered,
+        objective_ratio=float(slo.objective),
     )
 
 

@@ -57,8 +57,9 @@ def test_the_generated_tests_pass_on_vmalert_and_are_remembered_apart(tmp_path):
     first = slo("test", "--out", out, "--engine", "vmalert", "--cache-dir", cache)
     assert_clean(first)
     assert first.exit_code == 0, first.output
-    for name, cases in (("checkout.burn", 7), ("checkout", 1), ("search.burn", 2)):
+    for name in ("checkout.burn", "checkout", "search.burn"):
         path = (out / f"prometheus/tests/{name}.test.yml").as_posix()
+        cases = len(yaml.safe_load(Path(path).read_text())["tests"])  # every test group ran
         assert f"ok     vmalert -replay of the tests in {path} ({cases} tests)" in first.output
     assert "ok: 0 cached, 4 run, 0 failed" in first.output  # and vmalert -dryRun
     again = slo("test", "--out", out, "--engine", "vmalert", "--cache-dir", cache)

@@ -41,10 +41,13 @@ from compiler.targets.prometheus import (
     burn_alert,
     errors_increase,
     events,
+    guard_alerts,
+    guard_records,
     period_events,
     period_ratio_expr,
     period_rules,
     raw_rules,
+    service_by,
     service_selector,
     size_expr,
     sizes_rule,
@@ -96,9 +99,11 @@ def window_events(
 ) -> str:
     """``kind`` events of ``slos`` in (t-window, t], labelled ``slo``: the raw head plus the
     window less one base window as recorded one base window ago. The sum of whichever exists,
-    as in the Prometheus rules: a missing body is a hole, not a missing window."""
+    as in the Prometheus rules: a missing body is a hole, not a missing window. Per group too,
+    for grouped SLOs."""
+    by = ", ".join((names.SLO, *service_by(service)))
     if window <= lay.base:
-        return f"sum by ({names.SLO}) {heads(slos, (kind,), window)}"
+        return f"sum by ({by}) {heads(slos, (kind,), window)}"
     base = format_duration(lay.base)
     only = service_selector(service, slos)
     body = events(service.name, format_duration(window - lay.base), kind=kind, slos=only)
@@ -109,7 +114,7 @@ def window_events(
     inner = "\n  or ".join(
         f'label_replace({term}, "{names.PIECE}", "{name}", "", "")' for name, term in terms
     )
-    return f"sum by ({names.SLO}) (\n    {inner}\n)"
+    return f"sum by ({by}) (\n    {inner}\n)"
 
 
 def ratio(service: Service, lay: Layout, slos: Sequence[SLO], window: int) -> str:
@@ -135,6 +140,8 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
                 labels = rule["labels"]
                 rule["expr"] = raw_increase(slo, labels[names.KIND], raw[labels[names.WINDOW]])
             rules.append(item)
+    # the groups recorded by the previous evaluation: soon enough for a guard that waits 15m
+    rules += guard_records(service)
     rules += sizes_rule(service, lay, heads(service.slos, names.EVENT_KINDS, lay.base))
     rules.append(Comment("every SLO above: error ratios over its alert windows"))
     for window, slos in slos_by_window(service):
@@ -170,7 +177,7 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
             alert = burn_alert(service, slo, tier)
             alert["expr"] = expr
             rules.append(alert)
-    return rules
+    return rules + guard_alerts(service)
 
 
 def period_group_rules(service: Service) -> list[RuleItem]:

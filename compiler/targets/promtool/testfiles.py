@@ -525,6 +525,14 @@ def _runs(values: list[Decimal]) -> str:
 
 
 # --- files -----------------------------------------------------------------------------------
+def tier_tests(service: Service, slo: SLO, inputs: list[InputSeries]) -> TierTests:
+    if slo.by:  # groups.py builds on this module, so it is imported once this one is
+        from compiler.targets.promtool.groups import GroupedTierTests
+
+        return GroupedTierTests(service, slo, inputs)
+    return TierTests(service, slo, inputs)
+
+
 def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
     """(tests at one-minute steps, tests at coarse steps, diagnostics)."""
     fine: Tests = []
@@ -544,7 +552,7 @@ def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
                 )
             )
             continue
-        tests = TierTests(service, slo, inputs)
+        tests = tier_tests(service, slo, inputs)
         for index, tier in enumerate(slo.alerting.tiers):
             if tier.threshold < 1:
                 step = tier_step(service, tier)
@@ -552,6 +560,12 @@ def service_tests(service: Service) -> tuple[Tests, Tests, list[Diagnostic]]:
         if slo.alerting.min_events is not None:
             step = min(tier_step(service, tier) for tier in slo.alerting.tiers)
             (coarse if step > 1 else fine).extend(tests.quiet(step))
+        if slo.by:
+            from compiler.targets.promtool.groups import guard_tests
+
+            guard, uncovered = guard_tests(service, slo, inputs)
+            fine.extend(guard)
+            diagnostics += uncovered
     thresholds = []
     for th in service.thresholds:
         if yields_without_input(th.expr):

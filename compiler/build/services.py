@@ -364,6 +364,21 @@ class ServiceBuilder(DocumentBuilder):
                             f'the selector {selector.metric} matches {name}="{matcher.value}", '
                             "so there is only one group",
                         )
+        if by and isinstance(indicator, RatioIndicator):
+            for field in ("errors", "good", "total"):
+                counter = getattr(indicator, field)
+                if counter is None or counter.selector is not None:
+                    continue
+                # slo sums a $window expression per group: what it sums away is lost
+                losses = promql.label_losses(promql.parse(counter.text), frozenset(by))
+                if losses:
+                    self.fail(
+                        path + ("indicator", "ratio", field),
+                        "spec/by",
+                        f"the expression's {losses[0]}, so the SLO cannot group by it: keep "
+                        f"the labels, e.g. sum by ({', '.join(by)}) (rate(x[$window]))",
+                    )
+                    ok = False
         return by if ok else None
 
     def indicator(self, raw: dict, path: tuple) -> Indicator | None:

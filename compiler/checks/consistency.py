@@ -25,7 +25,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import promql_parser
 import yaml
 
 from compiler.core import conventions as names
@@ -375,37 +374,8 @@ _PER_SLO = frozenset({names.OBJECTIVE, names.ERROR_BUDGET, names.PERIOD, names.G
 
 
 def _drops(expr: str, keep: frozenset[str], service_wide: bool) -> list[str]:
-    """How ``expr`` loses a label of ``keep``: an aggregation that does not group by it (or
-    drops it by ``without``), a vector match ``on`` labels without it or ``ignoring`` it. In a
-    rule serving every SLO of a service, only the sums per SLO (``by (slo, ...)``) must keep them
-    all, and no match may ignore one: a sum without ``slo`` in it, or a match ``on`` labels, is
-    one SLO's own raw events, checked in that SLO's raw rules."""
-    found = []
-    for node in promql.walk(promql.parse(expr)):
-        if isinstance(node, promql_parser.AggregateExpr):
-            modifier = node.modifier
-            if modifier is not None and modifier.type == promql_parser.AggModifierType.Without:
-                lost = keep & set(modifier.labels)
-            else:
-                labels = set(modifier.labels) if modifier is not None else set()
-                if service_wide and names.SLO not in labels:
-                    continue
-                lost = keep - labels
-            if lost:
-                found.append(f"{node.op} drops {', '.join(sorted(lost))}")
-        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
-            matching = node.modifier.matching
-            if matching is None:
-                continue
-            if matching.type == promql_parser.LabelModifierType.Include:
-                if service_wide:  # inside one SLO's own raw events (vmalert inlines them)
-                    continue
-                lost = keep - set(matching.labels)
-            else:
-                lost = keep & set(matching.labels)
-            if lost:
-                found.append(f"{node.op} matches across {', '.join(sorted(lost))}")
-    return found
+    """How ``expr`` loses a label of ``keep`` (promql.label_losses)."""
+    return promql.label_losses(promql.parse(expr), keep, per_slo_only=service_wide)
 
 
 def _group_problems(service: Service, rule: Mapping) -> list[str]:

@@ -214,15 +214,17 @@ LATENCY_METRIC = "http_request_duration_seconds"
 LATENCY_THRESHOLD = "1"  # seconds: the fast bucket's le
 
 
-def input_series(kind: str, traffic: Traffic, job: str = "api") -> list[dict[str, str]]:
+def input_series(
+    kind: str, traffic: Traffic, job: str = "api", labels: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
     """promtool input series of ``traffic`` for the SLO kinds ``spec_text`` writes: ``ratio``
     (5xx and 200 requests) or ``latency`` (slow = above the threshold bucket), for the SLO
-    whose selectors match ``job``."""
+    whose selectors match ``job``; ``labels``: more labels on each (a group of a grouped SLO)."""
     phases = traffic.phases()
     good = counter([(n, g) for n, g, _ in phases])
     bad = counter([(n, b) for n, _, b in phases])
     total = counter([(n, g + b) for n, g, b in phases])
-    matchers = f'job="{job}"'
+    matchers = ",".join([f'job="{job}"'] + [f'{k}="{v}"' for k, v in (labels or {}).items()])
     if kind == "ratio":
         metric = RATIO_METRIC
         return [
@@ -250,6 +252,7 @@ class SloSpec:
     period: str = "30d"
     alerting: Mapping[str, object] | None = None
     job: str = "api"  # the job label its selectors match: SLOs of one service apart
+    by: tuple[str, ...] = ()  # a grouped SLO's labels
 
 
 def spec_text(service: str, slos: Sequence[SloSpec]) -> str:
@@ -279,6 +282,8 @@ def spec_text(service: str, slos: Sequence[SloSpec]) -> str:
             "period": s.period,
             "indicator": indicator,
         }
+        if s.by:
+            doc["by"] = list(s.by)
         if s.alerting:
             doc["alerting"] = dict(s.alerting)
         docs.append(doc)

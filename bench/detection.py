@@ -21,11 +21,17 @@ errors by then). Criteria, checked and reported:
     interval.
 Errors last until the formula's page plus a margin (max(15 min, 10 %)), or, when an SLO never
 pages at that ratio, until its longest page window has held nothing but errors for 15 minutes.
+
+A grouped SLO rides along (the ratio SLO with ``by: [region]``, three regions with the same
+traffic each as the ungrouped one, one of them failing): its failing region must page exactly
+when the ungrouped SLO does, with its ``region`` label, and the healthy regions never alert.
+The Sloth-style rules have no groups, so they are not run for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -48,6 +54,12 @@ SLOS = (
     (at.SloSpec("availability", "ratio", "99.9", "30d"), 30 * at.DAY),
     (at.SloSpec("latency", "latency", "99", "28d"), 28 * at.DAY),
 )
+# The grouped SLO: the ratio SLO per region; REGIONS[0] fails, the others stay healthy.
+GROUPED = at.SloSpec(
+    "availability-by-region", "ratio", "99.9", "30d", job="regional", by=("region",)
+)
+UNGROUPED = "availability"  # the SLO with the same objective and traffic per group
+REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 RATIOS = ("1", "0.1", "0.02", "0.007", "0.005")
 INTERVALS = (15, 30, 60)
 SCRAPE = 15
@@ -88,14 +100,20 @@ def build(work: Path) -> dict[str, Path]:
     """The spec, slo's rule file and the Sloth-style rule file under ``work``."""
     specs = work / "specs"
     specs.mkdir(parents=True)
-    (specs / f"{SERVICE}.yaml").write_text(at.spec_text(SERVICE, [s for s, _ in SLOS]))
+    (specs / f"{SERVICE}.yaml").write_text(at.spec_text(SERVICE, [s for s, _ in SLOS] + [GROUPED]))
     result = compile_tree(specs)
     rules = {}
     for rel, text in result.artifacts.items():
         if rel.startswith("prometheus/rules/"):
             rules["slo"] = work / "slo.rules.yml"
             rules["slo"].write_text(text)
-    ((_, text),) = sloth_rules.rule_files(result.model).items()
+    # Sloth has no groups: its rule set covers the ungrouped SLOs
+    ungrouped = [
+        dataclasses.replace(service, slos=tuple(slo for slo in service.slos if not slo.by))
+        for service in result.model.services
+    ]
+    model = dataclasses.replace(result.model, services=tuple(ungrouped))
+    ((_, text),) = sloth_rules.rule_files(model).items()
     rules["sloth"] = work / "sloth.rules.yml"
     rules["sloth"].write_text(text)
     return rules
@@ -110,6 +128,14 @@ def page_match(rule_set: str, slo: str) -> at.Match:
 def run_case(work: Path, rules: dict[str, Path], ratio: Fraction, interval: int) -> dict:
     traffic = scenario(ratio, interval)
     series = [s for spec, _ in SLOS for s in at.input_series(spec.kind, traffic)]
+    healthy = dataclasses.replace(traffic, ratio=Fraction(0))
+    for region in REGIONS:
+        series += at.input_series(
+            GROUPED.kind,
+            traffic if region == REGIONS[0] else healthy,
+            GROUPED.job,
+            {"region": region},
+        )
     grid = at.eval_grid(max(0, traffic.onset - BEFORE_ONSET), traffic.end, interval)
     timelines = {}
     for rule_set, path in rules.items():
@@ -154,7 +180,58 @@ def run_case(work: Path, rules: dict[str, Path], ratio: Fraction, interval: int)
             row[f"{rule_set}_cleared"] = page is None or clear is not None
         row["checks"] = checks(row)
         rows.append(row)
+    rows.append(grouped_row(rows, timelines["slo"], traffic, grid))
     return {"ratio": float(ratio), "interval_s": interval, "rows": rows}
+
+
+def grouped_row(
+    rows: list[dict], timeline: at.Timeline, traffic: at.Traffic, grid: list[int]
+) -> dict:
+    """The grouped SLO's row: its failing region against the ungrouped SLO of the same
+    traffic, and whether any other region alerted at all."""
+    (twin,) = [r for r in rows if r["slo"] == UNGROUPED]
+    failing = at.matching(severity="page", slo=GROUPED.name, region=REGIONS[0])
+    page = at.first_firing(timeline, failing, traffic.onset)
+    early = at.first_firing(timeline, failing, 0)
+    clear = at.cleared(timeline, failing, traffic.stop, grid) if page is not None else None
+    others = {
+        region: at.first_firing(timeline, at.matching(slo=GROUPED.name, region=region), 0)
+        for region in REGIONS[1:]
+    }
+    unlabelled = at.first_firing(
+        timeline, lambda alert: alert.get("slo") == GROUPED.name and "region" not in alert, 0
+    )
+    row = {
+        **{k: twin[k] for k in ("error_ratio", "interval_s", "errors_for_min", "formula_min")},
+        **{k: twin[k] for k in ("clear_bound_min", "objective_percent", "period")},
+        "slo": GROUPED.name,
+        "kind": f"{GROUPED.kind} by region",
+        "grouped": True,
+        "ungrouped_page_min": twin["slo_page_min"],
+        "slo_page_min": None if page is None else (page - traffic.onset) / 60,
+        "slo_page_before_onset": early is not None and early < traffic.onset,
+        "slo_clear_min": None if clear is None else (clear - traffic.stop) / 60,
+        "slo_cleared": page is None or clear is not None,
+        "other_groups_alerted": sorted(r for r, t in others.items() if t is not None),
+        "alert_without_region": unlabelled is not None,
+        "sloth_page_min": None,
+        "sloth_clear_min": None,
+    }
+    row["checks"] = grouped_checks(row)
+    return row
+
+
+def grouped_checks(row: dict) -> dict[str, bool]:
+    """The grouped SLO's criteria (issue 18): its failing group pages as soon as the ungrouped
+    SLO with the same traffic, with its label; the other groups never alert."""
+    slo, twin = row["slo_page_min"], row["ungrouped_page_min"]
+    return {
+        "as_fast_as_ungrouped": slo == twin,
+        "other_groups_silent": not row["other_groups_alerted"] and not row["alert_without_region"],
+        "no_page_before_onset": not row["slo_page_before_onset"],
+        "clears_in_time": slo is None
+        or (row["slo_clear_min"] is not None and row["slo_clear_min"] <= row["clear_bound_min"]),
+    }
 
 
 def checks(row: dict) -> dict[str, bool]:
@@ -202,7 +279,7 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {slo_name} | {r['error_ratio'] * 100:g}% | {interval_text(r['interval_s'])} "
             f"| {minutes(r['formula_min'])} | {minutes(r['slo_page_min'])} "
-            f"| {minutes(r['sloth_page_min'])} | {delta} "
+            f"| {sloth_text(r, 'sloth_page_min')} | {delta} "
             f"| {clear_text(r, 'slo')} | {clear_text(r, 'sloth')} "
             f"| {minutes(r['clear_bound_min']) if r['clear_bound_min'] is not None else '–'} "
             f"| {'ok' if not failed else 'FAILED: ' + ', '.join(failed)} |"
@@ -228,7 +305,7 @@ def compact_table(rows: list[dict]) -> str:
         ordered = [by_interval[i] for i in intervals if i in by_interval]
 
         def cells(column: str, ordered: list[dict] = ordered) -> str:
-            return " / ".join(minutes(r[column]) for r in ordered)
+            return " / ".join(sloth_text(r, column) for r in ordered)
 
         clears = " / ".join(clear_text(r, "slo") for r in ordered)
         lines.append(
@@ -236,6 +313,13 @@ def compact_table(rows: list[dict]) -> str:
             f"| {cells('slo_page_min')} | {cells('sloth_page_min')} | {clears} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def sloth_text(row: dict, column: str) -> str:
+    """Minutes; "n/a" for the Sloth-style rules of a grouped SLO (they have no groups)."""
+    if row.get("grouped") and column.startswith("sloth"):
+        return "n/a"
+    return minutes(row[column])
 
 
 def clear_text(row: dict, rule_set: str) -> str:
@@ -246,8 +330,8 @@ def clear_text(row: dict, rule_set: str) -> str:
 
 
 def summary(rows: list[dict]) -> dict[str, bool]:
-    names = rows[0]["checks"] if rows else {}
-    return {name: all(r["checks"][name] for r in rows) for name in names}
+    names = list(dict.fromkeys(name for r in rows for name in r["checks"]))
+    return {name: all(r["checks"].get(name, True) for r in rows) for name in names}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    order = {spec.name: i for i, (spec, _) in enumerate(SLOS)}
+    order = {spec.name: i for i, spec in enumerate([s for s, _ in SLOS] + [GROUPED])}
     rows = sorted(
         (row for res in results for row in res["rows"]),
         key=lambda r: (order[r["slo"]], -r["error_ratio"], r["interval_s"]),
@@ -297,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
                             "objective": s.objective,
                             "period": s.period,
                         }
-                        for s, _ in SLOS
+                        for s in [s for s, _ in SLOS] + [GROUPED]
                     ],
+                    "grouped": {"slo": GROUPED.name, "by": "region", "regions": list(REGIONS)},
                 },
                 "rows": rows,
                 "criteria": criteria,

@@ -18,6 +18,7 @@ health endpoints at /health/<job>, and the switch at POST /fault and POST /heal.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -64,13 +65,25 @@ class Api:
     counter: str = "http_requests_total"
     code_label: str = "code"
     histogram: bool = True
+    # more request labels, one value drawn per request: what grouped SLOs (`by:`) group by
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 APIS = (
     Api("ivor-api", "blkout-api", 3.0, 0.002, 0.12),
     Api("events-api", "blkout-api", 1.5, 0.003, 0.08, histogram=False),
     Api("newsroom-api", "blkout-api", 1.0, 0.001, 0.06, histogram=False),
-    Api("api-service", "fitness-api", 4.0, 0.002, 0.3),
+    Api(
+        "api-service",
+        "fitness-api",
+        4.0,
+        0.002,
+        0.3,
+        groups=(
+            ("region", ("us-east-1", "eu-west-1", "ap-southeast-1")),
+            ("endpoint", ("/v1/workouts", "/v1/auth/login", "/v1/payments")),
+        ),
+    ),
     # ~100 requests a minute, as the pizza spec's comment says; LLM-backed calls take seconds.
     Api("pizza-api", "pizza-api", 1.7, 0.001, 0.2, slow_share=0.1, slow_median=3.0),
     Api(
@@ -106,6 +119,7 @@ FAULTS: dict[tuple[str, str], tuple[tuple, ...]] = {
     ("enterprise-scanner", "pgbouncer-down"): (("gauge", "pgbouncer_up"),),
     ("enterprise-scanner", "exporter-down"): (("scrape", "redis"),),
     ("fitness-api", "api-availability"): (("errors", "api-service"),),
+    ("fitness-api", "endpoint-availability"): (("errors", "api-service"),),
     ("fitness-api", "api-latency"): (("slow", "api-service", 2.0),),
     ("fitness-api", "service-down"): (("health", "api-service"),),
     ("fitness-api", "error-rate-critical"): (("errors", "api-service"),),
@@ -197,14 +211,15 @@ class Workload:
             self.requests[api.job] = Counter(
                 api.counter.removesuffix("_total"),
                 f"Requests of {api.job} by status code.",
-                [api.code_label, "method"],
+                [api.code_label, "method", *(name for name, _ in api.groups)],
                 registry=registry,
             )
             # Every code and method from the start, at 0: a ratio of 5xx over all requests has
             # data before the first 5xx (the client library exports a label set once it is used).
             for code in CODES:
                 for method in METHODS:
-                    self.requests[api.job].labels(code, method)
+                    for extra in itertools.product(*(values for _, values in api.groups)):
+                        self.requests[api.job].labels(code, method, *extra)
             if api.histogram:
                 self.latency[api.job] = Histogram(
                     "http_request_duration_seconds",
@@ -339,7 +354,8 @@ class Workload:
                 else:
                     code = self.rng.choices(OK_CODES, (90, 6, 4))[0]
                 method = self.rng.choices(METHODS, (4, 1))[0]
-                self.requests[api.job].labels(code, method).inc()
+                extra = [self.rng.choice(values) for _, values in api.groups]
+                self.requests[api.job].labels(code, method, *extra).inc()
                 if api.job in self.latency:
                     self.latency[api.job].observe(self.duration(api, slow_share, slow_over))
         self.set_gauges(now)

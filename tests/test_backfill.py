@@ -201,3 +201,111 @@ def test_grid_and_times():
     assert list(g.times()) == [1_036_504, 1_096_504, 1_156_504]
     assert parse_rfc3339_ms("2024-05-01T00:00:16.504871234Z") == 1714521616504
     assert parse_rfc3339_ms("2024-05-01T02:00:16.5+02:00") == 1714521616500
+
+
+GROUPED_SPEC = """\
+apiVersion: slo/v1
+service: shop
+team: payments
+evaluation_interval: 5m
+slos:
+  - name: availability
+    objective: 99
+    by: [region]
+    indicator:
+      ratio:
+        errors: http_requests_total{job="shop",code=~"5.."}
+        total: http_requests_total{job="shop"}
+  - name: all
+    objective: 99
+    period: 7d
+    indicator:
+      ratio:
+        errors: http_requests_total{job="shop",code=~"5.."}
+        total: http_requests_total{job="shop"}
+"""
+GROUPED_STEPS = 8 * 60  # every window up to 6h whole at the end
+GROUPED_GAP = (200, 270)  # in one region only
+
+
+@needs_promtool
+@pytest.mark.binaries
+def test_backfill_of_a_grouped_slo_keeps_its_groups_apart(tmp_path):
+    """Two regions, one with a gap: the core, fed each group's raw events, records every series
+    of each group (and the group count) as promtool's evaluation of the rules does."""
+    result = compile_tree(write_files(tmp_path / "slo", {"shop.yaml": GROUPED_SPEC}))
+    rules = result.artifacts["prometheus/rules/shop.rules.yml"]
+    (tmp_path / "rules.yml").write_text(rules)
+    service = result.model.services[0]
+    end = GROUPED_STEPS + 1
+    inputs = {
+        'http_requests_total{job="shop",code="200",region="eu"}': (
+            [(150, 900), (end - 150, 500)],
+            (-1, -1),
+        ),
+        'http_requests_total{job="shop",code="500",region="eu"}': (
+            [(150, 2), (end - 150, 40)],
+            (-1, -1),
+        ),
+        'http_requests_total{job="shop",code="200",region="us"}': ([(end, 300)], GROUPED_GAP),
+        'http_requests_total{job="shop",code="500",region="us"}': (
+            [(100, 0), (end - 100, 1)],
+            GROUPED_GAP,
+        ),
+    }
+    series = [{"series": s, "values": counter(rates, gap)} for s, (rates, gap) in inputs.items()]
+    instants = [2 * 3600, 5 * 3600, (GROUPED_STEPS - EVERY) * MINUTE]
+    raw = '{__name__="slo:sli_events:increase",window="5m"}'
+    tests = [
+        {"expr": raw, "eval_time": f"{m}m", "exp_samples": []}
+        for m in range(EVERY, GROUPED_STEPS, EVERY)
+    ] + [
+        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
+    ]
+    document = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": f"{EVERY}m",
+        "group_eval_order": ["slo-shop-sli", "slo-shop-period"],
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
+    }
+    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(document, width=10_000))
+    proc = subprocess.run(
+        ["promtool", "test", "rules", "t.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    got = got_samples(proc.stdout + proc.stderr)
+    assert set(instants) <= set(got)
+
+    values: dict[tuple, history.Values] = {}
+    for slo in service.slos:
+        for region in ("eu", "us") if slo.by else ("",):
+            for kind in history.RAW_KINDS:
+                labels = {"__name__": names.EVENTS, "service": "shop", "slo": slo.name}
+                labels.update(kind=kind, window="5m", **({"region": region} if region else {}))
+                key = tuple(sorted(labels.items()))
+                samples = [got.get(m * MINUTE, {}).get(key) for m in range(0, GROUPED_STEPS, EVERY)]
+                group = (("region", region),)
+                values[(slo.name, 300, kind, group) if region else (slo.name, 300, kind)] = samples
+    sli = history.Grid(0, EVERY * MINUTE * 1000, GROUPED_STEPS // EVERY)
+    period = history.Grid(0, 5 * MINUTE * 1000, GROUPED_STEPS // 5)
+    computed = history.compute(service, values, sli, period)
+
+    for t in instants:
+        ours = {}
+        for key, found in computed.series.items():
+            n = (t * 1000 - found.grid.start) // found.grid.step
+            if found.grid.start + n * found.grid.step == t * 1000 and 0 <= n < found.grid.count:
+                if found.values[n] is not None:
+                    ours[key] = found.values[n]
+        theirs = got[t]
+        assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
+        wrong = {k: (ours[k], theirs[k]) for k in ours if not close(ours[k], theirs[k])}
+        assert not wrong, (t, wrong)
+    last = got[instants[-1]]
+    regions = {dict(k).get("region") for k in last if dict(k).get("slo") == "availability"}
+    assert regions == {"eu", "us", None}  # both groups; None: the SLO's constants and count
+    count = [v for k, v in last.items() if dict(k)["__name__"] == names.GROUPS]
+    assert count == [2.0]

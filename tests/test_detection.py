@@ -276,14 +276,24 @@ def test_the_bench_on_one_scenario(tmp_path):
     )
     result = json.loads(out.read_text())
     rows = {r["slo"]: r for r in result["rows"]}
-    assert sorted(rows) == ["availability", "latency"]
+    assert sorted(rows) == ["availability", "availability-by-region", "latency"]
     availability = rows["availability"]
     assert availability["formula_min"] == pytest.approx(0.864)
     # Both rule sets page, after the onset, and clear.
     for rule_set in ("slo", "sloth"):
         assert availability[f"{rule_set}_page_min"] >= 0.864
         assert availability[f"{rule_set}_clear_min"] is not None
-    assert set(result["criteria"]) == set(availability["checks"])
+    assert set(result["criteria"]) == set(availability["checks"]) | set(
+        rows["availability-by-region"]["checks"]
+    )
+    # Grouped (issue 18's "done when"): by: [region] over three regions, eu-west-1 fails 100%
+    # from the onset. It pages, with its region label, at the minute the ungrouped SLO with the
+    # same traffic does; us-east-1 and ap-south-1 never alert; it clears.
+    grouped = rows["availability-by-region"]
+    assert grouped["slo_page_min"] == availability["slo_page_min"]
+    assert grouped["other_groups_alerted"] == [] and not grouped["alert_without_region"]
+    assert grouped["slo_clear_min"] is not None
+    assert all(grouped["checks"].values())
 
 
 def test_the_compact_table_has_a_line_per_slo_and_ratio_with_every_interval():
@@ -306,3 +316,25 @@ def test_the_compact_table_has_a_line_per_slo_and_ratio_with_every_interval():
     assert lines[2:] == [
         "| 99.9%/30d ratio | 10% | 1.00 | 1.25 / 2.00 | 2.00 / never | 5.00 / 5.00 |"
     ]
+
+
+def test_the_criteria_of_the_grouped_row():
+    base = {
+        "slo_page_min": 1.0,
+        "ungrouped_page_min": 1.0,
+        "other_groups_alerted": [],
+        "alert_without_region": False,
+        "slo_page_before_onset": False,
+        "slo_clear_min": 30.0,
+        "clear_bound_min": 31.0,
+    }
+    assert all(detection.grouped_checks(base).values())
+    late = detection.grouped_checks({**base, "slo_page_min": 2.0})
+    assert [k for k, ok in late.items() if not ok] == ["as_fast_as_ungrouped"]
+    for noisy in ({"other_groups_alerted": ["us-east-1"]}, {"alert_without_region": True}):
+        found = detection.grouped_checks({**base, **noisy})
+        assert [k for k, ok in found.items() if not ok] == ["other_groups_silent"]
+    assert detection.summary([{"checks": {"a": True}}, {"checks": {"b": False}}]) == {
+        "a": True,
+        "b": False,
+    }

@@ -271,6 +271,10 @@ def slo_spec(draw) -> dict:
         }
     if draw(st.booleans()):
         spec["alerting"] = draw(alerting())
+    if draw(st.integers(0, 3)) == 0:  # grouped: every rule keeps these labels
+        spec["by"] = draw(st.lists(LABEL_NAME, min_size=1, max_size=2, unique=True))
+        if draw(st.booleans()):
+            spec["max_groups"] = draw(st.sampled_from([1, 3, 50, 100000]))
     return spec
 
 

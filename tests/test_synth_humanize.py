@@ -44,8 +44,11 @@ def test_render_refuses_unknown_actions():
         == " on h1"
     )
     assert render("{{ with $labels.instance }} on {{ . }}{{ end }}", None, {}) == ""
+    # a label's value as it is (a grouped SLO's alerts name their group so), "" when absent
+    assert render("[region={{ $labels.region }}]", None, {"region": "{{ x"}) == "[region={{ x]"
+    assert render("[region={{ $labels.region }}]", None, {}) == "[region=]"
     with pytest.raises(UnknownAction):
-        render("{{ $labels.job }}", 1.0, {})
+        render("{{ $labels.job | toUpper }}", 1.0, {})
 
 
 def test_a_bound_template_renders_each_value_it_is_given():

@@ -160,12 +160,20 @@ def compute(plans: Sequence[Plan], api: QueryApi, since: int, engine: str) -> Re
         period = history.grid(p.period.phase, p.period.interval * 1000, since, p.until)
         if sli.count == 0:
             raise BackfillError(f"{p.service.name}: no evaluation instant between the bounds")
-        raw: dict[tuple[str, int, str], history.Values] = {}
+        raw: dict[history.RawKey, history.Values] = {}
+        by = {slo.name: slo.by for slo in p.service.slos}
         for slo_name, window, kind, expr in raw_queries(p.service):
-            raw[(slo_name, window, kind)] = api.query_range(expr, sli)
+            if by[slo_name]:  # a grouped SLO: a series per group, each an SLO of its own
+                for group, values in api.query_range_groups(expr, sli, by[slo_name]).items():
+                    raw[(slo_name, window, kind, group)] = values
+            else:
+                raw[(slo_name, window, kind)] = api.query_range(expr, sli)
         for slo in p.service.slos:
             base = history.service_layout(p.service).base
-            if all(v is None for v in raw[(slo.name, base, names.TOTAL)]):
+            totals = [
+                values for key, values in raw.items() if key[:3] == (slo.name, base, names.TOTAL)
+            ]
+            if all(v is None for values in totals for v in values):
                 raise BackfillError(
                     f"{p.service.name}/{slo.name}: the query API has no data for its total "
                     f"between the bounds ({total_increase(slo, base)})"

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
@@ -37,6 +38,11 @@ RAW_KINDS = (names.TOTAL, names.ERRORS)  # queried; ``seconds`` follows from the
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs, the metric name included
 Values = list[float | None]  # one slot per grid instant; None where no sample is recorded
+# The raw events by (SLO, window, kind), or for one group of a grouped SLO by (SLO, window, kind,
+# its group labels as sorted (name, value) pairs).
+RawKey = tuple[Any, ...]
+# An SLO's series: (SLO name, group labels), () for an ungrouped SLO.
+Member = tuple[str, Labels]
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,35 @@ def _divide(a: float, b: float) -> float:
     return a / b
 
 
+def _members(service: Service, raw: Mapping[RawKey, Values]) -> list[Member]:
+    """Every (SLO, group) that has raw events, in the SLOs' order: each group of a grouped
+    SLO is an SLO of its own."""
+    groups: dict[str, set[Labels]] = {slo.name: set() for slo in service.slos}
+    for key in raw:
+        if key[0] in groups:
+            groups[key[0]].add(tuple(key[3]) if len(key) == 4 else ())
+    members: list[Member] = []
+    for slo in service.slos:
+        found = groups[slo.name] if slo.by else {()}
+        members += [(slo.name, group) for group in sorted(found)]
+    return members
+
+
+def _raw(raw: Mapping[RawKey, Values], member: Member, window: int, kind: str) -> Values | None:
+    name, group = member
+    return raw.get((name, window, kind, group) if group else (name, window, kind))
+
+
 def compute(
     service: Service,
-    raw: Mapping[tuple[str, int, str], Values],
+    raw: Mapping[RawKey, Values],
     sli: Grid,
     period: Grid,
     left_closed: bool = True,
 ) -> History:
     """Every series the rules of ``service`` record on ``sli`` (its SLI group's instants) and
-    ``period`` (its period group's), from ``raw[(slo, window, kind)]`` on ``sli``.
+    ``period`` (its period group's), from ``raw[(slo, window, kind)]`` on ``sli`` (for a
+    grouped SLO ``raw[(slo, window, kind, group labels)]``, one per group).
 
     ``left_closed``: ranges include their first instant (PromQL; MetricsQL's exclude it), which
     matters only where a body read one base window back falls back to an older one.
@@ -121,16 +147,17 @@ def compute(
     ms = 1000
     step = sli.step
     out = History()
-    # events[(slo, kind)][window seconds] on the SLI grid
-    events: dict[tuple[str, str], dict[int, Values]] = {}
-    for slo in service.slos:
+    members = _members(service, raw)
+    # events[(slo, group, kind)][window seconds] on the SLI grid
+    events: dict[tuple[str, Labels, str], dict[int, Values]] = {}
+    for member in members:
         for window in lay.raw:
-            totals = list(raw.get((slo.name, window, names.TOTAL), [None] * sli.count))
-            errors = list(raw.get((slo.name, window, names.ERRORS), [None] * sli.count))
+            totals = list(_raw(raw, member, window, names.TOTAL) or [None] * sli.count)
+            errors = list(_raw(raw, member, window, names.ERRORS) or [None] * sli.count)
             seconds: Values = [None if v is None else float(window) for v in totals]
-            events.setdefault((slo.name, names.TOTAL), {})[window] = totals
-            events.setdefault((slo.name, names.ERRORS), {})[window] = errors
-            events.setdefault((slo.name, names.SECONDS), {})[window] = seconds
+            events.setdefault((*member, names.TOTAL), {})[window] = totals
+            events.setdefault((*member, names.ERRORS), {})[window] = errors
+            events.setdefault((*member, names.SECONDS), {})[window] = seconds
 
     base = lay.base
     for size in lay.sizes:
@@ -152,9 +179,10 @@ def compute(
                 )
             per_window[size] = values
 
-    for (slo_name, kind), per_window in events.items():
+    for (slo_name, group, kind), per_window in events.items():
         for window, values in per_window.items():
             labels = {
+                **dict(group),
                 names.SERVICE: service.name,
                 names.SLO: slo_name,
                 names.KIND: kind,
@@ -162,31 +190,47 @@ def compute(
             }
             out.add(names.EVENTS, labels, sli, values)
 
-    ratios: dict[tuple[str, int], Values] = {}
+    for slo in service.slos:  # the cardinality guard: groups whose base total exists
+        if slo.by:
+            bases = [events[(slo.name, g, names.TOTAL)][base] for m, g in members if m == slo.name]
+            live = [sum(1 for series in bases if series[i] is not None) for i in range(sli.count)]
+            count: Values = [float(c) if c else None for c in live]
+            out.add(names.GROUPS, {names.SERVICE: service.name, names.SLO: slo.name}, sli, count)
+
+    ratios: dict[tuple[str, Labels, int], Values] = {}
     for window, slos in slos_by_window(service):
         for slo in slos:
-            err = events[(slo.name, names.ERRORS)][window]
-            tot = events[(slo.name, names.TOTAL)][window]
-            sec = events[(slo.name, names.SECONDS)][window]
-            values = [
-                None if e is None or t is None or s is None else _divide(e, t) * (s / window)
-                for e, t, s in zip(err, tot, sec)
-            ]
-            ratios[(slo.name, window)] = values
-            labels = {names.SERVICE: service.name, names.SLO: slo.name}
-            out.add(names.error_ratio(window), labels, sli, values)
+            for name, group in members:
+                if name != slo.name:
+                    continue
+                err = events[(name, group, names.ERRORS)][window]
+                tot = events[(name, group, names.TOTAL)][window]
+                sec = events[(name, group, names.SECONDS)][window]
+                values = [
+                    None if e is None or t is None or s is None else _divide(e, t) * (s / window)
+                    for e, t, s in zip(err, tot, sec)
+                ]
+                ratios[(name, group, window)] = values
+                labels = {**dict(group), names.SERVICE: service.name, names.SLO: name}
+                out.add(names.error_ratio(window), labels, sli, values)
     for slo in service.slos:
         window = current_burn_window(slo)
         budget = float(names.number(slo.error_budget))
-        burn = [None if v is None else _divide(v, budget) for v in ratios[(slo.name, window)]]
-        labels = {
-            names.SERVICE: service.name,
-            names.SLO: slo.name,
-            names.WINDOW: format_duration(window),
-        }
-        out.add(names.CURRENT_BURN_RATE, labels, sli, burn)
+        for name, group in members:
+            if name != slo.name:
+                continue
+            burn = [
+                None if v is None else _divide(v, budget) for v in ratios[(name, group, window)]
+            ]
+            labels = {
+                **dict(group),
+                names.SERVICE: service.name,
+                names.SLO: name,
+                names.WINDOW: format_duration(window),
+            }
+            out.add(names.CURRENT_BURN_RATE, labels, sli, burn)
 
-    _period(service, events, sli, period, out)
+    _period(service, members, events, sli, period, out)
     return out
 
 
@@ -213,19 +257,20 @@ def _sum_present(terms: Iterable[float | None]) -> float | None:
 
 def _period(
     service: Service,
-    events: Mapping[tuple[str, str], Mapping[int, Values]],
+    members: Sequence[Member],
+    events: Mapping[tuple[str, Labels, str], Mapping[int, Values]],
     sli: Grid,
     period: Grid,
     out: History,
 ) -> None:
-    """The period group: the weekly record, each period length's record, and per SLO its
-    ratio, budget remaining and constants, on the period group's own grid."""
+    """The period group: the weekly record, each period length's record, and per SLO (and
+    group) its ratio, budget remaining and constants, on the period group's own grid."""
     ms = 1000
     interval = service.evaluation_interval
-    base, group = base_window(interval), period_group_interval(interval)
+    base, group_interval = base_window(interval), period_group_interval(interval)
     pin_sli, pin_group = sli.step - 1, period.step - 1
     days = sorted({slo.period // DAY for slo in service.slos})
-    week: dict[tuple[str, str], Values] = {}
+    week: dict[tuple[str, Labels, str], Values] = {}
     if days[-1] >= 7:
         for key, per_window in events.items():
             day = per_window[DAY]
@@ -239,19 +284,22 @@ def _period(
                 )
             week[key] = values
             labels = {
+                **dict(key[1]),
                 names.SERVICE: service.name,
                 names.SLO: key[0],
-                names.KIND: key[1],
+                names.KIND: key[2],
                 names.WINDOW: names.WEEK_WINDOW,
             }
             out.add(names.EVENTS, labels, period, values)
-    whole: dict[tuple[str, str], Values] = {}
+    whole: dict[tuple[str, Labels, str], Values] = {}
     for length in days:
-        slos = [slo for slo in service.slos if slo.period // DAY == length]
-        pieces = period_pieces(length * DAY, base, group)
-        for slo in slos:
+        lengths = {slo.name for slo in service.slos if slo.period // DAY == length}
+        pieces = period_pieces(length * DAY, base, group_interval)
+        for name, group in members:
+            if name not in lengths:
+                continue
             for kind in names.EVENT_KINDS:
-                key = (slo.name, kind)
+                key = (name, group, kind)
                 day = events[key][DAY]
                 values = []
                 for t in period.times():
@@ -265,20 +313,22 @@ def _period(
                     )
                 whole[key] = values
                 labels = {
+                    **dict(group),
                     names.SERVICE: service.name,
-                    names.SLO: slo.name,
+                    names.SLO: name,
                     names.KIND: kind,
                     names.WINDOW: names.PERIOD_WINDOW,
                 }
                 out.add(names.EVENTS, labels, period, values)
     for slo in service.slos:
-        _period_slo(service, slo, whole, period, out)
+        _period_slo(service, slo, [g for n, g in members if n == slo.name], whole, period, out)
 
 
 def _period_slo(
     service: Service,
     slo: SLO,
-    whole: Mapping[tuple[str, str], Values],
+    groups: Sequence[Labels],
+    whole: Mapping[tuple[str, Labels, str], Values],
     period: Grid,
     out: History,
 ) -> None:
@@ -289,20 +339,24 @@ def _period_slo(
         (names.ERROR_BUDGET, labels, slo.error_budget),
         (names.PERIOD, labels, Decimal(slo.period)),
     ]
-    for name, these, value in constant:
+    for name, these, value in constant:  # one per SLO: its groups share them
         out.add(name, these, period, [float(names.number(value))] * period.count)
-    ratio = [
-        None if e is None or t is None else _divide(e, t)
-        for e, t in zip(whole[(slo.name, names.ERRORS)], whole[(slo.name, names.TOTAL)])
-    ]
-    out.add(names.PERIOD_ERROR_RATIO, labels, period, ratio)
     budget = float(names.number(slo.error_budget))
-    out.add(
-        names.BUDGET_REMAINING,
-        labels,
-        period,
-        [None if r is None else 1 - _divide(r, budget) for r in ratio],
-    )
+    for group in groups:
+        ratio = [
+            None if e is None or t is None else _divide(e, t)
+            for e, t in zip(
+                whole[(slo.name, group, names.ERRORS)], whole[(slo.name, group, names.TOTAL)]
+            )
+        ]
+        these = {**dict(group), **labels}
+        out.add(names.PERIOD_ERROR_RATIO, these, period, ratio)
+        out.add(
+            names.BUDGET_REMAINING,
+            these,
+            period,
+            [None if r is None else 1 - _divide(r, budget) for r in ratio],
+        )
 
 
 def raw_keys(service: Service) -> Sequence[tuple[SLO, int, str]]:

@@ -5,7 +5,7 @@ server already holds for a recorded series."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,15 @@ class QueryApi:
 
     def query_range(self, expr: str, g: Grid) -> Values:
         """``expr`` (one series at most) at every instant of ``g``."""
-        values: Values = [None] * g.count
+        return self.query_range_groups(expr, g, ()).get((), [None] * g.count)
+
+    def query_range_groups(
+        self, expr: str, g: Grid, by: Sequence[str]
+    ) -> dict[tuple[tuple[str, str], ...], Values]:
+        """``expr`` at every instant of ``g``, one series per group: the values of the ``by``
+        labels, as sorted (name, value) pairs without the empty ones (as the rules record
+        them). Without ``by``, one series at most, under ()."""
+        found: dict[tuple[tuple[str, str], ...], Values] = {}
         for first in range(0, g.count, MAX_POINTS):
             last = min(g.count, first + MAX_POINTS) - 1
             data = self._get(
@@ -85,16 +93,19 @@ class QueryApi:
                 },
             )
             result = data.get("result", []) if isinstance(data, dict) else []
-            if len(result) > 1:
+            if len(result) > 1 and not by:
                 raise BackfillError(
                     f"{expr!r} returned {len(result)} series; a raw rule records one"
                 )
             for series in result:
+                metric = series.get("metric") or {}
+                group = tuple(sorted((k, str(metric[k])) for k in by if metric.get(k)))
+                values = found.setdefault(group, [None] * g.count)
                 for t, text in series.get("values", []):
                     n = g.at_or_before(round(float(t) * 1000))
                     if 0 <= n < g.count and g.start + n * g.step == round(float(t) * 1000):
                         values[n] = _float(text)
-        return values
+        return found
 
     def first_instant(self, selector: str, g: Grid) -> int | None:
         """The first instant of ``g`` at which ``selector`` already has a sample."""

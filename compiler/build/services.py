@@ -13,6 +13,7 @@ from compiler.core import conventions, windows
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
 from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.core.model import (
+    DEFAULT_MAX_GROUPS,
     ENGINES,
     PROMETHEUS_ENGINE,
     SLO,
@@ -26,6 +27,7 @@ from compiler.core.model import (
     Outputs,
     RatioIndicator,
     Routing,
+    Selector,
     Service,
     Threshold,
 )
@@ -43,6 +45,16 @@ METRIC_NAME_LABEL = "__name__"  # valid by the label grammar; Prometheus refuses
 def _decimal(value: object) -> Decimal:
     # str() first: Decimal(99.9) would carry the binary float's noise into PromQL.
     return Decimal(str(value))
+
+
+def _selectors(indicator: Indicator | None) -> list[Selector]:
+    """The plain selectors an indicator reads (expressions with $window have none)."""
+    if isinstance(indicator, LatencyIndicator):
+        return [indicator.histogram]
+    if isinstance(indicator, RatioIndicator):
+        counters = (indicator.total, indicator.errors, indicator.good)
+        return [c.selector for c in counters if c is not None and c.selector is not None]
+    return []
 
 
 def _pairs(mapping: dict | None) -> tuple[tuple[str, str], ...]:
@@ -304,7 +316,8 @@ class ServiceBuilder(DocumentBuilder):
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
         alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
         labels = self.labels(path + ("labels",), raw.get("labels"))
-        if period is None or indicator is None or alerting is None:
+        by = self.grouping(raw, path, indicator, labels)
+        if period is None or indicator is None or alerting is None or by is None:
             return None
         return SLO(
             service=service,
@@ -315,8 +328,80 @@ class ServiceBuilder(DocumentBuilder):
             alerting=alerting,
             description=raw.get("description", ""),
             labels=labels,
+            by=by,
+            max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
         )
+
+    def grouping(
+        self,
+        raw: dict,
+        path: tuple,
+        indicator: Indicator | None,
+        labels: tuple[tuple[str, str], ...],
+    ) -> tuple[str, ...] | None:
+        """The ``by`` labels of a grouped SLO, () when it has none; None after an error."""
+        by = tuple(raw.get("by", ()))
+        ok = True
+        if "max_groups" in raw and not by:
+            self.fail(
+                path + ("max_groups",),
+                "spec/by",
+                "only applies to a grouped SLO: add 'by: [label, ...]' or remove it",
+                key=True,
+            )
+            ok = False
+        fixed = dict(labels)
+        for i, name in enumerate(by):
+            where = path + ("by", i)
+            if name in conventions.GROUP_RESERVED_LABELS or name.startswith("__"):
+                self.fail(
+                    where,
+                    "spec/by",
+                    f"'{name}' is a label slo or Prometheus sets on the SLO's series; "
+                    "group by a label of the SLI's own series",
+                )
+                ok = False
+            elif name in fixed:
+                self.fail(
+                    where,
+                    "spec/by",
+                    f"'{name}' is also one of the SLO's fixed labels; a group label takes its "
+                    "value from the series, so it cannot be set here too",
+                )
+                ok = False
+            elif name in conventions.UNBOUNDED_LABELS:
+                self.warn(
+                    where,
+                    "spec/by-unbounded",
+                    f"'{name}' usually has a value per request, user or process: grouping by it "
+                    "can make thousands of SLOs (see max_groups)",
+                )
+            for selector in _selectors(indicator):
+                for matcher in selector.matchers:
+                    if matcher.name == name and matcher.op == "=":
+                        self.warn(
+                            where,
+                            "spec/by-fixed",
+                            f'the selector {selector.metric} matches {name}="{matcher.value}", '
+                            "so there is only one group",
+                        )
+        if by and isinstance(indicator, RatioIndicator):
+            for field in ("errors", "good", "total"):
+                counter = getattr(indicator, field)
+                if counter is None or counter.selector is not None:
+                    continue
+                # slo sums a $window expression per group: what it sums away is lost
+                losses = promql.label_losses(promql.parse(counter.text), frozenset(by))
+                if losses:
+                    self.fail(
+                        path + ("indicator", "ratio", field),
+                        "spec/by",
+                        f"the expression's {losses[0]}, so the SLO cannot group by it: keep "
+                        f"the labels, e.g. sum by ({', '.join(by)}) (rate(x[$window]))",
+                    )
+                    ok = False
+        return by if ok else None
 
     def indicator(self, raw: dict, path: tuple) -> Indicator | None:
         if "ratio" in raw:

@@ -1,5 +1,9 @@
 """Cross-target consistency: every series a generated rule or dashboard reads exists.
 
+For grouped SLOs (``by``), every rule of the SLO, and every rule that serves all SLOs of its
+service, must keep the group labels (``grouping``): a sum that drops one would add the groups
+back into one SLI, silently; and each of the SLO's alerts must name its group.
+
 A series exists when a generated recording rule records it (``ALERTS`` when any alerting rule
 exists) or when the spec names it as a source metric: counter selectors and ``$window``
 expressions, a histogram's ``_bucket`` and ``_count`` series, threshold expressions. Anything else
@@ -25,7 +29,7 @@ import yaml
 
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, Position, error
-from compiler.core.model import LatencyIndicator, Model, RatioIndicator
+from compiler.core.model import SLO, LatencyIndicator, Model, RatioIndicator, Service
 from compiler.spec import promql
 from compiler.spec.yaml_source import load_documents
 from compiler.targets.protocol import Holds
@@ -361,4 +365,68 @@ def check(
                         f"and no spec names{_hint(name, known_series)}",
                     )
                 )
+    return diagnostics + grouping(model, artifacts)
+
+
+# --- grouped SLOs ---------------------------------------------------------------------------
+# Rules of a grouped SLO that are one series per SLO on purpose: constants, and the group count.
+_PER_SLO = frozenset({names.OBJECTIVE, names.ERROR_BUDGET, names.PERIOD, names.GROUPS})
+
+
+def _drops(expr: str, keep: frozenset[str], service_wide: bool) -> list[str]:
+    """How ``expr`` loses a label of ``keep`` (promql.label_losses)."""
+    return promql.label_losses(promql.parse(expr), keep, per_slo_only=service_wide)
+
+
+def _group_problems(service: Service, rule: Mapping) -> list[str]:
+    """What is wrong with one generated rule of ``service`` for its grouped SLOs."""
+    grouped = {slo.name: slo for slo in service.slos if slo.by}
+    labels = rule.get("labels") or {}
+    slo: SLO | None = grouped.get(labels.get(names.SLO, ""))
+    name = rule.get("record") or rule.get("alert")
+    if "record" in rule:
+        if name in _PER_SLO or (slo is None and names.SLO in labels):
+            return []
+        keep = frozenset(slo.by if slo is not None else (b for s in grouped.values() for b in s.by))
+        return _drops(str(rule["expr"]), keep, slo is None)
+    if slo is None or name != slo.alerting.name:
+        return []
+    problems = _drops(str(rule["expr"]), frozenset(slo.by), False)
+    annotations = rule.get("annotations") or {}
+    for key in ("summary", "description"):
+        missing = [b for b in slo.by if f"$labels.{b} " not in str(annotations.get(key, ""))]
+        if missing:
+            problems.append(f"its {key} does not name the group ({', '.join(missing)})")
+    return problems
+
+
+def grouping(model: Model, artifacts: Mapping[str, str]) -> list[Diagnostic]:
+    """Every rule of a grouped SLO, and every rule serving all SLOs of its service, keeps the
+    group labels; every alert of the SLO names its group. Read from the rule files of the
+    services that have grouped SLOs only (the others cannot be wrong this way)."""
+    diagnostics: list[Diagnostic] = []
+    for service in model.services:
+        if not any(slo.by for slo in service.slos):
+            continue
+        for path in (names.rules_file(service.name), names.vmalert_rules_file(service.name)):
+            text = artifacts.get(path)
+            if text is None:
+                continue
+            try:
+                data = yaml.load(text, Loader=_FastLoader) or {}
+            except yaml.YAMLError:
+                continue  # reported by check() as consistency/generated-file
+            for group in data.get("groups") or []:
+                for index, rule in enumerate(group.get("rules") or []):
+                    for problem in _group_problems(service, rule):
+                        kind = "record" if "record" in rule else "alert"
+                        diagnostics.append(
+                            error(
+                                Position(path),
+                                "consistency/group-labels",
+                                f"group {group.get('name')}, rule {index + 1} ({kind} "
+                                f"{rule.get(kind)}): {problem}; a grouped SLO's rules keep "
+                                "its group labels (this is a bug in slo, please report it)",
+                            )
+                        )
     return diagnostics

@@ -38,6 +38,34 @@ EVENT_KINDS = (ERRORS, TOTAL, SECONDS)
 PIECE = "piece"  # transient: tells apart the terms of one window's sum, gone from its result
 WEEK_WINDOW = "week"  # the week before the period group's last evaluation, from one-day pieces
 PERIOD_WINDOW = "period"  # the SLO's whole period, up to the period group's last evaluation
+
+# A grouped SLO's `by` labels travel on every series and alert it makes, beside the compiler's
+# own labels, so they must not be one of them (nor `le`, which picks a histogram's bucket).
+GROUP_RESERVED_LABELS = RESERVED_LABELS | {WINDOW, KIND, PIECE, "le", "__name__"}
+# Labels that usually take a value per request, user or process: grouping by them makes
+# thousands of SLOs, so the compiler warns (the cardinality guard would raise a ticket later).
+UNBOUNDED_LABELS = frozenset(
+    {
+        "instance",
+        "pod",
+        "pod_name",
+        "container_id",
+        "path",
+        "url",
+        "uri",
+        "user",
+        "user_id",
+        "id",
+        "request_id",
+        "trace_id",
+        "session",
+        "session_id",
+        "ip",
+        "client_ip",
+        "email",
+    }
+)
+
 OBJECTIVE = "slo:objective:ratio"
 ERROR_BUDGET = "slo:error_budget:ratio"
 PERIOD = "slo:period:seconds"
@@ -45,6 +73,7 @@ PERIOD_ERROR_RATIO = "slo:sli_error:ratio_period"
 BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 CURRENT_BURN_RATE = "slo:burn_rate:current"
 THRESHOLD_VALUE = "slo:threshold:value"
+GROUPS = "slo:groups:count"  # live groups of a grouped SLO (labels service, slo)
 
 
 def error_ratio(window: int) -> str:
@@ -53,6 +82,7 @@ def error_ratio(window: int) -> str:
 
 # Alerts
 BURN_ALERT = "ErrorBudgetBurn"
+GROUPS_ALERT = "SLOGroupsOverLimit"  # a grouped SLO has more live groups than max_groups
 
 
 def threshold_alert(name: str) -> str:

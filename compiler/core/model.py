@@ -88,6 +88,11 @@ class Alerting:
         return dict(dict(self.severity_annotations).get(severity, ()))
 
 
+# How many groups a grouped SLO may have before the cardinality guard raises a ticket: enough for
+# regions, endpoints or tenants, far below what a label like `path` or `user` produces.
+DEFAULT_MAX_GROUPS = 50
+
+
 @dataclass(frozen=True)
 class SLO:
     service: str
@@ -98,6 +103,10 @@ class SLO:
     alerting: Alerting
     description: str = ""
     labels: tuple[tuple[str, str], ...] = ()
+    # Grouped SLO: each distinct combination of these labels' values is an SLO of its own, with
+    # its own SLI, budget and alerts; () sums every selected series into one SLI.
+    by: tuple[str, ...] = ()
+    max_groups: int = DEFAULT_MAX_GROUPS  # more live groups raise a ticket (cardinality guard)
     source: Position = NOWHERE
 
     @property

@@ -435,3 +435,40 @@ def as_selector_any(node: promql_parser.VectorSelector) -> str | None:
         if m.name == "__name__" and _OPS[_op_number(m.op)] == "=":
             return m.value
     return None
+
+
+def label_losses(
+    ast: promql_parser.Expr, keep: frozenset[str], per_slo_only: bool = False
+) -> list[str]:
+    """How ``ast`` loses a label of ``keep`` (a grouped SLO's ``by`` labels): an aggregation
+    that does not group by it (or drops it by ``without``), a vector match ``on`` labels
+    without it or ``ignoring`` it. ``per_slo_only``: for a generated rule serving every SLO of
+    a service, where only the sums per SLO (``by (slo, ...)``) must keep them all and no match
+    may ignore one; a sum without ``slo``, or a match ``on`` labels, is one SLO's own raw
+    events there, judged where that SLO's raw rules are."""
+    found = []
+    for node in walk(ast):
+        if isinstance(node, promql_parser.AggregateExpr):
+            modifier = node.modifier
+            if modifier is not None and modifier.type == promql_parser.AggModifierType.Without:
+                lost = keep & set(modifier.labels)
+            else:
+                labels = set(modifier.labels) if modifier is not None else set()
+                if per_slo_only and "slo" not in labels:
+                    continue
+                lost = keep - labels
+            if lost:
+                found.append(f"{node.op} drops {', '.join(sorted(lost))}")
+        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            matching = node.modifier.matching
+            if matching is None:
+                continue
+            if matching.type == promql_parser.LabelModifierType.Include:
+                if per_slo_only:
+                    continue
+                lost = keep - set(matching.labels)
+            else:
+                lost = keep & set(matching.labels)
+            if lost:
+                found.append(f"{node.op} matches across {', '.join(sorted(lost))}")
+    return found

@@ -123,12 +123,23 @@ def events(
     return f"{names.EVENTS}{{{','.join(matchers)}}}"
 
 
-def counter_increase(counter: Counter, window: int) -> str:
-    w = format_duration(window)
+def by_clause(labels: Sequence[str]) -> str:
+    """`` by (a, b) `` for a grouped SLO's sums, "" for an ungrouped one's (a plain ``sum``)."""
+    return f" by ({', '.join(labels)})" if labels else ""
+
+
+def service_by(service: Service) -> tuple[str, ...]:
+    """Every group label of the SLOs of ``service``, sorted: the sums that serve all its SLOs
+    keep them all (an SLO without a label has it empty, which a ``sum by`` drops again)."""
+    return tuple(sorted({label for slo in service.slos for label in slo.by}))
+
+
+def counter_increase(counter: Counter, window: int, by: Sequence[str] = ()) -> str:
+    w, grouping = format_duration(window), by_clause(by)
     if counter.selector is not None:
-        return f"sum(increase({render_selector(counter.selector)}[{w}]))"
+        return f"sum{grouping}(increase({render_selector(counter.selector)}[{w}]))"
     # A $window expression gives a rate (README, spec reference): times the window, its events.
-    return f"sum({counter.text.strip().replace(WINDOW_PLACEHOLDER, w)}) * {window}"
+    return f"sum{grouping}({counter.text.strip().replace(WINDOW_PLACEHOLDER, w)}) * {window}"
 
 
 def le_matcher(threshold: Decimal) -> Matcher:
@@ -153,24 +164,29 @@ def latency_count(indicator: LatencyIndicator) -> str:
 def total_increase(slo: SLO, window: int) -> str:
     ind = slo.indicator
     if isinstance(ind, RatioIndicator):
-        return counter_increase(ind.total, window)
-    return f"sum(increase({latency_count(ind)}[{format_duration(window)}]))"
+        return counter_increase(ind.total, window, slo.by)
+    return f"sum{by_clause(slo.by)}(increase({latency_count(ind)}[{format_duration(window)}]))"
 
 
 def errors_increase(slo: SLO, window: int, total: str) -> str:
     """The errors over ``window``; ``total`` reads the total recorded just before, so the raw
     total series (often the SLO's largest selection) are read once per evaluation, not twice."""
-    ind = slo.indicator
+    ind, on = slo.indicator, f"on({', '.join(slo.by)})"
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
             # No error series exists until the first error: count it as 0, but only while the
             # total exists. A bare `or vector(0)` would also record zeros while there is no
-            # traffic data at all (before the first scrapes, while the target is down).
-            return f"{counter_increase(ind.errors, window)} or on() 0 * {total}"
+            # traffic data at all (before the first scrapes, while the target is down). Per
+            # group for a grouped SLO: a region without errors yet gets its zero too.
+            return f"{counter_increase(ind.errors, window, slo.by)} or {on} 0 * {total}"
         assert ind.good is not None  # exactly one of errors / good: the builder sees to it
-        good = counter_increase(ind.good, window)
+        good = counter_increase(ind.good, window, slo.by)
     else:
-        good = f"sum(increase({latency_bucket(ind)}[{format_duration(window)}]))"
+        good = f"sum{by_clause(slo.by)}(increase({latency_bucket(ind)}[{format_duration(window)}]))"
+    if slo.by:
+        # One good sum per group, matched to the group's total; a group with no good events
+        # yet gets a zero from its total.
+        return f"{total} - {on} ({good} or {on} 0 * {total})"
     # The good events have no labels (a sum), the recorded total has the SLO's.
     return f"{total} - on() group_left() ({good} or vector(0))"
 
@@ -188,12 +204,12 @@ class Term(NamedTuple):
     expr: str
 
 
-def _sum_of_terms(terms: Sequence[Term]) -> str:
-    """The sum, per SLO and kind, of whichever ``terms`` exist: a missing piece is a hole in the
-    window (fewer events and seconds), never a reason to drop the whole window. Inside the
-    ``or``, terms read from the same window would have the same labels: all but the first carry
-    a ``piece`` label to keep them apart (only those: label_replace costs a copy of each
-    series)."""
+def _sum_of_terms(terms: Sequence[Term], by: Sequence[str] = ()) -> str:
+    """The sum, per SLO, kind (and group: ``by``), of whichever ``terms`` exist: a missing
+    piece is a hole in the window (fewer events and seconds), never a reason to drop the whole
+    window. Inside the ``or``, terms read from the same window would have the same labels: all
+    but the first carry a ``piece`` label to keep them apart (only those: label_replace costs a
+    copy of each series)."""
     seen: set[str] = set()
     parts = []
     for term in terms:
@@ -203,7 +219,7 @@ def _sum_of_terms(terms: Sequence[Term]) -> str:
             parts.append(term.expr)
         seen.add(term.window)
     inner = "\n  or ".join(parts)
-    return f"sum by ({names.SLO}, {names.KIND}) (\n    {inner}\n)"
+    return f"sum by ({', '.join((names.SLO, names.KIND, *by))}) (\n    {inner}\n)"
 
 
 def size_expr(service: Service, lay: Layout, size: int, head: str | None = None) -> str:
@@ -225,7 +241,7 @@ def size_expr(service: Service, lay: Layout, size: int, head: str | None = None)
         )
         for p in lay.pieces(size)
     ]
-    return _sum_of_terms(terms)
+    return _sum_of_terms(terms, service_by(service))
 
 
 def service_selector(service: Service, slos: Sequence[SLO]) -> str:
@@ -321,13 +337,24 @@ def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
     }
 
 
+def group_text(slo: SLO) -> str:
+    """The group an alert of a grouped SLO is about, as a template: ``region={{ $labels.region
+    }}`` (label names are PromQL names: nothing in them to escape)."""
+    return ", ".join(f"{label}={{{{ $labels.{label} }}}}" for label in slo.by)
+
+
 def burn_annotations(service: Service, slo: SLO, tier: BurnTier) -> dict[str, str]:
     long, short = format_duration(tier.long), format_duration(tier.short)
     factor = names.number(tier.factor)
     budget_share = names.number(tier.budget_fraction * 100)
-    summary = f"{slo.service} {slo.name}: error budget burning {factor}x too fast"
+    summary = escape_template(f"{slo.service} {slo.name}")
+    within = ""
+    if slo.by:  # which group burns: its labels come with the alert's series
+        summary += f" [{group_text(slo)}]"
+        within = f" in {group_text(slo)}"
+    summary += escape_template(f": error budget burning {factor}x too fast")
     description = (
-        f"Error ratio over the last {long} is {{{{ $value | humanizePercentage }}}}, above "
+        f"Error ratio over the last {long}{within} is {{{{ $value | humanizePercentage }}}}, above "
         f"{names.number(tier.threshold * 100)}% (also over {short}). "
         f"Objective {names.number(slo.objective_percent)}% over {format_duration(slo.period)}: "
         f"at this rate {budget_share}% of the error budget is spent in {long}."
@@ -339,7 +366,7 @@ def burn_annotations(service: Service, slo: SLO, tier: BurnTier) -> dict[str, st
     )
     annotations.update(
         {
-            "summary": escape_template(summary),
+            "summary": summary,
             "description": description,
             "dashboard": escape_template(
                 names.dashboard_link(service.grafana_url, slo.service, slo.name)
@@ -349,6 +376,62 @@ def burn_annotations(service: Service, slo: SLO, tier: BurnTier) -> dict[str, st
     if slo.alerting.runbook_url:
         annotations["runbook_url"] = escape_template(slo.alerting.runbook_url)
     return annotations
+
+
+# How long a grouped SLO must have more groups than max_groups before the guard tickets: a
+# deploy or a scrape briefly doubling the series does not, a label that explodes does.
+GROUPS_FOR = 15 * 60
+
+
+def groups_count(service: Service, slo: SLO) -> RecordingRule:
+    """The live groups of a grouped SLO: how many series its base-window total records."""
+    base = format_duration(base_window(service.evaluation_interval))
+    total = events(slo.service, base, slo.name, names.TOTAL)
+    return {"record": names.GROUPS, "expr": f"count({total})", "labels": slo_series_labels(slo)}
+
+
+def groups_alert(service: Service, slo: SLO) -> AlertingRule:
+    """The cardinality guard: a ticket when a grouped SLO has more live groups than it may."""
+    labels = _labels(
+        service.labels,
+        slo.labels,
+        slo.alerting.labels,
+        {
+            names.SEVERITY: "ticket",
+            names.SERVICE: slo.service,
+            names.SLO: slo.name,
+            names.TEAM: service.team,
+            names.OBJECTIVE_KIND: "slo",
+        },
+    )
+    by = ", ".join(slo.by)
+    summary = (
+        escape_template(f"{slo.service} {slo.name}: ")
+        + '{{ printf "%.4g" $value }}'
+        + escape_template(f" groups by {by}, more than max_groups ({slo.max_groups})")
+    )
+    description = escape_template(
+        f"Each value of {by} is an SLO of its own, with its own rules, series and alerts. "
+        f"More than {slo.max_groups} for {format_duration(GROUPS_FOR)}: a label that takes a "
+        "value per request, user or process makes thousands and slows Prometheus down. Group "
+        "by a bounded label, or raise max_groups if these groups are real."
+    )
+    annotations = {
+        "summary": summary,
+        "description": description,
+        "dashboard": escape_template(
+            names.dashboard_link(service.grafana_url, slo.service, slo.name)
+        ),
+    }
+    if slo.alerting.runbook_url:
+        annotations["runbook_url"] = escape_template(slo.alerting.runbook_url)
+    return {
+        "alert": names.GROUPS_ALERT,
+        "expr": f"{series(names.GROUPS, slo.service, slo.name)} > {slo.max_groups}",
+        "for": format_duration(GROUPS_FOR),
+        "labels": dict(sorted(_escape_all(labels).items())),
+        "annotations": dict(sorted(annotations.items())),
+    }
 
 
 def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
@@ -483,11 +566,33 @@ def alert_rules(service: Service) -> list[RuleItem]:
     return alerts
 
 
+def guard_records(service: Service) -> list[RuleItem]:
+    """The live groups of each grouped SLO (after its raw rules: it counts their series)."""
+    grouped = [slo for slo in service.slos if slo.by]
+    if not grouped:
+        return []
+    rules: list[RuleItem] = [Comment("grouped SLOs above: live groups (cardinality guard)")]
+    return rules + [groups_count(service, slo) for slo in grouped]
+
+
+def guard_alerts(service: Service) -> list[RuleItem]:
+    alerts: list[RuleItem] = []
+    for slo in service.slos:
+        if slo.by:
+            alerts.append(
+                Comment(f"{slo.name}: more than {slo.max_groups} groups by {', '.join(slo.by)}")
+            )
+            alerts.append(groups_alert(service, slo))
+    return alerts
+
+
 def sli_rules(service: Service) -> list[RuleItem]:
     """Raw events first, then the windows built from them, the ratios and the alerts."""
     lay = layout(service.evaluation_interval, service_windows(service))
     rules = [r for slo in service.slos for r in raw_rules(service, slo, lay)]
-    return rules + sizes_rule(service, lay) + ratio_rules(service) + alert_rules(service)
+    rules += guard_records(service)
+    rules += sizes_rule(service, lay) + ratio_rules(service) + alert_rules(service)
+    return rules + guard_alerts(service)
 
 
 def period_events(service: Service) -> list[RuleItem]:
@@ -510,7 +615,8 @@ def period_events(service: Service) -> list[RuleItem]:
                     f"offset {format_duration(base + k * DAY)})",
                 )
                 for k in range(7)
-            ]
+            ],
+            service_by(service),
         )
         rules.append(
             {
@@ -540,7 +646,7 @@ def period_events(service: Service) -> list[RuleItem]:
         rules.append(
             {
                 "record": names.EVENTS,
-                "expr": _sum_of_terms(terms),
+                "expr": _sum_of_terms(terms, service_by(service)),
                 "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
             }
         )

@@ -42,11 +42,14 @@ from compiler.targets.prometheus import (
     burn_alert,
     errors_increase,
     events,
+    guard_alerts,
+    guard_records,
     latency_count,
     period_events,
     period_ratio_expr,
     period_rules,
     raw_rules,
+    service_by,
     service_selector,
     size_expr,
     sizes_rule,
@@ -115,9 +118,11 @@ def window_events(
 ) -> str:
     """``kind`` events of ``slos`` in (t-window, t], labelled ``slo``: the raw head plus the
     window less one base window as recorded one base window ago. The sum of whichever exists,
-    as in the Prometheus rules: a missing body is a hole, not a missing window."""
+    as in the Prometheus rules: a missing body is a hole, not a missing window. Per group too,
+    for grouped SLOs."""
+    by = ", ".join((names.SLO, *service_by(service)))
     if window <= lay.base:
-        return f"sum by ({names.SLO}) {heads(slos, (kind,), window)}"
+        return f"sum by ({by}) {heads(slos, (kind,), window)}"
     base = format_duration(lay.base)
     only = service_selector(service, slos)
     body = events(service.name, format_duration(window - lay.base), kind=kind, slos=only)
@@ -128,7 +133,7 @@ def window_events(
     inner = "\n  or ".join(
         f'label_replace({term}, "{names.PIECE}", "{name}", "", "")' for name, term in terms
     )
-    return f"sum by ({names.SLO}) (\n    {inner}\n)"
+    return f"sum by ({by}) (\n    {inner}\n)"
 
 
 def ratio(service: Service, lay: Layout, slos: Sequence[SLO], window: int) -> str:
@@ -154,6 +159,8 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
                 labels = rule["labels"]
                 rule["expr"] = raw_increase(slo, labels[names.KIND], raw[labels[names.WINDOW]])
             rules.append(item)
+    # the groups recorded by the previous evaluation: soon enough for a guard that waits 15m
+    rules += guard_records(service)
     rules += sizes_rule(service, lay, heads(service.slos, names.EVENT_KINDS, lay.base))
     rules.append(Comment("every SLO above: error ratios over its alert windows"))
     for window, slos in slos_by_window(service):
@@ -189,7 +196,7 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
             alert = burn_alert(service, slo, tier)
             alert["expr"] = expr
             rules.append(alert)
-    return rules
+    return rules + guard_alerts(service)
 
 
 def period_group_rules(service: Service) -> list[RuleItem]:

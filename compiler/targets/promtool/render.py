@@ -15,6 +15,7 @@ _WITH_LABEL = re.compile(
 )
 _ACTION = re.compile(r"\{\{(.*?)\}\}", re.S)
 _LITERAL_OPEN = ' "{{" '  # {{ "{{" }} writes the text "{{", which must not read as an action
+_LABEL = re.compile(r" \$labels\.([A-Za-z_][A-Za-z0-9_]*) ")  # {{ $labels.x }}: its value, as is
 _VALUE_ACTIONS = {
     " $value | humanizePercentage ": humanize.humanize_percentage,
     " $value | humanizeDuration ": humanize.humanize_duration,
@@ -45,8 +46,11 @@ def bind(template: str, labels: dict[str, str]) -> Callable[[float | None], str]
     pieces = _ACTION.split(_WITH_LABEL.sub(with_label, template))
     literals, actions = [pieces[0]], []
     for body, literal in zip(pieces[1::2], pieces[2::2]):
+        label = _LABEL.fullmatch(body)
         if body == _LITERAL_OPEN:
             literals[-1] += "{{" + literal
+        elif label is not None:  # "" when the alert has no such label, as in Go templates
+            literals[-1] += labels.get(label.group(1), "") + literal
         elif body in _VALUE_ACTIONS:
             actions.append(_VALUE_ACTIONS[body])
             literals.append(literal)

@@ -563,6 +563,14 @@ def _runs(values: list[Decimal]) -> str:
 
 
 # --- files -----------------------------------------------------------------------------------
+def tier_tests(service: Service, slo: SLO, inputs: list[InputSeries]) -> TierTests:
+    if slo.by:  # groups.py builds on this module, so it is imported once this one is
+        from compiler.targets.promtool.groups import GroupedTierTests
+
+        return GroupedTierTests(service, slo, inputs)
+    return TierTests(service, slo, inputs)
+
+
 def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic]]:
     """(tests at one-minute steps, tests at coarse steps, diagnostics)."""
     fine: Tests = []
@@ -582,7 +590,7 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
                 )
             )
             continue
-        tests = TierTests(service, slo, inputs)
+        tests = tier_tests(service, slo, inputs)
         step = tier_step(service)
         merged = tests.tiers(step)
         if merged is not None:
@@ -593,6 +601,12 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
                     (coarse if step > 1 else fine).extend(tests.tier(index, step))
         if slo.alerting.min_events is not None:
             (coarse if step > 1 else fine).extend(tests.quiet(step))
+        if slo.by:
+            from compiler.targets.promtool.groups import guard_tests
+
+            guard, uncovered = guard_tests(service, slo, inputs)
+            fine.extend(guard)
+            diagnostics += uncovered
     reads_slis = bool(fine)
     thresholds = []
     for th in service.thresholds:

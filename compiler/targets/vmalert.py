@@ -40,6 +40,7 @@ from compiler.targets.prometheus import (
     RecordingRule,
     RuleItem,
     burn_alert,
+    by_clause,
     errors_increase,
     events,
     guard_alerts,
@@ -99,7 +100,8 @@ def covered(slo: SLO, window: int) -> str:
         selector = render_selector(ind.total.selector)
     else:
         return total_increase(slo, window)
-    return f"count(count_over_time({selector}[{format_duration(window)}1ms]) >= 2)"
+    span = f"{format_duration(window)}1ms"
+    return f"count{by_clause(slo.by)}(count_over_time({selector}[{span}]) >= 2)"
 
 
 def heads(slos: Sequence[SLO], kinds: Sequence[str], window: int) -> str:

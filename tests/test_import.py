@@ -348,3 +348,17 @@ def test_pyrra_without_grouping_imports_no_by():
     result = import_specs("pyrra", [("api.yaml", ungrouped.encode())])
     assert result.ok and "by:" not in result.files["api-errors.yaml"]
     assert "region: eu" in result.files["api-errors.yaml"]
+
+
+def test_a_failed_import_warns_about_no_spec_it_did_not_write():
+    grouped = GROUPED_PYRRA.replace(
+        "grouping: [region, handler, slo, handler, 1bad]", "grouping: [pod]"
+    )
+    result = import_specs(
+        "pyrra", [("api.yaml", grouped.encode()), ("x.yaml", b"apiVersion: v1\nkind: ConfigMap\n")]
+    )
+    assert not result.ok and result.files == {}
+    assert [d.position.file for d in result.diagnostics] == ["x.yaml"]
+    # The same source alone imports, with the loader's warning about the spec it writes.
+    alone = import_specs("pyrra", [("api.yaml", grouped.encode())])
+    assert alone.ok and "slo/api-errors.yaml" in rendered(alone.diagnostics)

@@ -332,6 +332,11 @@ def service_spec(draw, name: str, team: str) -> dict:
         outputs["mimir"] = True
     if outputs:
         spec["outputs"] = outputs
+    # vmalert alone is refused (spec/engines): drawn rarely, so most trees still compile
+    both = ["prometheus", "vmalert"]
+    engines = draw(st.sampled_from([None, None, both, both, both, ["vmalert"]]))
+    if engines:
+        spec["engines"] = engines
     names = draw(st.lists(NAME, min_size=1, max_size=3, unique=True))
     slos, thresholds = [], []
     for objective in names:
@@ -503,7 +508,11 @@ def check_addresses(config: dict) -> None:
 
 
 def check_prometheus_rule(obj: dict) -> None:
-    assert obj["apiVersion"] == "monitoring.coreos.com/v1" and obj["kind"] == "PrometheusRule"
+    # The Prometheus Operator's PrometheusRule, or VictoriaMetrics operator's VMRule (same spec)
+    assert (obj["apiVersion"], obj["kind"]) in {
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+        ("operator.victoriametrics.com/v1beta1", "VMRule"),
+    }
     metadata = obj["metadata"]
     assert len(metadata["name"]) <= 253 and K8S_NAME.fullmatch(metadata["name"]), metadata
     if "namespace" in metadata:

@@ -10,6 +10,9 @@ until it lands. After every push, once the late answers are in:
   and the Alertmanager config one whole text;
 - a target reported as pushed holds exactly what out/ says (also when some writes failed but
   were carried out: push reads back before it reports);
+- a target that failed after writing restored: every object is as before that push but those
+  its restore names as not put back (and those a write answered too late may have changed after
+  the restore read back: no client can stop such a write);
 - a failed target lists exactly the objects the server lacked when it read them back (a write
   whose answer came too late may land after that, and the list may name it), or says that it
   could not read them back, or that it failed before writing, and then wrote nothing.
@@ -51,7 +54,7 @@ SEED = int(os.environ.get("CHAOS_SEED", 1))
 TIMEOUT = 0.1
 LATE = 0.2
 BACK_AND_FORTH = 30  # at most, alternating between the two versions
-WRITES_FAILED = ("pushed, though writes failed", "listed what is missing", "could not read back")
+WRITES_FAILED = ("pushed, though writes failed", "restored", "restore incomplete")
 # Two retries (three tries) per request: at a 30% failure rate one request in 37 still fails, so
 # that many pushes fail, in every phase; the default three retries would make it one in 123.
 POLICY = RetryPolicy(retries=2, backoff=0.01, max_backoff=0.05)
@@ -164,16 +167,45 @@ def late_object(request) -> str:
     return f"group {yaml.safe_load(request.body)['name']}"
 
 
+OBJECT = re.compile(r"(dashboard|group|folder) ([^\s:]+)|alertmanager config")
+
+
 def missing_objects(report) -> set[str]:
     """Object names a failed report lists as not in place ("dashboard slo-x", "group slo-x-sli")."""
+    return {
+        OBJECT.match(error[len(NOT_IN_PLACE) :]).group(0)
+        for error in report.errors
+        if error.startswith(NOT_IN_PLACE)
+    }
+
+
+def not_restored(report) -> set[str] | None:
+    """Object names a restore lists as not back as before; None when it could not say."""
     found = set()
-    for error in report.errors:
-        if error.startswith(NOT_IN_PLACE):
-            match = re.match(
-                r"(dashboard|group|folder) (\S+)|alertmanager config", error[len(NOT_IN_PLACE) :]
-            )
-            found.add(match.group(0))
+    for problem in report.restore.problems:
+        match = OBJECT.match(problem)
+        if match is None:
+            return None  # it could not read back: any object may be either version
+        found.add(match.group(0))
     return found
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    """Names of the objects that differ between two states of a server (``live_objects``)."""
+    return {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+
+
+def live_objects(grafana, mimir) -> dict[str, dict]:
+    """By target, every object but slo's records, named as reports name them: "dashboard
+    <uid>", "group <name>", "alertmanager config"."""
+    config = mimir.alertmanager.get(TENANT, {}).get("alertmanager_config")
+    return {
+        "grafana": {f"dashboard {uid}": body for uid, body in live_dashboards(grafana).items()},
+        "mimir": {
+            **{f"group {name}": group for (_, name), group in live_groups(mimir).items()},
+            "alertmanager config": config,
+        },
+    }
 
 
 @pytest.fixture
@@ -215,9 +247,10 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
     def one_round(version: int, targets=TARGETS) -> bool:
         """Push ``version`` and hold every report against the servers; True when all landed."""
         dashboards_wanted, groups_wanted, am_wanted = wanted[version]
-        found, writes_before, writes, late = {}, {}, {}, {}
+        found, writes_before, writes, late, before = {}, {}, {}, {}, {}
         for target in targets:  # one push each: one failing does not stop the other
             fake = {"grafana": grafana, "mimir": mimir}[target]
+            before[target] = live_objects(grafana, mimir)[target]
             writes_before[target], chaos_before = len(fake.writes()), len(fake.chaos_log)
             found.update(
                 push(
@@ -271,6 +304,18 @@ def test_push_through_30_percent_failures_converges_and_never_half_updates(tmp_p
                     "reading back shows every object in place" in n for n in report.plan.notes
                 )
                 outcome[target] = "pushed, though writes failed" if read_back else "pushed"
+            elif report.restore is not None:
+                # Failed after writing, and restored: what the restore says is back is as before
+                # the push, but for writes answered too late, which may land after it.
+                unrestored = not_restored(report)
+                if unrestored is not None:
+                    now = live_objects(grafana, mimir)[target]
+                    assert changed(before[target], now) <= unrestored | late[target], (
+                        report.errors,
+                        report.restore,
+                    )
+                assert report.errors, "a restore after no failure"
+                outcome[target] = "restore incomplete" if report.restore.problems else "restored"
             elif any(e.startswith(NOT_IN_PLACE) for e in report.errors):
                 # Exactly what was missing when read back; a write whose answer came too late may
                 # have landed after that (the client cannot know), and nothing else.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from compiler.push.plan import Change, Plan, TargetReport
+from compiler.push.plan import Change, Plan, Restore, TargetReport
 from compiler.push.report import render
 
 # A live dashboard title that closes the ```diff block, then adds an image, a link, raw HTML,
@@ -79,3 +79,34 @@ def test_json_holds_the_live_text_exactly():
     assert target["changes"][0]["object"] == f"dashboard abc ({HOSTILE})"
     assert target["changes"][1]["object"] == f"dashboard def ({TERMINAL})"
     assert target["errors"] == [f"save {HOSTILE}: HTTP 412"]
+
+
+def restored_report(problems: tuple[str, ...] = ()) -> TargetReport:
+    plan = Plan([Change("updated", "group slo-checkout-sli (checkout.rules.yml)")])
+    report = TargetReport("prometheus", "failed", plan, errors=["not in place after the push: x"])
+    report.restore = Restore("the previous rules are loaded by Prometheus again", 3, problems)
+    return report
+
+
+def test_every_format_says_that_a_failed_push_was_restored_and_what_was_not():
+    whole = restored_report()
+    text = render([whole], "text", "slo push")
+    assert text.splitlines()[-1] == (
+        "  restored: the previous rules are loaded by Prometheus again (3 object(s) put back)"
+    )
+    markdown = render([whole], "markdown", "slo push")
+    assert "- **restore**: restored: the previous rules are loaded by Prometheus again" in markdown
+    restore = json.loads(render([whole], "json", "slo push"))["targets"][0]["restore"]
+    assert restore["complete"] is True and restore["objects"] == 3 and restore["problems"] == []
+
+    partial = restored_report((f"group x ({TERMINAL}): not as before the push",))
+    lines = render([partial], "text", "slo push").splitlines()
+    assert lines[-2:] == [
+        "  not restored: 1 object(s) are not as before the push (3 put back)",
+        "    group x (ok\\x1b[2J\\x1b[31mFAKE: all good\\x1b[0m\\r\\u202egnp.exe): not as before "
+        "the push",
+    ]
+    restore = json.loads(render([partial], "json", "slo push"))["targets"][0]["restore"]
+    assert restore["complete"] is False
+    assert restore["problems"] == [f"group x ({TERMINAL}): not as before the push"]
+    assert render([TargetReport("prometheus", "pushed")], "json", "x").count('"restore": null')

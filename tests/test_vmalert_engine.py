@@ -23,6 +23,7 @@ from support import GOLDEN, assert_passed, needs_victoria_metrics, servers, writ
 
 from compiler import compile_tree
 from compiler.checks import toolrun
+from compiler.core.diagnostics import CompileError
 from compiler.core.durations import parse_duration
 
 pytestmark = [pytest.mark.binaries, needs_victoria_metrics]
@@ -212,3 +213,38 @@ def test_vmalert_dry_run_proves_every_file_and_rejects_a_broken_one(tmp_path):
     results = toolrun.test_output(out, only={"vmalert"})
     assert [r.ok for r in results] == [False]
     assert "search.rules.yml" in results[0].output
+
+
+def test_a_service_with_thresholds_only_compiles_for_vmalert(tmp_path):
+    # Its replay file has no period group: there is no SLO to build a period for.
+    specs = write_files(
+        tmp_path / "slo",
+        {
+            "disk.yaml": "apiVersion: slo/v1\nservice: disk\nteam: ops\n"
+            "engines: [prometheus, vmalert]\nthresholds:\n"
+            "- {name: usage, expr: 'node_disk_used_ratio', severity: ticket, above: 0.85}\n"
+        },
+    )
+    result = compile_tree(specs)
+    assert not result.diagnostics
+    rules = yaml.safe_load(result.artifacts["vmalert/rules/disk.rules.yml"])
+    [group] = rules["groups"]
+    assert [rule["alert"] for rule in group["rules"] if "alert" in rule] == ["Usage"]
+
+
+@pytest.mark.parametrize("where", ["service", "slo"])
+def test_a_template_opening_in_a_recorded_label_is_refused_for_vmalert(tmp_path, where):
+    # vmalert would refuse the rule file (-dryRun too); Prometheus takes it, so only with vmalert.
+    label = "labels: {tier: 'a{{b'}\n"
+    slo = "- name: up\n  objective: 99\n  indicator:\n    latency: {histogram: h, threshold: 1}\n"
+    text = "apiVersion: slo/v1\nservice: s\nteam: t\n" + (label if where == "service" else "")
+    text += "slos:\n" + slo + ("  " + label if where == "slo" else "")
+    for engines, refused in (("[prometheus]", False), ("[prometheus, vmalert]", True)):
+        specs = write_files(tmp_path / engines, {"s.yaml": text + f"engines: {engines}\n"})
+        if refused:
+            with pytest.raises(CompileError) as caught:
+                compile_tree(specs)
+            [line] = [d.render() for d in caught.value.diagnostics]
+            assert "error [spec/vmalert-label]" in line and "labels.tier" in line, line
+        else:
+            assert compile_tree(specs).diagnostics == []

@@ -17,6 +17,7 @@ from compiler.core.model import (
     ENGINES,
     PROMETHEUS_ENGINE,
     SLO,
+    VMALERT_ENGINE,
     Alerting,
     Counter,
     Indicator,
@@ -33,6 +34,7 @@ from compiler.core.model import (
 from compiler.spec import promql
 from compiler.spec.validate import field_path
 from compiler.spec.yaml_source import SourceDocument
+from compiler.text.promtext import TEMPLATE_OPEN
 
 # The generated promtool tests step through `for` minute by minute: 7d takes promtool ~10 s, 30d
 # ~40 s. A condition pending for longer than a week is better written as an SLO.
@@ -175,6 +177,8 @@ class ServiceBuilder(DocumentBuilder):
         labels = self.labels(("labels",), data.get("labels"))
         outputs = self.outputs(data.get("outputs", {}))
         engines = self.engines(data.get("engines"))
+        if VMALERT_ENGINE in engines:
+            self.check_vmalert_labels(data)
         if self.diagnostics and any(d.severity >= Severity.ERROR for d in self.diagnostics):
             return None
         return Service(
@@ -190,6 +194,24 @@ class ServiceBuilder(DocumentBuilder):
             evaluation_interval=interval or windows.DEFAULT_EVALUATION_INTERVAL,
             engines=engines,
         )
+
+    def check_vmalert_labels(self, data: dict) -> None:
+        """vmalert (1.79) parses a recording rule's label values as Go templates, refusing the
+        file when one does not parse, but stores them unexpanded: no escaping keeps the value the
+        same on both engines. The service's and SLOs' labels go onto the objective's record, so
+        ``{{`` cannot be in them when the service also compiles for vmalert."""
+        places = [(("labels",), data.get("labels"))] + [
+            (("slos", i, "labels"), raw.get("labels")) for i, raw in enumerate(data.get("slos", []))
+        ]
+        for path, labels in places:
+            for key, value in (labels or {}).items():
+                if TEMPLATE_OPEN in value:
+                    self.fail(
+                        path + (key,),
+                        "spec/vmalert-label",
+                        "vmalert reads the labels of recording rules as templates and refuses "
+                        f"'{TEMPLATE_OPEN}' in them; remove it, or vmalert from 'engines'",
+                    )
 
     def evaluation_interval(self, raw: str | None) -> int | None:
         path = ("evaluation_interval",)

@@ -10,12 +10,16 @@ The live side is /api/v2/status, whose ``config.original`` is the loaded config 
 filled in and secrets masked*. Comparison is therefore by meaning: everything out/ sets must be
 there live (a masked ``<secret>`` matches anything, ``60m`` matches ``1h``); keys only the live
 side has are defaults, except top-level sections out/ does not have at all.
+
+A reload that succeeds but leaves another config running (the file changed underneath, or
+Alertmanager loads another file) fails the push, which then restores: the previous file back,
+a reload, and /api/v2/status must show the config it showed before.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +28,10 @@ import yaml
 from compiler.core import conventions
 from compiler.core import files as core_files
 from compiler.push import files
+from compiler.push import restore as restoring
 from compiler.push.checks import Check, amtool_check_config
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Change, Plan, Progress
+from compiler.push.plan import Change, Plan, Progress, Restore
 from compiler.push.rulegroups import seconds
 from compiler.push.transport import PushError, Transport
 from compiler.spec.yaml_source import load_data
@@ -129,6 +134,17 @@ class Alertmanager:
     config: Path | None  # the file Alertmanager loads; needed to push
 
 
+CONFIG = "config"  # the one object of this target, in messages
+
+
+@dataclass
+class Work:
+    write: bool  # the file's text differs from out/'s
+    reload: bool  # the loaded config differs from out/'s
+    live_before: dict  # the loaded config, from /api/v2/status, before the push
+    snapshot: restoring.Snapshot[str, files.Backup] = field(default_factory=restoring.Snapshot)
+
+
 class AlertmanagerPusher:
     name = "alertmanager"
 
@@ -175,7 +191,8 @@ class AlertmanagerPusher:
         return parse_config(original, "live config")
 
     def plan(self) -> Plan:
-        found = differences(self.desired, self.live_config())
+        live = self.live_config()
+        found = differences(self.desired, live)
         write = False
         config = self.endpoint.config
         if config is not None:
@@ -186,14 +203,17 @@ class AlertmanagerPusher:
         change = Change(
             "updated" if found else "unchanged", f"config ({receivers} receivers)", tuple(found)
         )
-        return Plan([change], work={"write": write, "reload": bool(found)}, steps=1)
+        work = Work(write=write, reload=bool(found), live_before=live)
+        return Plan([change], work=work, steps=1)
 
     def apply(self, plan: Plan, progress: Progress) -> None:
-        if not plan.work["reload"]:
+        work: Work = plan.work
+        if not work.reload:
             return
         config = self.config_file()
         previous = files.read(config)  # with its mode, owner and group: it may hold secrets
-        if plan.work["write"]:
+        work.snapshot.keep(CONFIG, None if previous.data is None else previous)
+        if work.write:
             try:
                 core_files.write_atomic(
                     config, self.text.encode("utf-8"), sync_directory=True, keep=True
@@ -202,8 +222,40 @@ class AlertmanagerPusher:
                 raise PushError(f"writing {config} failed: {exc.strerror or exc}") from None
         progress(1)
         files.reload_or_restore(
-            self.reload, lambda: files.restore(config, previous), "config was", "Alertmanager"
+            self.reload, lambda: list(self._put_back(work).values()), "config was", "Alertmanager"
         )
+
+    def _put_back(self, work: Work) -> dict[str, str]:
+        config = self.config_file()
+        return restoring.put_back(
+            work.snapshot,
+            write=lambda _, backup: files.restore(config, backup),
+            remove=lambda _: config.unlink(missing_ok=True),
+        )
+
+    def restore(self, plan: Plan) -> Restore:
+        """The previous file back (unless apply put it back after a refused reload), a reload,
+        and /api/v2/status read back: the config it showed before the push."""
+        work: Work = plan.work
+        restored = "the previous config is live again"
+        if not work.snapshot:
+            return Restore(restored, 0)
+        failed: dict[str, str] = {}
+        errors = []
+        if not work.snapshot.done:
+            failed = self._put_back(work)
+            try:
+                self.reload()
+            except PushError as exc:
+                errors.append(f"reloading the previous config failed: {exc}")
+        problems = restoring.compare(
+            {CONFIG: work.live_before},
+            {CONFIG: self.live_config()},
+            lambda _: CONFIG,
+            lambda was, now: [] if was == now else differences(was, now) or ["differs"],
+            failed,
+        )
+        return restoring.outcome(restored, len(work.snapshot), problems, errors)
 
     def reload(self) -> None:
         # A 500 is Alertmanager refusing the config, with the reason in its body: not worth

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,9 +123,10 @@ def restore(path: Path, backup: Backup) -> None:
 
 
 def reload_or_restore(
-    reload: Callable[[], None], restore: Callable[[], None], what: str, server: str
+    reload: Callable[[], None], restore: Callable[[], Sequence[str]], what: str, server: str
 ) -> None:
-    """Reload; if the server refuses, put ``what`` back and reload that, then raise saying both.
+    """Reload; if the server refuses, put ``what`` back (``restore`` returns what it could not
+    put back) and reload that, then raise saying both.
 
     The server keeps running its old configuration after a refused reload, so restoring the old
     files keeps disk and memory in agreement, and the next restart does not load the bad ones.
@@ -133,7 +134,14 @@ def reload_or_restore(
     try:
         reload()
     except PushError as failure:
-        restore()
+        try:
+            failed = list(restore())
+        except (PushError, OSError) as broken:
+            failed = [str(broken)]
+        if failed:
+            raise PushError(
+                f"{failure}; putting back the previous files failed: {'; '.join(failed)}"
+            ) from None
         try:
             reload()
             outcome = f"the previous {what} restored and reloaded by {server}"

@@ -13,6 +13,12 @@ an unrecorded one) and narrowed after deletes. Only with --prune, and only a das
 record lists, out/ no longer has, and that is still in the folder slo saved it in and still
 tagged, is deleted; every other stale one is a note in the report. Living in Grafana, the record
 is the same for every machine that pushes (a CI job on a fresh clone included).
+
+A push whose dashboards are not in place afterwards (read back) is restored: every dashboard it
+saved or deleted is saved again as plan() read it, those it created are deleted, and so are the
+folders it created while they hold no dashboard. The record stays as the push widened it: it
+may list a dashboard that is gone (left out at the next push), never miss one slo may have left
+(a save answered too late can still land after the restore).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ import requests
 from compiler.core import conventions
 from compiler.core.model import Model
 from compiler.push import parallel
+from compiler.push import restore as restoring
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Change, Plan, Progress
+from compiler.push.plan import Change, Plan, Progress, Restore
 from compiler.push.transport import HttpError, PushError, Secret, Transport
 
 DASHBOARDS_IN_OUT = Path("grafana") / "dashboards"
@@ -86,6 +93,11 @@ class Work:
     # uid -> the version plan() read; a save sends it, so that Grafana refuses (412
     # version-mismatch) a dashboard changed since, instead of overwriting a change nobody saw
     versions: dict[str, int] = field(default_factory=dict)
+    # uid -> the dashboard as plan() read it ({"dashboard", "folderUid"}), None where there was
+    # none. apply() keeps those it writes in the snapshot, restore() puts them back.
+    previous: dict[str, dict | None] = field(default_factory=dict)
+    snapshot: restoring.Snapshot[str, dict] = field(default_factory=restoring.Snapshot)
+    folders_created: list[Folder] = field(default_factory=list)
 
 
 @dataclass
@@ -229,7 +241,7 @@ class GrafanaPusher:
                 work.folders.append(folder)
                 plan.changes.append(Change("created", f"folder {folder.uid} ({folder.title})"))
         for dashboard in self.dashboards:
-            change = self._plan_dashboard(dashboard, work.versions)
+            change = self._plan_dashboard(dashboard, work.versions, work.previous)
             plan.changes.append(change)
             if change.kind != "unchanged":
                 work.save.append(dashboard)
@@ -305,6 +317,7 @@ class GrafanaPusher:
             )
             if response.status_code == 404:
                 continue  # gone already: left out of the record
+            work.previous[uid] = stored(response)
             live = response.json()
             live = live if isinstance(live, dict) else {}
             body, meta = live.get("dashboard"), live.get("meta")
@@ -358,11 +371,14 @@ class GrafanaPusher:
                 "hand if it is a leftover)"
             )
 
-    def _plan_dashboard(self, dashboard: Dashboard, versions: dict[str, int]) -> Change:
+    def _plan_dashboard(
+        self, dashboard: Dashboard, versions: dict[str, int], previous: dict[str, dict | None]
+    ) -> Change:
         what = f"dashboard {dashboard.uid} ({dashboard.file})"
         response = self._call(
             "GET", f"/api/dashboards/uid/{quote(dashboard.uid, safe='')}", (200, 404), what
         )
+        previous[dashboard.uid] = stored(response)
         if response.status_code == 404:
             self._refuse_title_clash(dashboard)
             return Change("created", what)
@@ -428,6 +444,7 @@ class GrafanaPusher:
     def apply(self, plan: Plan, progress: Progress) -> None:
         work: Work = plan.work
         for folder in work.folders:
+            work.folders_created.append(folder)
             self._create_folder(folder)
             progress(1)
         if work.record is not None:  # before any save: a crash leaves nothing unrecorded
@@ -445,6 +462,8 @@ class GrafanaPusher:
                 )
             self._delete(uid)
 
+        for uid in [d.uid for d in work.save] + work.delete:
+            work.snapshot.keep(uid, work.previous.get(uid))
         errors = parallel.each(
             work.save, lambda d: self._save(d, work.versions.get(d.uid, 0)), progress
         )
@@ -517,6 +536,99 @@ class GrafanaPusher:
             f"{c.object}: {c.kind} after push ({'; '.join(c.details) or 'not saved'})"
             for c in self.plan().pending
         ]
+
+    def restore(self, plan: Plan) -> Restore:
+        """Every dashboard apply() saved or deleted back as plan() read it, those it created
+        deleted, then the folders it created while empty; then read back."""
+        work: Work = plan.work
+        restored = "the previous dashboards are live again"
+        objects = len(work.snapshot) + len(work.folders_created)
+        if not objects:
+            return Restore(restored, 0)
+        errors = self._rewiden_record(work)
+        failed = restoring.put_back(work.snapshot, self._put_back, self._delete)
+        errors += [problem for f in work.folders_created for problem in self._remove_folder(f)]
+        now = {uid: self._read(uid) for uid in work.snapshot.before}
+        problems = restoring.compare(
+            work.snapshot.before,
+            {uid: found for uid, found in now.items() if found},
+            lambda uid: f"dashboard {uid}",
+            _differences,
+            failed,
+        )
+        return restoring.outcome(restored, objects, problems, errors)
+
+    def _rewiden_record(self, work: Work) -> list[str]:
+        """The record as it was before the deletes of a completed push, which restore() puts
+        back: each dashboard slo may leave stays recorded."""
+        if not (work.delete and work.record and work.record_after is not None):
+            return []
+        try:
+            self._save_record(work.record)
+        except PushError as exc:
+            return [f"{RECORD_OBJECT}: could not list the dashboards put back again: {exc}"]
+        return []
+
+    def _put_back(self, uid: str, previous: dict) -> None:
+        body = {k: v for k, v in previous["dashboard"].items() if k not in IGNORED_FIELDS}
+        payload = {
+            "dashboard": {**body, "id": None},
+            "folderUid": previous["folderUid"],
+            "message": "slo push: restored after a push that did not land",
+            "overwrite": True,
+        }
+        self._call("POST", "/api/dashboards/db", (200,), f"put back dashboard {uid}", json=payload)
+
+    def _remove_folder(self, folder: Folder) -> list[str]:
+        """Delete a folder the push created, unless a dashboard is in it (deleting a folder
+        deletes its dashboards); what was left, and why. The one holding slo's record stays
+        with it, unreported."""
+        what = f"folder {folder.uid} ({folder.title})"
+        try:
+            params = {"folderUIDs": folder.uid, "type": "dash-db", "limit": 2}
+            inside = self._call("GET", "/api/search", (200,), f"search {what}", params=params)
+            uids = {hit.get("uid") for hit in inside.json() if isinstance(hit, dict)}
+            if uids == {conventions.GRAFANA_RECORD_UID}:
+                return []
+            if uids:
+                return [f"{what}: created by the push, left in place: it holds dashboards now"]
+            path = f"/api/folders/{quote(folder.uid, safe='')}"
+            self._call("DELETE", path, (200, 404), f"delete {what}")
+            if self._call("GET", path, (200, 404), what).status_code == 200:
+                return [f"{what}: created by the push, still there after deleting it"]
+        except PushError as exc:
+            return [f"{what}: created by the push, could not be deleted: {exc}"]
+        return []
+
+    def _read(self, uid: str) -> dict | None:
+        response = self._call(
+            "GET", f"/api/dashboards/uid/{quote(uid, safe='')}", (200, 404), f"read back {uid}"
+        )
+        return stored(response)
+
+
+def stored(response: requests.Response) -> dict | None:
+    """A dashboard as GET /api/dashboards/uid/... answered: its JSON and folder; None on 404."""
+    if response.status_code == 404:
+        return None
+    live = response.json()
+    live = live if isinstance(live, dict) else {}
+    body, meta = live.get("dashboard"), live.get("meta")
+    return {
+        "dashboard": body if isinstance(body, dict) else {},
+        "folderUid": (meta.get("folderUid") or "") if isinstance(meta, dict) else "",
+    }
+
+
+def _differences(was: dict, now: dict) -> list[str]:
+    found = []
+    if was["folderUid"] != now["folderUid"]:
+        found.append(f"folder {now['folderUid'] or '(root)'} -> {was['folderUid'] or '(root)'}")
+    want, have = comparable(was["dashboard"]), comparable(now["dashboard"])
+    fields = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    if fields:
+        found.append(f"{', '.join(fields)} differ{'s' if len(fields) == 1 else ''}")
+    return found
 
 
 def _is_uid(value: object) -> bool:

@@ -9,6 +9,12 @@ Only with --prune, and only a group the record lists and out/ no longer has, is 
 other group, in any namespace, is left alone (with --prune, a note names those in slo-
 namespaces). Unlike `mimirtool rules sync`, which treats every namespace of the tenant as its
 own. Living in the ruler, the record is the same for every machine that pushes.
+
+A push whose groups or Alertmanager config are not in place afterwards (read back) is restored:
+every group it wrote or deleted is posted again as plan() read it, those it created are
+deleted, and the tenant's Alertmanager config goes back (or is deleted when there was none). The
+record stays as the push widened it: it may list a group that is gone (left out at the next
+push), never miss one slo may have left (a post answered too late can land after the restore).
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ import yaml
 from compiler.core import conventions
 from compiler.core.model import Model
 from compiler.push import alertmanager, parallel, rulegroups
+from compiler.push import restore as restoring
 from compiler.push.checks import Check, promtool_check_rules
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Change, Plan, Progress
+from compiler.push.plan import Change, Plan, Progress, Restore
 from compiler.push.prometheus import RULES_DIR_IN_OUT
 from compiler.push.transport import PushError, Secret, Transport
 from compiler.spec.yaml_source import load_data
@@ -50,6 +57,7 @@ _NAMESPACE = re.compile(
 _GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 
 Groups = set[tuple[str, str]]  # (namespace, group name)
+ALERTMANAGER_OBJECT = "alertmanager config"
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,13 @@ class Work:
     alertmanager: bool = False
     record: Groups | None = None  # written before any group: what was and will be slo's
     record_after: Groups | None = None  # written after the deletes, when it is smaller
+    # what plan() read: the live groups by namespace, the Alertmanager config ({template_files,
+    # alertmanager_config}, None when there is none); apply() keeps what it writes in the
+    # snapshots, restore() puts back
+    live: dict[str, list[dict]] = field(default_factory=dict)
+    alertmanager_before: dict | None = None
+    snapshot: restoring.Snapshot[tuple[str, str], dict] = field(default_factory=restoring.Snapshot)
+    alertmanager_snapshot: restoring.Snapshot[str, dict] = field(default_factory=restoring.Snapshot)
 
 
 @dataclass
@@ -175,17 +190,22 @@ class MimirPusher:
         return {str(ns): list(groups or []) for ns, groups in data.items()}
 
     def live_alertmanager(self) -> str | None:
+        data = self.alertmanager_body()
+        return None if data is None else data.get("alertmanager_config")
+
+    def alertmanager_body(self) -> dict | None:
+        """The tenant's Alertmanager configuration as the API holds it, or None."""
         response = self.http.expect(
             self.http.request("GET", ALERTMANAGER_API), (200, 404), "read Alertmanager config"
         )
         if response.status_code == 404:
             return None
         data = _yaml(response, "read Alertmanager config") or {}
-        return data.get("alertmanager_config") if isinstance(data, dict) else None
+        return data if isinstance(data, dict) else {}
 
     def plan(self) -> Plan:
         plan, work = Plan(), Work()
-        live = self.live_rules()
+        live = work.live = self.live_rules()
         for namespace, groups in self.groups.items():
             have = {g.get("name"): g for g in live.get(namespace, [])}
             for group in groups:
@@ -219,7 +239,8 @@ class MimirPusher:
                 )
             )
         if self.am_text is not None:
-            plan.changes.append(self._plan_alertmanager(self.am_text))
+            work.alertmanager_before = self.alertmanager_body()
+            plan.changes.append(self._plan_alertmanager(self.am_text, work.alertmanager_before))
             work.alertmanager = plan.changes[-1].kind != "unchanged"
         records = (work.record is not None) + (work.record_after is not None)
         plan.work = work
@@ -300,9 +321,9 @@ class MimirPusher:
                     "record: delete it by hand if it is a leftover)"
                 )
 
-    def _plan_alertmanager(self, text: str) -> Change:
+    def _plan_alertmanager(self, text: str, live_body: dict | None) -> Change:
         desired = alertmanager.parse_config(text, conventions.ALERTMANAGER_CONFIG)
-        live_text = self.live_alertmanager()
+        live_text = None if live_body is None else live_body.get("alertmanager_config")
         if live_text is None:
             return Change("created", "alertmanager config")
         live = alertmanager.parse_config(live_text, "live Alertmanager config")
@@ -333,9 +354,12 @@ class MimirPusher:
                 )
             self._delete(item)
 
+        for key in [(namespace, group["name"]) for namespace, group in work.save] + work.delete:
+            work.snapshot.keep(key, _group_in(work.live, *key))
         errors = parallel.each(work.save, self._save, progress)
         errors += parallel.each(work.delete, delete, progress)
         if work.alertmanager:
+            work.alertmanager_snapshot.keep(ALERTMANAGER_OBJECT, work.alertmanager_before)
             try:
                 self._save_alertmanager()
             except PushError as exc:
@@ -380,8 +404,14 @@ class MimirPusher:
         )
 
     def _save_alertmanager(self) -> None:
+        self._post_alertmanager({"template_files": {}, "alertmanager_config": self.am_text})
+
+    def _post_alertmanager(self, config: dict) -> None:
         body = yaml.safe_dump(
-            {"template_files": {}, "alertmanager_config": self.am_text},
+            {
+                "template_files": config.get("template_files") or {},
+                "alertmanager_config": config.get("alertmanager_config") or "",
+            },
             sort_keys=False,
             allow_unicode=True,
         )
@@ -395,6 +425,88 @@ class MimirPusher:
 
     def verify(self) -> list[str]:
         return [f"{c.object}: {c.kind} after push" for c in self.plan().pending]
+
+    def restore(self, plan: Plan) -> Restore:
+        """Every group apply() wrote or deleted back as plan() read it, those it created
+        deleted, the Alertmanager config back; then read back."""
+        work: Work = plan.work
+        restored = "the previous rule groups and Alertmanager config are live again"
+        objects = len(work.snapshot) + len(work.alertmanager_snapshot)
+        if not objects:
+            return Restore(restored, 0)
+        errors = self._rewiden_record(work)
+        failed = restoring.put_back(
+            work.snapshot, lambda key, group: self._save((key[0], group)), self._delete
+        )
+        failed_am = restoring.put_back(
+            work.alertmanager_snapshot,
+            lambda _, body: self._post_alertmanager(body),
+            lambda _: self._delete_alertmanager(),
+        )
+        live = self.live_rules()
+        before = work.snapshot.before
+        now = {key: found for key in before if (found := _group_in(live, *key)) is not None}
+        problems = restoring.compare(
+            before,
+            now,
+            lambda key: f"group {key[1]} (namespace {key[0]})",
+            lambda was, have: rulegroups.differences(
+                rulegroups.canonical_group(was), rulegroups.canonical_group(have)
+            ),
+            failed,
+        )
+        if work.alertmanager_snapshot:
+            am_now = self.alertmanager_body()
+            problems += restoring.compare(
+                work.alertmanager_snapshot.before,
+                {} if am_now is None else {ALERTMANAGER_OBJECT: am_now},
+                str,
+                _alertmanager_differences,
+                failed_am,
+            )
+        return restoring.outcome(restored, objects, problems, errors)
+
+    def _rewiden_record(self, work: Work) -> list[str]:
+        """The record as it was before the deletes of a completed push, which restore() puts
+        back: each group slo may leave stays recorded."""
+        if not (work.delete and work.record and work.record_after is not None):
+            return []
+        try:
+            self._save_record(work.record)
+        except PushError as exc:
+            return [f"{RECORD_OBJECT}: could not list the groups put back again: {exc}"]
+        return []
+
+    def _delete_alertmanager(self) -> None:
+        """The tenant's Alertmanager config, which the push created."""
+        response = self.http.request("DELETE", ALERTMANAGER_API)
+        self.http.expect(response, (200, 202, 204, 404), "delete Alertmanager config")
+
+
+def _group_in(live: dict[str, list[dict]], namespace: str, name: str) -> dict | None:
+    for group in live.get(namespace, []):
+        if isinstance(group, dict) and group.get("name") == name:
+            return group
+    return None
+
+
+def _alertmanager_differences(was: dict, now: dict) -> list[str]:
+    """How the tenant's Alertmanager configuration differs from what it was."""
+    found = []
+    if (was.get("template_files") or {}) != (now.get("template_files") or {}):
+        found.append("template_files differ")
+    old, new = (str(config.get("alertmanager_config") or "") for config in (was, now))
+    if old != new and _parsed(old) != _parsed(new):
+        found.append("alertmanager_config differs")
+    return found
+
+
+def _parsed(text: str) -> object:
+    """An Alertmanager configuration's text as data, or the text when it is not YAML."""
+    try:
+        return alertmanager.parse_config(text, "live Alertmanager config")
+    except PushError:
+        return text
 
 
 def namespaces(model: Model, out_dir: Path) -> dict[str, str]:

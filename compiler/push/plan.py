@@ -38,9 +38,32 @@ class Plan:
         return {kind: sum(c.kind == kind for c in self.changes) for kind in KINDS}
 
 
+@dataclass(frozen=True)
+class Restore:
+    """What a pusher's restore() put back after a push that did not land, as read back."""
+
+    restored: str  # what is true when all went back: "the previous rules are live again"
+    objects: int  # how many objects were written again or deleted
+    problems: tuple[str, ...] = ()  # what is still not as before the push; empty when all is
+    declined: str = ""  # why nothing was put back although the push failed
+
+    def summary(self) -> str:
+        if self.declined:
+            return f"not restored: {self.declined}"
+        if not self.objects and not self.problems:
+            return "nothing to restore: the push changed no object"
+        if not self.problems:
+            return f"restored: {self.restored} ({self.objects} object(s) put back)"
+        return (
+            f"not restored: {len(self.problems)} object(s) are not as before the push "
+            f"({self.objects} put back)"
+        )
+
+
 class Pusher(Protocol):
-    """One live system. plan() only reads; apply() writes what plan() found, then verify()
-    reads back."""
+    """One live system. plan() only reads; apply() writes what plan() found (keeping what it
+    overwrites), then verify() reads back; when objects are not in place, restore() puts back
+    what apply() changed."""
 
     name: str
 
@@ -54,6 +77,11 @@ class Pusher(Protocol):
     def verify(self) -> list[str]:
         """Problems found after apply (empty when the live state is what out/ says)."""
 
+    def restore(self, plan: Plan) -> Restore:
+        """Put back every object apply() overwrote, created or deleted as it was before, reload
+        where that is how the server takes it, and read back (restore.py); raises PushError
+        when it cannot even start."""
+
 
 @dataclass
 class TargetReport:
@@ -61,6 +89,7 @@ class TargetReport:
     status: str  # skipped | planned | pushed | failed | not-run
     plan: Plan = field(default_factory=Plan)
     errors: list[str] = field(default_factory=list)
+    restore: Restore | None = None  # after a failed push: what was put back
 
     @property
     def changed(self) -> bool:

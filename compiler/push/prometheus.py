@@ -7,7 +7,9 @@ Order of a push, each step only if the one before succeeded:
      (the ownership file, files.py) that are no longer generated;
   4. POST /-/reload, then prometheus_config_last_reload_successful must be 1. If not, the old
      files are put back and Prometheus reloads them, so it keeps running what it ran before;
-  5. /api/v1/rules must show every generated group, equal to the file.
+  5. /api/v1/rules must show every generated group, equal to the file. If not (a file changed
+     underneath, a directory Prometheus does not read), the push restores: the previous files
+     are put back and reloaded, and /api/v1/rules must show the groups it showed before.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.push import files, rulegroups
+from compiler.push import restore as restoring
 from compiler.push.checks import Check, promtool_check_rules
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Change, Plan, Progress
+from compiler.push.plan import Change, Plan, Progress, Restore
 from compiler.push.transport import CONNECT_TIMEOUT, PushError, Transport
 
 RULES_DIR_IN_OUT = Path("prometheus") / "rules"
@@ -50,6 +53,11 @@ class Work:
     delete: list[str] = field(default_factory=list)
     owned_after: set[str] = field(default_factory=set)
     reload: bool = False
+    # what the push changes, as it was: the groups loaded from those files (plan), the files
+    # and the ownership record (apply)
+    live_before: dict[tuple[str, str], dict] = field(default_factory=dict)
+    snapshot: restoring.Snapshot[str, files.Backup] = field(default_factory=restoring.Snapshot)
+    owned_before: set[str] = field(default_factory=set)
 
 
 class PrometheusPusher:
@@ -147,6 +155,8 @@ class PrometheusPusher:
         if rules_dir is not None:
             work.owned_after |= self._plan_stale(rules_dir, owned, live, plan, work)
         work.reload = bool(plan.pending)
+        touched = {*work.write, *work.delete}
+        work.live_before = {key: group for key, group in live.items() if key[0] in touched}
         plan.work, plan.steps = work, len(work.write) + len(work.delete)
         return plan
 
@@ -191,32 +201,73 @@ class PrometheusPusher:
         if not work.reload:
             return
         rules_dir = self.rules_dir()
-        owned_before = files.owned_files(rules_dir).files
-        backup = {name: files.read(rules_dir / name) for name in [*work.write, *work.delete]}
+        work.owned_before = files.owned_files(rules_dir).files
+        for name in [*work.write, *work.delete]:
+            backup = files.read(rules_dir / name)
+            work.snapshot.keep(name, None if backup.data is None else backup)
         try:
-            files.record_owned(rules_dir, owned_before | set(work.write))  # before the files exist
+            # the record before the files exist
+            files.record_owned(rules_dir, work.owned_before | set(work.write))
             files.write_all_atomic(rules_dir, work.write, progress)
             for name in work.delete:
                 files.delete(rules_dir, name)
                 progress(1)
             files.record_owned(rules_dir, work.owned_after)
         except OSError as exc:
-            self._restore(backup, owned_before)
+            failed = self._put_back(work)
+            outcome = "previous files restored" if not failed else "; ".join(failed)
             raise PushError(
-                f"writing into {rules_dir} failed ({exc.strerror or exc}); previous files restored"
+                f"writing into {rules_dir} failed ({exc.strerror or exc}); {outcome}"
             ) from None
         files.reload_or_restore(
             self.reload,
-            lambda: self._restore(backup, owned_before),
+            lambda: self._put_back(work),
             "rule files were",
             self.server,
         )
 
-    def _restore(self, backup: dict[str, files.Backup], owned_before: set[str]) -> None:
+    def _put_back(self, work: Work) -> list[str]:
+        """The previous files and ownership record; what could not be put back, one a line."""
         rules_dir = self.rules_dir()
-        for name, data in backup.items():
-            files.restore(rules_dir / name, data)
-        files.record_owned(rules_dir, owned_before)
+        failed = restoring.put_back(
+            work.snapshot,
+            write=lambda name, backup: files.restore(rules_dir / name, backup),
+            remove=lambda name: files.delete(rules_dir, name),
+        )
+        problems = [f"file {name}: could not be put back: {why}" for name, why in failed.items()]
+        try:
+            files.record_owned(rules_dir, work.owned_before)
+        except OSError as exc:
+            problems.append(f"{files.ownership_path(rules_dir)}: could not be put back: {exc}")
+        return problems
+
+    def restore(self, plan: Plan) -> Restore:
+        """The previous files back (unless apply put them back after a refused reload), a
+        reload, and the groups of those files read back: those loaded before the push."""
+        work: Work = plan.work
+        restored = f"the previous rules are loaded by {self.server} again"
+        if not work.snapshot:
+            return Restore(restored, 0)
+        failed = []
+        if not work.snapshot.done:
+            failed = self._put_back(work)
+            try:
+                self.reload()
+            except PushError as exc:
+                failed.append(f"reloading the previous files failed: {exc}")
+        touched = set(work.snapshot.before)
+        now = {key: group for key, group in self.live_groups().items() if key[0] in touched}
+        problems = restoring.compare(
+            {**dict.fromkeys(now), **work.live_before},
+            now,
+            lambda key: f"group {key[1]} ({key[0]})",
+            self.live_differences,
+        )
+        return restoring.outcome(restored, len(work.snapshot), problems, failed)
+
+    def live_differences(self, was: dict, now: dict) -> list[str]:
+        """How a live group (as ``live_groups`` gives it) differs from what it was."""
+        return rulegroups.differences(was, now)
 
     def reload(self) -> None:
         # A 500 here is Prometheus refusing the new configuration: retrying cannot help.

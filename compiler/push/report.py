@@ -90,6 +90,9 @@ def text(reports: list[TargetReport], title: str) -> str:
             first, *rest = _lines(error)
             lines.append(f"  error: {first}")
             lines.extend(f"    {more}" for more in rest)
+        if report.restore is not None:
+            lines.append(f"  {line(report.restore.summary())}")
+            lines.extend(f"    {line(problem)}" for problem in report.restore.problems)
     return "\n".join(lines) + "\n"
 
 
@@ -126,6 +129,9 @@ def markdown(reports: list[TargetReport], title: str) -> str:
             lines += [fence + "diff", *block, fence, ""]
         lines.extend(f"- note: {_cell(note)}" for note in report.plan.notes)
         lines.extend(f"- **error**: {_cell(error)}" for error in report.errors)
+        if report.restore is not None:
+            lines.append(f"- **restore**: {_cell(report.restore.summary())}")
+            lines.extend(f"  - {_cell(problem)}" for problem in report.restore.problems)
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 
@@ -155,6 +161,14 @@ def as_json(reports: list[TargetReport], title: str) -> str:
                 ],
                 "notes": [redact(note) for note in r.plan.notes],
                 "errors": [redact(error) for error in r.errors],
+                "restore": None
+                if r.restore is None
+                else {
+                    "complete": not (r.restore.problems or r.restore.declined),
+                    "objects": r.restore.objects,
+                    "summary": redact(r.restore.summary()),
+                    "problems": [redact(problem) for problem in r.restore.problems],
+                },
             }
             for r in reports
         ],

@@ -2,7 +2,8 @@
 
 Nothing is written anywhere until every configured target passed its checks and produced a
 plan, so a wrong token for Grafana cannot leave Prometheus half updated. Writes then go target
-by target; the first failure stops the rest (each target restores what it can on its own).
+by target; the first failure stops the rest. A target whose objects are not in place after its
+writes (read back) is restored: its previous objects are put back and read back (restore.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from compiler.core.model import Model
 from compiler.push import endpoints as ep
 from compiler.push import registry
 from compiler.push.client import Context, Settings
-from compiler.push.plan import Plan, Progress, Pusher, TargetReport
+from compiler.push.plan import Plan, Progress, Pusher, Restore, TargetReport
 from compiler.push.prometheus import RULES_DIR_IN_OUT
 from compiler.push.transport import PushError
 from compiler.push.vmalert import RULES_DIR_IN_OUT as VMALERT_RULES_DIR_IN_OUT
@@ -138,11 +139,20 @@ def after_failed_apply(pusher: Pusher, report: TargetReport, failure: PushError)
     return [str(failure)] + [NOT_IN_PLACE + problem for problem in pending]
 
 
+def restore(pusher: Pusher, plan: Plan) -> Restore:
+    """The pusher's restore, which reports what it could not put back; a failure to even start
+    (reading the live state back) says so."""
+    try:
+        return pusher.restore(plan)
+    except PushError as exc:
+        return Restore("", 0, (f"could not restore or read back: {exc}",))
+
+
 def push(
     pushers: list[Pusher], dry_run: bool = False, progress: ProgressFactory = no_progress
 ) -> list[TargetReport]:
     """Check and plan every target (concurrently: all read only), then (unless ``dry_run``) apply
-    and verify them one by one, stopping at the first that fails."""
+    and verify them one by one, stopping at the first that fails, which is restored."""
 
     def check_and_plan(pusher: Pusher) -> TargetReport:
         try:
@@ -177,6 +187,7 @@ def push(
         if problems:
             report.status = "failed"
             report.errors.extend(problems)
+            report.restore = restore(pusher, report.plan)
             for later in reports[reports.index(report) + 1 :]:
                 if later.status == "planned":
                     later.status = "not-run"

@@ -10,7 +10,8 @@ reload, and read back. The Prometheus client's steps (prometheus.py) and file ha
      previous rules. Then the previous files are put back and reloaded;
   3. groups compare as in Prometheus' API, plus their query ``params`` (``nocache=1`` on every
      generated group), which a reload does not change in a running group: verify says to
-     restart vmalert.
+     restart vmalert, and a push whose groups differ only so is not restored (restoring would
+     put back files without the params, and the next push would meet the same).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.core import conventions
+from compiler.core.durations import parse_duration
 from compiler.push import files, rulegroups
 from compiler.push.checks import Check, vmalert_dry_run
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Plan, Progress
+from compiler.push.plan import Plan, Progress, Restore
 from compiler.push.prometheus import RELOAD_TIMEOUT, Prometheus, PrometheusPusher, Work
 from compiler.push.transport import PushError, Transport
 
@@ -46,6 +48,7 @@ PARAMS_HINT = "vmalert keeps a running group's old query params on reload: resta
 # timestamp did not move: a reload that found nothing new (files outside its -rule globs).
 # /metrics lags up to a second behind, and parsing 1,000 files takes a few more.
 SETTLE = 10.0
+DEFAULT_INTERVAL = 60  # seconds: vmalert's -evaluationInterval default, for groups without one
 
 
 @dataclass(frozen=True)
@@ -135,11 +138,33 @@ class VmalertPusher(PrometheusPusher):
             found.insert(0, f"{PARAMS}{list(live['params'])} -> {list(want)}")
         return found
 
+    def live_differences(self, was: dict, now: dict) -> list[str]:
+        found = rulegroups.differences(was, now)
+        if was["params"] != now["params"]:
+            found.insert(0, f"{PARAMS}{list(now['params'])} -> {list(was['params'])}")
+        return found
+
     # -- writing -------------------------------------------------------------------------
     def apply(self, plan: Plan, progress: Progress) -> None:
         work: Work = plan.work
         self.touched = [*work.write, *work.delete]
         super().apply(plan, progress)
+
+    def restore(self, plan: Plan) -> Restore:
+        pending = self.plan().pending
+        if pending and all(
+            change.details and all(detail.startswith(PARAMS) for detail in change.details)
+            for change in pending
+        ):
+            return Restore(
+                "",
+                0,
+                declined=(
+                    "vmalert runs the new rules and differs only in query params it keeps "
+                    "until restarted, so the new files stay: restart vmalert"
+                ),
+            )
+        return super().restore(plan)
 
     def reload(self) -> None:
         """POST /-/reload, then wait until vmalert runs the touched files as they are on disk
@@ -151,16 +176,27 @@ class VmalertPusher(PrometheusPusher):
             raise PushError(
                 f"vmalert did not take the reload (HTTP {response.status_code}: {body})"
             )
-        self._await_reload(before, self._on_disk(self.touched))
+        loaded, longest = self._on_disk(self.touched)
+        self._await_reload(before, loaded, longest)
 
-    def _on_disk(self, names: Iterable[str]) -> Callable[[], bool]:
-        """Whether vmalert's groups from the files ``names`` are those the files on disk hold."""
+    def _on_disk(self, names: Iterable[str]) -> tuple[Callable[[], bool], float]:
+        """Whether vmalert's groups from the files ``names`` are those the files on disk hold
+        (but for query params, which a reload never changes), and the longest interval of
+        those groups in seconds."""
         rules_dir = self.rules_dir()
         wanted: dict[str, dict[str, dict]] = {}
         for name in names:
             data = files.read_bytes(rules_dir / name)
             groups = rulegroups.parse_groups(data.decode("utf-8"), name) if data else ()
             wanted[name] = {g["name"]: g for g in groups}
+        longest = max(
+            (
+                parse_duration(g["interval"]) if g.get("interval") else DEFAULT_INTERVAL
+                for groups in wanted.values()
+                for g in groups.values()
+            ),
+            default=DEFAULT_INTERVAL,
+        )
 
         def loaded() -> bool:
             live = self.live_groups()
@@ -168,18 +204,28 @@ class VmalertPusher(PrometheusPusher):
                 have = {group: g for (file, group), g in live.items() if file == name}
                 if have.keys() != groups.keys():
                     return False
-                if any(self.differences(groups[g], have[g]) for g in groups):
-                    return False
+                for g in groups:
+                    found = self.differences(groups[g], have[g])
+                    if any(not detail.startswith(PARAMS) for detail in found):
+                        return False
             return True
 
-        return loaded
+        return loaded, float(longest)
 
-    def _await_reload(self, before: ReloadState | None, loaded: Callable[[], bool]) -> None:
+    def _await_reload(
+        self, before: ReloadState | None, loaded: Callable[[], bool], longest: float
+    ) -> None:
         """Until vmalert refused the files (an error), runs them (``loaded``), or took the
         reload without changing them for ``SETTLE`` seconds (their directory is not in its
-        ``-rule`` flags, say: verify then says what is not loaded)."""
+        ``-rule`` flags, say: verify then says what is not loaded).
+
+        A reload that changed something may still show a group's old rules: seen on 1.79, a
+        group updated soon after it was created keeps its old rules until its first
+        evaluation, up to one interval later. So once vmalert counted a reload with changes,
+        look until the longest interval of the files' groups has passed (within the timeout)
+        before verify judges."""
         deadline = time.monotonic() + self.reload_timeout
-        settled_at = None
+        settled_at = changed_by = None
         pause = FIRST_PAUSE
         while True:
             now = self.reload_state()
@@ -192,8 +238,10 @@ class VmalertPusher(PrometheusPusher):
                 if loaded():
                     return
                 if before is None or now is None or now.timestamp > before.timestamp:
-                    return  # reloaded with changes: verify says what differs
-                if now.reloads > before.reloads:
+                    changed_by = changed_by or min(time.monotonic() + longest + SETTLE, deadline)
+                    if time.monotonic() >= changed_by:
+                        return  # reloaded with changes: verify says what differs
+                elif now.reloads > before.reloads:
                     settled_at = settled_at or time.monotonic() + SETTLE
                     if time.monotonic() >= settled_at:
                         return

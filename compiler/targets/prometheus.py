@@ -498,6 +498,8 @@ def period_events(service: Service) -> list[RuleItem]:
     day = format_duration(DAY)
     rules: list[RuleItem] = []
     days = sorted({slo.period // DAY for slo in service.slos})
+    if not days:  # thresholds only
+        return rules
     if days[-1] >= 7:
         week = _sum_of_terms(
             [

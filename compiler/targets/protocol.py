@@ -52,12 +52,18 @@ class ToolRun:
 
     ``inputs``: every file the run reads. With them, `slo test` does not repeat a run that
     passed while they, the tool's version and the arguments are unchanged (its result cache);
-    a run without inputs is never cached."""
+    a run without inputs is never cached.
+
+    ``prepare``: given a scratch directory, writes a leaner equivalent of what the run reads
+    there and returns the arguments to run with instead (a unit test file and only the rule
+    groups its tests evaluate); the outcome must be the plain run's. A prepare that fails
+    leaves the plain run."""
 
     title: str
     tool: str
     args: tuple[str, ...]
     inputs: tuple[Path, ...] = ()
+    prepare: Callable[[Path], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)

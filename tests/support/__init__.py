@@ -89,9 +89,12 @@ def assert_passed(results: Iterable[toolrun.ToolResult]) -> None:
 
 
 def rule_checks(out_dirs: Iterable[Path]) -> list[toolrun.ToolResult]:
-    """`promtool check rules` on every plain and embedded rule file of the compiled trees: the
-    proofs of every target that writes rules, without the (slow) generated unit tests."""
-    rule_targets = {"prometheus", "kubernetes", "mimir"}
+    """`promtool check rules` on every plain and embedded rule file of the compiled trees, and
+    `vmalert -dryRun` on vmalert's where vmalert is installed: the proofs of every target that
+    writes rules, without the (slow) generated unit tests."""
+    rule_targets = {"prometheus", "kubernetes", "mimir"} | (
+        {"vmalert"} if have("vmalert") else set()
+    )
     proofs = [p for out in out_dirs for p in toolrun.proofs_for(out, only=rule_targets)]
     return toolrun.run_proofs(proofs)
 

@@ -53,7 +53,7 @@ class Expect:
 
 @dataclass(frozen=True)
 class Plan:
-    kind: str  # fires | below | quiet
+    kind: str  # tiers | fires | below | quiet
     segments: Segments
     step: int  # minutes per step
     ratio: Fraction  # the error ratio driven
@@ -61,6 +61,8 @@ class Plan:
     fire: int = 0  # steps, for "fires"
     stop: int = 0
     end: int = 0
+    # for "tiers": (tier index, the step it fires at, the step it shows cleared), by tier
+    marks: tuple[tuple[int, int, int], ...] = ()
 
 
 def nice(value: Decimal) -> Fraction:
@@ -145,17 +147,90 @@ def _onset(
     return ratio, None
 
 
+def plan_tiers(factory: SimsFactory, step: int) -> Plan | None:
+    """Every reachable tier of the SLO in one scenario, so that promtool evaluates the rules
+    once over the longest tier's span rather than once per tier (it evaluates every rule of
+    the file at every step: the steps are the cost).
+
+    Errors at one ratio from t=0: each tier fires at the exact step its long window crosses
+    its threshold (checked absent the step before, present at it). Errors stop one step after
+    the last onset; each tier is shown cleared one short window later while its long window is
+    still above its threshold, so only its short window's condition can have cleared it.
+    Every check lists every alert of the name, so a tier firing early, late or not clearing
+    fails it. None when no ratio satisfies all of that (a tier per scenario then)."""
+    probe_slo = factory(Timeline.build([(1, 0, 1)], step))[0].slo
+    tiers = [(i, t) for i, t in enumerate(probe_slo.alerting.tiers) if t.threshold < 1]
+    if len(tiers) < 2:
+        return None
+    per_minute = Fraction(traffic(probe_slo))
+    for nudge in NUDGES:
+        ratio = max(fire_ratio(tier, nudge) for _, tier in tiers)
+        if all(ratio > Fraction(tier.threshold) for _, tier in tiers):
+            plan = _tiers_at(factory, tiers, ratio, per_minute, step)
+            if plan is not None:
+                return plan
+    return None
+
+
+def _tiers_at(
+    factory: SimsFactory,
+    tiers: list[tuple[int, BurnTier]],
+    ratio: Fraction,
+    per_minute: Fraction,
+    step: int,
+) -> Plan | None:
+    horizon = max(tier.long for _, tier in tiers) // 60 // step + 60 // step
+    probe = _Run(factory, ((horizon, ratio * per_minute, per_minute),), step)
+    fires = {}
+    for i, tier in tiers:
+        fire = _first(functools.partial(probe.target.firing, tier), 1, horizon)
+        if fire is None:
+            return None
+        fires[i] = fire
+    stop = max(fires.values()) + 1
+    shorts = {i: max(tier.short // 60 // step, 1) for i, tier in tiers}
+    run = _Run(
+        factory,
+        ((stop, ratio * per_minute, per_minute), (max(shorts.values()) + 2, 0, per_minute)),
+        step,
+    )
+    clears = {}
+    for i, tier in tiers:
+        at = _first(run.clear, stop + shorts[i], stop + shorts[i] + 1)
+        long_ratio = None if at is None else run.target.ratio(tier.long, at)
+        if (
+            at is None
+            or run.target.firing(tier, at)
+            or long_ratio is None
+            or long_ratio <= Fraction(tier.threshold)
+        ):
+            return None
+        clears[i] = at
+    onsets = {t for fire in fires.values() for t in (fire - 1, fire)}
+    if not all(run.clear(t) for t in onsets):
+        return None
+    end = max(clears.values())
+    expects = tuple(run.expect(t) for t in sorted(onsets | set(clears.values())))
+    segments = ((stop, ratio * per_minute, per_minute), (end - stop, 0, per_minute))
+    marks = tuple((i, fires[i], clears[i]) for i, _ in tiers)
+    return Plan("tiers", segments, step, ratio, expects, stop=stop, end=end, marks=marks)
+
+
 def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, ...]:
     """fires from a clean start, then clears; never fires at 0.9x with full windows.
 
     Errors start at t=0: a window younger than itself counts its missing time as good
     (seconds/W), so the ratio climbs exactly as after a clean long window, at no cost.
     """
+    return plan_fires(factory, tier_index, step) + plan_below(factory, tier_index, step)
+
+
+def plan_fires(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, ...]:
+    """One tier alone: fires from a clean start at the step predicted, then clears."""
     probe_slo = factory(Timeline.build([(1, 0, 1)], step))[0].slo
     tier = probe_slo.alerting.tiers[tier_index]
-    threshold = Decimal(tier.threshold)
     per_minute = Fraction(traffic(probe_slo))
-    long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
+    long_s, short_s = tier.long // 60 // step, tier.short // 60 // step
     plans = []
 
     above, fire = _onset(factory, tier, per_minute, long_s, step)
@@ -184,10 +259,18 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
         if after is not None:
             expects.append(run.expect(after))
         plans.append(Plan("fires", run.segments, step, above, tuple(expects), fire, stop, end))
+    return tuple(plans)
 
+
+def plan_below(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, ...]:
+    """One tier never fires at 0.9x its threshold with full windows (windows up to 6h)."""
+    probe_slo = factory(Timeline.build([(1, 0, 1)], step))[0].slo
+    tier = probe_slo.alerting.tiers[tier_index]
     if tier.long > BELOW_MAX_WINDOW:
-        return tuple(plans)
-    below = nice(threshold * BELOW)
+        return ()
+    per_minute = Fraction(traffic(probe_slo))
+    long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
+    below = nice(Decimal(tier.threshold) * BELOW)
     steady = long_s + short_s + base_s
     run = _Run(factory, ((steady + 2, below * per_minute, per_minute),), step)
     expects = []
@@ -199,8 +282,8 @@ def plan_tier(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, .
                 raise AssertionError(f"tier {tier_index}: fires below its threshold")
             expects.append(expect)
     if expects:
-        plans.append(Plan("below", run.segments, step, below, tuple(expects)))
-    return tuple(plans)
+        return (Plan("below", run.segments, step, below, tuple(expects)),)
+    return ()
 
 
 def plan_quiet(factory: SimsFactory, step: int = 1) -> Plan | None:
@@ -249,6 +332,16 @@ def shape(slo: SLO) -> SLO:
 
 def _solo(slo: SLO, interval: int) -> SimsFactory:
     return lambda timeline: [Simulation(slo, timeline, interval)]
+
+
+@functools.lru_cache(maxsize=4096)
+def solo_tiers_plan(shaped: SLO, step: int, interval: int) -> Plan | None:
+    return plan_tiers(_solo(shaped, interval), step)
+
+
+@functools.lru_cache(maxsize=4096)
+def solo_below_plans(shaped: SLO, tier_index: int, step: int, interval: int) -> tuple[Plan, ...]:
+    return plan_below(_solo(shaped, interval), tier_index, step)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,10 +10,12 @@ import copy
 import pickle
 import subprocess
 import textwrap
+import time
 
 import pytest
+import requests
 import yaml
-from support import ROOT, needs_amtool, slo, write_files
+from support import ROOT, needs_alertmanager, needs_amtool, servers, slo, write_files
 
 from compiler import compile_tree, load_tree, targets
 from compiler.checks import toolrun
@@ -617,3 +619,324 @@ def test_routing_spec_example_block_in_readme_compiles(tmp_path):
     specs = write_specs(tmp_path, textwrap.dedent(block))
     found = [d for d in diagnostics_of(specs) if " error " in d]
     assert not found, found
+
+
+# --- grouped SLOs: group_by and routes on group labels -------------------------------------------
+ORDERS = """\
+apiVersion: slo/v1
+service: orders
+team: payments
+slos:
+  - name: error-rate
+    objective: 99
+    by: [region]
+    indicator:
+      ratio:
+        errors: orders_total{code=~"5.."}
+        total: orders_total
+    alerting:
+      windows:
+        - {severity: page, long: 1h, short: 5m, budget: 2}
+        - {severity: ticket, long: 2h, short: 10m, budget: 5}
+  - name: latency
+    objective: 99
+    by: [endpoint, region]
+    indicator:
+      latency:
+        histogram: orders_duration_seconds
+        threshold: 1s
+    alerting:
+      windows:
+        - {severity: page, long: 1h, short: 5m, budget: 2}
+"""
+
+REGIONAL = """\
+teams:
+  payments:
+    ticket:
+      slack: {channel: '#payments'}
+    routes:
+      - match: {region: eu-west-1}
+        page:
+          pagerduty: {routing_key_file: /run/secrets/pd-payments-eu}
+        ticket:
+          slack: {channel: '#payments-eu'}
+      - match: {region: us-east-1, endpoint: /api/orders}
+        page:
+          pagerduty: {routing_key_file: /run/secrets/pd-orders-us}
+"""
+
+
+def grouped_specs(tmp_path, routing: str = ROUTING + REGIONAL):
+    return write_specs(tmp_path, routing, **{"orders.yaml": ORDERS})
+
+
+def test_grouped_slos_add_their_by_labels_to_group_by_so_groups_are_never_merged(tmp_path):
+    config = config_of(grouped_specs(tmp_path, ROUTING))
+    assert config["route"]["group_by"] == ["alertname", "service", "slo", "endpoint", "region"]
+    # The routing spec's own group_by first; a by label it already has is not repeated.
+    routing = ROUTING + "group_by: [alertname, region]\n"
+    config = config_of(grouped_specs(tmp_path, routing))
+    assert config["route"]["group_by"] == ["alertname", "region", "endpoint"]
+    # Merged into a base config: on the route that holds slo's alerts, the base's root untouched.
+    (tmp_path / "alertmanager-base.yml").write_text(BASE)
+    merged = config_of(
+        grouped_specs(
+            tmp_path,
+            ROUTING.replace(
+                "kind: Routing\n", "kind: Routing\nbase_config: ../alertmanager-base.yml\n"
+            ),
+        )
+    )
+    assert "group_by" not in merged["route"]
+    scoped = merged["route"]["routes"][0]
+    assert scoped["group_by"] == ["alertname", "service", "slo", "endpoint", "region"]
+
+
+def test_a_team_routes_group_labels_to_their_own_receivers_before_its_defaults(tmp_path):
+    config = config_of(grouped_specs(tmp_path))
+    by_severity = {r["matchers"][0]: r for r in config["route"]["routes"]}
+    page = by_severity['severity="page"']
+    # No page receiver of the team's own: its route keeps the severity's, with the regions below.
+    assert page["routes"] == [
+        {
+            "receiver": "slo-page",
+            "matchers": ['team="payments"'],
+            "routes": [
+                {
+                    "receiver": "slo-payments-page-region=eu-west-1",
+                    "matchers": ['region="eu-west-1"'],
+                },
+                {
+                    "receiver": "slo-payments-page-endpoint=/api/orders-region=us-east-1",
+                    "matchers": ['endpoint="/api/orders"', 'region="us-east-1"'],
+                },
+            ],
+        }
+    ]
+    assert by_severity['severity="ticket"']["routes"] == [
+        {
+            "receiver": "slo-payments-ticket",
+            "matchers": ['team="payments"'],
+            "routes": [
+                {
+                    "receiver": "slo-payments-ticket-region=eu-west-1",
+                    "matchers": ['region="eu-west-1"'],
+                }
+            ],
+        }
+    ]
+    assert "routes" not in by_severity['severity="info"']
+    receivers = {r["name"]: r for r in config["receivers"]}
+    assert receivers["slo-payments-page-region=eu-west-1"]["pagerduty_configs"] == [
+        {
+            "routing_key_file": "/run/secrets/pd-payments-eu",
+            "severity": "critical",
+            "send_resolved": True,
+        }
+    ]
+    assert receivers["slo-payments-ticket-region=eu-west-1"]["slack_configs"][0]["channel"] == (
+        "#payments-eu"
+    )
+
+
+def test_routing_tests_cover_grouped_alerts_with_and_without_a_routed_group(tmp_path):
+    artifacts = compile_tree(grouped_specs(tmp_path)).artifacts
+    cases = {
+        c["name"]: c
+        for c in yaml.safe_load(artifacts[conventions.ALERTMANAGER_ROUTE_TESTS])["cases"]
+    }
+    # With the group label of a route: the route's receiver, on a grouped SLO's alert.
+    eu = cases["payments page region=eu-west-1"]
+    assert eu["labels"]["slo"] == "error-rate" and eu["labels"]["region"] == "eu-west-1"
+    assert eu["receivers"] == ["slo-payments-page-region=eu-west-1"]
+    us = cases["payments page endpoint=/api/orders region=us-east-1"]
+    assert us["labels"]["slo"] == "latency"  # the SLO grouped by both labels
+    assert (us["labels"]["endpoint"], us["labels"]["region"]) == ("/api/orders", "us-east-1")
+    assert us["receivers"] == ["slo-payments-page-endpoint=/api/orders-region=us-east-1"]
+    assert cases["payments ticket region=eu-west-1"]["receivers"] == [
+        "slo-payments-ticket-region=eu-west-1"
+    ]
+    # A group no route names: the team's default, or the severity's.
+    page = cases["payments page"]
+    assert page["labels"]["slo"] == "latency" and page["receivers"] == ["slo-page"]
+    assert (page["labels"]["endpoint"], page["labels"]["region"]) == ("routing-test",) * 2
+    ticket = cases["payments ticket"]
+    assert ticket["labels"]["region"] == "routing-test"
+    assert ticket["receivers"] == ["slo-payments-ticket"]
+
+
+@needs_amtool
+def test_amtool_proves_the_grouped_routing_table_and_catches_a_lost_regional_route(tmp_path):
+    out = tmp_path / "out"
+    assert slo("compile", grouped_specs(tmp_path), "--out", out).exit_code == 0
+    check, table = toolrun.test_output(out, only={"alertmanager"})
+    assert check.ok and table.ok, table.output
+    assert "(10 cases)" in table.title  # 2 teams x 3 severities, 3 routes, 1 foreign
+    # The eu-west-1 pages reach the region's own receiver only through its route: without it,
+    # amtool sees them land on the default and the table fails.
+    config = out / conventions.ALERTMANAGER_CONFIG
+    text = config.read_text()
+    lost = text.replace('      - region="eu-west-1"\n', '      - region="eu-west-2"\n', 1)
+    assert lost != text
+    config.write_text(lost)
+    _, table = toolrun.test_output(out, only={"alertmanager"})
+    assert not table.ok
+    assert (
+        "payments page region=eu-west-1: expected slo-payments-page-region=eu-west-1, got slo-page"
+        in table.output
+    )
+
+
+ROUTE_CHECKS = [
+    (
+        "label no grouped SLO has",
+        REGIONAL.replace("{region: eu-west-1}", "{regoin: eu-west-1}"),
+        "regoin:",
+        "warning [routing/ungrouped-label] teams.payments.routes[0].match.regoin: no grouped SLO "
+        "of team 'payments' has 'regoin' under by (did you mean 'region'?); only an alert whose "
+        "own labels or expression carry it reaches this route",
+    ),
+    (
+        "a route without a severity",
+        REGIONAL.replace(
+            "        page:\n          pagerduty: {routing_key_file: /run/secrets/pd-orders-us}\n",
+            "",
+        ),
+        "{region: us-east-1",
+        "error [routing/label-route] teams.payments.routes[1]: names no severity: add the "
+        "receivers for page, ticket or info",
+    ),
+    (
+        "matching the team",
+        REGIONAL.replace("{region: eu-west-1}", "{team: payments}"),
+        "{team: payments}",
+        "error [routing/label-route] teams.payments.routes[0].match.team: the route is already "
+        "for team 'payments' and each severity it names; match on another label",
+    ),
+    (
+        "shadowed by an earlier route",
+        REGIONAL.replace(
+            "{region: us-east-1, endpoint: /api/orders}",
+            "{region: eu-west-1, endpoint: /api/orders}",
+        ),
+        "{region: eu-west-1, endpoint",
+        "error [routing/label-route] teams.payments.routes[1].match: routes[0] already takes "
+        "every page alert this route matches (the first route that matches wins): put the "
+        "narrower route first",
+    ),
+    (
+        "a value Alertmanager would have to escape",
+        REGIONAL.replace("{region: eu-west-1}", "{region: 'eu \"west\"'}"),
+        "{region: 'eu",
+        'error [schema/pattern] teams.payments.routes[0].match.region: "eu \\"west\\"" is not '
+        "valid: a label value of letters, digits and _ . : / @ + - (such as eu-west-1 or "
+        "/api/orders)",
+    ),
+    (
+        "an invalid label name",
+        REGIONAL.replace("{region: eu-west-1}", "{aws-region: eu-west-1}"),
+        "{aws-region",
+        "error [schema/label-name] teams.payments.routes[0].match.aws-region: label name "
+        "'aws-region' is not valid: use letters, digits and underscores, not starting with a "
+        "digit",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name,teams,needle,expected", ROUTE_CHECKS, ids=[c[0] for c in ROUTE_CHECKS]
+)
+def test_routes_on_labels_are_checked_with_file_line_and_column(
+    tmp_path, name, teams, needle, expected
+):
+    routing = ROUTING + teams
+    found = diagnostics_of(grouped_specs(tmp_path, routing))
+    line = line_of(routing, needle)
+    assert [d for d in found if d.endswith(expected)], found
+    (hit,) = [d for d in found if d.endswith(expected)]
+    assert hit.startswith(f"slo/routing.yaml:{line}:"), found
+
+
+def test_a_route_on_a_label_the_spec_sets_is_not_warned_about(tmp_path):
+    routing = ROUTING + REGIONAL.replace("{region: eu-west-1}", "{tier: gold}")
+    checkout = CHECKOUT.replace("team: payments\n", "team: payments\nlabels: {tier: gold}\n")
+    found = diagnostics_of(
+        write_specs(tmp_path, routing, **{"orders.yaml": ORDERS, "checkout.yaml": checkout})
+    )
+    assert found == []
+
+
+@pytest.mark.binaries
+@needs_alertmanager
+def test_alertmanager_keeps_each_region_of_a_grouped_slo_in_its_own_group(tmp_path):
+    """Alertmanager 0.25 groups an alert by the labels of group_by it has: each region of the
+    grouped SLO is its own group (and notification), routed to its region's receiver; an alert
+    without the label groups as it did before."""
+    out = tmp_path / "out"
+    assert slo("compile", grouped_specs(tmp_path), "--out", out).exit_code == 0
+    alert = {
+        "alertname": "ErrorBudgetBurn",
+        "objective_kind": "slo",
+        "service": "orders",
+        "slo": "error-rate",
+        "team": "payments",
+        "severity": "page",
+    }
+    alerts = [
+        {"labels": {**alert, "region": "eu-west-1", "long_window": "1h"}},
+        {"labels": {**alert, "region": "eu-west-1", "long_window": "6h"}},
+        {"labels": {**alert, "region": "us-east-1", "long_window": "1h"}},
+        {"labels": {**alert, "slo": "other", "long_window": "1h"}},
+    ]
+    with servers.alertmanager(
+        tmp_path / "alertmanager", (out / conventions.ALERTMANAGER_CONFIG).read_text()
+    ) as alertmanager:
+        posted = requests.post(f"{alertmanager.url}/api/v2/alerts", json=alerts, timeout=10)
+        assert posted.status_code == 200, posted.text
+        groups: list = []
+        for _ in range(50):  # alerts are dispatched asynchronously: at most 5 s
+            groups = requests.get(f"{alertmanager.url}/api/v2/alerts/groups", timeout=10).json()
+            if sum(len(g["alerts"]) for g in groups) == len(alerts):
+                break
+            time.sleep(0.1)
+    found = sorted(
+        (
+            g["labels"].get("region", "-"),
+            g["labels"]["slo"],
+            g["receiver"]["name"],
+            len(g["alerts"]),
+        )
+        for g in groups
+    )
+    assert found == [
+        ("-", "other", "slo-page", 1),
+        ("eu-west-1", "error-rate", "slo-payments-page-region=eu-west-1", 2),
+        ("us-east-1", "error-rate", "slo-page", 1),
+    ]
+
+
+def test_group_label_routes_example_in_readme_compiles_and_routes_as_it_says(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("#### Routes on group labels", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    fitness = ORDERS.replace(
+        "service: orders\nteam: payments", "service: fitness-api\nteam: fitness-platform"
+    )
+    specs = write_specs(tmp_path, ROUTING + block, **{"fitness.yaml": fitness})
+    assert diagnostics_of(specs) == []
+    artifacts = compile_tree(specs).artifacts
+    cases = yaml.safe_load(artifacts[conventions.ALERTMANAGER_ROUTE_TESTS])["cases"]
+    routed = {c["name"]: c["receivers"] for c in cases if c["name"].startswith("fitness-platform")}
+    assert routed == {
+        "fitness-platform page": ["slo-page"],
+        "fitness-platform page region=eu-west-1": ["slo-fitness-platform-page-region=eu-west-1"],
+        "fitness-platform page endpoint=/api/workouts region=us-east-1": [
+            "slo-fitness-platform-page-endpoint=/api/workouts-region=us-east-1"
+        ],
+        "fitness-platform ticket": ["slo-fitness-platform-ticket"],
+        "fitness-platform ticket region=eu-west-1": [
+            "slo-fitness-platform-ticket-region=eu-west-1"
+        ],
+        "fitness-platform info": ["slo-info"],
+    }

@@ -275,3 +275,14 @@ def test_report_renders_the_push_table_and_chart(push_results, tmp_path):
     pytest.importorskip("matplotlib")
     assert report.chart(None, None, tmp_path / "chart.png", push_data=push_results)
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_dashboard_size_measures_every_service_dashboard_and_the_overview(tmp_path):
+    out = tmp_path / "sizes.json"
+    run_script("dashboard_size.py", "--services", "3", "--json", str(out))
+    results = json.loads(out.read_text())
+    bench, examples = results["benchmark"], results["examples"]
+    assert (bench["services"], bench["dashboards"]) == (3, 3)
+    assert bench["min_bytes"] <= bench["avg_bytes"] <= bench["max_bytes"]
+    assert bench["total_bytes"] >= 3 * bench["min_bytes"] > 0 and bench["overview_bytes"] > 0
+    assert examples["dashboards"] >= 2 and examples["avg_bytes"] > 0

@@ -65,7 +65,20 @@ def overlaps(a: dict, b: dict) -> bool:
 
 
 # --- what Grafana requires ---------------------------------------------------------------------
+VARIABLE_USE = re.compile(r"\$\{?(\w+)")
+
+
+def variables_used(text: str) -> set[str]:
+    """Dashboard variables a query or title refers to (``$name``, ``${name}``), Grafana's own
+    (``$__all``, ``${__url_time_range}``, ``${__data.fields...}``) left out."""
+    return {name for name in VARIABLE_USE.findall(text) if not name.startswith("__")}
+
+
 def test_every_dashboard_is_one_grafana_accepts(compiled):
+    assert_grafana_accepts(compiled)
+
+
+def assert_grafana_accepts(compiled) -> None:
     boards = dashboards(compiled)
     assert conventions.OVERVIEW_DASHBOARD_FILE in boards
     uids = [b["uid"] for b in boards.values()]
@@ -87,14 +100,24 @@ def test_every_dashboard_is_one_grafana_accepts(compiled):
             assert (
                 pos["w"] >= 1 and pos["h"] >= 1 and pos["x"] >= 0 and pos["x"] + pos["w"] <= 24
             ), (path, panel["title"])
+            if "repeat" in panel:  # a repeated panel or row needs a variable to repeat over
+                assert panel["repeat"] in variables, (path, panel["title"])
+            assert variables_used(panel["title"]) <= set(variables), (path, panel["title"])
             if panel["type"] != "row":
                 assert panel["datasource"] == DATASOURCE_REF, (path, panel["title"])
                 assert panel["targets"], (path, panel["title"])
+                # a query without a datasource asks its panel's (no mixed datasources here)
                 assert all(
-                    t["datasource"] == DATASOURCE_REF and t["refId"] for t in panel["targets"]
+                    t.get("datasource", DATASOURCE_REF) == DATASOURCE_REF and t["refId"]
+                    for t in panel["targets"]
                 )
                 assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
-                levels = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                defaults = panel["fieldConfig"]["defaults"]
+                draws = defaults.get("custom", {}).get("thresholdsStyle", {}).get("mode", "off")
+                if panel["type"] == "stat" or draws != "off":
+                    # else Grafana's default levels (red above 80) would colour or be drawn
+                    assert "thresholds" in defaults, (path, panel["title"])
+                levels = defaults.get("thresholds", {"steps": [{"value": None}]})["steps"]
                 assert levels[0]["value"] is None, (path, panel["title"])  # the base colour
                 values = [step["value"] for step in levels[1:]]
                 assert values == sorted(values), (
@@ -107,6 +130,22 @@ def test_every_dashboard_is_one_grafana_accepts(compiled):
                 assert not overlaps(a["gridPos"], b["gridPos"]), (path, a["title"], b["title"])
         for expr in queries(board):
             promql_parser.parse(expr)  # raises on anything promql-parser cannot read
+            assert variables_used(expr) <= set(variables), (path, expr)
+
+
+def test_dashboards_hold_no_empty_or_default_fields(compiled):
+    """What Grafana fills in the same way when it is missing is left out (issue 18: a service
+    dashboard was ~70 KB, most of it defaults)."""
+    for path, board in dashboards(compiled).items():
+        for key in ("id", "version", "editable", "timepicker"):
+            assert key not in board, (path, key)
+        for panel in all_panels(board):
+            for key, value in panel.items():
+                assert value not in ([], {}, "", None), (path, panel["title"], key)
+            assert not {"hideTimeOverride", "transparent", "maxDataPoints"} & set(panel)
+            for target in panel.get("targets", []):
+                assert set(target) <= {"expr", "refId", "legendFormat", "format", "instant"}
+                assert target.get("format", "table") == "table" and target.get("instant", True)
 
 
 def test_service_dashboards_are_tagged_with_service_and_team(compiled):
@@ -159,22 +198,59 @@ def row_panels(board: dict, title_prefix: str) -> list[dict]:
     return panels
 
 
-def test_each_slo_has_its_stats_and_burn_rates_with_tier_thresholds(compiled):
+def test_the_service_table_shows_every_slo_of_the_service_worst_budget_first(compiled):
+    """One table replaces the four stat panels each SLO had: objective, SLI, budget remaining and
+    burn rate now, one row per SLO (a grouped SLO's worst group)."""
+    for service in compiled.model.services:
+        if not service.slos:
+            continue
+        board = service_board(compiled, service)
+        (table,) = [p for p in board["panels"] if p["title"] == "SLOs, worst error budget first"]
+        assert table["options"]["sortBy"] == [{"desc": False, "displayName": "Budget remaining"}]
+        exprs = {t["refId"]: t["expr"] for t in table["targets"]}
+        assert all(t["instant"] and t["format"] == "table" for t in table["targets"])
+        selector = f'{{service="{service.name}",slo=~"$slo"}}'
+        assert exprs == {
+            "A": f"max by (slo) (slo:objective:ratio{selector})",
+            "B": f"1 - max by (slo) (slo:sli_error:ratio_period{selector})",
+            "C": f"min by (slo) (slo:error_budget_remaining:ratio{selector})",
+            "D": f"max by (slo) (slo:burn_rate:current{selector})",
+        }
+        organize = next(t for t in table["transformations"] if t["id"] == "organize")
+        assert list(organize["options"]["renameByName"].values()) == [
+            "Objective",
+            "SLI over the period",
+            "Budget remaining",
+            "Burn rate now",
+        ]
+        budget = next(
+            o
+            for o in table["fieldConfig"]["overrides"]
+            if o["matcher"]["options"] == "Budget remaining"
+        )
+        levels = next(p for p in budget["properties"] if p["id"] == "thresholds")["value"]
+        assert [s["value"] for s in levels["steps"]] == [None, 0, 0.25]
+
+
+def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
     for service in compiled.model.services:
         board = service_board(compiled, service)
         for slo in service.slos:
             panels = row_panels(board, f"{slo.name}: ")
-            stats = [p for p in panels if p["type"] == "stat"]
-            assert [p["title"].split(" ")[0] for p in stats] == [
-                "Objective",
-                "SLI",
-                "Error",
-                "Burn",
+            titles = [p["title"] for p in panels]
+            assert titles[:3] == [
+                "SLI against the objective",
+                f"Error budget remaining over {format_duration(slo.period)}",
+                "Burn rate per alert window",
             ]
-            assert all(p["options"]["reduceOptions"]["calcs"] == ["lastNotNull"] for p in stats)
             for panel in panels:
                 for target in panel["targets"]:
                     assert f'slo="{slo.name}"' in target["expr"] and 'slo=~"$slo"' in target["expr"]
+            sli = panels[0]
+            assert [t["legendFormat"] for t in sli["targets"]][1:] == [
+                f"SLI over {format_duration(slo.period)}",
+                "objective",
+            ]
             burn = next(p for p in panels if p["title"] == "Burn rate per alert window")
             windows = {t["legendFormat"] for t in burn["targets"]}
             levels = {
@@ -186,7 +262,14 @@ def test_each_slo_has_its_stats_and_burn_rates_with_tier_thresholds(compiled):
                     tier,
                     levels,
                 )
-            budget = next(p for p in panels if p["title"].startswith("Error budget remaining over"))
+                assert f"above {conventions.number(tier.factor)}×" in burn["description"]
+            for target in burn["targets"]:  # the error ratio over the budget: the burn rate
+                assert target["expr"].endswith(f" / {conventions.number(slo.error_budget)}")
+            if slo.alerting.runbook_url:
+                assert burn["links"] == [
+                    {"targetBlank": True, "title": "Runbook", "url": slo.alerting.runbook_url}
+                ]
+            budget = panels[1]
             assert budget["timeFrom"] == format_duration(slo.period)
 
 
@@ -259,15 +342,176 @@ def test_overview_lists_every_slo_worst_budget_first_and_links_to_service_dashbo
     assert example.startswith(conventions.dashboard_link(None, "checkout", "availability"))
 
 
+# --- grouped SLOs ---------------------------------------------------------------------------------
+GROUPED = """\
+apiVersion: slo/v1
+service: shop
+team: web
+slos:
+  - name: availability
+    objective: 99.9
+    by: [region]
+    indicator:
+      ratio:
+        errors: http_requests_total{job="shop",code=~"5.."}
+        total: http_requests_total{job="shop"}
+    alerting:
+      runbook_url: https://runbooks.example.com/shop
+  - name: latency
+    objective: 99
+    by: [region, endpoint]
+    indicator:
+      latency:
+        histogram: http_request_duration_seconds{job="shop"}
+        threshold: 0.3
+  - name: checkout
+    objective: 99.5
+    indicator:
+      ratio:
+        errors: checkout_total{job="shop",result="failed"}
+        total: checkout_total{job="shop"}
+"""
+UNGROUPED = """\
+apiVersion: slo/v1
+service: web
+team: web
+slos:
+  - name: availability
+    objective: 99
+    indicator:
+      ratio:
+        errors: http_requests_total{job="web",code=~"5.."}
+        total: http_requests_total{job="web"}
+"""
+
+
+@pytest.fixture(scope="module")
+def grouped_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grouped")
+    (root / "shop.yaml").write_text(GROUPED)
+    (root / "web.yaml").write_text(UNGROUPED)
+    return root
+
+
+@pytest.fixture(scope="module")
+def grouped(grouped_tree):
+    return compile_tree(grouped_tree)
+
+
+def test_dashboards_of_grouped_slos_are_ones_grafana_accepts(grouped):
+    assert_grafana_accepts(grouped)
+    assert any(slo.by for service in grouped.model.services for slo in service.slos)
+
+
+def test_a_variable_per_by_label_lists_the_groups_all_selected(grouped):
+    boards = dashboards(grouped)
+    shop = {v["name"]: v for v in boards["grafana/dashboards/shop.json"]["templating"]["list"]}
+    assert list(shop) == ["datasource", "slo", "region", "endpoint"]  # as the spec names them
+    series = '{service="shop",slo=~"availability|latency"}'
+    assert shop["region"]["query"] == f"label_values(slo:sli_error:ratio_period{series}, region)"
+    assert shop["endpoint"]["query"] == (
+        'label_values(slo:sli_error:ratio_period{service="shop",slo="latency"}, endpoint)'
+    )
+    for name in ("region", "endpoint"):
+        variable = shop[name]
+        assert variable["type"] == "query" and variable["datasource"] == DATASOURCE_REF
+        assert variable["definition"] == variable["query"] and variable["refresh"] == 2
+        assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*"
+        assert variable["current"] == {"text": ["All"], "value": ["$__all"]}
+    web = boards["grafana/dashboards/web.json"]["templating"]["list"]
+    assert [v["name"] for v in web] == ["datasource", "slo"]  # no groups, no group variables
+
+
+def test_grouped_slo_panels_show_every_group(grouped):
+    board = dashboards(grouped)["grafana/dashboards/shop.json"]
+    groups = {"availability": ["region"], "latency": ["region", "endpoint"], "checkout": []}
+    for slo, labels in groups.items():
+        panels = row_panels(board, f"{slo}: ")
+        tables = [p for p in panels if p["title"] == "Error budget per group, worst first"]
+        matchers = [f'{label}=~"${label}"' for label in labels]
+        legend = " ".join("{{" + label + "}}" for label in labels)
+        for panel in panels:
+            for target in panel["targets"]:
+                if target["expr"].startswith("slo:objective:ratio"):
+                    continue  # one objective for every group: no group labels
+                assert all(m in target["expr"] for m in matchers), target["expr"]
+                if panel["type"] == "timeseries":
+                    assert target["legendFormat"].startswith(legend), target
+        if not labels:
+            assert not tables and "per " not in board_row_title(board, slo)
+            exprs = [t["expr"].replace('slo=~"$slo"', "") for p in panels for t in p["targets"]]
+            assert not any('=~"$' in e for e in exprs)  # no other variable narrows it
+            continue
+        assert board_row_title(board, slo).endswith(f", per {', '.join(labels)}")
+        (table,) = tables
+        by = ", ".join(labels)
+        exprs = [t["expr"] for t in table["targets"]]
+        assert [e.split(" (slo:")[0] for e in exprs] == [
+            f"1 - max by ({by})",
+            f"max by ({by})",
+            f"max by ({by})",
+        ]
+        assert [e.split("(", 2)[2].split("{")[0] for e in exprs] == [
+            "slo:sli_error:ratio_period",
+            "slo:error_budget_remaining:ratio",
+            "slo:burn_rate:current",
+        ]
+        assert table["options"]["sortBy"] == [{"desc": False, "displayName": "Budget remaining"}]
+        organize = next(t for t in table["transformations"] if t["id"] == "organize")["options"]
+        assert [k for k, _ in sorted(organize["indexByName"].items(), key=lambda kv: kv[1])][
+            : len(labels)
+        ] == labels
+    latency = next(p for p in row_panels(board, "latency: ") if p["title"] == "Latency percentiles")
+    for target in latency["targets"]:
+        assert (
+            "sum by (le, region, endpoint) (rate(http_request_duration_seconds_bucket{"
+            in (target["expr"])
+        )
+        assert 'job="shop",region=~"$region",endpoint=~"$endpoint"}[5m]' in target["expr"]
+
+
+def board_row_title(board: dict, slo: str) -> str:
+    return next(
+        p["title"]
+        for p in board["panels"]
+        if p["type"] == "row" and p["title"].startswith(f"{slo}: ")
+    )
+
+
+def test_the_overview_shows_the_worst_groups_and_each_slo_by_its_worst_group(grouped, compiled):
+    board = dashboards(grouped)[conventions.OVERVIEW_DASHBOARD_FILE]
+    slos, worst = board["panels"][:2]
+    assert worst["title"] == "Worst 10 groups of grouped SLOs"
+    (target,) = worst["targets"]
+    assert target["expr"] == (
+        'bottomk(10, slo:error_budget_remaining:ratio{service="shop",slo=~"availability|latency"})'
+    )
+    assert target["instant"] and target["format"] == "table"
+    assert worst["options"]["sortBy"] == [{"desc": False, "displayName": "Budget remaining"}]
+    organize = worst["transformations"][0]["options"]
+    assert organize["indexByName"] == {
+        "service": 0,
+        "slo": 1,
+        "region": 2,
+        "endpoint": 3,
+        "Value": 4,
+    }
+    # a sum over groups of ratios means nothing: each SLO shows its worst group
+    assert [t["expr"].split(" by ")[0] for t in slos["targets"]] == ["max", "1 - max", "min", "max"]
+    other = dashboards(compiled)[conventions.OVERVIEW_DASHBOARD_FILE]
+    has_groups = any(slo.by for service in compiled.model.services for slo in service.slos)
+    assert any(p["title"].startswith("Worst ") for p in other["panels"]) == has_groups
+
+
 # --- real Prometheus parser ----------------------------------------------------------------------
 @needs_promtool
-def test_every_dashboard_query_passes_promtool(tmp_path):
+def test_every_dashboard_query_passes_promtool(tmp_path, grouped_tree):
     """promtool parses each query as a recording rule would be: the real Prometheus parser, not
     ours."""
     exprs = sorted(
         {
             e
-            for case in SPEC_TREES
+            for case in [*SPEC_TREES, grouped_tree]
             for board in dashboards(compile_tree(case)).values()
             for e in queries(board)
         }
@@ -332,4 +576,14 @@ def test_a_service_named_overview_is_refused(tmp_path):
     assert [d.render() for d in caught.value.diagnostics] == [
         "overview.yaml: error [grafana/reserved-name] service: 'overview' would replace the "
         "overview dashboard (grafana/dashboards/overview.json); choose another service name"
+    ]
+
+
+def test_a_by_label_named_like_another_variable_gets_a_variable_of_its_own():
+    from compiler.targets.grafana.queries import group_variable
+
+    assert [group_variable(label) for label in ("region", "datasource", "__meta")] == [
+        "region",
+        "by_datasource",
+        "by___meta",
     ]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from support import (
     IMPORT_FORMATS,
     IMPORTS,
@@ -27,6 +28,7 @@ from support import (
 from compiler import compile_tree
 from compiler.importers import Options, import_specs
 from compiler.importers.common import valid_name
+from compiler.pipeline import load_sources
 from compiler.pipeline.output import read_tree
 
 
@@ -295,3 +297,68 @@ def test_a_catalog_without_tiers_of_the_enabled_severity_imports_an_slo_without_
     )
     text = result.files["checkout.yaml"]
     assert "page: false" in text and "ticket: false" in text and "windows" not in text
+
+
+# --- Pyrra grouping -> by ------------------------------------------------------------------------
+GROUPED_PYRRA = """\
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata:
+  name: api-errors
+  labels:
+    pyrra.dev/team: api
+    pyrra.dev/region: eu
+spec:
+  target: "99.5"
+  window: 28d
+  indicator:
+    ratio:
+      errors: {metric: 'http_requests_total{job="api",code=~"5.."}'}
+      total: {metric: 'http_requests_total{job="api"}'}
+      grouping: [region, handler, slo, handler, 1bad]
+"""
+
+
+def test_pyrra_grouping_becomes_by_and_what_slo_cannot_group_by_is_a_warning():
+    result = import_specs("pyrra", [("api.yaml", GROUPED_PYRRA.encode())])
+    assert result.ok, rendered(result.diagnostics)
+    spec = yaml.safe_load(result.files["api-errors.yaml"])
+    (slo_spec,) = spec["slos"]
+    assert slo_spec["by"] == ["region", "handler"]  # once each, in Pyrra's order
+    # The fixed pyrra.dev/region label would clash with the group label: each group has its own.
+    assert "labels" not in slo_spec
+    assert rendered(result.diagnostics).splitlines() == [
+        "api.yaml:7:5: warning [import/dropped] metadata.labels.pyrra.dev/region: the SLO is "
+        "grouped by 'region': each group keeps its own value, so this fixed one is not set",
+        "api.yaml:15:35: warning [import/dropped] spec.indicator.ratio.grouping[2]: slo sets "
+        "'slo' on every series of an SLO, so it cannot group by it: each group sums the series "
+        "of every 'slo'",
+        "api.yaml:15:49: warning [import/dropped] spec.indicator.ratio.grouping[4]: '1bad' is "
+        "not a label name; not grouped by",
+    ]
+    model, diagnostics = load_sources(
+        [(f"slo/{name}", text) for name, text in result.files.items()]
+    )
+    assert model is not None, rendered(diagnostics)
+    assert model.services[0].slos[0].by == ("region", "handler")
+
+
+def test_pyrra_without_grouping_imports_no_by():
+    ungrouped = GROUPED_PYRRA.replace("      grouping: [region, handler, slo, handler, 1bad]\n", "")
+    result = import_specs("pyrra", [("api.yaml", ungrouped.encode())])
+    assert result.ok and "by:" not in result.files["api-errors.yaml"]
+    assert "region: eu" in result.files["api-errors.yaml"]
+
+
+def test_a_failed_import_warns_about_no_spec_it_did_not_write():
+    grouped = GROUPED_PYRRA.replace(
+        "grouping: [region, handler, slo, handler, 1bad]", "grouping: [pod]"
+    )
+    result = import_specs(
+        "pyrra", [("api.yaml", grouped.encode()), ("x.yaml", b"apiVersion: v1\nkind: ConfigMap\n")]
+    )
+    assert not result.ok and result.files == {}
+    assert [d.position.file for d in result.diagnostics] == ["x.yaml"]
+    # The same source alone imports, with the loader's warning about the spec it writes.
+    alone = import_specs("pyrra", [("api.yaml", grouped.encode())])
+    assert alone.ok and "slo/api-errors.yaml" in rendered(alone.diagnostics)

@@ -252,3 +252,63 @@ def test_sloth_getting_started_imported_passes_its_generated_unit_tests(tmp_path
             "promtool test rules", [toolrun.tool("promtool"), "test", "rules", str(test_file)]
         )
         assert run.ok, run.output
+
+
+# --- grouping ------------------------------------------------------------------------------------
+def pyrra_anchors() -> list[Path]:
+    if not ANCHORS.is_dir():
+        return []
+    return sorted((ANCHORS / "pyrra").glob("*.slo.yaml")) + sorted(
+        (ANCHORS / "pyrra" / "upstream-examples").glob("*.yaml")
+    )
+
+
+def pyrra_grouping(path: Path) -> list[str]:
+    """The `grouping` of a Pyrra example's indicator, whichever kind it is."""
+    indicator = yaml.safe_load(path.read_text())["spec"]["indicator"]
+    (kind,) = indicator.values()
+    return kind.get("grouping", [])
+
+
+@needs_anchors
+@pytest.mark.parametrize("path", pyrra_anchors(), ids=lambda p: p.name)
+def test_pyrra_grouping_round_trips_into_by_and_the_compiled_slos(tmp_path, path):
+    """Pyrra's `grouping` (an SLO per value of its labels) is `by` in the imported spec and the
+    model built from it; a label slo sets itself (`service`) is dropped with a warning at its
+    place in the example, and nothing else is said about grouping."""
+    result = imported("pyrra", [path])
+    assert result.ok, rendered(result.diagnostics)
+    grouping = pyrra_grouping(path)
+    kept = [label for label in grouping if label != "service"]
+    (text,) = result.files.values()
+    (slo_spec,) = yaml.safe_load(text)["slos"]
+    assert slo_spec.get("by", []) == kept
+    model = compile_tree(write_files(tmp_path / "slo", result.files)).model
+    assert [slo.by for service in model.services for slo in service.slos] == [tuple(kept)]
+    messages = [d.render() for d in result.diagnostics if "grouping" in d.render()]
+    if "service" in grouping:
+        i = grouping.index("service")
+        lines = path.read_text().splitlines()
+        line = next(n for n, t in enumerate(lines, 1) if t.strip() == "- service")
+        assert messages == [
+            f"{path.name}:{line}:{lines[line - 1].index('service') + 1}: warning [import/dropped] "
+            f"spec.indicator.latencyNative.grouping[{i}]: slo sets 'service' on every series of "
+            "an SLO, so it cannot group by it: each group sums the series of every 'service'"
+        ]
+    else:
+        assert messages == []
+
+
+@needs_anchors
+def test_the_anchors_have_grouped_pyrra_slos_and_sloth_and_openslo_ones_stay_ungrouped():
+    """Three upstream Pyrra examples group (per handler, per probe target, per service and
+    method). Sloth and OpenSLO have no grouping: what they select by a label stays a selector."""
+    grouped = [p.name for p in pyrra_anchors() if pyrra_grouping(p)]
+    assert len(grouped) == 3, grouped
+    for case, source, files, options in cases():
+        if source == "pyrra":
+            continue
+        result = imported(source, files, options)
+        for name, text in result.files.items():
+            for slo_spec in yaml.safe_load(text).get("slos") or []:
+                assert "by" not in slo_spec, (case, name)

@@ -22,6 +22,7 @@ from compiler.core.model import (
     BaseConfig,
     Dependency,
     Email,
+    LabelRoute,
     Notify,
     ObjectiveRef,
     PagerDuty,
@@ -59,10 +60,33 @@ EMAIL_SETTINGS = (
 
 @dataclass(frozen=True)
 class ServiceNames:
-    """What routing needs to know of a service spec: its team and the names of its objectives."""
+    """What routing needs to know of a service spec: its team, the names of its objectives and
+    the labels its alerts carry besides slo's own."""
 
     team: str
     objectives: tuple[str, ...]
+    group_labels: tuple[str, ...] = ()  # the `by` labels of its grouped SLOs
+    fixed_labels: tuple[str, ...] = ()  # labels its spec sets on the service, SLOs, thresholds
+
+    @classmethod
+    def of(cls, data: dict) -> ServiceNames:
+        """From a schema-valid Service document."""
+        slos, thresholds = data.get("slos", []), data.get("thresholds", [])
+        fixed = set(data.get("labels") or {})
+        for slo in slos:
+            alerting = slo.get("alerting") or {}
+            fixed.update(slo.get("labels") or {}, alerting.get("labels") or {})
+            for severity in ("page", "ticket"):
+                if isinstance(alerting.get(severity), dict):
+                    fixed.update(alerting[severity].get("labels") or {})
+        for threshold in thresholds:
+            fixed.update(threshold.get("labels") or {})
+        return cls(
+            data["team"],
+            tuple(o["name"] for o in [*slos, *thresholds]),
+            tuple(sorted({label for slo in slos for label in slo.get("by", ())})),
+            tuple(sorted(fixed)),
+        )
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -144,7 +168,7 @@ class RoutingBuilder(DocumentBuilder):
             self.policy(severity, data["severities"][severity], ("severities", severity), intervals)
             for severity in conventions.SEVERITIES
         )
-        teams = self.teams(data.get("teams") or {})
+        teams, label_routes = self.teams(data.get("teams") or {})
         dependencies = self.dependencies(data.get("dependencies") or [])
         if any(d.severity >= Severity.ERROR for d in self.diagnostics):
             return None
@@ -155,6 +179,7 @@ class RoutingBuilder(DocumentBuilder):
             fallback=data.get("fallback", DEFAULT_FALLBACK),
             globals=tuple(globals_.items()),
             teams=teams,
+            label_routes=label_routes,
             time_intervals=intervals,
             dependencies=dependencies,
             dependency_equal=tuple(data.get("dependency_equal", ())),
@@ -235,9 +260,10 @@ class RoutingBuilder(DocumentBuilder):
             email = Email(e["to"], settings, e.get("send_resolved", True))
         return Notify(pagerduty, slack, email)
 
-    def teams(self, raw: dict) -> tuple[TeamNotify, ...]:
+    def teams(self, raw: dict) -> tuple[tuple[TeamNotify, ...], tuple[LabelRoute, ...]]:
         owners = {names.team for names in self.services.values()}
         found = []
+        routes = []
         for team, overrides in sorted(raw.items()):
             if team not in owners:
                 self.fail(
@@ -256,7 +282,76 @@ class RoutingBuilder(DocumentBuilder):
                             self.notify(overrides[severity], ("teams", team, severity)),
                         )
                     )
-        return tuple(found)
+            routes += self.label_routes(team, overrides.get("routes", []))
+        return tuple(found), tuple(routes)
+
+    def label_routes(self, team: str, raw: list) -> list[LabelRoute]:
+        """A team's routes on label values: each names a severity; a label that no alert of the
+        team is known to carry is a warning; a route an earlier one always catches, an error."""
+        services = [names for names in self.services.values() if names.team == team]
+        grouped = {label for names in services for label in names.group_labels}
+        fixed = {label for names in services for label in names.fixed_labels}
+        found: list[LabelRoute] = []
+        for i, route in enumerate(raw):
+            path = ("teams", team, "routes", i)
+            match = tuple(sorted(route["match"].items()))
+            for label, _ in match:
+                self.route_label(team, label, path + ("match", label), grouped, fixed)
+            severities = [s for s in conventions.SEVERITIES if s in route]
+            if not severities:
+                self.fail(
+                    path,
+                    "routing/label-route",
+                    "names no severity: add the receivers for page, ticket or info",
+                )
+            for severity in severities:
+                earlier = next(
+                    (
+                        j
+                        for j, r in enumerate(raw[:i])
+                        if severity in r and set(r["match"].items()) <= set(match)
+                    ),
+                    None,
+                )
+                if earlier is not None:
+                    self.fail(
+                        path + ("match",),
+                        "routing/label-route",
+                        f"routes[{earlier}] already takes every {severity} alert this route "
+                        "matches (the first route that matches wins): put the narrower route first",
+                    )
+                    continue
+                notify = self.notify(route[severity], path + (severity,))
+                found.append(LabelRoute(team, severity, match, notify))
+        return found
+
+    def route_label(
+        self, team: str, label: str, path: tuple, grouped: set[str], fixed: set[str]
+    ) -> None:
+        if label in (conventions.TEAM, conventions.SEVERITY):
+            self.fail(
+                path,
+                "routing/label-route",
+                f"the route is already for team '{team}' and each severity it names; match on "
+                "another label",
+                key=True,
+            )
+        elif label not in grouped | fixed | conventions.RESERVED_LABELS:
+            close = difflib.get_close_matches(label, sorted(grouped | fixed), n=1)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"its group labels: {', '.join(sorted(grouped)) or 'none'}"
+            )
+            self.diagnostics.append(
+                warning(
+                    self.doc.key_at(path),
+                    "routing/ungrouped-label",
+                    f"{field_path(path)}: no grouped SLO of team '{team}' has '{label}' under by "
+                    f"({hint}); only an alert whose own labels or expression carry it reaches "
+                    "this route",
+                )
+            )
 
     def time_intervals(self, raw: dict) -> tuple[TimeInterval, ...]:
         found = []

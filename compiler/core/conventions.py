@@ -235,6 +235,7 @@ RECEIVER_PREFIX = "slo-"  # receivers slo adds to a base config; a base must not
 # Labels of routing-table cases with no alert of their own in the specs (routing-tests.yml)
 ROUTE_TEST_ALERT = "RoutingTest"  # a team has no alert of that severity
 ROUTE_TEST_OBJECTIVE = "routing-test"
+ROUTE_TEST_GROUP_VALUE = "routing-test"  # a grouped SLO's group that no route on labels matches
 ROUTE_TEST_FOREIGN_ALERT = (
     "NotFromSlo"  # an alert slo did not generate: standalone, it reaches the fallback
 )
@@ -245,10 +246,20 @@ def receiver(severity: str, team: str | None = None) -> str:
     return f"{RECEIVER_PREFIX}{team}-{severity}" if team else f"{RECEIVER_PREFIX}{severity}"
 
 
+def label_route_receiver(severity: str, team: str, match: Iterable[tuple[str, str]]) -> str:
+    """slo-<team>-<severity>-<label>=<value>[-<label>=<value>...] for a team's route on labels.
+
+    Label names hold no hyphen and values no '=' (nor ','), so no two routes share a name and
+    none is a team's or a severity's receiver, which hold no '='."""
+    labels = "-".join(f"{label}={value}" for label, value in sorted(match))
+    return f"{receiver(severity, team)}-{labels}"
+
+
 def matcher(label: str, values: str | Iterable[str]) -> str:
     """An Alertmanager matcher in the quoted form 0.25 and the UTF-8 parser of 0.27+ both read.
 
-    Values are our names (lowercase letters, digits, hyphens), so no escaping is needed.
+    Values are our names (lowercase letters, digits, hyphens) or label values the routing
+    schema keeps to letters, digits and ``_.:/@+-``, so no escaping is needed.
     """
     values = list(values) if not isinstance(values, str) else [values]
     if len(values) == 1:

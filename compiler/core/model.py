@@ -227,6 +227,17 @@ class TeamNotify:
 
 
 @dataclass(frozen=True)
+class LabelRoute:
+    """A team's alerts of one severity that carry every label value of ``match`` (say, a grouped
+    SLO's ``region="eu-west-1"``) go to their own receiver instead of the team's default."""
+
+    team: str
+    severity: str
+    match: tuple[tuple[str, str], ...]  # (label, value), sorted by label
+    notify: Notify
+
+
+@dataclass(frozen=True)
 class TimeRange:
     times: tuple[tuple[str, str], ...] = ()  # (start "09:00", end "17:00")
     weekdays: tuple[str, ...] = ()
@@ -284,6 +295,8 @@ class Routing:
     fallback: str  # severity whose receiver gets alerts that no generated route matches
     globals: tuple[tuple[str, str | bool], ...] = ()  # Alertmanager `global:` keys, as written
     teams: tuple[TeamNotify, ...] = ()  # sorted by team, then severity
+    # Sorted by team, then as written (the first that matches wins), then severity.
+    label_routes: tuple[LabelRoute, ...] = ()
     time_intervals: tuple[TimeInterval, ...] = ()
     dependencies: tuple[Dependency, ...] = ()
     dependency_equal: tuple[str, ...] = ()

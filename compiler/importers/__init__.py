@@ -85,4 +85,14 @@ def import_specs(
     # The written specs must load with zero errors; a failure here is a bug in an importer.
     _, loaded = load_sources([(f"{out_name}/{name}", text) for name, text in files.items()])
     result = ImportResult(files, sorted(diagnostics + loaded, key=Diagnostic.sort_key))
-    return result if result.ok else replace(result, files={})
+    if result.ok:
+        return result
+    # Nothing is written: a warning about a spec it would have written (a group label that is
+    # usually unbounded, ...) would point at a file that does not exist.
+    unwritten = {f"{out_name}/{name}" for name in files}
+    kept = [
+        d
+        for d in result.diagnostics
+        if d.position.file not in unwritten or d.severity >= Severity.ERROR
+    ]
+    return replace(result, files={}, diagnostics=kept)

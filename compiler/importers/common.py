@@ -178,6 +178,10 @@ def _entries(node: Node | None, prefix: str) -> list[tuple[str, Node]]:
     return [(key[len(prefix) :], node[key]) for key in sorted(node.value) if key.startswith(prefix)]
 
 
+def is_label_name(value: object) -> bool:
+    return isinstance(value, str) and bool(_LABEL_NAME.match(value))
+
+
 def labels(
     report: Report, node: Node | None, skip: tuple[str, ...] = (), prefix: str = ""
 ) -> dict[str, str]:

@@ -37,7 +37,7 @@ class Objective:
         return {"name": self.name, **{k: body[k] for k in order if k in body}}
 
 
-SLO_ORDER = ("objective", "period", "description", "labels", "indicator", "alerting")
+SLO_ORDER = ("objective", "period", "description", "labels", "by", "indicator", "alerting")
 THRESHOLD_ORDER = (
     "description",
     "expr",

@@ -27,6 +27,7 @@ KIND = "ServiceLevelObjective"
 PREFIX = "pyrra.dev/"
 SEVERITIES = {"critical": "page", "warning": "ticket", "info": "info"}
 # Pyrra's default severity per tier (fast, medium, slow, long-term) and for absent alerts.
+MAX_GROUP_LABELS = 10  # the most labels slo/v1 groups an SLO by
 TIER_DEFAULTS = {
     "fastBurn": "critical",
     "mediumBurn": "critical",
@@ -78,6 +79,15 @@ def service(obj: Node, report: Report) -> ServiceDraft:
     slo_labels = common.labels(
         report, metadata.pick("labels"), skip=("team",) if team else (), prefix=PREFIX
     )
+    for label in [label for label in body.get("by", ()) if label in slo_labels]:
+        report.warn(
+            metadata["labels"][PREFIX + label],
+            "import/dropped",
+            f"the SLO is grouped by '{label}': each group keeps its own value, so this fixed "
+            "one is not set",
+            key=True,
+        )
+        del slo_labels[label]
     if slo_labels:
         body["labels"] = slo_labels
     alerting, absent_severity = alerts(spec, report)
@@ -150,10 +160,12 @@ def objective(spec: Node, report: Report) -> tuple[dict[str, Any], list[str]] | 
         report.warn(spec, "import/unsupported", "no indicator; SLO not imported")
     if target is None or window is None or converted is None:
         return None
-    indicator, absent_selectors = converted
+    indicator, absent_selectors, by = converted
     body: dict[str, Any] = {"objective": target, "period": format_duration(window)}
     if spec.get("description"):
         body["description"] = str(spec.get("description")).strip()
+    if by:
+        body["by"] = by
     body["indicator"] = indicator
     return body, absent_selectors
 
@@ -171,23 +183,53 @@ def _selector(node: Node, report: Report) -> Selector | None:
     return selector
 
 
-def _grouping(node: Node, report: Report) -> None:
-    if node.get("grouping"):
-        report.warn(
-            node["grouping"],
-            "import/dropped",
-            f"grouping by ({', '.join(map(str, node.get('grouping')))}) dropped: "
-            "slo computes one SLI over every selected series",
-        )
+def grouping(node: Node, report: Report) -> list[str]:
+    """Pyrra's ``grouping`` (an SLO per combination of these labels' values) as slo's ``by``:
+    the labels slo can group by, each dropped one a warning."""
+    if not node.has("grouping") or not node.get("grouping"):
+        return []
+    if not isinstance(node.get("grouping"), list):
+        report.warn(node["grouping"], "import/dropped", "grouping must be a list of label names")
+        return []
+    found: list[str] = []
+    for item in node.elements("grouping"):
+        label = item.value
+        if not common.is_label_name(label):
+            report.warn(item, "import/dropped", f"{label!r} is not a label name; not grouped by")
+        elif label in conventions.GROUP_RESERVED_LABELS or label.startswith("__"):
+            report.warn(
+                item,
+                "import/dropped",
+                f"slo sets '{label}' on every series of an SLO, so it cannot group by it: "
+                f"each group sums the series of every '{label}'",
+            )
+        elif label in found:
+            continue
+        elif len(found) == MAX_GROUP_LABELS:
+            report.warn(item, "import/dropped", f"slo groups by at most {MAX_GROUP_LABELS} labels")
+        else:
+            found.append(label)
+    return found
 
 
-def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
-    """(slo/v1 indicator, the selectors Pyrra's absent alerts watch)."""
+def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str], list[str]] | None:
+    """(slo/v1 indicator, the selectors Pyrra's absent alerts watch, the labels it groups by)."""
+    kinds = ("ratio", "latency", "latencyNative", "bool_gauge")
+    chosen = node.pick(*kinds)
+    by = grouping(chosen, report) if chosen is not None else []
+    converted = _indicator(node, report, by)
+    return None if converted is None else (*converted, by)
+
+
+def _indicator(
+    node: Node, report: Report, by: list[str]
+) -> tuple[dict[str, Any], list[str]] | None:
+    """(slo/v1 indicator, the selectors Pyrra's absent alerts watch); an expression keeps the
+    ``by`` labels."""
     ratio, latency, native, gauge = (
         node.pick(k) for k in ("ratio", "latency", "latencyNative", "bool_gauge")
     )
     if ratio is not None:
-        _grouping(ratio, report)
         errors, total = _metrics(ratio, ("errors", "total"), report)
         if errors is None or total is None:
             return None
@@ -199,7 +241,6 @@ def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
             }
         }, _texts(watched)
     if latency is not None:
-        _grouping(latency, report)
         success, total = _metrics(latency, ("success", "total"), report)
         if success is None or total is None:
             return None
@@ -221,7 +262,6 @@ def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
             }
         return indicator, _texts([total, success])
     if native is not None:
-        _grouping(native, report)
         (total,) = _metrics(native, ("total",), report)
         seconds = _seconds_decimal(str(native.get("latency", "")))
         if seconds is None:
@@ -230,7 +270,8 @@ def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
             )
         if total is None or seconds is None:
             return None
-        rates = f"sum(rate({queries.selector_text(total)}[$window]))"
+        summed = f"sum by ({', '.join(by)}) " if by else "sum"
+        rates = f"{summed}(rate({queries.selector_text(total)}[$window]))"
         count = f"histogram_count({rates})"
         # Pyrra generates no absent alert for native histograms either.
         return {
@@ -240,7 +281,6 @@ def sli(node: Node, report: Report) -> tuple[dict[str, Any], list[str]] | None:
             }
         }, []
     if gauge is not None:
-        _grouping(gauge, report)
         if not gauge.has("metric"):
             report.warn(gauge, "import/unsupported", "needs a metric; SLO not imported")
             return None

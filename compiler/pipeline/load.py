@@ -91,7 +91,6 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
         if kind == "Routing":
             loaded.routings.append(doc)
             continue
-        objectives = [o["name"] for key in ("slos", "thresholds") for o in doc.data.get(key, [])]
         builder = ServiceBuilder(doc, name)
         service = builder.build()
         loaded.services.append(
@@ -99,7 +98,7 @@ def load_file(name: str, raw: bytes) -> LoadedFile:
                 doc.data["service"],
                 service,
                 doc.at(("service",)),
-                ServiceNames(doc.data["team"], tuple(objectives)),
+                ServiceNames.of(doc.data),
                 builder.diagnostics,
             )
         )

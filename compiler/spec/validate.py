@@ -236,7 +236,7 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
         )
     if "propertyNames" in e.schema_path:
         key = str(e.instance)
-        what = "label name" if path and path[-1] in ("labels", "annotations") else "key"
+        what = "label name" if path and path[-1] in ("labels", "annotations", "match") else "key"
         rule = "letters, digits and underscores, not starting with a digit"
         return error(
             doc.key_at(path + (key,)),

@@ -5,8 +5,13 @@ Standalone, the generated tree routes every alert by its ``severity`` label:
     route: receiver = the fallback severity's receiver (alerts with no known severity)
     ├── severity="page"    -> slo-page        timing of the page tier
     │   └── team="x"       -> slo-x-page      a team's own receiver
+    │       └── region="eu" -> slo-x-page-region=eu   a team's route on a (group) label
     ├── severity="ticket"  -> slo-ticket
     └── severity="info"    -> slo-info
+
+The root groups by the Routing spec's ``group_by`` and every ``by`` label of a grouped SLO, so
+one group's page (region="eu") is never merged into another's. Alertmanager groups an alert by
+the labels of ``group_by`` it has: alerts without a group label are grouped as before.
 
 Merged into a base config, the same severity routes hang under one route matching
 ``objective_kind`` (which only alerts compiled by slo carry), placed first among the base's
@@ -23,6 +28,7 @@ from typing import Any
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import (
+    SLO,
     BaseConfig,
     Model,
     Notify,
@@ -90,6 +96,13 @@ def receivers(routing: Routing) -> list[dict]:
         {"name": names.receiver(t.severity, t.team), **integrations(t.notify, t.severity)}
         for t in routing.teams
     ]
+    found += [
+        {
+            "name": names.label_route_receiver(r.severity, r.team, r.match),
+            **integrations(r.notify, r.severity),
+        }
+        for r in routing.label_routes
+    ]
     return found
 
 
@@ -106,29 +119,55 @@ def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
         route["active_time_intervals"] = list(policy.active_time_intervals)
     if policy.mute_time_intervals:
         route["mute_time_intervals"] = list(policy.mute_time_intervals)
-    teams = [
-        {
-            "receiver": names.receiver(t.severity, t.team),
-            "matchers": [names.matcher(names.TEAM, t.team)],
-        }
-        for t in routing.teams
-        if t.severity == policy.severity
-    ]
+    teams = [team_route(routing, team, policy.severity) for team in routed_teams(routing)]
+    teams = [t for t in teams if t is not None]
     if teams:
         route["routes"] = teams
     return route
+
+
+def routed_teams(routing: Routing) -> list[str]:
+    return sorted({t.team for t in routing.teams} | {r.team for r in routing.label_routes})
+
+
+def team_route(routing: Routing, team: str, severity: str) -> dict | None:
+    """A team's route under a severity's: its own receiver, and its routes on labels first.
+    None when the team has neither for this severity."""
+    labels = [r for r in routing.label_routes if r.team == team and r.severity == severity]
+    own = any(t.team == team and t.severity == severity for t in routing.teams)
+    if not own and not labels:
+        return None
+    route: dict[str, Any] = {
+        "receiver": receiver_for(routing, team, severity),
+        "matchers": [names.matcher(names.TEAM, team)],
+    }
+    if labels:
+        route["routes"] = [
+            {
+                "receiver": names.label_route_receiver(severity, team, r.match),
+                "matchers": [names.matcher(label, value) for label, value in r.match],
+            }
+            for r in labels
+        ]
+    return route
+
+
+def group_by(model: Model, routing: Routing) -> list[str]:
+    """The Routing spec's group_by, then every grouped SLO's ``by`` labels it lacks."""
+    grouped = {label for service in model.services for slo in service.slos for label in slo.by}
+    return [*routing.group_by, *sorted(grouped - set(routing.group_by))]
 
 
 def severity_routes(routing: Routing) -> list[dict]:
     return [severity_route(routing, policy) for policy in routing.severities]
 
 
-def scoped_route(routing: Routing) -> dict:
+def scoped_route(model: Model, routing: Routing) -> dict:
     """The route inserted into a base config: slo's alerts only."""
     return {
         "receiver": names.receiver(routing.fallback),
         "matchers": [SCOPE],
-        "group_by": list(routing.group_by),
+        "group_by": group_by(model, routing),
         "routes": severity_routes(routing),
     }
 
@@ -217,7 +256,7 @@ def standalone(model: Model, routing: Routing) -> dict:
         config["global"] = dict(routing.globals)
     config["route"] = {
         "receiver": names.receiver(routing.fallback),
-        "group_by": list(routing.group_by),
+        "group_by": group_by(model, routing),
         "routes": severity_routes(routing),
     }
     config["receivers"] = receivers(routing)
@@ -236,7 +275,7 @@ def merged(model: Model, routing: Routing, base_config: BaseConfig) -> dict:
         config["global"] = {**dict(routing.globals), **(base.get("global") or {})}
     config.update((k, v) for k, v in base.items() if k != "global")
     route = dict(base["route"])
-    route["routes"] = [scoped_route(routing), *(route.get("routes") or [])]
+    route["routes"] = [scoped_route(model, routing), *(route.get("routes") or [])]
     config["route"] = route
     config["receivers"] = [*(base.get("receivers") or []), *receivers(routing)]
     config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model, routing)]
@@ -246,13 +285,26 @@ def merged(model: Model, routing: Routing, base_config: BaseConfig) -> dict:
 
 
 # --- routing tests -------------------------------------------------------------------------
-def alert_labels(model: Model, team: str, severity: str) -> dict[str, str]:
-    """Labels of the team's first alert of this severity, or of a probe when it has none."""
+def alert_labels(
+    model: Model, routing: Routing, team: str, severity: str, wanted: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Labels of the team's first alert of this severity, or of a probe when it has none;
+    with ``wanted`` labels, of its first SLO grouped by the most of them, if one is. A grouped
+    SLO's alert carries its group labels, at a value no route on labels matches."""
     services = [s for s in model.services if s.team == team]
+    grouped = [
+        (len(set(wanted) & set(slo.by)), service.name, slo)
+        for service in services
+        for slo in service.slos
+        if set(wanted) & set(slo.by) and any(t.severity == severity for t in slo.alerting.tiers)
+    ]
+    if grouped:
+        _, service_name, slo = max(grouped, key=lambda found: found[0])  # the first of the most
+        return _slo_labels(routing, service_name, slo, team, severity)
     for service in services:
         for slo in service.slos:
             if any(t.severity == severity for t in slo.alerting.tiers):
-                return _labels(slo.alerting.name, "slo", service.name, slo.name, team, severity)
+                return _slo_labels(routing, service.name, slo, team, severity)
         for th in service.thresholds:
             if th.severity == severity:
                 return _labels(
@@ -273,6 +325,21 @@ def alert_labels(model: Model, team: str, severity: str) -> dict[str, str]:
     )
 
 
+def _slo_labels(routing: Routing, service: str, slo: SLO, team: str, severity: str) -> dict:
+    labels = _labels(slo.alerting.name, "slo", service, slo.name, team, severity)
+    labels.update((label, unrouted_value(routing, label)) for label in slo.by)
+    return labels
+
+
+def unrouted_value(routing: Routing, label: str) -> str:
+    """A value of ``label`` that no route on labels matches: a group that has no route."""
+    routed = {v for r in routing.label_routes for name, v in r.match if name == label}
+    value = names.ROUTE_TEST_GROUP_VALUE
+    while value in routed:
+        value += "-other"
+    return value
+
+
 def _labels(
     alertname: str, kind: str, service: str, objective: str, team: str, severity: str
 ) -> dict[str, str]:
@@ -290,13 +357,26 @@ def route_tests(model: Model, routing: Routing) -> dict:
     cases = []
     for team in sorted({s.team for s in model.services}):
         for severity in names.SEVERITIES:
+            routes = [r for r in routing.label_routes if r.team == team and r.severity == severity]
+            # Without a routed label value: the team's (or the severity's) receiver...
+            wanted = tuple(sorted({label for r in routes for label, _ in r.match}))
             cases.append(
                 {
                     "name": f"{team} {severity}",
-                    "labels": alert_labels(model, team, severity),
+                    "labels": alert_labels(model, routing, team, severity, wanted),
                     "receivers": [receiver_for(routing, team, severity)],
                 }
             )
+            # ...with one, the route on it.
+            for route in routes:
+                labels = alert_labels(model, routing, team, severity, tuple(dict(route.match)))
+                cases.append(
+                    {
+                        "name": " ".join([team, severity, *(f"{k}={v}" for k, v in route.match)]),
+                        "labels": {**labels, **dict(route.match)},
+                        "receivers": [names.label_route_receiver(severity, team, route.match)],
+                    }
+                )
     if routing.base_config is None:
         cases.append(
             {

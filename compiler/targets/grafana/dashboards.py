@@ -1,11 +1,13 @@
 """Grafana dashboards: one per service, and an overview of every SLO.
 
-Per service (``grafana/dashboards/<service>.json``): the firing alerts, then a row per SLO (stat
-panels for the objective, the SLI over the period, the error budget left and the current burn
-rate; the SLI against the objective, the budget burning down over the period, the burn rate per
-alert window with each tier's threshold drawn; percentiles for latency SLOs) and a row per
-threshold objective (its value against the alert level). The overview lists every SLO of every
-service, worst error budget first, linking to the service dashboards.
+Per service (``grafana/dashboards/<service>.json``): the firing alerts; a table of its SLOs
+(objective, SLI and error budget left over the period, burn rate now; worst budget first); a
+row per SLO (the SLI against the objective, the budget burning down over the period, the burn
+rate per alert window with each tier's threshold drawn; percentiles for latency SLOs) and a row
+per threshold objective (its value against the alert level). A grouped SLO (``by``) adds a
+variable per label, its budget per group, and draws every group. The overview lists every SLO
+of every service, worst error budget first, and the worst groups of grouped SLOs, linking to
+the service dashboards.
 
 The dashboards are grafanalib Dashboards holding the panels of panels.py; the queries are in
 queries.py.
@@ -25,11 +27,15 @@ from compiler.core.windows import current_burn_window, tier_windows
 from compiler.targets.grafana import queries as q
 from compiler.targets.grafana.panels import (
     DATASOURCE,
+    GRID_WIDTH,
     OK,
     SEVERITY_COLOURS,
     WARN,
     Grid,
     Json,
+    column,
+    columns_of,
+    data_link,
     link,
     query,
     stat,
@@ -58,21 +64,16 @@ THRESHOLD_UNITS = {
 
 # --- shared pieces ------------------------------------------------------------------------
 def datasource_variable() -> Json:
-    # current is left empty so that Grafana picks the default Prometheus datasource.
+    # no current value: Grafana picks the default Prometheus datasource
     return {
         "name": names.DATASOURCE_VARIABLE,
         "label": "Data source",
         "type": "datasource",
         "query": "prometheus",
-        "current": {},
-        "hide": 0,
-        "includeAll": False,
-        "multi": False,
-        "options": [],
-        "refresh": 1,
-        "regex": "",
-        "skipUrlSync": False,
     }
+
+
+ALL = {"text": ["All"], "value": ["$__all"]}
 
 
 def objective_variable(service: Service) -> Json:
@@ -86,28 +87,53 @@ def objective_variable(service: Service) -> Json:
         "label": "Objective",
         "type": "custom",
         "query": ",".join(objectives),
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "hide": 0,
+        "current": ALL,
         "includeAll": True,
         "multi": True,
         "options": options,
-        "skipUrlSync": False,
     }
 
 
-def alert_annotation(expr: str) -> Json:
+def group_variables(service: Service) -> list[Json]:
+    """A variable per ``by`` label of the service's grouped SLOs, in the order the specs name
+    them (two SLOs grouped by the same label share it): the label's values among their groups,
+    all selected. "All" matches any value, so a group that appeared since the dashboard loaded
+    is not left out."""
+    labels: dict[str, list[SLO]] = {}
+    for slo in service.slos:
+        for label in slo.by:
+            labels.setdefault(label, []).append(slo)
+    return [
+        {
+            "name": q.group_variable(label),
+            "label": label,
+            "type": "query",
+            "datasource": DATASOURCE,
+            "query": q.group_values(service.name, slos, label),
+            "definition": q.group_values(service.name, slos, label),
+            "refresh": 2,  # on every change of the time range: groups come and go
+            "sort": 1,
+            "current": ALL,
+            "includeAll": True,
+            "allValue": ".*",
+            "multi": True,
+        }
+        for label, slos in labels.items()
+    ]
+
+
+def alert_annotation(service: Service, expr: str) -> Json:
+    group_labels = list(dict.fromkeys(label for slo in service.slos for label in slo.by))
     return {
         "datasource": DATASOURCE,
         "enable": True,
         "expr": expr,
-        "hide": False,
         "iconColor": "red",
         "name": "Firing alerts",
         "step": "1m",
-        "tagKeys": f"{names.SEVERITY},{names.SLO}",
+        "tagKeys": ",".join([names.SEVERITY, names.SLO, *group_labels]),
         "textFormat": "{{" + names.SLO + "}}",
         "titleFormat": "{{alertname}}",
-        "useValueForTime": False,
     }
 
 
@@ -116,26 +142,21 @@ def firing_alerts_table(expr: str) -> Json:
     return table(
         "Firing alerts",
         [query(expr, instant=True, table=True)],
-        [
-            {
-                "id": "organize",
-                "options": {"excludeByName": hidden, "indexByName": {}, "renameByName": {}},
-            }
-        ],
+        [{"id": "organize", "options": {"excludeByName": hidden}}],
         description="Alerts of this dashboard's objectives that are firing now "
         "(Prometheus' ALERTS series).",
     )
 
 
-def all_dashboards_link() -> g.DashboardLink:
+def all_dashboards_link() -> Json:
     """A drop-down of every dashboard slo generated (they all carry the managed tag)."""
-    return g.DashboardLink(
-        type="dashboards",
-        title="SLO dashboards",
-        tags=[names.GRAFANA_MANAGED_TAG],
-        asDropdown=True,
-        keepTime=True,
-    )
+    return {
+        "type": "dashboards",
+        "title": "SLO dashboards",
+        "tags": [names.GRAFANA_MANAGED_TAG],
+        "asDropdown": True,
+        "keepTime": True,
+    }
 
 
 def tags(*extra: str) -> list[str]:
@@ -154,9 +175,46 @@ def _decimals_for(slo: SLO) -> int:
     return max(0, -exponent) + 2 if isinstance(exponent, int) else 2
 
 
+BUDGET_LEVELS = steps("red", (0, WARN), (0.25, OK))
+
+
+# --- the SLOs of a service at a glance ------------------------------------------------------
+SLO_COLUMNS = (  # refId, column title, query
+    ("A", "Objective", q.service_objective),
+    ("B", "SLI over the period", q.service_sli),
+    ("C", "Budget remaining", q.service_budget_remaining),
+    ("D", "Burn rate now", q.service_burn_rate),
+)
+
+
+def service_slo_table(service: Service) -> Json:
+    """One row per SLO: what its stat panels used to show, in one place and sorted."""
+    slo_field = f"${{__data.fields.{names.SLO}}}"
+    only_this = f"{names.dashboard_link(None, service.name, slo_field)}&${{__url_time_range}}"
+    refs = [(ref, title) for ref, title, _ in SLO_COLUMNS]
+    decimals = max(_decimals_for(slo) for slo in service.slos)
+    return table(
+        "SLOs, worst error budget first",
+        [query(build(service), ref, instant=True, table=True) for ref, _, build in SLO_COLUMNS],
+        columns_of(refs, [names.SLO], ["Time"]),
+        overrides=[
+            column("Objective", "percentunit"),
+            column("SLI over the period", "percentunit", decimals=decimals),
+            column("Budget remaining", "percentunit", BUDGET_LEVELS),
+            column("Burn rate now", BURN_RATE_UNIT, steps(OK, (1, WARN)), decimals=2),
+            data_link(names.SLO, f"only {slo_field}", only_this),
+        ],
+        sort_by="Budget remaining",
+        description="Objective, SLI and error budget left over each SLO's period; burn rate "
+        "over its fastest alert window (1× spends the budget exactly over the period). A "
+        "grouped SLO shows its worst group. Click an SLO to show it alone.",
+    )
+
+
 # --- one SLO -------------------------------------------------------------------------------
 def slo_title(slo: SLO) -> str:
-    return f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+    title = f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+    return f"{title}, per {', '.join(slo.by)}" if slo.by else title
 
 
 def tier_levels(slo: SLO) -> list[tuple[Decimal, str]]:
@@ -201,60 +259,38 @@ def ref(i: int) -> str:
     return chr(ord("A") + i)
 
 
-def slo_stats(grid: Grid, slo: SLO, links: list[Json]) -> None:
-    period = format_duration(slo.period)
-    fastest = min(slo.alerting.tiers, key=lambda t: t.long, default=None)
-    burn_levels = [(1, WARN)] + (
-        [(fastest.factor, SEVERITY_COLOURS[fastest.severity])] if fastest else []
-    )
-    panels = [
-        stat(
-            "Objective",
-            q.objective(slo),
-            "percentunit",
-            steps("blue"),
-            slo.description,
-            sparkline=False,
-            links=links,
-        ),
-        stat(
-            f"SLI over {period}",
-            q.sli_over_period(slo),
-            "percentunit",
-            steps("red", (slo.objective, OK)),
-            "Share of good events over the whole period.",
-            decimals=_decimals_for(slo),
-            links=links,
-        ),
-        stat(
-            "Error budget remaining",
-            q.budget_remaining(slo),
-            "percentunit",
-            steps("red", (0, WARN), (0.25, OK)),
-            f"Share of the {period} error budget not yet spent; below 0 the SLO is missed.",
-            links=links,
-        ),
-        stat(
-            f"Burn rate ({format_duration(current_burn_window(slo))})",
-            q.current_burn_rate(slo),
-            BURN_RATE_UNIT,
-            steps(OK, *burn_levels),
-            "How many times faster than sustainable the error budget burns; "
-            "1× spends it exactly over the period.",
-            decimals=2,
-            links=links,
-        ),
+def group_table(slo: SLO, links: list[Json]) -> Json:
+    """A grouped SLO's budget per group, worst first."""
+    refs = [("A", "SLI over the period"), ("B", "Budget remaining"), ("C", "Burn rate now")]
+    exprs = [
+        f"1 - {q.per_group(slo, q.of_slo(names.PERIOD_ERROR_RATIO, slo))}",
+        q.per_group(slo, q.budget_remaining(slo)),
+        q.per_group(slo, q.current_burn_rate(slo)),
     ]
-    for panel in panels:
-        grid.add(panel, 6, 4)
+    burn_window = format_duration(current_burn_window(slo))
+    return table(
+        "Error budget per group, worst first",
+        [query(expr, r, instant=True, table=True) for expr, (r, _) in zip(exprs, refs)],
+        columns_of(refs, list(slo.by), ["Time"]),
+        overrides=[
+            column("SLI over the period", "percentunit", decimals=_decimals_for(slo)),
+            column("Budget remaining", "percentunit", BUDGET_LEVELS),
+            column("Burn rate now", BURN_RATE_UNIT, steps(OK, (1, WARN)), decimals=2),
+        ],
+        sort_by="Budget remaining",
+        description=f"Each group of {', '.join(slo.by)} is an SLO of its own: its SLI and "
+        f"error budget left over {format_duration(slo.period)}, its burn rate over "
+        f"{burn_window}.",
+    ) | ({"links": links} if links else {})
 
 
 def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
     period = format_duration(slo.period)
     burn_window = current_burn_window(slo)
+    fastest = format_duration(burn_window)
     sli = [
-        query(q.sli_over(slo, burn_window), "A", f"SLI over {format_duration(burn_window)}"),
-        query(q.sli_over_period(slo), "B", f"SLI over {period}"),
+        query(q.sli_over(slo, burn_window), "A", q.group_legend(slo, f"SLI over {fastest}")),
+        query(q.sli_over_period(slo), "B", q.group_legend(slo, f"SLI over {period}")),
         query(q.objective(slo), "C", "objective"),
     ]
     grid.add(
@@ -263,7 +299,7 @@ def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
             sli,
             "percentunit",
             decimals=_decimals_for(slo),
-            links=links,
+            tooltip_all=True,
         ),
         12,
         8,
@@ -271,19 +307,19 @@ def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
     grid.add(
         timeseries(
             f"Error budget remaining over {period}",
-            [query(q.budget_remaining(slo), "A", "budget remaining")],
+            [query(q.budget_remaining(slo), "A", q.group_legend(slo, "budget remaining"))],
             "percentunit",
             steps("red", (0, OK)),
             "dashed",
-            f"The error budget burning down over the last {period}.",
-            links,
+            f"The error budget burning down over the last {period}; below 0 the SLO is missed.",
             time_from=period,
+            tooltip_all=bool(slo.by),
         ),
         12,
         8,
     )
     burn = [
-        query(q.burn_rate(slo, w), ref(i), format_duration(w))
+        query(q.burn_rate(slo, w), ref(i), q.group_legend(slo, format_duration(w)))
         for i, w in enumerate(tier_windows(slo))
     ]
     grid.add(
@@ -296,17 +332,20 @@ def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
             tiers_text(slo),
             links,
             decimals=2,
+            tooltip_all=True,
         ),
         12,
         8,
     )
 
 
-def latency_percentiles(grid: Grid, slo: SLO, links: list[Json]) -> None:
+def latency_percentiles(grid: Grid, slo: SLO) -> None:
     indicator = slo.indicator
     assert isinstance(indicator, LatencyIndicator)
     percentiles = [
-        query(q.latency_percentile(slo, p), ref(i), f"p{names.number(p * 100)}")
+        query(
+            q.latency_percentile(slo, p), ref(i), q.group_legend(slo, f"p{names.number(p * 100)}")
+        )
         for i, p in enumerate(q.PERCENTILES)
     ]
     description = (
@@ -322,7 +361,7 @@ def latency_percentiles(grid: Grid, slo: SLO, links: list[Json]) -> None:
             steps(OK, (indicator.threshold, "red")),
             "dashed",
             description,
-            links,
+            tooltip_all=True,
         ),
         12,
         8,
@@ -330,12 +369,14 @@ def latency_percentiles(grid: Grid, slo: SLO, links: list[Json]) -> None:
 
 
 def slo_panels(grid: Grid, slo: SLO) -> None:
+    """The SLO's row; its runbook is linked from the panels about its alerts."""
     links = runbook_links(slo.alerting.runbook_url)
     grid.row(slo_title(slo))
-    slo_stats(grid, slo, links)
+    if slo.by:
+        grid.add(group_table(slo, links), GRID_WIDTH, 7)
     slo_trends(grid, slo, links)
     if isinstance(slo.indicator, LatencyIndicator):
-        latency_percentiles(grid, slo, links)
+        latency_percentiles(grid, slo)
 
 
 # --- one threshold -------------------------------------------------------------------------
@@ -393,8 +434,10 @@ def service_dashboard(service: Service) -> g.Dashboard:
     grid = Grid()
     annotations = []
     if has_alerts(service):
-        grid.add(firing_alerts_table(q.firing_alerts(service)), 24, 6)
-        annotations.append(alert_annotation(q.firing_alerts(service)))
+        grid.add(firing_alerts_table(q.firing_alerts(service)), GRID_WIDTH, 6)
+        annotations.append(alert_annotation(service, q.firing_alerts(service)))
+    if service.slos:
+        grid.add(service_slo_table(service), GRID_WIDTH, table_height(len(service.slos)))
     for slo in service.slos:
         slo_panels(grid, slo)
     for th in service.thresholds:
@@ -405,16 +448,18 @@ def service_dashboard(service: Service) -> g.Dashboard:
         description=generated_from(service.source_file),
         tags=tags(service.name, service.team),
         panels=grid.panels,
-        templating=g.Templating([datasource_variable(), objective_variable(service)]),
+        templating=g.Templating(
+            [datasource_variable(), objective_variable(service), *group_variables(service)]
+        ),
         annotations=g.Annotations(annotations),
         links=[
-            g.DashboardLink(
-                type="link",
-                title="SLO overview",
-                uri=names.overview_link(),
-                icon="dashboard",
-                keepTime=True,
-            ),
+            {
+                "type": "link",
+                "title": "SLO overview",
+                "url": names.overview_link(),
+                "icon": "dashboard",
+                "keepTime": True,
+            },
             all_dashboards_link(),
         ],
         schemaVersion=names.GRAFANA_SCHEMA_VERSION,
@@ -424,23 +469,9 @@ def service_dashboard(service: Service) -> g.Dashboard:
     )
 
 
-def _column(
-    name: str, unit: str, thresholds: list[Json] | None = None, decimals: int | None = None
-) -> Json:
-    properties: list[Json] = [{"id": "unit", "value": unit}]
-    if decimals is not None:
-        properties.append({"id": "decimals", "value": decimals})
-    if thresholds:
-        properties.append({"id": "thresholds", "value": {"mode": "absolute", "steps": thresholds}})
-        properties.append({"id": "custom.cellOptions", "value": {"type": "color-background"}})
-    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
-
-
-def _data_link(field: str, title: str, url: str) -> Json:
-    return {
-        "matcher": {"id": "byName", "options": field},
-        "properties": [{"id": "links", "value": [link(title, url)]}],
-    }
+def table_height(rows: int) -> int:
+    """Grid units for a table of ``rows`` rows: a header and a row per unit, 6 to 24."""
+    return min(max(rows + 3, 6), 24)
 
 
 OVERVIEW_COLUMNS = (  # refId, column title, query
@@ -451,48 +482,76 @@ OVERVIEW_COLUMNS = (  # refId, column title, query
 )
 
 
+def service_links(service_field: str, slo_field: str) -> list[Json]:
+    time_range = "${__url_time_range}"
+    service_url = f"/d/{names.dashboard_uid(service_field)}/{service_field}?{time_range}"
+    slo_url = f"{names.dashboard_link(None, service_field, slo_field)}&{time_range}"
+    return [
+        data_link(names.SERVICE, f"{service_field} dashboard", service_url),
+        data_link(names.SLO, f"{slo_field} on the {service_field} dashboard", slo_url),
+    ]
+
+
 def slo_table(services: list[Service]) -> Json:
     names_ = [s.name for s in services if s.slos]
     service_field = f"${{__data.fields.{names.SERVICE}}}"
     slo_field = f"${{__data.fields.{names.SLO}}}"
-    order = {names.SERVICE: 0, names.SLO: 1} | {
-        f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(OVERVIEW_COLUMNS)
-    }
-    organize = {
-        "excludeByName": {"Time": True},
-        "indexByName": order,
-        "renameByName": {f"Value #{ref}": title for ref, title, _ in OVERVIEW_COLUMNS},
-    }
-    time_range = "${__url_time_range}"
-    service_url = f"/d/{names.dashboard_uid(service_field)}/{service_field}?{time_range}"
-    slo_url = f"{names.dashboard_link(None, service_field, slo_field)}&{time_range}"
+    refs = [(ref, title) for ref, title, _ in OVERVIEW_COLUMNS]
     return table(
         "Every SLO, worst error budget first",
         [query(build(names_), ref, instant=True, table=True) for ref, _, build in OVERVIEW_COLUMNS],
-        [{"id": "merge", "options": {}}, {"id": "organize", "options": organize}],
+        columns_of(refs, [names.SERVICE, names.SLO], ["Time"]),
         overrides=[
-            _column("Objective", "percentunit"),
-            _column("SLI", "percentunit", decimals=3),
-            _column("Budget remaining", "percentunit", steps("red", (0, WARN), (0.25, OK))),
-            _column("Burn rate", BURN_RATE_UNIT, steps(OK, (1, WARN)), decimals=2),
-            _data_link(names.SERVICE, f"{service_field} dashboard", service_url),
-            _data_link(names.SLO, f"{slo_field} on the {service_field} dashboard", slo_url),
+            column("Objective", "percentunit"),
+            column("SLI", "percentunit", decimals=3),
+            column("Budget remaining", "percentunit", BUDGET_LEVELS),
+            column("Burn rate", BURN_RATE_UNIT, steps(OK, (1, WARN)), decimals=2),
+            *service_links(service_field, slo_field),
         ],
         sort_by="Budget remaining",
         description="Objective, SLI and error budget over each SLO's period; "
-        "burn rate over its fastest alert window. "
+        "burn rate over its fastest alert window; a grouped SLO shows its worst group. "
         "Click a service or SLO to open its dashboard.",
+    )
+
+
+def worst_groups_table(grouped: list[SLO]) -> Json:
+    """The groups of grouped SLOs with the least budget left, across every service."""
+    service_field = f"${{__data.fields.{names.SERVICE}}}"
+    slo_field = f"${{__data.fields.{names.SLO}}}"
+    labels = list(dict.fromkeys(label for slo in grouped for label in slo.by))
+    organize = {
+        "excludeByName": {"Time": True, "__name__": True},
+        "indexByName": {names.SERVICE: 0, names.SLO: 1}
+        | {label: i + 2 for i, label in enumerate(labels)}
+        | {"Value": len(labels) + 2},
+        "renameByName": {"Value": "Budget remaining"},
+    }
+    return table(
+        f"Worst {q.WORST_GROUPS} groups of grouped SLOs",
+        [query(q.overview_worst_groups(grouped), instant=True, table=True)],
+        [{"id": "organize", "options": organize}],
+        overrides=[
+            column("Budget remaining", "percentunit", BUDGET_LEVELS),
+            *service_links(service_field, slo_field),
+        ],
+        sort_by="Budget remaining",
+        description="Each group of a grouped SLO (by: in its spec) is an SLO of its own; "
+        "these have the least error budget left over their period.",
     )
 
 
 def overview_dashboard(model: Model) -> g.Dashboard:
     grid = Grid()
     slos = sum(len(s.slos) for s in model.services)
+    grouped = [slo for s in model.services for slo in s.slos if slo.by]
     with_alerts = [s.name for s in model.services if has_alerts(s)]
     if slos:
-        grid.add(slo_table(list(model.services)), 24, min(max(slos + 3, 6), 24))
+        grid.add(slo_table(list(model.services)), GRID_WIDTH, table_height(slos))
+    if grouped:
+        grid.add(worst_groups_table(grouped), GRID_WIDTH, table_height(q.WORST_GROUPS))
     if with_alerts:
-        grid.add(firing_alerts_table(q.overview_firing_alerts(with_alerts)), 24, 8)
+        grid.add(firing_alerts_table(q.overview_firing_alerts(with_alerts)), GRID_WIDTH, 8)
     return g.Dashboard(
         title="SLO overview",
         uid=names.OVERVIEW_UID,

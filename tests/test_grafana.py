@@ -237,6 +237,10 @@ def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
         board = service_board(compiled, service)
         for slo in service.slos:
             panels = row_panels(board, f"{slo.name}: ")
+            prefix = "".join(f"{{{{{label}}}}} " for label in slo.by)  # legends name the group
+            if slo.by:  # a grouped SLO's row opens with its groups' budgets
+                assert panels[0]["title"] == "Error budget per group, worst first"
+                panels = panels[1:]
             titles = [p["title"] for p in panels]
             assert titles[:3] == [
                 "SLI against the objective",
@@ -248,11 +252,11 @@ def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
                     assert f'slo="{slo.name}"' in target["expr"] and 'slo=~"$slo"' in target["expr"]
             sli = panels[0]
             assert [t["legendFormat"] for t in sli["targets"]][1:] == [
-                f"SLI over {format_duration(slo.period)}",
+                f"{prefix}SLI over {format_duration(slo.period)}",
                 "objective",
             ]
             burn = next(p for p in panels if p["title"] == "Burn rate per alert window")
-            windows = {t["legendFormat"] for t in burn["targets"]}
+            windows = {t["legendFormat"].removeprefix(prefix) for t in burn["targets"]}
             levels = {
                 s["value"] for s in burn["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
             }

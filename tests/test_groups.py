@@ -98,7 +98,7 @@ def test_alerts_name_their_group_and_the_guard_counts_groups(compiled):
     assert "sum without (kind, window) (" in page["expr"]
     counts = {r["labels"]["slo"]: r["expr"] for r in rules if r.get("record") == "slo:groups:count"}
     assert counts == {
-        slo: f'count(slo:sli_events:increase{{service="shop",slo="{slo}",kind="total",'
+        slo: f'count(slo:sli_events:increase{{service="shop",slo="{slo}",kind="seconds",'
         'window="5m"})'
         for slo in ("availability", "fast")
     }
@@ -164,7 +164,7 @@ TESTS = "prometheus/tests/shop.test.yml"
 
 def test_generated_burn_tests_fail_one_group_and_keep_another_healthy(compiled):
     groups = yaml.safe_load(compiled.artifacts[BURN_TESTS])["tests"]
-    fires = [g for g in groups if g["name"].startswith("availability page 1h/5m: fires")]
+    fires = [g for g in groups if g["name"].startswith("availability: every tier fires")]
     (test,) = fires
     series = [s["series"] for s in test["input_series"]]
     assert series == [
@@ -179,7 +179,7 @@ def test_generated_burn_tests_fail_one_group_and_keep_another_healthy(compiled):
         "shop availability [region=failing]: "
     )
     assert test["alert_rule_test"][-1]["exp_alerts"] == []  # and it clears
-    (fast,) = [g for g in groups if g["name"].startswith("fast page 1h/5m: fires")]
+    (fast,) = [g for g in groups if g["name"].startswith("fast: every tier fires")]
     labels = [a["exp_labels"] for c in fast["alert_rule_test"] for a in c["exp_alerts"]]
     assert labels and all((x["region"], x["endpoint"]) == ("failing", "failing") for x in labels)
 
@@ -207,7 +207,7 @@ def test_a_selector_that_fixes_the_group_label_gets_one_group(tmp_path):
     )
     result = compile_tree(write_files(tmp_path, {"shop.yaml": spec}))
     groups = yaml.safe_load(result.artifacts[BURN_TESTS])["tests"]
-    (test,) = [g for g in groups if g["name"].startswith("availability page 1h/5m: fires")]
+    (test,) = [g for g in groups if g["name"].startswith("availability: every tier fires")]
     regions = {s["series"].split('region="')[1].split('"')[0] for s in test["input_series"]}
     # values the selector selects: an example of its regex, with and without the suffixes
     assert all(r.startswith("eu-") for r in regions) and len(regions) == 2

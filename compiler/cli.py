@@ -790,7 +790,7 @@ def _status_lines(found: status.Status) -> list[tuple[str, str | None]]:
     ]
     notes: dict[str, list[str]] = {}  # a row's note -> the rows it marks
     for row in found.rows:
-        name = f"{row.service}/{row.objective}"
+        name = row.name
         if row.kind == "slo":
             now, budget = _ratio(row.value), _ratio(row.budget_remaining, 1)
             if row.note:  # the SLI is over a shorter window than the period: marked

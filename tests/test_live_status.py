@@ -305,3 +305,42 @@ def test_a_real_prometheus_without_the_period_series(tmp_path, prometheus_server
     )
     assert row["tiers"][0]["windows"]["1h"] == pytest.approx(10.0)
     assert rows["api-latency"]["problem"] is not None
+
+
+# --- grouped SLOs: a row per group ---------------------------------------------------------------
+FITNESS = {"service": "fitness-api", "slo": "api-availability"}
+
+
+def test_a_grouped_slo_has_a_row_per_group_with_its_own_alerts(httpserver, tmp_path):
+    specs = tmp_path / "slo"
+    specs.mkdir()
+    shutil.copy(ROOT / "slo" / "multi-region.yaml", specs)
+    eu, us = {**FITNESS, "region": "eu-west-1"}, {**FITNESS, "region": "us-east-1"}
+    series = {
+        names.OBJECTIVE: [(FITNESS, 0.99)],  # the objective is the SLO's, not a group's
+        names.PERIOD_ERROR_RATIO: [(eu, 0.02), (us, 0.001)],
+        names.BUDGET_REMAINING: [(eu, -1.0), (us, 0.9)],
+        names.error_ratio(300): [(eu, 1.0), (us, 0.0)],
+        names.error_ratio(3600): [(eu, 0.5), (us, 0.0)],
+    }
+    page = {
+        "labels": {**eu, "alertname": "ErrorBudgetBurn", "severity": "page"},
+        "state": "firing",
+    }
+    url = fake_prometheus(httpserver, series, alerts=[page])
+    result = status(specs, url, "--slo", "api-availability", "--format", "json")
+    assert result.exit_code == 1, result.output  # eu-west-1's page
+    rows = json.loads(result.stdout)["objectives"]
+    assert [(r["group"], r["state"]) for r in rows] == [
+        ({"region": "eu-west-1"}, "firing"),
+        ({"region": "us-east-1"}, "ok"),
+    ]
+    assert [r["value"] for r in rows] == [pytest.approx(0.98), pytest.approx(0.999)]
+    assert [len(r["alerts"]) for r in rows] == [1, 0]  # the alert is its group's alone
+    table = status(specs, url, "--slo", "api-availability").stdout.splitlines()
+    assert table[1].startswith("fitness-api/api-availability [region=eu-west-1]")
+    assert table[3].startswith("fitness-api/api-availability [region=us-east-1]")
+    # an ungrouped SLO of the same service keeps its one row, with no group
+    latency = status(specs, url, "--slo", "api-latency", "--format", "json")
+    [row] = json.loads(latency.stdout)["objectives"]
+    assert row["group"] == {} and row["problem"].startswith("no data")

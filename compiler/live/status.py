@@ -24,7 +24,9 @@ from compiler.core.model import SLO, Model, Threshold
 from compiler.core.windows import ALWAYS_RECORDED, windows_of
 from compiler.live.query import Alert, Alertmanager, LiveError, Prometheus
 
-Key = tuple[str, str]  # (service, slo)
+Group = tuple[tuple[str, str], ...]  # a grouped SLO's (label, value) pairs; () for the others
+Key = tuple[str, str, Group]  # (service, slo or threshold, group)
+ByOf = dict[tuple[str, str], tuple[str, ...]]  # (service, slo) -> its `by` labels
 # (errors, total, seconds of data) per window label, per SLO: the events the windows record
 Events = dict[Key, dict[str, dict[str, float | None]]]
 
@@ -69,12 +71,19 @@ class Row:
     tiers: tuple[TierBurn, ...] = ()
     alerts: tuple[AlertState, ...] = ()
     problem: str | None = None  # why there is no data
+    group: Group = ()  # a grouped SLO's row is one of its groups
     # The window ``value`` is over: the period's (complete) or, while the period SLI is still
     # filling, the longest window with data, holding ``covered`` seconds of data.
     sli_window: str | None = None
     period_complete: bool = True
     covered: int | None = None
     objective_ratio: float | None = None  # an SLO's objective as a ratio (0.999)
+
+    @property
+    def name(self) -> str:
+        """service/objective, and the group of a grouped SLO's row: "api/avail [region=eu]"."""
+        group = ", ".join(f"{k}={v}" for k, v in self.group)
+        return f"{self.service}/{self.objective}" + (f" [{group}]" if group else "")
 
     @property
     def note(self) -> str | None:
@@ -131,6 +140,7 @@ class Status:
                 {
                     "service": r.service,
                     "objective": r.objective,
+                    "group": dict(r.group),
                     "kind": r.kind,
                     "target": r.target,
                     "state": r.state,
@@ -176,8 +186,28 @@ def selected(model: Model, service: str | None, slo: str | None) -> list[SLO | T
     return found
 
 
-def _by_key(samples: list[tuple[dict[str, str], float | None]]) -> dict[Key, float | None]:
-    return {(m.get(names.SERVICE, ""), m.get(names.SLO, "")): v for m, v in samples}
+def key_of(labels: dict[str, str], by_of: ByOf) -> Key:
+    """The row a series or alert belongs to: its SLO's, and for a grouped SLO its group."""
+    service, slo = labels.get(names.SERVICE, ""), labels.get(names.SLO, "")
+    group = tuple((label, labels.get(label, "")) for label in by_of.get((service, slo), ()))
+    return service, slo, group if any(value for _, value in group) else ()
+
+
+def _by_key(
+    samples: list[tuple[dict[str, str], float | None]], by_of: ByOf
+) -> dict[Key, float | None]:
+    return {key_of(m, by_of): v for m, v in samples}
+
+
+def groups_of(slo: SLO, *found: dict[Key, Any]) -> list[Group]:
+    """The groups of a grouped SLO that any of ``found`` holds, sorted; [()] when none does (or
+    the SLO is not grouped): one row, which then says what is missing."""
+    if not slo.by:
+        return [()]
+    seen = {
+        key[2] for keys in found for key in keys if key[:2] == (slo.service, slo.name) and key[2]
+    }
+    return sorted(seen) or [()]
 
 
 def _selector(objectives: list[SLO | Threshold]) -> str:
@@ -198,10 +228,11 @@ def collect(
     if not objectives:
         return status
     where = _selector(objectives)
-    objective_series = _by_key(prometheus.query(names.OBJECTIVE + where))
-    period = _by_key(prometheus.query(names.PERIOD_ERROR_RATIO + where))
-    remaining = _by_key(prometheus.query(names.BUDGET_REMAINING + where))
-    thresholds = _by_key(prometheus.query(names.THRESHOLD_VALUE + where))
+    by_of: ByOf = {(o.service, o.name): o.by for o in objectives if isinstance(o, SLO)}
+    objective_series = _by_key(prometheus.query(names.OBJECTIVE + where), by_of)
+    period = _by_key(prometheus.query(names.PERIOD_ERROR_RATIO + where), by_of)
+    remaining = _by_key(prometheus.query(names.BUDGET_REMAINING + where), by_of)
+    thresholds = _by_key(prometheus.query(names.THRESHOLD_VALUE + where), by_of)
     windows = sorted(
         {
             w
@@ -211,26 +242,29 @@ def collect(
             for w in (t.long, t.short)
         }
     )
-    ratios = {w: _by_key(prometheus.query(names.error_ratio(w) + where)) for w in windows}
+    ratios = {w: _by_key(prometheus.query(names.error_ratio(w) + where), by_of) for w in windows}
     events: Events = {}
-    if any(period.get((o.service, o.name)) is None for o in objectives if isinstance(o, SLO)):
-        events = _events(prometheus, objectives)
+    complete = {key[:2] for key, value in period.items() if value is not None}
+    if any((o.service, o.name) not in complete for o in objectives if isinstance(o, SLO)):
+        events = _events(prometheus, objectives, by_of)
     receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
     if alertmanager is not None:
         try:
             receivers = alertmanager.receivers()
         except LiveError as exc:  # the status is still worth showing without receivers
             status.warnings.append(str(exc))
-    alerts = _alerts(prometheus.alerts(), receivers)
+    alerts = _alerts(prometheus.alerts(), receivers, by_of)
+    pushed = {key[:2] for key in objective_series}
     for objective in objectives:
-        key = (objective.service, objective.name)
         if isinstance(objective, SLO):
-            status.rows.append(
-                _slo_row(
-                    objective, key, objective_series, period, remaining, ratios, events, alerts
+            found: list[dict[Key, Any]] = [period, remaining, events, alerts, *ratios.values()]
+            for group in groups_of(objective, *found):
+                key = (objective.service, objective.name, group)
+                status.rows.append(
+                    _slo_row(objective, key, pushed, period, remaining, ratios, events, alerts)
                 )
-            )
         else:
+            key = (objective.service, objective.name, ())
             status.rows.append(_threshold_row(objective, key, thresholds, alerts))
     return status
 
@@ -241,7 +275,7 @@ def fallback_windows(slo: SLO) -> list[int]:
     return sorted(set(windows_of(slo)) | set(ALWAYS_RECORDED), reverse=True)
 
 
-def _events(prometheus: Prometheus, objectives: list[SLO | Threshold]) -> Events:
+def _events(prometheus: Prometheus, objectives: list[SLO | Threshold], by_of: ByOf) -> Events:
     """The errors, total and seconds of data of every fallback window of the SLOs: one query."""
     slos = [o for o in objectives if isinstance(o, SLO)]
     if not slos:
@@ -254,7 +288,7 @@ def _events(prometheus: Prometheus, objectives: list[SLO | Threshold]) -> Events
     )
     found: Events = {}
     for metric, value in prometheus.query(expr):
-        key = (metric.get(names.SERVICE, ""), metric.get(names.SLO, ""))
+        key = key_of(metric, by_of)
         window = found.setdefault(key, {}).setdefault(metric.get(names.WINDOW, ""), {})
         window[metric.get(names.KIND, "")] = value
     return found
@@ -283,11 +317,11 @@ def longest_with_data(slo: SLO, events: dict[str, dict[str, float | None]]) -> P
 
 
 def _alerts(
-    found: list[Alert], receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]]
+    found: list[Alert], receivers: dict[tuple[tuple[str, str], ...], tuple[str, ...]], by_of: ByOf
 ) -> dict[Key, list[AlertState]]:
     out: dict[Key, list[AlertState]] = {}
     for alert in found:
-        key = (alert.label(names.SERVICE), alert.label(names.SLO))
+        key = key_of(dict(alert.labels), by_of)
         out.setdefault(key, []).append(
             AlertState(
                 alert.label("alertname"),
@@ -306,7 +340,7 @@ def _percent(value: Decimal) -> str:
 def _slo_row(
     slo: SLO,
     key: Key,
-    objective_series: dict[Key, float | None],
+    pushed: set[tuple[str, str]],
     period: dict[Key, float | None],
     remaining: dict[Key, float | None],
     ratios: dict[int, dict[Key, float | None]],
@@ -337,7 +371,7 @@ def _slo_row(
     no_burn = all(w.burn is None for t in tiers for w in (t.long, t.short))
     if error_ratio is None and partial is None and no_burn:
         problem = f"no data for {name}: is the exporter scraped? ({_metric(slo)})"
-        if key not in objective_series:
+        if key[:2] not in pushed:
             problem = (
                 f"no data for {name}: are its rules pushed (slo push)? is {_metric(slo)} scraped?"
             )
@@ -351,6 +385,7 @@ def _slo_row(
         tiers,
         tuple(alerts.get(key, ())),
         problem,
+        group=key[2],
         sli_window=None if window is None else format_duration(window),
         period_complete=error_ratio is not None,
         covered=covered,

@@ -145,3 +145,33 @@ def test_report_renders_in_headless_chromium(httpserver, pizza_specs, tmp_path):
     finally:
         driver.quit()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_grouped_slo_has_a_section_per_group(httpserver, tmp_path):
+    specs = tmp_path / "slo"
+    specs.mkdir()
+    shutil.copy(ROOT / "slo" / "multi-region.yaml", specs)
+    regions = ("eu-west-1", "us-east-1")
+
+    def query_range(request: Request) -> Response:
+        expr = urllib.parse.unquote(request.args["query"])
+        start, step = float(request.args["start"]), float(request.args["step"])
+        values = [[start + i * step, "0.5"] for i in range(10)]
+        if expr.startswith(names.EVENTS) and "region=" not in expr:  # which groups there are
+            result = [{"metric": {"region": r}, "values": values} for r in regions]
+        else:  # a group's own series, only when asked for that group
+            result = [{"metric": {}, "values": values} for r in regions if f'region="{r}"' in expr]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/query_range").respond_with_handler(query_range)
+    url = httpserver.url_for("/").rstrip("/")
+    output = tmp_path / "report.html"
+    result = run_cli(
+        "report", specs, "--prometheus-url", url, "--slo", "api-availability", "--output", output
+    )
+    assert result.exit_code == 0, result.output
+    page = output.read_text()
+    headings = [part.split("</h2>")[0] for part in page.split("<h2>")[1:]]
+    assert headings == [f"fitness-api / api-availability [region={r}]" for r in regions]
+    assert page.count('data-has-data="true"') == 3 * len(regions)  # each group's own data

@@ -17,6 +17,7 @@ from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Model
 from compiler.live.query import Prometheus
 from compiler.live.status import fallback_windows
+from compiler.text.promtext import quote_label_value
 
 POINTS = 240  # samples per line: enough for a page-wide chart
 MIN_STEP = 15  # seconds, the scrape interval of a usual Prometheus
@@ -44,12 +45,24 @@ class Section:
     charts: list[Chart]
     fired: list[tuple[str, str, float, float]]  # (alertname, severity, from, to)
     note: str | None = None  # what the SLI is shown over, when not the period
+    group: tuple[tuple[str, str], ...] = ()  # a grouped SLO has a section per group
+
+    @property
+    def anchor(self) -> str:
+        return "-".join([self.slo.service, self.slo.name, *(v for _, v in self.group)])
+
+    @property
+    def heading(self) -> str:
+        group = ", ".join(f"{k}={v}" for k, v in self.group)
+        return f"{self.slo.service} / {self.slo.name}" + (f" [{group}]" if group else "")
 
 
-def _longest_window(slo: SLO, series: Callable[[str], Points]) -> tuple[str, Points] | None:
+def _longest_window(
+    slo: SLO, where: str, series: Callable[[str], Points]
+) -> tuple[str, Points] | None:
     """The SLI over the longest of the SLO's recorded windows that has data in the range (errors
-    over total, as the period SLI is computed), while the period SLI has none."""
-    where = f'{names.SERVICE}="{slo.service}",{names.SLO}="{slo.name}"'
+    over total, as the period SLI is computed), while the period SLI has none. ``where``: the
+    matchers of the SLO (and group), without braces."""
     for seconds in fallback_windows(slo):
         window = format_duration(seconds)
         errors, total = (
@@ -85,58 +98,77 @@ def collect(
         for objective in s.slos:
             if slo not in (None, objective.name):
                 continue
-            where = f'{{{names.SERVICE}="{s.name}",{names.SLO}="{objective.name}"}}'
-
-            def series(expr: str) -> Points:
-                return _series(prometheus, expr, start, end, step)
-
-            budget = Chart(
-                "Error budget left", [("budget left", series(names.BUDGET_REMAINING + where))]
-            )
-            budget.limits.append(("exhausted", 0.0))
-            budget.percent = True
-            tiers = objective.alerting.tiers
-            shortest = min((t.short for t in tiers), default=None)
-            sli_lines = [("over the period", series(f"1 - {names.PERIOD_ERROR_RATIO}{where}"))]
-            note = None
-            if not sli_lines[0][1]:  # the period SLI is still filling: its longest window
-                filling = _longest_window(objective, series)
-                if filling is not None:
-                    window, points = filling
-                    note = f"period SLI still filling: shown over {window}"
-                    sli_lines.append((f"over {window} (period SLI still filling)", points))
-            if shortest is not None:
-                sli_lines.append(
-                    (
-                        f"over {format_duration(shortest)}",
-                        series(f"1 - {names.error_ratio(shortest)}{where}"),
-                    )
+            base = f'{names.SERVICE}="{s.name}",{names.SLO}="{objective.name}"'
+            groups: list[tuple[tuple[str, str], ...]] = [()]
+            if objective.by:  # a section per group the range holds, each with its own series
+                found = prometheus.query_range(
+                    f'{names.EVENTS}{{{base},{names.KIND}="{names.TOTAL}"}}', start, end, step
                 )
-            sli = Chart("SLI", sli_lines, [("objective", float(objective.objective))], True)
-            burn = Chart(
-                "Burn rate (long windows)",
-                [
-                    (
-                        f"{t.severity} {format_duration(t.long)}",
-                        [
-                            (x, y / float(objective.error_budget))
-                            for x, y in series(names.error_ratio(t.long) + where)
-                        ],
-                    )
-                    for t in tiers
-                ],
-                [(f"{t.severity} fires above {t.factor:g}", float(t.factor)) for t in tiers],
-            )
-            alerts = prometheus.query_range(
-                f'ALERTS{{alertstate="firing",{where[1:]}', start, end, step
-            )
-            fired = [
-                (labels.get("alertname", ""), labels.get(names.SEVERITY, ""), p[0][0], p[-1][0])
-                for labels, p in alerts
-                if p
-            ]
-            sections.append(Section(objective, [budget, sli, burn], fired, note))
+                seen = {tuple((k, m.get(k, "")) for k in objective.by) for m, _ in found}
+                groups = sorted(seen) or [()]
+            for group in groups:
+                matchers = base + "".join(f",{k}={quote_label_value(v)}" for k, v in group)
+                sections.append(_section(prometheus, objective, matchers, group, start, end, step))
     return sections
+
+
+def _section(
+    prometheus: Prometheus,
+    objective: SLO,
+    matchers: str,
+    group: tuple[tuple[str, str], ...],
+    start: float,
+    end: float,
+    step: float,
+) -> Section:
+    """The charts and alerts of one SLO (or one group of a grouped SLO) over the range."""
+    where = "{" + matchers + "}"
+
+    def series(expr: str) -> Points:
+        return _series(prometheus, expr, start, end, step)
+
+    budget = Chart("Error budget left", [("budget left", series(names.BUDGET_REMAINING + where))])
+    budget.limits.append(("exhausted", 0.0))
+    budget.percent = True
+    tiers = objective.alerting.tiers
+    shortest = min((t.short for t in tiers), default=None)
+    sli_lines = [("over the period", series(f"1 - {names.PERIOD_ERROR_RATIO}{where}"))]
+    note = None
+    if not sli_lines[0][1]:  # the period SLI is still filling: its longest window
+        filling = _longest_window(objective, matchers, series)
+        if filling is not None:
+            window, points = filling
+            note = f"period SLI still filling: shown over {window}"
+            sli_lines.append((f"over {window} (period SLI still filling)", points))
+    if shortest is not None:
+        sli_lines.append(
+            (
+                f"over {format_duration(shortest)}",
+                series(f"1 - {names.error_ratio(shortest)}{where}"),
+            )
+        )
+    sli = Chart("SLI", sli_lines, [("objective", float(objective.objective))], True)
+    burn = Chart(
+        "Burn rate (long windows)",
+        [
+            (
+                f"{t.severity} {format_duration(t.long)}",
+                [
+                    (x, y / float(objective.error_budget))
+                    for x, y in series(names.error_ratio(t.long) + where)
+                ],
+            )
+            for t in tiers
+        ],
+        [(f"{t.severity} fires above {t.factor:g}", float(t.factor)) for t in tiers],
+    )
+    alerts = prometheus.query_range(f'ALERTS{{alertstate="firing",{where[1:]}', start, end, step)
+    fired = [
+        (labels.get("alertname", ""), labels.get(names.SEVERITY, ""), p[0][0], p[-1][0])
+        for labels, p in alerts
+        if p
+    ]
+    return Section(objective, [budget, sli, burn], fired, note, group)
 
 
 # --- HTML ----------------------------------------------------------------------------------------
@@ -238,8 +270,8 @@ def render(sections: list[Section], start: float, end: float, source: str) -> st
         else:
             fired = '<p class="none">No alert fired in this range.</p>'
         body.append(
-            f'<section class="slo" id="{html.escape(slo.service)}-{html.escape(slo.name)}">'
-            f"<h2>{html.escape(slo.service)} / {html.escape(slo.name)}</h2>"
+            f'<section class="slo" id="{html.escape(section.anchor)}">'
+            f"<h2>{html.escape(section.heading)}</h2>"
             f"<p>{html.escape(slo.description)} Objective {slo.objective_percent:f}% over "
             f"{format_duration(slo.period)}.</p>"
             + (f'<p class="note">{html.escape(section.note)}.</p>' if section.note else "")

@@ -2,6 +2,8 @@
 
     python bench/eval_cost.py                     # 5 services (15 SLOs), 10 instances each, 30 days
     python bench/eval_cost.py --services 1 --instances 1 --days 1 --quick    # the smoke test's size
+    python bench/eval_cost.py --services 1 --instances 100 --days 7 --group-by instance \
+        --json bench/results/eval-groups-100.json    # grouped SLOs: one group per instance
 
 Steps (README "Rule evaluation cost" says what each number means):
   1. specs (gen_specs, SLOs only) -> our rules (slo compile) and a Sloth-style set (sloth_rules);
@@ -49,6 +51,7 @@ from compiler.core import conventions as names
 from compiler.core.durations import format_duration, parse_duration
 from compiler.core.windows import base_window, period_group_interval
 from compiler.push.transport import Transport
+from compiler.targets.prometheus import events, pin
 
 DEFAULT_JSON = BENCH_DIR / "results" / "eval.json"
 GLOBAL_INTERVAL = 60  # Prometheus' default evaluation_interval, and the backfill step
@@ -70,9 +73,9 @@ def log(message: str) -> None:
 
 
 # --- 1. rule sets ------------------------------------------------------------------------------
-def build_rule_sets(services: int, work: Path):
+def build_rule_sets(services: int, work: Path, by: tuple[str, ...] = ()):
     specs = work / "specs"
-    gen_specs.generate(services * 3, specs, thresholds=False)
+    gen_specs.generate(services * 3, specs, thresholds=False, by=by)
     result = compile_tree(specs)
     dirs = {name: work / "rules" / name for name in SETS}
     for d in dirs.values():
@@ -328,10 +331,16 @@ def accuracy(
             bad, total = data.exact_ratio(index, slo.name, period)
             bad_ours, total_ours = data.exact_ratio(index, slo.name, period, at=ours_end)
             p = format_duration(period)
+            ours_expr = ours[(slo.service, slo.name)]
+            if slo.by:  # one period SLI per group: their events together are the whole's
+                group = pin(period_group_interval(service.evaluation_interval))
+                kinds = (names.ERRORS, names.TOTAL)
+                reads = [events(slo.service, names.PERIOD_WINDOW, slo.name, k) for k in kinds]
+                ours_expr = " / ".join(f"sum(last_over_time({r}[{group}]))" for r in reads)
             values = {
                 "exact": bad / total if total else None,
                 "exact_ours": bad_ours / total_ours if total_ours else None,
-                "ours": scalar(prom, ours[(slo.service, slo.name)], data.end),
+                "ours": scalar(prom, ours_expr, data.end),
                 "sloth": scalar(prom, sloth_rules.period_ratio(slo), data.end),
                 "sloth_raw": scalar(prom, sloth_rules.raw_ratio(slo, p), data.end),
             }
@@ -465,6 +474,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="skip waiting for compaction (tiny data sets)"
     )
+    parser.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="group every SLO by this label of the data (instance: one group per instance); "
+        "the Sloth-style set stays ungrouped",
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument(
         "--work", type=Path, help="scratch directory (default: a temporary one, removed after)"
@@ -488,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args, work: Path) -> dict:
-    model, rule_dirs, base = build_rule_sets(args.services, work)
+    model, rule_dirs, base = build_rule_sets(args.services, work, tuple(args.group_by))
     groups = {name: load_rules(rule_dirs[name]) for name in SETS}
     # The data ends --lead minutes from now, so that the live runs fall inside it: our windows
     # read pieces recorded 5 minutes and more ago, which a live run minutes after the end of the
@@ -576,6 +593,8 @@ def run(args, work: Path) -> dict:
             "services": args.services,
             "slos": sum(len(s.slos) for s in model.services),
             "instances_per_service": args.instances,
+            "group_by": args.group_by,
+            "groups_per_slo": args.instances if "instance" in args.group_by else 1,
             "days": args.days,
             "scrape_interval_s": gen_metrics.SCRAPE_INTERVAL,
             "raw_series": data.series_count(),

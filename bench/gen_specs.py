@@ -15,7 +15,9 @@ OBJECTIVES = (99, 99.5, 99.9, 95, 98)
 PERIODS = ("30d", "30d", "28d", "30d", "7d")
 
 
-def service_spec(i: int, thresholds: bool = True, slos: bool = True) -> str:
+def service_spec(
+    i: int, thresholds: bool = True, slos: bool = True, by: tuple[str, ...] = ()
+) -> str:
     svc = f"svc-{i:05d}"
     job = f"job-{i:05d}"
     lines = [
@@ -25,7 +27,15 @@ def service_spec(i: int, thresholds: bool = True, slos: bool = True) -> str:
         f'labels: {{tier: "{i % 3 + 1}"}}',
     ]
     if slos:
-        lines += _slo_lines(i, svc, job)
+        slo_lines = _slo_lines(i, svc, job)
+        if by:  # every SLO grouped: one per value of these labels (gen_metrics' instances)
+            group = [f"    by: [{', '.join(by)}]", "    max_groups: 1000"]
+            slo_lines = [
+                x
+                for line in slo_lines
+                for x in ([line, *group] if line.startswith("  - ") else [line])
+            ]
+        lines += slo_lines
     if thresholds:
         lines += _threshold_lines(job)
     return "\n".join(lines) + "\n"
@@ -83,14 +93,14 @@ def spec_path(root: Path, i: int) -> Path:
     return root / f"team-{i % 40:02d}" / f"svc-{i:05d}.yaml"
 
 
-def generate(slos: int, root: Path, thresholds: bool = True) -> int:
+def generate(slos: int, root: Path, thresholds: bool = True, by: tuple[str, ...] = ()) -> int:
     """5 objectives per service (3 SLOs + 2 thresholds, or 3 SLOs alone); returns the number of
-    files."""
+    files. ``by``: group every SLO by these labels."""
     services = max(1, slos // 5) if thresholds else max(1, slos // 3)
     for i in range(services):
         path = spec_path(root, i)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(service_spec(i, thresholds))
+        path.write_text(service_spec(i, thresholds, by=by))
     return services
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from support import needs_promtool, write_files
+from support import bench_script, needs_promtool, write_files
 
 from compiler import compile_tree
 from compiler.checks import consistency
@@ -247,3 +247,11 @@ def test_the_generated_tests_of_grouped_slos_pass_and_catch_summed_groups(tmp_pa
     assert summed != rules.read_text()
     rules.write_text(summed)
     assert promtool(BURN_TESTS).returncode != 0
+
+
+def test_the_eval_bench_groups_every_slo_of_its_specs(tmp_path):
+    gen_specs = bench_script("gen_specs")
+    spec = gen_specs.service_spec(0, thresholds=False, by=("instance",))
+    result = compile_tree(write_files(tmp_path, {"svc.yaml": spec}))
+    slos = result.model.services[0].slos
+    assert [(s.by, s.max_groups) for s in slos] == [(("instance",), 1000)] * 3

@@ -44,7 +44,7 @@ def test_a_series_reads_as_its_labels():
 
 
 def test_a_tree_without_vmalert_services_is_an_error_not_a_pass():
-    result = slo("test", "--out", ROOT / "out", "--engine", "vmalert")
+    result = slo("test", "--out", GOLDEN / "basic" / "out", "--engine", "vmalert")
     assert_clean(result)
     assert result.exit_code == 1
     assert "error [tools/no-vmalert]" in result.stderr

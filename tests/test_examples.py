@@ -70,7 +70,7 @@ def test_compiled_examples_pass_promtool(tmp_path, proven):
     result = slo("compile", ROOT / "slo", "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     cache = toolrun.ResultCache(proven)
-    # the vmalert files' proofs need VictoriaMetrics: tests/test_vmalert_examples.py
+    # the vmalert files' proofs need VictoriaMetrics: tests/test_vmalert_slo_test.py
     tools = [t.name for t in targets.REGISTRY if not t.name.startswith("vmalert")]
     results = toolrun.run_proofs(toolrun.proofs_for(tmp_path / "out", tools), cache=cache)
     # check rules, one run per test file, then amtool check-config and the routing table

@@ -36,7 +36,8 @@ stop:
 	@prometheus/local-stack.sh stop
 
 fault:
-	@$(VENV)/bin/python demo/workload.py fault --service "$(SERVICE)" --slo "$(SLO)" --ratio "$(RATIO)"
+	@$(VENV)/bin/python demo/workload.py fault --service "$(SERVICE)" --slo "$(SLO)" --ratio "$(RATIO)" \
+		--env "$$(grep -qx vm .run/engine 2>/dev/null && echo local-vm || echo local)"
 
 heal:
 	@$(VENV)/bin/python demo/workload.py heal

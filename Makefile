@@ -2,6 +2,8 @@
 #   make run   compile slo/, prove every generated alert with promtool, start a live local stack
 #              on 127.0.0.1 (Prometheus, Alertmanager, node and blackbox exporters, the demo
 #              workload, capture receivers), push, and say where to look; logs under .run/
+#   make run ENGINE=vm   the same on VictoriaMetrics and vmalert in Prometheus' place (the
+#              vmalert rules, proven on vmalert too)
 #   make fault SERVICE=name [SLO=name] RATIO=0..1   the demo workload fails (or slows) that
 #              share of the objective's requests; make heal ends every fault
 #   make stop  stop every process make run started (by pid)
@@ -17,6 +19,7 @@
 
 VENV   := .venv
 PYTHON ?= python3
+ENGINE ?= prom
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run stop fault heal test lint audit constraints bench setup tools venv clean
@@ -27,13 +30,14 @@ run:
 	@echo "setting up: .venv and Debian packages (log: .run/setup.log)"
 	@if ! $(MAKE) --no-print-directory setup >.run/setup.log 2>&1; then \
 		echo "set-up failed; last lines of .run/setup.log:"; tail -n 25 .run/setup.log; exit 1; fi
-	@prometheus/local-stack.sh run
+	@ENGINE=$(ENGINE) prometheus/local-stack.sh run
 
 stop:
 	@prometheus/local-stack.sh stop
 
 fault:
-	@$(VENV)/bin/python demo/workload.py fault --service "$(SERVICE)" --slo "$(SLO)" --ratio "$(RATIO)"
+	@$(VENV)/bin/python demo/workload.py fault --service "$(SERVICE)" --slo "$(SLO)" --ratio "$(RATIO)" \
+		--env "$$(grep -qx vm .run/engine 2>/dev/null && echo local-vm || echo local)"
 
 heal:
 	@$(VENV)/bin/python demo/workload.py heal

@@ -504,7 +504,8 @@ def fault(args: argparse.Namespace) -> None:
     broken = ", ".join(answer["fault"])
     print(f"fault: {broken} at ratio {answer['ratio']:g} (make heal ends it)")
     print(
-        "watch: .venv/bin/slo status --env local; deliveries in .run/captured/notifications.jsonl"
+        f"watch: .venv/bin/slo status --env {args.env}; "
+        "deliveries in .run/captured/notifications.jsonl"
     )
 
 
@@ -538,6 +539,7 @@ def main(argv: list[str] | None = None) -> None:
     broken.add_argument("--service", default="")
     broken.add_argument("--slo", default="")
     broken.add_argument("--ratio", default="1")
+    broken.add_argument("--env", default="local", help="the stack's environment in targets.yaml")
     broken.set_defaults(func=fault)
     sub.add_parser("heal").set_defaults(func=heal)
     sub.add_parser("objectives").set_defaults(func=objectives)

@@ -33,7 +33,7 @@ ARCHITECTURE = ROOT / "ARCHITECTURE.md"
 # How the README's commands are checked, by subcommand. A subcommand in none of these fails the
 # test: decide how its examples can be checked and add it.
 OFFLINE = {"validate", "compile", "import", "init"}  # run for real in the temporary copy
-NEEDS_TOOLS = {"test": ("promtool", "amtool")}  # run for real when the tools are installed
+NEEDS_TOOLS = {"test": ("promtool", "amtool", "vmalert")}  # run for real when installed
 LIVE = {  # parsed only: they need servers
     "push": "writes to live Prometheus, Alertmanager, Grafana or Mimir servers",
     "diff": "reads live Prometheus, Alertmanager, Grafana or Mimir servers",

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 import requests
-from support import ROOT
+from support import ROOT, assert_clean
 from support import slo as run_cli
 from werkzeug import Request, Response
 
@@ -44,7 +44,7 @@ def fake_prometheus(httpserver, series: dict[str, list[tuple[dict, float]]], ale
 
     httpserver.expect_request("/api/v1/query").respond_with_handler(query)
     httpserver.expect_request("/api/v1/alerts").respond_with_json(
-        {"status": "success", "data": {"alerts": list(alerts)}}
+        {"status": "success", "data": {"alerts": None if alerts is None else list(alerts)}}
     )
     httpserver.expect_request("/api/v2/alerts").respond_with_json(
         [
@@ -55,7 +55,7 @@ def fake_prometheus(httpserver, series: dict[str, list[tuple[dict, float]]], ale
                     "state": "suppressed" if a["labels"]["severity"] == "ticket" else "active"
                 },
             }
-            for a in alerts
+            for a in alerts or ()
             if a["state"] == "firing"
         ]
     )
@@ -143,6 +143,15 @@ def test_the_table_and_the_filters(httpserver, pizza_specs):
         "burning",
     ]
     assert "page: 20.00x/50.00x > 14.4" in lines[1]
+
+
+def test_no_alerts_may_be_null_as_vmalert_says_it(httpserver, pizza_specs):
+    """VictoriaMetrics hands /api/v1/alerts to vmalert, which answers null when none is active."""
+    url = fake_prometheus(httpserver, burning_pizza(), alerts=None)
+    result = status(pizza_specs, url, "--slo", "api-availability")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split()[4] == "burning"
 
 
 def test_missing_series_are_named_with_what_to_check(httpserver, pizza_specs):

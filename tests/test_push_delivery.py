@@ -57,18 +57,14 @@ def out(compiled_examples, tmp_path) -> Path:
     return Path(shutil.copytree(compiled_examples.out, tmp_path / "out"))
 
 
-def compile_examples(tmp: Path, objective: str = "99", vmalert: bool = False) -> tuple[Path, Model]:
-    """The examples compiled into ``tmp``/out, pizza-api's first objective set to ``objective``
-    (every rule, group and dashboard of it changes) and, with ``vmalert``, its rules for vmalert
-    too (the examples have none)."""
+def compile_examples(tmp: Path, objective: str = "99") -> tuple[Path, Model]:
+    """The examples compiled into ``tmp``/out (for Prometheus and vmalert), pizza-api's first
+    objective set to ``objective`` (every rule, group and dashboard of it changes)."""
     spec_dir = copy_specs(ROOT / "slo", tmp)
     spec = spec_dir / "pizza-ordering.yaml"
     text = spec.read_text()
     assert "objective: 99\n" in text and "team: pizza-platform\n" in text
     text = text.replace("objective: 99\n", f"objective: {objective}\n", 1)
-    if vmalert:
-        engines = "team: pizza-platform\nengines: [prometheus, vmalert]\n"
-        text = text.replace("team: pizza-platform\n", engines, 1)
     spec.write_text(text)
     return tmp / "out", compile_into(spec_dir, tmp / "out").model
 
@@ -490,7 +486,7 @@ def test_vmalert_a_file_changed_underneath_restores_the_earlier_rules(tmp_path, 
     The earlier rules are vmalert's own here, not an earlier push's: vmalert 1.79 takes a
     reloaded group that changed only once the group has started, after a random delay of up to
     its interval (1m), so a push soon after the first one could not be judged in seconds."""
-    now, model = compile_examples(tmp_path / "now", vmalert=True)
+    now, model = compile_examples(tmp_path / "now")
     name = Path(conventions.vmalert_rules_file(CHANGED)).name
     theirs = "groups:\n- name: theirs\n  rules:\n  - record: theirs:up:sum\n    expr: sum(up)\n"
     with servers.victoria_metrics(tmp_path / "vm") as datasource:

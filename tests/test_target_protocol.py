@@ -60,8 +60,10 @@ def test_a_per_service_target_gives_for_a_model_what_it_gives_for_each_service(s
 def test_the_check_reads_every_rule_file_and_dashboard_and_nothing_else():
     result = compile_tree(ROOT / "slo")
     rules = conventions.rules_file("x").rpartition("/")[0] + "/"
+    vmalert = conventions.vmalert_rules_file("x").rpartition("/")[0] + "/"  # slo/ runs on both
     dashboards = conventions.dashboard_file("x").rpartition("/")[0] + "/"
-    tagged = {p for p in result.artifacts if p.startswith((rules, dashboards))}
+    tagged = {p for p in result.artifacts if p.startswith((rules, vmalert, dashboards))}
+    assert any(p.startswith(vmalert) for p in tagged)
     assert set(result.checked) == tagged
     assert {e.kind for e in result.checked.values()} == {Holds.RULE_GROUPS, Holds.DASHBOARD}
 

@@ -1,6 +1,7 @@
 """`slo test --engine vmalert`: the generated promtool tests, run on a real VictoriaMetrics and
 vmalert (compiler/checks/vmtest.py), on the golden example compiled for both engines (a ratio
-SLO with a low-traffic guard, a latency SLO, a threshold; a second service at 30s)."""
+SLO with a low-traffic guard, a latency SLO, a threshold; a second service at 30s), and on the
+examples of slo/."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_a_series_reads_as_its_labels():
 
 
 def test_a_tree_without_vmalert_services_is_an_error_not_a_pass():
-    result = slo("test", "--out", ROOT / "out", "--engine", "vmalert")
+    result = slo("test", "--out", GOLDEN / "basic" / "out", "--engine", "vmalert")
     assert_clean(result)
     assert result.exit_code == 1
     assert "error [tools/no-vmalert]" in result.stderr
@@ -130,3 +131,19 @@ def test_the_vmalert_bench_runs_on_a_tiny_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
     assert (result["services_on_vmalert"], result["files"], result["passed"]) == (2, 3, True)
+
+
+@pytest.mark.binaries
+@needs_victoria_metrics
+def test_the_examples_pass_on_vmalert(tmp_path):
+    """slo/ runs on both engines (what `make run ENGINE=vm` pushes): every generated test of
+    every service passes on the vmalert rules too (about 15 seconds)."""
+    out = Path(shutil.copytree(ROOT / "out", tmp_path / "out"))
+    tests = sorted((out / "prometheus/tests").glob("*.test.yml"))
+    assert len(tests) == 2 * len(list((out / "vmalert/rules").glob("*.rules.yml"))) == 8
+    result = slo("test", "--out", out, "--engine", "vmalert", "--no-cache")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    for path in tests:
+        assert f"ok     vmalert -replay of the tests in {path.as_posix()} (" in result.output
+    assert f"ok: 0 cached, {len(tests) + 1} run, 0 failed" in result.output  # and -dryRun

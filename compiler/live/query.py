@@ -76,9 +76,9 @@ class Prometheus:
 
     def alerts(self) -> list[Alert]:
         data = self._get("/api/v1/alerts", {})
-        return [
+        return [  # vmalert (and VictoriaMetrics, which hands it the call) says null for none
             Alert(tuple(sorted(a["labels"].items())), a.get("state", "firing"))
-            for a in data.get("alerts", [])
+            for a in data.get("alerts") or []
         ]
 
 

@@ -43,7 +43,7 @@ heal:
 	@$(VENV)/bin/python demo/workload.py heal
 
 test: setup lint
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 # The gates (configured in pyproject.toml), before any test runs: a finding fails `make test`
 # and so CI (.ci/run). .pre-commit-config.yaml runs the same three for contributors.

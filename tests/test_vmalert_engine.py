@@ -2,7 +2,8 @@
 by `vmalert -replay` of the generated replay file (recordings) and rule file (alerts).
 
 The alert-quality scenario (99.9% over 30d; 6h healthy at 1,000 requests a minute, 15 s
-scrapes; then a share r of the requests fail, one SLO per r): every recorded window, error
+scrapes; then a share r of the requests fail, one SLO per r: 100%, 10%, 2%, 0.7% and 0.5%,
+which never pages; a latency SLO and a threshold beside them): every recorded window, error
 ratio and the period SLI equal the exact event counts of the input, and each page fires in the
 minute the exact windows first exceed both thresholds, the minute promtool's tests expect of
 the Prometheus rules (they see the same exact windows: ``targets/promtool``).
@@ -34,7 +35,13 @@ ONSET = 6 * 3600
 MINUTE, HOUR = 60, 3600
 # share of failing requests after the onset, per SLO; 0.5% never pages (5% of the budget in 6h
 # needs 0.6%)
-SHARES = {"total": 1.0, "tenth": 0.1, "half-percent": 0.005}
+SHARES = {
+    "total": 1.0,
+    "tenth": 0.1,
+    "two-percent": 0.02,
+    "point-seven": 0.007,
+    "half-percent": 0.005,
+}
 # a latency SLO (99.9% of requests under 300ms) with a tenth of the requests slow
 LATENCY = {"slow-tenth": 0.1}
 ALL = {**SHARES, **LATENCY}

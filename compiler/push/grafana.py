@@ -545,7 +545,13 @@ class GrafanaPusher:
         objects = len(work.snapshot) + len(work.folders_created)
         if not objects:
             return Restore(restored, 0)
-        errors = self._rewiden_record(work)
+        errors = restoring.rewiden_record(
+            bool(work.delete),
+            work.record,
+            work.record_after,
+            self._save_record,
+            f"{RECORD_OBJECT}: could not list the dashboards put back again",
+        )
         failed = restoring.put_back(work.snapshot, self._put_back, self._delete)
         errors += [problem for f in work.folders_created for problem in self._remove_folder(f)]
         now = {uid: self._read(uid) for uid in work.snapshot.before}
@@ -557,17 +563,6 @@ class GrafanaPusher:
             failed,
         )
         return restoring.outcome(restored, objects, problems, errors)
-
-    def _rewiden_record(self, work: Work) -> list[str]:
-        """The record as it was before the deletes of a completed push, which restore() puts
-        back: each dashboard slo may leave stays recorded."""
-        if not (work.delete and work.record and work.record_after is not None):
-            return []
-        try:
-            self._save_record(work.record)
-        except PushError as exc:
-            return [f"{RECORD_OBJECT}: could not list the dashboards put back again: {exc}"]
-        return []
 
     def _put_back(self, uid: str, previous: dict) -> None:
         body = {k: v for k, v in previous["dashboard"].items() if k not in IGNORED_FIELDS}

@@ -434,7 +434,13 @@ class MimirPusher:
         objects = len(work.snapshot) + len(work.alertmanager_snapshot)
         if not objects:
             return Restore(restored, 0)
-        errors = self._rewiden_record(work)
+        errors = restoring.rewiden_record(
+            bool(work.delete),
+            work.record,
+            work.record_after,
+            self._save_record,
+            f"{RECORD_OBJECT}: could not list the groups put back again",
+        )
         failed = restoring.put_back(
             work.snapshot, lambda key, group: self._save((key[0], group)), self._delete
         )
@@ -465,17 +471,6 @@ class MimirPusher:
                 failed_am,
             )
         return restoring.outcome(restored, objects, problems, errors)
-
-    def _rewiden_record(self, work: Work) -> list[str]:
-        """The record as it was before the deletes of a completed push, which restore() puts
-        back: each group slo may leave stays recorded."""
-        if not (work.delete and work.record and work.record_after is not None):
-            return []
-        try:
-            self._save_record(work.record)
-        except PushError as exc:
-            return [f"{RECORD_OBJECT}: could not list the groups put back again: {exc}"]
-        return []
 
     def _delete_alertmanager(self) -> None:
         """The tenant's Alertmanager config, which the push created."""

@@ -101,3 +101,25 @@ def outcome(
     """The Restore to report: ``failed``, what went wrong outside any one object (a reload),
     first."""
     return Restore(restored, objects, (*failed, *problems))
+
+
+Record = TypeVar("Record")
+
+
+def rewiden_record(
+    deleted: bool,
+    record: Record | None,
+    after: object,
+    save: Callable[[Record], None],
+    what: str,
+) -> list[str]:
+    """Save the ownership record as it was before a completed push's deletes, since restore
+    puts those objects back: each stays recorded. Nothing to do when the push deleted nothing
+    or wrote no record; a failure is returned, prefixed with ``what``."""
+    if not (deleted and record and after is not None):
+        return []
+    try:
+        save(record)
+    except PushError as exc:
+        return [f"{what}: {exc}"]
+    return []

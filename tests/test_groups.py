@@ -200,6 +200,27 @@ def test_the_guard_is_proven_above_and_at_its_limit(compiled):
     assert [c["exp_alerts"] for c in at["alert_rule_test"]] == [[], []]
 
 
+def test_a_guard_too_large_to_test_is_warned_without_building_its_groups(tmp_path, monkeypatch):
+    """max_groups may be huge (the schema sets no upper bound): the guard then gets a warning,
+    and the test generator never builds a value per group (a hypothesis example with
+    max_groups 100000 once spent a minute of CPU there)."""
+    from compiler.targets.promtool import groups as guard
+
+    asked: list[int] = []
+    real = guard.label_values
+
+    def spy(slo, label, wanted):
+        asked.append(len(wanted))
+        return real(slo, label, wanted)
+
+    monkeypatch.setattr(guard, "label_values", spy)
+    spec = SPEC.replace("max_groups: 10", "max_groups: 100000")
+    result = compile_tree(write_files(tmp_path, {"shop.yaml": spec}))
+    warned = [d.message for d in result.diagnostics if d.check_id == "tests/uncovered"]
+    assert any("SLOGroupsOverLimit guard has no generated test (more than" in m for m in warned)
+    assert asked and max(asked) <= guard.MAX_GUARD_GROUPS
+
+
 def test_a_selector_that_fixes_the_group_label_gets_one_group(tmp_path):
     spec = SPEC.replace(
         'errors: http_requests_total{job="shop",code=~"5.."}',

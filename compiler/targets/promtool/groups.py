@@ -64,11 +64,11 @@ def label_values(slo: SLO, label: str, wanted: Sequence[str]) -> list[str]:
     for m in own:
         examples = [m.value] if m.op == "=" else regex_examples(m.value) if m.op == "=~" else []
         candidates += examples + [f"{e}{w}" for e in examples for w in wanted]
-    found: list[str] = []
+    found: dict[str, None] = {}  # insertion-ordered, and a linear membership test
     for value in candidates:
         if value and value not in found and all(matches(m, value) for m in own):
-            found.append(value)
-    return found
+            found[value] = None
+    return list(found)
 
 
 def _roles(slo: SLO, s: InputSeries) -> tuple[bool, ...]:
@@ -179,7 +179,10 @@ def guard_tests(service: Service, slo: SLO, inputs: list[InputSeries]) -> tuple[
     uncovered: list[Diagnostic] = []
     count = slo.max_groups + 1
     label = slo.by[0]
-    values = label_values(slo, label, [f"g{n}" for n in range(1, count + 1)])[:count]
+    # Past the largest guard a test can hold, do not even build the values (max_groups may be
+    # in the hundred thousands).
+    wanted = [f"g{n}" for n in range(1, count + 1)] if count <= MAX_GUARD_GROUPS else []
+    values = label_values(slo, label, wanted)[:count]
     feeding = [s for s in inputs if s.role != "errors"]  # no errors: only the count matters
     if count > MAX_GUARD_GROUPS or len(values) < count or not feeding:
         reason = (

@@ -158,9 +158,7 @@ def test_backfilled_series_equal_promtools_evaluation_of_the_rules(tmp_path):
     # of the threshold beside the two SLOs is combined the same way.
     instants = [6 * 3600, 10 * 3600 + 35 * MINUTE, 11 * 3600, 12 * 3600, 25 * 3600 + 55 * MINUTE]
     raw = '{__name__="slo:sli_events:increase",window="5m"}'
-    tests = [
-        {"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in range(0, STEPS, EVERY)
-    ]
+    tests = [{"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in range(0, STEPS, EVERY)]
     tests += [
         {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
     ]

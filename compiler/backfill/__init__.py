@@ -22,9 +22,10 @@ from compiler.backfill.phase import prometheus_phase
 from compiler.backfill.source import BackfillError, QueryApi
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import Service
+from compiler.core.model import Service, TimesliceIndicator
 from compiler.core.windows import period_group_interval
 from compiler.targets.prometheus import errors_increase, events, total_increase
+from compiler.targets.vmalert import timeslice_increase
 
 PROMETHEUS, VICTORIAMETRICS = "prometheus", "victoriametrics"
 ENGINES = (PROMETHEUS, VICTORIAMETRICS)
@@ -60,12 +61,16 @@ class Result:
         return [s for h in self.histories for s in h.series.values()]
 
 
-def raw_queries(service: Service) -> list[tuple[str, int, str, str]]:
+def raw_queries(service: Service, engine: str = PROMETHEUS) -> list[tuple[str, int, str, str]]:
     """(SLO, window, kind, expression) of every raw rule of ``service``: the prometheus
     target's own expressions, the recorded total of the errors rule replaced by the total's
-    expression (the server has no recorded series yet)."""
+    expression (the server has no recorded series yet). A time-slice SLO's on another engine:
+    the vmalert rules', whose ranges count the same slices there."""
     out = []
     for slo, window, kind in history.raw_keys(service):
+        if engine != PROMETHEUS and isinstance(slo.indicator, TimesliceIndicator):
+            out.append((slo.name, window, kind, timeslice_increase(slo.indicator, kind, window)))
+            continue
         total = total_increase(slo, window)
         expr = total if kind == names.TOTAL else errors_increase(slo, window, f"({total})")
         out.append((slo.name, window, kind, expr))
@@ -162,7 +167,7 @@ def compute(plans: Sequence[Plan], api: QueryApi, since: int, engine: str) -> Re
             raise BackfillError(f"{p.service.name}: no evaluation instant between the bounds")
         raw: dict[history.RawKey, history.Values] = {}
         by = {slo.name: slo.by for slo in p.service.slos}
-        for slo_name, window, kind, expr in raw_queries(p.service):
+        for slo_name, window, kind, expr in raw_queries(p.service, engine):
             if by[slo_name]:  # a grouped SLO: a series per group, each an SLO of its own
                 for group, values in api.query_range_groups(expr, sli, by[slo_name]).items():
                     raw[(slo_name, window, kind, group)] = values

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import promql_parser
+
 from compiler.core import conventions, windows
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
 from compiler.core.durations import DurationError, format_duration, parse_duration
@@ -30,6 +32,7 @@ from compiler.core.model import (
     Selector,
     Service,
     Threshold,
+    TimesliceIndicator,
 )
 from compiler.spec import promql
 from compiler.spec.validate import field_path
@@ -40,6 +43,10 @@ from compiler.text.promtext import TEMPLATE_OPEN
 # ~40 s. A condition pending for longer than a week is better written as an SLO.
 MAX_FOR = 7 * 86400
 METRIC_NAME_LABEL = "__name__"  # valid by the label grammar; Prometheus refuses it on a rule
+SELF_STARTING = frozenset({"absent", "absent_over_time", "vector"})
+# The indicator key a time-slice SLO's spec is given in (timeslice_slo): no spec can hold it, the
+# schema allows no such key.
+TIMESLICE = " timeslice"
 
 
 def _decimal(value: object) -> Decimal:
@@ -174,6 +181,11 @@ class ServiceBuilder(DocumentBuilder):
             threshold = self.threshold(service, raw, path)
             if threshold:
                 thresholds.append(threshold)
+        for i, raw in enumerate(data.get("thresholds", [])):
+            if "slo" in raw:  # after every objective's name: the generated name must be free
+                slo = self.timeslice_slo(service, raw, ("thresholds", i), interval, names)
+                if slo:
+                    slos.append(slo)
         labels = self.labels(("labels",), data.get("labels"))
         outputs = self.outputs(data.get("outputs", {}))
         engines = self.engines(data.get("engines"))
@@ -404,6 +416,9 @@ class ServiceBuilder(DocumentBuilder):
         return by if ok else None
 
     def indicator(self, raw: dict, path: tuple) -> Indicator | None:
+        if TIMESLICE in raw:  # a threshold's time slices, built by timeslice_slo
+            found: Indicator = raw[TIMESLICE]
+            return found
         if "ratio" in raw:
             ratio, p = raw["ratio"], path + ("ratio",)
             if ("errors" in ratio) == ("good" in ratio):
@@ -601,6 +616,72 @@ class ServiceBuilder(DocumentBuilder):
             annotations=_pairs(raw.get("annotations")),
             source=self.doc.at(path),
         )
+
+    def timeslice_slo(
+        self, service: str, raw: dict, path: tuple, interval: int | None, names: dict
+    ) -> SLO | None:
+        """The time-slice SLO of a threshold with ``slo:``: an SLO like any other (period,
+        alerting and their checks are the SLOs'), with the threshold's condition per slice as
+        its indicator. A slice is the service's evaluation interval: the rules sample the gauge
+        at that rate anyway, and it divides the base window, so windows hold whole slices."""
+        spec, where = raw["slo"], path + ("slo",)
+        name = conventions.timeslice_slo(raw["name"])
+        if name in names:
+            first = self.doc.at(names[name] + ("name",))
+            self.fail(
+                where,
+                "spec/duplicate-name",
+                f"its SLO is named '{name}', which {field_path(names[name])} (line "
+                f"{first.line}) already uses",
+                key=True,
+            )
+            return None
+        names[name] = path
+        ast = self.expression(path + ("expr",), raw["expr"])
+        if ast is None:
+            return None
+        if not _gauge(ast):
+            self.fail(
+                where,
+                "spec/timeslice-gauge",
+                "needs a gauge: the expression must return series exactly while there is data "
+                "(an instant vector, not a scalar, vector() or absent()), as each slice with "
+                "series counts and each one where the condition holds is bad",
+                key=True,
+            )
+            return None
+        op, value = (">", raw["above"]) if "above" in raw else ("<", raw["below"])
+        slice_ = interval or windows.DEFAULT_EVALUATION_INTERVAL
+        indicator = TimesliceIndicator(raw["expr"].strip(), op, _decimal(value), slice_)
+        slo = self.slo(service, {**spec, "name": name, "indicator": {TIMESLICE: indicator}}, where)
+        if slo is not None and interval is not None:
+            self.check_windows(slo, where, interval)
+        return slo
+
+
+def _is_vector(ast: Any) -> bool:
+    while isinstance(ast, promql_parser.ParenExpr):
+        ast = ast.expr
+    if isinstance(ast, (promql_parser.VectorSelector, promql_parser.AggregateExpr)):
+        return True
+    if isinstance(ast, promql_parser.UnaryExpr):
+        return _is_vector(ast.expr)
+    if isinstance(ast, promql_parser.BinaryExpr):
+        return _is_vector(ast.lhs) or _is_vector(ast.rhs)
+    if isinstance(ast, promql_parser.Call):
+        return bool(ast.func.return_type == promql_parser.ValueType.Vector)
+    return False  # a number, a string, a range
+
+
+def _gauge(ast: Any) -> bool:
+    """Whether ``ast`` is an instant vector with series only while there is data: none of
+    absent(), vector() or a date function of now (hour(), ...), which make series of nothing."""
+    return _is_vector(ast) and not any(
+        isinstance(node, promql_parser.Call)
+        and (node.func.name in SELF_STARTING or not node.args)
+        and node.func.return_type == promql_parser.ValueType.Vector
+        for node in promql.walk(ast)
+    )
 
 
 def build_model(services: list[Service], routing: Routing | None = None) -> Model:

@@ -90,6 +90,16 @@ def threshold_alert(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
+TIMESLICE_SUFFIX = "-slices"
+
+
+def timeslice_slo(threshold: str) -> str:
+    """The time-slice SLO of a threshold with ``slo:`` (its ``slo`` label, a name of its own so
+    that dashboards and `slo status` keep the threshold's row apart): disk-usage ->
+    disk-usage-slices."""
+    return threshold + TIMESLICE_SUFFIX
+
+
 # Rule groups and files
 def group_sli(service: str) -> str:
     return f"slo-{service}-sli"

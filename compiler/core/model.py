@@ -53,7 +53,19 @@ class LatencyIndicator:
     threshold_text: str  # as the user wrote it ("2s")
 
 
-Indicator = RatioIndicator | LatencyIndicator
+@dataclass(frozen=True)
+class TimesliceIndicator:
+    """A threshold's time slices: each ``slice`` seconds (aligned to absolute time) in which
+    the gauge ``expr`` has data is an event, and a bad one when ``expr op value`` holds for any
+    of its series. Built from a threshold with ``slo:`` (README, "Time-slice SLOs")."""
+
+    expr: str  # the threshold's expression, as written
+    op: str  # ">" (bad above) or "<" (bad below)
+    value: Decimal
+    slice: int  # seconds: the service's evaluation interval
+
+
+Indicator = RatioIndicator | LatencyIndicator | TimesliceIndicator
 
 
 @dataclass(frozen=True)

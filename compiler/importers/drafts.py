@@ -49,6 +49,7 @@ THRESHOLD_ORDER = (
     "runbook_url",
     "labels",
     "annotations",
+    "slo",
 )
 ALERTING_ORDER = (
     "name",

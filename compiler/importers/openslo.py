@@ -9,6 +9,7 @@ How OpenSLO maps onto slo/v1 (README, "Migration and platform formats"):
   * ratioMetric good/bad/total -> ratio good/errors/total; `raw` -> the ratio itself as errors,
     with `count(...)` of it as total, so every window averages it;
   * thresholdMetric -> the share of samples meeting `op value`, counted with subqueries;
+  * Timeslices on a thresholdMetric with 1m slices -> a threshold with `slo:` (a time-slice SLO);
   * Timeslices / RatioTimeslices -> per-slice success ratios from subqueries stepped by the
     slice window: the share of bad slices, or the mean shortfall of each slice;
   * each AlertCondition (burnrate `threshold` over `lookbackWindow`) -> a custom alert window,
@@ -195,8 +196,15 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
                 "composite weights have no slo equivalent: each objective is its own SLO",
             )
         target = objective_target(objective_node, report)
-        indicator = sli(indicator_obj["spec"], objective_node, budgeting, index, report)
-        if target is None or indicator is None:
+        gauge = None
+        if budgeting == "Timeslices" and target is not None:
+            gauge = timeslice_threshold(indicator_obj["spec"], objective_node, index, report)
+        indicator = (
+            None
+            if gauge is not None
+            else sli(indicator_obj["spec"], objective_node, budgeting, index, report)
+        )
+        if target is None or (indicator is None and gauge is None):
             continue
         raw_name = base if len(objectives) == 1 else f"{base}-{i + 1}"
         name = common.name(
@@ -207,6 +215,12 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
             body["description"] = str(spec.get("description"))
         if slo_labels:
             body["labels"] = slo_labels
+        if gauge is not None:  # a threshold whose time slices are the SLO
+            gauge["slo"] = {**body, "alerting": alerting}
+            draft.thresholds.append(
+                Objective(name, gauge, objective_node.position, (TIMESLICE_NOTE,))
+            )
+            continue
         body["indicator"] = indicator
         body["alerting"] = alerting
         notes = (
@@ -504,6 +518,72 @@ def sliced(
     else:
         errors = f"sum_over_time((1 - {valid})[$window:{slices}])"
     return {"ratio": {"errors": errors, "total": total}}
+
+
+# The one slice length a threshold's time-slice SLO has by default: the evaluation interval.
+TIMESLICE_WINDOW = windows.DEFAULT_EVALUATION_INTERVAL
+TIMESLICE_NOTE = (
+    "a time-slice SLO on a threshold: its own alert (info) fires while the condition holds; "
+    "raise its severity or add 'for' as needed"
+)
+# good when `op value` -> bad when (above | below) value, and whether that is exact
+_BAD_SIDE = {
+    "lte": ("above", True),
+    "lt": ("above", False),
+    "gte": ("below", True),
+    "gt": ("below", False),
+}
+
+
+def timeslice_threshold(
+    spec: Node, objective_node: Node, index: Index, report: Report
+) -> dict[str, Any] | None:
+    """A Timeslices objective on a thresholdMetric with one-minute slices, as a threshold with
+    ``slo:`` (README, "Time-slice SLOs"), or None (with a warning why) to import it as a ratio
+    of slices. Such a slice is judged by the metric's latest value at the slice's end, not by
+    the share of its samples that meet the condition: the same with a sample a minute."""
+    threshold = spec.pick("thresholdMetric")
+    if threshold is None:
+        return None
+    op, value = str(objective_node.get("op")), common.decimal(objective_node.get("value"))
+    window = objective_node.get("timeSliceWindow")
+    match = _SHORTHAND.match(str(window))
+    seconds = (
+        int(window) * 60
+        if isinstance(window, int) and not isinstance(window, bool)
+        else (int(match.group(1)) * _SHORTHAND_SECONDS[match.group(2)] if match else None)
+    )
+    if op not in _BAD_SIDE or value is None or seconds is None:
+        return None  # the ratio import says what is missing
+    query = metric_query(threshold, index, report)
+    if query is None:
+        return None
+    if seconds != TIMESLICE_WINDOW or queries.has_window(query):
+        why = (
+            f"its slices are {format_duration(seconds)}, a threshold's are 1m"
+            if seconds != TIMESLICE_WINDOW
+            else "its query has a window"
+        )
+        report.warn(
+            objective_node["timeSliceWindow"],
+            "import/changed",
+            f"not a threshold's time-slice SLO ({why}): imported as a ratio of slices",
+        )
+        return None
+    side, exact = _BAD_SIDE[op]
+    report.warn(
+        objective_node["timeSliceTarget"],
+        "import/approximated",
+        "a threshold's time-slice SLO: each 1m slice is judged by the metric's latest value, "
+        "not by the share of its samples meeting the condition",
+    )
+    if not exact:
+        report.warn(
+            objective_node["op"],
+            "import/approximated",
+            f"op '{op}' imported as '{side}: {value}': a value equal to it counts as good",
+        )
+    return {"expr": query, side: value, "severity": "info"}
 
 
 def slice_window(objective_node: Node, budgeting: str, report: Report) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, Model, Threshold
+from compiler.core.model import SLO, Model, Threshold, TimesliceIndicator
 from compiler.core.windows import ALWAYS_RECORDED, windows_of
 from compiler.live.query import Alert, Alertmanager, LiveError, Prometheus
 
@@ -397,6 +397,8 @@ def _metric(slo: SLO) -> str:
     indicator = slo.indicator
     if hasattr(indicator, "histogram"):
         return indicator.histogram.metric + "_bucket"
+    if isinstance(indicator, TimesliceIndicator):
+        return indicator.expr
     total = indicator.total
     return total.selector.metric if total.selector else total.text
 

@@ -76,6 +76,7 @@ CACHED_TYPES: tuple[type, ...] = (
     model.Counter,
     model.RatioIndicator,
     model.LatencyIndicator,
+    model.TimesliceIndicator,
     model.BurnTier,
     model.Alerting,
     model.KubernetesOutput,

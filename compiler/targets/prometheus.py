@@ -33,6 +33,7 @@ from compiler.core.model import (
     RatioIndicator,
     Service,
     Threshold,
+    TimesliceIndicator,
 )
 from compiler.core.windows import (
     DAY,
@@ -161,8 +162,25 @@ def latency_count(indicator: LatencyIndicator) -> str:
     return render_selector(sel, f"{sel.metric}_count")
 
 
+def bad_slices(indicator: TimesliceIndicator) -> str:
+    """The threshold's condition: the series of its gauge that are bad at one instant."""
+    return f"({indicator.expr}) {indicator.op} {names.number(indicator.value)}"
+
+
+def slices(gauge: str, window: int, slice_: int, left_open: bool = False) -> str:
+    """The slices in (t-window, t] where ``gauge`` has a series: a subquery's steps are
+    multiples of its step in absolute time, so it holds exactly window/slice of them whatever
+    the group's phase, and the base windows recorded one after another tile time without
+    overlap. Prometheus 2 reads a range [t-range, t], so the range is one millisecond shorter
+    than the window; ``left_open``: an engine that reads (t-range, t] (VictoriaMetrics)."""
+    reach = format_duration(window) if left_open else pin(window)
+    return f"count_over_time(count({gauge})[{reach}:{format_duration(slice_)}])"
+
+
 def total_increase(slo: SLO, window: int) -> str:
     ind = slo.indicator
+    if isinstance(ind, TimesliceIndicator):
+        return slices(ind.expr, window, ind.slice)
     if isinstance(ind, RatioIndicator):
         return counter_increase(ind.total, window, slo.by)
     return f"sum{by_clause(slo.by)}(increase({latency_count(ind)}[{format_duration(window)}]))"
@@ -172,6 +190,9 @@ def errors_increase(slo: SLO, window: int, total: str) -> str:
     """The errors over ``window``; ``total`` reads the total recorded just before, so the raw
     total series (often the SLO's largest selection) are read once per evaluation, not twice."""
     ind, on = slo.indicator, f"on({', '.join(slo.by)})"
+    if isinstance(ind, TimesliceIndicator):
+        # no bad slice yet: 0, while there are slices at all
+        return f"{slices(bad_slices(ind), window, ind.slice)} or {on} 0 * {total}"
     if isinstance(ind, RatioIndicator):
         if ind.errors is not None:
             # No error series exists until the first error: count it as 0, but only while the

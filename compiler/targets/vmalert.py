@@ -25,7 +25,14 @@ from typing import Any, cast
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, VMALERT_ENGINE, LatencyIndicator, Model, Service
+from compiler.core.model import (
+    SLO,
+    VMALERT_ENGINE,
+    LatencyIndicator,
+    Model,
+    Service,
+    TimesliceIndicator,
+)
 from compiler.core.windows import (
     Layout,
     current_burn_window,
@@ -39,6 +46,7 @@ from compiler.targets import kubernetes
 from compiler.targets.prometheus import (
     RecordingRule,
     RuleItem,
+    bad_slices,
     burn_alert,
     by_clause,
     errors_increase,
@@ -54,6 +62,7 @@ from compiler.targets.prometheus import (
     service_selector,
     size_expr,
     sizes_rule,
+    slices,
     slo_series_labels,
     threshold_rules,
     total_increase,
@@ -78,12 +87,26 @@ def recording(item: RuleItem) -> RecordingRule | None:
 # --- expressions ------------------------------------------------------------------------------
 def raw_increase(slo: SLO, kind: str, window: int) -> str:
     """The SLO's ``kind`` events over the raw ``window``, from the counters alone."""
+    if isinstance(slo.indicator, TimesliceIndicator):
+        return timeslice_increase(slo.indicator, kind, window)
     total = total_increase(slo, window)
     if kind == names.TOTAL:
         return total
     if kind == names.ERRORS:
         return errors_increase(slo, window, total)
     return f"{covered(slo, window)} * 0 + {window}"
+
+
+def timeslice_increase(indicator: TimesliceIndicator, kind: str, window: int) -> str:
+    """A time-slice SLO's slices over the raw ``window``: as the Prometheus rules count them,
+    over VictoriaMetrics' ranges, which leave out their start (README, "Time-slice SLOs")."""
+    total = slices(indicator.expr, window, indicator.slice, left_open=True)
+    if kind == names.TOTAL:
+        return total
+    if kind == names.ERRORS:
+        bad = slices(bad_slices(indicator), window, indicator.slice, left_open=True)
+        return f"{bad} or on() 0 * {total}"
+    return f"{total} * 0 + {window}"
 
 
 def covered(slo: SLO, window: int) -> str:
@@ -94,6 +117,8 @@ def covered(slo: SLO, window: int) -> str:
     Counting the samples over one millisecond more, (t-window-1ms, t], is Prometheus'
     condition on both engines. A ``$window`` expression is the user's: read as written."""
     ind = slo.indicator
+    if isinstance(ind, TimesliceIndicator):
+        return total_increase(slo, window)  # a series exactly while a slice has data
     if isinstance(ind, LatencyIndicator):
         selector = latency_count(ind)
     elif ind.total.selector is not None:

@@ -22,7 +22,14 @@ from grafanalib import core as g
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Position, error
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, LatencyIndicator, Model, Service, Threshold
+from compiler.core.model import (
+    SLO,
+    LatencyIndicator,
+    Model,
+    Service,
+    Threshold,
+    TimesliceIndicator,
+)
 from compiler.core.windows import current_burn_window, tier_windows
 from compiler.targets.grafana import queries as q
 from compiler.targets.grafana.panels import (
@@ -214,6 +221,10 @@ def service_slo_table(service: Service) -> Json:
 # --- one SLO -------------------------------------------------------------------------------
 def slo_title(slo: SLO) -> str:
     title = f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+    if isinstance(slo.indicator, TimesliceIndicator):  # which slices are good
+        ind = slo.indicator
+        good = "at most" if ind.op == ">" else "at least"
+        title += f" of {format_duration(ind.slice)} slices {good} {names.number(ind.value)}"
     return f"{title}, per {', '.join(slo.by)}" if slo.by else title
 
 

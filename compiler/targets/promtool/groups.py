@@ -21,7 +21,14 @@ from fractions import Fraction
 
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, warning
-from compiler.core.model import SLO, LatencyIndicator, Matcher, Selector, Service
+from compiler.core.model import (
+    SLO,
+    LatencyIndicator,
+    Matcher,
+    Selector,
+    Service,
+    TimesliceIndicator,
+)
 from compiler.targets import prometheus as rules
 from compiler.targets.promtool import scenarios
 from compiler.targets.promtool.render import bind, render
@@ -47,6 +54,8 @@ def selectors(slo: SLO) -> list[Selector]:
     ind = slo.indicator
     if isinstance(ind, LatencyIndicator):
         return [ind.histogram]
+    if isinstance(ind, TimesliceIndicator):
+        return []  # a threshold's SLO: never grouped
     counters = (ind.total, ind.errors, ind.good)
     return [c.selector for c in counters if c is not None and c.selector is not None]
 

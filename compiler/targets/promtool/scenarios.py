@@ -27,6 +27,7 @@ from compiler.core.model import (
     LatencyIndicator,
     RatioIndicator,
     Selector,
+    TimesliceIndicator,
 )
 from compiler.targets.promtool.humanize import humanize_percentage, stable
 from compiler.targets.promtool.simulate import BASE, Segment, Simulation, Timeline
@@ -311,6 +312,8 @@ def shape(slo: SLO) -> SLO:
     neutral: Indicator
     if isinstance(ind, LatencyIndicator):
         neutral = LatencyIndicator(Selector(""), Decimal(0), "")
+    elif isinstance(ind, TimesliceIndicator):
+        neutral = TimesliceIndicator("", ind.op, Decimal(0), ind.slice)
     else:
         neutral = RatioIndicator(
             total=_ANY,

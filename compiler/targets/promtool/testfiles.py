@@ -40,11 +40,12 @@ from compiler.core.model import (
     Selector,
     Service,
     Threshold,
+    TimesliceIndicator,
 )
 from compiler.spec import promql
 from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus as rules
-from compiler.targets.promtool import scenarios
+from compiler.targets.promtool import gauges, scenarios
 from compiler.targets.promtool.humanize import RENDER, humanize_percentage, stable
 from compiler.targets.promtool.render import bind, render
 from compiler.targets.promtool.simulate import Simulation, Timeline
@@ -72,6 +73,8 @@ def plan_inputs(slo: SLO) -> list[InputSeries] | None:
     """Raw series whose counters produce a chosen error/total timeline for ``slo``; None if the
     selectors are too exotic to synthesise."""
     ind = slo.indicator
+    if isinstance(ind, TimesliceIndicator):
+        return None  # gauges, not counters: timeslices.py
     if isinstance(ind, LatencyIndicator):
         labels = satisfy(ind.histogram.matchers)
         if labels is None:
@@ -131,6 +134,8 @@ def counters_for(slo: SLO, inputs: list[InputSeries], timeline: Timeline) -> Tim
         return out, hit
 
     ind = slo.indicator
+    if isinstance(ind, TimesliceIndicator):
+        return None  # a gauge's slices, not counters: timeslices.py simulates them
     if isinstance(ind, LatencyIndicator):
         tot, hit = summed(ind.histogram, f"{ind.histogram.metric}_count")
         good, _ = summed(
@@ -234,6 +239,8 @@ def _minutes_of(text: str) -> int:
 def touches(slo: SLO, inputs: list[InputSeries]) -> bool:
     """Whether any input series is selected by ``slo``'s selectors (cheap; no counters)."""
     ind = slo.indicator
+    if isinstance(ind, TimesliceIndicator):
+        return any(gauges.reads(ind, s.metric, s.labels) for s in inputs)
     if isinstance(ind, LatencyIndicator):
         metrics = {f"{ind.histogram.metric}_count", f"{ind.histogram.metric}_bucket"}
         return any(
@@ -578,6 +585,13 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
     diagnostics: list[Diagnostic] = []
     for slo in service.slos:
         if not slo.alerting.tiers:
+            continue
+        if isinstance(slo.indicator, TimesliceIndicator):
+            from compiler.targets.promtool.timeslices import timeslice_tests
+
+            found_tests, uncovered = timeslice_tests(service, slo)
+            fine.extend(found_tests)
+            diagnostics += uncovered
             continue
         inputs = plan_inputs(slo)
         if inputs is None:

@@ -6,10 +6,17 @@ every file. A document with schema errors is not built (its shape cannot be trus
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from compiler.core import conventions, windows
+from compiler.core.calendar import (
+    CALENDAR_KEYS,
+    calendar_range_problem,
+    clock_minutes,
+    location_problem,
+)
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
 from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.core.model import (
@@ -23,6 +30,7 @@ from compiler.core.model import (
     Indicator,
     KubernetesOutput,
     LatencyIndicator,
+    Maintenance,
     Model,
     Outputs,
     RatioIndicator,
@@ -30,6 +38,7 @@ from compiler.core.model import (
     Selector,
     Service,
     Threshold,
+    TimeRange,
 )
 from compiler.spec import promql
 from compiler.spec.validate import field_path
@@ -158,11 +167,13 @@ class ServiceBuilder(DocumentBuilder):
         service = data["service"]
         names: dict[str, tuple] = {}
         interval = self.evaluation_interval(data.get("evaluation_interval"))
+        base = windows.base_window(interval or windows.DEFAULT_EVALUATION_INTERVAL)
+        maintenance = self.maintenance(data.get("maintenance", []), ("maintenance",), base)
         slos = []
         for i, raw in enumerate(data.get("slos", [])):
             path = ("slos", i)
             self.unique(names, raw["name"], path)
-            slo = self.slo(service, raw, path)
+            slo = self.slo(service, raw, path, base)
             if slo:
                 slos.append(slo)
                 if interval is not None:
@@ -193,6 +204,7 @@ class ServiceBuilder(DocumentBuilder):
             outputs=outputs,
             evaluation_interval=interval or windows.DEFAULT_EVALUATION_INTERVAL,
             engines=engines,
+            maintenance=maintenance,
         )
 
     def check_vmalert_labels(self, data: dict) -> None:
@@ -287,7 +299,9 @@ class ServiceBuilder(DocumentBuilder):
         else:
             names[name] = path
 
-    def slo(self, service: str, raw: dict, path: tuple) -> SLO | None:
+    def slo(
+        self, service: str, raw: dict, path: tuple, base: int = windows.BASE_RATE_WINDOW
+    ) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
@@ -317,6 +331,7 @@ class ServiceBuilder(DocumentBuilder):
         alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
         labels = self.labels(path + ("labels",), raw.get("labels"))
         by = self.grouping(raw, path, indicator, labels)
+        maintenance = self.maintenance(raw.get("maintenance", []), path + ("maintenance",), base)
         if period is None or indicator is None or alerting is None or by is None:
             return None
         return SLO(
@@ -331,6 +346,162 @@ class ServiceBuilder(DocumentBuilder):
             by=by,
             max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
+            maintenance=maintenance,
+        )
+
+    # --- maintenance windows ---------------------------------------------------------------
+    def maintenance(self, raw: list, path: tuple, base: int) -> tuple[Maintenance, ...]:
+        """The windows of a service or an SLO (README, "Maintenance windows"); an entry with an
+        error is reported and left out (the document then builds nothing anyway)."""
+        found = []
+        names: dict[str, tuple] = {}
+        for i, item in enumerate(raw):
+            p = path + (i,)
+            name = item.get("name", f"maintenance-{i + 1}")
+            if "name" in item:
+                self.unique(names, name, p)
+            entry = self.maintenance_entry(item, p, name, base)
+            if entry is not None:
+                found.append(entry)
+        return tuple(found)
+
+    def maintenance_entry(self, item: dict, p: tuple, name: str, base: int) -> Maintenance | None:
+        mute, exclude = item.get("mute", True), item.get("exclude", False)
+        if not mute and not exclude:
+            self.fail(
+                p,
+                "spec/maintenance",
+                "does nothing with both mute and exclude false: set one of them to true",
+            )
+            return None
+        one_off = [k for k in ("start", "end") if k in item]
+        recurring = [k for k in ("times", *CALENDAR_KEYS, "location") if k in item]
+        if one_off and recurring:
+            self.fail(
+                p + (recurring[0],),
+                "spec/maintenance",
+                "a window is either one-off (start, end) or recurring (times, weekdays, "
+                "days_of_month, months, years), not both",
+                key=True,
+            )
+            return None
+        if one_off:
+            return self.one_off(item, p, name, base, mute, exclude)
+        if not recurring or recurring == ["location"]:
+            self.fail(
+                p,
+                "spec/maintenance",
+                "needs start and end (one-off) or at least one of times, weekdays, "
+                "days_of_month, months, years (recurring)",
+            )
+            return None
+        ok = True
+        for j, t in enumerate(item.get("times", [])):
+            start, end = clock_minutes(t["start_time"]), clock_minutes(t["end_time"])
+            if start >= end:
+                self.fail(
+                    p + ("times", j),
+                    "spec/maintenance-time",
+                    f"start_time {t['start_time']} must be before end_time {t['end_time']} "
+                    "(a window across midnight is two entries of times)",
+                )
+                ok = False
+            elif exclude and (end - start) * 60 < base:
+                self.fail(
+                    p + ("times", j),
+                    "spec/maintenance-time",
+                    f"{t['start_time']}-{t['end_time']} is shorter than "
+                    f"{format_duration(base)}, the base window the rules gate with exclude: "
+                    "make it longer or drop exclude",
+                )
+                ok = False
+        for key in CALENDAR_KEYS:
+            for k, text in enumerate(item.get(key, [])):
+                problem = calendar_range_problem(key, text)
+                if problem:
+                    self.fail(p + (key, k), "spec/maintenance-time", problem)
+                    ok = False
+        location = item.get("location")
+        if location is not None:
+            problem = location_problem(location)
+            if problem:
+                self.fail(p + ("location",), "spec/maintenance-location", problem)
+                ok = False
+            elif exclude and location != "UTC":
+                self.fail(
+                    p + ("location",),
+                    "spec/maintenance-location",
+                    f"'{location}': with exclude the rules gate events on the window, and "
+                    "PromQL has no time zones: write the window in UTC (location: UTC, or no "
+                    "location), or drop exclude",
+                )
+                ok = False
+        if not ok:
+            return None
+        return Maintenance(
+            name=name,
+            recurring=TimeRange(
+                times=tuple((t["start_time"], t["end_time"]) for t in item.get("times", [])),
+                weekdays=tuple(item.get("weekdays", ())),
+                days_of_month=tuple(item.get("days_of_month", ())),
+                months=tuple(item.get("months", ())),
+                years=tuple(item.get("years", ())),
+                location=location,
+            ),
+            mute=mute,
+            exclude=exclude,
+            reason=item.get("reason", ""),
+            source=self.doc.at(p),
+        )
+
+    def one_off(
+        self, item: dict, p: tuple, name: str, base: int, mute: bool, exclude: bool
+    ) -> Maintenance | None:
+        for key in ("start", "end"):
+            if key not in item:
+                self.fail(
+                    p, "spec/maintenance", f"a one-off window needs both start and end: add {key}"
+                )
+                return None
+        times = {}
+        for key in ("start", "end"):
+            value = item[key]  # YAML reads an unquoted time as a datetime
+            if not isinstance(value, (str, datetime)):
+                self.fail(
+                    p + (key,),
+                    "spec/maintenance-time",
+                    f"{value!r} is not an RFC 3339 time such as 2026-03-01T02:00:00Z",
+                )
+                return None
+            text = str(value)
+            try:
+                moment = value if isinstance(value, datetime) else datetime.fromisoformat(text)
+            except ValueError as exc:
+                self.fail(p + (key,), "spec/maintenance-time", f"{text}: {exc}")
+                return None
+            if moment.tzinfo is None:
+                self.fail(p + (key,), "spec/maintenance-time", f"{text}: give its UTC offset")
+                return None
+            times[key] = int(moment.timestamp())
+        if times["end"] <= times["start"]:
+            self.fail(p + ("end",), "spec/maintenance-time", "must be after start")
+            return None
+        if exclude and times["end"] - times["start"] < base:
+            self.fail(
+                p + ("end",),
+                "spec/maintenance-time",
+                f"the window is shorter than {format_duration(base)}, the base window the "
+                "rules gate with exclude: make it longer or drop exclude",
+            )
+            return None
+        return Maintenance(
+            name=name,
+            start=times["start"],
+            end=times["end"],
+            mute=mute,
+            exclude=exclude,
+            reason=item.get("reason", ""),
+            source=self.doc.at(p),
         )
 
     def grouping(

@@ -255,6 +255,17 @@ def label_route_receiver(severity: str, team: str, match: Iterable[tuple[str, st
     return f"{receiver(severity, team)}-{labels}"
 
 
+def maintenance_interval(service: str, slo: str | None = None) -> str:
+    """The Alertmanager time interval of a service's (or one SLO's) recurring maintenance
+    windows that mute: slo-maintenance-<service>[--<slo>] (names hold single hyphens only, so
+    the double one keeps a service's and an SLO's apart)."""
+    return f"{RECEIVER_PREFIX}maintenance-{service}" + (f"--{slo}" if slo else "")
+
+
+MAINTENANCE_CREATED_BY = "slo"  # the createdBy of the silences slo creates and owns
+MAINTENANCE_COMMENT_PREFIX = "slo maintenance "  # then the window: "<service>[/<slo>] <name>"
+
+
 def matcher(label: str, values: str | Iterable[str]) -> str:
     """An Alertmanager matcher in the quoted form 0.25 and the UTF-8 parser of 0.27+ both read.
 

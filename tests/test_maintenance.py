@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -261,3 +263,148 @@ def test_alertmanager_mutes_the_service_in_its_window_and_no_other(tmp_path, sla
         # Alertmanager still holds db's alert: muted at notification time, not dropped
         alerts = requests.get(f"{am.url}/api/v2/alerts", timeout=10).json()
         assert sorted(a["labels"]["service"] for a in alerts) == ["api", "db"]
+
+
+# --- the gate's PromQL, on both engines, against Alertmanager's reading -------------------------
+GATE_WINDOWS = (
+    TimeRange(times=(("02:00", "04:00"),)),
+    TimeRange(times=(("00:00", "00:30"), ("23:30", "24:00")), weekdays=("sunday",)),
+    TimeRange(weekdays=("monday:wednesday", "saturday")),
+    TimeRange(days_of_month=("-3:-1",), times=(("12:00", "13:00"),)),
+    TimeRange(days_of_month=("1", "15:16"), months=("february:march", "12")),
+    TimeRange(days_of_month=("29:-1",), years=("2028",)),
+)
+# Weeks across the awkward days: a leap February, month and year ends, a weekday change.
+GATE_WEEKS = ("2028-02-24", "2026-12-27", "2027-01-12")
+
+
+def _minutes_inside(url: str, expr: str, start: int, end: int) -> set[int]:
+    response = requests.get(
+        f"{url}/api/v1/query_range",
+        params={"query": expr, "start": start, "end": end, "step": "60"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["data"]["result"]
+    return {int(float(t)) for series in result for t, _ in series["values"]}
+
+
+def _check_gates(url: str) -> None:
+    from compiler.core.calendar import range_contains
+    from compiler.core.model import Maintenance
+    from compiler.targets.prometheus import inside
+
+    for r in GATE_WINDOWS:
+        window = Maintenance("w", recurring=r)
+        for week in GATE_WEEKS:
+            start = int(datetime.datetime.fromisoformat(week + "T00:00:00+00:00").timestamp())
+            end = start + 7 * 86400 - 60
+            got = _minutes_inside(url, inside(window, "time()"), start, end)
+            wanted = {t for t in range(start, end + 1, 60) if range_contains(r, t)}
+            assert got == wanted, (r, week, sorted(got ^ wanted)[:5])
+
+
+@pytest.mark.binaries
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus not installed")
+def test_the_gate_on_prometheus_matches_alertmanager_reading_of_the_window(tmp_path):
+    with servers.prometheus(tmp_path / "prometheus") as prometheus:
+        _check_gates(prometheus.url)
+
+
+@pytest.mark.binaries
+@pytest.mark.skipif(not shutil.which("victoria-metrics"), reason="victoria-metrics not installed")
+def test_the_gate_on_victoriametrics_matches_alertmanager_reading_of_the_window(tmp_path):
+    with servers.victoria_metrics(tmp_path / "vm") as vm:
+        _check_gates(vm.url)
+
+
+# --- slo backfill computes the gated series ---------------------------------------------------
+BACKFILL_WINDOWS = """\
+maintenance:
+  - name: nightly
+    exclude: true
+    times: [{start_time: "08:00", end_time: "09:00"}]
+  - name: evening
+    exclude: true
+    times: [{start_time: "20:00", end_time: "20:20"}]
+slos:
+"""
+
+
+@pytest.mark.binaries
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed")
+def test_backfill_queries_and_history_match_the_gated_rules(tmp_path):
+    """The backfill's raw queries, evaluated as promtool evaluates the rules, equal the gated
+    raw records at every instant; and the history the backfill core computes from them equals
+    every series the rules record, across both windows (holes, the minutes after them)."""
+    import test_backfill as bf
+
+    from compiler.backfill import history, raw_queries
+
+    spec = bf.SPEC.replace("slos:\n", BACKFILL_WINDOWS, 1)
+    result = compile_tree(write_files(tmp_path / "slo", {"shop.yaml": spec}))
+    (tmp_path / "rules.yml").write_text(result.artifacts["prometheus/rules/shop.rules.yml"])
+    service = result.model.services[0]
+    every, minute = bf.EVERY, bf.MINUTE
+    instants = [9 * 3600 + 5 * minute, 9 * 3600 + 30 * minute, 20 * 3600 + 25 * minute]
+    instants += [21 * 3600, 25 * 3600 + 55 * minute]
+    raw = '{__name__="slo:sli_events:increase",window="5m"}'
+    grid = range(every, bf.STEPS, every)
+    tests = [{"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in grid]
+    tests += [
+        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
+    ]
+    queries = raw_queries(service)
+    tests += [
+        {"expr": f"{expr} + 0 * {i}", "eval_time": f"{m}m", "exp_samples": []}
+        for i, (_, _, _, expr) in enumerate(queries)
+        for m in grid
+    ]
+    output = bf.run_promtool(tmp_path, tests)
+    got = bf.got_samples(output)
+    assert set(instants) <= set(got)
+
+    def recorded(slo_name: str, kind: str, m: int) -> float | None:
+        labels = {"__name__": names_events, "service": "shop", "slo": slo_name}
+        labels.update(kind=kind, window="5m")
+        return got.get(m * minute, {}).get(tuple(sorted(labels.items())))
+
+    names_events = conventions.EVENTS
+    # what each backfill query gave, by its index (the "+ 0 * i" tells them apart)
+    queried: dict[tuple[int, int], float] = {}
+    for block in output.split("expr: ")[1:]:
+        tag = block.split("+ 0 * ", 1)
+        if len(tag) < 2 or not tag[1][0].isdigit():
+            continue
+        index = int(re.match(r"\d+", tag[1]).group())
+        at = bf.duration(re.search(r"time: ([0-9dhms.]+),", block).group(1))
+        values = bf.GOT.findall(block.split("got: ", 1)[1].split("\n", 1)[0])
+        if values:
+            queried[(index, at)] = float(values[0][1])
+    gated = 0
+    for i, (slo_name, _, kind, _) in enumerate(queries):
+        for m in grid:
+            mine, rules = queried.get((i, m * minute)), recorded(slo_name, kind, m)
+            assert (mine is None) == (rules is None), (slo_name, kind, m, mine, rules)
+            assert mine is None or bf.close(mine, rules), (slo_name, kind, m, mine, rules)
+            gated += 8 * 60 <= m < 9 * 60 + 5 and rules is None
+    assert gated == 4 * 13  # total and errors of both SLOs, 08:00 to 09:00: none recorded
+
+    sli = history.Grid(0, every * minute * 1000, bf.STEPS // every)
+    period = history.Grid(0, 5 * minute * 1000, bf.STEPS // 5)
+    values = {
+        (slo_name, window, kind): [recorded(slo_name, kind, m) for m in range(0, bf.STEPS, every)]
+        for slo_name, window, kind, _ in queries
+    }
+    computed = history.compute(service, values, sli, period)
+    for t in instants:
+        ours = {}
+        for key, series in computed.series.items():
+            n = (t * 1000 - series.grid.start) // series.grid.step
+            if series.grid.start + n * series.grid.step == t * 1000 and 0 <= n < series.grid.count:
+                if series.values[n] is not None:
+                    ours[key] = series.values[n]
+        theirs = {k: v for k, v in got[t].items() if k}  # () is a backfill query's sum
+        assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
+        wrong = {k: (ours[k], theirs[k]) for k in ours if not bf.close(ours[k], theirs[k])}
+        assert not wrong, (t, wrong)

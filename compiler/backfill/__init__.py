@@ -24,7 +24,7 @@ from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import Service
 from compiler.core.windows import period_group_interval
-from compiler.targets.prometheus import errors_increase, events, total_increase
+from compiler.targets.prometheus import errors_increase, events, excluding, total_increase
 
 PROMETHEUS, VICTORIAMETRICS = "prometheus", "victoriametrics"
 ENGINES = (PROMETHEUS, VICTORIAMETRICS)
@@ -68,7 +68,7 @@ def raw_queries(service: Service) -> list[tuple[str, int, str, str]]:
     for slo, window, kind in history.raw_keys(service):
         total = total_increase(slo, window)
         expr = total if kind == names.TOTAL else errors_increase(slo, window, f"({total})")
-        out.append((slo.name, window, kind, expr))
+        out.append((slo.name, window, kind, excluding(slo, window, expr)))
     return out
 
 

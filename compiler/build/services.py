@@ -173,7 +173,7 @@ class ServiceBuilder(DocumentBuilder):
         for i, raw in enumerate(data.get("slos", [])):
             path = ("slos", i)
             self.unique(names, raw["name"], path)
-            slo = self.slo(service, raw, path, base)
+            slo = self.slo(service, raw, path, base, maintenance)
             if slo:
                 slos.append(slo)
                 if interval is not None:
@@ -300,7 +300,12 @@ class ServiceBuilder(DocumentBuilder):
             names[name] = path
 
     def slo(
-        self, service: str, raw: dict, path: tuple, base: int = windows.BASE_RATE_WINDOW
+        self,
+        service: str,
+        raw: dict,
+        path: tuple,
+        base: int = windows.BASE_RATE_WINDOW,
+        inherited: tuple[Maintenance, ...] = (),  # the service's windows
     ) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
@@ -347,6 +352,7 @@ class ServiceBuilder(DocumentBuilder):
             max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
             maintenance=maintenance,
+            excluded=tuple(w for w in (*inherited, *maintenance) if w.exclude),
         )
 
     # --- maintenance windows ---------------------------------------------------------------

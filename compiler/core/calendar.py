@@ -9,7 +9,11 @@ Weekdays run from sunday (0) to saturday (6), months by name or 1-12, days of th
 
 from __future__ import annotations
 
+import calendar as pycalendar
+import datetime
 import zoneinfo
+
+from compiler.core.model import Maintenance, TimeRange
 
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 MONTHS = (
@@ -85,3 +89,41 @@ def location_problem(location: str) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return f"'{location}' is not an IANA time zone such as Europe/London"
     return None
+
+
+def _in_range(key: str, text: str, value: int, days_in_month: int = 31) -> bool:
+    first, last = calendar_bounds(key, text)
+    if key == "days_of_month":
+        first = first if first > 0 else days_in_month + first + 1
+        last = last if last > 0 else days_in_month + last + 1
+    return first <= value <= last
+
+
+def range_contains(r: TimeRange, seconds: int) -> bool:
+    """Whether the UTC instant ``seconds`` is inside the time range ``r`` (its location
+    ignored: UTC), to the minute, as Alertmanager matches it: every field given matches."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    minute = moment.hour * 60 + moment.minute
+    if r.times and not any(clock_minutes(a) <= minute < clock_minutes(b) for a, b in r.times):
+        return False
+    checks = (
+        ("weekdays", r.weekdays, (moment.weekday() + 1) % 7),  # Python's monday 0 -> sunday 0
+        ("months", r.months, moment.month),
+        ("years", r.years, moment.year),
+    )
+    for key, entries, value in checks:
+        if entries and not any(_in_range(key, e, value) for e in entries):
+            return False
+    if r.days_of_month:
+        days = pycalendar.monthrange(moment.year, moment.month)[1]
+        if not any(_in_range("days_of_month", e, moment.day, days) for e in r.days_of_month):
+            return False
+    return True
+
+
+def window_contains(window: Maintenance, seconds: int) -> bool:
+    """Whether the UTC instant ``seconds`` is inside a maintenance window."""
+    if window.recurring is not None:
+        return range_contains(window.recurring, seconds)
+    assert window.start is not None and window.end is not None  # one-off: the builder
+    return window.start <= seconds < window.end

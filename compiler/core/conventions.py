@@ -116,6 +116,11 @@ def burn_tests_file(service: str) -> str:
     return f"prometheus/tests/{service}.burn.test.yml"
 
 
+def maintenance_tests_file(service: str) -> str:
+    """The tests of maintenance windows that exclude events (targets/promtool/maintenance.py)."""
+    return f"prometheus/tests/{service}.maintenance.test.yml"
+
+
 # Grafana
 def dashboard_uid(service: str) -> str:
     return f"slo-{service}"  # names are <= 30 characters, so this stays within Grafana's 40

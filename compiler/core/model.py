@@ -125,6 +125,8 @@ class SLO:
     max_groups: int = DEFAULT_MAX_GROUPS  # more live groups raise a ticket (cardinality guard)
     source: Position = NOWHERE
     maintenance: tuple[Maintenance, ...] = ()  # the SLO's own windows, besides its service's
+    # The windows whose events the rules drop: the service's and its own with exclude.
+    excluded: tuple[Maintenance, ...] = ()
 
     @property
     def error_budget(self) -> Decimal:

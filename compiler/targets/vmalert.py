@@ -43,6 +43,7 @@ from compiler.targets.prometheus import (
     by_clause,
     errors_increase,
     events,
+    excluding,
     guard_alerts,
     guard_records,
     latency_count,
@@ -80,10 +81,10 @@ def raw_increase(slo: SLO, kind: str, window: int) -> str:
     """The SLO's ``kind`` events over the raw ``window``, from the counters alone."""
     total = total_increase(slo, window)
     if kind == names.TOTAL:
-        return total
+        return excluding(slo, window, total)
     if kind == names.ERRORS:
-        return errors_increase(slo, window, total)
-    return f"{covered(slo, window)} * 0 + {window}"
+        return excluding(slo, window, errors_increase(slo, window, total))
+    return excluding(slo, window, f"{covered(slo, window)} * 0 + {window}")
 
 
 def covered(slo: SLO, window: int) -> str:

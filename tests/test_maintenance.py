@@ -408,3 +408,82 @@ def test_backfill_queries_and_history_match_the_gated_rules(tmp_path):
         assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
         wrong = {k: (ours[k], theirs[k]) for k in ours if not bf.close(ours[k], theirs[k])}
         assert not wrong, (t, wrong)
+
+
+# --- one-off windows: the silences `slo push` keeps -----------------------------------------------
+def _utc(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one_off(name: str, start: float, end: float, reason: str = "") -> str:
+    text = f"  - name: {name}\n    start: {_utc(start)}\n    end: {_utc(end)}\n"
+    return text + (f"    reason: {reason}\n" if reason else "")
+
+
+def _silences(url: str) -> list[dict]:
+    items = requests.get(f"{url}/api/v2/silences", timeout=10).json()
+    return [s for s in items if s["status"]["state"] in ("active", "pending")]
+
+
+@pytest.mark.binaries
+@needs_alertmanager
+def test_push_keeps_a_silence_per_one_off_window_and_expires_the_removed(
+    tmp_path, alertmanager_server
+):
+    from support.outtrees import push
+
+    from compiler.push import alertmanager as am_push
+    from compiler.push import endpoints as ep
+
+    url = alertmanager_server.url
+    endpoints = ep.Endpoints(
+        {"alertmanager": am_push.Alertmanager(url, alertmanager_server.config)}
+    )
+    now = time.time()
+    windows = _one_off("upgrade", now + 3600, now + 7200, "major upgrade") + _one_off(
+        "done", now - 7200, now - 3600
+    )
+    out = compiled(tmp_path / "a", windows, str(write_files(tmp_path, {"slack": "x"}) / "slack"))
+    model = compile_tree(tmp_path / "a" / "slo").model
+    # someone else's silence of the same service, and an ad-hoc one of slo maintenance: kept
+    foreign = {
+        "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
+        "startsAt": _utc(now),
+        "endsAt": _utc(now + 600),
+        "createdBy": "alice",
+        "comment": "slo window db upgrade",
+    }
+    adhoc = dict(foreign, createdBy="slo", comment="slo maintenance db: failover")
+    for body in (foreign, adhoc):
+        assert requests.post(f"{url}/api/v2/silences", json=body, timeout=10).status_code == 200
+
+    report = push(endpoints, model, out)["alertmanager"]
+    assert report.status == "pushed", report.errors
+    assert [c.object for c in report.plan.changes if c.kind == "created"] == [
+        "silence db upgrade: major upgrade"  # the past window gets none
+    ]
+    mine = [s for s in _silences(url) if s["comment"].startswith("slo window")]
+    states = sorted((s["createdBy"], s["status"]["state"]) for s in mine)
+    assert states == [("alice", "active"), ("slo", "pending")]
+    (ours,) = [s for s in mine if s["createdBy"] == "slo"]
+    assert ours["matchers"] == [
+        {"name": "service", "value": "db", "isRegex": False, "isEqual": True}
+    ]
+    assert (ours["startsAt"][:19], ours["endsAt"][:19]) == (
+        _utc(now + 3600)[:19],
+        _utc(now + 7200)[:19],
+    )
+
+    again = push(endpoints, model, out)["alertmanager"]
+    assert not [c for c in again.plan.changes if "silence" in c.object and c.kind != "unchanged"]
+    assert "1 maintenance silence(s) in place" in again.plan.notes
+
+    # the window leaves the specs: its silence is expired; the others stay
+    out = compiled(tmp_path / "b", _one_off("done", now - 7200, now - 3600))
+    model = compile_tree(tmp_path / "b" / "slo").model
+    report = push(endpoints, model, out)["alertmanager"]
+    assert [c.object for c in report.plan.changes if c.kind == "deleted"] == [
+        "silence db upgrade: major upgrade"
+    ]
+    left = sorted((s["createdBy"], s["comment"]) for s in _silences(url))
+    assert left == [("alice", "slo window db upgrade"), ("slo", "slo maintenance db: failover")]

@@ -268,7 +268,15 @@ def maintenance_interval(service: str, slo: str | None = None) -> str:
 
 
 MAINTENANCE_CREATED_BY = "slo"  # the createdBy of the silences slo creates and owns
-MAINTENANCE_COMMENT_PREFIX = "slo maintenance "  # then the window: "<service>[/<slo>] <name>"
+# The comment of a silence slo owns starts with one of these (push/silences.py):
+MAINTENANCE_WINDOW_PREFIX = "slo window "  # a one-off window of the specs: "<scope> <name>"
+MAINTENANCE_COMMENT_PREFIX = "slo maintenance "  # `slo maintenance start`: "<scope>: <reason>"
+ALERTMANAGER_SILENCES = "alertmanager/silences.yml"  # the one-off windows that mute
+
+
+def window_comment(service: str, slo: str | None, name: str, reason: str) -> str:
+    scope = f"{service}/{slo}" if slo else service
+    return f"{MAINTENANCE_WINDOW_PREFIX}{scope} {name}" + (f": {reason}" if reason else "")
 
 
 def matcher(label: str, values: str | Iterable[str]) -> str:

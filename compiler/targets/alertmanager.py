@@ -20,6 +20,7 @@ routes: slo's alerts go where the Routing spec says, all others where the base s
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -155,6 +156,39 @@ def maintenance_intervals(model: Model) -> list[dict]:
                     }
                 )
     return found
+
+
+def _utc(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def one_off_silences(model: Model) -> list[dict]:
+    """The one-off windows that mute, each the silence `slo push` keeps until it ends."""
+    found = []
+    for service in model.services:
+        scoped: list[tuple[str | None, Maintenance]] = [(None, w) for w in service.maintenance]
+        scoped += [(slo.name, w) for slo in service.slos for w in slo.maintenance]
+        for slo, w in scoped:
+            if not w.mute or w.start is None or w.end is None:
+                continue
+            item = {"service": service.name}
+            if slo is not None:
+                item["slo"] = slo
+            item.update(
+                name=w.name,
+                comment=names.window_comment(service.name, slo, w.name, w.reason),
+                starts_at=_utc(w.start),
+                ends_at=_utc(w.end),
+            )
+            item["source"] = service.source_file
+            found.append(item)
+    return found
+
+
+SILENCES_NOTE = (
+    "# `slo push` keeps an Alertmanager silence for each window until it ends, and expires the\n"
+    "# silences of windows no longer here (push/silences.py)\n"
+)
 
 
 def maintenance_routes(model: Model, routing: Routing, policy: SeverityPolicy) -> list[dict]:
@@ -502,6 +536,12 @@ def emit(model: Model) -> Emitted:
             route_tests(model, routing), names.header(sources) + ROUTE_TESTS_NOTE
         ),
     }
+    silences = one_off_silences(model)
+    if silences:
+        specs = " and ".join(sorted({item.pop("source") for item in silences}))
+        files[names.ALERTMANAGER_SILENCES] = dump(
+            {"silences": silences}, names.header(specs) + SILENCES_NOTE
+        )
     return Emitted(files)
 
 

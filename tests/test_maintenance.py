@@ -487,3 +487,66 @@ def test_push_keeps_a_silence_per_one_off_window_and_expires_the_removed(
     ]
     left = sorted((s["createdBy"], s["comment"]) for s in _silences(url))
     assert left == [("alice", "slo window db upgrade"), ("slo", "slo maintenance db: failover")]
+
+
+# --- slo maintenance ------------------------------------------------------------------------------
+@pytest.mark.binaries
+@needs_alertmanager
+def test_maintenance_start_list_end_on_a_real_alertmanager(tmp_path, alertmanager_server):
+    from support import slo
+
+    url = alertmanager_server.url
+    specs = write_files(tmp_path / "slo", {"db.yaml": DB_SPEC.format(windows=WEEKLY)})
+    env = {"SLO_ALERTMANAGER_URL": url}
+    started = slo(
+        "maintenance", "start", "db", "--slo", "queries", "--for", "2h",
+        "--reason", "failover", "--specs", str(specs), env=env,
+    )  # fmt: skip
+    assert started.exit_code == 0, started.output
+    (silence,) = _silences(url)
+    assert silence["createdBy"] == "slo"
+    assert silence["comment"] == "slo maintenance db/queries: failover"
+    assert sorted((m["name"], m["value"], m["isEqual"]) for m in silence["matchers"]) == [
+        ("service", "db", True),
+        ("slo", "queries", True),
+    ]
+    ends = datetime.datetime.fromisoformat(silence["endsAt"].replace("Z", "+00:00"))
+    starts = datetime.datetime.fromisoformat(silence["startsAt"].replace("Z", "+00:00"))
+    assert abs((ends - starts).total_seconds() - 7200) < 5
+    assert silence["id"] in started.output
+
+    listed = slo("maintenance", "list", env=env)
+    assert (
+        listed.exit_code == 0 and silence["id"] in listed.output and "db/queries" in listed.output
+    )
+
+    # by service: only the ad-hoc silences of slo, never someone else's
+    foreign = {
+        "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
+        "startsAt": silence["startsAt"],
+        "endsAt": silence["endsAt"],
+        "createdBy": "alice",
+        "comment": "hers",
+    }
+    assert requests.post(f"{url}/api/v2/silences", json=foreign, timeout=10).status_code == 200
+    ended = slo("maintenance", "end", "db", env=env)
+    assert ended.exit_code == 0, ended.output
+    assert [s["createdBy"] for s in _silences(url)] == ["alice"]
+    again = slo("maintenance", "end", "db", env=env)
+    assert again.exit_code == 1 and "[maintenance/unknown]" in again.output
+
+
+def test_maintenance_needs_an_alertmanager_and_a_known_service(tmp_path, monkeypatch):
+    from support import slo
+
+    monkeypatch.delenv("SLO_ALERTMANAGER_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    specs = write_files(tmp_path / "slo", {"db.yaml": DB_SPEC.format(windows=WEEKLY)})
+    result = slo("maintenance", "list")
+    assert result.exit_code == 2 and "[maintenance/no-alertmanager]" in result.output
+    unknown = slo("maintenance", "start", "dbx", "--for", "1h", "--reason", "x", "--specs", specs)
+    assert unknown.exit_code == 2 and "no service dbx" in unknown.output
+    bad = slo("maintenance", "start", "db", "--slo", "nope", "--for", "1h", "--reason", "x")
+    assert bad.exit_code == 2 and "has no SLO or threshold nope" in bad.output
+    zero = slo("maintenance", "start", "db", "--for", "0s", "--reason", "x")
+    assert zero.exit_code == 2 and "--for" in zero.output

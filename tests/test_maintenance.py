@@ -550,3 +550,38 @@ def test_maintenance_needs_an_alertmanager_and_a_known_service(tmp_path, monkeyp
     assert bad.exit_code == 2 and "has no SLO or threshold nope" in bad.output
     zero = slo("maintenance", "start", "db", "--for", "0s", "--reason", "x")
     assert zero.exit_code == 2 and "--for" in zero.output
+
+
+def test_a_threshold_window_mutes_that_threshold(tmp_path):
+    spec = DB_SPEC.format(windows=WEEKLY).replace(
+        "severity: ticket}",
+        "severity: ticket, maintenance: [{weekdays: [saturday]}, "
+        "{start: 2026-03-01T02:00:00Z, end: 2026-03-01T03:00:00Z}]}",
+    )
+    out = tmp_path / "out"
+    compile_into(
+        write_files(
+            tmp_path / "slo",
+            {"db.yaml": spec, "routing.yaml": ROUTING_SPEC.format(slack_url_file="/s")},
+        ),
+        out,
+    )
+    config = yaml.safe_load((out / conventions.ALERTMANAGER_CONFIG).read_text())
+    down = conventions.maintenance_interval("db", "down")
+    assert {"name": down, "time_intervals": [{"weekdays": ["saturday"]}]} in config[
+        "time_intervals"
+    ]
+    routes = [r for r in _routes(config["route"]) if down in r.get("mute_time_intervals", [])]
+    assert [r["matchers"] for r in routes] == [['service="db"', 'slo="down"']] * 3
+    assert routes[0]["mute_time_intervals"] == [conventions.maintenance_interval("db"), down]
+    silences = yaml.safe_load((out / conventions.ALERTMANAGER_SILENCES).read_text())["silences"]
+    assert silences[1:] == [
+        {
+            "service": "db",
+            "slo": "down",
+            "name": "maintenance-2",
+            "comment": "slo window db/down maintenance-2",
+            "starts_at": "2026-03-01T02:00:00Z",
+            "ends_at": "2026-03-01T03:00:00Z",
+        }
+    ]

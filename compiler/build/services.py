@@ -182,7 +182,7 @@ class ServiceBuilder(DocumentBuilder):
         for i, raw in enumerate(data.get("thresholds", [])):
             path = ("thresholds", i)
             self.unique(names, raw["name"], path)
-            threshold = self.threshold(service, raw, path)
+            threshold = self.threshold(service, raw, path, base)
             if threshold:
                 thresholds.append(threshold)
         labels = self.labels(("labels",), data.get("labels"))
@@ -735,7 +735,9 @@ class ServiceBuilder(DocumentBuilder):
             seen.add(key)
         return tuple(specs) if ok else None
 
-    def threshold(self, service: str, raw: dict, path: tuple) -> Threshold | None:
+    def threshold(
+        self, service: str, raw: dict, path: tuple, base: int = windows.BASE_RATE_WINDOW
+    ) -> Threshold | None:
         if ("above" in raw) == ("below" in raw):
             self.fail(path, "spec/threshold-comparison", "needs exactly one of 'above' or 'below'")
             return None
@@ -760,6 +762,15 @@ class ServiceBuilder(DocumentBuilder):
             )
             for_ = None
         labels = self.labels(path + ("labels",), raw.get("labels"))
+        maintenance = self.maintenance(raw.get("maintenance", []), path + ("maintenance",), base)
+        for i, item in enumerate(raw.get("maintenance", [])):
+            if item.get("exclude"):
+                self.fail(
+                    path + ("maintenance", i, "exclude"),
+                    "spec/maintenance",
+                    "exclude drops an SLO's events from its SLI and budget; a threshold has "
+                    "none: mute its alerts (the default) instead",
+                )
         if ast is None or for_ is None:
             return None
         op, value = (">", raw["above"]) if "above" in raw else ("<", raw["below"])
@@ -777,6 +788,7 @@ class ServiceBuilder(DocumentBuilder):
             labels=labels,
             annotations=_pairs(raw.get("annotations")),
             source=self.doc.at(path),
+            maintenance=maintenance,
         )
 
 

@@ -152,6 +152,7 @@ class Threshold:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     source: Position = NOWHERE
+    maintenance: tuple[Maintenance, ...] = ()  # its own windows (mute only), besides its service's
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from compiler.core.model import (
     Routing,
     Service,
     SeverityPolicy,
+    Threshold,
     TimeRange,
 )
 from compiler.targets.protocol import Emitted, Proof, RouteTable, Target, ToolRun
@@ -147,15 +148,20 @@ def maintenance_intervals(model: Model) -> list[dict]:
                     "time_intervals": [time_range(r) for r in muting(service.maintenance)],
                 }
             )
-        for slo in service.slos:
-            if muting(slo.maintenance):
+        for objective in objectives(service):
+            if muting(objective.maintenance):
                 found.append(
                     {
-                        "name": names.maintenance_interval(service.name, slo.name),
-                        "time_intervals": [time_range(r) for r in muting(slo.maintenance)],
+                        "name": names.maintenance_interval(service.name, objective.name),
+                        "time_intervals": [time_range(r) for r in muting(objective.maintenance)],
                     }
                 )
     return found
+
+
+def objectives(service: Service) -> list[SLO | Threshold]:
+    """The SLOs and thresholds of ``service``: the ``slo`` label of their alerts."""
+    return [*service.slos, *service.thresholds]
 
 
 def _utc(seconds: int) -> str:
@@ -167,7 +173,7 @@ def one_off_silences(model: Model) -> list[dict]:
     found = []
     for service in model.services:
         scoped: list[tuple[str | None, Maintenance]] = [(None, w) for w in service.maintenance]
-        scoped += [(slo.name, w) for slo in service.slos for w in slo.maintenance]
+        scoped += [(o.name, w) for o in objectives(service) for w in o.maintenance]
         for slo, w in scoped:
             if not w.mute or w.start is None or w.end is None:
                 continue
@@ -200,10 +206,10 @@ def maintenance_routes(model: Model, routing: Routing, policy: SeverityPolicy) -
     found = []
     for service in model.services:
         own = [names.maintenance_interval(service.name)] if muting(service.maintenance) else []
-        for slo in service.slos:
-            if muting(slo.maintenance):
-                extra = [*own, names.maintenance_interval(service.name, slo.name)]
-                found.append(muted_route(routing, policy, service, extra, slo.name))
+        for objective in objectives(service):
+            if muting(objective.maintenance):
+                extra = [*own, names.maintenance_interval(service.name, objective.name)]
+                found.append(muted_route(routing, policy, service, extra, objective.name))
         if own:
             found.append(muted_route(routing, policy, service, own))
     return found

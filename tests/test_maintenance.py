@@ -140,15 +140,20 @@ def test_recurring_windows_mute_the_service_and_slo_routes(tmp_path):
     }
     for severity_route in config["route"]["routes"]:
         severity = severity_route["matchers"][0].split('"')[1]
-        muted = [r for r in severity_route["routes"] if "mute_time_intervals" in r]
-        # the SLO's route first (its windows and the service's), then the service's
-        assert [(r["matchers"], r["mute_time_intervals"]) for r in muted] == [
-            (['service="db"', 'slo="queries"'], [service, slo]),
-            (['service="db"'], [service]),
-        ]
+        muted = [r for r in severity_route.get("routes", []) if "mute_time_intervals" in r]
+        # the SLO's route first (its windows and the service's), then the service's; only
+        # under the severities db's alerts carry (no info alert: no info route)
+        assert [(r["matchers"], r["mute_time_intervals"]) for r in muted] == (
+            [
+                (['service="db"', 'slo="queries"'], [service, slo]),
+                (['service="db"'], [service]),
+            ]
+            if severity != "info"
+            else []
+        )
         # each reaches the receiver the team's route would: data has its own ticket receiver
         expected = conventions.receiver(severity, "data" if severity == "ticket" else None)
-        assert {r["receiver"] for r in muted} == {expected}
+        assert {r["receiver"] for r in muted} <= {expected}
     # api is never muted
     assert not any(
         "api" in str(r.get("matchers")) and "mute_time_intervals" in r
@@ -572,7 +577,7 @@ def test_a_threshold_window_mutes_that_threshold(tmp_path):
         "time_intervals"
     ]
     routes = [r for r in _routes(config["route"]) if down in r.get("mute_time_intervals", [])]
-    assert [r["matchers"] for r in routes] == [['service="db"', 'slo="down"']] * 3
+    assert [r["matchers"] for r in routes] == [['service="db"', 'slo="down"']]  # ticket only
     assert routes[0]["mute_time_intervals"] == [conventions.maintenance_interval("db"), down]
     silences = yaml.safe_load((out / conventions.ALERTMANAGER_SILENCES).read_text())["silences"]
     assert silences[1:] == [

@@ -206,13 +206,22 @@ def maintenance_routes(model: Model, routing: Routing, policy: SeverityPolicy) -
     found = []
     for service in model.services:
         own = [names.maintenance_interval(service.name)] if muting(service.maintenance) else []
+        raised = set()
         for objective in objectives(service):
-            if muting(objective.maintenance):
+            raised |= severities(objective)
+            if muting(objective.maintenance) and policy.severity in severities(objective):
                 extra = [*own, names.maintenance_interval(service.name, objective.name)]
                 found.append(muted_route(routing, policy, service, extra, objective.name))
-        if own:
+        if own and policy.severity in raised:
             found.append(muted_route(routing, policy, service, own))
     return found
+
+
+def severities(objective: SLO | Threshold) -> set[str]:
+    """The severities the alerts of an objective carry (a grouped SLO's guard: a ticket)."""
+    if isinstance(objective, Threshold):
+        return {objective.severity}
+    return {t.severity for t in objective.alerting.tiers} | ({"ticket"} if objective.by else set())
 
 
 def muted_route(

@@ -33,7 +33,7 @@ from compiler.pipeline import output, workers
 from compiler.pipeline.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from compiler.pipeline.cache import Cache
 from compiler.push import client as push_client
-from compiler.push import endpoints, registry, report, runner
+from compiler.push import endpoints, registry, report, runner, silences
 from compiler.push.plan import Progress
 from compiler.push.transport import PushError, Transport, redact
 from compiler.spec import starter
@@ -705,6 +705,218 @@ def backfill_cmd(
             f"next: move the block directories of {output_dir} into Prometheus' data directory "
             "(--storage.tsdb.path); it loads them within a minute"
         )
+
+
+# --- maintenance: ad-hoc silences on the push targets' Alertmanager ------------------------------
+def _maintenance_options(command: F) -> F:
+    """Where the Alertmanager is: the push targets' configuration."""
+    options = [
+        click.option(
+            "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
+        ),
+        TARGETS_FILE_OPTION,
+        click.option("--alertmanager-url", help="Overrides SLO_ALERTMANAGER_URL."),
+        INSECURE_OPTION,
+        TIMEOUT_OPTION,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _alertmanager(params: dict) -> Transport:
+    """The configured Alertmanager's transport, or print why not and exit 2."""
+    flags = {
+        "alertmanager.url": params.pop("alertmanager_url"),
+        "tls_verify": False if params.pop("insecure") else None,
+        "timeout": params.pop("timeout"),
+    }
+    try:
+        found = endpoints.resolve(
+            flags,
+            targets_file=Path(params.pop("targets_file")),
+            env_name=params.pop("env_name"),
+        )
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(2)
+    if "alertmanager" not in found.targets:
+        click.secho(
+            "error [maintenance/no-alertmanager] no Alertmanager is configured: set "
+            "SLO_ALERTMANAGER_URL, --alertmanager-url, or alertmanager.url of an environment "
+            "in targets.yaml with --env",
+            fg="red",
+            err=True,
+        )
+        sys.exit(2)
+    tls = found.tls.get("alertmanager")
+    return Transport(
+        found.targets["alertmanager"].url,
+        timeout=found.timeout,
+        verify=tls.verify(found.tls_verify) if tls else found.tls_verify,
+        cert=tls.cert() if tls else None,
+    )
+
+
+def _silence_line(silence: silences.Silence) -> str:
+    return (
+        f"{silence.id}  {silence.scope:36} {silence.state:8} "
+        f"{silences.iso(silence.starts_at)} to {silences.iso(silence.ends_at)}  {silence.comment}"
+    )
+
+
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be longer than 0s")
+    return seconds
+
+
+@cli.group()
+def maintenance() -> None:
+    """Unplanned maintenance: Alertmanager silences of a service's (or one SLO's) alerts,
+    created and ended by slo, on the Alertmanager `slo push` writes to. Planned windows belong
+    in the specs (`maintenance:`).
+
+    \b
+    Examples:
+      slo maintenance start pizza-api --for 2h --reason "database failover"
+      slo maintenance list
+      slo maintenance end pizza-api
+    """
+
+
+@maintenance.command(name="start")
+@click.argument("service", callback=_name_option)
+@click.option("--slo", "slo_name", callback=_name_option, help="Only this SLO or threshold.")
+@click.option(
+    "--for", "duration", required=True, callback=_duration_option, help="How long, e.g. 2h."
+)
+@click.option("--reason", required=True, help="Why: the silence's comment.")
+@click.option(
+    "--specs",
+    default=DEFAULT_SPECS,
+    show_default=True,
+    type=click.Path(),
+    help="Check SERVICE and --slo against these specs (skipped when the path does not exist).",
+)
+@_maintenance_options
+def maintenance_start(
+    service: str, slo_name: str | None, duration: int, reason: str, specs: str, **params: Any
+) -> None:
+    """Silence SERVICE's alerts (or one SLO's) for --for from now.
+
+    \b
+    Examples:
+      slo maintenance start pizza-api --for 2h --reason "database failover"
+      slo maintenance start pizza-api --slo api-latency --for 30m --reason "cache warm-up"
+    """
+    if Path(specs).exists():
+        model, diagnostics = pipeline.load_tree(Path(specs))
+        if model is None:
+            _print_diagnostics(diagnostics)
+            sys.exit(2)
+        known = {s.name: s for s in model.services}
+        if service not in known:
+            click.secho(
+                f"error [maintenance/unknown] no service {service} in {specs}",
+                fg="red",
+                err=True,
+            )
+            sys.exit(2)
+        objectives = {o.name for o in known[service].slos}
+        objectives |= {t.name for t in known[service].thresholds}
+        if slo_name is not None and slo_name not in objectives:
+            click.secho(
+                f"error [maintenance/unknown] service {service} has no SLO or threshold {slo_name}",
+                fg="red",
+                err=True,
+            )
+            sys.exit(2)
+    http = _alertmanager(params)
+    matchers = [(conventions.SERVICE, service)]
+    if slo_name is not None:
+        matchers.append((conventions.SLO, slo_name))
+    now = int(time.time())
+    scope = "/".join(filter(None, (service, slo_name)))
+    silence = silences.Silence(
+        matchers=tuple(matchers),
+        starts_at=now,
+        ends_at=now + duration,
+        comment=f"{conventions.MAINTENANCE_COMMENT_PREFIX}{scope}: {reason}",
+    )
+    try:
+        silence_id = silences.create(http, silence)
+    except PushError as exc:
+        click.secho(f"error [maintenance/alertmanager] {redact(str(exc))}", fg="red", err=True)
+        sys.exit(2)
+    click.echo(f"silenced {scope} until {silences.iso(silence.ends_at)}: {silence_id}")
+
+
+@maintenance.command(name="list")
+@_maintenance_options
+def maintenance_list(**params: Any) -> None:
+    """The active and pending silences slo owns: ad hoc, and the specs' one-off windows.
+
+    \b
+    Examples:
+      slo maintenance list
+      slo maintenance list --env prod
+    """
+    http = _alertmanager(params)
+    try:
+        found = [s for s in silences.live(http) if s.adhoc or s.window]
+    except PushError as exc:
+        click.secho(f"error [maintenance/alertmanager] {redact(str(exc))}", fg="red", err=True)
+        sys.exit(2)
+    if not found:
+        click.echo("no maintenance silences")
+    for silence in sorted(found, key=lambda s: (s.starts_at, s.scope)):
+        click.echo(_silence_line(silence))
+
+
+@maintenance.command(name="end")
+@click.argument("target", metavar="ID|SERVICE")
+@click.option("--slo", "slo_name", callback=_name_option, help="Only this SLO's silences.")
+@_maintenance_options
+def maintenance_end(target: str, slo_name: str | None, **params: Any) -> None:
+    """End a silence slo owns by its ID, or every ad-hoc silence of a SERVICE (a window of the
+    specs comes back with the next `slo push` while it lasts: remove it from the specs).
+
+    \b
+    Examples:
+      slo maintenance end pizza-api
+      slo maintenance end 6e0bf7ab-1b16-4c0e-9b29-a3a2a8e6f4a1
+    """
+    http = _alertmanager(params)
+    try:
+        live = [s for s in silences.live(http) if s.adhoc or s.window]
+        ending = [s for s in live if s.id == target]
+        if not ending:
+            ending = [
+                s
+                for s in live
+                if s.adhoc
+                and dict(s.matchers).get(conventions.SERVICE) == target
+                and (slo_name is None or dict(s.matchers).get(conventions.SLO) == slo_name)
+            ]
+        if not ending:
+            click.secho(
+                f"error [maintenance/unknown] no active or pending maintenance silence of slo "
+                f"is {target}" + (f" --slo {slo_name}" if slo_name else ""),
+                fg="red",
+                err=True,
+            )
+            sys.exit(1)
+        for silence in ending:
+            silences.expire(http, silence.id)
+            click.echo(f"ended {silence.scope}: {silence.id}")
+    except PushError as exc:
+        click.secho(f"error [maintenance/alertmanager] {redact(str(exc))}", fg="red", err=True)
+        sys.exit(2)
 
 
 # --- status and report: the live systems read back ----------------------------------------------

@@ -135,7 +135,7 @@ CASES = [
         "apiVersion: slo/v1\nservice: svc\nteam: web\nowner: bob\n",
         "slo/svc.yaml:4:1: error [schema/unknown-key] owner: unknown key 'owner'; allowed keys: "
         "apiVersion, description, engines, evaluation_interval, grafana_url, kind, labels, "
-        "outputs, service, slos, team, thresholds",
+        "maintenance, outputs, service, slos, team, thresholds",
     ),
     case(
         "unknown-key-in-slo",

@@ -40,6 +40,7 @@ LIVE = {  # parsed only: they need servers
     "backfill": "reads a live query API (and imports into VictoriaMetrics)",
     "status": "reads a live Prometheus and Alertmanager",
     "report": "reads a live Prometheus",
+    "maintenance": "creates, lists and ends silences on a live Alertmanager",
 }
 # Subcommands whose README output is the real output on the repository's samples, checked line by
 # line ("..." skips lines). Elsewhere the README shows illustrative output (a spec with an error,
@@ -252,13 +253,23 @@ def test_readme_example_runs_as_written(copy_of_repository, block):
                 assert line == "..." or line in printed, f"{where} no longer prints:\n{line}"
 
 
+def subcommand(root: click.Context, argv: list[str]) -> tuple[click.Command | None, list[str]]:
+    """The command an argv names, down a group's subcommands (`maintenance start`), and the
+    rest of the argv."""
+    command = cli.get_command(root, argv[0]) if argv else None
+    args = argv[1:]
+    while isinstance(command, click.Group) and args and command.get_command(root, args[0]):
+        command, args = command.get_command(root, args[0]), args[1:]
+    return command, args
+
+
 def parse(argv: list[str], where: str) -> None:
     """Parse a command line as `slo` would, without running the command."""
     root = click.Context(cli, info_name="slo")
-    command = cli.get_command(root, argv[0]) if argv else None
+    command, args = subcommand(root, argv)
     assert command is not None, f"{where}: no such command"
     try:
-        command.make_context(argv[0], argv[1:], parent=root)
+        command.make_context(argv[0], args, parent=root)
     except click.ClickException as exc:
         pytest.fail(f"{where}: {exc.format_message()}")
 
@@ -306,10 +317,10 @@ def test_every_command_has_help_and_its_examples_name_real_options():
         for line in examples.splitlines():
             for argv in slo_commands(line.strip()):
                 where = f"`slo {name} --help` example `{line.strip()}`"
-                command = cli.get_command(root, argv[0])
+                command, args = subcommand(root, argv)
                 assert command is not None, f"{where}: no such command"
                 options = {opt for param in command.get_params(root) for opt in param.opts}
-                named = [a.split("=", 1)[0] for a in argv[1:] if re.match(r"^--?[A-Za-z]", a)]
+                named = [a.split("=", 1)[0] for a in args if re.match(r"^--?[A-Za-z]", a)]
                 unknown = [opt for opt in named if opt not in options]
                 assert not unknown, f"{where}: unknown options {unknown}"
                 checked += 1

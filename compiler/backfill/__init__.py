@@ -24,7 +24,7 @@ from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import Service, TimesliceIndicator
 from compiler.core.windows import period_group_interval
-from compiler.targets.prometheus import errors_increase, events, total_increase
+from compiler.targets.prometheus import errors_increase, events, excluding, total_increase
 from compiler.targets.vmalert import timeslice_increase
 
 PROMETHEUS, VICTORIAMETRICS = "prometheus", "victoriametrics"
@@ -69,11 +69,12 @@ def raw_queries(service: Service, engine: str = PROMETHEUS) -> list[tuple[str, i
     out = []
     for slo, window, kind in history.raw_keys(service):
         if engine != PROMETHEUS and isinstance(slo.indicator, TimesliceIndicator):
-            out.append((slo.name, window, kind, timeslice_increase(slo.indicator, kind, window)))
+            expr = timeslice_increase(slo.indicator, kind, window)
+            out.append((slo.name, window, kind, excluding(slo, window, expr)))
             continue
         total = total_increase(slo, window)
         expr = total if kind == names.TOTAL else errors_increase(slo, window, f"({total})")
-        out.append((slo.name, window, kind, expr))
+        out.append((slo.name, window, kind, excluding(slo, window, expr)))
     return out
 
 

@@ -8,7 +8,6 @@ inline, neither in the spec nor in a base config that slo copies into the commit
 from __future__ import annotations
 
 import difflib
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from compiler.build.base_config import problems as base_config_problems
 from compiler.build.services import DocumentBuilder
 from compiler.checks import secrets
 from compiler.core import conventions
+from compiler.core.calendar import calendar_range_problem, location_problem
 from compiler.core.diagnostics import Severity, error, warning
 from compiler.core.durations import format_duration
 from compiler.core.model import (
@@ -94,53 +94,6 @@ def _suggest(name: str, known: Iterable[str]) -> str:
     if close:
         return f"; did you mean '{close[0]}'?"
     return f"; known: {', '.join(sorted(known))}" if known else ""
-
-
-# The calendar ranges of a time interval as Alertmanager 0.25 reads them (timeinterval.go):
-# weekdays from sunday (0) to saturday (6), months by name or 1-12, days of the month 1-31 or
-# -31..-1 from the end, years; a range's start may not come after its end ("saturday:sunday",
-# "december:january" and "2026:2025" are refused when Alertmanager loads the config).
-WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-MONTHS = (
-    *("january", "february", "march", "april", "may", "june", "july", "august"),
-    *("september", "october", "november", "december"),
-)
-
-
-def calendar_range_problem(key: str, text: str) -> str | None:
-    """Why Alertmanager refuses ``text`` as an entry of ``key`` (weekdays, days_of_month,
-    months, years) of a time range, or None. The schema has checked its shape."""
-    parts = text.lower().split(":")
-    if key == "weekdays":
-        begin, end = (WEEKDAYS.index(p) for p in (parts[0], parts[-1]))
-        if begin > end:
-            return f"{text}: the start day comes after the end day (weeks run sunday to saturday)"
-        return None
-    if key == "months":
-        numbers = []
-        for part in parts:
-            number = (
-                int(part) if part.isdigit() else MONTHS.index(part) + 1 if part in MONTHS else 0
-            )
-            if not 1 <= number <= 12:
-                return f"{text}: '{part}' is not a month (january to december, or 1 to 12)"
-            numbers.append(number)
-        if numbers[0] > numbers[-1]:
-            return f"{text}: the start month comes after the end month"
-        return None
-    if key == "years":
-        if int(parts[0]) > int(parts[-1]):
-            return f"{text}: the start year comes after the end year"
-        return None
-    begin, end = int(parts[0]), int(parts[-1])  # days_of_month
-    for day in (begin, end):
-        if day == 0 or not -31 <= day <= 31:
-            return f"{text}: {day} is not a day of the month (1 to 31, or -31 to -1 from the end)"
-    if begin < 0 < end:
-        return f"{text}: a range that starts from the end of the month must end there too"
-    if (begin + 28 if begin < 0 else begin) > (end + 28 if end < 0 else end):
-        return f"{text}: the end day comes before the start day"
-    return None
 
 
 class RoutingBuilder(DocumentBuilder):
@@ -372,15 +325,9 @@ class RoutingBuilder(DocumentBuilder):
                         if problem:
                             self.fail(path + (key, k), "routing/time-range", problem)
                 location = r.get("location")
-                if location is not None and location not in ("UTC", "Local"):
-                    try:
-                        zoneinfo.ZoneInfo(location)
-                    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                        self.fail(
-                            path + ("location",),
-                            "routing/location",
-                            f"'{location}' is not an IANA time zone such as Europe/London",
-                        )
+                problem = None if location is None else location_problem(location)
+                if problem:
+                    self.fail(path + ("location",), "routing/location", problem)
                 built.append(
                     TimeRange(
                         times=tuple((t["start_time"], t["end_time"]) for t in r.get("times", [])),

@@ -6,12 +6,19 @@ every file. A document with schema errors is not built (its shape cannot be trus
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import promql_parser
 
 from compiler.core import conventions, windows
+from compiler.core.calendar import (
+    CALENDAR_KEYS,
+    calendar_range_problem,
+    clock_minutes,
+    location_problem,
+)
 from compiler.core.diagnostics import Diagnostic, Severity, error, warning
 from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.core.model import (
@@ -25,6 +32,7 @@ from compiler.core.model import (
     Indicator,
     KubernetesOutput,
     LatencyIndicator,
+    Maintenance,
     Model,
     Outputs,
     RatioIndicator,
@@ -33,6 +41,7 @@ from compiler.core.model import (
     Service,
     Threshold,
     TimesliceIndicator,
+    TimeRange,
 )
 from compiler.spec import promql
 from compiler.spec.validate import field_path
@@ -165,11 +174,13 @@ class ServiceBuilder(DocumentBuilder):
         service = data["service"]
         names: dict[str, tuple] = {}
         interval = self.evaluation_interval(data.get("evaluation_interval"))
+        base = windows.base_window(interval or windows.DEFAULT_EVALUATION_INTERVAL)
+        maintenance = self.maintenance(data.get("maintenance", []), ("maintenance",), base)
         slos = []
         for i, raw in enumerate(data.get("slos", [])):
             path = ("slos", i)
             self.unique(names, raw["name"], path)
-            slo = self.slo(service, raw, path)
+            slo = self.slo(service, raw, path, base, maintenance)
             if slo:
                 slos.append(slo)
                 if interval is not None:
@@ -178,12 +189,13 @@ class ServiceBuilder(DocumentBuilder):
         for i, raw in enumerate(data.get("thresholds", [])):
             path = ("thresholds", i)
             self.unique(names, raw["name"], path)
-            threshold = self.threshold(service, raw, path)
+            threshold = self.threshold(service, raw, path, base)
             if threshold:
                 thresholds.append(threshold)
         for i, raw in enumerate(data.get("thresholds", [])):
             if "slo" in raw:  # after every objective's name: the generated name must be free
-                slo = self.timeslice_slo(service, raw, ("thresholds", i), interval, names)
+                where = ("thresholds", i)
+                slo = self.timeslice_slo(service, raw, where, interval, names, base, maintenance)
                 if slo:
                     slos.append(slo)
         labels = self.labels(("labels",), data.get("labels"))
@@ -205,6 +217,7 @@ class ServiceBuilder(DocumentBuilder):
             outputs=outputs,
             evaluation_interval=interval or windows.DEFAULT_EVALUATION_INTERVAL,
             engines=engines,
+            maintenance=maintenance,
         )
 
     def check_vmalert_labels(self, data: dict) -> None:
@@ -299,7 +312,14 @@ class ServiceBuilder(DocumentBuilder):
         else:
             names[name] = path
 
-    def slo(self, service: str, raw: dict, path: tuple) -> SLO | None:
+    def slo(
+        self,
+        service: str,
+        raw: dict,
+        path: tuple,
+        base: int = windows.BASE_RATE_WINDOW,
+        inherited: tuple[Maintenance, ...] = (),  # the service's windows
+    ) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
         period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
@@ -329,6 +349,7 @@ class ServiceBuilder(DocumentBuilder):
         alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
         labels = self.labels(path + ("labels",), raw.get("labels"))
         by = self.grouping(raw, path, indicator, labels)
+        maintenance = self.maintenance(raw.get("maintenance", []), path + ("maintenance",), base)
         if period is None or indicator is None or alerting is None or by is None:
             return None
         return SLO(
@@ -343,6 +364,163 @@ class ServiceBuilder(DocumentBuilder):
             by=by,
             max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
+            maintenance=maintenance,
+            excluded=tuple(w for w in (*inherited, *maintenance) if w.exclude),
+        )
+
+    # --- maintenance windows ---------------------------------------------------------------
+    def maintenance(self, raw: list, path: tuple, base: int) -> tuple[Maintenance, ...]:
+        """The windows of a service or an SLO (README, "Maintenance windows"); an entry with an
+        error is reported and left out (the document then builds nothing anyway)."""
+        found = []
+        names: dict[str, tuple] = {}
+        for i, item in enumerate(raw):
+            p = path + (i,)
+            name = item.get("name", f"maintenance-{i + 1}")
+            if "name" in item:
+                self.unique(names, name, p)
+            entry = self.maintenance_entry(item, p, name, base)
+            if entry is not None:
+                found.append(entry)
+        return tuple(found)
+
+    def maintenance_entry(self, item: dict, p: tuple, name: str, base: int) -> Maintenance | None:
+        mute, exclude = item.get("mute", True), item.get("exclude", False)
+        if not mute and not exclude:
+            self.fail(
+                p,
+                "spec/maintenance",
+                "does nothing with both mute and exclude false: set one of them to true",
+            )
+            return None
+        one_off = [k for k in ("start", "end") if k in item]
+        recurring = [k for k in ("times", *CALENDAR_KEYS, "location") if k in item]
+        if one_off and recurring:
+            self.fail(
+                p + (recurring[0],),
+                "spec/maintenance",
+                "a window is either one-off (start, end) or recurring (times, weekdays, "
+                "days_of_month, months, years), not both",
+                key=True,
+            )
+            return None
+        if one_off:
+            return self.one_off(item, p, name, base, mute, exclude)
+        if not recurring or recurring == ["location"]:
+            self.fail(
+                p,
+                "spec/maintenance",
+                "needs start and end (one-off) or at least one of times, weekdays, "
+                "days_of_month, months, years (recurring)",
+            )
+            return None
+        ok = True
+        for j, t in enumerate(item.get("times", [])):
+            start, end = clock_minutes(t["start_time"]), clock_minutes(t["end_time"])
+            if start >= end:
+                self.fail(
+                    p + ("times", j),
+                    "spec/maintenance-time",
+                    f"start_time {t['start_time']} must be before end_time {t['end_time']} "
+                    "(a window across midnight is two entries of times)",
+                )
+                ok = False
+            elif exclude and (end - start) * 60 < base:
+                self.fail(
+                    p + ("times", j),
+                    "spec/maintenance-time",
+                    f"{t['start_time']}-{t['end_time']} is shorter than "
+                    f"{format_duration(base)}, the base window the rules gate with exclude: "
+                    "make it longer or drop exclude",
+                )
+                ok = False
+        for key in CALENDAR_KEYS:
+            for k, text in enumerate(item.get(key, [])):
+                problem = calendar_range_problem(key, text)
+                if problem:
+                    self.fail(p + (key, k), "spec/maintenance-time", problem)
+                    ok = False
+        location = item.get("location")
+        if location is not None:
+            problem = location_problem(location)
+            if problem:
+                self.fail(p + ("location",), "spec/maintenance-location", problem)
+                ok = False
+            elif exclude and location != "UTC":
+                self.fail(
+                    p + ("location",),
+                    "spec/maintenance-location",
+                    f"'{location}': with exclude the rules gate events on the window, and "
+                    "PromQL has no time zones: write the window in UTC (location: UTC, or no "
+                    "location), or drop exclude",
+                )
+                ok = False
+        if not ok:
+            return None
+        return Maintenance(
+            name=name,
+            recurring=TimeRange(
+                times=tuple((t["start_time"], t["end_time"]) for t in item.get("times", [])),
+                weekdays=tuple(item.get("weekdays", ())),
+                days_of_month=tuple(item.get("days_of_month", ())),
+                months=tuple(item.get("months", ())),
+                years=tuple(item.get("years", ())),
+                location=location,
+            ),
+            mute=mute,
+            exclude=exclude,
+            reason=item.get("reason", ""),
+            source=self.doc.at(p),
+        )
+
+    def one_off(
+        self, item: dict, p: tuple, name: str, base: int, mute: bool, exclude: bool
+    ) -> Maintenance | None:
+        for key in ("start", "end"):
+            if key not in item:
+                self.fail(
+                    p, "spec/maintenance", f"a one-off window needs both start and end: add {key}"
+                )
+                return None
+        times = {}
+        for key in ("start", "end"):
+            value = item[key]  # YAML reads an unquoted time as a datetime
+            if not isinstance(value, (str, datetime)):
+                self.fail(
+                    p + (key,),
+                    "spec/maintenance-time",
+                    f"{value!r} is not an RFC 3339 time such as 2026-03-01T02:00:00Z",
+                )
+                return None
+            text = str(value)
+            try:
+                moment = value if isinstance(value, datetime) else datetime.fromisoformat(text)
+            except ValueError as exc:
+                self.fail(p + (key,), "spec/maintenance-time", f"{text}: {exc}")
+                return None
+            if moment.tzinfo is None:
+                self.fail(p + (key,), "spec/maintenance-time", f"{text}: give its UTC offset")
+                return None
+            times[key] = int(moment.timestamp())
+        if times["end"] <= times["start"]:
+            self.fail(p + ("end",), "spec/maintenance-time", "must be after start")
+            return None
+        if exclude and times["end"] - times["start"] < base:
+            self.fail(
+                p + ("end",),
+                "spec/maintenance-time",
+                f"the window is shorter than {format_duration(base)}, the base window the "
+                "rules gate with exclude: make it longer or drop exclude",
+            )
+            return None
+        return Maintenance(
+            name=name,
+            start=times["start"],
+            end=times["end"],
+            mute=mute,
+            exclude=exclude,
+            reason=item.get("reason", ""),
+            source=self.doc.at(p),
         )
 
     def grouping(
@@ -573,7 +751,9 @@ class ServiceBuilder(DocumentBuilder):
             seen.add(key)
         return tuple(specs) if ok else None
 
-    def threshold(self, service: str, raw: dict, path: tuple) -> Threshold | None:
+    def threshold(
+        self, service: str, raw: dict, path: tuple, base: int = windows.BASE_RATE_WINDOW
+    ) -> Threshold | None:
         if ("above" in raw) == ("below" in raw):
             self.fail(path, "spec/threshold-comparison", "needs exactly one of 'above' or 'below'")
             return None
@@ -598,6 +778,15 @@ class ServiceBuilder(DocumentBuilder):
             )
             for_ = None
         labels = self.labels(path + ("labels",), raw.get("labels"))
+        maintenance = self.maintenance(raw.get("maintenance", []), path + ("maintenance",), base)
+        for i, item in enumerate(raw.get("maintenance", [])):
+            if item.get("exclude"):
+                self.fail(
+                    path + ("maintenance", i, "exclude"),
+                    "spec/maintenance",
+                    "exclude drops an SLO's events from its SLI and budget; a threshold has "
+                    "none: mute its alerts (the default) instead",
+                )
         if ast is None or for_ is None:
             return None
         op, value = (">", raw["above"]) if "above" in raw else ("<", raw["below"])
@@ -615,10 +804,18 @@ class ServiceBuilder(DocumentBuilder):
             labels=labels,
             annotations=_pairs(raw.get("annotations")),
             source=self.doc.at(path),
+            maintenance=maintenance,
         )
 
     def timeslice_slo(
-        self, service: str, raw: dict, path: tuple, interval: int | None, names: dict
+        self,
+        service: str,
+        raw: dict,
+        path: tuple,
+        interval: int | None,
+        names: dict,
+        base: int = windows.BASE_RATE_WINDOW,
+        inherited: tuple[Maintenance, ...] = (),  # the service's windows
     ) -> SLO | None:
         """The time-slice SLO of a threshold with ``slo:``: an SLO like any other (period,
         alerting and their checks are the SLOs'), with the threshold's condition per slice as
@@ -653,7 +850,8 @@ class ServiceBuilder(DocumentBuilder):
         op, value = (">", raw["above"]) if "above" in raw else ("<", raw["below"])
         slice_ = interval or windows.DEFAULT_EVALUATION_INTERVAL
         indicator = TimesliceIndicator(raw["expr"].strip(), op, _decimal(value), slice_)
-        slo = self.slo(service, {**spec, "name": name, "indicator": {TIMESLICE: indicator}}, where)
+        spec = {**spec, "name": name, "indicator": {TIMESLICE: indicator}}
+        slo = self.slo(service, spec, where, base, inherited)
         if slo is not None and interval is not None:
             self.check_windows(slo, where, interval)
         return slo

@@ -126,6 +126,11 @@ def burn_tests_file(service: str) -> str:
     return f"prometheus/tests/{service}.burn.test.yml"
 
 
+def maintenance_tests_file(service: str) -> str:
+    """The tests of maintenance windows that exclude events (targets/promtool/maintenance.py)."""
+    return f"prometheus/tests/{service}.maintenance.test.yml"
+
+
 # Grafana
 def dashboard_uid(service: str) -> str:
     return f"slo-{service}"  # names are <= 30 characters, so this stays within Grafana's 40
@@ -263,6 +268,25 @@ def label_route_receiver(severity: str, team: str, match: Iterable[tuple[str, st
     none is a team's or a severity's receiver, which hold no '='."""
     labels = "-".join(f"{label}={value}" for label, value in sorted(match))
     return f"{receiver(severity, team)}-{labels}"
+
+
+def maintenance_interval(service: str, slo: str | None = None) -> str:
+    """The Alertmanager time interval of a service's (or one SLO's) recurring maintenance
+    windows that mute: slo-maintenance-<service>[--<slo>] (names hold single hyphens only, so
+    the double one keeps a service's and an SLO's apart)."""
+    return f"{RECEIVER_PREFIX}maintenance-{service}" + (f"--{slo}" if slo else "")
+
+
+MAINTENANCE_CREATED_BY = "slo"  # the createdBy of the silences slo creates and owns
+# The comment of a silence slo owns starts with one of these (push/silences.py):
+MAINTENANCE_WINDOW_PREFIX = "slo window "  # a one-off window of the specs: "<scope> <name>"
+MAINTENANCE_COMMENT_PREFIX = "slo maintenance "  # `slo maintenance start`: "<scope>: <reason>"
+ALERTMANAGER_SILENCES = "alertmanager/silences.yml"  # the one-off windows that mute
+
+
+def window_comment(service: str, slo: str | None, name: str, reason: str) -> str:
+    scope = f"{service}/{slo}" if slo else service
+    return f"{MAINTENANCE_WINDOW_PREFIX}{scope} {name}" + (f": {reason}" if reason else "")
 
 
 def matcher(label: str, values: str | Iterable[str]) -> str:

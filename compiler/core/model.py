@@ -100,6 +100,22 @@ class Alerting:
         return dict(dict(self.severity_annotations).get(severity, ()))
 
 
+@dataclass(frozen=True)
+class Maintenance:
+    """A planned maintenance window of a service or of one SLO: recurring (``recurring``, one
+    range in Alertmanager's time interval form) or one-off (``start``/``end``, UTC epoch
+    seconds, end exclusive)."""
+
+    name: str
+    recurring: TimeRange | None = None
+    start: int | None = None
+    end: int | None = None
+    mute: bool = True  # Alertmanager mutes the alerts (time interval, or a silence when one-off)
+    exclude: bool = False  # the rules drop the events of the window from SLIs and budgets
+    reason: str = ""
+    source: Position = NOWHERE
+
+
 # How many groups a grouped SLO may have before the cardinality guard raises a ticket: enough for
 # regions, endpoints or tenants, far below what a label like `path` or `user` produces.
 DEFAULT_MAX_GROUPS = 50
@@ -120,6 +136,9 @@ class SLO:
     by: tuple[str, ...] = ()
     max_groups: int = DEFAULT_MAX_GROUPS  # more live groups raise a ticket (cardinality guard)
     source: Position = NOWHERE
+    maintenance: tuple[Maintenance, ...] = ()  # the SLO's own windows, besides its service's
+    # The windows whose events the rules drop: the service's and its own with exclude.
+    excluded: tuple[Maintenance, ...] = ()
 
     @property
     def error_budget(self) -> Decimal:
@@ -145,6 +164,7 @@ class Threshold:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     source: Position = NOWHERE
+    maintenance: tuple[Maintenance, ...] = ()  # its own windows (mute only), besides its service's
 
 
 @dataclass(frozen=True)
@@ -180,6 +200,7 @@ class Service:
     # The rule engines its rules are compiled for (ENGINES, in that order); Prometheus' rules
     # are always compiled: the promtool tests prove them, and every other engine's match them.
     engines: tuple[str, ...] = ("prometheus",)
+    maintenance: tuple[Maintenance, ...] = ()  # windows of every objective of the service
 
 
 # --- Alert routing (kind: Routing) -----------------------------------------------------------

@@ -81,6 +81,8 @@ CACHED_TYPES: tuple[type, ...] = (
     model.Alerting,
     model.KubernetesOutput,
     model.Outputs,
+    model.Maintenance,
+    model.TimeRange,
 )
 CODEC = codec.Codec(PreparedFile, CACHED_TYPES)
 

@@ -19,6 +19,7 @@ a reload, and /api/v2/status must show the config it showed before.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import yaml
 
 from compiler.core import conventions
 from compiler.core import files as core_files
-from compiler.push import files
+from compiler.push import files, silences
 from compiler.push import restore as restoring
 from compiler.push.checks import Check, amtool_check_config
 from compiler.push.client import Context, Delivers, Key, PushClient, Section
@@ -143,6 +144,20 @@ class Work:
     reload: bool  # the loaded config differs from out/'s
     live_before: dict  # the loaded config, from /api/v2/status, before the push
     snapshot: restoring.Snapshot[str, files.Backup] = field(default_factory=restoring.Snapshot)
+    # the silences of one-off windows (push/silences.py): to create, to expire; and what apply
+    # did, for restore: the ids it created, the silences it expired
+    create: list[silences.Silence] = field(default_factory=list)
+    stale: list[silences.Silence] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    expired: list[silences.Silence] = field(default_factory=list)
+
+
+def _silence_object(silence: silences.Silence) -> str:
+    return f"silence {silence.comment.removeprefix(conventions.MAINTENANCE_WINDOW_PREFIX)}"
+
+
+def _silence_times(silence: silences.Silence) -> str:
+    return f"{silences.iso(silence.starts_at)} to {silences.iso(silence.ends_at)}"
 
 
 class AlertmanagerPusher:
@@ -161,6 +176,12 @@ class AlertmanagerPusher:
         self.check = check
         self.text = self.source.read_text("utf-8")
         self.desired = parse_config(self.text, str(self.source))
+        windows = Path(out_dir) / conventions.ALERTMANAGER_SILENCES
+        try:
+            self.windows = silences.windows(windows.read_text("utf-8")) if windows.is_file() else []
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            raise PushError(f"{windows}: not slo's silences file: {exc}") from None
+        self.now = time.time  # when windows end, against Alertmanager's clock (tests set it)
 
     def config_file(self) -> Path:
         """The file Alertmanager loads; needed to push (preflight)."""
@@ -204,12 +225,32 @@ class AlertmanagerPusher:
             "updated" if found else "unchanged", f"config ({receivers} receivers)", tuple(found)
         )
         work = Work(write=write, reload=bool(found), live_before=live)
-        return Plan([change], work=work, steps=1)
+        create, stale, unchanged = silences.window_changes(
+            self.windows, silences.live(self.http), int(self.now())
+        )
+        work.create, work.stale = create, stale
+        changes = [change]
+        changes += [Change("created", _silence_object(w), (_silence_times(w),)) for w in create]
+        changes += [
+            Change("deleted", _silence_object(h), ("its window is no longer in out/",))
+            for h in stale
+        ]
+        notes = [f"{unchanged} maintenance silence(s) in place"] if unchanged else []
+        return Plan(changes, notes=notes, work=work, steps=1 + len(create) + len(stale))
 
     def apply(self, plan: Plan, progress: Progress) -> None:
         work: Work = plan.work
-        if not work.reload:
-            return
+        if work.reload:
+            self._apply_config(work, progress)
+        for silence in work.stale:
+            silences.expire(self.http, silence.id)
+            work.expired.append(silence)
+            progress(1)
+        for silence in work.create:
+            work.created.append(silences.create(self.http, silence))
+            progress(1)
+
+    def _apply_config(self, work: Work, progress: Progress) -> None:
         config = self.config_file()
         previous = files.read(config)  # with its mode, owner and group: it may hold secrets
         work.snapshot.keep(CONFIG, None if previous.data is None else previous)
@@ -238,10 +279,12 @@ class AlertmanagerPusher:
         and /api/v2/status read back: the config it showed before the push."""
         work: Work = plan.work
         restored = "the previous config is live again"
+        errors = self._restore_silences(work)
         if not work.snapshot:
-            return Restore(restored, 0)
+            if errors:
+                return restoring.outcome(restored, 0, [], errors)
+            return Restore(restored, len(work.created) + len(work.expired))
         failed: dict[str, str] = {}
-        errors = []
         if not work.snapshot.done:
             failed = self._put_back(work)
             try:
@@ -256,6 +299,22 @@ class AlertmanagerPusher:
             failed,
         )
         return restoring.outcome(restored, len(work.snapshot), problems, errors)
+
+    def _restore_silences(self, work: Work) -> list[str]:
+        """The silences apply created expired, those it expired created again (as new
+        silences: Alertmanager cannot revive one)."""
+        errors = []
+        for silence_id in work.created:
+            try:
+                silences.expire(self.http, silence_id)
+            except PushError as exc:
+                errors.append(f"expiring silence {silence_id} failed: {exc}")
+        for silence in work.expired:
+            try:
+                silences.create(self.http, silence)
+            except PushError as exc:
+                errors.append(f"creating {_silence_object(silence)} again failed: {exc}")
+        return errors
 
     def reload(self) -> None:
         # A 500 is Alertmanager refusing the config, with the reason in its body: not worth
@@ -293,6 +352,7 @@ CLIENT = PushClient(
             conventions.ALERTMANAGER_CONFIG,
             missing="not found (the Alertmanager target is not compiled)",
         ),
+        Delivers(conventions.ALERTMANAGER_SILENCES),
     ),
     configure=_configure,
     build=_build,

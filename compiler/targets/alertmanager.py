@@ -20,6 +20,7 @@ routes: slo's alerts go where the Routing spec says, all others where the base s
 
 from __future__ import annotations
 
+import datetime
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,11 +31,14 @@ from compiler.core.durations import format_duration
 from compiler.core.model import (
     SLO,
     BaseConfig,
+    Maintenance,
     Model,
     Notify,
     ObjectiveRef,
     Routing,
+    Service,
     SeverityPolicy,
+    Threshold,
     TimeRange,
 )
 from compiler.targets.protocol import Emitted, Proof, RouteTable, Target, ToolRun
@@ -107,7 +111,7 @@ def receivers(routing: Routing) -> list[dict]:
 
 
 # --- routes --------------------------------------------------------------------------------
-def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
+def severity_route(routing: Routing, policy: SeverityPolicy, model: Model | None = None) -> dict:
     route: dict[str, Any] = {
         "receiver": names.receiver(policy.severity),
         "matchers": [names.matcher(names.SEVERITY, policy.severity)],
@@ -121,8 +125,137 @@ def severity_route(routing: Routing, policy: SeverityPolicy) -> dict:
         route["mute_time_intervals"] = list(policy.mute_time_intervals)
     teams = [team_route(routing, team, policy.severity) for team in routed_teams(routing)]
     teams = [t for t in teams if t is not None]
-    if teams:
-        route["routes"] = teams
+    muted = maintenance_routes(model, routing, policy) if model is not None else []
+    if muted or teams:
+        route["routes"] = [*muted, *teams]
+    return route
+
+
+# --- maintenance windows -------------------------------------------------------------------
+def muting(windows: Sequence[Maintenance]) -> list[TimeRange]:
+    """The recurring windows that mute: one-off windows are silences `slo push` creates."""
+    return [w.recurring for w in windows if w.mute and w.recurring is not None]
+
+
+def maintenance_intervals(model: Model) -> list[dict]:
+    """A time interval per service, and per SLO, with recurring windows that mute."""
+    found = []
+    for service in model.services:
+        if muting(service.maintenance):
+            found.append(
+                {
+                    "name": names.maintenance_interval(service.name),
+                    "time_intervals": [time_range(r) for r in muting(service.maintenance)],
+                }
+            )
+        for objective in objectives(service):
+            if muting(objective.maintenance):
+                found.append(
+                    {
+                        "name": names.maintenance_interval(service.name, objective.name),
+                        "time_intervals": [time_range(r) for r in muting(objective.maintenance)],
+                    }
+                )
+    return found
+
+
+def objectives(service: Service) -> list[SLO | Threshold]:
+    """The SLOs and thresholds of ``service``: the ``slo`` label of their alerts."""
+    return [*service.slos, *service.thresholds]
+
+
+def _utc(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def one_off_silences(model: Model) -> list[dict]:
+    """The one-off windows that mute, each the silence `slo push` keeps until it ends."""
+    found = []
+    for service in model.services:
+        scoped: list[tuple[str | None, Maintenance]] = [(None, w) for w in service.maintenance]
+        scoped += [(o.name, w) for o in objectives(service) for w in o.maintenance]
+        for slo, w in scoped:
+            if not w.mute or w.start is None or w.end is None:
+                continue
+            item = {"service": service.name}
+            if slo is not None:
+                item["slo"] = slo
+            item.update(
+                name=w.name,
+                comment=names.window_comment(service.name, slo, w.name, w.reason),
+                starts_at=_utc(w.start),
+                ends_at=_utc(w.end),
+            )
+            item["source"] = service.source_file
+            found.append(item)
+    return found
+
+
+SILENCES_NOTE = (
+    "# `slo push` keeps an Alertmanager silence for each window until it ends, and expires the\n"
+    "# silences of windows no longer here (push/silences.py)\n"
+)
+
+
+def maintenance_routes(model: Model, routing: Routing, policy: SeverityPolicy) -> list[dict]:
+    """Under a severity's route, before the teams': a route per SLO and per service with
+    windows that mute. Each routes exactly as the route it stands in for (the team's receiver
+    and routes on labels, the severity's own time intervals) and mutes the windows as well:
+    Alertmanager mutes by the route an alert ends at, and a route's time intervals are its
+    own, not its parent's."""
+    found = []
+    for service in model.services:
+        own = [names.maintenance_interval(service.name)] if muting(service.maintenance) else []
+        raised = set()
+        for objective in objectives(service):
+            raised |= severities(objective)
+            if muting(objective.maintenance) and policy.severity in severities(objective):
+                extra = [*own, names.maintenance_interval(service.name, objective.name)]
+                found.append(muted_route(routing, policy, service, extra, objective.name))
+        if own and policy.severity in raised:
+            found.append(muted_route(routing, policy, service, own))
+    return found
+
+
+def severities(objective: SLO | Threshold) -> set[str]:
+    """The severities the alerts of an objective carry (a grouped SLO's guard: a ticket)."""
+    if isinstance(objective, Threshold):
+        return {objective.severity}
+    return {t.severity for t in objective.alerting.tiers} | ({"ticket"} if objective.by else set())
+
+
+def muted_route(
+    routing: Routing,
+    policy: SeverityPolicy,
+    service: Service,
+    intervals: Sequence[str],
+    slo: str | None = None,
+) -> dict:
+    matchers = [names.matcher(names.SERVICE, service.name)]
+    if slo is not None:
+        matchers.append(names.matcher(names.SLO, slo))
+    mute = [*policy.mute_time_intervals, *intervals]
+    route: dict[str, Any] = {
+        "receiver": receiver_for(routing, service.team, policy.severity),
+        "matchers": matchers,
+    }
+    if policy.active_time_intervals:
+        route["active_time_intervals"] = list(policy.active_time_intervals)
+    route["mute_time_intervals"] = mute
+    team = team_route(routing, service.team, policy.severity)
+    if team is not None and "routes" in team:
+        route["routes"] = [
+            {
+                **child,
+                **(
+                    {"active_time_intervals": list(policy.active_time_intervals)}
+                    if policy.active_time_intervals
+                    else {}
+                ),
+                "mute_time_intervals": mute,
+            }
+            for child in team["routes"]
+        ]
     return route
 
 
@@ -158,8 +291,8 @@ def group_by(model: Model, routing: Routing) -> list[str]:
     return [*routing.group_by, *sorted(grouped - set(routing.group_by))]
 
 
-def severity_routes(routing: Routing) -> list[dict]:
-    return [severity_route(routing, policy) for policy in routing.severities]
+def severity_routes(routing: Routing, model: Model | None = None) -> list[dict]:
+    return [severity_route(routing, policy, model) for policy in routing.severities]
 
 
 def scoped_route(model: Model, routing: Routing) -> dict:
@@ -168,7 +301,7 @@ def scoped_route(model: Model, routing: Routing) -> dict:
         "receiver": names.receiver(routing.fallback),
         "matchers": [SCOPE],
         "group_by": group_by(model, routing),
-        "routes": severity_routes(routing),
+        "routes": severity_routes(routing, model),
     }
 
 
@@ -257,12 +390,13 @@ def standalone(model: Model, routing: Routing) -> dict:
     config["route"] = {
         "receiver": names.receiver(routing.fallback),
         "group_by": group_by(model, routing),
-        "routes": severity_routes(routing),
+        "routes": severity_routes(routing, model),
     }
     config["receivers"] = receivers(routing)
     config["inhibit_rules"] = inhibit_rules(model, routing)
-    if routing.time_intervals:
-        config["time_intervals"] = time_intervals(routing)
+    intervals = time_intervals(routing) + maintenance_intervals(model)
+    if intervals:
+        config["time_intervals"] = intervals
     return config
 
 
@@ -279,8 +413,9 @@ def merged(model: Model, routing: Routing, base_config: BaseConfig) -> dict:
     config["route"] = route
     config["receivers"] = [*(base.get("receivers") or []), *receivers(routing)]
     config["inhibit_rules"] = [*(base.get("inhibit_rules") or []), *inhibit_rules(model, routing)]
-    if routing.time_intervals:
-        config["time_intervals"] = [*(base.get("time_intervals") or []), *time_intervals(routing)]
+    intervals = time_intervals(routing) + maintenance_intervals(model)
+    if intervals:
+        config["time_intervals"] = [*(base.get("time_intervals") or []), *intervals]
     return config
 
 
@@ -416,6 +551,12 @@ def emit(model: Model) -> Emitted:
             route_tests(model, routing), names.header(sources) + ROUTE_TESTS_NOTE
         ),
     }
+    silences = one_off_silences(model)
+    if silences:
+        specs = " and ".join(sorted({item.pop("source") for item in silences}))
+        files[names.ALERTMANAGER_SILENCES] = dump(
+            {"silences": silences}, names.header(specs) + SILENCES_NOTE
+        )
     return Emitted(files)
 
 

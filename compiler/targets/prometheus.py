@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import NamedTuple, NotRequired, TypedDict
 
 from compiler.core import conventions as names
+from compiler.core.calendar import calendar_bounds, clock_minutes
 from compiler.core.durations import format_duration
 from compiler.core.model import (
     SLO,
     BurnTier,
     Counter,
     LatencyIndicator,
+    Maintenance,
     Matcher,
     Model,
     RatioIndicator,
@@ -298,6 +300,75 @@ def events_in(slo: SLO, window: int, interval: int) -> str:
     return f"sum without ({names.KIND}, {names.WINDOW}) ({read})"
 
 
+# --- maintenance windows that exclude events -------------------------------------------------
+def _either(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else " or ".join(f"({p})" for p in parts)
+
+
+def _between(value: str, first: int | str, last: int | str) -> str:
+    if first == last:
+        return f"{value} == {first}"
+    return f"{value} >= {first} and {value} <= {last}"
+
+
+def _day_bound(day: str, now: str, bound: int, op: str) -> str:
+    """The day of the month against a bound of days_of_month (negative: from the month's end,
+    -1 its last day), as Alertmanager reads it."""
+    if bound > 0:
+        return f"{day} {op} {bound}"
+    return f"{day} - days_in_month({now}) {op} {bound + 1}"
+
+
+def inside(window: Maintenance, at: str) -> str:
+    """A vector without labels exactly when the instant ``at`` (a scalar expression, seconds)
+    is inside ``window``, else nothing; in UTC, to the minute, as Alertmanager matches a time
+    interval (every field given must match: a time, a weekday, a day, a month, a year)."""
+    now = f"vector({at})"
+    if window.recurring is None:
+        assert window.start is not None and window.end is not None  # one-off: the builder
+        return f"{now} >= {window.start} and {now} < {window.end}"
+    r = window.recurring
+    fields = []
+    if r.times:
+        minute = f"hour({now}) * 60 + minute({now})"
+        fields.append(
+            _either(
+                [
+                    f"{minute} >= {clock_minutes(a)} and {minute} < {clock_minutes(b)}"
+                    for a, b in r.times
+                ]
+            )
+        )
+    for key, function in (("weekdays", "day_of_week"), ("months", "month"), ("years", "year")):
+        entries = getattr(r, key)
+        if entries:
+            value = f"{function}({now})"
+            fields.append(_either([_between(value, *calendar_bounds(key, e)) for e in entries]))
+    if r.days_of_month:
+        day = f"day_of_month({now})"
+        alternatives = []
+        for entry in r.days_of_month:
+            first, last = calendar_bounds("days_of_month", entry)
+            alternatives.append(
+                f"{_day_bound(day, now, first, '>=')} and {_day_bound(day, now, last, '<=')}"
+            )
+        fields.append(_either(alternatives))
+    return fields[0] if len(fields) == 1 else " and ".join(f"({f})" for f in fields)
+
+
+def excluding(slo: SLO, window: int, expr: str) -> str:
+    """``expr``, the SLO's events over (t-window, t], unless that span overlaps a window that
+    excludes events: dropped when t or t-window is inside one (windows are no shorter than
+    the base window, so those two instants see every overlap). A dropped record is a hole in
+    every longer window, as missing data is: it counts neither errors nor traffic, and its
+    seconds count as good time (README, "Maintenance windows")."""
+    if not slo.excluded:
+        return expr
+    conditions = [inside(w, at) for w in slo.excluded for at in ("time()", f"time() - {window}")]
+    gate = "\n  or ".join(f"({c})" for c in conditions)
+    return f"(\n  {expr}\n)\nunless on() (\n  {gate}\n)"
+
+
 # --- labels and annotations -----------------------------------------------------------------
 def _labels(*sources: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     merged: dict[str, str] = {}
@@ -522,6 +593,7 @@ def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
             (names.SECONDS, f"{total} * 0 + {window}"),
         ):
             labels = {**slo_series_labels(slo), names.KIND: kind, names.WINDOW: w}
+            expr = excluding(slo, window, expr)
             rules.append({"record": names.EVENTS, "expr": expr, "labels": labels})
     return rules
 

@@ -51,6 +51,7 @@ from compiler.targets.prometheus import (
     by_clause,
     errors_increase,
     events,
+    excluding,
     guard_alerts,
     guard_records,
     latency_count,
@@ -91,10 +92,10 @@ def raw_increase(slo: SLO, kind: str, window: int) -> str:
         return timeslice_increase(slo.indicator, kind, window)
     total = total_increase(slo, window)
     if kind == names.TOTAL:
-        return total
+        return excluding(slo, window, total)
     if kind == names.ERRORS:
-        return errors_increase(slo, window, total)
-    return f"{covered(slo, window)} * 0 + {window}"
+        return excluding(slo, window, errors_increase(slo, window, total))
+    return excluding(slo, window, f"{covered(slo, window)} * 0 + {window}")
 
 
 def timeslice_increase(indicator: TimesliceIndicator, kind: str, window: int) -> str:

@@ -604,6 +604,11 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
                 )
             )
             continue
+        if slo.excluded:
+            from compiler.targets.promtool import maintenance
+
+            if maintenance.replaces_burn_tests(slo):  # the scenarios below know no windows
+                continue
         tests = tier_tests(service, slo, inputs)
         step = tier_step(service)
         merged = tests.tiers(step)
@@ -701,6 +706,13 @@ def emit(model: Model) -> Emitted:
         ):
             if tests.tests:
                 files[path] = test_file(service, path, tests)
+        if any(slo.excluded for slo in service.slos):
+            from compiler.targets.promtool import maintenance  # it imports this module
+
+            text, found = maintenance.test_file(service)
+            diagnostics += found
+            if text:
+                files[names.maintenance_tests_file(service.name)] = text
     return Emitted(files, tuple(diagnostics))
 
 

@@ -40,8 +40,8 @@ from compiler.core.model import (
     Selector,
     Service,
     Threshold,
-    TimesliceIndicator,
     TimeRange,
+    TimesliceIndicator,
 )
 from compiler.spec import promql
 from compiler.spec.validate import field_path

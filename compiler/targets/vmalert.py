@@ -89,7 +89,7 @@ def recording(item: RuleItem) -> RecordingRule | None:
 def raw_increase(slo: SLO, kind: str, window: int) -> str:
     """The SLO's ``kind`` events over the raw ``window``, from the counters alone."""
     if isinstance(slo.indicator, TimesliceIndicator):
-        return timeslice_increase(slo.indicator, kind, window)
+        return excluding(slo, window, timeslice_increase(slo.indicator, kind, window))
     total = total_increase(slo, window)
     if kind == names.TOTAL:
         return excluding(slo, window, total)

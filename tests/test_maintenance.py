@@ -590,3 +590,34 @@ def test_a_threshold_window_mutes_that_threshold(tmp_path):
             "ends_at": "2026-03-01T03:00:00Z",
         }
     ]
+
+
+def test_a_services_exclude_window_gates_its_time_slice_slos_too(tmp_path):
+    """The windows of the service hold for every SLO it has, a threshold's time-slice SLO
+    included: its slices inside the window are no events, on both engines."""
+    spec = """\
+apiVersion: slo/v1
+service: db
+team: data
+engines: [prometheus, vmalert]
+maintenance:
+  - {name: nightly, exclude: true, times: [{start_time: "03:00", end_time: "03:30"}]}
+thresholds:
+  - name: lag
+    expr: pg_replication_lag_seconds{job="db"}
+    above: 1
+    severity: ticket
+    slo: {objective: 99.5}
+"""
+    result = compile_tree(write_files(tmp_path, {"db.yaml": spec}))
+    for path in ("prometheus/rules/db.rules.yml", "vmalert/rules/db.rules.yml"):
+        raw = [
+            rule
+            for group in yaml.safe_load(result.artifacts[path])["groups"]
+            for rule in group["rules"]
+            if rule.get("labels", {}).get("slo") == conventions.timeslice_slo("lag")
+            and rule["labels"].get("window") == "5m"
+        ]
+        assert {r["labels"]["kind"] for r in raw} == {"total", "errors", "seconds"}, path
+        for rule in raw:
+            assert "unless on()" in rule["expr"] and "hour(" in rule["expr"], (path, rule)

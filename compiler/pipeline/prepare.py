@@ -78,6 +78,7 @@ CACHED_TYPES: tuple[type, ...] = (
     model.LatencyIndicator,
     model.BurnTier,
     model.Alerting,
+    model.Exhaustion,
     model.KubernetesOutput,
     model.Outputs,
 )

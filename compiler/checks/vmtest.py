@@ -536,7 +536,8 @@ def layout(suites: Sequence[Suite], rules: Rules, now: int) -> tuple[list[Slot],
     (vmalert replays the past). Returns the slots and the timeline's [start, end]."""
     align = _lcm(rules.intervals)
     gap = rules.reach + SLOT_ALIGN
-    offsets, at = [], 0
+    offsets: list[tuple[Suite, Case, int]] = []
+    at = 0
     for suite in suites:
         for case in suite.cases:
             reads = [rules.period_reach.get(check.alertname, 0) for check in case.alerts]

@@ -229,3 +229,11 @@ def test_the_forecast_tests_catch_a_changed_within_and_for(tmp_path):
     assert len(forecast_groups) == 4
     results = mutations.run(picked, {"checkout": (original, forecast_groups)}, tmp_path, 2)
     assert all(m.caught_by for m in results), [m.title for m in results if not m.caught_by]
+
+
+def test_a_pace_window_past_a_week_gets_a_warning_not_a_slow_test(tmp_path):
+    found, _ = model(tmp_path, "exhaustion: {over: 8d, within: 3d}")
+    service, slo = found.services[0], found.services[0].slos[0]
+    tests, warnings = forecast.forecast_tests(service, slo, plan_inputs(slo), 5)
+    assert tests == []
+    assert "ErrorBudgetExhaustion has no generated tests: its pace window" in warnings[0].message

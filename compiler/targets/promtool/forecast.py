@@ -43,6 +43,9 @@ from compiler.text.yamltext import Comment
 MINUTE = 60
 # The silent scenario stops this long after the fires scenario's firing step at the latest.
 SILENT_PAST_FIRE = 2 * 3600
+# A test runs about two pace windows at 5-minute steps: past a week's window promtool would take
+# minutes (as for a threshold's `for`, build/services.py MAX_FOR).
+MAX_TESTED_OVER = 7 * DAY
 
 
 class Forecast:
@@ -307,6 +310,11 @@ def forecast_tests(
     reason = None
     if exhaustion.within is None:
         reason = "it looks until the period ends, which a test cannot place"
+    elif exhaustion.over > MAX_TESTED_OVER:
+        reason = (
+            f"its pace window is longer than {format_duration(MAX_TESTED_OVER)}, which a test "
+            "at 5-minute steps would take minutes to fill"
+        )
     elif others:
         reason = f"slos '{others[0].name}' reads the same series and forecasts too"
     else:

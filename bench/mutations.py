@@ -190,9 +190,34 @@ def carried_by_series(rule: Mapping, label: str) -> bool:
     number (``and`` keeps the left side's labels). Dropping such a rule label changes nothing."""
     found = LEADING_SELECTOR.match(split_and(rule["expr"])[0])
     if found is None:
-        return False
+        return kept_by_every_selector(rule, label)
     matchers = dict(EQUALITY.findall(found.group(1)))
     return matchers.get(label) == str(rule["labels"][label])
+
+
+SELECTOR = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*\{([^}]*)\}")
+AGGREGATION = re.compile(
+    r"\b(sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*"
+    r"(?:(without|by)\s*\(([^)]*)\))?\s*\("
+)
+
+
+def kept_by_every_selector(rule: Mapping, label: str) -> bool:
+    """Whether every selector of the expression matches ``label="value"`` (the rule's value)
+    and nothing drops the label on the way: only ``sum without (...)`` not naming it, no
+    ``label_replace``, no ``on``/``ignoring`` (the forecast's form). Dropping such a rule label
+    changes nothing either."""
+    expr, value = str(rule["expr"]), str(rule["labels"][label])
+    selectors = SELECTOR.findall(expr)
+    if not selectors or any(dict(EQUALITY.findall(m)).get(label) != value for m in selectors):
+        return False
+    if re.search(r"\b(label_replace|label_join|on|ignoring)\s*\(", expr):
+        return False
+    for found in AGGREGATION.finditer(expr):
+        kept = [name.strip() for name in (found.group(3) or "").split(",")]
+        if found.group(2) != "without" or label in kept:
+            return False
+    return True
 
 
 def rule_mutants(rule: dict) -> Iterator[tuple[str, str, dict | None, str | None]]:

@@ -176,3 +176,31 @@ def test_the_bench_script_prints_and_writes_the_score(tmp_path, capsys):
     assert "mutation score: 1/1 = 100.0%" in capsys.readouterr().out
     found = json.loads(result.read_text())
     assert found["score"] == 1.0 and found["mutants_run"][0]["caught_by"]
+
+
+FORECAST = {
+    "alert": "ErrorBudgetExhaustion",
+    "expr": "clamp_min(\n"
+    '  0.01 * sum without (kind, window) (x{service="s",slo="a",kind="total"})\n'
+    '  - sum without (kind, window) (x{service="s",slo="a",kind="errors"}),\n  0\n)\n'
+    '/\n(sum without (kind, window) (x{service="s",slo="a",window="1d"}) / 86400)\n'
+    "< 259200",
+    "for": "1h",
+    "labels": {"service": "s", "severity": "ticket", "slo": "a"},
+}
+
+
+def test_a_label_every_selector_keeps_is_an_equivalent_drop():
+    """The forecast's expression starts with clamp_min, not a selector: its series still carry
+    the service and slo of every selector it reads."""
+    assert mutations.carried_by_series(FORECAST, "service")
+    assert mutations.carried_by_series(FORECAST, "slo")
+    assert not mutations.carried_by_series(FORECAST, "severity")
+    summed = {**FORECAST, "expr": FORECAST["expr"].replace("without (kind, window)", "by (kind)")}
+    assert not mutations.carried_by_series(summed, "slo")
+    dropped = {**FORECAST, "expr": FORECAST["expr"].replace("(kind, window)", "(slo)")}
+    assert not mutations.carried_by_series(dropped, "slo")
+    other = {**FORECAST, "labels": {**FORECAST["labels"], "slo": "b"}}
+    assert not mutations.carried_by_series(other, "slo")
+    kinds = [kind for kind, _, _, same in mutations.rule_mutants(FORECAST) if same is None]
+    assert kinds.count("threshold_x1.5") == 1 and "for_doubled" in kinds

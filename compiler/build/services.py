@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import promql_parser
 
@@ -29,6 +29,7 @@ from compiler.core.model import (
     VMALERT_ENGINE,
     Alerting,
     Counter,
+    Exhaustion,
     Indicator,
     KubernetesOutput,
     LatencyIndicator,
@@ -258,6 +259,15 @@ class ServiceBuilder(DocumentBuilder):
     def check_windows(self, slo: SLO, path: tuple, interval: int) -> None:
         """Windows longer than the base window are built from pieces of it (windows.layout)."""
         base = windows.base_window(interval)
+        exhaustion = slo.alerting.exhaustion
+        if exhaustion is not None and exhaustion.over % base:
+            self.fail(
+                path + ("alerting", "exhaustion"),
+                "spec/window",
+                f"the forecast's pace window {format_duration(exhaustion.over)} is not a "
+                f"multiple of {format_duration(base)}, the base window at an evaluation "
+                f"interval of {format_duration(interval)}",
+            )
         for tier in slo.alerting.tiers:
             for window in (tier.long, tier.short):
                 if window > base and window % base:
@@ -683,6 +693,9 @@ class ServiceBuilder(DocumentBuilder):
                     f"objective of {conventions.number(objective * 100)}%",
                 )
             tiers.append(tier)
+        exhaustion = self.exhaustion(raw.get("exhaustion"), path + ("exhaustion",), period)
+        if exhaustion is False:
+            return None
         return Alerting(
             name=raw.get("name", conventions.BURN_ALERT),
             tiers=tuple(tiers),
@@ -700,7 +713,53 @@ class ServiceBuilder(DocumentBuilder):
                 for s, extra in sorted(extras.items())
                 if extra.get("annotations")
             ),
+            exhaustion=exhaustion,
         )
+
+    def exhaustion(
+        self, raw: object, path: tuple, period: int
+    ) -> Exhaustion | Literal[False] | None:
+        """The forecast's settings; None when it is off; False after an error.
+
+        Off unless asked for on a rolling period, whose end never comes: ``within`` says how
+        far ahead to look. (Calendar-period hook: a calendar period, whose end is known, has it
+        on by default with ``within`` None, "until the period ends"; no model field says
+        "calendar" yet, so every period is rolling here.)"""
+        calendar = False
+        if raw is False or (raw is None and not calendar):
+            return None
+        settings = raw if isinstance(raw, dict) else {}
+        over = self.duration(path + ("over",), settings.get("over"), windows.DEFAULT_FORECAST_OVER)
+        within = self.duration(path + ("within",), settings.get("within"))
+        ok = over is not None and (within is not None or "within" not in settings)
+        if over is not None and not windows.BASE_RATE_WINDOW <= over <= period:
+            self.fail(
+                path + ("over",) if "over" in settings else path,
+                "spec/exhaustion",
+                f"the forecast's pace window {format_duration(over)} must be from "
+                f"{format_duration(windows.BASE_RATE_WINDOW)} to the period "
+                f"{format_duration(period)}",
+            )
+            ok = False
+        if within is None and "within" not in settings and not calendar:
+            self.fail(
+                path,
+                "spec/exhaustion",
+                "a rolling period never ends, so say how far ahead to look: add 'within' "
+                "(e.g. within: 3d), or 'exhaustion: false'",
+            )
+            ok = False
+        if within is not None and not 0 < within <= period:
+            self.fail(
+                path + ("within",),
+                "spec/exhaustion",
+                f"{settings['within']} must be longer than 0s and at most the period "
+                f"{format_duration(period)}",
+            )
+            ok = False
+        if not ok or over is None:
+            return False
+        return Exhaustion(over=over, within=within)
 
     def custom_windows(
         self, raw: list, path: tuple, period: int

@@ -298,6 +298,9 @@ class Rules:
     group_of: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
     reach: int = 0  # how far back any alert reads, recorded windows included
     intervals: set[int] = field(default_factory=set)
+    # alerts that read a period record (the exhaustion forecast): how far back, the period
+    # included; a test of one needs that much empty time before it, not just ``reach``
+    period_reach: dict[str, int] = field(default_factory=dict)
 
 
 def fed_thresholds(suites: Sequence[Suite]) -> set[tuple[str, str]]:
@@ -329,6 +332,21 @@ def reading_the_record(group: dict[str, Any], alert: dict[str, Any]) -> dict[str
     return alert
 
 
+_PERIOD_READ = f'{names.WINDOW}="{names.PERIOD_WINDOW}"'
+_VECTOR = re.compile(r"^\s*vector\(([0-9]+)\)\s*$")
+
+
+def periods_of(groups: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """{slo: its period in seconds}, from the ``slo:period:seconds`` records of a rule file."""
+    found = {}
+    for group in groups:
+        for rule in group.get("rules") or []:
+            value = _VECTOR.match(str(rule.get("expr", "")))
+            if rule.get("record") == names.PERIOD and value is not None:
+                found[str((rule.get("labels") or {}).get(names.SLO))] = int(value[1])
+    return found
+
+
 def load_rules(
     out_dir: Path, services: Sequence[str], fed: set[tuple[str, str]] | None = None
 ) -> Rules:
@@ -348,7 +366,9 @@ def load_rules(
                 rules.recordings.append({**group, "rules": mine})
                 rules.intervals.add(_interval(group))
     for service in services:
-        for group in _groups(out_dir / names.vmalert_rules_file(service)):
+        groups = _groups(out_dir / names.vmalert_rules_file(service))
+        periods = periods_of(groups)
+        for group in groups:
             alerts = [
                 reading_the_record(group, r)
                 if (service, (r.get("labels") or {}).get(names.SLO)) in (fed or set())
@@ -362,6 +382,11 @@ def load_rules(
             rules.reach = max([rules.reach, *map(reach, alerts)])
             rules.intervals.add(_interval(group))
             for rule in alerts:
+                period = periods.get(str((rule.get("labels") or {}).get(names.SLO)))
+                if period is not None and _PERIOD_READ in str(rule["expr"]):
+                    name = str(rule["alert"])
+                    far = reach(rule) + period
+                    rules.period_reach[name] = max(rules.period_reach.get(name, 0), far)
                 where = rules.group_of.setdefault((service, str(rule["alert"])), [])
                 if (str(group["name"]), _interval(group)) not in where:
                     where.append((str(group["name"]), _interval(group)))
@@ -514,13 +539,18 @@ class Slot:
 
 def layout(suites: Sequence[Suite], rules: Rules, now: int) -> tuple[list[Slot], int, int]:
     """Every case at its own start: one after the other, each at least ``rules.reach`` (and an
-    hour) after the previous one's last sample, all on every group's grid and in the past
+    hour) after the previous one's last sample (a case testing an alert that reads a period
+    record: that alert's ``period_reach``), all on every group's grid and in the past
     (vmalert replays the past). Returns the slots and the timeline's [start, end]."""
     align = _lcm(rules.intervals)
     gap = rules.reach + SLOT_ALIGN
-    offsets, at = [], 0
+    offsets: list[tuple[Suite, Case, int]] = []
+    at = 0
     for suite in suites:
         for case in suite.cases:
+            reads = [rules.period_reach.get(check.alertname, 0) for check in case.alerts]
+            if offsets and max(reads, default=0) + SLOT_ALIGN > gap:
+                at += -(-(max(reads) + SLOT_ALIGN - gap) // align) * align
             offsets.append((suite, case, at))
             at += -(-(case.span + gap) // align) * align
     start = (now - 2 * 86400 - at) // align * align

@@ -83,6 +83,8 @@ def error_ratio(window: int) -> str:
 # Alerts
 BURN_ALERT = "ErrorBudgetBurn"
 GROUPS_ALERT = "SLOGroupsOverLimit"  # a grouped SLO has more live groups than max_groups
+# A ticket: at the pace of the last `over`, the remaining error budget runs out within `within`
+EXHAUSTION_ALERT = "ErrorBudgetExhaustion"
 
 
 def threshold_alert(name: str) -> str:

@@ -81,6 +81,17 @@ class BurnTier:
 
 
 @dataclass(frozen=True)
+class Exhaustion:
+    """The budget-exhaustion forecast: a ticket when, at the error rate of the last ``over``,
+    the remaining error budget runs out within ``within``."""
+
+    over: int  # seconds: the window whose errors give the current pace (a recorded size)
+    # seconds; None: until the period ends (a calendar period's default, see
+    # targets/prometheus.py time_left_expr)
+    within: int | None
+
+
+@dataclass(frozen=True)
 class Alerting:
     name: str
     tiers: tuple[BurnTier, ...]
@@ -92,6 +103,7 @@ class Alerting:
     # ((severity, ((name, value), ...)), ...). They win over `labels` / `annotations`.
     severity_labels: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     severity_annotations: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    exhaustion: Exhaustion | None = None  # None: no ErrorBudgetExhaustion forecast
 
     def labels_for(self, severity: str) -> dict[str, str]:
         return dict(dict(self.severity_labels).get(severity, ()))

@@ -109,6 +109,19 @@ def unreachable(tier: BurnTier) -> bool:
     return tier.threshold >= 1
 
 
+def calendar_period(slo: SLO) -> str | None:
+    """ "month" or "week" for an SLO whose period is a calendar one, None for a rolling period.
+
+    Calendar-period hook: no model field says "calendar" yet, so every period is rolling; the
+    change that adds calendar periods makes this read the model (the forecast's time left,
+    targets/prometheus.py ``time_left_expr``, branches on it)."""
+    del slo
+    return None
+
+
+# The budget-exhaustion forecast's pace: the errors of the last day, unless `over` says otherwise.
+DEFAULT_FORECAST_OVER = 1 * DAY
+
 # --- the windows the generated rules and dashboards read ------------------------------------
 # The "current burn rate" of an SLO without tiers: its window, since no page window is defined.
 CURRENT_BURN_FALLBACK = 1 * HOUR
@@ -249,6 +262,13 @@ def period_pieces(period: int, base: int, group_interval: int) -> tuple[tuple[st
     )
 
 
+def forecast_windows(slo: SLO) -> set[int]:
+    """The window whose errors give the exhaustion forecast its pace (none without one)."""
+    exhaustion = slo.alerting.exhaustion
+    return {exhaustion.over} if exhaustion is not None else set()
+
+
 def service_windows(service: Service) -> list[int]:
     """Every window the alerts and the current burn rate of ``service`` read."""
-    return sorted({w for slo in service.slos for w in windows_of(slo)})
+    found = {w for slo in service.slos for w in windows_of(slo)}
+    return sorted(found.union(*(forecast_windows(slo) for slo in service.slos)))

@@ -79,6 +79,7 @@ CACHED_TYPES: tuple[type, ...] = (
     model.TimesliceIndicator,
     model.BurnTier,
     model.Alerting,
+    model.Exhaustion,
     model.KubernetesOutput,
     model.Outputs,
     model.Maintenance,

@@ -318,6 +318,11 @@ def objective_severities(model: Model, ref: ObjectiveRef) -> list[str]:
             if slo.name == ref.objective
             for t in slo.alerting.tiers
         )
+        found.update(
+            "ticket"
+            for slo in service.slos
+            if slo.name == ref.objective and slo.alerting.exhaustion is not None
+        )
         found.update(th.severity for th in service.thresholds if th.name == ref.objective)
     return [s for s in names.SEVERITIES if s in found]
 
@@ -488,6 +493,24 @@ def _labels(
     }
 
 
+def forecast_route_test(model: Model, routing: Routing, team: str) -> list[dict]:
+    """The team's first budget-exhaustion forecast reaches its ticket receiver (none without
+    one)."""
+    for service in model.services:
+        for slo in service.slos:
+            if service.team == team and slo.alerting.exhaustion is not None:
+                labels = _slo_labels(routing, service.name, slo, team, "ticket")
+                labels["alertname"] = names.EXHAUSTION_ALERT
+                return [
+                    {
+                        "name": f"{team} ticket {names.EXHAUSTION_ALERT}",
+                        "labels": labels,
+                        "receivers": [receiver_for(routing, team, "ticket")],
+                    }
+                ]
+    return []
+
+
 def route_tests(model: Model, routing: Routing) -> dict:
     cases = []
     for team in sorted({s.team for s in model.services}):
@@ -502,6 +525,8 @@ def route_tests(model: Model, routing: Routing) -> dict:
                     "receivers": [receiver_for(routing, team, severity)],
                 }
             )
+            if severity == "ticket":  # the forecast is a ticket too, whatever its tiers
+                cases += forecast_route_test(model, routing, team)
             # ...with one, the route on it.
             for route in routes:
                 labels = alert_labels(model, routing, team, severity, tuple(dict(route.match)))

@@ -41,6 +41,7 @@ from compiler.core.windows import (
     DAY,
     Layout,
     base_window,
+    calendar_period,
     current_burn_window,
     layout,
     period_group_interval,
@@ -528,6 +529,144 @@ def groups_alert(service: Service, slo: SLO) -> AlertingRule:
     }
 
 
+# --- the budget-exhaustion forecast -------------------------------------------------------------
+# How long the forecast must hold before the ticket: the pace over a day moves slowly, but a
+# burst at the edge of its window can tip it across `within` for a few evaluations.
+EXHAUSTION_FOR = 3600
+
+# Seconds from now until the next 1st of the month, 00:00 UTC (and until the next Monday 00:00
+# UTC): the time left of a calendar period. A scalar, so it compares with any labelled series.
+TIME_LEFT_IN_MONTH = "scalar((days_in_month() - day_of_month()) * 86400 + 86400 - time() % 86400)"
+TIME_LEFT_IN_WEEK = "scalar((7 - (day_of_week() + 6) % 7) * 86400 - time() % 86400)"
+
+
+def time_left_expr(slo: SLO) -> str:
+    """How far ahead the forecast looks, in seconds, as PromQL: the constant ``within`` of a
+    rolling period; a calendar period without ``within`` looks until the period ends."""
+    exhaustion = slo.alerting.exhaustion
+    assert exhaustion is not None  # only SLOs with a forecast get here
+    if exhaustion.within is not None:
+        return str(exhaustion.within)
+    calendar = calendar_period(slo)  # the builder allows no `within` on a calendar period only
+    assert calendar is not None, f"{slo.name}: a rolling period's forecast needs `within`"
+    return TIME_LEFT_IN_WEEK if calendar == "week" else TIME_LEFT_IN_MONTH
+
+
+def forecast_expr(service: Service, slo: SLO) -> str:
+    """Seconds until the remaining error budget runs out at the current pace, compared with the
+    time the forecast looks ahead. Each read is one period-group evaluation old, so the rule
+    means the same on every engine (vmalert cannot read what its own evaluation recorded):
+
+        R = budget * T * period / S - E     the budget left, in events: the period's total T,
+                                            errors E and seconds with data S (missing time
+                                            counts as good traffic at the covered pace, as in
+                                            every window of the alert core); never below 0
+        e = errors over `over` / `over`     the current pace, errors per second
+        R / e < time left                   +Inf when e = 0, 0 when the budget is spent
+
+    The `over` window ends where the period record read ends (base + 2 group intervals ago)."""
+    exhaustion = slo.alerting.exhaustion
+    assert exhaustion is not None  # only SLOs with a forecast get here
+    interval = service.evaluation_interval
+    base, group = base_window(interval), period_group_interval(interval)
+    drop = f"sum without ({names.KIND}, {names.WINDOW})"
+
+    def period(kind: str) -> str:
+        selector = events(slo.service, names.PERIOD_WINDOW, slo.name, kind)
+        return f"{drop} (last_over_time({selector}[{pin(group)}] offset {format_duration(group)}))"
+
+    over = format_duration(exhaustion.over)
+    paced = events(slo.service, over, slo.name, names.ERRORS)
+    pace = (
+        f"{drop} (last_over_time({paced}[{pin(interval)}] "
+        f"offset {format_duration(base + 2 * group)}))"
+    )
+    budget = names.number(slo.error_budget)
+    left = (
+        f"clamp_min(\n  {budget} * {period(names.TOTAL)}\n  * {slo.period}\n"
+        f"  / {period(names.SECONDS)}\n  - {period(names.ERRORS)},\n  0\n)"
+    )
+    return f"{left}\n/\n({pace} / {exhaustion.over})\n< {time_left_expr(slo)}"
+
+
+def forecast_alert(service: Service, slo: SLO) -> AlertingRule:
+    exhaustion = slo.alerting.exhaustion
+    assert exhaustion is not None  # only SLOs with a forecast get here
+    labels = _labels(
+        service.labels,
+        slo.labels,
+        slo.alerting.labels,
+        slo.alerting.labels_for("ticket"),
+        {
+            names.SEVERITY: "ticket",
+            names.SERVICE: slo.service,
+            names.SLO: slo.name,
+            names.TEAM: service.team,
+            names.OBJECTIVE_KIND: "slo",
+        },
+    )
+    over = format_duration(exhaustion.over)
+    ahead = (
+        f"within {format_duration(exhaustion.within)}"
+        if exhaustion.within is not None
+        else "before the period ends"
+    )
+    summary = escape_template(f"{slo.service} {slo.name}")
+    where = ""
+    if slo.by:
+        summary += f" [{group_text(slo)}]"
+        where = f" in {group_text(slo)}"
+    summary += escape_template(f": error budget runs out {ahead} at this rate")
+    description = (
+        f"At the error rate of the last {over}{where}, the remaining error budget runs out in "
+        "{{ $value | humanizeDuration }} (0s: it is spent already). "
+        f"Objective {names.number(slo.objective_percent)}% over {format_duration(slo.period)}."
+    )
+    if slo.description:
+        description = escape_template(slo.description.strip()) + "\n" + description
+    annotations = _escape_all(
+        {**dict(slo.alerting.annotations), **slo.alerting.annotations_for("ticket")}
+    )
+    annotations.update(
+        {
+            "summary": summary,
+            "description": description,
+            "dashboard": escape_template(
+                names.dashboard_link(service.grafana_url, slo.service, slo.name)
+            ),
+        }
+    )
+    if slo.alerting.runbook_url:
+        annotations["runbook_url"] = escape_template(slo.alerting.runbook_url)
+    return {
+        "alert": names.EXHAUSTION_ALERT,
+        "expr": forecast_expr(service, slo),
+        "for": format_duration(EXHAUSTION_FOR),
+        "labels": dict(sorted(_escape_all(labels).items())),
+        "annotations": dict(sorted(annotations.items())),
+    }
+
+
+def forecast_alerts(service: Service) -> list[RuleItem]:
+    """In the period group, after the period records: the forecast of each SLO that has one."""
+    alerts: list[RuleItem] = []
+    for slo in service.slos:
+        exhaustion = slo.alerting.exhaustion
+        if exhaustion is None:
+            continue
+        ahead = (
+            format_duration(exhaustion.within) if exhaustion.within is not None else "period end"
+        )
+        alerts.append(
+            Comment(
+                f"{slo.name}: budget-exhaustion forecast at the pace of the last "
+                f"{format_duration(exhaustion.over)}, looking {ahead} ahead"
+            )
+        )
+        alerts.append(forecast_alert(service, slo))
+    return alerts
+
+
 def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
     selected = series(names.THRESHOLD_VALUE, th.service, th.name)
     record: RecordingRule = {
@@ -813,7 +952,8 @@ def service_groups(service: Service) -> list[dict[str, object]]:
                 "name": names.group_period(service.name),
                 "interval": format_duration(period_group_interval(interval)),
                 "rules": period_events(service)
-                + [r for slo in service.slos for r in period_rules(service, slo)],
+                + [r for slo in service.slos for r in period_rules(service, slo)]
+                + forecast_alerts(service),
             }
         )
     if service.thresholds:

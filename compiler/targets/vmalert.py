@@ -52,6 +52,7 @@ from compiler.targets.prometheus import (
     errors_increase,
     events,
     excluding,
+    forecast_alerts,
     guard_alerts,
     guard_records,
     latency_count,
@@ -240,7 +241,8 @@ def period_group_rules(service: Service) -> list[RuleItem]:
             elif rule is not None and rule["record"] == names.BUDGET_REMAINING:
                 rule["expr"] = f"1 - (\n{then}\n) / {names.number(slo.error_budget)}"
             rules.append(item)
-    return rules
+    # the forecast reads the period record one interval ago on both engines: unchanged
+    return rules + forecast_alerts(service)
 
 
 def threshold_group_rules(service: Service) -> list[RuleItem]:

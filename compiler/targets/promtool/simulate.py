@@ -101,6 +101,14 @@ class Simulation:
             return 1
         return min(w // self.base, (t - 1) // self.base + 1)
 
+    def events(self, kind: str, window: int, t: int) -> int:
+        """The (scaled) ``kind`` events, errors or total, recorded for ``window`` at step t."""
+        return self._events(self._errors if kind == "errors" else self._total, window, t)
+
+    def covered_seconds(self, window: int, t: int) -> int:
+        """The seconds of ``window`` that have data at step t (t >= 1): its coverage record."""
+        return self._covered(window, t) * self.base * self.step * MINUTE
+
     def _ratio_parts(self, window: int, t: int) -> tuple[int, int] | None:
         """(numerator, denominator) of the error ratio over ``window`` at step t, or None if
         absent (no increase before two samples; 0/0 is NaN, which fires nothing)."""

@@ -583,8 +583,9 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
     fine: Tests = []
     coarse: Tests = []
     diagnostics: list[Diagnostic] = []
+    period_fine = period_coarse = False  # which file holds forecast tests
     for slo in service.slos:
-        if not slo.alerting.tiers:
+        if not slo.alerting.tiers and slo.alerting.exhaustion is None:
             continue
         if isinstance(slo.indicator, TimesliceIndicator):
             from compiler.targets.promtool.timeslices import timeslice_tests
@@ -609,8 +610,18 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
 
             if maintenance.replaces_burn_tests(slo):  # the scenarios below know no windows
                 continue
-        tests = tier_tests(service, slo, inputs)
         step = tier_step(service)
+        if slo.alerting.exhaustion is not None:  # forecast.py builds on this module
+            from compiler.targets.promtool.forecast import forecast_tests
+
+            forecast, uncovered = forecast_tests(service, slo, inputs, step)
+            (coarse if step > 1 else fine).extend(forecast)
+            period_coarse = period_coarse or (step > 1 and bool(forecast))
+            period_fine = period_fine or (step == 1 and bool(forecast))
+            diagnostics += uncovered
+        if not slo.alerting.tiers:
+            continue
+        tests = tier_tests(service, slo, inputs)
         merged = tests.tiers(step)
         if merged is not None:
             (coarse if step > 1 else fine).extend(merged)
@@ -643,8 +654,8 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
         thresholds.append(threshold_tests(service, th))
     fine += merged_threshold_tests(thresholds)
     return (
-        TestList(fine, INTERVAL_MINUTES, reads_slis, bool(thresholds)),
-        TestList(coarse, COARSE_STEP, bool(coarse), False),
+        TestList(fine, INTERVAL_MINUTES, reads_slis, bool(thresholds), period_fine),
+        TestList(coarse, COARSE_STEP, bool(coarse), False, period_coarse),
         diagnostics,
     )
 
@@ -657,6 +668,8 @@ class TestList:
     interval: int  # minutes
     reads_slis: bool
     reads_thresholds: bool
+    # the forecast's tests: its alert is in the period group, which reads the SLI group
+    reads_period: bool = False
 
 
 # Functions that return series when no input exists. A threshold test injects the recorded value
@@ -678,6 +691,8 @@ def group_order(service: Service, tests: TestList) -> list[str]:
     order = []
     if service.slos and tests.reads_slis:
         order.append(names.group_sli(service.name))
+    if service.slos and tests.reads_slis and tests.reads_period:
+        order.append(names.group_period(service.name))
     if service.thresholds and tests.reads_thresholds:
         order.append(names.group_thresholds(service.name))
     return order

@@ -1,0 +1,331 @@
+"""promtool tests of the budget-exhaustion forecast (ErrorBudgetExhaustion).
+
+The forecast (targets/prometheus.py, ``forecast_expr``) fires when the remaining budget, spent at
+the error rate of the last ``over``, runs out within ``within``. Its critical burn rate: a steady
+burn b from a full budget leaves, once ``over`` has passed, a budget that lasts
+``period / b - over``; that is ``within`` at
+
+    b* = period / (over + within)          (99.9% over 30d, over 1d, within 3d: b* = 7.5)
+
+Two scenarios per SLO, both burning from the first minute (the time before counts as good
+traffic, so a two-day test stands for a month of clean history):
+  * fires:  1.1 b*; absent one step before the predicted step, firing at it with the exact
+            labels and the time left in its description;
+  * silent: 0.9 b*; absent at the step the first fired at, and until just before its own
+            forecast crosses ``within`` (a burn above 1x always does, in the end).
+A grouped SLO burns in one group while another group has the same traffic and no errors.
+
+Every expectation comes from ``Forecast`` below, the rule's arithmetic on the events the
+recording rules record (simulate.py's exact model of them), in exact fractions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from compiler.core import conventions as names
+from compiler.core.diagnostics import Diagnostic, warning
+from compiler.core.durations import format_duration
+from compiler.core.model import SLO, Service
+from compiler.core.windows import DAY, base_window, period_group_interval
+from compiler.targets import prometheus as rules
+from compiler.targets.promtool import scenarios
+from compiler.targets.promtool.humanize import humanize_duration, stable
+from compiler.targets.promtool.render import bind, render
+from compiler.targets.promtool.simulate import MARGIN, Simulation, Timeline
+from compiler.targets.promtool.synth import series_text
+from compiler.targets.promtool.testfiles import InputSeries, Tests, role_values, touches
+from compiler.text.yamltext import Comment
+
+MINUTE = 60
+# The silent scenario stops this long after the fires scenario's firing step at the latest.
+SILENT_PAST_FIRE = 2 * 3600
+# A test runs about two pace windows at 5-minute steps: past a week's window promtool would take
+# minutes (as for a threshold's `for`, build/services.py MAX_FOR).
+MAX_TESTED_OVER = 7 * DAY
+
+
+class Forecast:
+    """What the forecast rule of ``slo`` computes at each step of ``timeline`` (promtool
+    evaluates every group at every step, ``Simulation``'s model of the recorded windows)."""
+
+    def __init__(self, service: Service, slo: SLO, timeline: Timeline):
+        exhaustion = slo.alerting.exhaustion
+        assert exhaustion is not None and exhaustion.within is not None
+        self.slo, self.over, self.within = slo, exhaustion.over, exhaustion.within
+        interval = service.evaluation_interval
+        self.sim = Simulation(slo, timeline, interval)
+        step = timeline.step * MINUTE
+        self.step = timeline.step
+        base, group = base_window(interval), period_group_interval(interval)
+        # the alert at step t reads the period record and the pace window as of this step
+        self.lag = (base + 2 * group) // step
+        self.day = DAY // step
+        self.for_steps = -(-rules.EXHAUSTION_FOR // step)
+
+    def _period(self, s: int) -> tuple[int, int, int]:
+        """(errors, total, seconds with data) of the period record ending at step s: the sum of
+        the one-day windows ending at s, s - 1d, ... (the test is shorter than the period)."""
+        errors = total = seconds = 0
+        sim, k = self.sim, 0
+        while s - k * self.day >= 1 and k * DAY < self.slo.period:
+            at = s - k * self.day
+            errors += sim.events("errors", DAY, at)
+            total += sim.events("total", DAY, at)
+            seconds += sim.covered_seconds(DAY, at)
+            k += 1
+        return errors, total, seconds
+
+    def seconds_left(self, t: int) -> Fraction | None:
+        """Seconds until the budget runs out at step t's pace; None when the rule's value is
+        absent, NaN or +Inf (nothing to compare)."""
+        s = t - self.lag
+        if s < 1:
+            return None
+        errors, total, seconds = self._period(s)
+        if not total or not seconds:
+            return None
+        budget = Fraction(self.slo.error_budget)
+        left = max(Fraction(0), budget * total * self.slo.period / seconds - errors)
+        pace = Fraction(self.sim.events("errors", self.over, s), self.over)
+        if not pace:
+            return None
+        return left / pace
+
+    def condition(self, t: int) -> bool:
+        left = self.seconds_left(t)
+        return left is not None and left < self.within
+
+    def clear(self, t: int) -> bool:
+        """Nothing within float noise of ``within``, and the time left renders stably."""
+        left = self.seconds_left(t)
+        if left is None:
+            return True
+        near = abs(left - self.within) * MARGIN
+        return near > self.within and stable(humanize_duration, float(left))
+
+
+@dataclass
+class Scenario:
+    ratio: Fraction  # the error ratio driven
+    steps: int  # how long the input runs, in steps
+    checks: list[tuple[int, float | None]]  # (step, the alert's value or None: absent)
+
+
+class ForecastTests:
+    """The forecast's tests for one SLO whose inputs ``plan_inputs`` found."""
+
+    def __init__(self, service: Service, slo: SLO, inputs: list[InputSeries], step: int):
+        self.service, self.slo, self.step = service, slo, step
+        self.group_labels: dict[str, str] = {}
+        self.inputs = inputs
+        self.calm: list[InputSeries] = []
+        if slo.by:
+            from compiler.targets.promtool.groups import groups_for, relabel
+
+            failing, healthy = groups_for(slo, inputs)
+            self.group_labels = failing
+            self.inputs = relabel(slo, inputs, failing)
+            if healthy:
+                self.calm = [
+                    InputSeries(s.metric, s.labels, "total")
+                    for s in relabel(slo, inputs, healthy)
+                    if s.role != "errors"
+                ]
+        exhaustion = slo.alerting.exhaustion
+        assert exhaustion is not None and exhaustion.within is not None
+        self.critical = Fraction(slo.period, exhaustion.over + exhaustion.within)
+        self.traffic = scenarios.traffic(slo)
+
+    def scenario(self, ratio: Fraction, steps: int) -> Forecast:
+        timeline = Timeline.build([(steps, ratio * self.traffic, self.traffic)], self.step)
+        return Forecast(self.service, self.slo, timeline)
+
+    def horizon(self) -> int:
+        """Steps enough for the fires scenario: its pace window full, its `for`, and a day."""
+        exhaustion = self.slo.alerting.exhaustion
+        assert exhaustion is not None
+        seconds = exhaustion.over + rules.EXHAUSTION_FOR + DAY
+        return seconds // (self.step * MINUTE)
+
+    def fires(self) -> Scenario | None:
+        ratio = min(
+            Fraction(1),
+            scenarios.nice(
+                Decimal(self.critical.numerator)
+                / Decimal(self.critical.denominator)
+                * scenarios.ABOVE
+                * self.slo.error_budget
+            ),
+        )
+        horizon = self.horizon()
+        sim = self.scenario(ratio, horizon)
+        start = next((t for t in range(horizon + 1) if sim.condition(t)), None)
+        if start is None:
+            return None
+        fire = start + sim.for_steps
+        # promtool evaluates the period group at every step, an engine at its own interval
+        # (vmalert's replay, `slo test --engine vmalert`): expect it firing at the first of
+        # its evaluations where both agree that it fires (the same step at 5-minute steps)
+        grid = max(
+            1, period_group_interval(self.service.evaluation_interval) // MINUTE // self.step
+        )
+        shown = -(-fire // grid) * grid
+        if shown > horizon or not all(sim.condition(t) for t in range(start, shown + 1)):
+            return None
+        if not (sim.clear(shown) and sim.clear(fire - 1)):
+            return None
+        value = sim.seconds_left(shown)
+        assert value is not None
+        return Scenario(ratio, shown, [(fire - 1, None), (shown, float(value))])
+
+    def silent(self, fired: int) -> Scenario | None:
+        ratio = scenarios.nice(
+            Decimal(self.critical.numerator)
+            / Decimal(self.critical.denominator)
+            * scenarios.BELOW
+            * self.slo.error_budget
+        )
+        if ratio >= 1:
+            return None
+        stop = fired + SILENT_PAST_FIRE // (self.step * MINUTE)
+        sim = self.scenario(ratio, stop)
+        start = next((t for t in range(stop + 1) if sim.condition(t)), None)
+        # silent until its own forecast crosses `within` and `for` has passed
+        last = stop if start is None else min(stop, start + sim.for_steps - 1)
+        if last < fired or not sim.clear(fired):
+            return None
+        return Scenario(ratio, last, [(fired, None), (last, None)])
+
+    def alert(self) -> tuple[dict[str, str], dict[str, Callable[[float | None], str]]]:
+        rule = rules.forecast_alert(self.service, self.slo)
+        labels = {
+            **self.group_labels,
+            **{k: render(v, None, {}) for k, v in rule["labels"].items()},
+        }
+        return dict(sorted(labels.items())), {
+            k: bind(v, labels) for k, v in rule["annotations"].items()
+        }
+
+    def group(self, scenario: Scenario, name: str, comment: str) -> Tests:
+        labels, annotations = self.alert()
+        steps = scenario.steps
+        segments = ((steps, scenario.ratio * self.traffic, Fraction(self.traffic)),)
+        calm = ((steps, Fraction(0), Fraction(self.traffic)),)
+        series = [
+            {
+                "series": series_text(s.metric, s.labels),
+                "values": role_values(segments, self.step, s.role),
+            }
+            for s in self.inputs
+        ] + [
+            {
+                "series": series_text(s.metric, s.labels),
+                "values": role_values(calm, self.step, s.role),
+            }
+            for s in self.calm
+        ]
+        checks = []
+        for at, value in scenario.checks:
+            expected = []
+            if value is not None:
+                expected.append(
+                    {
+                        "exp_labels": labels,
+                        "exp_annotations": {k: fill(value) for k, fill in annotations.items()},
+                    }
+                )
+            checks.append(
+                {
+                    "eval_time": _time(at * self.step),
+                    "alertname": names.EXHAUSTION_ALERT,
+                    "exp_alerts": expected,
+                }
+            )
+        if self.calm:
+            healthy = ", ".join(
+                f"{k}={v}" for k, v in self.calm[0].labels.items() if k in self.slo.by
+            )
+            comment += f"; {healthy} has the same traffic and no errors, and stays silent"
+        return [
+            Comment(comment),
+            {
+                "name": name,
+                "interval": _time(self.step),
+                "input_series": series,
+                "alert_rule_test": checks,
+            },
+        ]
+
+    def tests(self) -> Tests | None:
+        fires = self.fires()
+        if fires is None:
+            return None
+        silent = self.silent(fires.steps)
+        exhaustion = self.slo.alerting.exhaustion
+        assert exhaustion is not None and exhaustion.within is not None
+        within, over = format_duration(exhaustion.within), format_duration(exhaustion.over)
+        critical = names.number(Decimal(self.critical.numerator) / self.critical.denominator)
+        label = f"{self.slo.name} {names.EXHAUSTION_ALERT}"
+        out = self.group(
+            fires,
+            f"{label}: fires at {_percent(fires.ratio)} errors",
+            f"{label}: the budget runs out within {within} at a burn above {critical}x "
+            f"(period / (over {over} + within {within})); {_percent(fires.ratio)} errors from the "
+            f"start fire it at {_time(fires.steps * self.step)}",
+        )
+        if silent is not None:
+            out += self.group(
+                silent,
+                f"{label}: silent at {_percent(silent.ratio)} errors",
+                f"{label}: {_percent(silent.ratio)} errors, below {critical}x: silent until "
+                f"{_time(silent.steps * self.step)}",
+            )
+        return out
+
+
+def _percent(ratio: Fraction) -> str:
+    return f"{names.number(Decimal(ratio.numerator) / ratio.denominator * 100)}%"
+
+
+def _time(minutes: int) -> str:
+    return format_duration(minutes * MINUTE) if minutes else "0s"
+
+
+def forecast_tests(
+    service: Service, slo: SLO, inputs: list[InputSeries], step: int
+) -> tuple[Tests, list[Diagnostic]]:
+    """The forecast's tests of ``slo``, or a warning why there are none."""
+    exhaustion = slo.alerting.exhaustion
+    if exhaustion is None:
+        return [], []
+    others = [
+        s
+        for s in service.slos
+        if s is not slo and s.alerting.exhaustion is not None and touches(s, inputs)
+    ]
+    reason = None
+    if exhaustion.within is None:
+        reason = "it looks until the period ends, which a test cannot place"
+    elif exhaustion.over > MAX_TESTED_OVER:
+        reason = (
+            f"its pace window is longer than {format_duration(MAX_TESTED_OVER)}, which a test "
+            "at 5-minute steps would take minutes to fill"
+        )
+    elif others:
+        reason = f"slos '{others[0].name}' reads the same series and forecasts too"
+    else:
+        tests = ForecastTests(service, slo, inputs, step).tests()
+        if tests is not None:
+            return tests, []
+        reason = "no scenario of its numbers fires it within a test's length"
+    return [], [
+        warning(
+            slo.source,
+            "tests/uncovered",
+            f"slos '{slo.name}': {names.EXHAUSTION_ALERT} has no generated tests: {reason}",
+        )
+    ]

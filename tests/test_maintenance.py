@@ -631,3 +631,48 @@ thresholds:
         assert {r["labels"]["kind"] for r in raw} == {"total", "errors", "seconds"}, path
         for rule in raw:
             assert "unless on()" in rule["expr"] and "hour(" in rule["expr"], (path, rule)
+
+
+@pytest.mark.binaries
+@needs_alertmanager
+def test_a_teams_route_keeps_its_severitys_mute_intervals(tmp_path, slack_capture):
+    """Alertmanager takes a route's time intervals from that route alone, never its parent's:
+    a severity muted now must stay muted for a team with its own receiver under it."""
+    inbox = Inbox()
+    token = secrets.token_hex(8)
+    slack_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
+        inbox.receive
+    )
+    url_file = write_files(
+        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{slack_capture.port}/slack/{token}"}
+    )
+    # the same minutes as window_around_now, as a Routing time interval
+    ranges = yaml.safe_load(window_around_now())
+    for r in ranges:
+        del r["name"]
+    routing = ROUTING_SPEC.format(slack_url_file=url_file / "slack").replace(
+        "    group_wait: 1s\n",
+        "    group_wait: 1s\n    mute_time_intervals: [quiet]\n",
+        1,
+    )
+    routing += yaml.safe_dump({"time_intervals": {"quiet": ranges}})
+    spec = write_files(
+        tmp_path / "slo",
+        {"db.yaml": DB_SPEC.format(windows="  []"), "api.yaml": API_SPEC, "routing.yaml": routing},
+    )
+    out = tmp_path / "out"
+    result = compile_into(spec, out)
+    assert not result.diagnostics, result.diagnostics
+    config = out / conventions.ALERTMANAGER_CONFIG
+    with servers.alertmanager(tmp_path / "alertmanager", config.read_text()) as am:
+        page = {**alert("api"), "labels": {**alert("api")["labels"], "severity": "page"}}
+        posted = requests.post(
+            f"{am.url}/api/v2/alerts", json=[alert("db"), alert("api"), page], timeout=10
+        )
+        assert posted.status_code == 200, posted.text
+        deadline = time.monotonic() + 30
+        while "#page" not in inbox.channels() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)  # three more group intervals of the ticket route
+        # the page (not muted) arrives; neither ticket, the default's nor team data's own
+        assert inbox.channels() == ["#page"], (inbox.items, am.tail())

@@ -124,10 +124,24 @@ def severity_route(routing: Routing, policy: SeverityPolicy, model: Model | None
     if policy.mute_time_intervals:
         route["mute_time_intervals"] = list(policy.mute_time_intervals)
     teams = [team_route(routing, team, policy.severity) for team in routed_teams(routing)]
-    teams = [t for t in teams if t is not None]
+    teams = [severity_intervals(t, policy) for t in teams if t is not None]
     muted = maintenance_routes(model, routing, policy) if model is not None else []
     if muted or teams:
         route["routes"] = [*muted, *teams]
+    return route
+
+
+def severity_intervals(route: dict[str, Any], policy: SeverityPolicy) -> dict[str, Any]:
+    """``route`` and every route under it with the severity's own time intervals: Alertmanager
+    does not inherit ``active_time_intervals`` and ``mute_time_intervals`` (each route takes
+    its own, dispatch/route.go), and an alert obeys the route it ends at, so a team's route
+    without them would page in hours the severity keeps quiet."""
+    if policy.active_time_intervals:
+        route["active_time_intervals"] = list(policy.active_time_intervals)
+    if policy.mute_time_intervals:
+        route["mute_time_intervals"] = list(policy.mute_time_intervals)
+    for child in route.get("routes", []):
+        severity_intervals(child, policy)
     return route
 
 

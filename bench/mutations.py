@@ -18,11 +18,17 @@ short-window condition dropped; a ``for:`` doubled; the first comparison flipped
 
 Equivalent mutants (no behaviour change: a burn-rate threshold that stays at or above an error
 ratio of 1, which no data can exceed; a label dropped that the selected series carry with the
-same value, e.g. ``service`` and ``slo``) and mutants of alerts no test names (labels no expected
-alert carries) are reported apart and do not count.
+same value, e.g. ``service`` and ``slo``) are shown, not assumed: the mutant's alerts (pending
+and firing) must equal the original's at every evaluation of a test group that covers it, else it
+counts like any other. Mutants of alerts no test names (labels no expected alert carries) are
+reported apart and do not count.
 
 Cost: each test file is split into one file per test group (promtool runs them independently
-either way); a mutant runs the groups that expect its alert first, cheapest first, and stops at
+either way). By default mutants run in batches (BatchRunner, run_batched): a test group runs
+once for all the mutants whose next group it is, each as a renamed copy of its rule beside the
+original (see the comment above BatchRunner for why that equals running it alone); the groups
+that expect the changed alert first, cheapest first, in rounds until each is caught.
+``--one-by-one`` runs a mutant's groups one promtool run at a time instead (Runner), stopping at
 the first failure. A group counts as catching only if it passes on the unchanged rules.
 """
 
@@ -265,6 +271,7 @@ class Mutant:
     covered: bool = True
     caught_by: str | None = None  # the test group that failed
     runs: int = 0  # promtool runs it took
+    shown_equivalent: str | None = None  # the test group whose every evaluation showed it
 
     @property
     def text(self) -> str:
@@ -446,6 +453,270 @@ class Runner:
         return mutant
 
 
+# --- many mutants in one promtool run -------------------------------------------------------------
+# A test group spends its time on the recording rules, and a mutant changes one alert rule. So a
+# batch runs a test group once for many mutants: the rule file keeps every original rule and gets,
+# right after the alert rule a mutant changes, that mutant's rule under an alert name of its own
+# (``DiskUsage__m7``); the test group keeps its own checks and gets, per copy, the alert checks of
+# the original name renamed, expecting only the alerts of the rule the copy stands for (each
+# expected alert carries the labels of exactly one rule of its name; else the copy is the whole
+# name, every rule of it). No rule reads ALERTS (batchable() checks), so a copy sees the series
+# the original sees at the same step, and its checks fail exactly when the unchanged test group
+# fails on the mutant's own rule file: the name's other rules give the other expected alerts
+# unchanged. An unmutated control copy (``__c``) of each changed rule must pass and must fire
+# exactly as the original at every evaluation: that shows the renaming and the split hold for
+# that rule in that group; where it does not, the mutant runs alone, as Runner does.
+#
+# An equivalent mutant is shown, not assumed: its copy must fire exactly as the original at every
+# evaluation of a test group that covers it (its ALERTS, pending and firing, compared at each
+# step); one that does not is counted like any other mutant.
+
+COPY = re.compile(r"__([mc][0-9]+)\b")
+ERROR_HEAD = re.compile(r"^    (\S.*)$", re.M)  # promtool: one line per failed check
+
+
+@dataclass
+class Copy:
+    suffix: str  # "m3" (a mutant's) or "c2" (a control)
+    mutant: Mutant | None  # None for a control
+    where: tuple[int, int]  # (group, rule) of the rule it stands for
+    name: str  # the original alert name
+    rules: dict[tuple[int, int], dict | None]  # the copied rules by the original's place
+    own: dict[str, str] | None  # the labels its expected alerts carry; None: all of the name
+    compare: bool  # compare its ALERTS with the original's at every evaluation
+
+    @property
+    def alert(self) -> str:
+        return f"{self.name}__{self.suffix}"
+
+
+def batchable(source: Mapping) -> bool:
+    """Whether no rule reads ALERTS (a copy's alerts would then change what others see)."""
+    return not any(
+        "ALERTS" in str(rule.get("expr", "")) for g in source["groups"] for rule in g["rules"]
+    )
+
+
+def _labels_of(rule: Mapping) -> dict[str, str] | None:
+    labels = {k: str(v) for k, v in (rule.get("labels") or {}).items()}
+    return None if any("{{" in v for v in labels.values()) else labels
+
+
+def _carries(labels: Mapping[str, object], own: Mapping[str, str]) -> bool:
+    return all(str(labels.get(k)) == v for k, v in own.items())
+
+
+def split_owner(source: Mapping, group: Group, where: tuple[int, int]) -> dict[str, str] | None:
+    """The labels of the rule at ``where`` when every alert ``group`` expects under its name
+    carries the labels of exactly one rule of that name (so the expected alerts split by rule);
+    else None."""
+    rule = source["groups"][where[0]]["rules"][where[1]]
+    family = [r for g in source["groups"] for r in g["rules"] if r.get("alert") == rule["alert"]]
+    owners = [_labels_of(r) for r in family]
+    if any(o is None for o in owners):
+        return None
+    (test,) = group.doc["tests"]
+    for check in test.get("alert_rule_test") or []:
+        if check["alertname"] != rule["alert"]:
+            continue
+        for alert in check.get("exp_alerts") or []:
+            labels = alert.get("exp_labels") or {}
+            if sum(1 for o in owners if o is not None and _carries(labels, o)) != 1:
+                return None
+    return _labels_of(rule)
+
+
+def _compare(copy: Copy, interval: int, end: int) -> str:
+    """Alerts (pending or firing) of the copy but not of the original, or the other way round,
+    at every evaluation step up to ``end``: empty when the copy fires exactly as the original."""
+    mine = f'label_replace(ALERTS{{alertname="{copy.alert}"}}, "alertname", "{copy.name}", "", "")'
+    matchers = [("alertname", copy.name), *sorted((copy.own or {}).items())]
+    theirs = "ALERTS{" + ",".join(f"{k}={json.dumps(v)}" for k, v in matchers) + "}"
+    differ = f"({mine} unless {theirs}) or ({theirs} unless {mine})"
+    return f"count_over_time(({differ})[{end + interval}s:{interval}s])"
+
+
+def batch_files(
+    source: dict, group: Group, mutants: Sequence[Mutant]
+) -> tuple[str, dict, list[Copy]]:
+    """(rule text, test file, copies) of one batch: ``group`` run once for ``mutants``."""
+    copies: list[Copy] = []
+    controls: set[tuple[int, int]] = set()
+    for m in mutants:
+        rule = source["groups"][m.where[0]]["rules"][m.where[1]]
+        own = split_owner(source, group, m.where)
+        places: dict[tuple[int, int], dict | None] = {m.where: rule}
+        if own is None:
+            places = {
+                (gi, ri): r
+                for gi, g in enumerate(source["groups"])
+                for ri, r in enumerate(g["rules"])
+                if r.get("alert") == rule["alert"]
+            }
+        if m.where not in controls:
+            controls.add(m.where)
+            copies.append(Copy(f"c{len(copies)}", None, m.where, rule["alert"], places, own, True))
+        changed = {**places, m.where: m.replacement}
+        copies.append(
+            Copy(f"m{len(copies)}", m, m.where, rule["alert"], changed, own, bool(m.equivalent))
+        )
+    after: dict[tuple[int, int], list[dict]] = {}
+    for c in copies:
+        for place, r in c.rules.items():
+            if r is not None:
+                after.setdefault(place, []).append({**r, "alert": c.alert})
+    groups = []
+    for gi, g in enumerate(source["groups"]):
+        rules = []
+        for ri, r in enumerate(g["rules"]):
+            rules += [r, *after.get((gi, ri), [])]
+        groups.append({**g, "rules": rules})
+    (test,) = group.doc["tests"]
+    checks = list(test.get("alert_rule_test") or [])
+    exprs = list(test.get("promql_expr_test") or [])
+    interval = _seconds(group.doc.get("evaluation_interval")) or 60
+    end = max((_seconds(c.get("eval_time")) for c in checks), default=0)
+    for c in copies:
+        for check in test.get("alert_rule_test") or []:
+            if check["alertname"] == c.name:
+                expected = [
+                    a
+                    for a in check.get("exp_alerts") or []
+                    if c.own is None or _carries(a.get("exp_labels") or {}, c.own)
+                ]
+                checks.append({**check, "alertname": c.alert, "exp_alerts": expected})
+        if c.compare:
+            exprs.append(
+                {
+                    "expr": _compare(c, interval, end),
+                    "eval_time": format_duration(end),
+                    "exp_samples": [],
+                }
+            )
+    new_test = {**test, "alert_rule_test": checks}
+    if exprs:
+        new_test["promql_expr_test"] = exprs
+    doc = {**group.doc, "rule_files": ["rules.yml"], "tests": [new_test]}
+    return dump({**source, "groups": groups}), doc, copies
+
+
+def failed_copies(returncode: int, output: str) -> tuple[dict[str, set[str]], bool]:
+    """From promtool's output: {copy suffix: what failed ("alert", "expr")}, and whether
+    anything else failed (a check of the original, an error)."""
+    failed: dict[str, set[str]] = {}
+    other = returncode != 0 and not ERROR_HEAD.search(output)
+    for line in ERROR_HEAD.findall(output):
+        what = line.split(":", 1)[0]
+        if what == "name":  # the failing test group's name, before each of its errors
+            continue
+        found = COPY.search(line) if what in ("alertname", "expr") else None
+        if found is None:
+            other = True
+        else:
+            failed.setdefault(found.group(1), set()).add("alert" if what == "alertname" else what)
+    return failed, other
+
+
+class BatchRunner(Runner):
+    def run_batch(
+        self, service: str, group: Group, mutants: Sequence[Mutant], original: str
+    ) -> None:
+        """``group`` once for every mutant of ``mutants``; each gets its verdict from this
+        group (caught, shown equivalent, or not caught here); mutants the batch cannot judge
+        run alone."""
+        source = mutants[0].source
+        alone: list[Mutant] = []
+        if not batchable(source):
+            alone = list(mutants)
+        else:
+            with self.lock:
+                self.counter += 1
+                directory = self.work / f"batch-{self.counter}"
+            directory.mkdir(parents=True)
+            try:
+                rules, doc, copies = batch_files(source, group, mutants)
+                (directory / "rules.yml").write_text(rules)
+                (directory / "test.yml").write_text(dump(doc))
+                proc = subprocess.run(
+                    [self.promtool, "test", "rules", "test.yml"],
+                    cwd=directory,
+                    capture_output=True,
+                    text=True,
+                    timeout=self.timeout,
+                )
+            finally:
+                shutil.rmtree(directory, ignore_errors=True)
+            failed, other = failed_copies(proc.returncode, proc.stdout + proc.stderr)
+            if other:
+                if not self.passes_originally(service, group, original):
+                    for m in mutants:
+                        m.runs += 1
+                    return
+                alone = list(mutants)
+            else:
+                broken = {c.where for c in copies if c.mutant is None and c.suffix in failed}
+                for c in copies:
+                    m = c.mutant
+                    if m is None:
+                        continue
+                    if m.where in broken:
+                        alone.append(m)
+                        continue
+                    m.runs += 1
+                    what = failed.get(c.suffix, set())
+                    if m.equivalent is not None:
+                        if not what:
+                            m.shown_equivalent = group.title
+                            continue
+                        m.equivalent = None  # it changes what fires: it counts
+                    if "alert" in what:
+                        m.caught_by = group.title
+        for m in alone:  # judged as the one-at-a-time Runner does; not shown equivalent
+            m.runs += 1
+            m.equivalent = None
+            if not self.passes(group, m.text) and self.passes_originally(
+                m.service, group, original
+            ):
+                m.caught_by = group.title
+
+
+def run_batched(
+    mutants: Sequence[Mutant], context: Mapping, work: Path, jobs: int, progress: bool = False
+) -> list[Mutant]:
+    """Every mutant the tests cover, in rounds: each round runs, per test group, one batch of
+    the mutants whose next group (in ``ordered``) it is, until each is caught, shown equivalent
+    or has no group left."""
+    runner = BatchRunner(work, toolrun.tool("promtool"))
+    queues = {
+        id(m): ordered(context[m.service][1], m.alert)
+        for m in mutants
+        if m.covered and (m.counts or m.equivalent)
+    }
+    tried: dict[int, int] = dict.fromkeys(queues, 0)
+
+    def open_(m: Mutant) -> bool:
+        done = m.caught_by or m.shown_equivalent
+        return id(m) in queues and not done and tried[id(m)] < len(queues[id(m)])
+
+    while pending := [m for m in mutants if open_(m)]:
+        batches: dict[tuple[str, str], tuple[Group, list[Mutant]]] = {}
+        for m in pending:
+            group = queues[id(m)][tried[id(m)]]
+            tried[id(m)] += 1
+            batches.setdefault((m.service, group.title), (group, []))[1].append(m)
+
+        def one(item: tuple[tuple[str, str], tuple[Group, list[Mutant]]]) -> None:
+            (service, _), (group, batch) = item
+            runner.run_batch(service, group, batch, context[service][0])
+            if progress:
+                caught = sum(1 for m in batch if m.caught_by)
+                print(f"{group.title}: {len(batch)} mutants, {caught} caught", file=sys.stderr)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, sorted(batches.items(), key=lambda b: -b[1][0].cost)))
+    return list(mutants)
+
+
 def compile_examples(specs: Path, out: Path) -> Path:
     """``slo compile specs --out out`` (the same code path), without a cache."""
     result = compile_tree(specs)
@@ -523,6 +794,7 @@ def score(mutants: Sequence[Mutant]) -> dict:
         kinds[kind] = {
             "mutants": len(of_kind),
             "equivalent": sum(1 for m in of_kind if m.equivalent),
+            "shown_equivalent": sum(1 for m in of_kind if m.equivalent and m.shown_equivalent),
             "uncovered": sum(1 for m in of_kind if not m.covered and not m.equivalent),
             "counted": sum(1 for m in of_kind if m.counts),
             "caught": sum(1 for m in of_kind if m.counts and m.caught_by),
@@ -535,6 +807,7 @@ def score(mutants: Sequence[Mutant]) -> dict:
         "kinds": kinds,
         "missed": [m.title for m in counted if not m.caught_by],
         "equivalent": [f"{m.title} ({m.equivalent})" for m in mutants if m.equivalent],
+        "shown_equivalent": sum(1 for m in mutants if m.equivalent and m.shown_equivalent),
         "uncovered": [m.title for m in mutants if not m.covered and not m.equivalent],
     }
 
@@ -547,6 +820,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="a sample of this many mutants (sample())")
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="a promtool run per mutant and test group (Runner), not batches (BatchRunner)",
+    )
     args = parser.parse_args(argv)
     if not shutil.which("promtool"):
         print("promtool not found on PATH", file=sys.stderr)
@@ -556,14 +834,15 @@ def main(argv: list[str] | None = None) -> int:
         mutants, context = plan(out, args.services, args.kinds)
         if args.limit is not None:
             mutants = sample(mutants, args.limit)
-        results = run(mutants, context, Path(tmp) / "runs", args.jobs, progress=True)
+        how = run if args.one_by_one else run_batched
+        results = how(mutants, context, Path(tmp) / "runs", args.jobs, progress=True)
     found = score(results)
-    print("| kind | mutants | equivalent | uncovered | counted | caught |")
+    print("| kind | mutants | equivalent (shown) | uncovered | counted | caught |")
     print("|---|---:|---:|---:|---:|---:|")
     for kind, n in found["kinds"].items():
         print(
-            f"| {kind} | {n['mutants']} | {n['equivalent']} | {n['uncovered']} "
-            f"| {n['counted']} | {n['caught']} |"
+            f"| {kind} | {n['mutants']} | {n['equivalent']} ({n['shown_equivalent']}) "
+            f"| {n['uncovered']} | {n['counted']} | {n['caught']} |"
         )
     for title in found["missed"]:
         print(f"MISSED: {title}")

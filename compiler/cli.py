@@ -611,7 +611,7 @@ def _instant_option(ctx: click.Context, param: click.Parameter, value: str) -> i
     "--out",
     "text_dir",
     type=click.Path(file_okay=False),
-    help="Also keep the OpenMetrics text here (one file per 2-hour block).",
+    help="Also keep the OpenMetrics text here (one file per day).",
 )
 @click.option(
     "--rules-dir",

@@ -1,12 +1,15 @@
 """`slo backfill` on a real Prometheus: the live rules continue the backfilled history exactly.
 
-Two days of raw counters (1m samples, a 70-minute gap) go into a TSDB as blocks; `slo backfill`
-reads them through a first Prometheus and writes the history of every recorded series as blocks
-on the grid the live groups will use (phase hashed from the rule file and group name, which is
-never minute 0 here). A second Prometheus on the same TSDB then runs the rules of a 2m and a 5m
-service while scraping the counters' next minutes. Its first evaluations must equal what the
-backfill core computes for the same instants, count the events of 1h/6h/1d to 0.1 pp, and the
-gap must leave no window negative or inflated.
+Raw counters go into a TSDB as blocks: two days of 1m samples with a 70-minute gap, or 30 days of
+5m samples (coarse, so that the test stays cheap) with the same gap. `slo backfill` reads them
+through a first Prometheus and writes the history of every recorded series as blocks on the grid
+the live groups will use (phase hashed from the rule file and group name, which is never minute 0
+here). A second Prometheus on the same TSDB then runs the rules of the services (a 2m and a 5m
+one on two days; a 10m one on 30 days, its period wholly backfilled) while scraping the
+counters' next minutes. Their first evaluations (every window, ratio, burn rate, the period SLI
+and budget) must equal what the backfill core computes for the same instants from the same
+server (the live rules' values, not only close to them), count the events of 1h/6h/1d to 0.1 pp,
+and the gap must leave no window negative or inflated.
 
 The service names are picked so that every group's first evaluation comes within a minute of
 the server's start, so the test takes seconds, not the 10 minutes of the 2m service's period group.
@@ -20,6 +23,7 @@ import shutil
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,8 +39,21 @@ from compiler.core.durations import parse_duration
 from compiler.core.windows import period_group_interval
 from compiler.push.transport import Transport
 
-DAYS = 2
 GAP_START, GAP_MINUTES = 30 * 60, 70  # minutes before the end of the history
+
+
+@dataclass(frozen=True)
+class Shape:
+    days: int  # of history
+    scrape: int  # minutes between raw samples in the history
+    intervals: tuple[tuple[int, str], ...]  # (evaluation interval in seconds, name prefix)
+    setup: int  # seconds the history, the backfill and the restart may take
+
+
+SHAPES = {
+    "2d-1m-samples": Shape(2, 1, ((120, "two"), (300, "five")), 60),
+    "30d-5m-samples": Shape(30, 5, ((600, "ten"),), 90),
+}
 SPEC = """\
 apiVersion: slo/v1
 service: {name}
@@ -98,11 +115,13 @@ def first_evaluation(group: str, file: str, interval: int, after: float) -> floa
     return after + (phase - after) % interval
 
 
-def pick_names(rules_dir: Path, window: tuple[float, float]) -> dict[str, str]:
-    """A 2m and a 5m service whose four groups first run inside ``window`` (and their SLI groups
+def pick_names(
+    rules_dir: Path, window: tuple[float, float], intervals: tuple[tuple[int, str], ...]
+) -> dict[str, str]:
+    """A service per interval whose groups first run inside ``window`` (and their SLI groups
     away from a minute's edge, when the scraper may not have the minute's sample yet)."""
     picked = {}
-    for interval, prefix in ((120, "two"), (300, "five")):
+    for interval, prefix in intervals:
         for k in range(20_000):
             name = f"{prefix}-{k}"
             file = str(rules_dir / f"{name}.rules.yml")
@@ -113,7 +132,7 @@ def pick_names(rules_dir: Path, window: tuple[float, float]) -> dict[str, str]:
             if sli < window[1] and period < window[1] and 10 < sli % 60 < 50:
                 picked[name] = f"{interval // 60}m"
                 break
-    assert len(picked) == 2
+    assert len(picked) == len(intervals)
     return picked
 
 
@@ -151,16 +170,18 @@ def close(a: float, b: float) -> bool:
 
 @needs_prometheus
 @pytest.mark.binaries
-def test_live_rules_continue_the_backfilled_history(tmp_path):
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_live_rules_continue_the_backfilled_history(tmp_path, shape: Shape):
     home = tmp_path / "prometheus"
     rules_dir = home / "rules"
     now = time.time()
     end = int(now // 60)  # minutes: the last raw sample in the blocks
-    first = end - DAYS * 1440
+    first = end - shape.days * 1440
     counters = Counters(first - 4 * 1440, end + 120)  # counting before the history starts
-    # every group's first evaluation 60-100 s from now: after the backfill and the restart (a
-    # group whose first run is missed runs next one interval later: up to 10 minutes)
-    picked = pick_names(rules_dir, (now + 60, now + 100))
+    # every group's first evaluation 40 s after the set-up's budget: after the backfill and the
+    # restart (a group whose first run is missed runs next one interval later: up to 10 minutes)
+    lead = shape.setup
+    picked = pick_names(rules_dir, (now + lead, now + lead + 40), shape.intervals)
     specs = write_files(
         tmp_path / "slo",
         {f"{n}.yaml": SPEC.format(name=n, interval=i) for n, i in picked.items()},
@@ -170,7 +191,7 @@ def test_live_rules_continue_the_backfilled_history(tmp_path):
         line
         for job in picked
         for m in range(first, end + 1)
-        if m not in gap
+        if m not in gap and (m % shape.scrape == 0 or m == end)
         for line in counters.lines(job, m, openmetrics=True)
     ]
     (tmp_path / "raw.om").write_text(
@@ -216,8 +237,9 @@ def test_live_rules_continue_the_backfilled_history(tmp_path):
     try:
         config = CONFIG.format(port=feed.server_address[1])
         with servers.prometheus(home, config_text=config) as live:
-            assert time.time() < now + 60, "set-up took longer than the groups' first run"
-            groups = wait_for_first_evaluations(live.url, 4, deadline=now + 160)
+            assert time.time() < now + lead, "set-up took longer than the groups' first run"
+            deadline = now + lead + 100
+            groups = wait_for_first_evaluations(live.url, 2 * len(picked), deadline=deadline)
             check_live(live.url, groups, compiled.model, counters, end, first)
     finally:
         feed.shutdown()

@@ -1,12 +1,18 @@
 """Proofs with teeth: the generated promtool tests catch changed alerts (bench/mutations.py).
 
-The mutations themselves are checked on a small rule file; then a sample of mutants of the
-examples' freshly compiled rules, spread over every kind, must each make a generated test fail.
-`python bench/mutations.py` runs every mutant of the examples and prints the score.
+The mutations themselves are checked on a small rule file. Then every mutant of every alert of
+the examples' freshly compiled rules (all kinds, every alert name, ratio, latency, grouped SLOs
+and thresholds) must make a generated test fail, and every mutant called equivalent must fire
+exactly as the original at every evaluation of a test that covers it: the score is 100%. The
+mutants run in batches (a test group once for many mutants, each in a renamed copy of its rule:
+BatchRunner); a sample of one mutant per kind also runs one at a time, each against its own
+rule file, and must get the same verdict, as must a "mutant" that changes nothing.
+`python bench/mutations.py` prints the same score as a table.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from decimal import Decimal
 
@@ -16,10 +22,8 @@ from support import ROOT, bench_script, needs_promtool
 
 mutations = bench_script("mutations")
 
-# How many mutants of the examples the suite runs (one per kind first, then a second of each,
-# ...). Each costs one or a few promtool runs of a single test group; raise it as the generated
-# tests get faster (bench/mutations.py runs them all).
-MUTANTS_IN_SUITE = len(mutations.KINDS)
+# The sample that also runs one mutant at a time (sample(): one per kind).
+MUTANTS_ONE_BY_ONE = len(mutations.KINDS)
 
 BURN = {
     "alert": "ErrorBudgetBurn",
@@ -139,16 +143,60 @@ def examples_out(tmp_path_factory):
 
 @pytest.mark.binaries
 @needs_promtool
-def test_the_generated_tests_catch_a_sample_of_mutants_of_the_examples(examples_out, tmp_path):
+def test_the_generated_tests_catch_every_mutant_of_the_examples(examples_out, tmp_path):
     every, context = mutations.plan(examples_out)
     assert sorted(context) == ["blkout-api", "enterprise-scanner", "fitness-api", "pizza-api"]
-    picked = mutations.sample(every, MUTANTS_IN_SUITE)
-    assert {m.kind for m in picked} == set(mutations.KINDS)
-    results = mutations.run(picked, context, tmp_path / "runs", jobs=2)
-    missed = [m.title for m in results if not m.caught_by]
-    assert not missed, f"mutants no generated test caught: {missed}"
+    assert not [m.title for m in every if not m.covered], "alerts no generated test expects"
+    counting = sum(1 for m in every if m.counts)
+    claimed = [m for m in every if m.equivalent]
+    results = mutations.run_batched(every, context, tmp_path / "runs", jobs=2)
     found = mutations.score(results)
-    assert found["score"] == 1.0 and found["counted"] == MUTANTS_IN_SUITE
+    assert not found["missed"], f"mutants no generated test caught: {found['missed']}"
+    # every mutant called equivalent fired exactly as the original in a test that covers it
+    assert all(m.shown_equivalent and m.equivalent for m in claimed)
+    assert found["score"] == 1.0 and found["counted"] == counting
+    assert {k for k, n in found["kinds"].items() if n["caught"]} == set(mutations.KINDS)
+    # every alert name of every service had mutants of every kind that applies to it, caught
+    names = {(m.service, m.alert["alertname"]) for m in every}
+    assert names == {(m.service, m.alert["alertname"]) for m in results if m.caught_by}
+    assert {m.alert.get("objective_kind") for m in results if m.caught_by} >= {"slo", "threshold"}
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_batches_judge_mutants_as_running_them_one_at_a_time_does(examples_out, tmp_path):
+    """The batch's copies are a faithful stand-in: a sample judged both ways agrees, and a
+    mutant that changes nothing is neither caught nor refuted as an equivalent."""
+    every, context = mutations.plan(examples_out, services=["pizza-api"])
+    picked = mutations.sample(every, MUTANTS_ONE_BY_ONE)
+    assert {m.kind for m in picked} == set(mutations.KINDS)
+    same, wrong = identity_mutant(every, context), wrong_equivalent(every)
+    unclaimed = copy.copy(same)
+    unclaimed.equivalent = None  # run alone, as any mutant
+    alone = mutations.run([*map(copy.copy, picked), unclaimed], context, tmp_path / "alone", jobs=2)
+    batched = mutations.run_batched([*picked, same, wrong], context, tmp_path / "b", jobs=2)
+    assert [bool(m.caught_by) for m in alone] == [True] * len(picked) + [False]
+    assert [bool(m.caught_by) for m in batched[: len(picked) + 1]] == [True] * len(picked) + [False]
+    assert batched[len(picked)].shown_equivalent  # the unchanged rule fires as the original
+    # a label drop wrongly called equivalent (severity: no series carries it) is refuted,
+    # then counted, and caught
+    assert wrong.equivalent is None and wrong.caught_by and not wrong.shown_equivalent
+
+
+def identity_mutant(every, context):
+    """A 'mutant' whose rule is the original, claimed equivalent."""
+    first = next(m for m in every if m.kind == "for_doubled")
+    same = copy.copy(first)
+    same.replacement = first.source["groups"][first.where[0]]["rules"][first.where[1]]
+    same.equivalent = "the rule unchanged"
+    return same
+
+
+def wrong_equivalent(every):
+    wrong = next(m for m in every if m.kind == "label_dropped" and "severity" in m.detail)
+    wrong = copy.copy(wrong)
+    wrong.equivalent = "claimed, wrongly"
+    return wrong
 
 
 @pytest.mark.binaries
@@ -204,3 +252,32 @@ def test_a_label_every_selector_keeps_is_an_equivalent_drop():
     assert not mutations.carried_by_series(other, "slo")
     kinds = [kind for kind, _, _, same in mutations.rule_mutants(FORECAST) if same is None]
     assert kinds.count("threshold_x1.5") == 1 and "for_doubled" in kinds
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_an_equivalence_is_refuted_where_the_alerts_differ_between_the_checked_times(tmp_path):
+    """The alert checks at 2m and 9m cannot see a rule that stops firing from 5m to 7m; the
+    comparison at every evaluation can: the claimed equivalence is refuted and the mutant counts
+    (not caught by this group). The unchanged rule is shown equivalent."""
+    rule = {"alert": "Up", "expr": "up > 0", "labels": {"severity": "page"}}
+    source = {"groups": [{"name": "g", "rules": [rule]}]}
+    firing = [{"exp_labels": {"job": "x", "severity": "page"}}]
+    test = {
+        "interval": "1m",
+        "input_series": [{"series": 'up{job="x"}', "values": "1+0x20"}],
+        "alert_rule_test": [
+            {"eval_time": t, "alertname": "Up", "exp_alerts": firing} for t in ("2m", "9m")
+        ],
+    }
+    group = mutations.Group("g #1", {"evaluation_interval": "1m", "tests": [test]}, 9, [], {"Up"})
+    gap = {**rule, "expr": "up > 0 unless on() (vector(time()) >= 300 and vector(time()) < 420)"}
+    claims = [
+        mutations.Mutant("s", "label_dropped", {"alertname": "Up"}, d, source, (0, 0), r, "claim")
+        for d, r in (("gap", gap), ("same", rule))
+    ]
+    runner = mutations.BatchRunner(tmp_path, "promtool")
+    runner.run_batch("s", group, claims, mutations.dump(source))
+    refuted, same = claims
+    assert refuted.equivalent is None and not refuted.caught_by and not refuted.shown_equivalent
+    assert same.equivalent and same.shown_equivalent == "g #1" and not same.caught_by

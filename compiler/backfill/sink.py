@@ -1,6 +1,6 @@
-"""Writing backfilled series: OpenMetrics text in 2-hour files (one TSDB block each, as
-`promtool tsdb create-blocks-from openmetrics` cuts them), those blocks, or JSON lines for
-VictoriaMetrics' /api/v1/import."""
+"""Writing backfilled series: OpenMetrics text in one file per day (`promtool tsdb
+create-blocks-from openmetrics` cuts each into its 2-hour blocks: a 30-day backfill takes 30
+promtool runs, not 360), those blocks, or JSON lines for VictoriaMetrics' /api/v1/import."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from compiler.backfill.source import BackfillError
 from compiler.push.transport import PushError, Transport
 
 BLOCK = 2 * 3600 * 1000  # ms: promtool's block range, aligned to multiples of it
+FILE_SPAN = 12 * BLOCK  # ms of samples per OpenMetrics file: a day, whole blocks
 IMPORT_BATCH = 8 * 1024 * 1024  # bytes of JSON lines per import request
 
 
@@ -46,11 +47,11 @@ def _in_range(s: Series, start: int, end: int) -> range:
     return range(first, max(first, last))
 
 
-def openmetrics(series: Sequence[Series]) -> Iterator[tuple[int, str]]:
-    """(block start, OpenMetrics text) for every 2-hour block that has a sample: families in
-    name order, each series' samples in time order."""
+def openmetrics(series: Sequence[Series], span: int = FILE_SPAN) -> Iterator[tuple[int, str]]:
+    """(start, OpenMetrics text) for every ``span`` (a multiple of the 2-hour block, aligned to
+    it) that has a sample: families in name order, each series' samples in time order."""
     starts = {
-        (s.grid.start + n * s.grid.step) // BLOCK * BLOCK
+        (s.grid.start + n * s.grid.step) // span * span
         for s in series
         for n in (0, s.grid.count - 1)
         if s.grid.count
@@ -60,7 +61,7 @@ def openmetrics(series: Sequence[Series]) -> Iterator[tuple[int, str]]:
     named = sorted(
         ((dict(s.labels)["__name__"], s) for s in series), key=lambda p: p[0:1] + (p[1].labels,)
     )
-    for start in range(min(starts), max(starts) + BLOCK, BLOCK):
+    for start in range(min(starts), max(starts) + span, span):
         lines: list[str] = []
         family = ""
         for name, s in named:
@@ -72,7 +73,7 @@ def openmetrics(series: Sequence[Series]) -> Iterator[tuple[int, str]]:
             )
             body = [
                 f"{head}{_number(value)} {_timestamp(s.grid.start + n * s.grid.step)}"
-                for n in _in_range(s, start, start + BLOCK)
+                for n in _in_range(s, start, start + span)
                 if (value := s.values[n]) is not None
             ]
             if body:

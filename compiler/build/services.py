@@ -167,6 +167,7 @@ class ServiceBuilder(DocumentBuilder):
                 slos.append(slo)
                 if interval is not None:
                     self.check_windows(slo, path, interval)
+                    self.check_calendar(slo, path, interval)
         thresholds = []
         for i, raw in enumerate(data.get("thresholds", [])):
             path = ("thresholds", i)
@@ -289,7 +290,13 @@ class ServiceBuilder(DocumentBuilder):
 
     def slo(self, service: str, raw: dict, path: tuple) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
-        period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
+        calendar = str(raw.get("period", ""))
+        if calendar not in windows.CALENDAR_REFERENCE:
+            calendar = ""
+        if calendar:
+            period: int | None = windows.CALENDAR_REFERENCE[calendar]
+        else:
+            period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
             self.fail(
                 path + ("period",),
@@ -314,7 +321,9 @@ class ServiceBuilder(DocumentBuilder):
             )
             period = None
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
-        alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
+        alerting = self.alerting(
+            raw.get("alerting", {}), path + ("alerting",), objective, period, calendar
+        )
         labels = self.labels(path + ("labels",), raw.get("labels"))
         by = self.grouping(raw, path, indicator, labels)
         if period is None or indicator is None or alerting is None or by is None:
@@ -331,7 +340,21 @@ class ServiceBuilder(DocumentBuilder):
             by=by,
             max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
+            calendar=calendar,
         )
+
+    def check_calendar(self, slo: SLO, path: tuple, interval: int) -> None:
+        """A calendar period's events are tiled from base windows within the hour (windows.py,
+        calendar_tiles), so its service's base window must divide an hour."""
+        if slo.calendar and not windows.calendar_fits(interval):
+            self.fail(
+                path + ("period",),
+                "spec/period",
+                f"period {slo.calendar} needs a base window that divides an hour; "
+                f"evaluation_interval {format_duration(interval)} gives "
+                f"{format_duration(windows.base_window(interval))} (use one that divides 5m, or "
+                "a multiple of 5m that divides 1h)",
+            )
 
     def grouping(
         self,
@@ -459,7 +482,7 @@ class ServiceBuilder(DocumentBuilder):
         return LatencyIndicator(selector, value, str(threshold))
 
     def alerting(
-        self, raw: dict, path: tuple, objective: Decimal, period: int | None
+        self, raw: dict, path: tuple, objective: Decimal, period: int | None, calendar: str = ""
     ) -> Alerting | None:
         if period is None:
             return None
@@ -470,7 +493,7 @@ class ServiceBuilder(DocumentBuilder):
         extras = {s: raw[s] for s in ("page", "ticket") if isinstance(raw.get(s), dict)}
         specs = windows.scaled_tiers(period)
         if "windows" in raw:
-            custom = self.custom_windows(raw["windows"], path + ("windows",), period)
+            custom = self.custom_windows(raw["windows"], path + ("windows",), period, calendar)
             if custom is None:
                 return None
             specs = custom
@@ -510,8 +533,9 @@ class ServiceBuilder(DocumentBuilder):
         )
 
     def custom_windows(
-        self, raw: list, path: tuple, period: int
+        self, raw: list, path: tuple, period: int, calendar: str = ""
     ) -> tuple[windows.TierSpec, ...] | None:
+        longest = windows.CALENDAR_SHORTEST.get(calendar, period)
         specs = []
         ok = True
         for i, item in enumerate(raw):
@@ -536,12 +560,14 @@ class ServiceBuilder(DocumentBuilder):
                     f"short window {item['short']} is longer than the long window {item['long']}",
                 )
                 ok = False
-            if long > period:
+            if long > longest:
+                what = f"the period {format_duration(period)}"
+                if calendar:  # the shortest the calendar period gets
+                    what = f"the shortest {calendar} ({format_duration(longest)})"
                 self.fail(
                     p + ("long",),
                     "spec/window",
-                    f"long window {item['long']} is longer than the period "
-                    f"{format_duration(period)}",
+                    f"long window {item['long']} is longer than {what}",
                 )
                 ok = False
             specs.append(

@@ -108,6 +108,10 @@ class SLO:
     by: tuple[str, ...] = ()
     max_groups: int = DEFAULT_MAX_GROUPS  # more live groups raise a ticket (cardinality guard)
     source: Position = NOWHERE
+    # A calendar period ("month": from 00:00 UTC on the 1st; "week": from Monday 00:00 UTC), or
+    # "" for a rolling one. A calendar SLO's ``period`` is its reference length (30d, 7d): its
+    # windows are the reference's, its factors follow the actual length (windows.py, calendar).
+    calendar: str = ""
 
     @property
     def error_budget(self) -> Decimal:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compiler.core.durations import UNITS
+from compiler.core.durations import UNITS, format_duration
 from compiler.core.model import SLO, BurnTier, Service
 
 MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
@@ -252,3 +252,50 @@ def period_pieces(period: int, base: int, group_interval: int) -> tuple[tuple[st
 def service_windows(service: Service) -> list[int]:
     """Every window the alerts and the current burn rate of ``service`` read."""
     return sorted({w for slo in service.slos for w in windows_of(slo)})
+
+
+# --- calendar periods ------------------------------------------------------------------------
+# A calendar period starts at 00:00 UTC: on the 1st ("month") or on a Monday ("week"). Its
+# windows and tiers are those of its reference length; a month's burn-rate factors scale with
+# its actual length (28-31 days), which the alert computes with days_in_month().
+MONTH, WEEK_PERIOD = "month", "week"
+CALENDAR_REFERENCE = {MONTH: 30 * DAY, WEEK_PERIOD: WEEK}
+# The shortest each gets: no window may be longer.
+CALENDAR_SHORTEST = {MONTH: 28 * DAY, WEEK_PERIOD: WEEK}
+# 1970-01-05, the first Monday after the epoch, in seconds.
+FIRST_MONDAY = 4 * DAY
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """The events since a calendar period began, as tiles of recorded windows: each tile is the
+    window ``size`` read at a step of a subquery whose steps are multiples of ``size`` in
+    absolute time, over ``reach``, kept when the step's tile lies in the same ``unit`` as now
+    (the period, the day, the hour). Consecutive steps tile exactly: each reads the record the
+    SLI group made less than one interval before the step."""
+
+    size: int
+    reach: int
+    unit: str  # "period", "day" or "hour"
+
+
+def calendar_tiles(calendar: str, base: int) -> tuple[Tiles, ...]:
+    """Whole days of the period, whole hours of today, whole base windows of this hour."""
+    days = 31 * DAY if calendar == MONTH else WEEK
+    return (Tiles(DAY, days, "period"), Tiles(HOUR, DAY, "day"), Tiles(base, HOUR, "hour"))
+
+
+def calendar_fits(interval: int) -> bool:
+    """Base windows tile an hour only when one divides it (every 5m-multiple interval does)."""
+    return HOUR % base_window(interval) == 0
+
+
+def calendar_factor_per_day(tier: BurnTier) -> Decimal:
+    """A month's tier threshold per day of the month: times days_in_month() it is the threshold
+    of a period that long (budget_fraction * days * 1d / long * error budget)."""
+    return tier.threshold / Decimal(REFERENCE_PERIOD // DAY)
+
+
+def period_text(slo: SLO) -> str:
+    """The period in words after "over": ``30d``, ``a calendar month``, ``a calendar week``."""
+    return f"a calendar {slo.calendar}" if slo.calendar else format_duration(slo.period)

@@ -167,7 +167,6 @@ class ServiceBuilder(DocumentBuilder):
                 slos.append(slo)
                 if interval is not None:
                     self.check_windows(slo, path, interval)
-                    self.check_calendar(slo, path, interval)
         thresholds = []
         for i, raw in enumerate(data.get("thresholds", [])):
             path = ("thresholds", i)
@@ -342,19 +341,6 @@ class ServiceBuilder(DocumentBuilder):
             source=self.doc.at(path),
             calendar=calendar,
         )
-
-    def check_calendar(self, slo: SLO, path: tuple, interval: int) -> None:
-        """A calendar period's events are tiled from base windows within the hour (windows.py,
-        calendar_tiles), so its service's base window must divide an hour."""
-        if slo.calendar and not windows.calendar_fits(interval):
-            self.fail(
-                path + ("period",),
-                "spec/period",
-                f"period {slo.calendar} needs a base window that divides an hour; "
-                f"evaluation_interval {format_duration(interval)} gives "
-                f"{format_duration(windows.base_window(interval))} (use one that divides 5m, or "
-                "a multiple of 5m that divides 1h)",
-            )
 
     def grouping(
         self,

@@ -668,6 +668,8 @@ def run(
         else:
             todo.append(suite)
     # A calendar test's case runs on its own: its slot must start on a date like the epoch.
+    # Tests whose times are dates run case by case, each from a date like the epoch (a case
+    # and the gap after it can be longer than a month).
     dated = {s.path for s in todo if calendar_suite(out_dir, s)}
     batches = [
         [dataclasses.replace(s, cases=(case,))] for s in todo if s.path in dated for case in s.cases

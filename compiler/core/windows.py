@@ -285,17 +285,6 @@ def calendar_tiles(calendar: str, base: int) -> tuple[Tiles, ...]:
     return (Tiles(DAY, days, "period"), Tiles(HOUR, DAY, "day"), Tiles(base, HOUR, "hour"))
 
 
-def calendar_fits(interval: int) -> bool:
-    """Base windows tile an hour only when one divides it (every 5m-multiple interval does)."""
-    return HOUR % base_window(interval) == 0
-
-
-def calendar_factor_per_day(tier: BurnTier) -> Decimal:
-    """A month's tier threshold per day of the month: times days_in_month() it is the threshold
-    of a period that long (budget_fraction * days * 1d / long * error budget)."""
-    return tier.threshold / Decimal(REFERENCE_PERIOD // DAY)
-
-
 def period_text(slo: SLO) -> str:
     """The period in words after "over": ``30d``, ``a calendar month``, ``a calendar week``."""
     return f"a calendar {slo.calendar}" if slo.calendar else format_duration(slo.period)

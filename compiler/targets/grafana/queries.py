@@ -79,7 +79,8 @@ def time_left(slo: SLO) -> str:
     if slo.calendar == MONTH:
         left = f"(days_in_month() - day_of_month() + 1) * {DAY} - time() % {DAY}"
     else:
-        left = f"vector({WEEK} - (time() - {FIRST_MONDAY}) % {WEEK})"
+        # since the Monday before the epoch (1969-12-29), a positive remainder from 1970 on
+        left = f"vector({WEEK} - (time() + {WEEK - FIRST_MONDAY}) % {WEEK})"
     return f"{left} and on() {objective(slo)}"
 
 

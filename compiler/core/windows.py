@@ -14,6 +14,8 @@ the budget share stays what the table says:
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import functools
 import math
 from collections.abc import Iterable
@@ -288,3 +290,20 @@ def calendar_tiles(calendar: str, base: int) -> tuple[Tiles, ...]:
 def period_text(slo: SLO) -> str:
     """The period in words after "over": ``30d``, ``a calendar month``, ``a calendar week``."""
     return f"a calendar {slo.calendar}" if slo.calendar else format_duration(slo.period)
+
+
+def unit_of(unit: str, calendar: str, seconds: float) -> int:
+    """The number the rules' tags give the ``unit`` (period, day, hour) that the instant
+    ``seconds`` lies in: year*12+month or weeks since the first Monday; days; hours."""
+    if unit == "period" and calendar == MONTH:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        return moment.year * 12 + moment.month
+    if unit == "period":
+        return math.floor((seconds - FIRST_MONDAY) / WEEK)
+    return math.floor(seconds / (DAY if unit == "day" else HOUR))
+
+
+def month_length(seconds: float) -> int:
+    """The length in seconds of the month the instant ``seconds`` lies in (days_in_month())."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return calendar.monthrange(moment.year, moment.month)[1] * DAY

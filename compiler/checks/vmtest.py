@@ -247,6 +247,10 @@ def test_files(out_dir: Path) -> list[str]:
             s is not None and (out_dir / names.vmalert_rules_file(s)).is_file() for s in services
         ):
             found.append(rel)
+        elif not services:  # a month's expression on given windows: no rules to replay
+            month = names.service_of_month_tests(rel)
+            if month is not None and (out_dir / names.vmalert_rules_file(month)).is_file():
+                found.append(rel)
     return found
 
 
@@ -509,7 +513,7 @@ def calendar_suite(out_dir: Path, suite: Suite) -> bool:
     """Whether the tests' times are dates (promtool starts at 1970-01-01): a calendar periods'
     test file, or tests of rules that read the calendar (a month's alert thresholds scale with
     days_in_month())."""
-    if suite.path.endswith(names.CALENDAR_TESTS_SUFFIX):
+    if suite.path.endswith((names.CALENDAR_TESTS_SUFFIX, names.MONTH_TESTS_SUFFIX)):
         return True
     for service in suite.services:
         with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -553,7 +557,9 @@ def layout(
             at += -(-(case.span + gap) // align) * align
     start = (now - 2 * 86400 - at) // align * align
     if calendar:
+        # one case: nothing follows it, so the replay ends with its last step, not a gap later
         start = like_the_epoch(start)
+        at = -(-offsets[-1][1].span // align) * align if offsets else 0
     slots = [Slot(suite, case, start + offset) for suite, case, offset in offsets]
     return slots, start, start + at
 

@@ -118,11 +118,24 @@ def burn_tests_file(service: str) -> str:
 
 
 CALENDAR_TESTS_SUFFIX = ".calendar.test.yml"
+MONTH_TESTS_SUFFIX = ".month.test.yml"
 
 
 def calendar_tests_file(service: str) -> str:
     """The calendar periods' tests, over a boundary (see targets/promtool/calendar.py)."""
     return f"prometheus/tests/{service}{CALENDAR_TESTS_SUFFIX}"
+
+
+def month_tests_file(service: str) -> str:
+    """A calendar month's period expression across 1970-02-01, on recorded windows given as
+    input (see targets/promtool/calendar.py): no rules are evaluated for a month of steps."""
+    return f"prometheus/tests/{service}{MONTH_TESTS_SUFFIX}"
+
+
+def service_of_month_tests(path: str) -> str | None:
+    """The service whose month tests ``path`` (a file name or path) holds, or None."""
+    name = path.rsplit("/", 1)[-1]
+    return name[: -len(MONTH_TESTS_SUFFIX)] if name.endswith(MONTH_TESTS_SUFFIX) else None
 
 
 # Grafana

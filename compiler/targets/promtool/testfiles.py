@@ -695,6 +695,9 @@ def emit(model: Model) -> Emitted:
             if tests.tests:
                 path = names.calendar_tests_file(service.name)
                 files[path] = calendar.test_file(service, path, tests)
+            months = calendar.month_tests(service)
+            if months.tests:
+                files[names.month_tests_file(service.name)] = calendar.month_file(service, months)
     return Emitted(files, tuple(diagnostics))
 
 

@@ -3,7 +3,8 @@
 The core is checked against promtool evaluating the compiled rules on the same traffic: promtool
 records the raw 5m events at every minute (read back through its failure report, which prints
 every value exactly), the core combines them, and every recorded series at a few instants must
-equal promtool's to 1e-9 — across a gap longer than an hour, two SLO kinds and two periods.
+equal promtool's to 1e-9 — across a gap longer than an hour, two SLO kinds, two rolling periods
+and both calendar periods (tiled from whole days, hours and base windows since the boundary).
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ slos:
   - name: latency
     objective: 95
     period: 28d
+    indicator:
+      latency:
+        histogram: http_request_duration_seconds{job="shop"}
+        threshold: 0.3
+  - name: monthly
+    objective: 99.5
+    period: month
+    indicator:
+      ratio:
+        errors: http_requests_total{job="shop",code=~"5.."}
+        total: http_requests_total{job="shop"}
+  - name: weekly
+    objective: 98
+    period: week
     indicator:
       latency:
         histogram: http_request_duration_seconds{job="shop"}
@@ -204,6 +219,17 @@ def test_backfilled_series_equal_promtools_evaluation_of_the_rules(tmp_path):
     # what is compared is substantial: every window of the three SLOs, ratios, the period SLI
     assert len(got[instants[-1]]) > 90
     assert any(dict(k).get("slo") == "queue-depth-slices" for k in got[instants[-1]])
+    # the calendar periods began before the traffic (a month on 1970-01-01, a week on Monday
+    # 1969-12-29): each holds every base window's events up to the instant, exactly
+    end = instants[-1]
+    calendar = {
+        dict(k)["slo"]: v
+        for k, v in got[end].items()
+        if dict(k).get("window") == "period" and dict(k)["kind"] == "total"
+    }
+    for slo_name in ("monthly", "weekly"):
+        exact = sum(v or 0 for v in values[(slo_name, 300, "total")][: end // (EVERY * MINUTE) + 1])
+        assert close(calendar[slo_name], exact), (slo_name, calendar[slo_name], exact)
 
 
 def test_phase_is_prometheus_hash_of_file_and_group_name():

@@ -241,10 +241,15 @@ def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
             if slo.by:  # a grouped SLO's row opens with its groups' budgets
                 assert panels[0]["title"] == "Error budget per group, worst first"
                 panels = panels[1:]
+            # a calendar period's: "this month", and first the time until it resets
+            over = f"this {slo.calendar}" if slo.calendar else f"over {format_duration(slo.period)}"
+            if slo.calendar:
+                assert panels[0]["title"] == f"Time left this {slo.calendar}"
+                panels = panels[1:]
             titles = [p["title"] for p in panels]
             assert titles[:3] == [
                 "SLI against the objective",
-                f"Error budget remaining over {format_duration(slo.period)}",
+                f"Error budget remaining {over}",
                 "Burn rate per alert window",
             ]
             for panel in panels:
@@ -252,7 +257,7 @@ def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
                     assert f'slo="{slo.name}"' in target["expr"] and 'slo=~"$slo"' in target["expr"]
             sli = panels[0]
             assert [t["legendFormat"] for t in sli["targets"]][1:] == [
-                f"{prefix}SLI over {format_duration(slo.period)}",
+                f"{prefix}SLI {over}",
                 "objective",
             ]
             burn = next(p for p in panels if p["title"] == "Burn rate per alert window")
@@ -274,7 +279,9 @@ def test_each_slo_has_its_trends_and_burn_rates_with_tier_thresholds(compiled):
                     {"targetBlank": True, "title": "Runbook", "url": slo.alerting.runbook_url}
                 ]
             budget = panels[1]
-            assert budget["timeFrom"] == format_duration(slo.period)
+            # a calendar month's: the longest month, so the whole of this one shows
+            shown = "31d" if slo.calendar == "month" else format_duration(slo.period)
+            assert budget["timeFrom"] == shown
 
 
 def test_latency_slos_show_percentiles_against_the_threshold(compiled):

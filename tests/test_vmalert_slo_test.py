@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,24 @@ def test_a_series_reads_as_its_labels():
     )
     with pytest.raises(vmtest.TestFileError, match="not a series"):
         vmtest.parse_series('m{a=~"1"}')
+
+
+@pytest.mark.parametrize(
+    "latest, start",
+    [
+        ("2026-12-07T01:00:00", "2026-10-01"),  # October 2026: 31 days, from a Thursday
+        ("2026-10-01T00:00:00", "2026-10-01"),
+        ("2026-09-30T23:59:59", "2026-01-01"),
+        ("2025-12-31T00:00:00", "2025-05-01"),
+    ],
+)
+def test_date_dependent_tests_start_like_the_epoch(latest, start):
+    """1970-01-01 began a 31-day month on a Thursday: from such a midnight, a test's February
+    1st and its Mondays fall where promtool has them."""
+    moment = datetime.fromisoformat(latest).replace(tzinfo=UTC)
+    found = datetime.fromtimestamp(vmtest.like_the_epoch(int(moment.timestamp())), UTC)
+    assert found.date().isoformat() == start
+    assert (found.hour, found.minute, found.weekday(), found.day) == (0, 0, 3, 1)
 
 
 def test_a_tree_without_vmalert_services_is_an_error_not_a_pass():
@@ -137,10 +156,12 @@ def test_the_vmalert_bench_runs_on_a_tiny_tree(tmp_path):
 @needs_victoria_metrics
 def test_the_examples_pass_on_vmalert(tmp_path):
     """slo/ runs on both engines (what `make run ENGINE=vm` pushes): every generated test of
-    every service passes on the vmalert rules too (about 15 seconds)."""
+    every service passes on the vmalert rules too, the calendar month's from a date like the
+    epoch (about a minute)."""
     out = Path(shutil.copytree(ROOT / "out", tmp_path / "out"))
     tests = sorted((out / "prometheus/tests").glob("*.test.yml"))
-    assert len(tests) == 2 * len(list((out / "vmalert/rules").glob("*.rules.yml"))) == 8
+    # two per service, and the calendar month's proof of the pizza API's availability
+    assert len(tests) == 2 * len(list((out / "vmalert/rules").glob("*.rules.yml"))) + 1 == 9
     result = slo("test", "--out", out, "--engine", "vmalert", "--no-cache")
     assert_clean(result)
     assert result.exit_code == 0, result.output

@@ -24,14 +24,18 @@ from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Service
 from compiler.core.windows import (
     DAY,
+    MONTH,
     Layout,
     base_window,
+    calendar_tiles,
     current_burn_window,
     layout,
+    month_length,
     period_group_interval,
     period_pieces,
     service_windows,
     slos_by_window,
+    unit_of,
 )
 
 RAW_KINDS = (names.TOTAL, names.ERRORS)  # queried; ``seconds`` follows from the total
@@ -269,9 +273,9 @@ def _period(
     interval = service.evaluation_interval
     base, group_interval = base_window(interval), period_group_interval(interval)
     pin_sli, pin_group = sli.step - 1, period.step - 1
-    days = sorted({slo.period // DAY for slo in service.slos})
+    days = sorted({slo.period // DAY for slo in service.slos if not slo.calendar})
     week: dict[tuple[str, Labels, str], Values] = {}
-    if days[-1] >= 7:
+    if days and days[-1] >= 7:
         for key, per_window in events.items():
             day = per_window[DAY]
             values: Values = []
@@ -293,7 +297,9 @@ def _period(
             out.add(names.EVENTS, labels, period, values)
     whole: dict[tuple[str, Labels, str], Values] = {}
     for length in days:
-        lengths = {slo.name for slo in service.slos if slo.period // DAY == length}
+        lengths = {
+            slo.name for slo in service.slos if slo.period // DAY == length and not slo.calendar
+        }
         pieces = period_pieces(length * DAY, base, group_interval)
         for name, group in members:
             if name not in lengths:
@@ -320,8 +326,47 @@ def _period(
                     names.WINDOW: names.PERIOD_WINDOW,
                 }
                 out.add(names.EVENTS, labels, period, values)
+    calendars = {slo.name: slo.calendar for slo in service.slos if slo.calendar}
+    for name, group in members:
+        if name not in calendars:
+            continue
+        for kind in names.EVENT_KINDS:
+            key = (name, group, kind)
+            whole[key] = _calendar(calendars[name], events[key], base, sli, period, pin_sli)
+            labels = {
+                **dict(group),
+                names.SERVICE: service.name,
+                names.SLO: name,
+                names.KIND: kind,
+                names.WINDOW: names.PERIOD_WINDOW,
+            }
+            out.add(names.EVENTS, labels, period, whole[key])
     for slo in service.slos:
         _period_slo(service, slo, [g for n, g in members if n == slo.name], whole, period, out)
+
+
+def _calendar(
+    calendar: str, per_window: Mapping[int, Values], base: int, sli: Grid, period: Grid, pin: int
+) -> Values:
+    """A calendar SLO's events since its period began, on the period grid, as its rule sums
+    them (windows.calendar_tiles): per tile size, the record read at each subquery step (a
+    multiple of the size, within its reach) whose unit, one second before the step, is the
+    unit now."""
+    ms = 1000
+    out: Values = []
+    for t in period.times():
+        terms: list[float | None] = []
+        for tile in calendar_tiles(calendar, base):
+            step, now = tile.size * ms, unit_of(tile.unit, calendar, t / ms)
+            first = -(-(t - tile.reach * ms) // step) * step
+            found = [
+                _last_in(per_window[tile.size], sli, at, pin, True)
+                for at in range(first, t + 1, step)
+                if unit_of(tile.unit, calendar, at / ms - 1) == now
+            ]
+            terms.append(_sum_present(found))
+        out.append(_sum_present(terms))
+    return out
 
 
 def _period_slo(
@@ -335,10 +380,13 @@ def _period_slo(
     labels = {names.SERVICE: service.name, names.SLO: slo.name}
     info = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
     constant = [(names.OBJECTIVE, info, slo.objective)]
-    constant += [
-        (names.ERROR_BUDGET, labels, slo.error_budget),
-        (names.PERIOD, labels, Decimal(slo.period)),
-    ]
+    constant = [*constant, (names.ERROR_BUDGET, labels, slo.error_budget)]
+    if slo.calendar != MONTH:
+        constant.append((names.PERIOD, labels, Decimal(slo.period)))
+    else:  # this month's length: days_in_month() * 1d
+        out.add(
+            names.PERIOD, labels, period, [float(month_length(t / 1000)) for t in period.times()]
+        )
     for name, these, value in constant:  # one per SLO: its groups share them
         out.add(name, these, period, [float(names.number(value))] * period.count)
     budget = float(names.number(slo.error_budget))

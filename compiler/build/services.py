@@ -331,7 +331,13 @@ class ServiceBuilder(DocumentBuilder):
         inherited: tuple[Maintenance, ...] = (),  # the service's windows
     ) -> SLO | None:
         objective = _decimal(raw["objective"]) / 100
-        period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
+        calendar = str(raw.get("period", ""))
+        if calendar not in windows.CALENDAR_REFERENCE:
+            calendar = ""
+        if calendar:
+            period: int | None = windows.CALENDAR_REFERENCE[calendar]
+        else:
+            period = self.duration(path + ("period",), raw.get("period"), windows.DEFAULT_PERIOD)
         if period is not None and period < windows.MIN_PERIOD:
             self.fail(
                 path + ("period",),
@@ -356,7 +362,9 @@ class ServiceBuilder(DocumentBuilder):
             )
             period = None
         indicator = self.indicator(raw["indicator"], path + ("indicator",))
-        alerting = self.alerting(raw.get("alerting", {}), path + ("alerting",), objective, period)
+        alerting = self.alerting(
+            raw.get("alerting", {}), path + ("alerting",), objective, period, calendar
+        )
         labels = self.labels(path + ("labels",), raw.get("labels"))
         by = self.grouping(raw, path, indicator, labels)
         maintenance = self.maintenance(raw.get("maintenance", []), path + ("maintenance",), base)
@@ -374,6 +382,7 @@ class ServiceBuilder(DocumentBuilder):
             by=by,
             max_groups=raw.get("max_groups", DEFAULT_MAX_GROUPS),
             source=self.doc.at(path),
+            calendar=calendar,
             maintenance=maintenance,
             excluded=tuple(w for w in (*inherited, *maintenance) if w.exclude),
         )
@@ -662,7 +671,7 @@ class ServiceBuilder(DocumentBuilder):
         return LatencyIndicator(selector, value, str(threshold))
 
     def alerting(
-        self, raw: dict, path: tuple, objective: Decimal, period: int | None
+        self, raw: dict, path: tuple, objective: Decimal, period: int | None, calendar: str = ""
     ) -> Alerting | None:
         if period is None:
             return None
@@ -673,7 +682,7 @@ class ServiceBuilder(DocumentBuilder):
         extras = {s: raw[s] for s in ("page", "ticket") if isinstance(raw.get(s), dict)}
         specs = windows.scaled_tiers(period)
         if "windows" in raw:
-            custom = self.custom_windows(raw["windows"], path + ("windows",), period)
+            custom = self.custom_windows(raw["windows"], path + ("windows",), period, calendar)
             if custom is None:
                 return None
             specs = custom
@@ -693,7 +702,9 @@ class ServiceBuilder(DocumentBuilder):
                     f"objective of {conventions.number(objective * 100)}%",
                 )
             tiers.append(tier)
-        exhaustion = self.exhaustion(raw.get("exhaustion"), path + ("exhaustion",), period)
+        exhaustion = self.exhaustion(
+            raw.get("exhaustion"), path + ("exhaustion",), period, bool(calendar)
+        )
         if exhaustion is False:
             return None
         return Alerting(
@@ -717,15 +728,13 @@ class ServiceBuilder(DocumentBuilder):
         )
 
     def exhaustion(
-        self, raw: object, path: tuple, period: int
+        self, raw: object, path: tuple, period: int, calendar: bool = False
     ) -> Exhaustion | Literal[False] | None:
         """The forecast's settings; None when it is off; False after an error.
 
         Off unless asked for on a rolling period, whose end never comes: ``within`` says how
-        far ahead to look. (Calendar-period hook: a calendar period, whose end is known, has it
-        on by default with ``within`` None, "until the period ends"; no model field says
-        "calendar" yet, so every period is rolling here.)"""
-        calendar = False
+        far ahead to look. A calendar period, whose end is known, has it on by default with
+        ``within`` None: "until the period ends"."""
         if raw is False or (raw is None and not calendar):
             return None
         settings = raw if isinstance(raw, dict) else {}
@@ -762,8 +771,9 @@ class ServiceBuilder(DocumentBuilder):
         return Exhaustion(over=over, within=within)
 
     def custom_windows(
-        self, raw: list, path: tuple, period: int
+        self, raw: list, path: tuple, period: int, calendar: str = ""
     ) -> tuple[windows.TierSpec, ...] | None:
+        longest = windows.CALENDAR_SHORTEST.get(calendar, period)
         specs = []
         ok = True
         for i, item in enumerate(raw):
@@ -788,12 +798,14 @@ class ServiceBuilder(DocumentBuilder):
                     f"short window {item['short']} is longer than the long window {item['long']}",
                 )
                 ok = False
-            if long > period:
+            if long > longest:
+                what = f"the period {format_duration(period)}"
+                if calendar:  # the shortest the calendar period gets
+                    what = f"the shortest {calendar} ({format_duration(longest)})"
                 self.fail(
                     p + ("long",),
                     "spec/window",
-                    f"long window {item['long']} is longer than the period "
-                    f"{format_duration(period)}",
+                    f"long window {item['long']} is longer than {what}",
                 )
                 ok = False
             specs.append(

@@ -24,6 +24,7 @@ of its services (their vmalert rule file and their rules in the replay file).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -254,6 +255,10 @@ def test_files(out_dir: Path) -> list[str]:
             s is not None and (out_dir / names.vmalert_rules_file(s)).is_file() for s in services
         ):
             found.append(rel)
+        elif not services:  # a month's expression on given windows: no rules to replay
+            month = names.service_of_month_tests(rel)
+            if month is not None and (out_dir / names.vmalert_rules_file(month)).is_file():
+                found.append(rel)
     return found
 
 
@@ -537,11 +542,46 @@ class Slot:
     start: int  # unix seconds
 
 
-def layout(suites: Sequence[Suite], rules: Rules, now: int) -> tuple[list[Slot], int, int]:
+def calendar_suite(out_dir: Path, suite: Suite) -> bool:
+    """Whether the tests' times are dates (promtool starts at 1970-01-01): a calendar periods'
+    test file, or tests of rules that read the calendar (a month's alert thresholds scale with
+    days_in_month())."""
+    if suite.path.endswith((names.CALENDAR_TESTS_SUFFIX, names.MONTH_TESTS_SUFFIX)):
+        return True
+    for service in suite.services:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if "days_in_month(" in (out_dir / names.vmalert_rules_file(service)).read_text("utf-8"):
+                return True
+    return False
+
+
+def like_the_epoch(latest: int) -> int:
+    """The last midnight UTC at or before ``latest`` that starts a 31-day month on a Thursday,
+    as 1970-01-01 did: a calendar test's boundaries (the 1st of the next month, Mondays) fall
+    at the same offsets from it as from the epoch."""
+    day = datetime.fromtimestamp(latest, UTC)
+    year, month = day.year, day.month
+    for _ in range(12 * 40):  # such a month comes at least every few years
+        first = datetime(year, month, 1, tzinfo=UTC)
+        following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        if (
+            first.timestamp() <= latest
+            and (following - first).days == 31
+            and first.weekday() == 3  # Thursday
+        ):
+            return int(first.timestamp())
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    raise RuntimeError("no month like January 1970 within 40 years")
+
+
+def layout(
+    suites: Sequence[Suite], rules: Rules, now: int, calendar: bool = False
+) -> tuple[list[Slot], int, int]:
     """Every case at its own start: one after the other, each at least ``rules.reach`` (and an
     hour) after the previous one's last sample (a case testing an alert that reads a period
     record: that alert's ``period_reach``), all on every group's grid and in the past
-    (vmalert replays the past). Returns the slots and the timeline's [start, end]."""
+    (vmalert replays the past). A ``calendar`` suite (one, of one case) starts on a date like
+    the epoch. Returns the slots and the timeline's [start, end]."""
     align = _lcm(rules.intervals)
     gap = rules.reach + SLOT_ALIGN
     offsets: list[tuple[Suite, Case, int]] = []
@@ -554,6 +594,10 @@ def layout(suites: Sequence[Suite], rules: Rules, now: int) -> tuple[list[Slot],
             offsets.append((suite, case, at))
             at += -(-(case.span + gap) // align) * align
     start = (now - 2 * 86400 - at) // align * align
+    if calendar:
+        # one case: nothing follows it, so the replay ends with its last step, not a gap later
+        start = like_the_epoch(start)
+        at = -(-offsets[-1][1].span // align) * align if offsets else 0
     slots = [Slot(suite, case, start + offset) for suite, case, offset in offsets]
     return slots, start, start + at
 
@@ -667,18 +711,35 @@ def run(
                 progress(1)
         else:
             todo.append(suite)
-    if todo:
+    # A calendar test's case runs on its own: its slot must start on a date like the epoch.
+    # Tests whose times are dates run case by case, each from a date like the epoch (a case
+    # and the gap after it can be longer than a month).
+    dated = {s.path for s in todo if calendar_suite(out_dir, s)}
+    batches = [
+        [dataclasses.replace(s, cases=(case,))] for s in todo if s.path in dated for case in s.cases
+    ]
+    rest = [s for s in todo if s.path not in dated]
+    judged: dict[str, ToolResult] = {}
+    for batch in ([rest] if rest else []) + batches:
         try:
-            judged = _run_suites(out_dir, todo, vm_binary, vmalert, now)
+            found = _run_suites(out_dir, batch, vm_binary, vmalert, now, batch[0].path in dated)
         except (RuntimeError, OSError, TestFileError, yaml.YAMLError) as exc:
-            judged = {
-                s.path: ToolResult(
-                    title(out_dir, s.path, len(s.cases)),
-                    False,
-                    f"{(out_dir / s.path).as_posix()}: {exc}",
-                )
-                for s in todo
+            found = {
+                s.path: ToolResult("", False, f"{(out_dir / s.path).as_posix()}: {exc}")
+                for s in batch
             }
+        for path, result in found.items():  # a calendar file's cases, one result
+            before = judged.get(path)
+            if before is not None:
+                output = "\n".join(o for o in (before.output, result.output) if o)
+                result = ToolResult("", before.ok and result.ok, output)
+            judged[path] = result
+    if todo:
+        cases = {s.path: len(s.cases) for s in todo}
+        judged = {
+            path: dataclasses.replace(r, title=title(out_dir, path, cases[path]))
+            for path, r in judged.items()
+        }
         for path, result in judged.items():
             results[path] = result
             if result.ok and cache is not None:
@@ -689,11 +750,17 @@ def run(
 
 
 def _run_suites(
-    out_dir: Path, suites: Sequence[Suite], vm_binary: str, vmalert: str, now: int | None
+    out_dir: Path,
+    suites: Sequence[Suite],
+    vm_binary: str,
+    vmalert: str,
+    now: int | None,
+    calendar: bool = False,
 ) -> dict[str, ToolResult]:
     services = sorted({s for suite in suites for s in suite.services})
     rules = load_rules(out_dir, services, fed_thresholds(suites))
-    slots, start, end = layout(suites, rules, int(time.time()) if now is None else now)
+    moment = int(time.time()) if now is None else now
+    slots, start, end = layout(suites, rules, moment, calendar)
     with tempfile.TemporaryDirectory(prefix="slo-vmtest-") as scratch:
         work = Path(scratch)
         with victoria_metrics(vm_binary, work) as url:

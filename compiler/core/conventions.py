@@ -36,12 +36,13 @@ ERRORS, TOTAL, SECONDS = "errors", "total", "seconds"
 # seconds: how much of the window had data (the coverage that weights every alert's ratio)
 EVENT_KINDS = (ERRORS, TOTAL, SECONDS)
 PIECE = "piece"  # transient: tells apart the terms of one window's sum, gone from its result
+TILE = "slo_tile"  # transient: the calendar unit (period, day, hour) a calendar tile lies in
 WEEK_WINDOW = "week"  # the week before the period group's last evaluation, from one-day pieces
 PERIOD_WINDOW = "period"  # the SLO's whole period, up to the period group's last evaluation
 
 # A grouped SLO's `by` labels travel on every series and alert it makes, beside the compiler's
 # own labels, so they must not be one of them (nor `le`, which picks a histogram's bucket).
-GROUP_RESERVED_LABELS = RESERVED_LABELS | {WINDOW, KIND, PIECE, "le", "__name__"}
+GROUP_RESERVED_LABELS = RESERVED_LABELS | {WINDOW, KIND, PIECE, TILE, "le", "__name__"}
 # Labels that usually take a value per request, user or process: grouping by them makes
 # thousands of SLOs, so the compiler warns (the cardinality guard would raise a ticket later).
 UNBOUNDED_LABELS = frozenset(
@@ -131,6 +132,27 @@ def burn_tests_file(service: str) -> str:
 def maintenance_tests_file(service: str) -> str:
     """The tests of maintenance windows that exclude events (targets/promtool/maintenance.py)."""
     return f"prometheus/tests/{service}.maintenance.test.yml"
+
+
+CALENDAR_TESTS_SUFFIX = ".calendar.test.yml"
+MONTH_TESTS_SUFFIX = ".month.test.yml"
+
+
+def calendar_tests_file(service: str) -> str:
+    """The calendar periods' tests, over a boundary (see targets/promtool/calendar.py)."""
+    return f"prometheus/tests/{service}{CALENDAR_TESTS_SUFFIX}"
+
+
+def month_tests_file(service: str) -> str:
+    """A calendar month's period expression across 1970-02-01, on recorded windows given as
+    input (see targets/promtool/calendar.py): no rules are evaluated for a month of steps."""
+    return f"prometheus/tests/{service}{MONTH_TESTS_SUFFIX}"
+
+
+def service_of_month_tests(path: str) -> str | None:
+    """The service whose month tests ``path`` (a file name or path) holds, or None."""
+    name = path.rsplit("/", 1)[-1]
+    return name[: -len(MONTH_TESTS_SUFFIX)] if name.endswith(MONTH_TESTS_SUFFIX) else None
 
 
 # Grafana

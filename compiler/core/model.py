@@ -151,6 +151,10 @@ class SLO:
     maintenance: tuple[Maintenance, ...] = ()  # the SLO's own windows, besides its service's
     # The windows whose events the rules drop: the service's and its own with exclude.
     excluded: tuple[Maintenance, ...] = ()
+    # A calendar period ("month": from 00:00 UTC on the 1st; "week": from Monday 00:00 UTC), or
+    # "" for a rolling one. A calendar SLO's ``period`` is its reference length (30d, 7d): its
+    # windows are the reference's, its factors follow the actual length (windows.py, calendar).
+    calendar: str = ""
 
     @property
     def error_budget(self) -> Decimal:

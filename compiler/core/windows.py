@@ -14,13 +14,15 @@ the budget share stays what the table says:
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compiler.core.durations import UNITS
+from compiler.core.durations import UNITS, format_duration
 from compiler.core.model import SLO, BurnTier, Service
 
 MINUTE, HOUR, DAY = UNITS["m"], UNITS["h"], UNITS["d"]
@@ -110,13 +112,9 @@ def unreachable(tier: BurnTier) -> bool:
 
 
 def calendar_period(slo: SLO) -> str | None:
-    """ "month" or "week" for an SLO whose period is a calendar one, None for a rolling period.
-
-    Calendar-period hook: no model field says "calendar" yet, so every period is rolling; the
-    change that adds calendar periods makes this read the model (the forecast's time left,
-    targets/prometheus.py ``time_left_expr``, branches on it)."""
-    del slo
-    return None
+    """ "month" or "week" for an SLO whose period is a calendar one, None for a rolling period
+    (the forecast's time left, targets/prometheus.py ``time_left_expr``, branches on it)."""
+    return slo.calendar or None
 
 
 # The budget-exhaustion forecast's pace: the errors of the last day, unless `over` says otherwise.
@@ -272,3 +270,56 @@ def service_windows(service: Service) -> list[int]:
     """Every window the alerts and the current burn rate of ``service`` read."""
     found = {w for slo in service.slos for w in windows_of(slo)}
     return sorted(found.union(*(forecast_windows(slo) for slo in service.slos)))
+
+
+# --- calendar periods ------------------------------------------------------------------------
+# A calendar period starts at 00:00 UTC: on the 1st ("month") or on a Monday ("week"). Its
+# windows and tiers are those of its reference length; a month's burn-rate factors scale with
+# its actual length (28-31 days), which the alert computes with days_in_month().
+MONTH, WEEK_PERIOD = "month", "week"
+CALENDAR_REFERENCE = {MONTH: 30 * DAY, WEEK_PERIOD: WEEK}
+# The shortest each gets: no window may be longer.
+CALENDAR_SHORTEST = {MONTH: 28 * DAY, WEEK_PERIOD: WEEK}
+# 1970-01-05, the first Monday after the epoch, in seconds.
+FIRST_MONDAY = 4 * DAY
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """The events since a calendar period began, as tiles of recorded windows: each tile is the
+    window ``size`` read at a step of a subquery whose steps are multiples of ``size`` in
+    absolute time, over ``reach``, kept when the step's tile lies in the same ``unit`` as now
+    (the period, the day, the hour). Consecutive steps tile exactly: each reads the record the
+    SLI group made less than one interval before the step."""
+
+    size: int
+    reach: int
+    unit: str  # "period", "day" or "hour"
+
+
+def calendar_tiles(calendar: str, base: int) -> tuple[Tiles, ...]:
+    """Whole days of the period, whole hours of today, whole base windows of this hour."""
+    days = 31 * DAY if calendar == MONTH else WEEK
+    return (Tiles(DAY, days, "period"), Tiles(HOUR, DAY, "day"), Tiles(base, HOUR, "hour"))
+
+
+def period_text(slo: SLO) -> str:
+    """The period in words after "over": ``30d``, ``a calendar month``, ``a calendar week``."""
+    return f"a calendar {slo.calendar}" if slo.calendar else format_duration(slo.period)
+
+
+def unit_of(unit: str, calendar: str, seconds: float) -> int:
+    """The number the rules' tags give the ``unit`` (period, day, hour) that the instant
+    ``seconds`` lies in: year*12+month or weeks since the first Monday; days; hours."""
+    if unit == "period" and calendar == MONTH:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        return moment.year * 12 + moment.month
+    if unit == "period":
+        return math.floor((seconds - FIRST_MONDAY) / WEEK)
+    return math.floor(seconds / (DAY if unit == "day" else HOUR))
+
+
+def month_length(seconds: float) -> int:
+    """The length in seconds of the month the instant ``seconds`` lies in (days_in_month())."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return calendar.monthrange(moment.year, moment.month)[1] * DAY

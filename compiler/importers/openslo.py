@@ -169,6 +169,7 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
     spec, metadata = obj["spec"], obj["metadata"]
     draft = service_draft(obj, spec, index, report)
     period = time_window(spec, report)
+    calendar = calendar_period(spec, report) if period is not None else ""
     budgeting = spec.get("budgetingMethod", "Occurrences")
     if budgeting not in ("Occurrences", "Timeslices", "RatioTimeslices"):
         report.warn(
@@ -210,7 +211,7 @@ def slo(obj: Node, index: Index, report: Report) -> ServiceDraft | None:
         name = common.name(
             report, metadata["name"] if len(objectives) == 1 else objective_node, raw_name
         )
-        body: dict[str, Any] = {"objective": target, "period": format_duration(period)}
+        body: dict[str, Any] = {"objective": target, "period": calendar or format_duration(period)}
         if spec.get("description"):
             body["description"] = str(spec.get("description"))
         if slo_labels:
@@ -291,6 +292,9 @@ def time_window(spec: Node, report: Report) -> int | None:
         report.warn(spec, "import/unsupported", "needs exactly one timeWindow; SLO not imported")
         return None
     window = windows_[0]
+    calendar = _calendar_of(window)
+    if calendar:  # a calendar month or week: slo has those (calendar_period says how)
+        return windows.CALENDAR_REFERENCE[calendar]
     period = shorthand(window["duration"], report) if window.has("duration") else None
     if period is None:
         return None
@@ -318,6 +322,44 @@ def time_window(spec: Node, report: Report) -> int | None:
         )
         return None
     return period
+
+
+# OpenSLO calendar durations that are slo calendar periods.
+_CALENDAR_DURATIONS = {"1M": windows.MONTH, "1w": windows.WEEK_PERIOD, "7d": windows.WEEK_PERIOD}
+
+
+def _calendar_of(window: Node) -> str:
+    """``month`` or ``week`` for a calendar-aligned window of one month or week, else ""."""
+    if not (window.has("calendar") or window.get("isRolling") is False):
+        return ""
+    return _CALENDAR_DURATIONS.get(str(window.get("duration")), "")
+
+
+def calendar_period(spec: Node, report: Report) -> str:
+    """The SLO's calendar period ("" for a rolling one). slo's start at 00:00 UTC on the 1st or
+    on Monday: another time zone or start is said to be approximated."""
+    window = spec.elements("timeWindow")[0]
+    calendar = _calendar_of(window)
+    if not calendar or not window.has("calendar"):
+        return calendar
+    aligned = window["calendar"]
+    zone = str(aligned.get("timeZone", "UTC"))
+    if zone not in ("UTC", "Etc/UTC", "GMT"):
+        report.warn(
+            aligned["timeZone"],
+            "import/approximated",
+            f"{zone} imported as UTC: slo's calendar periods start at 00:00 UTC",
+        )
+    start = str(aligned.get("startTime", ""))
+    midnight = re.fullmatch(r"\d{4}-\d{2}-(\d{2})[ T]00:00(:00)?Z?", start)
+    if start and (midnight is None or (calendar == windows.MONTH and midnight.group(1) != "01")):
+        report.warn(
+            aligned["startTime"],
+            "import/approximated",
+            f"startTime {start} imported as the start of each calendar {calendar} "
+            f"(00:00 UTC on {'the 1st' if calendar == windows.MONTH else 'Monday'})",
+        )
+    return calendar
 
 
 def shorthand(node: Node, report: Report) -> int | None:

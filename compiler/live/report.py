@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Model
+from compiler.core.windows import period_text
 from compiler.live.query import Prometheus
 from compiler.live.status import fallback_windows
 from compiler.text.promtext import quote_label_value
@@ -273,7 +274,7 @@ def render(sections: list[Section], start: float, end: float, source: str) -> st
             f'<section class="slo" id="{html.escape(section.anchor)}">'
             f"<h2>{html.escape(section.heading)}</h2>"
             f"<p>{html.escape(slo.description)} Objective {slo.objective_percent:f}% over "
-            f"{format_duration(slo.period)}.</p>"
+            f"{period_text(slo)}.</p>"
             + (f'<p class="note">{html.escape(section.note)}.</p>' if section.note else "")
             + f'<div class="charts">{figures}</div><h3>Alerts that fired</h3>{fired}</section>'
         )

@@ -386,11 +386,18 @@ def _slo_row(
         tuple(alerts.get(key, ())),
         problem,
         group=key[2],
-        sli_window=None if window is None else format_duration(window),
+        sli_window=None if window is None else period_window(slo, window),
         period_complete=error_ratio is not None,
         covered=covered,
         objective_ratio=float(slo.objective),
     )
+
+
+def period_window(slo: SLO, window: int) -> str:
+    """What the SLI is over: ``30d``, or ``this month`` / ``this week`` for a calendar period."""
+    if slo.calendar and window == slo.period:
+        return f"this {slo.calendar}"
+    return format_duration(window)
 
 
 def _metric(slo: SLO) -> str:

@@ -288,6 +288,28 @@ def schema_diagnostic(doc: SourceDocument, e: jsonschema.ValidationError) -> Dia
         if v == "maxLength":
             return error(doc.at(path), "schema/length", f"{where}: longer than {limit} characters")
         return error(doc.at(path), "schema/length", f"{where}: must not be empty")
+    if v == "anyOf" and path and path[-1] == "period":
+        # a word: a calendar period slo does not know; anything else: a malformed duration
+        if isinstance(e.instance, str) and e.instance.isalpha():
+            return error(
+                doc.at(path),
+                "schema/period",
+                f"{where}: {_show(e.instance)} is not a calendar period; expected month or week, "
+                "or a duration such as 30d",
+            )
+        best = next((sub for sub in e.context or () if sub.validator == "pattern"), None)
+        if best is not None:
+            return error(
+                doc.at(path),
+                "schema/pattern",
+                f"{where}: {_show(e.instance)} is not valid: {best.schema.get('description')}",
+            )
+        return error(
+            doc.at(path),
+            "schema/type",
+            f"{where}: expected a duration such as 30d, or month or week, got "
+            f"{_type_name(e.instance)} {_show(e.instance)}",
+        )
     if v == "oneOf" and path and path[-1] == "threshold":
         return error(
             doc.at(path),

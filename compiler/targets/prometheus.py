@@ -39,13 +39,21 @@ from compiler.core.model import (
 )
 from compiler.core.windows import (
     DAY,
+    FIRST_MONDAY,
+    HOUR,
+    MONTH,
+    REFERENCE_PERIOD,
+    WEEK,
+    WEEK_PERIOD,
     Layout,
     base_window,
     calendar_period,
+    calendar_tiles,
     current_burn_window,
     layout,
     period_group_interval,
     period_pieces,
+    period_text,
     service_windows,
     slos_by_window,
 )
@@ -396,9 +404,24 @@ VALUE_TEMPLATES = {
 }
 
 
+def month_note(slo: SLO) -> str:
+    """After a month's threshold: it is a 30-day month's (factors scale with the month)."""
+    return " in a 30-day month, scaled to this month's days" if slo.calendar == MONTH else ""
+
+
+def burn_threshold(slo: SLO, tier: BurnTier) -> str:
+    """The error ratio a tier fires above: a calendar month's is its 30-day reference's scaled
+    to this month's days (the factor is budget_fraction * the month's length / long)."""
+    threshold = names.number(tier.threshold)
+    if slo.calendar != MONTH:
+        return threshold
+    days = REFERENCE_PERIOD // DAY
+    return f"{threshold} * scalar(days_in_month()) / {days}"
+
+
 def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
     long, short = format_duration(tier.long), format_duration(tier.short)
-    threshold = names.number(tier.threshold)
+    threshold = burn_threshold(slo, tier)
     expr = (
         f"{series(names.error_ratio(tier.long), slo.service, slo.name)} > {threshold}\n"
         f"and\n"
@@ -448,8 +471,8 @@ def burn_annotations(service: Service, slo: SLO, tier: BurnTier) -> dict[str, st
     summary += escape_template(f": error budget burning {factor}x too fast")
     description = (
         f"Error ratio over the last {long}{within} is {{{{ $value | humanizePercentage }}}}, above "
-        f"{names.number(tier.threshold * 100)}% (also over {short}). "
-        f"Objective {names.number(slo.objective_percent)}% over {format_duration(slo.period)}: "
+        f"{names.number(tier.threshold * 100)}%{month_note(slo)} (also over {short}). "
+        f"Objective {names.number(slo.objective_percent)}% over {period_text(slo)}: "
         f"at this rate {budget_share}% of the error budget is spent in {long}."
     )
     if slo.description:
@@ -582,8 +605,10 @@ def forecast_expr(service: Service, slo: SLO) -> str:
         f"offset {format_duration(base + 2 * group)}))"
     )
     budget = names.number(slo.error_budget)
+    # a calendar month's length is this month's (a week's is its reference, 7d)
+    length = "scalar(days_in_month() * 86400)" if slo.calendar == MONTH else str(slo.period)
     left = (
-        f"clamp_min(\n  {budget} * {period(names.TOTAL)}\n  * {slo.period}\n"
+        f"clamp_min(\n  {budget} * {period(names.TOTAL)}\n  * {length}\n"
         f"  / {period(names.SECONDS)}\n  - {period(names.ERRORS)},\n  0\n)"
     )
     return f"{left}\n/\n({pace} / {exhaustion.over})\n< {time_left_expr(slo)}"
@@ -717,9 +742,7 @@ def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
 def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
     """The SLO's events over the raw windows: total first, then what reads it."""
     rules: list[RuleItem] = [
-        Comment(
-            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
-        )
+        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {period_text(slo)}")
     ]
     interval = pin(lay.interval)
     for window in lay.raw:
@@ -836,9 +859,10 @@ def period_events(service: Service) -> list[RuleItem]:
     base, group = base_window(interval), period_group_interval(interval)
     day = format_duration(DAY)
     rules: list[RuleItem] = []
-    days = sorted({slo.period // DAY for slo in service.slos})
-    if not days:  # thresholds only
-        return rules
+    days = sorted({slo.period // DAY for slo in service.slos if not slo.calendar})
+    calendar = calendar_records(service)
+    if not days:  # thresholds or calendar periods only
+        return calendar
     if days[-1] >= 7:
         week = _sum_of_terms(
             [
@@ -860,7 +884,7 @@ def period_events(service: Service) -> list[RuleItem]:
             }
         )
     for length in days:
-        slos = [slo for slo in service.slos if slo.period // DAY == length]
+        slos = [slo for slo in service.slos if slo.period // DAY == length and not slo.calendar]
         only = service_selector(service, slos)
         terms = []
         for piece, offset in period_pieces(length * DAY, base, group):
@@ -884,6 +908,65 @@ def period_events(service: Service) -> list[RuleItem]:
                 "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
             }
         )
+    return rules + calendar
+
+
+# --- calendar periods -------------------------------------------------------------------------
+def unit_index(unit: str, calendar: str, at: str) -> str:
+    """A one-sample vector numbering the ``unit`` (period, day, hour) the instant ``at`` (a
+    scalar expression) lies in: year*12+month, weeks since the first Monday, days, hours."""
+    if unit == "period" and calendar == MONTH:
+        return f"year(vector({at})) * 12 + month(vector({at}))"
+    if unit == "period":
+        return f"floor(vector(({at} - {FIRST_MONDAY}) / {WEEK}))"
+    return f"floor(vector(({at}) / {DAY if unit == 'day' else HOUR}))"
+
+
+def calendar_expr(service: Service, slos: Sequence[SLO], calendar: str) -> str:
+    """Events of ``slos`` since their calendar period began, per SLO and kind: whole days,
+    then today's whole hours, then this hour's base windows (windows.calendar_tiles). Each tile
+    is a recorded window read at a subquery step (steps are multiples of the step in absolute
+    time, on Prometheus and VictoriaMetrics alike), tagged with the unit the tile lies in (that
+    of one second before the step: the tile ends at it), and kept when that is the unit of now.
+    Each step reads the record made less than an SLI interval before it, so the tiles meet
+    exactly and the period starts within one interval of its boundary, whatever the phase."""
+    interval = service.evaluation_interval
+    only = service_selector(service, slos)
+    tag = names.TILE
+    terms = []
+    for tile in calendar_tiles(calendar, base_window(interval)):
+        size = format_duration(tile.size)
+        read = f"last_over_time({events(service.name, size, slos=only)}[{pin(interval)}])"
+        then = unit_index(tile.unit, calendar, "time() - 1")
+        now = unit_index(tile.unit, calendar, "time()")
+        tagged = f'{read}\n* on() group_left({tag}) count_values("{tag}", {then})'
+        expr = (
+            f"sum_over_time({_bracket(tagged)}[{format_duration(tile.reach)}:{size}])\n"
+            f'and on({tag}) count_values("{tag}", {now})'
+        )
+        terms.append(Term(tile.unit, size, expr.replace("\n", "\n    ")))
+    return _sum_of_terms(terms, service_by(service))
+
+
+def calendar_records(service: Service) -> list[RuleItem]:
+    """The period record of each calendar SLO of ``service``: events since its period began."""
+    rules: list[RuleItem] = []
+    for calendar in (MONTH, WEEK_PERIOD):
+        slos = [slo for slo in service.slos if slo.calendar == calendar]
+        if not slos:
+            continue
+        rules.append(
+            Comment(
+                f"events since this calendar {calendar} began (whole days, hours, base windows)"
+            )
+        )
+        rules.append(
+            {
+                "record": names.EVENTS,
+                "expr": calendar_expr(service, slos, calendar),
+                "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
+            }
+        )
     return rules
 
 
@@ -903,14 +986,19 @@ def period_ratio_expr(service: Service, slo: SLO, ago: int = 0) -> str:
     )
 
 
+def period_seconds(slo: SLO) -> str:
+    """The period's length now: a calendar month's is this month's."""
+    if slo.calendar == MONTH:
+        return f"days_in_month() * {DAY}"
+    return f"vector({slo.period})"
+
+
 def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
     labels = slo_series_labels(slo)
     info_labels = {**labels, names.TEAM: service.team, **dict(service.labels), **dict(slo.labels)}
     period_ratio = series(names.PERIOD_ERROR_RATIO, slo.service, slo.name)
     return [
-        Comment(
-            f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
-        ),
+        Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {period_text(slo)}"),
         {
             "record": names.OBJECTIVE,
             "expr": f"vector({names.number(slo.objective)})",
@@ -921,7 +1009,7 @@ def period_rules(service: Service, slo: SLO) -> list[RuleItem]:
             "expr": f"vector({names.number(slo.error_budget)})",
             "labels": labels,
         },
-        {"record": names.PERIOD, "expr": f"vector({slo.period})", "labels": labels},
+        {"record": names.PERIOD, "expr": period_seconds(slo), "labels": labels},
         {
             "record": names.PERIOD_ERROR_RATIO,
             "expr": period_ratio_expr(service, slo),

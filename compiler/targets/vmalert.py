@@ -48,6 +48,7 @@ from compiler.targets.prometheus import (
     RuleItem,
     bad_slices,
     burn_alert,
+    burn_threshold,
     by_clause,
     errors_increase,
     events,
@@ -214,7 +215,7 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
         if slo.alerting.tiers:
             rules.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
         for tier in slo.alerting.tiers:
-            threshold = names.number(tier.threshold)
+            threshold = burn_threshold(slo, tier)
             expr = (
                 f"(\n{ratio(service, lay, [slo], tier.long)}\n) > {threshold}\nand\n"
                 f"(\n{ratio(service, lay, [slo], tier.short)}\n) > {threshold}"

@@ -30,7 +30,13 @@ from compiler.core.model import (
     Threshold,
     TimesliceIndicator,
 )
-from compiler.core.windows import current_burn_window, tier_windows
+from compiler.core.windows import (
+    BASE_RATE_WINDOW,
+    calendar_tiles,
+    current_burn_window,
+    period_text,
+    tier_windows,
+)
 from compiler.targets.grafana import queries as q
 from compiler.targets.grafana.panels import (
     DATASOURCE,
@@ -220,7 +226,7 @@ def service_slo_table(service: Service) -> Json:
 
 # --- one SLO -------------------------------------------------------------------------------
 def slo_title(slo: SLO) -> str:
-    title = f"{slo.name}: {names.number(slo.objective_percent)}% over {format_duration(slo.period)}"
+    title = f"{slo.name}: {names.number(slo.objective_percent)}% over {period_text(slo)}"
     if isinstance(slo.indicator, TimesliceIndicator):  # which slices are good
         ind = slo.indicator
         good = "at most" if ind.op == ">" else "at least"
@@ -290,18 +296,49 @@ def group_table(slo: SLO, links: list[Json]) -> Json:
         ],
         sort_by="Budget remaining",
         description=f"Each group of {', '.join(slo.by)} is an SLO of its own: its SLI and "
-        f"error budget left over {format_duration(slo.period)}, its burn rate over "
+        f"error budget left over {period_text(slo)}, its burn rate over "
         f"{burn_window}.",
     ) | ({"links": links} if links else {})
 
 
-def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
+def period_words(slo: SLO) -> tuple[str, str, str]:
+    """(what the period SLI is "over"/"this", the budget's title after "remaining", the time
+    range its panel shows): ``over 30d``, ``over 30d``, ``30d`` for a rolling period;
+    ``this month``, ``this month``, the longest month for a calendar one."""
+    if slo.calendar:
+        this = f"this {slo.calendar}"
+        longest = calendar_tiles(slo.calendar, BASE_RATE_WINDOW)[0].reach
+        return this, this, format_duration(longest)
     period = format_duration(slo.period)
+    return f"over {period}", f"over {period}", period
+
+
+def calendar_stat(grid: Grid, slo: SLO) -> None:
+    """A calendar SLO's time left until its period ends and the budget resets."""
+    if not slo.calendar:
+        return
+    grid.add(
+        stat(
+            f"Time left this {slo.calendar}",
+            q.time_left(slo),
+            "dtdurations",
+            steps(OK),
+            f"Until the budget resets: 00:00 UTC on the "
+            f"{'1st of next month' if slo.calendar == 'month' else 'next Monday'}.",
+            sparkline=False,
+        ),
+        GRID_WIDTH,
+        3,
+    )
+
+
+def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
+    over, remaining, shown = period_words(slo)
     burn_window = current_burn_window(slo)
     fastest = format_duration(burn_window)
     sli = [
         query(q.sli_over(slo, burn_window), "A", q.group_legend(slo, f"SLI over {fastest}")),
-        query(q.sli_over_period(slo), "B", q.group_legend(slo, f"SLI over {period}")),
+        query(q.sli_over_period(slo), "B", q.group_legend(slo, f"SLI {over}")),
         query(q.objective(slo), "C", "objective"),
     ]
     grid.add(
@@ -317,13 +354,19 @@ def slo_trends(grid: Grid, slo: SLO, links: list[Json]) -> None:
     )
     grid.add(
         timeseries(
-            f"Error budget remaining over {period}",
+            f"Error budget remaining {remaining}",
             [query(q.budget_remaining(slo), "A", q.group_legend(slo, "budget remaining"))],
             "percentunit",
             steps("red", (0, OK)),
             "dashed",
-            f"The error budget burning down over the last {period}; below 0 the SLO is missed.",
-            time_from=period,
+            (
+                f"The error budget burning down {remaining}; back at 100% when the next "
+                f"{slo.calendar} begins; below 0 the SLO is missed."
+                if slo.calendar
+                else f"The error budget burning down over the last {shown}; below 0 the SLO is "
+                "missed."
+            ),
+            time_from=shown,
             tooltip_all=bool(slo.by),
         ),
         12,
@@ -385,6 +428,7 @@ def slo_panels(grid: Grid, slo: SLO) -> None:
     grid.row(slo_title(slo))
     if slo.by:
         grid.add(group_table(slo, links), GRID_WIDTH, 7)
+    calendar_stat(grid, slo)
     slo_trends(grid, slo, links)
     if isinstance(slo.indicator, LatencyIndicator):
         latency_percentiles(grid, slo)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, LatencyIndicator, Matcher, Service, Threshold
-from compiler.core.windows import BASE_RATE_WINDOW
+from compiler.core.windows import BASE_RATE_WINDOW, DAY, FIRST_MONDAY, MONTH, WEEK
 from compiler.spec.promql import render_selector
 from compiler.text.promtext import quote_label_value
 
@@ -71,6 +71,17 @@ def objective(slo: SLO) -> str:
 
 def sli_over_period(slo: SLO) -> str:
     return f"1 - {of_slo(names.PERIOD_ERROR_RATIO, slo)}"
+
+
+def time_left(slo: SLO) -> str:
+    """Seconds until a calendar SLO's period ends (and its budget resets), while the ``slo``
+    variable selects it."""
+    if slo.calendar == MONTH:
+        left = f"(days_in_month() - day_of_month() + 1) * {DAY} - time() % {DAY}"
+    else:
+        # since the Monday before the epoch (1969-12-29), a positive remainder from 1970 on
+        left = f"vector({WEEK} - (time() + {WEEK - FIRST_MONDAY}) % {WEEK})"
+    return f"{left} and on() {objective(slo)}"
 
 
 def sli_over(slo: SLO, window: int) -> str:

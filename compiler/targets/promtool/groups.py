@@ -156,11 +156,11 @@ class GroupedTierTests(TierTests):
 
     def factory(self, timeline: Timeline) -> list[Simulation]:
         interval = self.service.evaluation_interval
-        sims = [Simulation(self.slo, timeline, interval)]
+        sims = [Simulation(scenarios.as_tested(self.slo), timeline, interval)]
         for other, _, part in self.members[1:]:
             seen = counters_for(other, part, timeline)
             assert seen is not None  # members whose selectors see no total were left out
-            sims.append(Simulation(other, seen, interval))
+            sims.append(Simulation(scenarios.as_tested(other), seen, interval))
         return sims
 
     @functools.cache  # noqa: B019 - one GroupedTierTests per SLO and compile

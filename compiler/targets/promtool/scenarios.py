@@ -29,6 +29,7 @@ from compiler.core.model import (
     Selector,
     TimesliceIndicator,
 )
+from compiler.core.windows import DAY, MONTH, REFERENCE_PERIOD
 from compiler.targets.promtool.humanize import humanize_percentage, stable
 from compiler.targets.promtool.simulate import BASE, Segment, Simulation, Timeline
 
@@ -306,8 +307,28 @@ def plan_quiet(factory: SimsFactory, step: int = 1) -> Plan | None:
 _ANY = Counter("", None)
 
 
+# promtool's tests run in January 1970, 31 days long: a calendar month's alerts compare with
+# their 30-day thresholds scaled by days_in_month() / 30.
+EPOCH_MONTH_DAYS = 31
+
+
+def as_tested(slo: SLO) -> SLO:
+    """``slo`` with the tiers its alerts have during the tests (a calendar month's scaled to
+    January's length; anyone else's as they are)."""
+    if slo.calendar != MONTH:
+        return slo
+    scale = Decimal(EPOCH_MONTH_DAYS) / Decimal(REFERENCE_PERIOD // DAY)
+    tiers = tuple(
+        dataclasses.replace(t, factor=t.factor * scale, threshold=t.threshold * scale)
+        for t in slo.alerting.tiers
+    )
+    return dataclasses.replace(slo, alerting=dataclasses.replace(slo.alerting, tiers=tiers))
+
+
 def shape(slo: SLO) -> SLO:
-    """``slo`` with every name and text blanked: all that a plan depends on."""
+    """``slo`` with every name and text blanked: all that a plan depends on (its tiers as
+    tested)."""
+    slo = as_tested(slo)
     ind = slo.indicator
     neutral: Indicator
     if isinstance(ind, LatencyIndicator):

@@ -267,11 +267,11 @@ class TierTests:
 
     def factory(self, timeline: Timeline) -> list[Simulation]:
         interval = self.service.evaluation_interval
-        sims = [Simulation(self.slo, timeline, interval)]
+        sims = [Simulation(scenarios.as_tested(self.slo), timeline, interval)]
         for other in self.slos[1:]:
             seen = counters_for(other, self.inputs, timeline)
             if seen is not None:
-                sims.append(Simulation(other, seen, interval))
+                sims.append(Simulation(scenarios.as_tested(other), seen, interval))
         return sims
 
     def tiers(self, step: int) -> Tests | None:
@@ -728,6 +728,17 @@ def emit(model: Model) -> Emitted:
             diagnostics += found
             if text:
                 files[names.maintenance_tests_file(service.name)] = text
+        if any(slo.calendar for slo in service.slos):
+            # calendar.py builds on this module, so it is imported once this one is
+            from compiler.targets.promtool import calendar
+
+            tests = calendar.service_tests(service)
+            if tests.tests:
+                path = names.calendar_tests_file(service.name)
+                files[path] = calendar.test_file(service, path, tests)
+            months = calendar.month_tests(service)
+            if months.tests:
+                files[names.month_tests_file(service.name)] = calendar.month_file(service, months)
     return Emitted(files, tuple(diagnostics))
 
 

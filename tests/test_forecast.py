@@ -237,3 +237,120 @@ def test_a_pace_window_past_a_week_gets_a_warning_not_a_slow_test(tmp_path):
     tests, warnings = forecast.forecast_tests(service, slo, plan_inputs(slo), 5)
     assert tests == []
     assert "ErrorBudgetExhaustion has no generated tests: its pace window" in warnings[0].message
+
+
+# --- a calendar period's forecast, which looks until the period ends --------------------------
+def calendar_model(tmp_path: Path, period: str):
+    spec = SPEC.replace("    alerting:\nALERTING\n", f"    period: {period}\n")
+    found, text = load_tree(write_files(tmp_path / "slo", {"svc.yaml": spec}))
+    assert found is not None, text
+    return found.services[0], found.services[0].slos[0]
+
+
+def closed_form(burn: Fraction, length: int, end: int, step: int) -> bool:
+    """The forecast at step ``step`` (5 minutes) of a steady ``burn`` from t=0, from the rule's
+    formula by hand: the calendar record read 5m old counts (0, t - 5m] (S = t - 5m, so the
+    budget is the whole ``length``'s), the pace is the 1d errors read 15m old over 1d."""
+    t = step * 300
+    if t - 900 < 300:
+        return False
+    left = max(Fraction(0), length - burn * (t - 300))  # in budget-seconds of traffic
+    pace = burn * min(t - 900, DAY) / DAY
+    return left / pace < end - t
+
+
+@pytest.mark.parametrize(
+    ("period", "length", "end", "fires_at"),
+    [
+        # 1970-01-01 starts a 31-day month: 2x fires at 12h05m + the hour of `for`
+        ("month", 31 * DAY, 31 * DAY, 12 * 12 + 1),
+        # a Thursday: the week began on Monday 1969-12-29, 4 days left; above 7/4x it runs out
+        ("week", 7 * DAY, 4 * DAY, 20 * 12 + 6),
+    ],
+)
+def test_the_calendar_forecast_model_matches_the_formula_by_hand(
+    tmp_path, period, length, end, fires_at
+):
+    service, slo = calendar_model(tmp_path, period)
+    assert slo.alerting.exhaustion == Exhaustion(over=DAY, within=None)
+    horizon = 2 * 288
+    first = {}
+    for burn in (Fraction(2), Fraction(1, 2)):
+        ratio = burn * Fraction(slo.error_budget)
+        sim = forecast.CalendarForecast(
+            service, slo, Timeline.build([(horizon, ratio * 1000, 1000)], 5)
+        )
+        assert sim.record_lag == 1 and sim.lag == 3  # the rolling record's would be 3 and 3
+        for t in range(horizon + 1):
+            assert sim.condition(t) == closed_form(burn, length, end, t), (burn, t)
+        first[burn] = next((t for t in range(horizon + 1) if sim.condition(t)), None)
+    assert first == {Fraction(2): fires_at, Fraction(1, 2): None}
+
+
+def test_the_calendar_record_counts_since_the_period_began_up_to_its_evaluation(tmp_path):
+    """1970-01-01 00:00 UTC: the record at 2h30m sums the hour tiles (0, 1h] and (1h, 2h]
+    and this hour's six 5-minute tiles: 2h30m of events and of seconds with data."""
+    service, slo = calendar_model(tmp_path, "month")
+    sim = forecast.CalendarForecast(service, slo, Timeline.build([(40, 1, 100)], 5))
+    errors, total, seconds = sim.record(30)
+    assert (errors, total, seconds) == (150, 15000, 9000)
+    assert sim.time_left(30) == 31 * DAY - 9000
+
+
+def test_a_calendar_forecast_gets_tests_in_the_calendar_file_and_no_warning(tmp_path):
+    out = tmp_path / "out"
+    for period, name in (("month", "a"), ("week", "b")):
+        spec = SPEC.replace("    alerting:\nALERTING\n", f"    period: {period}\n")
+        result = compile_into(write_files(tmp_path / name, {"svc.yaml": spec}), out / name)
+        assert not [d for d in result.diagnostics if "ErrorBudgetExhaustion" in d.message]
+        doc = yaml.safe_load(
+            (out / name / "prometheus" / "tests" / "checkout.calendar.test.yml").read_text()
+        )
+        tests = [t for t in doc["tests"] if "ErrorBudgetExhaustion" in t["name"]]
+        assert [t["name"].split(": ")[1] for t in tests] == [
+            f"a steady 2x burn spends the {period}'s budget before it ends",
+            f"a steady 0.5x burn leaves budget at the {period}'s end",
+        ]
+        fires, silent = (t["alert_rule_test"] for t in tests)
+        expected = {"month": ("13h", "13h5m"), "week": ("21h25m", "21h30m")}[period]
+        assert [c["eval_time"] for c in fires] == list(expected)
+        assert fires[0]["exp_alerts"] == [] and len(fires[1]["exp_alerts"]) == 1
+        assert all(c["exp_alerts"] == [] for c in silent)
+        assert silent[-1]["eval_time"] == {"month": "15h5m", "week": "23h30m"}[period]
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_the_calendar_forecast_tests_catch_a_wrong_month_length_or_time_left(tmp_path):
+    """The month's tests pass on the rules as compiled and fail when the budget is a 30-day
+    month's, when the time left is counted to the end of a 30-day month, or with `for` doubled."""
+    import subprocess
+
+    spec = SPEC.replace("    alerting:\nALERTING\n", "    period: month\n")
+    out = tmp_path / "out"
+    compile_into(write_files(tmp_path / "slo", {"svc.yaml": spec}), out)
+    rules_file = out / "prometheus" / "rules" / "checkout.rules.yml"
+    original = rules_file.read_text()
+    doc = yaml.safe_load((out / "prometheus" / "tests" / "checkout.calendar.test.yml").read_text())
+    doc["tests"] = [t for t in doc["tests"] if "ErrorBudgetExhaustion" in t["name"]]
+    assert len(doc["tests"]) == 2
+    (out / "prometheus" / "tests" / "forecast.test.yml").write_text(yaml.safe_dump(doc))
+
+    def passes(text: str) -> bool:
+        rules_file.write_text(text)
+        proc = subprocess.run(
+            ["promtool", "test", "rules", "forecast.test.yml"],
+            cwd=out / "prometheus" / "tests",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return proc.returncode == 0
+
+    assert passes(original)
+    month = "* scalar(days_in_month() * 86400)"
+    left = "< scalar((days_in_month() - day_of_month())"
+    assert original.count(month) == 1 and original.count(left) == 1
+    assert not passes(original.replace(month, "* 2592000"))
+    assert not passes(original.replace(left, "< scalar((30 - day_of_month())"))
+    assert not passes(original.replace("for: 1h", "for: 2h"))

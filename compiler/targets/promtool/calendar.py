@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from compiler.core import conventions as names
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, Service
+from compiler.core.model import SLO, Service, TimesliceIndicator
 from compiler.core.windows import DAY, FIRST_MONDAY, HOUR, MINUTE, MONTH, base_window
 from compiler.targets import prometheus as rules
 from compiler.targets.promtool.synth import series_text
@@ -113,11 +113,20 @@ def slo_test(slo: SLO) -> Tests:
 
 
 def service_tests(service: Service) -> TestList:
-    """The weeks' tests, from raw counters through both rule groups."""
+    """The weeks' tests and the forecasts that look until the period ends (forecast.py), from
+    raw counters through both rule groups."""
+    from compiler.targets.promtool.forecast import CALENDAR_STEP, calendar_forecast
+
+    assert CALENDAR_STEP == STEP_MINUTES
     tests: Tests = []
     for slo in service.slos:
         if slo.calendar == "week":
             tests += slo_test(slo)
+        exhaustion = slo.alerting.exhaustion
+        if slo.calendar and exhaustion is not None and exhaustion.within is None:
+            inputs = plan_inputs(slo)
+            if inputs is not None and not isinstance(slo.indicator, TimesliceIndicator):
+                tests += calendar_forecast(service, slo, inputs, STEP_MINUTES)[0]
     return TestList(tests, STEP_MINUTES, bool(tests), False)
 
 

@@ -17,27 +17,52 @@ A grouped SLO burns in one group while another group has the same traffic and no
 
 Every expectation comes from ``Forecast`` below, the rule's arithmetic on the events the
 recording rules record (simulate.py's exact model of them), in exact fractions.
+
+A calendar period without ``within`` looks until the period ends: its tests (in the calendar
+tests' file, whose times are dates on every engine) start at the epoch, the first instant of a
+31-day month and a Thursday, and burn steadily from there: 2x fires at the step
+``CalendarForecast`` predicts, 0.5x stays silent (``CalendarForecastTests``).
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import promql_parser
+
 from compiler.core import conventions as names
 from compiler.core.diagnostics import Diagnostic, warning
 from compiler.core.durations import format_duration
-from compiler.core.model import SLO, Service
-from compiler.core.windows import DAY, base_window, period_group_interval
+from compiler.core.model import SLO, RatioIndicator, Service
+from compiler.core.windows import (
+    DAY,
+    FIRST_MONDAY,
+    MONTH,
+    WEEK,
+    base_window,
+    calendar_tiles,
+    month_length,
+    period_group_interval,
+    unit_of,
+)
+from compiler.spec import promql
 from compiler.targets import prometheus as rules
 from compiler.targets.promtool import scenarios
 from compiler.targets.promtool.humanize import humanize_duration, stable
 from compiler.targets.promtool.render import bind, render
 from compiler.targets.promtool.simulate import MARGIN, Simulation, Timeline
 from compiler.targets.promtool.synth import series_text
-from compiler.targets.promtool.testfiles import InputSeries, Tests, role_values, touches
+from compiler.targets.promtool.testfiles import (
+    InputSeries,
+    Tests,
+    role_values,
+    selects,
+    touches,
+)
 from compiler.text.yamltext import Comment
 
 MINUTE = 60
@@ -46,6 +71,8 @@ SILENT_PAST_FIRE = 2 * 3600
 # A test runs about two pace windows at 5-minute steps: past a week's window promtool would take
 # minutes (as for a threshold's `for`, build/services.py MAX_FOR).
 MAX_TESTED_OVER = 7 * DAY
+# The calendar tests' step, in minutes (calendar.py's).
+CALENDAR_STEP = 5
 
 
 class Forecast:
@@ -135,10 +162,13 @@ class ForecastTests:
                     for s in relabel(slo, inputs, healthy)
                     if s.role != "errors"
                 ]
-        exhaustion = slo.alerting.exhaustion
-        assert exhaustion is not None and exhaustion.within is not None
-        self.critical = Fraction(slo.period, exhaustion.over + exhaustion.within)
+        self.critical = self.critical_burn()
         self.traffic = scenarios.traffic(slo)
+
+    def critical_burn(self) -> Fraction:
+        exhaustion = self.slo.alerting.exhaustion
+        assert exhaustion is not None and exhaustion.within is not None
+        return Fraction(self.slo.period, exhaustion.over + exhaustion.within)
 
     def scenario(self, ratio: Fraction, steps: int) -> Forecast:
         timeline = Timeline.build([(steps, ratio * self.traffic, self.traffic)], self.step)
@@ -152,15 +182,21 @@ class ForecastTests:
         return seconds // (self.step * MINUTE)
 
     def fires(self) -> Scenario | None:
-        ratio = min(
-            Fraction(1),
-            scenarios.nice(
-                Decimal(self.critical.numerator)
-                / Decimal(self.critical.denominator)
-                * scenarios.ABOVE
-                * self.slo.error_budget
-            ),
+        return self.fires_at(
+            min(
+                Fraction(1),
+                scenarios.nice(
+                    Decimal(self.critical.numerator)
+                    / Decimal(self.critical.denominator)
+                    * scenarios.ABOVE
+                    * self.slo.error_budget
+                ),
+            )
         )
+
+    def fires_at(self, ratio: Fraction) -> Scenario | None:
+        """Errors at ``ratio`` from the start: absent one step before the model's firing step,
+        firing at it (None when it does not, or not clearly, within ``horizon``)."""
         horizon = self.horizon()
         sim = self.scenario(ratio, horizon)
         start = next((t for t in range(horizon + 1) if sim.condition(t)), None)
@@ -183,12 +219,19 @@ class ForecastTests:
         return Scenario(ratio, shown, [(fire - 1, None), (shown, float(value))])
 
     def silent(self, fired: int) -> Scenario | None:
-        ratio = scenarios.nice(
-            Decimal(self.critical.numerator)
-            / Decimal(self.critical.denominator)
-            * scenarios.BELOW
-            * self.slo.error_budget
+        return self.silent_at(
+            scenarios.nice(
+                Decimal(self.critical.numerator)
+                / Decimal(self.critical.denominator)
+                * scenarios.BELOW
+                * self.slo.error_budget
+            ),
+            fired,
         )
+
+    def silent_at(self, ratio: Fraction, fired: int) -> Scenario | None:
+        """Errors at ``ratio``: absent at ``fired`` and until its own forecast has held for
+        `for` (or ``SILENT_PAST_FIRE`` after ``fired``)."""
         if ratio >= 1:
             return None
         stop = fired + SILENT_PAST_FIRE // (self.step * MINUTE)
@@ -287,6 +330,205 @@ class ForecastTests:
         return out
 
 
+# --- a calendar period without `within`: the forecast looks until the period ends ---------------
+# The steady burns the issue names: 2x spends a month's budget before the month ends, 0.5x never.
+CALENDAR_FIRES, CALENDAR_SILENT = Fraction(2), Fraction(1, 2)
+# The fires scenario must fire within this long (a month's 2x fires after about 13 hours).
+CALENDAR_HORIZON = 2 * DAY
+
+
+def period_end(calendar: str, seconds: int) -> int:
+    """The instant the calendar period holding ``seconds`` ends: the next 1st of the month or
+    the next Monday, 00:00 UTC (what the rule's time left counts down to)."""
+    if calendar == MONTH:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+        year, month = moment.year + moment.month // 12, moment.month % 12 + 1
+        return int(datetime.datetime(year, month, 1, tzinfo=datetime.UTC).timestamp())
+    return FIRST_MONDAY + ((seconds - FIRST_MONDAY) // WEEK + 1) * WEEK
+
+
+class CalendarForecast(Forecast):
+    """The forecast of a calendar period without `within` at each step of ``timeline``. It
+    reads the calendar period record (targets/prometheus.py ``calendar_expr``: the tiles of
+    ``calendar_tiles``, each the window recorded at an absolute multiple of its size, kept when
+    it lies in the same period, day or hour as the record's own evaluation), which counts the
+    events up to that evaluation: read one period-group interval old, it lags the alert by
+    ``group``, not by the rolling record's ``base + 2 * group``; the pace window still by
+    ``base + 2 * group``. The budget is this month's (days_in_month()) or the week's, the time
+    left the seconds until the period ends."""
+
+    def __init__(self, service: Service, slo: SLO, timeline: Timeline):
+        exhaustion = slo.alerting.exhaustion
+        assert exhaustion is not None and slo.calendar
+        self.slo, self.over, self.calendar = slo, exhaustion.over, slo.calendar
+        interval = service.evaluation_interval
+        self.sim = Simulation(slo, timeline, interval)
+        self.step = timeline.step
+        self.seconds = timeline.step * MINUTE  # one step
+        base, group = base_window(interval), period_group_interval(interval)
+        self.lag = (base + 2 * group) // self.seconds  # the pace window's
+        self.record_lag = group // self.seconds  # the period record's
+        self.tiles = calendar_tiles(slo.calendar, base)
+        self.for_steps = -(-rules.EXHAUSTION_FOR // self.seconds)
+
+    def record(self, r: int) -> tuple[int, int, int]:
+        """(errors, total, seconds with data) of the period record evaluated at step r."""
+        now = r * self.seconds
+        errors = total = seconds = 0
+        for tile in self.tiles:
+            size, reach = tile.size // self.seconds, tile.reach // self.seconds
+            for s in range(max(1, -(-(r - reach) // size)) * size, r + 1, size):
+                then = s * self.seconds - 1  # the tile ends at its step
+                if unit_of(tile.unit, self.calendar, then) != unit_of(
+                    tile.unit, self.calendar, now
+                ):
+                    continue
+                errors += self.sim.events("errors", tile.size, s)
+                total += self.sim.events("total", tile.size, s)
+                seconds += self.sim.covered_seconds(tile.size, s)
+        return errors, total, seconds
+
+    def time_left(self, t: int) -> int:
+        now = t * self.seconds
+        return period_end(self.calendar, now) - now
+
+    def seconds_left(self, t: int) -> Fraction | None:
+        r, s = t - self.record_lag, t - self.lag
+        if r < 1 or s < 1:
+            return None
+        errors, total, seconds = self.record(r)
+        if not total or not seconds:
+            return None
+        length = month_length(t * self.seconds) if self.calendar == MONTH else self.slo.period
+        budget = Fraction(self.slo.error_budget)
+        left = max(Fraction(0), budget * total * length / seconds - errors)
+        pace = Fraction(self.sim.events("errors", self.over, s), self.over)
+        if not pace:
+            return None
+        return left / pace
+
+    def condition(self, t: int) -> bool:
+        left = self.seconds_left(t)
+        return left is not None and left < self.time_left(t)
+
+    def clear(self, t: int) -> bool:
+        left = self.seconds_left(t)
+        if left is None:
+            return True
+        within = self.time_left(t)
+        return abs(left - within) * MARGIN > within and stable(humanize_duration, float(left))
+
+
+class CalendarForecastTests(ForecastTests):
+    """A calendar SLO's forecast from the epoch, 1970-01-01 00:00 UTC: the first instant of a
+    31-day month, and a Thursday, three days into the week that began on Monday 1969-12-29.
+    The errors start at the epoch, and the record counts only what it saw; missing time
+    counts as good traffic, so the budget is the whole period's. A steady burn b then spends
+    it when b * (the time the test runs) reaches the period's length: before the period ends
+    when b > period / time left at the start (``critical_burn``): 1 for the month, 7/4 for
+    the week. 2x fires, at the step ``CalendarForecast`` predicts; 0.5x stays silent."""
+
+    def critical_burn(self) -> Fraction:
+        assert self.slo.calendar
+        left = period_end(self.slo.calendar, 0)
+        length = month_length(0) if self.slo.calendar == MONTH else self.slo.period
+        return Fraction(length, left)
+
+    def scenario(self, ratio: Fraction, steps: int) -> Forecast:
+        timeline = Timeline.build([(steps, ratio * self.traffic, self.traffic)], self.step)
+        return CalendarForecast(self.service, self.slo, timeline)
+
+    def horizon(self) -> int:
+        return CALENDAR_HORIZON // (self.step * MINUTE)
+
+    def tests(self) -> Tests | None:
+        budget = Fraction(self.slo.error_budget)
+        if self.critical >= CALENDAR_FIRES or CALENDAR_FIRES * budget > 1:
+            return None
+        fires = self.fires_at(CALENDAR_FIRES * budget)
+        if fires is None:
+            return None
+        silent = self.silent_at(CALENDAR_SILENT * budget, fires.steps)
+        if silent is None or silent.steps < fires.steps + SILENT_PAST_FIRE // (self.step * MINUTE):
+            return None  # it would fire within the test
+        assert self.slo.calendar
+        period = self.slo.calendar
+        start = "1970-01-01, the first day of a 31-day month"
+        if period != MONTH:
+            start = "Thursday 1970-01-01, three days into the week that began on Monday 1969-12-29"
+        critical = names.number(
+            Decimal(self.critical.numerator) / Decimal(self.critical.denominator)
+        )
+        label = f"{self.slo.name} {names.EXHAUSTION_ALERT}"
+        return self.group(
+            fires,
+            f"{label}: a steady 2x burn spends the {period}'s budget before it ends",
+            f"{label}: from {start}, a steady burn spends the {period}'s budget before the "
+            f"{period} ends above {critical}x (its length / the time left); "
+            f"{_percent(fires.ratio)} errors (2x) from the start fire it at "
+            f"{_time(fires.steps * self.step)}",
+        ) + self.group(
+            silent,
+            f"{label}: a steady 0.5x burn leaves budget at the {period}'s end",
+            f"{label}: {_percent(silent.ratio)} errors (0.5x) from the start: silent until "
+            f"{_time(silent.steps * self.step)}",
+        )
+
+
+def calendar_forecast(
+    service: Service, slo: SLO, inputs: list[InputSeries], step: int
+) -> tuple[Tests, str | None]:
+    """The tests of a calendar SLO's forecast that looks until the period ends (they go to
+    the calendar tests' file, whose times are dates), or why there are none."""
+    others = [
+        s
+        for s in service.slos
+        if s is not slo and s.alerting.exhaustion is not None and _reads(s, inputs)
+    ]
+    exhaustion = slo.alerting.exhaustion
+    assert exhaustion is not None
+    if others:
+        return [], f"slos '{others[0].name}' reads the same series and forecasts too"
+    if slo.excluded:
+        return [], "its events are gated by maintenance windows"
+    if exhaustion.over > MAX_TESTED_OVER:
+        return [], (
+            f"its pace window is longer than {format_duration(MAX_TESTED_OVER)}, which a test "
+            "at 5-minute steps would take minutes to fill"
+        )
+    tests = CalendarForecastTests(service, slo, inputs, step).tests()
+    if tests is None:
+        return [], "no steady burn of 2x fires it and of 0.5x keeps it silent within two days"
+    return tests, None
+
+
+def _reads(slo: SLO, inputs: list[InputSeries]) -> bool:
+    """``touches``, and a counter written as an expression reads the inputs only when one of
+    its selectors names an input's metric (or names none): another SLO's forecast on other
+    series cannot join the alerts a test expects."""
+    ind = slo.indicator
+    if not isinstance(ind, RatioIndicator):
+        return touches(slo, inputs)
+    metrics = {s.metric for s in inputs}
+    for counter in (ind.errors, ind.good, ind.total):
+        if counter is None:
+            continue
+        if counter.selector is not None:
+            if any(selects(counter.selector, s.metric, s.labels) for s in inputs):
+                return True
+            continue
+        try:
+            ast = promql.parse(counter.text)
+        except promql.PromQLError:
+            return True
+        for node in promql.walk(ast):
+            if isinstance(node, promql_parser.VectorSelector):
+                name = promql.as_selector_any(node)
+                if name is None or name in metrics:
+                    return True
+    return False
+
+
 def _percent(ratio: Fraction) -> str:
     return f"{names.number(Decimal(ratio.numerator) / ratio.denominator * 100)}%"
 
@@ -308,8 +550,10 @@ def forecast_tests(
         if s is not slo and s.alerting.exhaustion is not None and touches(s, inputs)
     ]
     reason = None
-    if exhaustion.within is None:
-        reason = "it looks until the period ends, which a test cannot place"
+    if exhaustion.within is None:  # the calendar tests' file holds its tests
+        reason = calendar_forecast(service, slo, inputs, CALENDAR_STEP)[1]
+        if reason is None:
+            return [], []
     elif exhaustion.over > MAX_TESTED_OVER:
         reason = (
             f"its pace window is longer than {format_duration(MAX_TESTED_OVER)}, which a test "

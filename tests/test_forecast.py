@@ -239,6 +239,20 @@ def test_a_pace_window_past_a_week_gets_a_warning_not_a_slow_test(tmp_path):
     assert "ErrorBudgetExhaustion has no generated tests: its pace window" in warnings[0].message
 
 
+def test_a_calendar_forecast_with_within_gets_a_warning_not_a_wrong_test(tmp_path):
+    """Its period record restarts at the boundary, which the rolling model of the burn tests
+    does not know: a warning, and no test that would expect the wrong step."""
+    spec = SPEC.replace("    alerting:\nALERTING\n", "    period: month\n    alerting:\nALERTING\n")
+    spec = spec.replace("ALERTING", "      exhaustion: {within: 3d}")
+    found, text = load_tree(write_files(tmp_path / "slo", {"svc.yaml": spec}))
+    assert found is not None, text
+    service, slo = found.services[0], found.services[0].slos[0]
+    assert slo.calendar == "month" and slo.alerting.exhaustion.within == 3 * DAY
+    tests, warnings = forecast.forecast_tests(service, slo, plan_inputs(slo), 5)
+    assert tests == []
+    assert "a calendar month's forecast with 'within' is not modelled yet" in warnings[0].message
+
+
 # --- a calendar period's forecast, which looks until the period ends --------------------------
 def calendar_model(tmp_path: Path, period: str):
     spec = SPEC.replace("    alerting:\nALERTING\n", f"    period: {period}\n")

@@ -10,6 +10,7 @@ minute (the rules' subquery steps are whole minutes, as promtool evaluates at wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
@@ -18,14 +19,16 @@ from compiler.core.diagnostics import Diagnostic, warning
 from compiler.core.durations import format_duration
 from compiler.core.model import SLO, Service, TimesliceIndicator
 from compiler.targets.promtool import gauges, scenarios
-from compiler.targets.promtool.humanize import humanize_percentage, stable
 from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.synth import series_text
 from compiler.targets.promtool.testfiles import InputSeries, Tests, TierTests
 from compiler.text.yamltext import Comment
 
 SLICE = 60  # the slice the tests can drive: one input sample per slice, at promtool's step
-GOOD_FIRST = 10  # minutes of good slices before the bad ones
+# Minutes of good slices before the bad ones: an hour, so that the 1h window is full when they
+# start (its ratio is then bad slices / 60 exactly; a younger window counts its missing time as
+# good only to the next 5m piece, which would let one more or one fewer bad slice fire it).
+GOOD_FIRST = 60
 MAX_BAD = 6 * 60  # minutes of bad slices at most: tiers that need more are not shown firing
 
 
@@ -100,93 +103,80 @@ class TimesliceTests(TierTests):
             out.append(Simulation(slo, Timeline(errors, total), self.service.evaluation_interval))
         return out
 
-    def expect(self, sims: list[Simulation], t: int) -> scenarios.Expect | None:
-        """Every alert firing at minute t, or None when a value is too close to call there."""
-        if not all(sim.clear(t) for sim in sims):
-            return None
-        firing = []
-        for i, sim in enumerate(sims):
-            for j, tier in enumerate(sim.slo.alerting.tiers):
-                if sim.firing(tier, t):
-                    ratio = sim.ratio(tier.long, t)
-                    assert ratio is not None  # a firing tier's long window has data
-                    if not stable(humanize_percentage, float(ratio)):
-                        return None
-                    firing.append((i, j, float(ratio)))
-        return scenarios.Expect(t, tuple(firing))
-
-    def tests(self) -> Tests:
+    def plan(self, good: int) -> _Plan | None:
+        """Good slices for ``good`` minutes, then bad ones until the last tier fires, then good
+        ones until the last tier shows cleared. None when a check would be too close to call."""
         tiers = self.slo.alerting.tiers
-        probe = self.sims([None] + [False] * GOOD_FIRST + [True] * MAX_BAD)[0]
+        probe = scenarios.Run(self.sims([None] + [False] * good + [True] * MAX_BAD))
         fires = {}
         for j, tier in enumerate(tiers):
-            fire = next(
-                (
-                    t
-                    for t in range(GOOD_FIRST + 1, GOOD_FIRST + MAX_BAD + 1)
-                    if probe.firing(tier, t)
-                ),
-                None,
-            )
+            fire = probe.onset(tier, good + 1, good + MAX_BAD)
             if fire is not None:
                 fires[j] = fire
         if not fires:
-            return []
+            return _Plan(good, 0, [], {}, {}, [])
         stop = max(fires.values())  # the last bad minute
-        # Shown clearing: the tiers with the shortest short window, one window after the last
-        # bad slice (the others' clearing takes hours of steps; the ratio SLOs' tests show it).
-        clear_after = min(tiers[j].short for j in fires) // 60 + 1
-        phases: list[bool | None] = [None] + [False] * GOOD_FIRST
-        phases += [True] * (stop - GOOD_FIRST) + [False] * (clear_after + 5)
-        sims = self.sims(phases)
-        wanted = {GOOD_FIRST} | {t for f in fires.values() for t in (f - 1, f)}
-        quick = [tiers[j] for j in fires if tiers[j].short // 60 + 1 == clear_after]
-        cleared = next(
-            (
-                t
-                for t in range(stop + clear_after, len(phases))
-                if not any(sims[0].firing(tier, t) for tier in quick) and sims[0].clear(t)
-            ),
-            None,
-        )
-        if cleared is not None:
-            wanted.add(cleared)
-        expects = [e for e in (self.expect(sims, t) for t in sorted(wanted)) if e is not None]
-        last = max(e.step for e in expects)
-        samples = self.samples(phases[: last + 1])
+        shorts = {j: tiers[j].short // 60 for j in fires}  # in minutes, the steps
+        phases: list[bool | None] = [None] + [False] * good + [True] * (stop - good)
+        phases += [False] * (max(shorts.values()) + 1)
+        run = scenarios.Run(self.sims(phases))
+        clears = {}
+        for j in fires:
+            at = run.cleared(tiers[j], stop, shorts[j])
+            if at is None:
+                return None
+            clears[j] = at
+        wanted = {good} | {t for f in fires.values() for t in (f - 1, f)} | set(clears.values())
+        if not all(run.clear(t) for t in wanted):
+            return None
+        expects = [run.expect(t) for t in sorted(wanted)]
+        return _Plan(good, stop, phases[: max(wanted) + 1], fires, clears, expects)
+
+    def tests(self) -> Tests | None:
+        """One test group; None when no start gives checks safe to call."""
+        plans = (self.plan(good) for good in range(GOOD_FIRST, GOOD_FIRST + 5))
+        plan = next((p for p in plans if p is not None), None)
+        if plan is None:
+            return None
+        if not plan.fires:  # no tier can fire within MAX_BAD minutes of bad slices
+            return []
         ind = self.slo.indicator
         assert isinstance(ind, TimesliceIndicator)
         side = "above" if ind.op == ">" else "below"
-        marks = [
-            f"  {self.tier_label(j)} fires at {_minutes(fire)}" for j, fire in sorted(fires.items())
-        ]
         return [
             Comment(
-                f"{self.slo.name}: good slices until {_minutes(GOOD_FIRST)}, then every slice "
-                f"{side} {names.number(ind.value)} until {_minutes(stop)}, good again after; "
-                "each tier fires at the minute its windows cross its threshold:"
+                f"{self.slo.name}: good slices until {_minutes(plan.good)}, then every slice "
+                f"{side} {names.number(ind.value)} until {_minutes(plan.stop)}, good again "
+                "after; each tier fires at the minute its long window crosses its threshold "
+                "and clears by its short window while the long one is still above it:"
             ),
-            *(Comment(line) for line in marks),
             *(
-                [
-                    Comment(
-                        f"  {', '.join(self.tier_label(j) for j in fires if tiers[j] in quick)} "
-                        f"cleared by {_minutes(cleared)}"
-                    )
-                ]
-                if cleared is not None
-                else []
+                Comment(
+                    f"  {self.tier_label(j)} fires at {_minutes(fire)}, cleared by "
+                    f"{_minutes(plan.clears[j])}"
+                )
+                for j, fire in sorted(plan.fires.items())
             ),
             {
                 "name": f"{self.slo.name}: bad slices fire every tier, good ones clear them",
                 "interval": _minutes(1),
                 "input_series": [
                     {"series": series, "values": _values(values)}
-                    for series, values in samples.items()
+                    for series, values in self.samples(plan.phases).items()
                 ],
-                "alert_rule_test": [self.check(e, 1) for e in expects],
+                "alert_rule_test": [self.check(e, 1) for e in plan.expects],
             },
         ]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    good: int  # minutes of good slices first
+    stop: int  # the last bad minute
+    phases: list[bool | None]  # per minute: absent (None), bad (True) or good (False)
+    fires: dict[int, int]  # tier index -> the minute it fires at
+    clears: dict[int, int]  # tier index -> the minute it shows cleared
+    expects: list[scenarios.Expect]
 
 
 def timeslice_tests(service: Service, slo: SLO) -> tuple[Tests, list[Diagnostic]]:
@@ -215,4 +205,14 @@ def timeslice_tests(service: Service, slo: SLO) -> tuple[Tests, list[Diagnostic]
                 f"time-slice SLO '{slo.name}': {reason}; its alerts have no generated tests",
             )
         ]
-    return TimesliceTests(service, slo, found).tests(), []
+    tests = TimesliceTests(service, slo, found).tests()
+    if tests is None:
+        return [], [
+            warning(
+                slo.source,
+                "tests/uncovered",
+                f"time-slice SLO '{slo.name}': no scenario checks its alerts clear of float "
+                "noise; its alerts have no generated tests",
+            )
+        ]
+    return tests, []

@@ -1,11 +1,18 @@
 """promtool tests for time-slice SLOs: a threshold's condition per minute, as an SLO.
 
 The SLO's events are slices (minutes), so its test drives the threshold's own gauges minute by
-minute: good values (5% on the good side of the threshold) first, then bad ones (5% on the bad
-side) until every tier has fired, then good again until every tier has cleared. The minutes
-each tier fires at, the alerts at each checked minute and their values come from simulate.py,
-which counts exactly what the rules count: one event per minute with data, one error per bad
-minute (the rules' subquery steps are whole minutes, as promtool evaluates at whole minutes).
+minute: good values (5% on the good side of the threshold) for an hour, then bad ones (5% on the
+bad side) until every tier has fired, then good again until every tier has shown clearing. The
+rules are evaluated as the service's burn-rate tests evaluate them (every 5 minutes when its
+windows allow; the slices stay one a minute), and while bad only the last minute of each
+evaluation step is bad when that fires every tier: each evaluation then adds one bad slice, so
+each tier fires at the step its long window crosses its threshold and one bad slice more or less
+would fire it a step sooner or later (checked absent the step before, present at it, as the
+ratio SLOs' scenarios check it). Each tier is shown cleared one short window after the last bad
+slice while its long window is still above its threshold. The steps each tier fires and clears
+at, the alerts at each checked step and their values come from simulate.py, which counts exactly
+what the rules count: one event per minute with data, one error per bad minute (the rules'
+subquery steps are whole minutes, whatever the evaluation interval).
 """
 
 from __future__ import annotations
@@ -55,9 +62,10 @@ class TimesliceTests(TierTests):
     """The burn-rate tests of one time-slice SLO, with every other time-slice SLO of the
     service that reads the same gauges simulated beside it (their alerts share the name)."""
 
-    def __init__(self, service: Service, slo: SLO, found: list[gauges.Input]):
+    def __init__(self, service: Service, slo: SLO, found: list[gauges.Input], step: int = 1):
         assert isinstance(slo.indicator, TimesliceIndicator)
         self.found = found
+        self.step = step  # minutes between rule evaluations (the test file's)
         reads = [
             other
             for other in service.slos
@@ -81,11 +89,12 @@ class TimesliceTests(TierTests):
         }
 
     def sims(self, phases: list[bool | None]) -> list[Simulation]:
-        """What each SLO's rules count: a slice per minute its expression has series, an error
-        per minute its condition holds."""
+        """What each SLO's rules count, evaluated every ``self.step`` minutes: a slice per
+        minute its expression has series, an error per minute its condition holds."""
         shared = {
             (i.metric, frozenset(i.labels)): i for i in self.found
         }  # one sample per minute each
+        step = self.step
         out = []
         for slo in self.slos:
             indicator = slo.indicator
@@ -100,25 +109,39 @@ class TimesliceTests(TierTests):
                 verdict = gauges.bad(indicator, values) if values else None
                 total.append(0 if verdict is None else 1)
                 errors.append(1 if verdict else 0)
-            out.append(Simulation(slo, Timeline(errors, total), self.service.evaluation_interval))
+            # per evaluation: the minutes since the one before
+            per_step = [
+                [0] + [sum(minutes[k - step + 1 : k + 1]) for k in range(step, len(minutes), step)]
+                for minutes in (errors, total)
+            ]
+            timeline = Timeline(per_step[0], per_step[1], step)
+            out.append(Simulation(slo, timeline, self.service.evaluation_interval))
         return out
 
-    def plan(self, good: int) -> _Plan | None:
-        """Good slices for ``good`` minutes, then bad ones until the last tier fires, then good
-        ones until the last tier shows cleared. None when a check would be too close to call."""
+    def phases(self, good: int, dense: int, blocks: int) -> list[bool | None]:
+        """Absent at 0, good for ``good`` minutes, then ``blocks`` evaluation steps with the
+        last ``dense`` minutes of each bad."""
+        block = [False] * (self.step - dense) + [True] * dense
+        return [None] + [False] * good + block * blocks
+
+    def plan(self, good: int, dense: int) -> _Plan | None:
+        """Good slices for ``good`` minutes, then ``dense`` bad slices per evaluation step
+        until the last tier fires, then good ones until the last tier shows cleared. None
+        when a check would be too close to call or a tier does not show clearing."""
         tiers = self.slo.alerting.tiers
-        probe = scenarios.Run(self.sims([None] + [False] * good + [True] * MAX_BAD))
+        step, start = self.step, good // self.step
+        probe = scenarios.Run(self.sims(self.phases(good, dense, MAX_BAD // step)))
         fires = {}
         for j, tier in enumerate(tiers):
-            fire = probe.onset(tier, good + 1, good + MAX_BAD)
+            fire = probe.onset(tier, start + 1, start + MAX_BAD // step)
             if fire is not None:
                 fires[j] = fire
         if not fires:
-            return _Plan(good, 0, [], {}, {}, [])
-        stop = max(fires.values())  # the last bad minute
-        shorts = {j: tiers[j].short // 60 for j in fires}  # in minutes, the steps
-        phases: list[bool | None] = [None] + [False] * good + [True] * (stop - good)
-        phases += [False] * (max(shorts.values()) + 1)
+            return _Plan(good, dense, 0, [], {}, {}, [])
+        stop = max(fires.values())  # the last step with bad slices
+        shorts = {j: tiers[j].short // 60 // step for j in fires}
+        phases = self.phases(good, dense, stop - start)
+        phases += [False] * step * (max(shorts.values()) + 1)
         run = scenarios.Run(self.sims(phases))
         clears = {}
         for j in fires:
@@ -126,15 +149,21 @@ class TimesliceTests(TierTests):
             if at is None:
                 return None
             clears[j] = at
-        wanted = {good} | {t for f in fires.values() for t in (f - 1, f)} | set(clears.values())
+        wanted = {start} | {t for f in fires.values() for t in (f - 1, f)} | set(clears.values())
         if not all(run.clear(t) for t in wanted):
             return None
         expects = [run.expect(t) for t in sorted(wanted)]
-        return _Plan(good, stop, phases[: max(wanted) + 1], fires, clears, expects)
+        phases = phases[: max(wanted) * step + 1]
+        return _Plan(good, dense, stop, phases, fires, clears, expects)
 
     def tests(self) -> Tests | None:
-        """One test group; None when no start gives checks safe to call."""
-        plans = (self.plan(good) for good in range(GOOD_FIRST, GOOD_FIRST + 5))
+        """One test group; None when no start and density give checks safe to call."""
+        step = self.step
+        plans = (
+            self.plan(good, dense)
+            for dense in range(1, step + 1)
+            for good in range(GOOD_FIRST, GOOD_FIRST + 5 * step, step)
+        )
         plan = next((p for p in plans if p is not None), None)
         if plan is None:
             return None
@@ -142,18 +171,26 @@ class TimesliceTests(TierTests):
             return []
         ind = self.slo.indicator
         assert isinstance(ind, TimesliceIndicator)
-        side = "above" if ind.op == ">" else "below"
+        side = f"{'above' if ind.op == '>' else 'below'} {names.number(ind.value)}"
+        which = (
+            "every slice"
+            if plan.dense == step
+            else f"the last {plan.dense} of every {step} slices"
+            if plan.dense > 1
+            else f"the last of every {step} slices"
+        )
         return [
             Comment(
-                f"{self.slo.name}: good slices until {_minutes(plan.good)}, then every slice "
-                f"{side} {names.number(ind.value)} until {_minutes(plan.stop)}, good again "
-                "after; each tier fires at the minute its long window crosses its threshold "
-                "and clears by its short window while the long one is still above it:"
+                f"{self.slo.name}: good slices until {_minutes(plan.good)}, then {which} "
+                f"{side} until {_minutes(plan.stop * step)}, good again after; each tier fires "
+                "at the evaluation its long window crosses its threshold (one bad slice more "
+                "or less would fire it sooner or later) and clears by its short window while "
+                "the long one is still above it:"
             ),
             *(
                 Comment(
-                    f"  {self.tier_label(j)} fires at {_minutes(fire)}, cleared by "
-                    f"{_minutes(plan.clears[j])}"
+                    f"  {self.tier_label(j)} fires at {_minutes(fire * step)}, cleared by "
+                    f"{_minutes(plan.clears[j] * step)}"
                 )
                 for j, fire in sorted(plan.fires.items())
             ),
@@ -164,7 +201,7 @@ class TimesliceTests(TierTests):
                     {"series": series, "values": _values(values)}
                     for series, values in self.samples(plan.phases).items()
                 ],
-                "alert_rule_test": [self.check(e, 1) for e in plan.expects],
+                "alert_rule_test": [self.check(e, step) for e in plan.expects],
             },
         ]
 
@@ -172,14 +209,15 @@ class TimesliceTests(TierTests):
 @dataclass(frozen=True)
 class _Plan:
     good: int  # minutes of good slices first
-    stop: int  # the last bad minute
+    dense: int  # bad slices per evaluation step while bad
+    stop: int  # the last step with bad slices
     phases: list[bool | None]  # per minute: absent (None), bad (True) or good (False)
-    fires: dict[int, int]  # tier index -> the minute it fires at
-    clears: dict[int, int]  # tier index -> the minute it shows cleared
+    fires: dict[int, int]  # tier index -> the step it fires at
+    clears: dict[int, int]  # tier index -> the step it shows cleared at
     expects: list[scenarios.Expect]
 
 
-def timeslice_tests(service: Service, slo: SLO) -> tuple[Tests, list[Diagnostic]]:
+def timeslice_tests(service: Service, slo: SLO, step: int = 1) -> tuple[Tests, list[Diagnostic]]:
     """The tests of a time-slice SLO, or a warning saying why it has none."""
     ind = slo.indicator
     assert isinstance(ind, TimesliceIndicator)
@@ -205,7 +243,7 @@ def timeslice_tests(service: Service, slo: SLO) -> tuple[Tests, list[Diagnostic]
                 f"time-slice SLO '{slo.name}': {reason}; its alerts have no generated tests",
             )
         ]
-    tests = TimesliceTests(service, slo, found).tests()
+    tests = TimesliceTests(service, slo, found, step).tests()
     if tests is None:
         return [], [
             warning(

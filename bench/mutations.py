@@ -90,9 +90,13 @@ def decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def scale_thresholds(rule: dict, factor: Decimal) -> tuple[dict | None, str | None]:
+def scale_thresholds(
+    rule: dict, factor: Decimal, slice_seconds: int | None = None
+) -> tuple[dict | None, str | None]:
     """Every threshold number of the expression x factor. Equivalent when it is a burn-rate
-    threshold that no error ratio can exceed before and after."""
+    threshold that no error ratio can exceed before and after, or (``slice_seconds``: the
+    alert's SLO counts slices that long) one that every error ratio but 0 exceeds before and
+    after (below_one_slice)."""
     expr = rule["expr"]
     new = COMPARISON.sub(
         lambda m: f"{m.group(1)}{m.group(2)}{decimal_text(Decimal(m.group(3)) * factor)}", expr
@@ -104,7 +108,50 @@ def scale_thresholds(rule: dict, factor: Decimal) -> tuple[dict | None, str | No
         before, after = thresholds(expr), thresholds(new)
         if all(x >= 1 for x in before) and all(x >= 1 for x in after):
             equivalent = "burn-rate threshold stays at or above an error ratio of 1"
+        elif (
+            slice_seconds
+            and below_one_slice(expr, slice_seconds)
+            and below_one_slice(new, slice_seconds)
+        ):
+            equivalent = "time-slice burn-rate threshold stays below one bad slice's error ratio"
     return {**rule, "expr": new}, equivalent
+
+
+def below_one_slice(expr: str, slice_seconds: int) -> bool:
+    """Whether every condition of a time-slice SLO's burn-rate expression is ``ratio over W >
+    t`` with t below slice/W, the least error ratio but 0 a window can have: each 5m piece of
+    W counts at most 5m/slice slices and adds 5m to the covered time, so with e bad slices the
+    ratio, e/slices x covered/W, is at least e x slice/W. Any bad slice in both windows then
+    fires the alert whatever t, none never does: scaling t changes nothing."""
+    for part in split_and(expr):
+        comparisons = list(COMPARISON.finditer(part))
+        if not comparisons:
+            continue  # the low-traffic guard (>=)
+        window = RATIO_SERIES.search(part)
+        if window is None or len(comparisons) != 1 or comparisons[0].group(1) != ">":
+            return False
+        if Decimal(comparisons[0].group(3)) * parse_duration(window.group(1)) >= slice_seconds:
+            return False
+    return True
+
+
+# A time-slice SLO's slice count: count_over_time(count(<expr>)[<base>:<slice>]).
+SLICE_COUNT = re.compile(r"^count_over_time\(count\(.*\)\[[0-9a-z]+:([0-9a-z]+)\]\)$", re.S)
+
+
+def slice_lengths(doc: Mapping) -> dict[str, int]:
+    """The slice length of every time-slice SLO of a rule file, by its ``slo`` label: read from
+    its recorded slice count (kind total)."""
+    out = {}
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            labels = rule.get("labels") or {}
+            if rule.get("record") != "slo:sli_events:increase" or labels.get("kind") != "total":
+                continue
+            found = SLICE_COUNT.match(str(rule["expr"]).strip())
+            if found is not None:
+                out[str(labels["slo"])] = parse_duration(found.group(1))
+    return out
 
 
 def swap_windows(rule: dict) -> dict | None:
@@ -226,10 +273,13 @@ def kept_by_every_selector(rule: Mapping, label: str) -> bool:
     return True
 
 
-def rule_mutants(rule: dict) -> Iterator[tuple[str, str, dict | None, str | None]]:
-    """(kind, detail, mutated rule or REMOVED, equivalent reason or None) for one alert rule."""
+def rule_mutants(
+    rule: dict, slice_seconds: int | None = None
+) -> Iterator[tuple[str, str, dict | None, str | None]]:
+    """(kind, detail, mutated rule or REMOVED, equivalent reason or None) for one alert rule
+    (``slice_seconds``: its SLO's slice, if it is a time-slice SLO)."""
     for kind, factor in (("threshold_x1.5", Decimal("1.5")), ("threshold_x0.67", Decimal("0.67"))):
-        new, equivalent = scale_thresholds(rule, factor)
+        new, equivalent = scale_thresholds(rule, factor, slice_seconds)
         if new is not None:
             numbers = ", ".join(map(str, thresholds(rule["expr"])))
             yield kind, f"thresholds {numbers} x{factor}", new, equivalent
@@ -311,11 +361,13 @@ def identity(rule: Mapping) -> dict[str, str]:
 def mutants_of(service: str, text: str) -> Iterator[Mutant]:
     """Every mutant of one rule file, one alert rule changed (or removed) in each."""
     doc = yaml.safe_load(text)
+    slices = slice_lengths(doc)
     for gi, group in enumerate(doc["groups"]):
         for ri, rule in enumerate(group["rules"]):
             if "alert" not in rule:
                 continue
-            for kind, detail, new, equivalent in rule_mutants(rule):
+            slice_seconds = slices.get(str((rule.get("labels") or {}).get("slo")))
+            for kind, detail, new, equivalent in rule_mutants(rule, slice_seconds):
                 yield Mutant(service, kind, identity(rule), detail, doc, (gi, ri), new, equivalent)
 
 

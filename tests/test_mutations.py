@@ -70,6 +70,38 @@ def test_a_burn_rate_threshold_that_stays_unreachable_is_an_equivalent_mutant():
     assert equivalent is None
 
 
+def test_a_time_slice_threshold_below_one_bad_slice_is_an_equivalent_mutant():
+    # 1m slices: one bad slice is an error ratio of at least 1/60 over 1h, 1/5 over 5m
+    page = BURN
+    _, equivalent = mutations.scale_thresholds(page, Decimal("0.67"), slice_seconds=60)
+    assert equivalent  # 0.0144 and 0.0096 both fire on any bad slice
+    # ... not 0.0216 (two bad slices in the hour), nor without slices
+    assert mutations.scale_thresholds(page, Decimal("1.5"), slice_seconds=60)[1] is None
+    assert mutations.scale_thresholds(page, Decimal("0.67"))[1] is None
+    # ... nor a 6h window, where 0.006 takes three bad slices
+    six = {**BURN, "expr": BURN["expr"].replace("1h", "6h").replace("0.0144", "0.006")}
+    assert mutations.scale_thresholds(six, Decimal("0.67"), slice_seconds=60)[1] is None
+    rules = {
+        "groups": [
+            {
+                "name": "slo-s-sli",
+                "rules": [
+                    {
+                        "record": "slo:sli_events:increase",
+                        "expr": "count_over_time(count(x > 1)[4m59s999ms:1m])",
+                        "labels": {"service": "s", "slo": "a", "kind": "total", "window": "5m"},
+                    },
+                ],
+            },
+            {"name": "slo-s-alerts", "rules": [BURN]},
+        ]
+    }
+    assert mutations.slice_lengths(rules) == {"a": 60}
+    mutants = mutations.mutants_of("s", yaml.safe_dump(rules))
+    claimed = [m.kind for m in mutants if m.equivalent and m.kind.startswith("threshold")]
+    assert claimed == ["threshold_x0.67"]
+
+
 def test_windows_swapped_in_the_expression_and_the_labels():
     new = mutations.swap_windows(BURN)
     assert new["expr"].index("ratio_rate5m") < new["expr"].index("ratio_rate1h")

@@ -77,7 +77,8 @@ def test_an_expression_the_tests_cannot_drive_is_reported(tmp_path):
     result = build(tmp_path, expr="max_over_time(pg_replication_lag_seconds[5m])")
     (warning,) = [d for d in result.diagnostics if d.check_id == "tests/uncovered"]
     assert "cannot synthesise gauge values" in warning.message
-    assert "lag-slices" not in result.artifacts.get("prometheus/tests/storage.test.yml", "")
+    for tests in ("storage.test.yml", "storage.burn.test.yml"):
+        assert "lag-slices" not in result.artifacts.get(f"prometheus/tests/{tests}", "")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,8 @@ def slice_tests(tmp_path_factory):
     """The golden case compiled afresh, its test file cut to the time-slice SLOs' tests."""
     out = tmp_path_factory.mktemp("timeslice") / "out"
     compile_into(GOLDEN / "timeslice" / "slo", out)
-    test_file = out / "prometheus" / "tests" / "storage.test.yml"
+    # with the burn-rate tests: rules evaluated every 5m, slices still one a minute
+    test_file = out / "prometheus" / "tests" / "storage.burn.test.yml"
     document = yaml.safe_load(test_file.read_text())
     document["tests"] = [t for t in document["tests"] if "-slices:" in t["name"]]
     assert len(document["tests"]) == 2

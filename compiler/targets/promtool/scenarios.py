@@ -90,11 +90,13 @@ def _first(predicate: Callable[[int], bool], start: int, stop: int) -> int | Non
     return None
 
 
-class _Run:
-    def __init__(self, factory: SimsFactory, segments: Segments, step: int):
-        self.segments = segments
-        self.sims = factory(Timeline.build(list(segments), step))
-        self.target = self.sims[0]
+class Run:
+    """What the rules do in one scenario: every simulated SLO's alerts, step by step (the
+    target SLO's simulation first)."""
+
+    def __init__(self, sims: list[Simulation]):
+        self.sims = sims
+        self.target = sims[0]
 
     def firing(self, t: int) -> tuple[tuple[int, int, float], ...]:
         out = []
@@ -115,6 +117,29 @@ class _Run:
 
     def expect(self, t: int) -> Expect:
         return Expect(t, self.firing(t))
+
+    def onset(self, tier: BurnTier, start: int, stop: int) -> int | None:
+        """The first step in [start, stop] the target's ``tier`` fires at."""
+        return _first(functools.partial(self.target.firing, tier), start, stop)
+
+    def cleared(self, tier: BurnTier, stop: int, short: int) -> int | None:
+        """The step one short window (``short`` steps) after the last error (step ``stop``),
+        or the next, at which ``tier`` shows cleared by its short window: not firing while its
+        long window is still above its threshold, so a tier without the short window's
+        condition would fire on. None when neither step shows that safely."""
+        at = _first(self.clear, stop + short, stop + short + 1)
+        if at is None or self.target.firing(tier, at):
+            return None
+        long_ratio = self.target.ratio(tier.long, at)
+        if long_ratio is None or long_ratio <= Fraction(tier.threshold):
+            return None
+        return at
+
+
+class _Run(Run):
+    def __init__(self, factory: SimsFactory, segments: Segments, step: int):
+        self.segments = segments
+        super().__init__(factory(Timeline.build(list(segments), step)))
 
 
 def fire_ratio(tier: BurnTier, nudge: Decimal = Decimal(1)) -> Fraction:
@@ -185,7 +210,7 @@ def _tiers_at(
     probe = _Run(factory, ((horizon, ratio * per_minute, per_minute),), step)
     fires = {}
     for i, tier in tiers:
-        fire = _first(functools.partial(probe.target.firing, tier), 1, horizon)
+        fire = probe.onset(tier, 1, horizon)
         if fire is None:
             return None
         fires[i] = fire
@@ -198,14 +223,8 @@ def _tiers_at(
     )
     clears = {}
     for i, tier in tiers:
-        at = _first(run.clear, stop + shorts[i], stop + shorts[i] + 1)
-        long_ratio = None if at is None else run.target.ratio(tier.long, at)
-        if (
-            at is None
-            or run.target.firing(tier, at)
-            or long_ratio is None
-            or long_ratio <= Fraction(tier.threshold)
-        ):
+        at = run.cleared(tier, stop, shorts[i])
+        if at is None:
             return None
         clears[i] = at
     onsets = {t for fire in fires.values() for t in (fire - 1, fire)}

@@ -590,8 +590,9 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
         if isinstance(slo.indicator, TimesliceIndicator):
             from compiler.targets.promtool.timeslices import timeslice_tests
 
-            found_tests, uncovered = timeslice_tests(service, slo)
-            fine.extend(found_tests)
+            step = tier_step(service)  # evaluations; the slices stay one a minute
+            found_tests, uncovered = timeslice_tests(service, slo, step)
+            (coarse if step > 1 else fine).extend(found_tests)
             diagnostics += uncovered
             continue
         inputs = plan_inputs(slo)

@@ -42,8 +42,10 @@ fault:
 heal:
 	@$(VENV)/bin/python demo/workload.py heal
 
+# Three workers, a test file each at a time (its module fixtures and servers stay in one
+# process): the suite mostly waits on real servers, and the waits overlap.
 test: setup lint
-	$(VENV)/bin/python -m pytest -q --durations=15
+	$(VENV)/bin/python -m pytest -q -n 3 --dist loadfile --durations=15
 
 # The gates (configured in pyproject.toml), before any test runs: a finding fails `make test`
 # and so CI (.ci/run). .pre-commit-config.yaml runs the same three for contributors.

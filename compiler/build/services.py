@@ -905,6 +905,8 @@ class ServiceBuilder(DocumentBuilder):
             )
             return None
         names[name] = path
+        if ("above" in raw) == ("below" in raw):
+            return None  # the threshold reports it (spec/threshold-comparison)
         ast = self.expression(path + ("expr",), raw["expr"])
         if ast is None:
             return None

@@ -645,7 +645,7 @@ def forecast_alert(service: Service, slo: SLO) -> AlertingRule:
     description = (
         f"At the error rate of the last {over}{where}, the remaining error budget runs out in "
         "{{ $value | humanizeDuration }} (0s: it is spent already). "
-        f"Objective {names.number(slo.objective_percent)}% over {format_duration(slo.period)}."
+        f"Objective {names.number(slo.objective_percent)}% over {period_text(slo)}."
     )
     if slo.description:
         description = escape_template(slo.description.strip()) + "\n" + description

@@ -339,4 +339,4 @@ def check_embedded(
                     plain.append(target)
             except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
                 return ToolResult(title, False, f"{path}: no rule groups where expected: {exc}")
-        return run(title, [promtool, "check", "rules", *map(str, plain)])
+        return run(title, [promtool, "check", "rules", "--lint-fatal", *map(str, plain)])

@@ -856,7 +856,7 @@ def period_events(service: Service) -> list[RuleItem]:
     """The events of each period length of ``service`` (whole weeks of a weekly record, then
     days), ending one base window and one period-group interval ago."""
     interval = service.evaluation_interval
-    base, group = base_window(interval), period_group_interval(interval)
+    base = base_window(interval)
     day = format_duration(DAY)
     rules: list[RuleItem] = []
     days = sorted({slo.period // DAY for slo in service.slos if not slo.calendar})
@@ -883,32 +883,56 @@ def period_events(service: Service) -> list[RuleItem]:
                 "labels": {names.SERVICE: service.name, names.WINDOW: names.WEEK_WINDOW},
             }
         )
+    split = mixed_periods(service)
     for length in days:
-        slos = [slo for slo in service.slos if slo.period // DAY == length and not slo.calendar]
-        only = service_selector(service, slos)
-        terms = []
-        for piece, offset in period_pieces(length * DAY, base, group):
-            if piece == "week":
-                window = names.WEEK_WINDOW
-                read = f"{events(service.name, window, slos=only)}[{pin(group)}]"
-            else:
-                window = day
-                read = f"{events(service.name, window, slos=only)}[{pin(interval)}]"
-            terms.append(
-                Term(
-                    format_duration(offset),
-                    window,
-                    f"last_over_time({read} offset {format_duration(offset)})",
-                )
-            )
-        rules.append(
-            {
-                "record": names.EVENTS,
-                "expr": _sum_of_terms(terms, service_by(service)),
-                "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
-            }
-        )
+        same = [slo for slo in service.slos if slo.period // DAY == length and not slo.calendar]
+        for slos in [[slo] for slo in same] if split else [same]:
+            rules.append(rolling_record(service, slos, length, split))
     return rules + calendar
+
+
+def mixed_periods(service: Service) -> bool:
+    """Whether the SLOs of ``service`` have different period records (lengths, calendar
+    kinds). Each record would then be a rule with the static labels {service, window: period},
+    which promtool's duplicate-rules lint reports; one rule per SLO, told apart by its static
+    ``slo`` label (the series already carry it), keeps the rule file clean."""
+    kinds = {slo.calendar or slo.period // DAY for slo in service.slos}
+    return len(kinds) > 1
+
+
+def period_labels(service: Service, slos: Sequence[SLO], split: bool) -> dict[str, str]:
+    labels = {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW}
+    if split:
+        labels[names.SLO] = slos[0].name
+    return labels
+
+
+def rolling_record(service: Service, slos: Sequence[SLO], length: int, split: bool) -> RuleItem:
+    """The period record of ``slos``, whose rolling period is ``length`` days."""
+    interval = service.evaluation_interval
+    base, group = base_window(interval), period_group_interval(interval)
+    day = format_duration(DAY)
+    only = service_selector(service, slos)
+    terms = []
+    for piece, offset in period_pieces(length * DAY, base, group):
+        if piece == "week":
+            window = names.WEEK_WINDOW
+            read = f"{events(service.name, window, slos=only)}[{pin(group)}]"
+        else:
+            window = day
+            read = f"{events(service.name, window, slos=only)}[{pin(interval)}]"
+        terms.append(
+            Term(
+                format_duration(offset),
+                window,
+                f"last_over_time({read} offset {format_duration(offset)})",
+            )
+        )
+    return {
+        "record": names.EVENTS,
+        "expr": _sum_of_terms(terms, service_by(service)),
+        "labels": period_labels(service, slos, split),
+    }
 
 
 # --- calendar periods -------------------------------------------------------------------------
@@ -952,21 +976,23 @@ def calendar_records(service: Service) -> list[RuleItem]:
     """The period record of each calendar SLO of ``service``: events since its period began."""
     rules: list[RuleItem] = []
     for calendar in (MONTH, WEEK_PERIOD):
-        slos = [slo for slo in service.slos if slo.calendar == calendar]
-        if not slos:
+        same = [slo for slo in service.slos if slo.calendar == calendar]
+        if not same:
             continue
         rules.append(
             Comment(
                 f"events since this calendar {calendar} began (whole days, hours, base windows)"
             )
         )
-        rules.append(
-            {
-                "record": names.EVENTS,
-                "expr": calendar_expr(service, slos, calendar),
-                "labels": {names.SERVICE: service.name, names.WINDOW: names.PERIOD_WINDOW},
-            }
-        )
+        split = mixed_periods(service)
+        for slos in [[slo] for slo in same] if split else [same]:
+            rules.append(
+                {
+                    "record": names.EVENTS,
+                    "expr": calendar_expr(service, slos, calendar),
+                    "labels": period_labels(service, slos, split),
+                }
+            )
     return rules
 
 
@@ -1077,7 +1103,7 @@ def proofs(out_dir: Path, files: Sequence[str]) -> list[Proof]:
         EachFile(
             "promtool check rules",
             "promtool",
-            ("check", "rules"),
+            ("check", "rules", "--lint-fatal"),  # a duplicate rule is an error too
             tuple(out_dir / path for path in rules),
         )
     ]

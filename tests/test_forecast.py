@@ -231,6 +231,64 @@ def test_the_forecast_tests_catch_a_changed_within_and_for(tmp_path):
     assert all(m.caught_by for m in results), [m.title for m in results if not m.caught_by]
 
 
+GROUPED = """\
+apiVersion: slo/v1
+service: checkout
+team: payments
+slos:
+  - name: availability
+    objective: 99.9
+    by: [region]
+    indicator:
+      ratio:
+        errors: 'http_requests_total{job="checkout",code=~"5.."}'
+        total: 'http_requests_total{job="checkout"}'
+    alerting:
+      exhaustion: {within: 3d}
+"""
+
+
+def test_a_grouped_slo_runs_both_scenarios_in_one_test_each_in_its_own_group(tmp_path):
+    result = compile_into(write_files(tmp_path / "slo", {"svc.yaml": GROUPED}), tmp_path / "out")
+    doc = yaml.safe_load(result.artifacts["prometheus/tests/checkout.burn.test.yml"])
+    tests = [t for t in doc["tests"] if "ErrorBudgetExhaustion" in t["name"]]
+    assert [t["name"] for t in tests] == [
+        "availability ErrorBudgetExhaustion: fires at 0.825% errors, silent at 0.675%"
+    ]
+    regions = {s["series"].split('region="')[1].split('"')[0] for s in tests[0]["input_series"]}
+    assert regions == {"failing", "healthy", "slow"}
+    checks = tests[0]["alert_rule_test"]
+    # absent a step before it fires, then only the failing region, still at the silent horizon
+    assert checks[0]["exp_alerts"] == []
+    assert [[a["exp_labels"]["region"] for a in c["exp_alerts"]] for c in checks[1:]] == [
+        ["failing"],
+        ["failing"],
+    ]
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_the_grouped_forecast_test_catches_a_changed_within_and_for(tmp_path):
+    """One test holds both scenarios, so it alone must catch `within` x1.5 (the slow region
+    fires) and x0.67 or `for` doubled (the failing one is late)."""
+    mutations = bench_script("mutations")
+    out = tmp_path / "out"
+    compile_into(write_files(tmp_path / "slo", {"svc.yaml": GROUPED}), out)
+    every, context = mutations.plan(out, services=["checkout"])
+    picked = [
+        m
+        for m in every
+        if m.alert["alertname"] == "ErrorBudgetExhaustion"
+        and m.kind in ("threshold_x1.5", "threshold_x0.67", "for_doubled")
+    ]
+    assert len(picked) == 3
+    original, groups = context["checkout"]
+    forecast_groups = [g for g in groups if "ErrorBudgetExhaustion" in g.title]
+    assert len(forecast_groups) == 1
+    results = mutations.run(picked, {"checkout": (original, forecast_groups)}, tmp_path, 2)
+    assert all(m.caught_by for m in results), [m.title for m in results if not m.caught_by]
+
+
 def test_a_pace_window_past_a_week_gets_a_warning_not_a_slow_test(tmp_path):
     found, _ = model(tmp_path, "exhaustion: {over: 8d, within: 3d}")
     service, slo = found.services[0], found.services[0].slos[0]

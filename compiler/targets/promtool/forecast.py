@@ -13,7 +13,9 @@ traffic, so a two-day test stands for a month of clean history):
             labels and the time left in its description;
   * silent: 0.9 b*; absent at the step the first fired at, and until just before its own
             forecast crosses ``within`` (a burn above 1x always does, in the end).
-A grouped SLO burns in one group while another group has the same traffic and no errors.
+A grouped SLO burns in one group while another group has the same traffic and no errors; where
+its selectors allow a third group, both scenarios run in one test, each in a group of its own
+(a day and more of 5-minute steps through every rule of the file, paid once instead of twice).
 
 Every expectation comes from ``Forecast`` below, the rule's arithmetic on the events the
 recording rules record (simulate.py's exact model of them), in exact fractions.
@@ -150,8 +152,9 @@ class ForecastTests:
         self.group_labels: dict[str, str] = {}
         self.inputs = inputs
         self.calm: list[InputSeries] = []
+        self.slow: list[InputSeries] = []  # a third group, for the silent scenario
         if slo.by:
-            from compiler.targets.promtool.groups import groups_for, relabel
+            from compiler.targets.promtool.groups import groups_for, relabel, third_group
 
             failing, healthy = groups_for(slo, inputs)
             self.group_labels = failing
@@ -162,6 +165,9 @@ class ForecastTests:
                     for s in relabel(slo, inputs, healthy)
                     if s.role != "errors"
                 ]
+                slow = third_group(slo, inputs, failing, healthy)
+                if slow:
+                    self.slow = relabel(slo, inputs, slow)
         self.critical = self.critical_burn()
         self.traffic = scenarios.traffic(slo)
 
@@ -253,24 +259,46 @@ class ForecastTests:
             k: bind(v, labels) for k, v in rule["annotations"].items()
         }
 
-    def group(self, scenario: Scenario, name: str, comment: str) -> Tests:
+    def together(self, fires: Scenario, silent: Scenario) -> Scenario | None:
+        """Both scenarios in one test: the fires scenario's checks, and at each later check of
+        the silent one the failing group still firing, with its time left then (None when
+        its forecast does not hold, or not clearly, until then)."""
+        steps = max(fires.steps, silent.steps)
+        fire = fires.checks[-1][0]
+        sim = self.scenario(fires.ratio, steps)
+        later = [at for at, _ in silent.checks if at > fire]
+        if not all(sim.condition(t) for t in range(fire, steps + 1)):
+            return None
+        if not all(sim.clear(at) for at in later):
+            return None
+        checks = list(fires.checks)
+        for at in later:
+            value = sim.seconds_left(at)
+            assert value is not None
+            checks.append((at, float(value)))
+        return Scenario(fires.ratio, steps, checks)
+
+    def group(
+        self, scenario: Scenario, name: str, comment: str, slow: Fraction | None = None
+    ) -> Tests:
+        """The test of ``scenario`` in the failing group, the healthy group beside it, and
+        with ``slow`` the third group burning at that ratio (the silent scenario)."""
         labels, annotations = self.alert()
         steps = scenario.steps
-        segments = ((steps, scenario.ratio * self.traffic, Fraction(self.traffic)),)
-        calm = ((steps, Fraction(0), Fraction(self.traffic)),)
-        series = [
-            {
-                "series": series_text(s.metric, s.labels),
-                "values": role_values(segments, self.step, s.role),
-            }
-            for s in self.inputs
-        ] + [
-            {
-                "series": series_text(s.metric, s.labels),
-                "values": role_values(calm, self.step, s.role),
-            }
-            for s in self.calm
-        ]
+
+        def inputs(series: list[InputSeries], ratio: Fraction) -> list[dict[str, str]]:
+            segments = ((steps, ratio * self.traffic, Fraction(self.traffic)),)
+            return [
+                {
+                    "series": series_text(s.metric, s.labels),
+                    "values": role_values(segments, self.step, s.role),
+                }
+                for s in series
+            ]
+
+        series = inputs(self.inputs, scenario.ratio) + inputs(self.calm, Fraction(0))
+        if slow is not None:
+            series += inputs(self.slow, slow)
         checks = []
         for at, value in scenario.checks:
             expected = []
@@ -289,10 +317,8 @@ class ForecastTests:
                 }
             )
         if self.calm:
-            healthy = ", ".join(
-                f"{k}={v}" for k, v in self.calm[0].labels.items() if k in self.slo.by
-            )
-            comment += f"; {healthy} has the same traffic and no errors, and stays silent"
+            comment += f"; {self._named(self.calm)} has the same traffic and no errors, and "
+            comment += "stays silent"
         return [
             Comment(comment),
             {
@@ -302,6 +328,10 @@ class ForecastTests:
                 "alert_rule_test": checks,
             },
         ]
+
+    def _named(self, series: list[InputSeries]) -> str:
+        """The group labels of a group's input series, as ``region=failing``."""
+        return ", ".join(f"{k}={v}" for k, v in series[0].labels.items() if k in self.slo.by)
 
     def tests(self) -> Tests | None:
         fires = self.fires()
@@ -313,6 +343,21 @@ class ForecastTests:
         within, over = format_duration(exhaustion.within), format_duration(exhaustion.over)
         critical = names.number(Decimal(self.critical.numerator) / self.critical.denominator)
         label = f"{self.slo.name} {names.EXHAUSTION_ALERT}"
+        both = self.together(fires, silent) if silent is not None and self.slow else None
+        if both is not None and silent is not None:
+            fired = fires.checks[-1][0]
+            return self.group(
+                both,
+                f"{label}: fires at {_percent(fires.ratio)} errors, silent at "
+                f"{_percent(silent.ratio)}",
+                f"{label}: the budget runs out within {within} at a burn above {critical}x "
+                f"(period / (over {over} + within {within})); {_percent(fires.ratio)} errors "
+                f"from the start fire it at {_time(fired * self.step)} in "
+                f"{self._named(self.inputs)}; {_percent(silent.ratio)} errors, below "
+                f"{critical}x, in {self._named(self.slow)} stay silent until "
+                f"{_time(silent.steps * self.step)}",
+                slow=silent.ratio,
+            )
         out = self.group(
             fires,
             f"{label}: fires at {_percent(fires.ratio)} errors",

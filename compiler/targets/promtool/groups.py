@@ -45,6 +45,7 @@ from compiler.targets.promtool.testfiles import (
 from compiler.text.yamltext import Comment
 
 FAILING, HEALTHY = "failing", "healthy"  # the group label values, where the selectors allow
+SLOW = "slow"  # a third group's, where a test runs two scenarios at once (forecast.py)
 # The guard's test writes max_groups + 1 series per input series; beyond this it is not written.
 MAX_GUARD_GROUPS = 200
 GUARD_TRAFFIC = 60  # events per minute of each group in the guard's test
@@ -117,6 +118,22 @@ def groups_for(slo: SLO, inputs: list[InputSeries]) -> tuple[dict[str, str], dic
             if keeps(healthy):
                 return failing, healthy
     return failing, {}
+
+
+def third_group(
+    slo: SLO, inputs: list[InputSeries], failing: dict[str, str], healthy: dict[str, str]
+) -> dict[str, str]:
+    """A group's labels other than ``failing``'s and ``healthy``'s, such that the SLO's
+    selectors select each input series as before ({} when they allow no third group)."""
+    before = [_roles(slo, s) for s in inputs]
+    for label in slo.by:
+        for value in label_values(slo, label, (FAILING, HEALTHY, SLOW)):
+            group = {**failing, label: value}
+            if group in (failing, healthy):
+                continue
+            if [_roles(slo, s) for s in relabel(slo, inputs, group)] == before:
+                return group
+    return {}
 
 
 class GroupedTierTests(TierTests):

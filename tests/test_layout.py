@@ -19,7 +19,7 @@ def covered(lay: windows.Layout, size: int) -> list[tuple[int, int]]:
     pieces expanded recursively down to raw base windows."""
     if size <= lay.base:
         return [(size, 0)]
-    spans = [(lay.base, 0)]
+    spans = [] if lay.current else [(lay.base, 0)]  # the current form has no separate head
     for piece in lay.pieces(size):
         spans += [
             (start + piece.offset, end + piece.offset) for start, end in covered(lay, piece.size)
@@ -27,9 +27,10 @@ def covered(lay: windows.Layout, size: int) -> list[tuple[int, int]]:
     return spans
 
 
+@pytest.mark.parametrize("current", [False, True], ids=["vmalert", "prometheus"])
 @pytest.mark.parametrize("interval", [10, 15, 30, 60, 120, 300, 600])
-def test_every_size_tiles_its_window_without_overlap_or_hole(interval):
-    lay = windows.layout(interval, DEFAULT_WINDOWS)
+def test_every_size_tiles_its_window_without_overlap_or_hole(interval, current):
+    lay = windows.layout(interval, DEFAULT_WINDOWS + (12 * HOUR, 7 * DAY), current)
     assert lay.base == windows.base_window(interval)
     for size in lay.sizes:
         spans = sorted(covered(lay, size), key=lambda span: span[1])
@@ -55,6 +56,36 @@ def test_sizes_come_in_dependency_order_and_stay_short():
     ]  # fmt: skip
     for size in lay.sizes:  # a backfill computes level by level
         assert all(lay.level(size) > lay.level(p.size) for p in lay.pieces(size))
+
+
+def test_prometheus_windows_are_copies_of_one_shorter_window_recorded_before_them():
+    """3d = 1d + 1d@1d + 1d@2d: 6 rules and 20 lookups for the default tiers, where the form
+    that reads nothing of the same evaluation needs 12 rules and 36 lookups."""
+    lay = windows.layout(60, DEFAULT_WINDOWS, current=True)
+    assert [format_duration(s) for s in lay.sizes] == ["30m", "1h", "2h", "6h", "1d", "3d"]
+    seen = {lay.base}
+    for size in lay.sizes:
+        first, *copies = lay.pieces(size)
+        assert first.offset == 0 and first.size in seen
+        assert all(p.size == first.size for p in copies)
+        assert [p.offset for p in copies] == [k * first.size for k in range(1, len(copies) + 1)]
+        assert lay.level(size) > lay.level(first.size)
+        seen.add(size)
+    lookups = sum(len(lay.pieces(s)) for s in lay.sizes)
+    old = windows.layout(60, DEFAULT_WINDOWS)
+    assert (len(lay.sizes), lookups) == (6, 20)
+    assert (len(old.sizes), sum(1 + len(old.pieces(s)) for s in old.sizes)) == (12, 36)
+
+
+def test_a_window_in_between_is_recorded_when_it_saves_lookups():
+    # 12h from 6h: 2 copies; 1d then has a choice of 6h x4 or 12h x2 and takes 12h
+    lay = windows.layout(60, (5 * MINUTE, 6 * HOUR, 12 * HOUR, DAY), current=True)
+    assert [(p.size, p.offset) for p in lay.pieces(DAY)] == [(12 * HOUR, 0), (12 * HOUR, 12 * HOUR)]
+    # 1h (always recorded) would be 12 copies of 5m: 15m in between makes it 3 + 4; the 1d
+    # (always recorded too) from 2h would be 12: 6h in between makes it 3 + 4
+    lay = windows.layout(60, (5 * MINUTE, 2 * HOUR), current=True)
+    assert [format_duration(s) for s in lay.sizes] == ["15m", "1h", "2h", "6h", "1d"]
+    assert [len(lay.pieces(s)) for s in lay.sizes] == [3, 4, 2, 3, 4]
 
 
 def test_windows_shorter_than_the_base_are_read_raw():

@@ -301,7 +301,7 @@ def test_diff_sees_a_changed_objective_as_an_updated_group(tmp_path, server):
     }
     assert all(c.kind == "updated" for c in report.plan.pending)
     assert (
-        "rule 28 (ErrorBudgetBurn): expr, annotations differ"
+        "rule 22 (ErrorBudgetBurn): expr, annotations differ"
         in updated["group slo-checkout-sli (checkout.rules.yml)"]
     )
     assert (

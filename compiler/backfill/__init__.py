@@ -185,7 +185,14 @@ def compute(plans: Sequence[Plan], api: QueryApi, since: int, engine: str) -> Re
                     f"between the bounds ({total_increase(slo, base)})"
                 )
         histories.append(
-            history.compute(p.service, raw, sli, period, left_closed=engine == PROMETHEUS)
+            history.compute(
+                p.service,
+                raw,
+                sli,
+                period,
+                left_closed=engine == PROMETHEUS,
+                current=engine == PROMETHEUS,
+            )
         )
         notes += p.notes
     return Result(histories, notes)

@@ -101,8 +101,10 @@ def raw_windows(service: Service) -> tuple[int, ...]:
     return service_layout(service).raw
 
 
-def service_layout(service: Service) -> Layout:
-    return layout(service.evaluation_interval, service_windows(service))
+def service_layout(service: Service, current: bool = True) -> Layout:
+    """The windows the rules of ``service`` record: Prometheus' layout, or with ``current``
+    False vmalert's (windows.Layout)."""
+    return layout(service.evaluation_interval, service_windows(service), current)
 
 
 def _divide(a: float, b: float) -> float:
@@ -139,6 +141,7 @@ def compute(
     sli: Grid,
     period: Grid,
     left_closed: bool = True,
+    current: bool = True,
 ) -> History:
     """Every series the rules of ``service`` record on ``sli`` (its SLI group's instants) and
     ``period`` (its period group's), from ``raw[(slo, window, kind)]`` on ``sli`` (for a
@@ -146,8 +149,10 @@ def compute(
 
     ``left_closed``: ranges include their first instant (PromQL; MetricsQL's exclude it), which
     matters only where a body read one base window back falls back to an older one.
+    ``current``: the rules' windows read shorter ones recorded in the same evaluation
+    (Prometheus'; vmalert's read the head and older pieces only).
     """
-    lay = service_layout(service)
+    lay = service_layout(service, current)
     ms = 1000
     step = sli.step
     out = History()
@@ -174,7 +179,7 @@ def compute(
                 t = sli.start + n * step
                 values.append(
                     _sum_present(
-                        [head[n]]
+                        ([] if lay.current else [head[n]])
                         + [
                             _last_in(per_window[piece], sli, t - offset, reach, left_closed)
                             for piece, offset in terms

@@ -46,6 +46,7 @@ from compiler.core.windows import (
     WEEK,
     WEEK_PERIOD,
     Layout,
+    Piece,
     base_window,
     calendar_period,
     calendar_tiles,
@@ -260,18 +261,28 @@ def size_expr(service: Service, lay: Layout, size: int, head: str | None = None)
     SLO and kind, for an engine that cannot read what this evaluation recorded (vmalert);
     by default the base window recorded earlier in the group."""
     base = format_duration(lay.base)
-    if head is None:
-        head = f"last_over_time({events(service.name, base)}[{pin(lay.interval)}])"
+    pin_ = pin(lay.interval)
+    if lay.current:  # the first piece was recorded earlier in this evaluation
+        assert head is None, "an engine given a head reads no window of this evaluation"
+        now = lay.pieces(size)[0]
+        w = format_duration(now.size)
+        terms = [Term("now", w, f"last_over_time({events(service.name, w)}[{pin_}])")]
+        pieces = lay.pieces(size)[1:]
+    else:
+        if head is None:
+            head = f"last_over_time({events(service.name, base)}[{pin_}])"
+        terms = [Term("head", base, head)]
+        pieces = lay.pieces(size)
     # A lone body one base window back may come from further back (a hole, never an overlap).
-    reach = base if lay.single_body(size) else pin(lay.interval)
-    terms = [Term("head", base, head)] + [
+    reach = base if lay.single_body(size) else pin_
+    terms += [
         Term(
             format_duration(p.offset),
             format_duration(p.size),
             f"last_over_time({events(service.name, format_duration(p.size))}[{reach}] "
             f"offset {format_duration(p.offset)})",
         )
-        for p in lay.pieces(size)
+        for p in pieces
     ]
     return _sum_of_terms(terms, service_by(service))
 
@@ -767,15 +778,16 @@ def sizes_rule(service: Service, lay: Layout, head: str | None = None) -> list[R
     Not one rule for all sizes: Prometheus gives a query one storage reader over the union of
     its lookups' time ranges, so a 5m piece sharing a query with a 3d piece searches every block
     of the last 3 days (measured: 11.1 ms an evaluation as one rule, 4.2 ms as one per size)."""
-    rules: list[RuleItem] = [
-        Comment("every SLO above: events per window, head + pieces (size@offset)")
-    ]
+
+    def piece(p: Piece) -> str:
+        return format_duration(p.size) + (f"@{format_duration(p.offset)}" if p.offset else "")
+
+    form = "a shorter window + its copies" if lay.current else "head + pieces"
+    rules: list[RuleItem] = [Comment(f"every SLO above: events per window, {form} (size@offset)")]
     for size in lay.sizes:
         w = format_duration(size)
-        pieces = " + ".join(
-            f"{format_duration(p.size)}@{format_duration(p.offset)}" for p in lay.pieces(size)
-        )
-        rules.append(Comment(f"{w} = head + {pieces}"))
+        pieces = " + ".join(piece(p) for p in lay.pieces(size))
+        rules.append(Comment(f"{w} = {pieces}" if lay.current else f"{w} = head + {pieces}"))
         rules.append(
             {
                 "record": names.EVENTS,
@@ -845,7 +857,7 @@ def guard_alerts(service: Service) -> list[RuleItem]:
 
 def sli_rules(service: Service) -> list[RuleItem]:
     """Raw events first, then the windows built from them, the ratios and the alerts."""
-    lay = layout(service.evaluation_interval, service_windows(service))
+    lay = layout(service.evaluation_interval, service_windows(service), current=True)
     rules = [r for slo in service.slos for r in raw_rules(service, slo, lay)]
     rules += guard_records(service)
     rules += sizes_rule(service, lay) + ratio_rules(service) + alert_rules(service)

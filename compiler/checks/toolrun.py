@@ -63,8 +63,11 @@ def tool(name: str) -> str:
 
 # The Go tools (promtool above all: it parses every rule again at each evaluation step of a
 # test) spend a large share of their CPU collecting garbage. A less eager collector cut a 365d
-# SLO's `promtool test rules` by ~15% for ~130 MB more memory; a GOGC the user set wins.
-GO_ENV = {"GOGC": "400"}
+# SLO's `promtool test rules` by ~15% for ~130 MB more memory. One OS thread each: a test or a
+# check runs on one goroutine, so more threads only run the collector beside it, which cost
+# fitness-api's burn tests 12% more CPU for no gain in time; slo runs several tools at once
+# (-j) for that. A GOGC or GOMAXPROCS the user set wins.
+GO_ENV = {"GOGC": "400", "GOMAXPROCS": "1"}
 
 
 def run(title: str, argv: list[str], cwd: Path | None = None) -> ToolResult:

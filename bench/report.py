@@ -130,6 +130,13 @@ def fixes_table(before: dict, after: dict) -> list[str]:
     return lines + [f"| {name} | {x} | {y} |" for name, x, y in rows]
 
 
+def same_shape(data: dict, main: dict) -> bool:
+    """Whether an extra eval run has the main run's services, days and no grouping: only those
+    compare by raw series (the grouped runs have their own section in the README)."""
+    p, q = data["params"], main["params"]
+    return not p.get("group_by") and p["services"] == q["services"] and p["days"] == q["days"]
+
+
 def cardinality_table(results: list[dict]) -> list[str]:
     """Our rules read recorded series beyond the base window; Sloth's read every raw series, so
     the gap grows with them. Each row says which rules it measured (its slo commit)."""
@@ -395,7 +402,8 @@ def tables(
                 "shape):",
                 "",
             ]
-            lines += cardinality_table([eval_data, *more_evals]) + [""]
+            same = [d for d in more_evals if same_shape(d, eval_data)]
+            lines += cardinality_table([eval_data, *same]) + [""]
         lines += machine_table(eval_data["machine"]) + [""]
     if push_data:
         lines += ["### Push throughput", ""] + push_tables(push_data, push_before) + [""]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from support import ROOT, binaries, compile_into, copy_specs, have, servers, tls, write_files
 
 from compiler.core.model import Model
@@ -94,3 +95,17 @@ def pki(tmp_path_factory) -> tls.Pki:
     if not have("openssl"):
         pytest.skip("the openssl command is missing")
     return tls.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def http_capture():
+    """An HTTP server on 127.0.0.1 (a free port) that records what reaches it: Alertmanager's
+    webhooks (Slack, PagerDuty) and a scrape target, stopped after the test."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        if server.is_running():
+            server.stop()

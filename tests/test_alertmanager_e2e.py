@@ -19,7 +19,6 @@ import time
 
 import pytest
 import requests
-from pytest_httpserver import HTTPServer
 from support import assert_passed, needs_alertmanager, needs_prometheus, servers, write_files
 from support.smtp import SMTPCapture
 from werkzeug import Request, Response
@@ -175,18 +174,6 @@ def wait_for(what: str, predicate, deadline: float, daemons=()):
         time.sleep(0.25)
     logs = "\n".join(f"--- {d.directory.name} ---\n{d.tail()}" for d in daemons)
     raise AssertionError(f"timed out waiting for {what}\n{logs}")
-
-
-@pytest.fixture
-def http_capture():
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        if server.is_running():
-            server.stop()
 
 
 def test_each_severity_reaches_its_receiver_inhibition_holds_and_resolution_is_delivered(

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from pytest_httpserver import HTTPServer
 from support import compile_into, needs_alertmanager, servers, write_files
 from werkzeug import Request, Response
 
@@ -184,18 +183,6 @@ class Inbox:
             return [item["channel"] for item in self.items]
 
 
-@pytest.fixture
-def slack_capture():
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.clear()
-        if server.is_running():
-            server.stop()
-
-
 def window_around_now() -> str:
     """Windows covering this minute and a few after, in UTC: today's, and tomorrow's first
     minutes when today's would end at midnight."""
@@ -236,14 +223,14 @@ def alert(service: str) -> dict:
 
 @pytest.mark.binaries
 @needs_alertmanager
-def test_alertmanager_mutes_the_service_in_its_window_and_no_other(tmp_path, slack_capture):
+def test_alertmanager_mutes_the_service_in_its_window_and_no_other(tmp_path, http_capture):
     inbox = Inbox()
     token = secrets.token_hex(8)
-    slack_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
+    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
         inbox.receive
     )
     url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{slack_capture.port}/slack/{token}"}
+        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
     )
     out = compiled(tmp_path, window_around_now(), str(url_file / "slack"))
     config = out / conventions.ALERTMANAGER_CONFIG
@@ -635,16 +622,16 @@ thresholds:
 
 @pytest.mark.binaries
 @needs_alertmanager
-def test_a_teams_route_keeps_its_severitys_mute_intervals(tmp_path, slack_capture):
+def test_a_teams_route_keeps_its_severitys_mute_intervals(tmp_path, http_capture):
     """Alertmanager takes a route's time intervals from that route alone, never its parent's:
     a severity muted now must stay muted for a team with its own receiver under it."""
     inbox = Inbox()
     token = secrets.token_hex(8)
-    slack_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
+    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
         inbox.receive
     )
     url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{slack_capture.port}/slack/{token}"}
+        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
     )
     # the same minutes as window_around_now, as a Routing time interval
     ranges = yaml.safe_load(window_around_now())

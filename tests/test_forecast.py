@@ -207,28 +207,37 @@ def test_vmtest_reads_the_period_of_each_slo_from_its_rule_file():
     assert "ErrorBudgetBurn" not in rules.period_reach
 
 
-@pytest.mark.binaries
-@needs_promtool
-def test_the_forecast_tests_catch_a_changed_within_and_for(tmp_path):
-    """The generated tests have teeth: `within` x1.5 or x0.67, or `for` doubled, make one of
-    the forecast's test groups fail (and each passes on the rules as compiled)."""
+def forecast_mutants_missed(tmp_path: Path, specs: Path, slo: str, test_groups: int) -> list:
+    """Compile ``specs`` and run its forecast tests (exactly ``test_groups`` test groups)
+    against three mutants of ``slo``'s ErrorBudgetExhaustion: `within` x1.5 or x0.67, `for`
+    doubled. The mutants that no test group failed on (each group passes on the rules as
+    compiled)."""
     mutations = bench_script("mutations")
     out = tmp_path / "out"
-    compile_into(GOLDEN / "forecast" / "slo", out)
+    compile_into(specs, out)
     every, context = mutations.plan(out, services=["checkout"])
     picked = [
         m
         for m in every
         if m.alert["alertname"] == "ErrorBudgetExhaustion"
-        and m.alert["slo"] == "availability"
+        and m.alert["slo"] == slo
         and m.kind in ("threshold_x1.5", "threshold_x0.67", "for_doubled")
     ]
     assert len(picked) == 3
     original, groups = context["checkout"]
     forecast_groups = [g for g in groups if "ErrorBudgetExhaustion" in g.title]
-    assert len(forecast_groups) == 4
+    assert len(forecast_groups) == test_groups
     results = mutations.run(picked, {"checkout": (original, forecast_groups)}, tmp_path, 2)
-    assert all(m.caught_by for m in results), [m.title for m in results if not m.caught_by]
+    return [m.title for m in results if not m.caught_by]
+
+
+@pytest.mark.binaries
+@needs_promtool
+def test_the_forecast_tests_catch_a_changed_within_and_for(tmp_path):
+    """The generated tests have teeth: `within` x1.5 or x0.67, or `for` doubled, make one of
+    the forecast's test groups fail (and each passes on the rules as compiled)."""
+    specs = GOLDEN / "forecast" / "slo"
+    assert forecast_mutants_missed(tmp_path, specs, "availability", test_groups=4) == []
 
 
 GROUPED = """\
@@ -271,22 +280,8 @@ def test_a_grouped_slo_runs_both_scenarios_in_one_test_each_in_its_own_group(tmp
 def test_the_grouped_forecast_test_catches_a_changed_within_and_for(tmp_path):
     """One test holds both scenarios, so it alone must catch `within` x1.5 (the slow region
     fires) and x0.67 or `for` doubled (the failing one is late)."""
-    mutations = bench_script("mutations")
-    out = tmp_path / "out"
-    compile_into(write_files(tmp_path / "slo", {"svc.yaml": GROUPED}), out)
-    every, context = mutations.plan(out, services=["checkout"])
-    picked = [
-        m
-        for m in every
-        if m.alert["alertname"] == "ErrorBudgetExhaustion"
-        and m.kind in ("threshold_x1.5", "threshold_x0.67", "for_doubled")
-    ]
-    assert len(picked) == 3
-    original, groups = context["checkout"]
-    forecast_groups = [g for g in groups if "ErrorBudgetExhaustion" in g.title]
-    assert len(forecast_groups) == 1
-    results = mutations.run(picked, {"checkout": (original, forecast_groups)}, tmp_path, 2)
-    assert all(m.caught_by for m in results), [m.title for m in results if not m.caught_by]
+    specs = write_files(tmp_path / "slo", {"svc.yaml": GROUPED})
+    assert forecast_mutants_missed(tmp_path, specs, "availability", test_groups=1) == []
 
 
 def test_a_pace_window_past_a_week_gets_a_warning_not_a_slow_test(tmp_path):

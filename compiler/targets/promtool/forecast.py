@@ -114,11 +114,19 @@ class Forecast:
         s = t - self.lag
         if s < 1:
             return None
-        errors, total, seconds = self._period(s)
+        return self.budget_over_pace(self._period(s), self.slo.period, s)
+
+    def budget_over_pace(
+        self, record: tuple[int, int, int], length: int, s: int
+    ) -> Fraction | None:
+        """The rule's arithmetic on a period record (errors, total, seconds with data) for a
+        period of ``length`` seconds, at the pace of the ``over`` window ending at step s: the
+        budget left in events over the errors per second; None when either is undefined."""
+        errors, total, seconds = record
         if not total or not seconds:
             return None
         budget = Fraction(self.slo.error_budget)
-        left = max(Fraction(0), budget * total * self.slo.period / seconds - errors)
+        left = max(Fraction(0), budget * total * length / seconds - errors)
         pace = Fraction(self.sim.events("errors", self.over, s), self.over)
         if not pace:
             return None
@@ -441,16 +449,8 @@ class CalendarForecast(Forecast):
         r, s = t - self.record_lag, t - self.lag
         if r < 1 or s < 1:
             return None
-        errors, total, seconds = self.record(r)
-        if not total or not seconds:
-            return None
         length = month_length(t * self.seconds) if self.calendar == MONTH else self.slo.period
-        budget = Fraction(self.slo.error_budget)
-        left = max(Fraction(0), budget * total * length / seconds - errors)
-        pace = Fraction(self.sim.events("errors", self.over, s), self.over)
-        if not pace:
-            return None
-        return left / pace
+        return self.budget_over_pace(self.record(r), length, s)
 
     def condition(self, t: int) -> bool:
         left = self.seconds_left(t)

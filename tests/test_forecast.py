@@ -240,21 +240,10 @@ def test_the_forecast_tests_catch_a_changed_within_and_for(tmp_path):
     assert forecast_mutants_missed(tmp_path, specs, "availability", test_groups=4) == []
 
 
-GROUPED = """\
-apiVersion: slo/v1
-service: checkout
-team: payments
-slos:
-  - name: availability
-    objective: 99.9
-    by: [region]
-    indicator:
-      ratio:
-        errors: 'http_requests_total{job="checkout",code=~"5.."}'
-        total: 'http_requests_total{job="checkout"}'
-    alerting:
-      exhaustion: {within: 3d}
-"""
+# The SLO above, grouped by region, with a rolling 3-day forecast.
+GROUPED = SPEC.replace("    objective: 99.9\n", "    objective: 99.9\n    by: [region]\n").replace(
+    "ALERTING", "      exhaustion: {within: 3d}"
+)
 
 
 def test_a_grouped_slo_runs_both_scenarios_in_one_test_each_in_its_own_group(tmp_path):

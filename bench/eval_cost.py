@@ -18,10 +18,12 @@ Steps (README "Rule evaluation cost" says what each number means):
      then every rule expression of both sets is run as a query at the end of the data, with
      `stats=all` (samples touched, engine time), and the period SLIs are compared with the exact
      ratio of the synthetic events;
-  4. each set alone in its own Prometheus on a copy of the TSDB: every group's `evaluationTime`
-     from /api/v1/rules over a few evaluations. Groups run every --measure-interval seconds so that
-     this takes a minute, not the 5 minutes of our period group; per-hour costs use the real
-     intervals.
+  4. live, from the end of the backfilled data on: each set in its own Prometheus on a copy of
+     the TSDB, both at once, both scraping the data's next minutes from the bench as they fall
+     due (so every sample is appended in order, as on a server that has run all along): every
+     group's `evaluationTime` from /api/v1/rules over a few evaluations. Groups run every
+     --measure-interval seconds so that this takes a minute, not the 5 minutes of our period
+     group; per-hour costs use the real intervals.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import gen_specs
 import sloth_rules
 import yaml
 from measure import BENCH_DIR, machine_facts
-from prometheus_server import PrometheusServer
+from prometheus_server import Feed, PrometheusServer
 
 from compiler import backfill, compile_tree
 from compiler.core import conventions as names
@@ -56,10 +58,9 @@ from compiler.targets.prometheus import events, pin
 DEFAULT_JSON = BENCH_DIR / "results" / "eval.json"
 GLOBAL_INTERVAL = 60  # Prometheus' default evaluation_interval, and the backfill step
 SETS = ("ours", "sloth")
-# The data reaches --lead minutes past the live runs, so that their windows hold a whole
-# history; the samples the live rules record fall before the end of the blocks, which
-# Prometheus accepts only out of order.
-OUT_OF_ORDER = "1d"
+# What each live Prometheus appended, rules and scrapes together. The live runs begin after
+# the end of the blocks, so every sample is in order, as on a server that has been running
+# all along: nothing out of order, out of bounds or too old.
 APPENDS = {
     "appended": "prometheus_tsdb_head_samples_appended_total",
     "appended_out_of_order": "prometheus_tsdb_head_out_of_order_samples_appended_total",
@@ -389,32 +390,53 @@ def live_rules(groups: list[dict], interval: int, directory: Path) -> list[Path]
 
 
 def measure_live(
-    name: str, groups: list[dict], template: Path, work: Path, interval: int, evaluations: int
-) -> dict:
+    name: str,
+    groups: list[dict],
+    template: Path,
+    work: Path,
+    interval: int,
+    evaluations: int,
+    runs: int = 1,
+    feed: str | None = None,
+) -> list[dict]:
+    """``groups`` in their own Prometheus on a copy of ``template``, scraping ``feed`` for the
+    raw data's next minutes: ``runs`` measurements, one after the other, each over
+    ``evaluations`` evaluations of every group."""
     tsdb = work / f"live-{name}"
     link_copy(template, tsdb)
     files = live_rules(groups, interval, work / f"live-rules-{name}")
+    with PrometheusServer(tsdb, files, scrape_target=feed) as prom:
+        return [measure_run(name, prom, groups, interval, evaluations) for _ in range(runs)]
+
+
+def measure_run(
+    name: str, prom: PrometheusServer, groups: list[dict], interval: int, evaluations: int
+) -> dict:
     real_interval = {g["name"]: g["interval_s"] for g in groups}
     samples: dict[str, dict[str, float]] = defaultdict(
         dict
     )  # group -> lastEvaluation -> evaluationTime
     rule_samples: dict[tuple[str, int, str], list[float]] = defaultdict(list)
-    with PrometheusServer(tsdb, files, out_of_order_window=OUT_OF_ORDER) as prom:
-        began, cpu0 = time.monotonic(), prom.cpu_seconds()
-        deadline = began + interval * (evaluations + 3) + 120
-        while time.monotonic() < deadline:
-            for g in prom.rule_groups():
-                stamp = g["lastEvaluation"]
-                if stamp.startswith("0001") or stamp in samples[g["name"]]:
-                    continue
-                samples[g["name"]][stamp] = g["evaluationTime"]
-                for i, rule in enumerate(g["rules"]):
-                    rule_samples[(g["name"], i, rule["name"])].append(rule["evaluationTime"])
-            if len(samples) == len(groups) and all(len(v) >= evaluations for v in samples.values()):
-                break
-            time.sleep(min(1.0, interval / 4))
-        elapsed, cpu = time.monotonic() - began, prom.cpu_seconds() - cpu0
-        appends = {k: int(prom.metric(metric)) for k, metric in APPENDS.items()}
+    began, cpu0 = time.monotonic(), prom.cpu_seconds()
+    appended0 = {k: prom.metric(metric) for k, metric in APPENDS.items()}
+    # An evaluation under way when the run begins counts for the run before (or none).
+    seen = {g["name"]: g["lastEvaluation"] for g in prom.rule_groups()}
+    deadline = began + interval * (evaluations + 3) + 120
+    while time.monotonic() < deadline:
+        for g in prom.rule_groups():
+            stamp = g["lastEvaluation"]
+            if stamp.startswith("0001") or stamp == seen.get(g["name"]):
+                continue
+            if stamp in samples[g["name"]] or len(samples[g["name"]]) >= evaluations:
+                continue
+            samples[g["name"]][stamp] = g["evaluationTime"]
+            for i, rule in enumerate(g["rules"]):
+                rule_samples[(g["name"], i, rule["name"])].append(rule["evaluationTime"])
+        if len(samples) == len(groups) and all(len(v) >= evaluations for v in samples.values()):
+            break
+        time.sleep(min(1.0, interval / 4))
+    elapsed, cpu = time.monotonic() - began, prom.cpu_seconds() - cpu0
+    appends = {k: int(prom.metric(metric) - appended0[k]) for k, metric in APPENDS.items()}
     missing = [g["name"] for g in groups if len(samples.get(g["name"], {})) < evaluations]
     if missing:
         raise RuntimeError(
@@ -435,7 +457,7 @@ def measure_live(
             sum(t * 3600 / real_interval[g] for g, t in median.items()), 3
         ),
         "prometheus_cpu_s_per_cycle": round(cpu / max(1.0, elapsed / interval), 3),
-        "samples_recorded": appends,
+        "samples_appended": appends,
         "by_rule_s_per_hour": {k: round(v, 3) for k, v in sorted(by_rule.items())},
         "by_group_s_per_hour": {
             g: round(t * 3600 / real_interval[g], 4) for g, t in sorted(median.items())
@@ -467,9 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lead",
         type=int,
-        default=60,
-        help="minutes from the start of the run to the end of the data: longer than the "
-        "preparation and the live runs take",
+        default=15,
+        help="minutes from the start of the run to the end of the backfilled data, where the "
+        "live runs begin: longer than the preparation takes",
     )
     parser.add_argument(
         "--quick", action="store_true", help="skip waiting for compaction (tiny data sets)"
@@ -507,11 +529,14 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, work: Path) -> dict:
     model, rule_dirs, base = build_rule_sets(args.services, work, tuple(args.group_by))
     groups = {name: load_rules(rule_dirs[name]) for name in SETS}
-    # The data ends --lead minutes from now, so that the live runs fall inside it: our windows
-    # read pieces recorded 5 minutes and more ago, which a live run minutes after the end of the
-    # data would find missing (and skip, looking cheaper than it is).
+    # The backfilled data ends --lead minutes from now, when the live runs begin, and the live
+    # servers scrape its next minutes as they fall due: the rules append in order, as on a
+    # server that has run all along, and their windows find every piece recorded before.
     end = int(time.time()) // 60 * 60 + args.lead * 60
-    data = gen_metrics.Synthetic(args.services, args.instances, end=end, days=args.days)
+    live_s = args.runs * (args.measure_interval * (args.evaluations + 3) + 120) + 300
+    data = gen_metrics.Synthetic(
+        args.services, args.instances, end=end, days=args.days, feed_minutes=live_s // 60 + 1
+    )
     log(
         f"{data.series_count()} raw series, {data.sample_count():,} samples; "
         f"{data.burst_minutes()} burst minutes"
@@ -568,25 +593,7 @@ def run(args, work: Path) -> dict:
             prep["backfill_ours"]["period_grids"],
         )
         log("query stats and period SLIs done")
-    live: dict[str, list[dict]] = {name: [] for name in SETS}
-    inside = []  # seconds from each live run (start, end) to the end of the data
-    for i in range(args.runs):
-        for (
-            name
-        ) in SETS:  # interleaved, so both sets see the same distance from the end of the data
-            began = time.time()
-            live[name].append(
-                measure_live(
-                    name, groups[name], tsdb, work, args.measure_interval, args.evaluations
-                )
-            )
-            inside += [data.end - began, data.end - time.time()]
-            if inside[-1] < 0:
-                log(f"the live run ended {-inside[-1]:.0f}s after the data: raise --lead")
-            log(
-                f"live run {i + 1}/{args.runs} {name}: {live[name][-1]['evaluation_s_per_hour']}s "
-                "per hour"
-            )
+    live, timing = measure_both(args, groups, data, tsdb, work)
     summary = summarize(live, stats, rows)
     return {
         "params": {
@@ -604,7 +611,8 @@ def run(args, work: Path) -> dict:
             "evaluations_per_run": args.evaluations,
             "runs": args.runs,
             "lead_min": args.lead,
-            "live_runs_before_data_end_s": [round(min(inside)), round(max(inside))],
+            **timing,
+            "feed_minutes": data.feed_minutes,
         },
         "prep": prep,
         "summary": summary,
@@ -615,6 +623,48 @@ def run(args, work: Path) -> dict:
         "query_stats": stats,
         "live": {name: {**median_live(runs), "runs": runs} for name, runs in live.items()},
         "accuracy": rows,
+    }
+
+
+def measure_both(
+    args, groups: dict[str, list[dict]], data: gen_metrics.Synthetic, tsdb: Path, work: Path
+) -> tuple[dict[str, list[dict]], dict]:
+    """Both sets live at once, each in its own Prometheus started at the end of the data, both
+    scraping the same feed: they see the same minutes (one after the other, the second would
+    find a stretch of raw data and pieces missing). Returns the runs of each set, and when
+    they began and ended (seconds from the end of the data) and how often the feed was
+    scraped."""
+    wait = data.end + 1 - time.time()
+    if wait > 0:
+        log(f"waiting {wait:.0f}s for the end of the backfilled data")
+        time.sleep(wait)
+    else:
+        log(f"the preparation ended {-wait:.0f}s after the data: raise --lead")
+    began = time.time()
+    with Feed(data.latest_feed) as feed, ThreadPoolExecutor(max_workers=len(SETS)) as pool:
+        futures = {
+            name: pool.submit(
+                measure_live,
+                name,
+                groups[name],
+                tsdb,
+                work,
+                args.measure_interval,
+                args.evaluations,
+                args.runs,
+                feed.address,
+            )
+            for name in SETS
+        }
+        live = {name: future.result() for name, future in futures.items()}
+    ended = time.time()
+    if ended > data.end + data.feed_minutes * 60:
+        log("the live runs outlasted the feed: its last minute was served again")
+    for name in SETS:
+        log(f"live {name}: " + ", ".join(f"{r['evaluation_s_per_hour']}s" for r in live[name]))
+    return live, {
+        "live_runs_from_data_end_s": [round(began - data.end), round(ended - data.end)],
+        "feed_scrapes": feed.scrapes,
     }
 
 

@@ -111,19 +111,51 @@ class ServiceTraffic:
         return requests, errors, requests * slow_ratio, checkouts, checkouts * checkout_failure
 
 
+def series_names(job: str, instance: int) -> tuple[tuple[str, str], ...]:
+    """The 7 series of one instance: (metric family, the series name and labels followed by a
+    space, ready for its value)."""
+    base = f'job="{job}",instance="i{instance}"'
+    duration = "http_request_duration_seconds"
+    return (
+        ("http_requests", f'http_requests_total{{{base},code="200"}} '),
+        ("http_requests", f'http_requests_total{{{base},code="500"}} '),
+        (duration, f'{duration}_bucket{{{base},le="1.0"}} '),
+        (duration, f'{duration}_bucket{{{base},le="+Inf"}} '),
+        (duration, f"{duration}_count{{{base}}} "),
+        ("checkout", f'checkout_total{{{base},result="ok"}} '),
+        ("checkout", f'checkout_total{{{base},result="failed"}} '),
+    )
+
+
 class Synthetic:
     """``services`` services x ``instances`` instances, samples every minute from start to end
     (inclusive)."""
 
-    def __init__(self, services: int, instances: int, end: int, days: float = 30, seed: int = 7):
+    def __init__(
+        self,
+        services: int,
+        instances: int,
+        end: int,
+        days: float = 30,
+        seed: int = 7,
+        feed_minutes: int = 0,
+    ):
         self.end = end - end % SCRAPE_INTERVAL
+        # Minutes after the end that are not written for backfilling but kept for a live scrape
+        # (``feed``), as a real service's next samples would arrive.
+        self.feed_minutes = feed_minutes
+        # timestamp (s) -> that minute's samples, as Prometheus' text exposition lines
+        self.feed: dict[int, list[str]] = {}
         # 20 extra minutes: a 5m rate at the very start of the period has its samples, and so
         # does the oldest 5m piece of our period rule, whose window ends 10 minutes before the
         # period group's last evaluation (up to 4 minutes before the end).
         self.start = self.end - int(days * DAY) - 20 * 60
         self.minutes = (self.end - self.start) // SCRAPE_INTERVAL + 1
         self.instances = instances
-        self.services = [ServiceTraffic(i, self.minutes, self.start, seed) for i in range(services)]
+        self.services = [
+            ServiceTraffic(i, self.minutes + feed_minutes, self.start, seed)
+            for i in range(services)
+        ]
         weights = [1 + 0.3 * math.sin(k + 1) for k in range(instances)]
         self.weights = [w / sum(weights) for w in weights]
         # cumulative[service][aggregate] = array of cumulative event counts at each minute
@@ -136,7 +168,8 @@ class Synthetic:
         return self.series_count() * self.minutes
 
     def write_openmetrics(self, directory: Path) -> list[Path]:
-        """Write every sample; returns the files, one per 2h block, in time order."""
+        """Write every sample up to the end; returns the files, one per 2h block, in time order.
+        The ``feed_minutes`` after the end go to ``feed``."""
         directory.mkdir(parents=True, exist_ok=True)
         n_inst = self.instances
         # Per service and instance: carried fractions and counter values of the 7 series.
@@ -146,11 +179,12 @@ class Synthetic:
         burst_at = [self._burst_index(s) for s in self.services]
         files = []
         minute = 0
-        while minute < self.minutes:
+        while minute < self.minutes + self.feed_minutes:
             t0 = self.start + minute * SCRAPE_INTERVAL
             block_end = t0 - t0 % BLOCK + BLOCK
             last = min(
-                self.minutes, minute + (block_end - t0 + SCRAPE_INTERVAL - 1) // SCRAPE_INTERVAL
+                self.minutes if minute < self.minutes else self.minutes + self.feed_minutes,
+                minute + (block_end - t0 + SCRAPE_INTERVAL - 1) // SCRAPE_INTERVAL,
             )
             families: dict[str, list[str]] = {
                 "http_requests": [],
@@ -176,39 +210,33 @@ class Synthetic:
                             v[a] += whole
                             totals[s_i][a] += whole
                         requests, errors, slow, checkouts, failed = v
-                        col = columns[k]
-                        col[0].append(f"{requests - errors} {ts}")
-                        col[1].append(f"{errors} {ts}")
-                        col[2].append(f"{requests - slow} {ts}")
-                        col[3].append(f"{requests} {ts}")
-                        col[4].append(f"{requests} {ts}")
-                        col[5].append(f"{checkouts - failed} {ts}")
-                        col[6].append(f"{failed} {ts}")
+                        values = (
+                            requests - errors,
+                            errors,
+                            requests - slow,
+                            requests,
+                            requests,
+                            checkouts - failed,
+                            failed,
+                        )
+                        if m >= self.minutes:
+                            self.feed.setdefault(ts, []).extend(
+                                f"{prefix}{x} {ts * 1000}"
+                                for (_, prefix), x in zip(series_names(service.job, k), values)
+                            )
+                            continue
+                        for column, x in zip(columns[k], values):
+                            column.append(f"{x} {ts}")
                     for a, name in enumerate(AGGREGATES):
                         self.cumulative[s_i][name].append(totals[s_i][a])
-                job = service.job
+                if minute >= self.minutes:
+                    continue
                 for k in range(n_inst):
-                    base = f'job="{job}",instance="i{k}"'
-                    names = (
-                        ("http_requests", f'http_requests_total{{{base},code="200"}} '),
-                        ("http_requests", f'http_requests_total{{{base},code="500"}} '),
-                        (
-                            "http_request_duration_seconds",
-                            f'http_request_duration_seconds_bucket{{{base},le="1.0"}} ',
-                        ),
-                        (
-                            "http_request_duration_seconds",
-                            f'http_request_duration_seconds_bucket{{{base},le="+Inf"}} ',
-                        ),
-                        (
-                            "http_request_duration_seconds",
-                            f"http_request_duration_seconds_count{{{base}}} ",
-                        ),
-                        ("checkout", f'checkout_total{{{base},result="ok"}} '),
-                        ("checkout", f'checkout_total{{{base},result="failed"}} '),
-                    )
-                    for (family, prefix), col in zip(names, columns[k]):
+                    for (family, prefix), col in zip(series_names(service.job, k), columns[k]):
                         families[family].append(prefix + f"\n{prefix}".join(col))
+            if minute >= self.minutes:
+                minute = last
+                continue
             path = directory / f"block-{t0}.om"
             with open(path, "w", encoding="ascii") as fh:
                 fh.write("# TYPE http_requests counter\n")
@@ -222,7 +250,8 @@ class Synthetic:
         return files
 
     def _burst_index(self, service: ServiceTraffic) -> dict[int, Burst]:
-        return {m: b for b in service.bursts for m in range(b.start, min(b.end, self.minutes))}
+        end = self.minutes + self.feed_minutes
+        return {m: b for b in service.bursts for m in range(b.start, min(b.end, end))}
 
     def exact_ratio(
         self, service: int, slo: str, period: int, at: int | None = None
@@ -237,6 +266,12 @@ class Synthetic:
         return cum[bad_name][last] - cum[bad_name][first], cum[all_name][last] - cum[all_name][
             first
         ]
+
+    def latest_feed(self, now: float) -> str:
+        """The newest minute of ``feed`` due by ``now``, as a scrape would return it (empty
+        before the first is due)."""
+        due = [ts for ts in self.feed if ts <= now]
+        return "\n".join(self.feed[max(due)]) + "\n" if due else ""
 
     def burst_minutes(self) -> int:
         return sum(b.end - b.start for s in self.services for b in s.bursts)

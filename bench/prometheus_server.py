@@ -3,8 +3,10 @@
     with PrometheusServer(data_dir, rule_files=[...]) as prom:
         prom.query("up", at=1700000000, stats=True)
 
-No scrape jobs: the TSDB holds backfilled data, and the only writers are the rule groups.
-Retention is long so that Prometheus never deletes the 30 days of backfilled blocks.
+The TSDB holds backfilled data; the writers are the rule groups and, when given a
+``scrape_target`` (a ``Feed``), one scrape job that brings the data's next minutes as a real
+service's would arrive. Retention is long so that Prometheus never deletes the 30 days of
+backfilled blocks.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 START_TIMEOUT = 120  # opening hundreds of blocks and replaying a WAL takes a while on 2 busy cores
@@ -49,14 +54,17 @@ class PrometheusServer:
         rule_files: list[Path] = (),
         evaluation_interval: str = "1m",
         log_level: str = "warn",
-        out_of_order_window: str | None = None,
+        scrape_target: str | None = None,
+        scrape_interval: str = "15s",
     ):
         self.data_dir = Path(data_dir)
         self.log_level = log_level  # "info" logs every configuration (re)load
         self.rule_files = [Path(p).resolve() for p in rule_files]
         self.evaluation_interval = evaluation_interval
-        # Lets rules record at times before the end of blocks that reach into the future.
-        self.out_of_order_window = out_of_order_window
+        # host:port; the exposition's own job and instance labels are kept (honor_labels), and
+        # so are its timestamps, so the samples land on the data's minute grid.
+        self.scrape_target = scrape_target
+        self.scrape_interval = scrape_interval
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.prometheus.log"
@@ -72,8 +80,10 @@ class PrometheusServer:
             f"global:\n  evaluation_interval: {self.evaluation_interval}\n"
             + (f"rule_files:\n{rules}" if rules else "")
             + (
-                f"storage:\n  tsdb:\n    out_of_order_time_window: {self.out_of_order_window}\n"
-                if self.out_of_order_window
+                "scrape_configs:\n- job_name: feed\n  honor_labels: true\n"
+                f"  scrape_interval: {self.scrape_interval}\n"
+                f"  static_configs:\n  - targets: [{json.dumps(self.scrape_target)}]\n"
+                if self.scrape_target
                 else ""
             )
         )
@@ -176,3 +186,43 @@ class PrometheusServer:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
         return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Feed:
+    """An HTTP target on 127.0.0.1 that serves, at each scrape, ``latest(now)``: Prometheus'
+    text exposition of the newest samples due by now (empty before the first)."""
+
+    def __init__(self, latest: Callable[[float], str]):
+        self.latest = latest
+        self.scrapes = 0
+
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = feed.latest(time.time()).encode()
+                feed.scrapes += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:  # quiet: one line a scrape otherwise
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Feed:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

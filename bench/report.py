@@ -143,8 +143,8 @@ def cardinality_table(results: list[dict]) -> list[str]:
     lines = [
         "| instances per service | raw series behind each SLO | samples per hour: slo / "
         "Sloth-style | engine time per hour: slo / Sloth-style | evaluation time per hour: slo / "
-        "Sloth-style | slo commit |",
-        "|---:|---:|---:|---:|---:|---|",
+        "Sloth-style | live appends | slo commit |",
+        "|---:|---:|---:|---:|---:|---|---|",
     ]
     for data in sorted(results, key=lambda d: d["params"]["instances_per_service"]):
         p, st, live, s = data["params"], data["query_stats"], data["live"], data["summary"]
@@ -157,9 +157,15 @@ def cardinality_table(results: list[dict]) -> list[str]:
             f"| {_s(live['ours']['evaluation_s_per_hour'])} / "
             f"{_s(live['sloth']['evaluation_s_per_hour'])} = "
             f"**{s['eval_time_per_hour_ours_over_sloth']}** "
-            f"| `{data['machine'].get('slo_commit', '?')}` |"
+            f"| {live_appends(data)} | `{data['machine'].get('slo_commit', '?')}` |"
         )
     return lines
+
+
+def live_appends(data: dict) -> str:
+    """How the run's live servers took what the rules recorded: runs from before the feed
+    measured after the end of blocks that reached past them, out of order (bench/README.md)."""
+    return "in order" if "live_runs_from_data_end_s" in data["params"] else "out of order"
 
 
 def eval_tables(data: dict) -> list[str]:
@@ -173,7 +179,7 @@ def eval_tables(data: dict) -> list[str]:
         f"Real intervals: {p['global_evaluation_interval_s']}s for every group except our period "
         "group (5m). "
         f"Live evaluation: median of {p['runs']} runs × {p['evaluations_per_run']} evaluations per "
-        "group.",
+        f"group; what the rules recorded was appended {live_appends(data)}.",
         "",
         "| rule set | groups | rules | evaluation time per hour (live `evaluationTime`) | samples "
         "touched per hour (`stats=all`) | engine time per hour (`stats=all`) | Prometheus process "

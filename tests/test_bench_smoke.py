@@ -8,11 +8,13 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 from support import BENCH, ROOT, bench_script, needs_prometheus, needs_promtool
 
 gen_metrics = bench_script("gen_metrics")
+prometheus_server = bench_script("prometheus_server")
 report = bench_script("report")
 
 
@@ -40,7 +42,8 @@ def eval_results(tmp_path_factory) -> dict:
     run_script(
         "eval_cost.py",
         *("--services", "1", "--instances", "2", "--days", "0.25", "--quick"),
-        *("--runs", "1", "--measure-interval", "1", "--evaluations", "1", "--json", str(out)),
+        *("--runs", "1", "--measure-interval", "1", "--evaluations", "1", "--lead", "0"),
+        *("--json", str(out)),
     )
     return json.loads(out.read_text())
 
@@ -100,8 +103,15 @@ def test_eval_cost_compares_both_rule_sets_on_real_prometheus(eval_results):
         'slo:sli_events:increase{window="3d"}',
     ):
         assert ours[key]["samples_per_hour"] > 0, key
-    # the live runs evaluate inside the data, where every piece our windows read exists
-    assert eval_results["params"]["live_runs_before_data_end_s"][0] > 0
+    # The live runs begin at the end of the backfilled data, where every piece our windows read
+    # exists, and every sample the rules record is appended in order.
+    began, ended = eval_results["params"]["live_runs_from_data_end_s"]
+    assert 0 <= began <= ended
+    for name in ("ours", "sloth"):
+        (run,) = eval_results["live"][name]["runs"]
+        appended = run["samples_appended"]
+        assert appended["appended"] > 0, name
+        assert appended["appended_out_of_order"] == appended["out_of_bounds"] == 0, name
     assert (
         eval_results["query_stats"]["sloth"]["by_rule"]["slo:sli_error:ratio_rate1h"][
             "samples_per_hour"
@@ -166,6 +176,42 @@ def test_synthetic_counters_add_up_to_the_exact_event_counts(tmp_path):
             failed,
             grown("checkout_total", job),
         )
+
+
+def test_the_feed_continues_the_backfilled_data_minute_by_minute(tmp_path):
+    """The live runs scrape the minutes after the end of the blocks: the same counters, going on
+    from their last written value, each minute served once it is due."""
+    feeding = gen_metrics.Synthetic(2, 3, end=1_700_000_000, days=0.1, feed_minutes=4)
+    whole = gen_metrics.Synthetic(2, 3, end=1_700_000_000 + 4 * 60, days=0.1 + 4 / 1440)
+    assert whole.start == feeding.start
+    written = feeding.write_openmetrics(tmp_path / "feeding")
+    expected: dict[int, set[str]] = {}
+    for f in whole.write_openmetrics(tmp_path / "whole"):
+        for line in f.read_text().splitlines():
+            if not line.startswith("#"):
+                series, value, ts = line.rsplit(" ", 2)
+                if int(ts) > feeding.end:
+                    expected.setdefault(int(ts), set()).add(f"{series} {value} {int(ts) * 1000}")
+    # the blocks end at the end; the four minutes after it are the feed, and nothing else
+    assert (
+        max(
+            int(line.rsplit(" ", 1)[1])
+            for line in written[-1].read_text().splitlines()
+            if not line.startswith("#")
+        )
+        == feeding.end
+    )
+    assert sorted(feeding.feed) == sorted(expected) == [feeding.end + 60 * k for k in (1, 2, 3, 4)]
+    for ts, lines in feeding.feed.items():
+        assert set(lines) == expected[ts] and len(lines) == feeding.series_count()
+    assert feeding.latest_feed(feeding.end + 59) == ""
+    assert (
+        feeding.latest_feed(feeding.end + 150) == "\n".join(feeding.feed[feeding.end + 120]) + "\n"
+    )
+    with prometheus_server.Feed(lambda now: f"up 1 {int(now)}\n") as feed:
+        with urllib.request.urlopen(f"http://{feed.address}/metrics", timeout=10) as resp:
+            assert resp.read().decode().startswith("up 1 ")
+        assert feed.scrapes == 1
 
 
 def test_good_counters_never_go_down_even_at_a_trickle_per_instance(tmp_path):

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from compiler.core import conventions, windows
 from compiler.core.diagnostics import CompileError, Diagnostic, Severity
 from compiler.core.durations import DurationError, format_duration, parse_duration
 from compiler.core.files import write_atomic
+from compiler.core.model import Model
 from compiler.importers.common import valid_name
 from compiler.live import query, status
 from compiler.live import report as live_report
@@ -60,8 +61,38 @@ TIMEOUT_OPTION = click.option(
     type=click.FloatRange(0.1, 600),
     help="Seconds to wait for each answer (default 10).",
 )
+ENV_OPTION = click.option(
+    "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
+)
 DEFAULT_OUT = "out"
 DEFAULT_CACHE = DEFAULT_CACHE_DIR
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _with_options(command: F, options: Sequence[Callable[[F], F]]) -> F:
+    """``command`` with ``options``, shown in --help in the order given."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+# Options several commands share, each with the help that says what it means to that command.
+def _out_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--out", "out_dir", default=DEFAULT_OUT, show_default=True, type=click.Path(), help=help
+    )
+
+
+def _jobs_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(min=1, max=256), default=None, help=help
+    )
+
+
+def _cache_dir_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--cache-dir", default=DEFAULT_CACHE, show_default=True, type=click.Path(), help=help
+    )
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
@@ -139,33 +170,14 @@ def validate(specs: str) -> None:
 
 @cli.command(name="compile")
 @click.argument("specs", default=DEFAULT_SPECS, type=click.Path())
-@click.option(
-    "--out",
-    "out_dir",
-    default=DEFAULT_OUT,
-    show_default=True,
-    type=click.Path(),
-    help="Output directory.",
-)
+@_out_option("Output directory.")
 @click.option(
     "--check",
     is_flag=True,
     help="Write nothing; exit 1 and print a diff if the output directory is stale.",
 )
-@click.option(
-    "--cache-dir",
-    default=DEFAULT_CACHE,
-    show_default=True,
-    type=click.Path(),
-    help="Reuse work for unchanged spec files from here; --cache-dir '' turns it off.",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1, max=256),
-    default=None,
-    help="Processes preparing spec files in parallel.  [default: the CPUs slo may use]",
-)
+@_cache_dir_option("Reuse work for unchanged spec files from here; --cache-dir '' turns it off.")
+@_jobs_option("Processes preparing spec files in parallel.  [default: the CPUs slo may use]")
 def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int | None) -> None:
     """Compile the specs under SPECS (default: slo/) into OUT (default: out/).
 
@@ -211,27 +223,10 @@ def compile_cmd(specs: str, out_dir: str, check: bool, cache_dir: str, jobs: int
 
 
 @cli.command()
-@click.option(
-    "--out",
-    "out_dir",
-    default=DEFAULT_OUT,
-    show_default=True,
-    type=click.Path(),
-    help="Compiled output to test.",
-)
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1, max=256),
-    default=None,
-    help="promtool and amtool processes side by side.  [default: the CPUs slo may use]",
-)
-@click.option(
-    "--cache-dir",
-    default=DEFAULT_CACHE,
-    show_default=True,
-    type=click.Path(),
-    help="Remember what passed here: a proof whose files and tool are unchanged is not run again.",
+@_out_option("Compiled output to test.")
+@_jobs_option("promtool and amtool processes side by side.  [default: the CPUs slo may use]")
+@_cache_dir_option(
+    "Remember what passed here: a proof whose files and tool are unchanged is not run again."
 )
 @click.option("--no-cache", is_flag=True, help="Run every proof, whatever passed before.")
 @click.option(
@@ -300,20 +295,12 @@ def test(out_dir: str, jobs: int | None, cache_dir: str, no_cache: bool, engine:
 
 # --- push and diff -------------------------------------------------------------------------
 PROGRESS_MIN = 10  # objects; fewer finish before a bar would be worth drawing
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _push_options(command: F) -> F:
     """Options shared by `slo push` and `slo diff`: where the live systems are."""
     options = [
-        click.option(
-            "--out",
-            "out_dir",
-            default=DEFAULT_OUT,
-            show_default=True,
-            type=click.Path(),
-            help="Compiled output to deliver.",
-        ),
+        _out_option("Compiled output to deliver."),
         click.option(
             "--env",
             "env_name",
@@ -335,17 +322,47 @@ def _push_options(command: F) -> F:
         ),
         INSECURE_OPTION,
         TIMEOUT_OPTION,
+        # not inline tokens: flags end up in shell history
+        *(_setting_option(key) for key in endpoints.flag_settings()),
     ]
-    variables = endpoints.environment()
-    for key in endpoints.flag_settings():  # not inline tokens: flags end up in shell history
-        options.append(
-            click.option(
-                endpoints.flag_name(key), key.replace(".", "_"), help=f"Overrides {variables[key]}."
-            )
+    return _with_options(command, options)
+
+
+def _setting_option(key: str) -> Callable[[F], F]:
+    """The flag of a push client's setting (``alertmanager.url``: ``--alertmanager-url``)."""
+    variable = endpoints.environment()[key]
+    return click.option(endpoints.flag_name(key), _param(key), help=f"Overrides {variable}.")
+
+
+def _param(key: str) -> str:
+    """Where click puts the value of a setting's flag: ``alertmanager_url``."""
+    return key.replace(".", "_")
+
+
+def _endpoints(params: dict, settings: list[str], fail: int) -> endpoints.Endpoints:
+    """Where the live systems are, from the options of ``_server_options(settings)`` (or
+    ``_push_options``), which it takes out of ``params``; or print why not and exit ``fail``."""
+    flags: dict[str, object] = {key: params.pop(_param(key)) for key in settings}
+    flags["tls_verify"] = False if params.pop("insecure") else None
+    flags["timeout"] = params.pop("timeout")
+    try:
+        return endpoints.resolve(
+            flags,
+            targets_file=Path(params.pop("targets_file")),
+            env_name=params.pop("env_name"),
         )
-    for option in reversed(options):
-        command = option(command)
-    return command
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(fail)
+
+
+def _load_model(specs: str, fail: int) -> Model:
+    """The model of the specs under ``specs``, or print why not and exit ``fail``."""
+    model, diagnostics = pipeline.load_tree(Path(specs))
+    if model is None:
+        _print_diagnostics(diagnostics)
+        sys.exit(fail)
+    return model
 
 
 def _only(value: str | None) -> list[str] | None:
@@ -364,16 +381,7 @@ def _only(value: str | None) -> list[str] | None:
 def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
     """Endpoints, model and pushers, or print why not and exit with ``fail``."""
     only = _only(params.pop("only"))
-    flags = {key: params.get(key.replace(".", "_")) for key in endpoints.flag_settings()}
-    flags["tls_verify"] = False if params["insecure"] else None
-    flags["timeout"] = params["timeout"]
-    try:
-        found = endpoints.resolve(
-            flags, targets_file=Path(params["targets_file"]), env_name=params["env_name"]
-        )
-    except CompileError as exc:
-        _print_diagnostics(exc.diagnostics)
-        sys.exit(fail)
+    found = _endpoints(params, endpoints.flag_settings(), fail)
     if not found.configured():
         names = ", ".join(client.url_key.variable for client in registry.clients())
         click.secho(
@@ -382,10 +390,7 @@ def _prepare(specs: str, params: dict, fail: int) -> tuple[list, list]:
             err=True,
         )
         sys.exit(fail)
-    model, diagnostics = pipeline.load_tree(Path(specs))
-    if model is None:
-        _print_diagnostics(diagnostics)
-        sys.exit(fail)
+    model = _load_model(specs, fail)
     settings = runner.Settings(out_dir=Path(params["out_dir"]), prune=params["prune"])
     try:
         return runner.build(found, model, settings, only)
@@ -662,10 +667,7 @@ def backfill_cmd(
             err=True,
         )
         sys.exit(1)
-    model, diagnostics = pipeline.load_tree(Path(specs))
-    if model is None:
-        _print_diagnostics(diagnostics)
-        sys.exit(1)
+    model = _load_model(specs, 1)
     services = [s for s in model.services if s.slos and (not only or s.name in only)]
     missing = sorted(set(only) - {s.name for s in model.services})
     if missing or not services:
@@ -708,38 +710,29 @@ def backfill_cmd(
 
 
 # --- maintenance: ad-hoc silences on the push targets' Alertmanager ------------------------------
-def _maintenance_options(command: F) -> F:
-    """Where the Alertmanager is: the push targets' configuration."""
-    options = [
-        click.option(
-            "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
-        ),
+MAINTENANCE_SERVERS = ["alertmanager.url"]
+
+
+def _server_options(settings: list[str]) -> list[Callable[[F], F]]:
+    """Where the live servers of ``settings`` are: the push targets' configuration, an
+    environment of the targets file or a flag per setting; ``_endpoints`` reads them."""
+    return [
+        ENV_OPTION,
         TARGETS_FILE_OPTION,
-        click.option("--alertmanager-url", help="Overrides SLO_ALERTMANAGER_URL."),
+        *(_setting_option(key) for key in settings),
         INSECURE_OPTION,
         TIMEOUT_OPTION,
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+
+def _maintenance_options(command: F) -> F:
+    """Where the Alertmanager is: the push targets' configuration."""
+    return _with_options(command, _server_options(MAINTENANCE_SERVERS))
 
 
 def _alertmanager(params: dict) -> Transport:
     """The configured Alertmanager's transport, or print why not and exit 2."""
-    flags = {
-        "alertmanager.url": params.pop("alertmanager_url"),
-        "tls_verify": False if params.pop("insecure") else None,
-        "timeout": params.pop("timeout"),
-    }
-    try:
-        found = endpoints.resolve(
-            flags,
-            targets_file=Path(params.pop("targets_file")),
-            env_name=params.pop("env_name"),
-        )
-    except CompileError as exc:
-        _print_diagnostics(exc.diagnostics)
-        sys.exit(2)
+    found = _endpoints(params, MAINTENANCE_SERVERS, 2)
     if "alertmanager" not in found.targets:
         click.secho(
             "error [maintenance/no-alertmanager] no Alertmanager is configured: set "
@@ -815,10 +808,7 @@ def maintenance_start(
       slo maintenance start pizza-api --slo api-latency --for 30m --reason "cache warm-up"
     """
     if Path(specs).exists():
-        model, diagnostics = pipeline.load_tree(Path(specs))
-        if model is None:
-            _print_diagnostics(diagnostics)
-            sys.exit(2)
+        model = _load_model(specs, 2)
         known = {s.name: s for s in model.services}
         if service not in known:
             click.secho(
@@ -920,52 +910,32 @@ def maintenance_end(target: str, slo_name: str | None, **params: Any) -> None:
 
 
 # --- status and report: the live systems read back ----------------------------------------------
+LIVE_SERVERS = ["prometheus.url", "alertmanager.url"]
+
+
 def _live_options(command: F) -> F:
     """Where the live Prometheus and Alertmanager are: the push targets' configuration."""
-    options = [
-        click.option(
-            "--env", "env_name", envvar="SLO_ENV", help="Environment from the targets file."
-        ),
-        TARGETS_FILE_OPTION,
-        click.option("--prometheus-url", help="Overrides SLO_PROMETHEUS_URL."),
-        click.option("--alertmanager-url", help="Overrides SLO_ALERTMANAGER_URL."),
-        INSECURE_OPTION,
-        TIMEOUT_OPTION,
-        click.option("--service", callback=_name_option, help="Only this service."),
-        click.option(
-            "--slo", "slo_name", callback=_name_option, help="Only this SLO or threshold."
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _with_options(
+        command,
+        [
+            *_server_options(LIVE_SERVERS),
+            click.option("--service", callback=_name_option, help="Only this service."),
+            click.option(
+                "--slo", "slo_name", callback=_name_option, help="Only this SLO or threshold."
+            ),
+        ],
+    )
 
 
 def _live(specs: str, params: dict) -> tuple[Any, Any, Any]:
     """The model and the live servers, or print why not and exit 2."""
-    flags = {
-        "prometheus.url": params.pop("prometheus_url"),
-        "alertmanager.url": params.pop("alertmanager_url"),
-        "tls_verify": False if params.pop("insecure") else None,
-        "timeout": params.pop("timeout"),
-    }
+    found = _endpoints(params, LIVE_SERVERS, 2)
     try:
-        found = endpoints.resolve(
-            flags,
-            targets_file=Path(params.pop("targets_file")),
-            env_name=params.pop("env_name"),
-        )
         prometheus, alertmanager = query.connect(found)
-    except CompileError as exc:
-        _print_diagnostics(exc.diagnostics)
-        sys.exit(2)
     except query.LiveError as exc:
         click.secho(f"error [live/unreachable] {exc}", fg="red", err=True)
         sys.exit(2)
-    model, diagnostics = pipeline.load_tree(Path(specs))
-    if model is None:
-        _print_diagnostics(diagnostics)
-        sys.exit(2)
+    model = _load_model(specs, 2)
     wanted = status.selected(model, params["service"], params["slo_name"])
     if not wanted:
         which = "/".join(filter(None, (params["service"], params["slo_name"])))

@@ -546,9 +546,7 @@ class GrafanaPusher:
         if not objects:
             return Restore(restored, 0)
         errors = restoring.rewiden_record(
-            bool(work.delete),
-            work.record,
-            work.record_after,
+            work,
             self._save_record,
             f"{RECORD_OBJECT}: could not list the dashboards put back again",
         )

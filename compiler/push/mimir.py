@@ -435,11 +435,7 @@ class MimirPusher:
         if not objects:
             return Restore(restored, 0)
         errors = restoring.rewiden_record(
-            bool(work.delete),
-            work.record,
-            work.record_after,
-            self._save_record,
-            f"{RECORD_OBJECT}: could not list the groups put back again",
+            work, self._save_record, f"{RECORD_OBJECT}: could not list the groups put back again"
         )
         failed = restoring.put_back(
             work.snapshot, lambda key, group: self._save((key[0], group)), self._delete

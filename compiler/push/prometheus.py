@@ -61,10 +61,19 @@ class Work:
 
 
 class PrometheusPusher:
+    """Prometheus' pusher, and the steps vmalert's (vmalert.py) shares: what differs between
+    the two servers is in the class attributes and the methods the subclass overrides."""
+
     name = "prometheus"
     server = "Prometheus"  # in messages
+    endpoint_type = Prometheus  # what ``configure`` makes
     rules_in_out = RULES_DIR_IN_OUT  # the rule files it delivers, under out/
     rules_dir_hint = RULES_DIR_HINT
+    # completes "create it and ..." when the rules directory is missing
+    rules_dir_setup = "list {rules_dir}/*.yml in rule_files"
+    # completes "is <rules dir>/*.yml ...?" when a created group is not loaded
+    rules_dir_loaded = "listed in rule_files of prometheus.yml"
+    reload_metric = RELOAD_METRIC  # 0 when the last reload failed
 
     def __init__(
         self,
@@ -81,16 +90,37 @@ class PrometheusPusher:
         self.prune = prune
         self.desired = rulegroups.load_rule_files(self.source)
 
+    @classmethod
+    def rule_check(cls, context: Context) -> Check | None:
+        """What checks the rule files before they are written, unless the run skips checks."""
+        return promtool_check_rules if context.settings.checks else None
+
+    @classmethod
+    def configure(cls, section: Section) -> Prometheus:
+        return cls.endpoint_type(section.url, section.path("rules_dir"))
+
+    @classmethod
+    def build(cls, endpoint: Prometheus, context: Context) -> PrometheusPusher:
+        return cls(
+            endpoint,
+            context.out_dir,
+            context.transport(endpoint.url),
+            cls.rule_check(context),
+            prune=context.settings.prune,
+        )
+
     # -- reading -------------------------------------------------------------------------
     def preflight(self) -> None:
         rules_dir = self.rules_dir()
         if not rules_dir.is_dir():
-            raise PushError(
-                f"rules directory {rules_dir} does not exist; create it and list "
-                f"{rules_dir}/*.yml in rule_files"
-            )
+            setup = self.rules_dir_setup.format(rules_dir=rules_dir)
+            raise PushError(f"rules directory {rules_dir} does not exist; create it and {setup}")
         if self.check is not None:
             self.check([self.source / name for name in self.desired])
+        self.preflight_server()
+
+    def preflight_server(self) -> None:
+        """That the server is the one this pusher reloads, able to reload."""
         flags = self._get_json("/api/v1/status/flags", "read flags")
         if str(flags.get("web.enable-lifecycle", "")).lower() != "true":
             raise PushError(LIFECYCLE_HINT)
@@ -296,19 +326,23 @@ class PrometheusPusher:
     def verify(self) -> list[str]:
         problems = []
         if self.reload_successful() is False:
-            problems.append(f"{RELOAD_METRIC} is 0: the last reload failed")
+            problems.append(f"{self.reload_metric} is 0: the last reload failed")
         for change in self.plan().pending:
             if change.kind == "created":
                 problems.append(
-                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml listed "
-                    "in rule_files of prometheus.yml?"
+                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml "
+                    f"{self.rules_dir_loaded}?"
                 )
             else:
-                problems.append(
-                    f"{change.object} still differs after reload: "
-                    f"{'; '.join(change.details) or change.kind}"
-                )
+                problems.append(self.still_differs(change))
         return problems
+
+    def still_differs(self, change: Change) -> str:
+        """What verify says of a group that is loaded but not as its file says."""
+        return (
+            f"{change.object} still differs after reload: "
+            f"{'; '.join(change.details) or change.kind}"
+        )
 
     def _get_json(self, path: str, what: str) -> dict:
         response = self.http.expect(self.http.request("GET", path), (200,), f"{what} ({path})")
@@ -321,21 +355,6 @@ class PrometheusPusher:
         return data
 
 
-def _configure(section: Section) -> Prometheus:
-    return Prometheus(section.url, section.path("rules_dir"))
-
-
-def _build(endpoint: Prometheus, context: Context) -> PrometheusPusher:
-    check = promtool_check_rules if context.settings.checks else None
-    return PrometheusPusher(
-        endpoint,
-        context.out_dir,
-        context.transport(endpoint.url),
-        check,
-        prune=context.settings.prune,
-    )
-
-
 CLIENT = PushClient(
     name=PrometheusPusher.name,
     keys=(
@@ -345,6 +364,6 @@ CLIENT = PushClient(
     delivers=(
         Delivers(RULES_DIR_IN_OUT.as_posix(), "*.yml", "has no rule files; run `slo compile`"),
     ),
-    configure=_configure,
-    build=_build,
+    configure=PrometheusPusher.configure,
+    build=PrometheusPusher.build,
 )

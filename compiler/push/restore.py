@@ -20,9 +20,9 @@ how two of them differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from compiler.push.plan import Restore
 from compiler.push.transport import PushError
@@ -104,19 +104,32 @@ def outcome(
 
 
 Record = TypeVar("Record")
+Record_co = TypeVar("Record_co", covariant=True)
+
+
+class RecordedWork(Protocol[Record_co]):
+    """What a client that keeps its ownership record in the live system (Grafana, Mimir) plans
+    for it: the objects it deletes, the record written before any write (the old one widened by
+    what the push adds) and the record written after the deletes, when it is smaller."""
+
+    @property
+    def delete(self) -> Sized: ...
+
+    @property
+    def record(self) -> Record_co | None: ...
+
+    @property
+    def record_after(self) -> object: ...
 
 
 def rewiden_record(
-    deleted: bool,
-    record: Record | None,
-    after: object,
-    save: Callable[[Record], None],
-    what: str,
+    work: RecordedWork[Record], save: Callable[[Record], None], what: str
 ) -> list[str]:
     """Save the ownership record as it was before a completed push's deletes, since restore
     puts those objects back: each stays recorded. Nothing to do when the push deleted nothing
     or wrote no record; a failure is returned, prefixed with ``what``."""
-    if not (deleted and record and after is not None):
+    record = work.record
+    if not (work.delete and record and work.record_after is not None):
         return []
     try:
         save(record)

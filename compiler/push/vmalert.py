@@ -25,8 +25,8 @@ from compiler.core import conventions
 from compiler.core.durations import parse_duration
 from compiler.push import files, rulegroups
 from compiler.push.checks import Check, vmalert_dry_run
-from compiler.push.client import Context, Delivers, Key, PushClient, Section
-from compiler.push.plan import Plan, Progress, Restore
+from compiler.push.client import Context, Delivers, Key, PushClient
+from compiler.push.plan import Change, Plan, Progress, Restore
 from compiler.push.prometheus import RELOAD_TIMEOUT, Prometheus, PrometheusPusher, Work
 from compiler.push.transport import PushError, Transport
 
@@ -88,8 +88,12 @@ def params(value: object) -> tuple[str, ...]:
 class VmalertPusher(PrometheusPusher):
     name = "vmalert"
     server = "vmalert"
+    endpoint_type = Vmalert
     rules_in_out = RULES_DIR_IN_OUT
     rules_dir_hint = RULES_DIR_HINT
+    rules_dir_setup = "start vmalert with -rule='{rules_dir}/*.yml'"
+    rules_dir_loaded = "in vmalert's -rule flags"
+    reload_metric = SUCCESSFUL
 
     def __init__(
         self,
@@ -104,16 +108,12 @@ class VmalertPusher(PrometheusPusher):
         self.reload_timeout = reload_timeout
         self.touched: list[str] = []  # the files the last apply wrote or deleted
 
+    @classmethod
+    def rule_check(cls, context: Context) -> Check | None:
+        return vmalert_dry_run if context.settings.checks else None
+
     # -- reading -------------------------------------------------------------------------
-    def preflight(self) -> None:
-        rules_dir = self.rules_dir()
-        if not rules_dir.is_dir():
-            raise PushError(
-                f"rules directory {rules_dir} does not exist; create it and start vmalert with "
-                f"-rule='{rules_dir}/*.yml'"
-            )
-        if self.check is not None:
-            self.check([self.source / name for name in self.desired])
+    def preflight_server(self) -> None:
         if self.reload_state() is None:
             raise PushError(
                 f"{self.http.url('/metrics')} has no {RELOADS}: is {self.endpoint.url} vmalert?"
@@ -273,40 +273,11 @@ class VmalertPusher(PrometheusPusher):
         state = self.reload_state()
         return None if state is None else state.successful
 
-    def verify(self) -> list[str]:
-        problems = []
-        if self.reload_successful() is False:
-            problems.append(f"{SUCCESSFUL} is 0: the last reload failed")
-        for change in self.plan().pending:
-            if change.kind == "created":
-                problems.append(
-                    f"{change.object} is not loaded: is {self.endpoint.rules_dir}/*.yml in "
-                    "vmalert's -rule flags?"
-                )
-            else:
-                problem = (
-                    f"{change.object} still differs after reload: "
-                    f"{'; '.join(change.details) or change.kind}"
-                )
-                if any(detail.startswith(PARAMS) for detail in change.details):
-                    problem += f" ({PARAMS_HINT})"
-                problems.append(problem)
-        return problems
-
-
-def _configure(section: Section) -> Vmalert:
-    return Vmalert(section.url, section.path("rules_dir"))
-
-
-def _build(endpoint: Vmalert, context: Context) -> VmalertPusher:
-    check = vmalert_dry_run if context.settings.checks else None
-    return VmalertPusher(
-        endpoint,
-        context.out_dir,
-        context.transport(endpoint.url),
-        check,
-        prune=context.settings.prune,
-    )
+    def still_differs(self, change: Change) -> str:
+        problem = super().still_differs(change)
+        if any(detail.startswith(PARAMS) for detail in change.details):
+            problem += f" ({PARAMS_HINT})"
+        return problem
 
 
 CLIENT = PushClient(
@@ -323,6 +294,6 @@ CLIENT = PushClient(
             "(then run `slo compile`)",
         ),
     ),
-    configure=_configure,
-    build=_build,
+    configure=VmalertPusher.configure,
+    build=VmalertPusher.build,
 )

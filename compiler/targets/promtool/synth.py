@@ -20,37 +20,11 @@ from compiler.text.promtext import quote_label_value
 # old names sre_parse and sre_constants warn when imported, but they are the names typeshed
 # describes them under, so the type checker reads those.
 if TYPE_CHECKING:
+    import sre_constants
     import sre_parse
-    from sre_constants import (
-        ANY,
-        AT,
-        BRANCH,
-        CATEGORY,
-        IN,
-        LITERAL,
-        MAX_REPEAT,
-        MIN_REPEAT,
-        NEGATE,
-        NOT_LITERAL,
-        RANGE,
-        SUBPATTERN,
-    )
 else:
+    import re._constants as sre_constants
     import re._parser as sre_parse
-    from re._constants import (
-        ANY,
-        AT,
-        BRANCH,
-        CATEGORY,
-        IN,
-        LITERAL,
-        MAX_REPEAT,
-        MIN_REPEAT,
-        NEGATE,
-        NOT_LITERAL,
-        RANGE,
-        SUBPATTERN,
-    )
 
 FALLBACKS = ("200", "ok", "x", "a", "0", "1", "")
 
@@ -91,23 +65,23 @@ def _example(items: sre_parse.SubPattern, variant: int) -> str:
     parts: list[str] = []
     for op, value in items.data:
         arg: Any = value  # its shape depends on op
-        if op == LITERAL:
+        if op == sre_constants.LITERAL:
             parts.append(chr(arg))
-        elif op == NOT_LITERAL:
+        elif op == sre_constants.NOT_LITERAL:
             parts.append("a" if chr(arg) != "a" else "b")
-        elif op == ANY:
+        elif op == sre_constants.ANY:
             parts.append("0")
-        elif op == IN:
+        elif op == sre_constants.IN:
             parts.append(_in_example(arg))
-        elif op == BRANCH:
+        elif op == sre_constants.BRANCH:
             branches = arg[1]
             parts.append(_example(branches[variant % len(branches)], variant // len(branches)))
-        elif op == SUBPATTERN:
+        elif op == sre_constants.SUBPATTERN:
             parts.append(_example(arg[-1], variant))
-        elif op in (MAX_REPEAT, MIN_REPEAT):
+        elif op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT):
             low, _high, sub = arg
             parts.append(_example(sub, variant) * max(low, 1 if variant else low))
-        elif op == AT:
+        elif op == sre_constants.AT:
             continue
         else:
             raise _Unsupported(str(op))
@@ -115,18 +89,18 @@ def _example(items: sre_parse.SubPattern, variant: int) -> str:
 
 
 def _in_example(items: list[tuple[Any, Any]]) -> str:
-    if items and items[0][0] == NEGATE:
-        excluded = {chr(a) for op, a in items[1:] if op == LITERAL}
+    if items and items[0][0] == sre_constants.NEGATE:
+        excluded = {chr(a) for op, a in items[1:] if op == sre_constants.LITERAL}
         for c in "az09AZ":
             if c not in excluded:
                 return c
         raise _Unsupported("negated class")
     op, arg = items[0]
-    if op == LITERAL:
+    if op == sre_constants.LITERAL:
         return chr(arg)
-    if op == RANGE:
+    if op == sre_constants.RANGE:
         return chr(arg[0])
-    if op == CATEGORY:
+    if op == sre_constants.CATEGORY:
         name = str(arg).lower()
         return "0" if "digit" in name and "not" not in name else ("a" if "not" not in name else "-")
     raise _Unsupported(str(op))

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 import yaml
-from support import needs_promtool, write_files
+from support import availability_spec, needs_promtool, write_files
 
 from compiler import compile_tree
 from compiler.backfill import history, phase, raw_queries
@@ -23,20 +23,10 @@ from compiler.backfill.source import parse_rfc3339_ms
 from compiler.core import conventions as names
 
 MINUTE = 60
-SPEC = """\
-apiVersion: slo/v1
-service: shop
-team: payments
-labels: {region: eu}
-evaluation_interval: 5m
-slos:
-  - name: availability
-    objective: 99
-    period: 30d
-    indicator:
-      ratio:
-        errors: http_requests_total{job="shop",code=~"5.."}
-        total: http_requests_total{job="shop"}
+# the shared availability SLO, then a latency SLO, one SLO of each calendar period and a threshold
+# with a time-slice SLO
+SPEC = availability_spec("shop", "5m", labels="{region: eu}") + (
+    """\
   - name: latency
     objective: 95
     period: 28d
@@ -67,6 +57,7 @@ thresholds:
       objective: 99
       period: 30d
 """
+)
 STEPS = 26 * 60  # minutes of traffic: every window up to a day is whole at the end
 GAP = (600, 670)  # minutes without any sample: longer than an hour
 EVERY = 5  # minutes: the service's evaluation interval (promtool runs the rules at it)

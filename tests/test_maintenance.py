@@ -183,6 +183,20 @@ class Inbox:
             return [item["channel"] for item in self.items]
 
 
+def slack_inbox(tmp_path: Path, http_capture) -> tuple[Inbox, Path]:
+    """An Inbox taking the Slack webhooks posted to http_capture under a random path, and
+    tmp_path/secrets/slack holding that URL, for slack_api_url_file."""
+    inbox = Inbox()
+    token = secrets.token_hex(8)
+    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
+        inbox.receive
+    )
+    url_file = write_files(
+        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
+    )
+    return inbox, url_file / "slack"
+
+
 def window_around_now() -> str:
     """Windows covering this minute and a few after, in UTC: today's, and tomorrow's first
     minutes when today's would end at midnight."""
@@ -224,15 +238,8 @@ def alert(service: str) -> dict:
 @pytest.mark.binaries
 @needs_alertmanager
 def test_alertmanager_mutes_the_service_in_its_window_and_no_other(tmp_path, http_capture):
-    inbox = Inbox()
-    token = secrets.token_hex(8)
-    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
-        inbox.receive
-    )
-    url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
-    )
-    out = compiled(tmp_path, window_around_now(), str(url_file / "slack"))
+    inbox, slack_url_file = slack_inbox(tmp_path, http_capture)
+    out = compiled(tmp_path, window_around_now(), str(slack_url_file))
     config = out / conventions.ALERTMANAGER_CONFIG
     check = subprocess.run(
         ["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60
@@ -604,19 +611,12 @@ thresholds:
 def test_a_teams_route_keeps_its_severitys_mute_intervals(tmp_path, http_capture):
     """Alertmanager takes a route's time intervals from that route alone, never its parent's:
     a severity muted now must stay muted for a team with its own receiver under it."""
-    inbox = Inbox()
-    token = secrets.token_hex(8)
-    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
-        inbox.receive
-    )
-    url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
-    )
+    inbox, slack_url_file = slack_inbox(tmp_path, http_capture)
     # the same minutes as window_around_now, as a Routing time interval
     ranges = yaml.safe_load(window_around_now())
     for r in ranges:
         del r["name"]
-    routing = ROUTING_SPEC.format(slack_url_file=url_file / "slack").replace(
+    routing = ROUTING_SPEC.format(slack_url_file=slack_url_file).replace(
         "    group_wait: 1s\n",
         "    group_wait: 1s\n    mute_time_intervals: [quiet]\n",
         1,

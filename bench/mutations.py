@@ -463,16 +463,20 @@ class Runner:
         self.lock = threading.Lock()
         self.counter = 0
 
-    def passes(self, group: Group, rules_text: str) -> bool:
+    def promtool_test(
+        self, kind: str, rules_text: str, doc: Mapping
+    ) -> subprocess.CompletedProcess[str]:
+        """`promtool test rules` of ``doc`` on ``rules_text`` (as its only rule file), in a
+        directory of its own under ``work`` (``kind``-N), which is removed afterwards: runs in
+        parallel threads never share one."""
         with self.lock:
             self.counter += 1
-            directory = self.work / f"run-{self.counter}"
+            directory = self.work / f"{kind}-{self.counter}"
         directory.mkdir(parents=True)
         try:
             (directory / "rules.yml").write_text(rules_text)
-            doc = {**group.doc, "rule_files": ["rules.yml"]}
             (directory / "test.yml").write_text(dump(doc))
-            proc = subprocess.run(
+            return subprocess.run(
                 [self.promtool, "test", "rules", "test.yml"],
                 cwd=directory,
                 capture_output=True,
@@ -481,7 +485,10 @@ class Runner:
             )
         finally:
             shutil.rmtree(directory, ignore_errors=True)
-        return proc.returncode == 0
+
+    def passes(self, group: Group, rules_text: str) -> bool:
+        doc = {**group.doc, "rule_files": ["rules.yml"]}
+        return self.promtool_test("run", rules_text, doc).returncode == 0
 
     def passes_originally(self, service: str, group: Group, original: str) -> bool:
         key = (service, group.title)
@@ -681,23 +688,8 @@ class BatchRunner(Runner):
         if not batchable(source):
             alone = list(mutants)
         else:
-            with self.lock:
-                self.counter += 1
-                directory = self.work / f"batch-{self.counter}"
-            directory.mkdir(parents=True)
-            try:
-                rules, doc, copies = batch_files(source, group, mutants)
-                (directory / "rules.yml").write_text(rules)
-                (directory / "test.yml").write_text(dump(doc))
-                proc = subprocess.run(
-                    [self.promtool, "test", "rules", "test.yml"],
-                    cwd=directory,
-                    capture_output=True,
-                    text=True,
-                    timeout=self.timeout,
-                )
-            finally:
-                shutil.rmtree(directory, ignore_errors=True)
+            rules, doc, copies = batch_files(source, group, mutants)
+            proc = self.promtool_test("batch", rules, doc)
             failed, other = failed_copies(proc.returncode, proc.stdout + proc.stderr)
             if other:
                 if not self.passes_originally(service, group, original):

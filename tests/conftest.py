@@ -1,6 +1,7 @@
 """Fixtures any test may ask for by name. Plain helpers and constants are in support/: import
 those from there, never from this file."""
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,16 @@ def root() -> Path:
 def examples(tmp_path) -> Path:
     """A private copy of the shipped examples' specs at tmp_path/slo, which the test may edit."""
     return copy_specs(ROOT / "slo", tmp_path)
+
+
+@pytest.fixture
+def pizza_specs(tmp_path) -> Path:
+    """tmp_path/slo holding only the shipped pizza-ordering.yaml: one service, the live views'
+    (status, report) subject."""
+    specs = tmp_path / "slo"
+    specs.mkdir()
+    shutil.copy(ROOT / "slo" / "pizza-ordering.yaml", specs)
+    return specs
 
 
 @pytest.fixture

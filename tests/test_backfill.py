@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 import yaml
-from support import needs_promtool, write_files
+from support import availability_spec, needs_promtool, write_files
 
 from compiler import compile_tree
 from compiler.backfill import history, phase, raw_queries
@@ -23,20 +23,10 @@ from compiler.backfill.source import parse_rfc3339_ms
 from compiler.core import conventions as names
 
 MINUTE = 60
-SPEC = """\
-apiVersion: slo/v1
-service: shop
-team: payments
-labels: {region: eu}
-evaluation_interval: 5m
-slos:
-  - name: availability
-    objective: 99
-    period: 30d
-    indicator:
-      ratio:
-        errors: http_requests_total{job="shop",code=~"5.."}
-        total: http_requests_total{job="shop"}
+# the shared availability SLO, then a latency SLO, one SLO of each calendar period and a threshold
+# with a time-slice SLO
+SPEC = availability_spec("shop", "5m", labels="{region: eu}") + (
+    """\
   - name: latency
     objective: 95
     period: 28d
@@ -67,6 +57,7 @@ thresholds:
       objective: 99
       period: 30d
 """
+)
 STEPS = 26 * 60  # minutes of traffic: every window up to a day is whole at the end
 GAP = (600, 670)  # minutes without any sample: longer than an hour
 EVERY = 5  # minutes: the service's evaluation interval (promtool runs the rules at it)
@@ -138,12 +129,29 @@ def duration(text: str) -> int:
     return total
 
 
-def run_promtool(tmp_path, tests: list[dict]) -> str:
+def queries(minutes: range, instants: list[int]) -> list[dict]:
+    """promtool checks that expect nothing, so that its failure report prints what it got: the
+    raw 5m events at each of ``minutes``, and every recorded series at each of ``instants`` (s)."""
+    raw = '{__name__="slo:sli_events:increase",window="5m"}'
+    tests = [{"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in minutes]
+    return tests + [
+        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
+    ]
+
+
+def run_promtool(tmp_path, tests: list[dict], series: list[dict] | None = None) -> str:
+    """promtool's output for ``tests`` on tmp_path/rules.yml, fed ``series`` (else traffic())."""
     document = {
         "rule_files": ["rules.yml"],
         "evaluation_interval": f"{EVERY}m",
         "group_eval_order": ["slo-shop-sli", "slo-shop-period"],
-        "tests": [{"interval": "1m", "input_series": traffic(), "promql_expr_test": tests}],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": traffic() if series is None else series,
+                "promql_expr_test": tests,
+            }
+        ],
     }
     (tmp_path / "t.test.yml").write_text(yaml.safe_dump(document, width=10_000))
     proc = subprocess.run(
@@ -162,6 +170,37 @@ def close(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
+def grids(steps: int) -> tuple[history.Grid, history.Grid]:
+    """The grids of the SLI group (every EVERY minutes) and of the period group (every 5 minutes)
+    over ``steps`` minutes from 0, as promtool evaluates them."""
+    sli = history.Grid(0, EVERY * MINUTE * 1000, steps // EVERY)
+    return sli, history.Grid(0, 5 * MINUTE * 1000, steps // 5)
+
+
+def core_at(computed: history.History, t: int) -> dict[tuple, float]:
+    """The value of every series the core computed that has one at instant ``t`` (s)."""
+    ours = {}
+    for key, series in computed.series.items():
+        n = (t * 1000 - series.grid.start) // series.grid.step
+        if series.grid.start + n * series.grid.step == t * 1000 and 0 <= n < series.grid.count:
+            if series.values[n] is not None:
+                ours[key] = series.values[n]
+    return ours
+
+
+def slo_series(samples: dict[tuple, float]) -> dict[tuple, float]:
+    """``samples`` but the thresholds' own records, which are no SLO series: slo backfill
+    leaves them out."""
+    return {k: v for k, v in samples.items() if dict(k)["__name__"] != names.THRESHOLD_VALUE}
+
+
+def assert_same_series(ours: dict[tuple, float], theirs: dict[tuple, float], t: int) -> None:
+    """The same series at instant ``t``, each with the same value to 1e-9."""
+    assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
+    wrong = {k: (ours[k], theirs[k]) for k in ours if not close(ours[k], theirs[k])}
+    assert not wrong, (t, wrong)
+
+
 @needs_promtool
 @pytest.mark.binaries
 def test_backfilled_series_equal_promtools_evaluation_of_the_rules(tmp_path):
@@ -172,16 +211,9 @@ def test_backfilled_series_equal_promtools_evaluation_of_the_rules(tmp_path):
     # before, inside and after the gap, and with every window up to a day whole. The time-slice SLO
     # of the threshold beside the two SLOs is combined the same way.
     instants = [6 * 3600, 10 * 3600 + 35 * MINUTE, 11 * 3600, 12 * 3600, 25 * 3600 + 55 * MINUTE]
-    raw = '{__name__="slo:sli_events:increase",window="5m"}'
-    tests = [{"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in range(0, STEPS, EVERY)]
-    tests += [
-        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
-    ]
-    got = got_samples(run_promtool(tmp_path, tests))
+    got = got_samples(run_promtool(tmp_path, queries(range(0, STEPS, EVERY), instants)))
     assert set(instants) <= set(got)
 
-    sli = history.Grid(0, EVERY * MINUTE * 1000, STEPS // EVERY)
-    period = history.Grid(0, 5 * MINUTE * 1000, STEPS // 5)
     values: dict[tuple[str, int, str], history.Values] = {}
     for slo_name, window, kind, _ in raw_queries(service):
         values[(slo_name, window, kind)] = [
@@ -202,20 +234,10 @@ def test_backfilled_series_equal_promtools_evaluation_of_the_rules(tmp_path):
         ]
     # the gap really is one: no raw events recorded for most of it
     assert values[("availability", 300, "total")][(GAP[0] + 10) // EVERY] is None
-    computed = history.compute(service, values, sli, period)
+    computed = history.compute(service, values, *grids(STEPS))
 
     for t in instants:
-        ours = {}
-        for key, series in computed.series.items():
-            n = (t * 1000 - series.grid.start) // series.grid.step
-            if series.grid.start + n * series.grid.step == t * 1000 and 0 <= n < series.grid.count:
-                if series.values[n] is not None:
-                    ours[key] = series.values[n]
-        # (the threshold's own record is no SLO series: slo backfill leaves it out)
-        theirs = {k: v for k, v in got[t].items() if dict(k)["__name__"] != names.THRESHOLD_VALUE}
-        assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
-        wrong = {k: (ours[k], theirs[k]) for k in ours if not close(ours[k], theirs[k])}
-        assert not wrong, (t, wrong)
+        assert_same_series(core_at(computed, t), slo_series(got[t]), t)
     # what is compared is substantial: every window of the three SLOs, ratios, the period SLI
     assert len(got[instants[-1]]) > 90
     assert any(dict(k).get("slo") == "queue-depth-slices" for k in got[instants[-1]])
@@ -300,28 +322,8 @@ def test_backfill_of_a_grouped_slo_keeps_its_groups_apart(tmp_path):
     }
     series = [{"series": s, "values": counter(rates, gap)} for s, (rates, gap) in inputs.items()]
     instants = [2 * 3600, 5 * 3600, (GROUPED_STEPS - EVERY) * MINUTE]
-    raw = '{__name__="slo:sli_events:increase",window="5m"}'
-    tests = [
-        {"expr": raw, "eval_time": f"{m}m", "exp_samples": []}
-        for m in range(EVERY, GROUPED_STEPS, EVERY)
-    ] + [
-        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
-    ]
-    document = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": f"{EVERY}m",
-        "group_eval_order": ["slo-shop-sli", "slo-shop-period"],
-        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
-    }
-    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(document, width=10_000))
-    proc = subprocess.run(
-        ["promtool", "test", "rules", "t.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    got = got_samples(proc.stdout + proc.stderr)
+    tests = queries(range(EVERY, GROUPED_STEPS, EVERY), instants)
+    got = got_samples(run_promtool(tmp_path, tests, series))
     assert set(instants) <= set(got)
 
     values: dict[tuple, history.Values] = {}
@@ -334,22 +336,10 @@ def test_backfill_of_a_grouped_slo_keeps_its_groups_apart(tmp_path):
                 samples = [got.get(m * MINUTE, {}).get(key) for m in range(0, GROUPED_STEPS, EVERY)]
                 group = (("region", region),)
                 values[(slo.name, 300, kind, group) if region else (slo.name, 300, kind)] = samples
-    sli = history.Grid(0, EVERY * MINUTE * 1000, GROUPED_STEPS // EVERY)
-    period = history.Grid(0, 5 * MINUTE * 1000, GROUPED_STEPS // 5)
-    computed = history.compute(service, values, sli, period)
+    computed = history.compute(service, values, *grids(GROUPED_STEPS))
 
     for t in instants:
-        ours = {}
-        for key, found in computed.series.items():
-            n = (t * 1000 - found.grid.start) // found.grid.step
-            if found.grid.start + n * found.grid.step == t * 1000 and 0 <= n < found.grid.count:
-                if found.values[n] is not None:
-                    ours[key] = found.values[n]
-        # (the threshold's own record is no SLO series: slo backfill leaves it out)
-        theirs = {k: v for k, v in got[t].items() if dict(k)["__name__"] != names.THRESHOLD_VALUE}
-        assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
-        wrong = {k: (ours[k], theirs[k]) for k in ours if not close(ours[k], theirs[k])}
-        assert not wrong, (t, wrong)
+        assert_same_series(core_at(computed, t), slo_series(got[t]), t)
     last = got[instants[-1]]
     regions = {dict(k).get("region") for k in last if dict(k).get("slo") == "availability"}
     assert regions == {"eu", "us", None}  # both groups; None: the SLO's constants and count

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import needs_prometheus, servers, slo, write_files
+from support import availability_spec, needs_prometheus, servers, slo, write_files
 
 from compiler import compile_tree
 from compiler.backfill import GroupPlan, Plan, QueryApi, compute
@@ -54,20 +54,6 @@ SHAPES = {
     "2d-1m-samples": Shape(2, 1, ((120, "two"), (300, "five")), 60),
     "30d-5m-samples": Shape(30, 5, ((600, "ten"),), 90),
 }
-SPEC = """\
-apiVersion: slo/v1
-service: {name}
-team: payments
-evaluation_interval: {interval}
-slos:
-  - name: availability
-    objective: 99
-    period: 30d
-    indicator:
-      ratio:
-        errors: http_requests_total{{job="{name}",code=~"5.."}}
-        total: http_requests_total{{job="{name}"}}
-"""
 CONFIG = """\
 global:
   evaluation_interval: 1m
@@ -184,7 +170,7 @@ def test_live_rules_continue_the_backfilled_history(tmp_path, shape: Shape):
     picked = pick_names(rules_dir, (now + lead, now + lead + 40), shape.intervals)
     specs = write_files(
         tmp_path / "slo",
-        {f"{n}.yaml": SPEC.format(name=n, interval=i) for n, i in picked.items()},
+        {f"{n}.yaml": availability_spec(n, i) for n, i in picked.items()},
     )
     gap = range(end - GAP_START, end - GAP_START + GAP_MINUTES)
     text = [

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from support import needs_victoria_metrics, servers, slo, write_files
+from support import availability_spec, needs_victoria_metrics, servers, slo, write_files
 
 from compiler.core import conventions as names
 from compiler.core.durations import parse_duration
@@ -30,20 +30,7 @@ from compiler.core.windows import period_pieces
 pytestmark = [pytest.mark.binaries, needs_victoria_metrics]
 
 DAYS, STEP = 30, 300  # history, seconds between raw samples
-SPEC = """\
-apiVersion: slo/v1
-service: vmback
-team: payments
-evaluation_interval: 10m
-slos:
-  - name: availability
-    objective: 99
-    period: 30d
-    indicator:
-      ratio:
-        errors: http_requests_total{job="vmback",code=~"5.."}
-        total: http_requests_total{job="vmback"}
-"""
+SPEC = availability_spec("vmback", "10m")
 
 
 def per_step(k: int) -> tuple[int, int]:

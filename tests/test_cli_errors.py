@@ -52,6 +52,36 @@ def good_with(**replace) -> str:
     return text
 
 
+def latency(threshold: str, histogram: str = 'http_request_duration_seconds{job="api"}') -> str:
+    """A latency SLO: the histogram at line 9, the threshold at line 10, both at column 20."""
+    return y(f"""
+        apiVersion: slo/v1
+        service: svc
+        team: web
+        slos:
+          - name: latency
+            objective: 99
+            indicator:
+              latency:
+                histogram: '{histogram}'
+                threshold: {threshold}
+    """)
+
+
+def threshold(*lines: str) -> str:
+    """A threshold on free disk space, completed by ``lines`` (each a line of its mapping, the
+    first at line 7, column 5): the cases differ only in them."""
+    head = y("""
+        apiVersion: slo/v1
+        service: svc
+        team: web
+        thresholds:
+          - name: disk-usage
+            expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
+    """)
+    return head + "".join(f"    {line}\n" for line in lines)
+
+
 CASES = [
     # --- YAML -------------------------------------------------------------------------------
     case(
@@ -324,148 +354,57 @@ CASES = [
     # --- latency indicators -----------------------------------------------------------------
     case(
         "latency-histogram-with-bucket-suffix",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            slos:
-              - name: latency
-                objective: 99
-                indicator:
-                  latency:
-                    histogram: 'http_request_duration_seconds_bucket{job="api"}'
-                    threshold: 300ms
-        """),
+        latency("300ms", 'http_request_duration_seconds_bucket{job="api"}'),
         "slo/svc.yaml:9:20: error [spec/histogram] slos[0].indicator.latency.histogram: give the "
         "histogram's base name without '_bucket' (e.g. http_request_duration_seconds)",
     ),
     case(
         "latency-threshold-garbage",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            slos:
-              - name: latency
-                objective: 99
-                indicator:
-                  latency:
-                    histogram: 'http_request_duration_seconds{job="api"}'
-                    threshold: fast
-        """),
+        latency("fast"),
         "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a "
         'duration such as 2s or 1m, or a positive number, got "fast"',
     ),
     case(
         "latency-threshold-milliseconds",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            slos:
-              - name: latency
-                objective: 99
-                indicator:
-                  latency:
-                    histogram: 'http_request_duration_seconds{job="api"}'
-                    threshold: 300ms
-        """),
+        latency("300ms"),
         "slo/svc.yaml:10:20: error [spec/duration] slos[0].indicator.latency.threshold: '300ms' is "
         "not a duration: use a number followed by w, d, h, m or s, largest unit first (e.g. 1h30m)",
     ),
     case(
         "latency-threshold-nan",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            slos:
-              - name: latency
-                objective: 99
-                indicator:
-                  latency:
-                    histogram: 'http_request_duration_seconds{job="api"}'
-                    threshold: .nan
-        """),
+        latency(".nan"),
         "slo/svc.yaml:10:20: error [schema/type] slos[0].indicator.latency.threshold: expected a "
         "duration such as 2s or 1m, or a positive number, got NaN",
     ),
     # --- thresholds -------------------------------------------------------------------------
     case(
         "threshold-neither-above-nor-below",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            thresholds:
-              - name: disk-usage
-                expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
-                severity: page
-        """),
+        threshold("severity: page"),
         "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of "
         "'above' or 'below'",
     ),
     case(
         "threshold-above-and-below",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            thresholds:
-              - name: disk-usage
-                expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
-                above: 10
-                below: 5
-                severity: page
-        """),
+        threshold("above: 10", "below: 5", "severity: page"),
         "slo/svc.yaml:5:5: error [spec/threshold-comparison] thresholds[0]: needs exactly one of "
         "'above' or 'below'",
     ),
     case(
         "threshold-unknown-severity",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            thresholds:
-              - name: disk-usage
-                expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
-                below: 1000000
-                severity: critical
-        """),
+        threshold("below: 1000000", "severity: critical"),
         'slo/svc.yaml:8:15: error [schema/enum] thresholds[0].severity: "critical" is not allowed; '
         'expected "page", "ticket", "info"',
     ),
     case(
         "threshold-above-nan",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            thresholds:
-              - name: disk-usage
-                expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
-                above: .nan
-                severity: page
-        """),
+        threshold("above: .nan", "severity: page"),
         "slo/svc.yaml:7:12: error [schema/range] thresholds[0].above: NaN is out of range; must be "
         "a finite number",
     ),
     # --- labels -----------------------------------------------------------------------------
     case(
         "reserved-label-in-threshold",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            thresholds:
-              - name: disk-usage
-                expr: 'node_filesystem_avail_bytes{mountpoint="/"}'
-                below: 1000000
-                severity: page
-                labels:
-                  severity: critical
-        """),
+        threshold("below: 1000000", "severity: page", "labels:", "  severity: critical"),
         "slo/svc.yaml:10:7: error [spec/reserved-label] thresholds[0].labels.severity: label "
         "'severity' is set by the compiler; choose another name",
     ),
@@ -484,24 +423,19 @@ CASES = [
     # --- names ------------------------------------------------------------------------------
     case(
         "duplicate-slo-name-in-file",
-        y("""
-            apiVersion: slo/v1
-            service: svc
-            team: web
-            slos:
-              - name: avail
-                objective: 99.9
-                indicator:
-                  ratio:
-                    errors: 'http_requests_total{job="api",code=~"5.."}'
-                    total: 'http_requests_total{job="api"}'
-              - name: avail
-                objective: 99
-                indicator:
-                  ratio:
-                    errors: 'grpc_server_handled_total{grpc_code!="OK"}'
-                    total: 'grpc_server_handled_total'
-        """),
+        # GOOD with a second SLO of the same name appended to its list
+        GOOD
+        + textwrap.indent(
+            y("""
+                - name: avail
+                  objective: 99
+                  indicator:
+                    ratio:
+                      errors: 'grpc_server_handled_total{grpc_code!="OK"}'
+                      total: 'grpc_server_handled_total'
+            """),
+            "  ",
+        ),
         "slo/svc.yaml:11:11: error [spec/duplicate-name] slos[1].name: 'avail' is already used by "
         "slos[0] (line 5)",
     ),

@@ -21,14 +21,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.fixture
-def pizza_specs(tmp_path):
-    specs = tmp_path / "slo"
-    specs.mkdir()
-    shutil.copy(ROOT / "slo" / "pizza-ordering.yaml", specs)
-    return specs
-
-
 def fake_prometheus(httpserver, empty: tuple[str, ...] = ()) -> str:
     """Every range query answers a falling line per SLO (none for an expression holding any of
     ``empty``); ALERTS one page that fired."""

@@ -23,14 +23,6 @@ from compiler.core import conventions as names
 PIZZA = {"service": "pizza-api", "slo": "api-availability"}
 
 
-@pytest.fixture
-def pizza_specs(tmp_path):
-    specs = tmp_path / "slo"
-    specs.mkdir()
-    shutil.copy(ROOT / "slo" / "pizza-ordering.yaml", specs)
-    return specs
-
-
 def fake_prometheus(httpserver, series: dict[str, list[tuple[dict, float]]], alerts=()):
     def query(request: Request) -> Response:
         expr = urllib.parse.unquote(request.args["query"])

@@ -183,6 +183,20 @@ class Inbox:
             return [item["channel"] for item in self.items]
 
 
+def slack_inbox(tmp_path: Path, http_capture) -> tuple[Inbox, Path]:
+    """An Inbox taking the Slack webhooks posted to http_capture under a random path, and
+    tmp_path/secrets/slack holding that URL, for slack_api_url_file."""
+    inbox = Inbox()
+    token = secrets.token_hex(8)
+    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
+        inbox.receive
+    )
+    url_file = write_files(
+        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
+    )
+    return inbox, url_file / "slack"
+
+
 def window_around_now() -> str:
     """Windows covering this minute and a few after, in UTC: today's, and tomorrow's first
     minutes when today's would end at midnight."""
@@ -224,15 +238,8 @@ def alert(service: str) -> dict:
 @pytest.mark.binaries
 @needs_alertmanager
 def test_alertmanager_mutes_the_service_in_its_window_and_no_other(tmp_path, http_capture):
-    inbox = Inbox()
-    token = secrets.token_hex(8)
-    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
-        inbox.receive
-    )
-    url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
-    )
-    out = compiled(tmp_path, window_around_now(), str(url_file / "slack"))
+    inbox, slack_url_file = slack_inbox(tmp_path, http_capture)
+    out = compiled(tmp_path, window_around_now(), str(slack_url_file))
     config = out / conventions.ALERTMANAGER_CONFIG
     check = subprocess.run(
         ["amtool", "check-config", str(config)], capture_output=True, text=True, timeout=60
@@ -340,15 +347,9 @@ def test_backfill_queries_and_history_match_the_gated_rules(tmp_path):
     every, minute = bf.EVERY, bf.MINUTE
     instants = [9 * 3600 + 5 * minute, 9 * 3600 + 30 * minute, 20 * 3600 + 25 * minute]
     instants += [21 * 3600, 25 * 3600 + 55 * minute]
-    raw = '{__name__="slo:sli_events:increase",window="5m"}'
     grid = range(every, bf.STEPS, every)
     # from t=0: a time-slice SLO's first record already counts slices
-    tests = [
-        {"expr": raw, "eval_time": f"{m}m", "exp_samples": []} for m in range(0, bf.STEPS, every)
-    ]
-    tests += [
-        {"expr": '{__name__=~"slo:.+"}', "eval_time": f"{t}s", "exp_samples": []} for t in instants
-    ]
+    tests = bf.queries(range(0, bf.STEPS, every), instants)
     queries = raw_queries(service)
     tests += [
         {"expr": f"{expr} + 0 * {i}", "eval_time": f"{m}m", "exp_samples": []}
@@ -386,30 +387,15 @@ def test_backfill_queries_and_history_match_the_gated_rules(tmp_path):
     # total and errors of every SLO (a time-slice SLO's too), 08:00 to 09:00: none recorded
     assert gated == 2 * len(service.slos) * 13 and len(service.slos) >= 2
 
-    sli = history.Grid(0, every * minute * 1000, bf.STEPS // every)
-    period = history.Grid(0, 5 * minute * 1000, bf.STEPS // 5)
     values = {
         (slo_name, window, kind): [recorded(slo_name, kind, m) for m in range(0, bf.STEPS, every)]
         for slo_name, window, kind, _ in queries
     }
-    computed = history.compute(service, values, sli, period)
+    computed = history.compute(service, values, *bf.grids(bf.STEPS))
     for t in instants:
-        ours = {}
-        for key, series in computed.series.items():
-            n = (t * 1000 - series.grid.start) // series.grid.step
-            if series.grid.start + n * series.grid.step == t * 1000 and 0 <= n < series.grid.count:
-                if series.values[n] is not None:
-                    ours[key] = series.values[n]
-        # () is a backfill query's sum; the threshold's own record is no SLO series (slo
-        # backfill leaves it out)
-        theirs = {
-            k: v
-            for k, v in got[t].items()
-            if k and dict(k)["__name__"] != conventions.THRESHOLD_VALUE
-        }
-        assert set(ours) == set(theirs), (t, set(ours) ^ set(theirs))
-        wrong = {k: (ours[k], theirs[k]) for k in ours if not bf.close(ours[k], theirs[k])}
-        assert not wrong, (t, wrong)
+        # () is a backfill query's sum, no recorded series
+        theirs = bf.slo_series({k: v for k, v in got[t].items() if k})
+        bf.assert_same_series(bf.core_at(computed, t), theirs, t)
 
 
 # --- one-off windows: the silences `slo push` keeps -----------------------------------------------
@@ -625,19 +611,12 @@ thresholds:
 def test_a_teams_route_keeps_its_severitys_mute_intervals(tmp_path, http_capture):
     """Alertmanager takes a route's time intervals from that route alone, never its parent's:
     a severity muted now must stay muted for a team with its own receiver under it."""
-    inbox = Inbox()
-    token = secrets.token_hex(8)
-    http_capture.expect_request(f"/slack/{token}", method="POST").respond_with_handler(
-        inbox.receive
-    )
-    url_file = write_files(
-        tmp_path / "secrets", {"slack": f"http://127.0.0.1:{http_capture.port}/slack/{token}"}
-    )
+    inbox, slack_url_file = slack_inbox(tmp_path, http_capture)
     # the same minutes as window_around_now, as a Routing time interval
     ranges = yaml.safe_load(window_around_now())
     for r in ranges:
         del r["name"]
-    routing = ROUTING_SPEC.format(slack_url_file=url_file / "slack").replace(
+    routing = ROUTING_SPEC.format(slack_url_file=slack_url_file).replace(
         "    group_wait: 1s\n",
         "    group_wait: 1s\n    mute_time_intervals: [quiet]\n",
         1,

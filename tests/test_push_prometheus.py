@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 from support import needs_prometheus
 from support.outtrees import diff, push, specs, write_rules
-from support.servers import prometheus
+from support.servers import metric, prometheus
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -25,14 +25,6 @@ def loaded_groups(url: str) -> dict[tuple[str, str], dict]:
     with urllib.request.urlopen(url + "/api/v1/rules", timeout=5) as response:
         groups = json.load(response)["data"]["groups"]
     return {(g["file"].rsplit("/", 1)[-1], g["name"]): g for g in groups}
-
-
-def metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"{name} not exported")
 
 
 def snapshot(directory):

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from support import needs_victoria_metrics
 from support.outtrees import diff, push, specs, write_vmalert_rules
-from support.servers import Server, victoria_metrics, vmalert
+from support.servers import Server, metric, victoria_metrics, vmalert
 
 from compiler.core import conventions
 from compiler.push import endpoints as ep
@@ -32,14 +32,6 @@ def loaded_groups(url: str) -> dict[tuple[str, str], dict]:
 
 def rule_counts(url: str) -> dict[tuple[str, str], int]:
     return {key: len(g["rules"]) for key, g in loaded_groups(url).items()}
-
-
-def metric(url: str, name: str) -> float:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise AssertionError(f"{name} not exported")
 
 
 def snapshot(directory):

@@ -266,18 +266,24 @@ def test_unusual_promql_prometheus_accepts_is_accepted(expr):
     assert errors_of(threshold(expr)) == []
 
 
-def promtool_verdicts(tmp_path: Path, exprs: list[str]) -> list[bool]:
-    """Whether `promtool check rules` accepts each expression, as a recording rule of its own."""
+def promtool_check(tmp_path: Path, rules: list[dict]) -> tuple[list[Path], str]:
+    """`promtool check rules` in one run on each rule in a file of its own, so that each gets a
+    verdict of its own: the files, in the order of ``rules``, and promtool's output."""
     files = []
-    for i, expr in enumerate(exprs):
+    for i, rule in enumerate(rules):
         path = tmp_path / f"{i}.yml"
-        rule = {"record": "x", "expr": expr}
         path.write_text(json.dumps({"groups": [{"name": "g", "rules": [rule]}]}))
         files.append(path)
     proc = subprocess.run(
         ["promtool", "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
     )
-    return [f"Checking {path}\n  SUCCESS" in proc.stdout + proc.stderr for path in files]
+    return files, proc.stdout + proc.stderr
+
+
+def promtool_verdicts(tmp_path: Path, exprs: list[str]) -> list[bool]:
+    """Whether `promtool check rules` accepts each expression, as a recording rule of its own."""
+    files, output = promtool_check(tmp_path, [{"record": "x", "expr": expr} for expr in exprs])
+    return [f"Checking {path}\n  SUCCESS" in output for path in files]
 
 
 @pytest.mark.binaries
@@ -356,20 +362,10 @@ def test_regex_verdicts_agree_with_promtool(tmp_path):
     """Each regex of the battery in a rule file of its own: promtool (Go's regexp, as
     Prometheus 2.42 runs it) and slo say the same, except where slo is stricter on purpose
     (RE2's 8 MB program limit)."""
-    files = []
-    for i, regex in enumerate(REGEX_BATTERY):
-        rule = {"record": "x", "expr": f"up{{a=~`{regex}`}}"}
-        path = tmp_path / f"{i}.yml"
-        path.write_text(json.dumps({"groups": [{"name": "g", "rules": [rule]}]}))
-        files.append(path)
-    proc = subprocess.run(
-        ["promtool", "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
-    )
-    output = proc.stdout + proc.stderr
+    verdicts = promtool_verdicts(tmp_path, [f"up{{a=~`{regex}`}}" for regex in REGEX_BATTERY])
     stricter = {"\\pL{1000}"}
 
-    for path, regex in zip(files, REGEX_BATTERY):
-        go_accepts = f"Checking {path}\n  SUCCESS" in output
+    for go_accepts, regex in zip(verdicts, REGEX_BATTERY):
         slo_accepts = promql.regex_problem(regex) is None
         if regex in stricter:
             assert go_accepts and not slo_accepts
@@ -528,16 +524,10 @@ def test_the_series_name_label_is_refused_as_a_rule_label(spec, where):
 def test_promtool_refuses_the_series_name_as_a_rule_label_and_takes_other_double_underscores(
     tmp_path,
 ):
-    files = []
-    for i, label in enumerate(["__name__", "__tier"]):
-        rule = {"alert": "A", "expr": "up", "labels": {label: "x"}}
-        path = tmp_path / f"{i}.yml"
-        path.write_text(json.dumps({"groups": [{"name": "g", "rules": [rule]}]}))
-        files.append(path)
-    proc = subprocess.run(
-        ["promtool", "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
-    )
-    output = proc.stdout + proc.stderr
+    rules = [
+        {"alert": "A", "expr": "up", "labels": {label: "x"}} for label in ("__name__", "__tier")
+    ]
+    files, output = promtool_check(tmp_path, rules)
 
     assert "invalid label name: __name__" in output
     assert f"Checking {files[1]}\n  SUCCESS" in output

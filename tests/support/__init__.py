@@ -135,6 +135,28 @@ def write_files(directory: Path, files: Mapping[str, str | bytes]) -> Path:
     return directory
 
 
+def availability_spec(service: str, interval: str, labels: str = "") -> str:
+    """The spec of ``service`` (team payments, its rules evaluated every ``interval``) with one
+    SLO, availability: 99% of ``http_requests_total{job="<service>"}`` not 5xx over 30d, the SLO
+    the backfill tests feed raw counters of that job to. ``labels``: the service's labels, as a
+    YAML flow mapping; further SLOs may be appended to the text."""
+    labels_line = f"labels: {labels}\n" if labels else ""
+    return f"""\
+apiVersion: slo/v1
+service: {service}
+team: payments
+{labels_line}evaluation_interval: {interval}
+slos:
+  - name: availability
+    objective: 99
+    period: 30d
+    indicator:
+      ratio:
+        errors: http_requests_total{{job="{service}",code=~"5.."}}
+        total: http_requests_total{{job="{service}"}}
+"""
+
+
 def copy_specs(source: Path, tmp: Path) -> Path:
     """A private copy of the spec tree ``source`` at ``tmp``/slo, which the test may edit."""
     return Path(shutil.copytree(source, tmp / "slo"))

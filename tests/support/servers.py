@@ -43,6 +43,15 @@ class Server:
         return self.log.read_text(errors="replace")[-3000:]
 
 
+def metric(url: str, name: str) -> float:
+    """The unlabelled sample ``name`` of the server's own /metrics, where reloads are counted."""
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
+
+
 def _wait_ready(proc: subprocess.Popen, url: str, log: Path, ready: str = "/-/ready") -> None:
     deadline = time.monotonic() + READY_DEADLINE
     while time.monotonic() < deadline:

@@ -100,8 +100,8 @@ constraints:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && \
 	"$$tmp/venv/bin/pip" install -q --upgrade pip && \
-	"$$tmp/venv/bin/pip" install -q -e '.[test,demo]' && \
-	{ echo "# Every package \`make\` installs (pip install -c constraints.txt -e '.[test,demo]'), pinned."; \
+	"$$tmp/venv/bin/pip" install -q -e '.[test,demo,bench]' && \
+	{ echo "# Every package \`make\` installs (pip install -c constraints.txt -e '.[test,demo,bench]'), pinned."; \
 	  echo "# Written by \`make constraints\` from pyproject.toml's ranges; \`make test\` audits it."; \
 	  "$$tmp/venv/bin/pip" freeze --exclude-editable; } >constraints.txt.new && \
 	mv constraints.txt.new constraints.txt

@@ -409,6 +409,12 @@ def measure_live(
         return [measure_run(name, prom, groups, interval, evaluations) for _ in range(runs)]
 
 
+def run_limit_s(interval: int, evaluations: int) -> int:
+    """How long one live run may take: its evaluations, three intervals' slack for the groups'
+    phases, and two minutes for a slow start."""
+    return interval * (evaluations + 3) + 120
+
+
 def measure_run(
     name: str, prom: PrometheusServer, groups: list[dict], interval: int, evaluations: int
 ) -> dict:
@@ -421,7 +427,7 @@ def measure_run(
     appended0 = {k: prom.metric(metric) for k, metric in APPENDS.items()}
     # An evaluation under way when the run begins counts for the run before (or none).
     seen = {g["name"]: g["lastEvaluation"] for g in prom.rule_groups()}
-    deadline = began + interval * (evaluations + 3) + 120
+    deadline = began + run_limit_s(interval, evaluations)
     while time.monotonic() < deadline:
         for g in prom.rule_groups():
             stamp = g["lastEvaluation"]
@@ -533,7 +539,8 @@ def run(args, work: Path) -> dict:
     # servers scrape its next minutes as they fall due: the rules append in order, as on a
     # server that has run all along, and their windows find every piece recorded before.
     end = int(time.time()) // 60 * 60 + args.lead * 60
-    live_s = args.runs * (args.measure_interval * (args.evaluations + 3) + 120) + 300
+    # The feed outlasts the longest the live runs may take, plus the wait past the data's end.
+    live_s = args.runs * run_limit_s(args.measure_interval, args.evaluations) + 300
     data = gen_metrics.Synthetic(
         args.services, args.instances, end=end, days=args.days, feed_minutes=live_s // 60 + 1
     )

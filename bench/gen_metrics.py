@@ -182,8 +182,10 @@ class Synthetic:
         while minute < self.minutes + self.feed_minutes:
             t0 = self.start + minute * SCRAPE_INTERVAL
             block_end = t0 - t0 % BLOCK + BLOCK
+            # A chunk is written or fed whole: the end of the data also ends a chunk.
+            feeding = minute >= self.minutes
             last = min(
-                self.minutes if minute < self.minutes else self.minutes + self.feed_minutes,
+                self.minutes + self.feed_minutes if feeding else self.minutes,
                 minute + (block_end - t0 + SCRAPE_INTERVAL - 1) // SCRAPE_INTERVAL,
             )
             families: dict[str, list[str]] = {
@@ -219,7 +221,7 @@ class Synthetic:
                             checkouts - failed,
                             failed,
                         )
-                        if m >= self.minutes:
+                        if feeding:
                             self.feed.setdefault(ts, []).extend(
                                 f"{prefix}{x} {ts * 1000}"
                                 for (_, prefix), x in zip(series_names(service.job, k), values)
@@ -229,12 +231,12 @@ class Synthetic:
                             column.append(f"{x} {ts}")
                     for a, name in enumerate(AGGREGATES):
                         self.cumulative[s_i][name].append(totals[s_i][a])
-                if minute >= self.minutes:
+                if feeding:
                     continue
                 for k in range(n_inst):
                     for (family, prefix), col in zip(series_names(service.job, k), columns[k]):
                         families[family].append(prefix + f"\n{prefix}".join(col))
-            if minute >= self.minutes:
+            if feeding:
                 minute = last
                 continue
             path = directory / f"block-{t0}.om"

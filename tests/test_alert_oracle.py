@@ -157,7 +157,12 @@ def compiled(tmp_path_factory):
 
 
 # --- what the rules say, against the formula ---------------------------------------------------
-COMPARISON = re.compile(r"slo:sli_error:ratio_rate(\w+)\{([^}]*)\}\s*>(?!=)\s*([0-9.eE+-]+)")
+# A slow tier (windows.slow_tier) reads a ratio of the SLI group as it was one base window ago:
+# last_over_time(slo:sli_error:ratio_rate6h{...}[59s999ms] offset 5m) > 0.01
+COMPARISON = re.compile(
+    r"slo:sli_error:ratio_rate(\w+)\{([^}]*)\}(?:\[\w+\](?: offset \w+)?\))?"
+    r"\s*>(?!=)\s*([0-9.eE+-]+)"
+)
 
 
 @pytest.mark.parametrize("ref", REFERENCES, ids=IDS)

@@ -36,7 +36,7 @@ from compiler.backfill.phase import prometheus_phase
 from compiler.backfill.source import parse_rfc3339_ms
 from compiler.core import conventions as names
 from compiler.core.durations import parse_duration
-from compiler.core.windows import period_group_interval
+from compiler.core.windows import base_window, period_group_interval, slow_ratio_windows
 from compiler.push.transport import Transport
 
 GAP_START, GAP_MINUTES = 30 * 60, 70  # minutes before the end of the history
@@ -280,14 +280,18 @@ def check_live(url, groups, model, counters: Counters, end: int, first: int) -> 
             assert live and set(live) == set(ours), (group.name, set(live) ^ set(ours))
             wrong = {k: (live[k], ours[k]) for k in live if not close(live[k], ours[k])}
             assert not wrong, (group.name, wrong)
-        # the windows count the events they name (the counters at whole minutes)
-        minute = t_sli // 60_000
+        # the windows count the events they name (the counters at whole minutes); a ratio
+        # of the slow tiers is the period group's, ending one base window before it ran
+        slow = slow_ratio_windows(service)
+        base = base_window(service.evaluation_interval) * 1000
         for window in (60, 360, 1440):
+            at, ends = (t_period, t_period - base) if window * 60 in slow else (t_sli, t_sli)
+            minute = ends // 60_000
             total = counters.at(minute)[0] - counters.at(minute - window)[0]
             errors = counters.at(minute)[1] - counters.at(minute - window)[1]
             w = f"{window // 60}h" if window < 1440 else "1d"
             ratio = query(
-                url, f'{names.error_ratio(window * 60)}{{service="{service.name}"}}', t_sli / 1000
+                url, f'{names.error_ratio(window * 60)}{{service="{service.name}"}}', at / 1000
             )
             assert abs(float(ratio[0]["value"][1]) - errors / total) < 0.001, (service.name, w)
         # the period SLI: the history and the live minutes, without the gap's events

@@ -71,7 +71,7 @@ def test_a_rule_reading_a_wrong_series_names_its_group_and_rule():
         if "slo:sli_error:ratio_rate7h" in text
     ]
     assert [d.render() for d in consistency.check(result.model, artifacts, result.checked)] == [
-        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 20 "
+        f"{path}:{line}:11: error [consistency/unknown-series] group slo-checkout-sli, rule 14 "
         "(record slo:burn_rate:current) reads slo:sli_error:ratio_rate7h, which no generated "
         "recording rule records and no spec names (did you mean slo:sli_error:ratio_rate6h?)"
     ]

@@ -67,11 +67,15 @@ def test_raw_sums_window_sizes_and_the_period_keep_the_group_labels(compiled):
     # the ungrouped SLO of the same service: exactly as without any grouped one
     assert raw[("good", "total")] == 'sum(increase(all_total{job="shop"}[5m]))'
     assert "- on() group_left() (" in raw[("good", "errors")]
-    sums = [
-        r["expr"]
+    shared = [
+        r
         for r in rules
         if r.get("record") == "slo:sli_events:increase" and "slo" not in r["labels"]
     ]
+    # the seconds of every SLO's raw window: its total's series, group labels and all, * 0 + 300
+    (seconds,) = [r["expr"] for r in shared if r["labels"].get("kind") == "seconds"]
+    assert seconds.startswith('last_over_time(slo:sli_events:increase{service="shop",kind="total"')
+    sums = [r["expr"] for r in shared if "kind" not in r["labels"]]
     # every window size (30m 1h 2h 6h 1d 3d), the week and the period, summed per group
     assert len(sums) == 8
     assert all(e.startswith("sum by (slo, kind, endpoint, region) (") for e in sums)

@@ -293,10 +293,10 @@ def test_diff_sees_a_changed_objective_as_an_updated_group(tmp_path, server):
     }
     assert all(c.kind == "updated" for c in report.plan.pending)
     assert (
-        "rule 22 (ErrorBudgetBurn): expr, annotations differ"
+        "rule 16 (ErrorBudgetBurn): expr, annotations differ"
         in updated["group slo-checkout-sli (checkout.rules.yml)"]
     )
     assert (
         updated["group slo-checkout-period (checkout.rules.yml)"][0]
-        == "rule 3 (slo:objective:ratio): expr differs"
+        == "rule 5 (slo:objective:ratio): expr differs"
     )

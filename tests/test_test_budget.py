@@ -17,7 +17,7 @@ from compiler.core.model import SLO, Alerting, BurnTier, Counter, RatioIndicator
 from compiler.core.windows import burn_tier, scaled_tiers
 from compiler.targets.promtool import scenarios
 from compiler.targets.promtool.simulate import Simulation, Timeline
-from compiler.targets.promtool.testfiles import only_ordered_groups, proofs
+from compiler.targets.promtool.testfiles import needed_rules, only_ordered_groups, proofs
 
 DAY = 86400
 STEP = 5  # minutes: the burn tests' step
@@ -135,6 +135,51 @@ def test_the_lean_run_loads_only_the_groups_the_test_file_orders(tmp_path):
     assert lean.read_text().replace(f"- {rule_file}\n", "- rules.yml\n") == TEST
 
 
+SLOW_RULES = {
+    "name": "period",
+    "rules": [
+        {"record": "ev", "expr": "vector(1)", "labels": {"window": "3d"}},
+        {"record": "ev", "expr": "vector(2)", "labels": {"window": "period"}},
+        {"record": "ratio_period", "expr": 'ev{window="period"}'},
+        {"alert": "Exhausted", "expr": "ratio_period > 1"},
+        {"record": "ratio_3d", "expr": 'ev{window=~"3d|1d"} / 2'},
+        {"alert": "Burn", "expr": "ratio_3d > 0 and last_over_time(fast[1m] offset 5m) > 0"},
+    ],
+}
+FAST_RULES = {"name": "sli", "rules": [{"record": "fast", "expr": "vector(3)"}]}
+
+
+def test_an_alert_test_keeps_only_the_rules_its_alerts_read():
+    """A burn test of a slow tier: the tier's windows and ratio (of the period group) and the SLI
+    group's ratio it reads at an offset; not the period record nor the forecast's alert."""
+    kept = needed_rules([FAST_RULES, SLOW_RULES], {"Burn"})
+    assert kept[0] == FAST_RULES
+    assert [r.get("record") or r.get("alert") for r in kept[1]["rules"]] == [
+        "ev",
+        "ratio_3d",
+        "Burn",
+    ]
+    assert kept[1]["rules"][0]["labels"] == {"window": "3d"}
+    # the forecast's test keeps its record chain instead
+    kept = needed_rules([FAST_RULES, SLOW_RULES], {"Exhausted"})
+    assert kept[0]["rules"] == []
+    assert [r.get("record") or r.get("alert") for r in kept[1]["rules"]] == [
+        "ev",
+        "ratio_period",
+        "Exhausted",
+    ]
+
+
+def test_a_read_by_name_pattern_keeps_every_rule():
+    groups = [
+        {
+            "name": "g",
+            "rules": [*SLOW_RULES["rules"], {"alert": "Any", "expr": '{__name__=~"e.*"}'}],
+        }
+    ]
+    assert needed_rules(groups, {"Any"}) == groups
+
+
 def test_without_an_order_the_test_file_runs_as_written(tmp_path, monkeypatch):
     (tmp_path / "rules.yml").write_text(RULES)
     (tmp_path / "x.test.yml").write_text(TEST.replace("group_eval_order:\n- wanted\n", ""))
@@ -189,7 +234,8 @@ def test_a_365d_slo_s_generated_tests_pass_in_one_burn_scenario(tmp_path):
     compile_into(specs, out)
     burn = out / "prometheus" / "tests" / "yearly-api.burn.test.yml"
     document = yaml.safe_load(burn.read_text())
-    assert document["group_eval_order"] == ["slo-yearly-api-sli"]
+    # the period group runs the slow tiers; `slo test` loads only the rules they read
+    assert document["group_eval_order"] == ["slo-yearly-api-sli", "slo-yearly-api-period"]
     assert [t["name"] for t in document["tests"]] == [
         "availability: every tier fires at 15.33% errors, clears after"
     ]

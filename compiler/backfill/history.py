@@ -5,7 +5,8 @@ rule would have recorded at each instant of the SLI group's evaluation grid (the
 expression, run through the query API). Output: every series the SLI and period groups record
 (``compiler/targets/prometheus.py``), computed exactly as the rules compute them: a window is its
 head plus pieces read at exact offsets, a missing piece is a hole, ratios are weighted by the
-seconds that had data, the period reads weekly and one-day pieces on its own group's grid.
+seconds that had data, the period reads weekly and one-day pieces on its own group's grid, and so
+do the slow tiers' windows and ratios (windows.slow_tier), from the SLI grid one base window back.
 
 Each value depends on its instant alone, so what this computes equals what live rules on the
 same grid would have recorded had they run over the whole range.
@@ -14,7 +15,7 @@ same grid would have recorded had they run over the whole range.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,8 @@ from compiler.core.windows import (
     period_pieces,
     service_windows,
     slos_by_window,
+    slow_ratio_windows,
+    slow_sizes,
     unit_of,
 )
 
@@ -169,7 +172,10 @@ def compute(
             events.setdefault((*member, names.SECONDS), {})[window] = seconds
 
     base = lay.base
+    moved = set(slow_sizes(lay, service)) if lay.current else set()
     for size in lay.sizes:
+        if size in moved:  # recorded by the period group: _slow
+            continue
         reach = base * ms if lay.single_body(size) else step - 1
         terms = [(p.size, p.offset * ms) for p in lay.pieces(size)]
         for per_window in events.values():
@@ -188,15 +194,9 @@ def compute(
                 )
             per_window[size] = values
 
-    for (slo_name, group, kind), per_window in events.items():
+    for key, per_window in events.items():
         for window, values in per_window.items():
-            labels = {
-                **dict(group),
-                names.SERVICE: service.name,
-                names.SLO: slo_name,
-                names.KIND: kind,
-                names.WINDOW: format_duration(window),
-            }
+            labels = _events_labels(service, key, format_duration(window))
             out.add(names.EVENTS, labels, sli, values)
 
     for slo in service.slos:  # the cardinality guard: groups whose base total exists
@@ -206,8 +206,11 @@ def compute(
             count: Values = [float(c) if c else None for c in live]
             out.add(names.GROUPS, {names.SERVICE: service.name, names.SLO: slo.name}, sli, count)
 
+    slow, own = _slow(service, lay, moved, events, sli, period, out)
     ratios: dict[tuple[str, Labels, int], Values] = {}
     for window, slos in slos_by_window(service):
+        if window in slow:
+            continue
         for slo in slos:
             for name, group in members:
                 if name != slo.name:
@@ -239,8 +242,89 @@ def compute(
             }
             out.add(names.CURRENT_BURN_RATE, labels, sli, burn)
 
-    _period(service, members, events, sli, period, out)
+    ms, pin_sli, pin_group = 1000, sli.step - 1, period.step - 1
+
+    def day_at(key: tuple[str, Labels, str], end: int) -> float | None:
+        """The 1d window the SLI group recorded at the last instant up to ``end``, read from
+        the period group's record when it keeps the day (one base window later there)."""
+        if DAY in moved:
+            return _last_in(own[key][DAY], period, end + base * ms, pin_group, True)
+        return _last_in(events[key][DAY], sli, end, pin_sli, True)
+
+    _period(service, members, events, day_at, sli, period, out)
     return out
+
+
+def _slow(
+    service: Service,
+    lay: Layout,
+    moved: set[int],
+    events: Mapping[tuple[str, Labels, str], Mapping[int, Values]],
+    sli: Grid,
+    period: Grid,
+    out: History,
+) -> tuple[set[int], dict[tuple[str, Labels, str], dict[int, Values]]]:
+    """The windows the period group records and the slow tiers' error ratios, on the period
+    grid: each reads the sizes the period group records at their offsets, and the SLI group's
+    as they were one base window earlier (targets/prometheus.py, ``slow_read``). Returns the
+    windows of those ratios and the recorded windows by (SLO, group labels, kind)."""
+    own: dict[tuple[str, Labels, str], dict[int, Values]] = {key: {} for key in events}
+    if not lay.current:  # vmalert's rules record every window in the SLI group
+        return set(), own
+    ms = 1000
+    pin_sli, pin_group, back = sli.step - 1, period.step - 1, lay.base * ms
+
+    def read(key: tuple[str, Labels, str], size: int, t: int) -> float | None:
+        if size in moved:
+            return _last_in(own[key][size], period, t, pin_group, True)
+        return _last_in(events[key][size], sli, t - back, pin_sli, True)
+
+    for size in lay.sizes:
+        if size not in moved:
+            continue
+        pieces = lay.pieces(size)
+        for key in events:
+            values = [
+                _sum_present(read(key, p.size, t - p.offset * ms) for p in pieces)
+                for t in period.times()
+            ]
+            own[key][size] = values
+            labels = _events_labels(service, key, format_duration(size))
+            out.add(names.EVENTS, labels, period, values)
+    windows = slow_ratio_windows(service)
+    for window, slos in slos_by_window(service):
+        if window not in windows:
+            continue
+        reading = {slo.name for slo in slos}
+        for slo_name, group, kind in events:
+            if slo_name not in reading or kind != names.TOTAL:
+                continue
+            ratio: Values = []
+            for t in period.times():
+                e, tot, sec = (
+                    read((slo_name, group, k), window, t)
+                    for k in (names.ERRORS, names.TOTAL, names.SECONDS)
+                )
+                ratio.append(
+                    None
+                    if e is None or tot is None or sec is None
+                    else _divide(e, tot) * (sec / window)
+                )
+            labels = {**dict(group), names.SERVICE: service.name, names.SLO: slo_name}
+            out.add(names.error_ratio(window), labels, period, ratio)
+    return windows, own
+
+
+def _events_labels(service: Service, key: tuple[str, Labels, str], window: str) -> dict[str, str]:
+    """The labels of the events series of ``key`` (SLO, group labels, kind) over ``window``."""
+    slo_name, group, kind = key
+    return {
+        **dict(group),
+        names.SERVICE: service.name,
+        names.SLO: slo_name,
+        names.KIND: kind,
+        names.WINDOW: window,
+    }
 
 
 def _last_in(values: Values, g: Grid, end: int, reach: int, left_closed: bool) -> float | None:
@@ -268,12 +352,14 @@ def _period(
     service: Service,
     members: Sequence[Member],
     events: Mapping[tuple[str, Labels, str], Mapping[int, Values]],
+    day_at: Callable[[tuple[str, Labels, str], int], float | None],
     sli: Grid,
     period: Grid,
     out: History,
 ) -> None:
     """The period group: the weekly record, each period length's record, and per SLO (and
-    group) its ratio, budget remaining and constants, on the period group's own grid."""
+    group) its ratio, budget remaining and constants, on the period group's own grid; the 1d
+    window as ``day_at`` reads it."""
     ms = 1000
     interval = service.evaluation_interval
     base, group_interval = base_window(interval), period_group_interval(interval)
@@ -281,25 +367,14 @@ def _period(
     days = sorted({slo.period // DAY for slo in service.slos if not slo.calendar})
     week: dict[tuple[str, Labels, str], Values] = {}
     if days and days[-1] >= 7:
-        for key, per_window in events.items():
-            day = per_window[DAY]
+        for key in events:
             values: Values = []
             for t in period.times():
                 values.append(
-                    _sum_present(
-                        _last_in(day, sli, t - (base + k * DAY) * ms, pin_sli, True)
-                        for k in range(7)
-                    )
+                    _sum_present(day_at(key, t - (base + k * DAY) * ms) for k in range(7))
                 )
             week[key] = values
-            labels = {
-                **dict(key[1]),
-                names.SERVICE: service.name,
-                names.SLO: key[0],
-                names.KIND: key[2],
-                names.WINDOW: names.WEEK_WINDOW,
-            }
-            out.add(names.EVENTS, labels, period, values)
+            out.add(names.EVENTS, _events_labels(service, key, names.WEEK_WINDOW), period, values)
     whole: dict[tuple[str, Labels, str], Values] = {}
     for length in days:
         lengths = {
@@ -311,25 +386,18 @@ def _period(
                 continue
             for kind in names.EVENT_KINDS:
                 key = (name, group, kind)
-                day = events[key][DAY]
                 values = []
                 for t in period.times():
                     values.append(
                         _sum_present(
                             _last_in(week[key], period, t - offset * ms, pin_group, True)
                             if piece == "week"
-                            else _last_in(day, sli, t - offset * ms, pin_sli, True)
+                            else day_at(key, t - offset * ms)
                             for piece, offset in pieces
                         )
                     )
                 whole[key] = values
-                labels = {
-                    **dict(group),
-                    names.SERVICE: service.name,
-                    names.SLO: name,
-                    names.KIND: kind,
-                    names.WINDOW: names.PERIOD_WINDOW,
-                }
+                labels = _events_labels(service, key, names.PERIOD_WINDOW)
                 out.add(names.EVENTS, labels, period, values)
     calendars = {slo.name: slo.calendar for slo in service.slos if slo.calendar}
     for name, group in members:
@@ -338,13 +406,7 @@ def _period(
         for kind in names.EVENT_KINDS:
             key = (name, group, kind)
             whole[key] = _calendar(calendars[name], events[key], base, sli, period, pin_sli)
-            labels = {
-                **dict(group),
-                names.SERVICE: service.name,
-                names.SLO: name,
-                names.KIND: kind,
-                names.WINDOW: names.PERIOD_WINDOW,
-            }
+            labels = _events_labels(service, key, names.PERIOD_WINDOW)
             out.add(names.EVENTS, labels, period, whole[key])
     for slo in service.slos:
         _period_slo(service, slo, [g for n, g in members if n == slo.name], whole, period, out)

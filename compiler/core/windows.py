@@ -331,6 +331,72 @@ def service_windows(service: Service) -> list[int]:
     return sorted(found.union(*(forecast_windows(slo) for slo in service.slos)))
 
 
+# --- which group evaluates a tier ------------------------------------------------------------
+# A ticket whose short window is an hour or more fires hours into a slow burn: it needs no
+# minute resolution. Such tiers (their alerts, and the windows and ratios only they read) run in
+# the period group, every period-group interval, with every size no SLI-group rule reads (the 1d
+# window of the period's pieces, unless a page, the current burn rate or the forecast reads it).
+# They read the SLI group's windows as it recorded them one base window ago (exactly, as the
+# period does). A slow tier answers at most a base window plus a period-group interval (10
+# minutes at the default 1m) after a tier on the SLI group would, and the SLI group, which runs
+# every minute, no longer carries them (bench/README.md, "Rule cost").
+SLOW_MIN_SHORT = 1 * HOUR
+
+
+def slow_tier(tier: BurnTier) -> bool:
+    """Whether ``tier`` is evaluated in the period group (see above); pages never are."""
+    return tier.severity != "page" and tier.short >= SLOW_MIN_SHORT
+
+
+def fast_windows(slo: SLO) -> set[int]:
+    """The windows ``slo`` reads in the SLI group: the base, its page (and fast ticket) tiers'
+    windows, the current burn window and the forecast's pace."""
+    found = {BASE_RATE_WINDOW, current_burn_window(slo)} | forecast_windows(slo)
+    for tier in slo.alerting.tiers:
+        if not slow_tier(tier):
+            found.update((tier.long, tier.short))
+    return found
+
+
+def sli_sizes(lay: Layout, service: Service) -> set[int]:
+    """The recorded sizes of ``lay`` the SLI group keeps: the windows its rules read and their
+    pieces, down to the base, and the sizes a calendar period's tiles read (at subquery steps,
+    from the SLI group's grid: the day and the hour). Every other size, the always-recorded
+    ones included, is recorded by the period group (``slow_tier``): by default the 3d window,
+    and the 1d window that the period's weekly and daily pieces read there."""
+    wanted = {w for slo in service.slos for w in fast_windows(slo)}
+    for slo in service.slos:
+        if slo.calendar:
+            wanted.update(tile.size for tile in calendar_tiles(slo.calendar, lay.base))
+    keep: set[int] = set()
+    todo = [size for size in lay.sizes if size in wanted]
+    while todo:
+        size = todo.pop()
+        if size not in keep:
+            keep.add(size)
+            todo += [p.size for p in lay.pieces(size) if p.size in lay.sizes]
+    return keep
+
+
+def slow_sizes(lay: Layout, service: Service) -> tuple[int, ...]:
+    """The recorded sizes of ``lay`` the period group records, in dependency order."""
+    keep = sli_sizes(lay, service)
+    return tuple(size for size in lay.sizes if size not in keep)
+
+
+def slow_ratio_windows(service: Service) -> set[int]:
+    """The windows whose error-ratio rule runs in the period group: those only slow tiers read."""
+    fast = {w for slo in service.slos for w in fast_windows(slo)}
+    return {
+        w
+        for slo in service.slos
+        for tier in slo.alerting.tiers
+        if slow_tier(tier)
+        for w in (tier.long, tier.short)
+        if w not in fast
+    }
+
+
 # --- calendar periods ------------------------------------------------------------------------
 # A calendar period starts at 00:00 UTC: on the 1st ("month") or on a Monday ("week"). Its
 # windows and tiers are those of its reference length; a month's burn-rate factors scale with

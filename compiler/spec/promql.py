@@ -408,6 +408,20 @@ def as_selector(ast: object) -> Selector | None:
     return Selector(name, tuple(matchers))
 
 
+def read_selector(node: promql_parser.VectorSelector) -> Selector | None:
+    """What ``node`` selects, offset and @ aside: its metric name and other matchers (None
+    without a metric name)."""
+    name = as_selector_any(node)
+    if not name:
+        return None
+    matchers = tuple(
+        Matcher(m.name, _OPS[_op_number(m.op)], m.value)
+        for m in node.matchers.matchers
+        if m.name != "__name__"
+    )
+    return Selector(name, matchers)
+
+
 def render_selector(
     selector: Selector, metric: str | None = None, extra: tuple[Matcher, ...] = ()
 ) -> str:

@@ -11,12 +11,14 @@ How the windows stay exact and cheap (README, "How the rules are built"; windows
   3. Error ratios weight errors/total by the share of the window that had data, so a window
      that a gap shortened never pages sooner than a whole one would.
   4. The period SLI lives in a group evaluated every 5 minutes, from weekly and daily pieces.
+     So do the ticket tiers with windows of hours (windows.slow_tier), with the windows and
+     ratios only they read: from the SLI group's records as they were one base window ago.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple, NotRequired, TypedDict
@@ -57,6 +59,9 @@ from compiler.core.windows import (
     period_text,
     service_windows,
     slos_by_window,
+    slow_ratio_windows,
+    slow_sizes,
+    slow_tier,
 )
 from compiler.spec.promql import WINDOW_PLACEHOLDER, render_selector
 from compiler.targets.protocol import (
@@ -296,15 +301,27 @@ def service_selector(service: Service, slos: Sequence[SLO]) -> str:
     return f"{names.SLO}{op}{quote_label_value('|'.join(slo.name for slo in slos))}"
 
 
-def ratio_expr(service: Service, slos: Sequence[SLO], window: int) -> str:
+def ratio_expr(
+    service: Service,
+    slos: Sequence[SLO],
+    window: int,
+    slow: bool = False,
+    here: Container[int] | None = None,
+) -> str:
     """errors/total over ``window`` times the share of it that had data (1 when nothing is
-    missing): missing time counts as good, so a shortened window pages later, never sooner."""
+    missing): missing time counts as good, so a shortened window pages later, never sooner.
+    ``slow``: run in the period group (``slow_read``), which records the sizes in ``here``
+    (by default ``slow_window_sizes``)."""
     w = format_duration(window)
     only = service_selector(service, slos)
-    interval = pin(service.evaluation_interval)
+    if slow and here is None:
+        here = slow_window_sizes(service)
 
     def read(kind: str) -> str:
-        return f"last_over_time({events(service.name, w, kind=kind, slos=only)}[{interval}])"
+        selector = events(service.name, w, kind=kind, slos=only)
+        if here is not None:
+            return slow_read(service, selector, window in here)
+        return f"last_over_time({selector}[{pin(service.evaluation_interval)}])"
 
     return (
         f"sum without ({names.WINDOW}) (\n"
@@ -313,11 +330,104 @@ def ratio_expr(service: Service, slos: Sequence[SLO], window: int) -> str:
     )
 
 
-def events_in(slo: SLO, window: int, interval: int) -> str:
-    """Events (the total) in the last ``window``, for the low-traffic guard."""
-    w = format_duration(window)
-    read = f"last_over_time({events(slo.service, w, slo.name, names.TOTAL)}[{pin(interval)}])"
+def events_in(
+    service: Service, slo: SLO, window: int, slow: bool = False, here: Container[int] | None = None
+) -> str:
+    """Events (the total) in the last ``window``, for the low-traffic guard (``slow`` and
+    ``here`` as for ``ratio_expr``)."""
+    selector = events(slo.service, format_duration(window), slo.name, names.TOTAL)
+    if slow:
+        recorded = slow_window_sizes(service) if here is None else here
+        read = slow_read(service, selector, window in recorded)
+    else:
+        read = f"last_over_time({selector}[{pin(service.evaluation_interval)}])"
     return f"sum without ({names.KIND}, {names.WINDOW}) ({read})"
+
+
+def piece_text(p: Piece) -> str:
+    """A piece as the rules' comments write it: ``1d@2d`` (size@offset), ``1d`` at offset 0."""
+    return format_duration(p.size) + (f"@{format_duration(p.offset)}" if p.offset else "")
+
+
+# --- the slow tiers, in the period group -------------------------------------------------------
+def slow_window_sizes(service: Service) -> tuple[int, ...]:
+    """The window sizes the period group records for the slow tiers (windows.slow_sizes)."""
+    lay = layout(service.evaluation_interval, service_windows(service), current=True)
+    return slow_sizes(lay, service)
+
+
+def slow_read(service: Service, selector: str, here: bool, offset: int = 0) -> str:
+    """A record as a period-group rule reads it, ``offset`` seconds before the windows it sums
+    end: one recorded by the period group itself (``here``) at that offset (at 0, the one made
+    earlier in this evaluation); one recorded by the SLI group, as the SLI group recorded it one
+    base window earlier still. Every window the period group builds thus ends at the same SLI
+    evaluation, whatever the phase of either group: a base window ago, never one the SLI group
+    may still be running (promtool, evaluating every group at every step of 1 or 5 minutes,
+    finds it at that offset too)."""
+    interval = service.evaluation_interval
+    if here:
+        reach, ago = pin(period_group_interval(interval)), offset
+    else:
+        reach, ago = pin(interval), base_window(interval) + offset
+    return f"last_over_time({selector}[{reach}]{f' offset {format_duration(ago)}' if ago else ''})"
+
+
+def slow_size_expr(service: Service, lay: Layout, size: int) -> str:
+    """Events of every SLO and kind of ``service`` over ``size``, as the period group records
+    them: the pieces of ``lay`` (a shorter window and its copies), each read by ``slow_read``."""
+    here = set(slow_sizes(lay, service))
+    terms = [
+        Term(
+            format_duration(p.offset) if p.offset else "now",
+            format_duration(p.size),
+            slow_read(
+                service, events(service.name, format_duration(p.size)), p.size in here, p.offset
+            ),
+        )
+        for p in lay.pieces(size)
+    ]
+    return _sum_of_terms(terms, service_by(service))
+
+
+def slow_size_rules(service: Service) -> list[RuleItem]:
+    """The windows the period group records (windows.slow_sizes), first in the group: the
+    period's pieces and the slow tiers read them in the same evaluation."""
+    lay = layout(service.evaluation_interval, service_windows(service), current=True)
+    rules: list[RuleItem] = []
+    sizes = slow_sizes(lay, service)
+    if sizes:
+        rules.append(
+            Comment("windows the SLI group does not read, as of one base window ago (size@offset)")
+        )
+    for size in sizes:
+        pieces = " + ".join(map(piece_text, lay.pieces(size)))
+        rules.append(Comment(f"{format_duration(size)} = {pieces}"))
+        rules.append(
+            {
+                "record": names.EVENTS,
+                "expr": slow_size_expr(service, lay, size),
+                "labels": {names.SERVICE: service.name, names.WINDOW: format_duration(size)},
+            }
+        )
+    return rules
+
+
+def slow_rules(service: Service) -> list[RuleItem]:
+    """The slow tiers' ratios and alerts (windows.slow_tier), last in the period group."""
+    rules: list[RuleItem] = []
+    slow = slow_ratio_windows(service)
+    ratios = [(w, slos) for w, slos in slos_by_window(service) if w in slow]
+    if ratios:
+        rules.append(Comment("ticket tiers of hours: error ratios over the windows only they read"))
+    for window, slos in ratios:
+        rules.append(
+            {
+                "record": names.error_ratio(window),
+                "expr": ratio_expr(service, slos, window, slow=True),
+                "labels": {names.SERVICE: service.name},
+            }
+        )
+    return rules + alert_rules(service, slow=True)
 
 
 # --- maintenance windows that exclude events -------------------------------------------------
@@ -433,13 +543,18 @@ def burn_threshold(slo: SLO, tier: BurnTier) -> str:
 def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
     long, short = format_duration(tier.long), format_duration(tier.short)
     threshold = burn_threshold(slo, tier)
-    expr = (
-        f"{series(names.error_ratio(tier.long), slo.service, slo.name)} > {threshold}\n"
-        f"and\n"
-        f"{series(names.error_ratio(tier.short), slo.service, slo.name)} > {threshold}"
-    )
+    slow = slow_tier(tier)
+    here = slow_ratio_windows(service)
+
+    def ratio(window: int) -> str:
+        selector = series(names.error_ratio(window), slo.service, slo.name)
+        if slow and window not in here:  # recorded by the SLI group
+            return slow_read(service, selector, False)
+        return selector  # recorded earlier in this evaluation of this rule's group
+
+    expr = f"{ratio(tier.long)} > {threshold}\nand\n{ratio(tier.short)} > {threshold}"
     if slo.alerting.min_events is not None:
-        guard = events_in(slo, tier.long, service.evaluation_interval)
+        guard = events_in(service, slo, tier.long, slow)
         expr += f"\nand\n{guard} >= {names.number(slo.alerting.min_events)}"
     labels = _labels(
         service.labels,
@@ -750,8 +865,9 @@ def threshold_rules(service: Service, th: Threshold) -> ThresholdRules:
 
 
 # --- groups -----------------------------------------------------------------------------------
-def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
-    """The SLO's events over the raw windows: total first, then what reads it."""
+def raw_rules(service: Service, slo: SLO, lay: Layout, seconds: bool = True) -> list[RuleItem]:
+    """The SLO's events over the raw windows: total first, then what reads it (without
+    ``seconds``, the seconds are ``seconds_rules``' for every SLO at once)."""
     rules: list[RuleItem] = [
         Comment(f"{slo.name}: {names.number(slo.objective_percent)}% over {period_text(slo)}")
     ]
@@ -765,13 +881,37 @@ def raw_rules(service: Service, slo: SLO, lay: Layout) -> list[RuleItem]:
             # the seconds the window had data: all of it whenever the total exists
             (names.SECONDS, f"{total} * 0 + {window}"),
         ):
+            if kind == names.SECONDS and not seconds:
+                continue
             labels = {**slo_series_labels(slo), names.KIND: kind, names.WINDOW: w}
             expr = excluding(slo, window, expr)
             rules.append({"record": names.EVENTS, "expr": expr, "labels": labels})
     return rules
 
 
-def sizes_rule(service: Service, lay: Layout, head: str | None = None) -> list[RuleItem]:
+def seconds_rules(service: Service, lay: Layout) -> list[RuleItem]:
+    """The seconds each raw window had data, for every SLO of ``service`` in one rule per raw
+    window: all of it wherever the SLO's total exists (per group, for a grouped SLO). The same
+    series as one rule per SLO would record (the total is already gone where a maintenance
+    window excludes the events), at a fifth of the rules for a service of five SLOs."""
+    rules: list[RuleItem] = [Comment("every SLO above: the seconds its raw windows had data")]
+    interval = pin(lay.interval)
+    for window in lay.raw:
+        w = format_duration(window)
+        total = f"last_over_time({events(service.name, w, kind=names.TOTAL)}[{interval}])"
+        rules.append(
+            {
+                "record": names.EVENTS,
+                "expr": f"{total} * 0 + {window}",
+                "labels": {names.KIND: names.SECONDS},
+            }
+        )
+    return rules
+
+
+def sizes_rule(
+    service: Service, lay: Layout, head: str | None = None, sizes: Sequence[int] | None = None
+) -> list[RuleItem]:
     """Every longer window of every SLO and kind, one rule per window size, shortest first:
     each piece selector serves all the SLOs of the service (``head`` as in ``size_expr``).
 
@@ -779,14 +919,11 @@ def sizes_rule(service: Service, lay: Layout, head: str | None = None) -> list[R
     its lookups' time ranges, so a 5m piece sharing a query with a 3d piece searches every block
     of the last 3 days (measured: 11.1 ms an evaluation as one rule, 4.2 ms as one per size)."""
 
-    def piece(p: Piece) -> str:
-        return format_duration(p.size) + (f"@{format_duration(p.offset)}" if p.offset else "")
-
     form = "a shorter window + its copies" if lay.current else "head + pieces"
     rules: list[RuleItem] = [Comment(f"every SLO above: events per window, {form} (size@offset)")]
-    for size in lay.sizes:
+    for size in lay.sizes if sizes is None else sizes:
         w = format_duration(size)
-        pieces = " + ".join(piece(p) for p in lay.pieces(size))
+        pieces = " + ".join(map(piece_text, lay.pieces(size)))
         rules.append(Comment(f"{w} = {pieces}" if lay.current else f"{w} = head + {pieces}"))
         rules.append(
             {
@@ -802,7 +939,10 @@ def ratio_rules(service: Service) -> list[RuleItem]:
     """One rule per window for all the SLOs that read it: a rule costs about as much to run
     for one series as for a few, and every SLO's series keeps its own labels."""
     rules: list[RuleItem] = [Comment("every SLO above: error ratios over its alert windows")]
+    slow = slow_ratio_windows(service)
     for window, slos in slos_by_window(service):
+        if window in slow:  # in the period group (slow_rules)
+            continue
         rules.append(
             {
                 "record": names.error_ratio(window),
@@ -823,15 +963,16 @@ def ratio_rules(service: Service) -> list[RuleItem]:
     return rules
 
 
-def alert_rules(service: Service) -> list[RuleItem]:
+def alert_rules(service: Service, slow: bool = False) -> list[RuleItem]:
     """In the SLI group, after the ratios: they read this evaluation's windows, whatever the
-    phase of any other group."""
+    phase of any other group. ``slow``: the slow tiers instead, for the period group."""
     alerts: list[RuleItem] = []
     for slo in service.slos:
-        if slo.alerting.tiers:
-            alerts.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
-        for tier in slo.alerting.tiers:
-            alerts.append(burn_alert(service, slo, tier))
+        tiers = [tier for tier in slo.alerting.tiers if slow_tier(tier) == slow]
+        if tiers:
+            what = "ticket tiers of hours" if slow else "multiwindow multi-burn-rate alerts"
+            alerts.append(Comment(f"{slo.name}: {what}"))
+        alerts += [burn_alert(service, slo, tier) for tier in tiers]
     return alerts
 
 
@@ -858,17 +999,26 @@ def guard_alerts(service: Service) -> list[RuleItem]:
 def sli_rules(service: Service) -> list[RuleItem]:
     """Raw events first, then the windows built from them, the ratios and the alerts."""
     lay = layout(service.evaluation_interval, service_windows(service), current=True)
-    rules = [r for slo in service.slos for r in raw_rules(service, slo, lay)]
-    rules += guard_records(service)
-    rules += sizes_rule(service, lay) + ratio_rules(service) + alert_rules(service)
+    rules = [r for slo in service.slos for r in raw_rules(service, slo, lay, seconds=False)]
+    rules += seconds_rules(service, lay) + guard_records(service)
+    moved = set(slow_sizes(lay, service))
+    sizes = [size for size in lay.sizes if size not in moved]
+    rules += sizes_rule(service, lay, sizes=sizes) + ratio_rules(service) + alert_rules(service)
     return rules + guard_alerts(service)
 
 
-def period_events(service: Service) -> list[RuleItem]:
+def day_in_period_group(service: Service) -> bool:
+    """Whether the period group records the 1d window (windows.sli_sizes): its weekly and
+    daily pieces then read that record, otherwise the SLI group's, with the same values."""
+    return DAY in slow_window_sizes(service)
+
+
+def period_events(service: Service, day_here: bool | None = None) -> list[RuleItem]:
     """The events of each period length of ``service`` (whole weeks of a weekly record, then
-    days), ending one base window and one period-group interval ago."""
-    interval = service.evaluation_interval
-    base = base_window(interval)
+    days), ending one base window and one period-group interval ago. ``day_here``: the 1d
+    window is recorded by this group (default ``day_in_period_group``)."""
+    if day_here is None:
+        day_here = day_in_period_group(service)
     day = format_duration(DAY)
     rules: list[RuleItem] = []
     days = sorted({slo.period // DAY for slo in service.slos if not slo.calendar})
@@ -878,12 +1028,7 @@ def period_events(service: Service) -> list[RuleItem]:
     if days[-1] >= 7:
         week = _sum_of_terms(
             [
-                Term(
-                    f"{k}d",
-                    day,
-                    f"last_over_time({events(service.name, day)}[{pin(interval)}] "
-                    f"offset {format_duration(base + k * DAY)})",
-                )
+                Term(f"{k}d", day, slow_read(service, events(service.name, day), day_here, k * DAY))
                 for k in range(7)
             ],
             service_by(service),
@@ -899,7 +1044,7 @@ def period_events(service: Service) -> list[RuleItem]:
     for length in days:
         same = [slo for slo in service.slos if slo.period // DAY == length and not slo.calendar]
         for slos in [[slo] for slo in same] if split else [same]:
-            rules.append(rolling_record(service, slos, length, split))
+            rules.append(rolling_record(service, slos, length, split, day_here))
     return rules + calendar
 
 
@@ -919,8 +1064,11 @@ def period_labels(service: Service, slos: Sequence[SLO], split: bool) -> dict[st
     return labels
 
 
-def rolling_record(service: Service, slos: Sequence[SLO], length: int, split: bool) -> RuleItem:
-    """The period record of ``slos``, whose rolling period is ``length`` days."""
+def rolling_record(
+    service: Service, slos: Sequence[SLO], length: int, split: bool, day_here: bool
+) -> RuleItem:
+    """The period record of ``slos``, whose rolling period is ``length`` days (``day_here`` as
+    for ``period_events``)."""
     interval = service.evaluation_interval
     base, group = base_window(interval), period_group_interval(interval)
     day = format_duration(DAY)
@@ -929,17 +1077,14 @@ def rolling_record(service: Service, slos: Sequence[SLO], length: int, split: bo
     for piece, offset in period_pieces(length * DAY, base, group):
         if piece == "week":
             window = names.WEEK_WINDOW
-            read = f"{events(service.name, window, slos=only)}[{pin(group)}]"
-        else:
+            read = f"last_over_time({events(service.name, window, slos=only)}[{pin(group)}] "
+            read += f"offset {format_duration(offset)})"
+        else:  # ``offset`` counts from the SLI group's record: slow_read adds the base back
             window = day
-            read = f"{events(service.name, window, slos=only)}[{pin(interval)}]"
-        terms.append(
-            Term(
-                format_duration(offset),
-                window,
-                f"last_over_time({read} offset {format_duration(offset)})",
+            read = slow_read(
+                service, events(service.name, window, slos=only), day_here, offset - base
             )
-        )
+        terms.append(Term(format_duration(offset), window, read))
     return {
         "record": names.EVENTS,
         "expr": _sum_of_terms(terms, service_by(service)),
@@ -1077,9 +1222,11 @@ def service_groups(service: Service) -> list[dict[str, object]]:
             {
                 "name": names.group_period(service.name),
                 "interval": format_duration(period_group_interval(interval)),
-                "rules": period_events(service)
+                "rules": slow_size_rules(service)
+                + period_events(service)
                 + [r for slo in service.slos for r in period_rules(service, slo)]
-                + forecast_alerts(service),
+                + forecast_alerts(service)
+                + slow_rules(service),
             }
         )
     if service.thresholds:

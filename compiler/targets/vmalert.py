@@ -40,6 +40,7 @@ from compiler.core.windows import (
     period_group_interval,
     service_windows,
     slos_by_window,
+    slow_tier,
 )
 from compiler.spec.promql import render_selector
 from compiler.targets import kubernetes
@@ -52,6 +53,7 @@ from compiler.targets.prometheus import (
     by_clause,
     errors_increase,
     events,
+    events_in,
     excluding,
     forecast_alerts,
     guard_alerts,
@@ -60,6 +62,7 @@ from compiler.targets.prometheus import (
     period_events,
     period_ratio_expr,
     period_rules,
+    ratio_expr,
     raw_rules,
     service_by,
     service_selector,
@@ -215,6 +218,8 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
         if slo.alerting.tiers:
             rules.append(Comment(f"{slo.name}: multiwindow multi-burn-rate alerts"))
         for tier in slo.alerting.tiers:
+            if slow_tier(tier):  # in the period group: slow_alerts
+                continue
             threshold = burn_threshold(slo, tier)
             expr = (
                 f"(\n{ratio(service, lay, [slo], tier.long)}\n) > {threshold}\nand\n"
@@ -229,10 +234,34 @@ def sli_rules(service: Service, lay: Layout) -> list[RuleItem]:
     return rules + guard_alerts(service)
 
 
+def slow_alerts(service: Service) -> list[RuleItem]:
+    """The slow tiers (windows.slow_tier), in the period group as on Prometheus, with the same
+    values: each window as the SLI group recorded it one base window ago (every size is
+    recorded there on vmalert, and 5 minutes is long past its asynchronous writes)."""
+    rules: list[RuleItem] = []
+    for slo in service.slos:
+        tiers = [tier for tier in slo.alerting.tiers if slow_tier(tier)]
+        if tiers:
+            rules.append(Comment(f"{slo.name}: ticket tiers of hours"))
+        for tier in tiers:
+            threshold = burn_threshold(slo, tier)
+            long, short = (
+                ratio_expr(service, [slo], w, slow=True, here=()) for w in (tier.long, tier.short)
+            )
+            expr = f"(\n{long}\n) > {threshold}\nand\n(\n{short}\n) > {threshold}"
+            if slo.alerting.min_events is not None:
+                total = events_in(service, slo, tier.long, slow=True, here=())
+                expr += f"\nand\n{total} >= {names.number(slo.alerting.min_events)}"
+            alert = burn_alert(service, slo, tier)
+            alert["expr"] = expr
+            rules.append(alert)
+    return rules
+
+
 def period_group_rules(service: Service) -> list[RuleItem]:
     """The Prometheus period group, but the ratio reads its record one interval ago."""
     ago = period_group_interval(service.evaluation_interval)
-    rules = period_events(service)
+    rules = period_events(service, day_here=False)  # every window is the SLI group's
     for slo in service.slos:
         for item in period_rules(service, slo):
             rule = recording(item)
@@ -243,7 +272,7 @@ def period_group_rules(service: Service) -> list[RuleItem]:
                 rule["expr"] = f"1 - (\n{then}\n) / {names.number(slo.error_budget)}"
             rules.append(item)
     # the forecast reads the period record one interval ago on both engines: unchanged
-    return rules + forecast_alerts(service)
+    return rules + forecast_alerts(service) + slow_alerts(service)
 
 
 def threshold_group_rules(service: Service) -> list[RuleItem]:

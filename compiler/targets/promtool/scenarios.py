@@ -103,7 +103,7 @@ class Run:
         for i, sim in enumerate(self.sims):
             for j, tier in enumerate(sim.slo.alerting.tiers):
                 if sim.firing(tier, t):
-                    ratio = sim.ratio(tier.long, t)
+                    ratio = sim.tier_ratio(tier, t)
                     assert ratio is not None  # a firing tier's long window has data
                     out.append((i, j, float(ratio)))
         return tuple(out)
@@ -127,10 +127,11 @@ class Run:
         or the next, at which ``tier`` shows cleared by its short window: not firing while its
         long window is still above its threshold, so a tier without the short window's
         condition would fire on. None when neither step shows that safely."""
+        short += self.target.lag(tier)  # a slow tier sees the short window that much later
         at = _first(self.clear, stop + short, stop + short + 1)
         if at is None or self.target.firing(tier, at):
             return None
-        long_ratio = self.target.ratio(tier.long, at)
+        long_ratio = self.target.tier_ratio(tier, at)
         if long_ratio is None or long_ratio <= Fraction(tier.threshold):
             return None
         return at
@@ -161,7 +162,7 @@ def _onset(
 ) -> tuple[Fraction | None, int | None]:
     """(the ratio driven, the first step the tier fires at), such that nothing is too close to
     call at that step and the step before: the test then shows the alert absent, then present."""
-    horizon = long_s + 60 // step
+    horizon = long_s + 60 // step + _lag(factory, tier, step)
     ratio = None
     for nudge in NUDGES:
         ratio = fire_ratio(tier, nudge)
@@ -172,6 +173,11 @@ def _onset(
         if fire is not None and probe.clear(fire) and probe.clear(fire - 1):
             return ratio, fire
     return ratio, None
+
+
+def _lag(factory: SimsFactory, tier: BurnTier, step: int) -> int:
+    """The steps ``tier``'s alert trails its windows (Simulation.lag)."""
+    return factory(Timeline.build([(1, 0, 1)], step))[0].lag(tier)
 
 
 def plan_tiers(factory: SimsFactory, step: int) -> Plan | None:
@@ -206,7 +212,8 @@ def _tiers_at(
     per_minute: Fraction,
     step: int,
 ) -> Plan | None:
-    horizon = max(tier.long for _, tier in tiers) // 60 // step + 60 // step
+    lags = {i: _lag(factory, tier, step) for i, tier in tiers}
+    horizon = max(tier.long // 60 // step + lags[i] for i, tier in tiers) + 60 // step
     probe = _Run(factory, ((horizon, ratio * per_minute, per_minute),), step)
     fires = {}
     for i, tier in tiers:
@@ -218,7 +225,10 @@ def _tiers_at(
     shorts = {i: max(tier.short // 60 // step, 1) for i, tier in tiers}
     run = _Run(
         factory,
-        ((stop, ratio * per_minute, per_minute), (max(shorts.values()) + 2, 0, per_minute)),
+        (
+            (stop, ratio * per_minute, per_minute),
+            (max(shorts[i] + lags[i] for i, _ in tiers) + 2, 0, per_minute),
+        ),
         step,
     )
     clears = {}
@@ -264,7 +274,7 @@ def plan_fires(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, 
         stop = fire + 1 if fire + 1 + short_s < long_s else fire + max(short_s, 1)
         # The short window holds no error one short window after they stop: the alert is
         # gone then, while the long window is still above the threshold.
-        bound = short_s
+        bound = short_s + _lag(factory, tier, step)
         end = stop + bound
         run = _Run(
             factory,
@@ -292,7 +302,7 @@ def plan_below(factory: SimsFactory, tier_index: int, step: int) -> tuple[Plan, 
     per_minute = Fraction(traffic(probe_slo))
     long_s, short_s, base_s = tier.long // 60 // step, tier.short // 60 // step, BASE // step
     below = nice(Decimal(tier.threshold) * BELOW)
-    steady = long_s + short_s + base_s
+    steady = long_s + short_s + base_s + _lag(factory, tier, step)
     run = _Run(factory, ((steady + 2, below * per_minute, per_minute),), step)
     expects = []
     for t in sorted({long_s // 2, steady}):

@@ -11,6 +11,8 @@ rule every step, and the step divides the 5m base window. Then:
   * the seconds a window covers: the base window for the head and for every piece recorded at
     step 1 or later (a piece needs two samples), so less than W while the data is younger.
   * the error ratio the alerts compare: errors/total x seconds/W.
+  * a slow tier (windows.slow_tier), in the period group, reads every window as the SLI group
+    recorded it one base window earlier: its conditions at t are those of t - base.
 Arithmetic is exact: counters are scaled to integers, ratios compared by cross-multiplication.
 Time is counted in steps (1 or 5 minutes); methods take and return step indexes.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from compiler.core.model import SLO, BurnTier
-from compiler.core.windows import BASE_RATE_WINDOW, base_window
+from compiler.core.windows import BASE_RATE_WINDOW, base_window, slow_tier
 
 MINUTE = 60
 BASE = BASE_RATE_WINDOW // MINUTE
@@ -132,10 +134,19 @@ class Simulation:
             return None
         return self._events(self._total, window, t), self.timeline.scale
 
+    def lag(self, tier: BurnTier) -> int:
+        """The steps ``tier``'s alert trails its windows: a base window for a slow tier."""
+        return self.base if slow_tier(tier) else 0
+
+    def tier_ratio(self, tier: BurnTier, t: int) -> Fraction | None:
+        """The long-window error ratio ``tier``'s alert reads at step t (its value)."""
+        return self.ratio(tier.long, t - self.lag(tier))
+
     def _compare(self, tier: BurnTier, t: int) -> Iterator[tuple[tuple[int, int] | None, Fraction]]:
         """Yield ((value numerator, value denominator) or None when absent, limit) per
         condition."""
         threshold = Fraction(tier.threshold)
+        t -= self.lag(tier)
         for window in (tier.long, tier.short):
             yield self._ratio_parts(window, t), threshold
         if self.slo.alerting.min_events is not None:

@@ -42,6 +42,7 @@ from compiler.core.model import (
     Threshold,
     TimesliceIndicator,
 )
+from compiler.core.windows import slow_tier
 from compiler.spec import promql
 from compiler.spec.promql import as_selector, parse
 from compiler.targets import prometheus as rules
@@ -630,6 +631,10 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
             for index, tier in enumerate(slo.alerting.tiers):
                 if tier.threshold < 1:
                     (coarse if step > 1 else fine).extend(tests.tier(index, step))
+        # slow tiers' alerts are in the period group (windows.slow_tier)
+        if any(slow_tier(tier) and tier.threshold < 1 for tier in slo.alerting.tiers):
+            period_coarse = period_coarse or step > 1
+            period_fine = period_fine or step == 1
         if slo.alerting.min_events is not None:
             (coarse if step > 1 else fine).extend(tests.quiet(step))
         if slo.by:
@@ -688,7 +693,8 @@ def yields_without_input(expr: str) -> bool:
 def group_order(service: Service, tests: TestList) -> list[str]:
     """The rule groups ``tests`` evaluate, in the order promtool must evaluate them (alerts
     must see this minute's SLIs). `slo test` loads only these (``only_ordered_groups``): the
-    period group feeds no alert, and at 5-minute steps over days it cost as much as the SLIs."""
+    period group feeds only the forecast and the slow tiers, and at 5-minute steps over days
+    it cost as much as the SLIs."""
     order = []
     if service.slos and tests.reads_slis:
         order.append(names.group_sli(service.name))
@@ -766,20 +772,74 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+ALERTNAME = re.compile(r"^\s*alertname: (.+)$", re.MULTILINE)
+EXPR_TESTS = re.compile(r"^\s*promql_expr_test:", re.MULTILINE)
+
+
+def _might_record(rule: dict, selector: Selector) -> bool:
+    """Whether recording ``rule`` may write a series ``selector`` selects: its name, and every
+    matcher on a label the rule sets (the rule's labels override its expression's)."""
+    if rule.get("record") != selector.metric:
+        return False
+    labels = rule.get("labels") or {}
+    for m in selector.matchers:
+        if m.name not in labels:
+            continue
+        value = str(labels[m.name])
+        hit = value == m.value if m.op in ("=", "!=") else re.fullmatch(m.value, value) is not None
+        if hit != (m.op in ("=", "=~")):
+            return False
+    return True
+
+
+def _reads(rule: dict) -> list[Selector | None]:
+    """The selectors ``rule`` reads; None for one without a metric name (it may read any)."""
+    return [
+        promql.read_selector(node)
+        for node in promql.walk(promql.parse(str(rule["expr"])))
+        if isinstance(node, promql_parser.VectorSelector)
+    ]
+
+
+def needed_rules(groups: list[dict], alerts: set[str]) -> list[dict]:
+    """``groups`` with only the alerts named ``alerts`` and the recording rules they read,
+    directly or through other rules: the rest cannot change what those alerts do."""
+    rules = [(gi, ri, r) for gi, g in enumerate(groups) for ri, r in enumerate(g["rules"])]
+    keep = {(gi, ri) for gi, ri, r in rules if r.get("alert") in alerts}
+    todo = [s for gi, ri, r in rules if (gi, ri) in keep for s in _reads(r)]
+    while todo:
+        selector = todo.pop()
+        if selector is None:  # a read by name pattern: keep everything
+            return groups
+        for gi, ri, r in rules:
+            if (gi, ri) not in keep and _might_record(r, selector):
+                keep.add((gi, ri))
+                todo += _reads(r)
+    return [
+        {**g, "rules": [r for ri, r in enumerate(g["rules"]) if (gi, ri) in keep]}
+        for gi, g in enumerate(groups)
+    ]
+
+
 def only_ordered_groups(test_file: Path, scratch: Path) -> tuple[str, ...]:
     """``promtool test rules`` arguments for ``test_file`` with its rule files cut down to the
     groups its ``group_eval_order`` names, written in ``scratch``. promtool evaluates every
     group it loads at every step, and the groups left out feed none of the alerts the file
-    tests, so the outcome is the same as on the whole files, at a fraction of the cost."""
+    tests, so the outcome is the same as on the whole files, at a fraction of the cost. A file
+    that tests alerts only also loses the rules those alerts do not read (``needed_rules``):
+    a burn test of a slow tier needs the period group's windows, not its 365-day record."""
     text = test_file.read_text("utf-8")
     found = ORDER.search(text)
     if found is None:
         raise ValueError(f"{test_file}: no group_eval_order")
     wanted = {line[2:].strip().strip('"') for line in found.group(1).splitlines()}
+    alerts = None if EXPR_TESTS.search(text) else set(ALERTNAME.findall(text))
     kept = []
     for i, rule_file in enumerate(rule_files_of(test_file)):
         document = yaml.load(rule_file.read_text("utf-8"), Loader=_Loader)
         groups = [g for g in document["groups"] if g["name"] in wanted]
+        if alerts is not None:
+            groups = needed_rules(groups, {a.strip().strip('"') for a in alerts})
         cut = scratch / f"{i}-{rule_file.name}"
         cut.write_text(yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False), "utf-8")
         kept.append(f"- {cut.as_posix()}\n")

@@ -246,13 +246,16 @@ def settle(prom: PrometheusServer, quiet_for: float, deadline: float) -> float:
 # --- 3. query stats and accuracy -----------------------------------------------------------
 def rule_key(rule: dict) -> str:
     """A name per kind of rule: the events rules share one metric name, so the window tells
-    the raw ones (5m), each longer window, and the period's apart."""
+    the raw ones (5m), each longer window, and the period's apart; the service's one rule of
+    raw seconds (every raw window's) goes by its kind."""
     if "alert" in rule:
         return f"alert {rule['alert']}"
     if rule["record"] != names.EVENTS:
         return rule["record"]
-    window = rule.get("labels", {}).get(names.WINDOW)
-    return f'{names.EVENTS}{{{names.WINDOW}="{window or "longer windows"}"}}'
+    labels = rule.get("labels", {})
+    if names.WINDOW not in labels and names.KIND in labels:
+        return f'{names.EVENTS}{{{names.KIND}="{labels[names.KIND]}"}}'
+    return f'{names.EVENTS}{{{names.WINDOW}="{labels.get(names.WINDOW, "longer windows")}"}}'
 
 
 def query_stats(prom: PrometheusServer, groups: list[dict], at: int) -> dict:

@@ -170,6 +170,12 @@ def test_an_alert_test_keeps_only_the_rules_its_alerts_read():
     ]
 
 
+def test_a_regex_python_cannot_read_may_match():
+    rule = {"record": "ev", "expr": "vector(1)", "labels": {"window": "3d"}}
+    groups = [{"name": "g", "rules": [rule, {"alert": "A", "expr": 'ev{window=~"\\\\pN"} > 0'}]}]
+    assert needed_rules(groups, {"A"}) == groups
+
+
 def test_a_read_by_name_pattern_keeps_every_rule():
     groups = [
         {

@@ -786,7 +786,10 @@ def _might_record(rule: dict, selector: Selector) -> bool:
         if m.name not in labels:
             continue
         value = str(labels[m.name])
-        hit = value == m.value if m.op in ("=", "!=") else re.fullmatch(m.value, value) is not None
+        try:
+            hit = value == m.value if m.op in ("=", "!=") else bool(re.fullmatch(m.value, value))
+        except re.error:  # RE2 syntax Python does not read: it may match
+            continue
         if hit != (m.op in ("=", "=~")):
             return False
     return True

@@ -302,26 +302,16 @@ def service_selector(service: Service, slos: Sequence[SLO]) -> str:
 
 
 def ratio_expr(
-    service: Service,
-    slos: Sequence[SLO],
-    window: int,
-    slow: bool = False,
-    here: Container[int] | None = None,
+    service: Service, slos: Sequence[SLO], window: int, here: Container[int] | None = None
 ) -> str:
     """errors/total over ``window`` times the share of it that had data (1 when nothing is
     missing): missing time counts as good, so a shortened window pages later, never sooner.
-    ``slow``: run in the period group (``slow_read``), which records the sizes in ``here``
-    (by default ``slow_window_sizes``)."""
+    ``here``: run in the period group, which records these sizes (``window_read``)."""
     w = format_duration(window)
     only = service_selector(service, slos)
-    if slow and here is None:
-        here = slow_window_sizes(service)
 
     def read(kind: str) -> str:
-        selector = events(service.name, w, kind=kind, slos=only)
-        if here is not None:
-            return slow_read(service, selector, window in here)
-        return f"last_over_time({selector}[{pin(service.evaluation_interval)}])"
+        return window_read(service, events(service.name, w, kind=kind, slos=only), window, here)
 
     return (
         f"sum without ({names.WINDOW}) (\n"
@@ -330,18 +320,21 @@ def ratio_expr(
     )
 
 
-def events_in(
-    service: Service, slo: SLO, window: int, slow: bool = False, here: Container[int] | None = None
-) -> str:
-    """Events (the total) in the last ``window``, for the low-traffic guard (``slow`` and
-    ``here`` as for ``ratio_expr``)."""
+def events_in(service: Service, slo: SLO, window: int, here: Container[int] | None = None) -> str:
+    """Events (the total) in the last ``window``, for the low-traffic guard (``here`` as for
+    ``ratio_expr``)."""
     selector = events(slo.service, format_duration(window), slo.name, names.TOTAL)
-    if slow:
-        recorded = slow_window_sizes(service) if here is None else here
-        read = slow_read(service, selector, window in recorded)
-    else:
-        read = f"last_over_time({selector}[{pin(service.evaluation_interval)}])"
+    read = window_read(service, selector, window, here)
     return f"sum without ({names.KIND}, {names.WINDOW}) ({read})"
+
+
+def window_read(service: Service, selector: str, window: int, here: Container[int] | None) -> str:
+    """The record of ``window`` that ``selector`` picks, as a rule of the SLI group reads it
+    (``here`` None: this evaluation's) or one of the period group, which records the sizes in
+    ``here`` (``slow_read``)."""
+    if here is None:
+        return f"last_over_time({selector}[{pin(service.evaluation_interval)}])"
+    return slow_read(service, selector, window in here)
 
 
 def piece_text(p: Piece) -> str:
@@ -375,7 +368,7 @@ def slow_read(service: Service, selector: str, here: bool, offset: int = 0) -> s
 def slow_size_expr(service: Service, lay: Layout, size: int) -> str:
     """Events of every SLO and kind of ``service`` over ``size``, as the period group records
     them: the pieces of ``lay`` (a shorter window and its copies), each read by ``slow_read``."""
-    here = set(slow_sizes(lay, service))
+    here = slow_sizes(lay, service)
     terms = [
         Term(
             format_duration(p.offset) if p.offset else "now",
@@ -423,7 +416,7 @@ def slow_rules(service: Service) -> list[RuleItem]:
         rules.append(
             {
                 "record": names.error_ratio(window),
-                "expr": ratio_expr(service, slos, window, slow=True),
+                "expr": ratio_expr(service, slos, window, slow_window_sizes(service)),
                 "labels": {names.SERVICE: service.name},
             }
         )
@@ -554,7 +547,7 @@ def burn_alert(service: Service, slo: SLO, tier: BurnTier) -> AlertingRule:
 
     expr = f"{ratio(tier.long)} > {threshold}\nand\n{ratio(tier.short)} > {threshold}"
     if slo.alerting.min_events is not None:
-        guard = events_in(service, slo, tier.long, slow)
+        guard = events_in(service, slo, tier.long, slow_window_sizes(service) if slow else None)
         expr += f"\nand\n{guard} >= {names.number(slo.alerting.min_events)}"
     labels = _labels(
         service.labels,
@@ -1077,8 +1070,7 @@ def rolling_record(
     for piece, offset in period_pieces(length * DAY, base, group):
         if piece == "week":
             window = names.WEEK_WINDOW
-            read = f"last_over_time({events(service.name, window, slos=only)}[{pin(group)}] "
-            read += f"offset {format_duration(offset)})"
+            read = slow_read(service, events(service.name, window, slos=only), True, offset)
         else:  # ``offset`` counts from the SLI group's record: slow_read adds the base back
             window = day
             read = slow_read(

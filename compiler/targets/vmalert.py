@@ -245,12 +245,10 @@ def slow_alerts(service: Service) -> list[RuleItem]:
             rules.append(Comment(f"{slo.name}: ticket tiers of hours"))
         for tier in tiers:
             threshold = burn_threshold(slo, tier)
-            long, short = (
-                ratio_expr(service, [slo], w, slow=True, here=()) for w in (tier.long, tier.short)
-            )
+            long, short = (ratio_expr(service, [slo], w, here=()) for w in (tier.long, tier.short))
             expr = f"(\n{long}\n) > {threshold}\nand\n(\n{short}\n) > {threshold}"
             if slo.alerting.min_events is not None:
-                total = events_in(service, slo, tier.long, slow=True, here=())
+                total = events_in(service, slo, tier.long, here=())
                 expr += f"\nand\n{total} >= {names.number(slo.alerting.min_events)}"
             alert = burn_alert(service, slo, tier)
             alert["expr"] = expr

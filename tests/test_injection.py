@@ -20,7 +20,7 @@ from support import GOLDEN
 
 from compiler.targets.promtool import render
 from compiler.text.promtext import escape_template, quote_label_value
-from compiler.text.yamltext import dump
+from compiler.text.yamltext import Alias, Anchor, dump
 
 # Any character a YAML file can carry, including C0/C1 controls, DEL, NEL, LS, PS and a BOM
 # (lone surrogates cannot: no YAML reader accepts them, so no spec can contain one).
@@ -162,3 +162,14 @@ def test_hostile_labels_reach_the_dashboards_as_valid_promql():
         )
         matchers = _matchers(re.sub(r"\$\{?__\w+\}?", "5m", expr), metric)
         assert matchers["path"] in ("a\nb", "x\ny\rz"), expr
+
+
+def test_the_yaml_writer_anchors_a_repeated_string_and_single_quotes_double_quotes():
+    expr = 'count by (long_window) (ALERTS{alertname="A"})'
+    text = dump({"checks": [{"expr": Anchor("firing", expr)}, {"expr": Alias("firing", expr)}]})
+    assert text == (
+        'checks:\n- expr: &firing count by (long_window) (ALERTS{alertname="A"})\n- expr: *firing\n'
+    )
+    assert yaml.safe_load(text) == {"checks": [{"expr": expr}, {"expr": expr}]}
+    for value in ['{a="1"}', ' "lead', 'a "b" \\d', 'it\'s "x"']:
+        assert yaml.safe_load(dump({"v": value})) == {"v": value}

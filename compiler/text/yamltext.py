@@ -2,8 +2,10 @@
 
 PyYAML cannot write comments, and its choice of quoting changes with content in ways that
 make diffs noisy. This writer emits block style only, keys in the order given, plain scalars
-when they read back as the same string, JSON-style double quotes otherwise (valid YAML), and
-``|-`` blocks for multi-line text. ``Comment`` items in lists become ``# ...`` lines.
+when they read back as the same string, single quotes for one line holding double quotes,
+JSON-style double quotes otherwise (valid YAML), and ``|-`` blocks for multi-line text.
+``Comment`` items in lists become ``# ...`` lines; ``Anchor`` and ``Alias`` values write a
+repeated string once (``&name text``, then ``*name``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ _RISKY = (": ", " #", "\t")
 @dataclass(frozen=True)
 class Comment:
     text: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A one-line string written once as ``&name value``; each ``Alias`` of it as ``*name``."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    value: str  # what a reader sees: the anchored string
 
 
 # Characters that must not appear raw in a scalar: those outside YAML's printable set (a reader
@@ -92,6 +108,10 @@ def _string(text: str) -> str:
     # Generated files repeat the same keys, labels and values thousands of times: decide once.
     if text and _plain_ok(text):
         return text
+    if '"' in text and "'" not in text and "\n" not in text and not _UNSAFE.search(text):
+        # Single quotes keep a selector's or template's own double quotes as they are
+        # ('{slo="a"}', not "{slo=\"a\"}"): nothing but a quote is special inside them.
+        return f"'{text}'"
     return _escape_unsafe(json.dumps(text, ensure_ascii=False))
 
 
@@ -133,6 +153,10 @@ def _value(value: Any, indent: str, head: str, out: list[str]) -> None:
             return
         out.append(head)
         _sequence(value, indent, out)  # sequences sit at their key's indent
+    elif kind is Anchor:
+        out.append(f"{head} &{value.name} {_string(value.value)}")
+    elif kind is Alias:
+        out.append(f"{head} *{value.name}")
     else:
         out.append(f"{head} {scalar(value)}")
 
@@ -176,4 +200,6 @@ def strip_comments(obj: Any) -> Any:
         return {k: strip_comments(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [strip_comments(v) for v in obj if not isinstance(v, Comment)]
+    if isinstance(obj, (Anchor, Alias)):
+        return obj.value
     return obj

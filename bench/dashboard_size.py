@@ -11,13 +11,9 @@ file as written to out/.
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 from pathlib import Path
 
-import gen_specs
-from measure import PROJECT_DIR
+from measure import size_benchmark
 
 from compiler.core import conventions as names
 from compiler.pipeline import load_tree
@@ -48,22 +44,12 @@ def kib(n: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--services", type=int, default=2000, help="synthetic services")
-    parser.add_argument("--examples", type=Path, default=PROJECT_DIR / "slo", help="spec tree")
-    parser.add_argument("--json", type=Path, help="write the numbers here")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        gen_specs.generate(5 * args.services, Path(tmp))
-        results = {"benchmark": sizes(Path(tmp)), "examples": sizes(args.examples)}
-    for name, r in results.items():
+    for name, r in size_benchmark(__doc__.split("\n\n")[0], sizes).items():
         print(
             f"{name}: {r['dashboards']} service dashboards, average {kib(r['avg_bytes'])}, "
             f"max {kib(r['max_bytes'])}, min {kib(r['min_bytes'])}; "
             f"overview {kib(r['overview_bytes'])}"
         )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ moves much less than wall time when other jobs share the cores, so both are reco
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import re
@@ -14,6 +16,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,3 +126,22 @@ def machine_facts() -> dict:
         "slo_commit": _first_line(["git", "-C", str(PROJECT_DIR), "rev-parse", "--short", "HEAD"]),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def size_benchmark(description: str, measure: Callable[[Path], dict]) -> dict:
+    """The command line of a size benchmark (``--services``, ``--examples``, ``--json``):
+    ``measure`` of gen_specs.py's synthetic tree of that many services, then of the example
+    specs; the numbers written as JSON when asked, and returned by tree."""
+    import gen_specs  # beside this file; only the size benchmarks need it
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--services", type=int, default=2000, help="synthetic services")
+    parser.add_argument("--examples", type=Path, default=PROJECT_DIR / "slo", help="spec tree")
+    parser.add_argument("--json", type=Path, help="write the numbers here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        gen_specs.generate(5 * args.services, Path(tmp))
+        results = {"benchmark": measure(Path(tmp)), "examples": measure(args.examples)}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return results

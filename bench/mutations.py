@@ -54,6 +54,8 @@ import yaml
 from compiler import compile_tree
 from compiler.checks import toolrun
 from compiler.core.durations import format_duration, parse_duration
+from compiler.core.model import Matcher, Selector
+from compiler.spec import promql
 from compiler.targets.protocol import ToolRun
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -517,14 +519,15 @@ class Runner:
 # batch runs a test group once for many mutants: the rule file keeps every original rule and gets,
 # right after the alert rule a mutant changes, that mutant's rule under an alert name of its own
 # (``DiskUsage__m7``); the test group keeps its own checks and gets, per copy, the alert checks of
-# the original name renamed, expecting only the alerts of the rule the copy stands for (each
-# expected alert carries the labels of exactly one rule of its name; else the copy is the whole
-# name, every rule of it). No rule reads ALERTS (batchable() checks), so a copy sees the series
-# the original sees at the same step, and its checks fail exactly when the unchanged test group
-# fails on the mutant's own rule file: the name's other rules give the other expected alerts
-# unchanged. An unmutated control copy (``__c``) of each changed rule must pass and must fire
-# exactly as the original at every evaluation: that shows the renaming and the split hold for
-# that rule in that group; where it does not, the mutant runs alone, as Runner does.
+# the original name renamed, and its counts of firing alerts of that name, expecting only the
+# alerts of the rule the copy stands for (each expected alert carries the labels of exactly one
+# rule of its name; else the copy is the whole name, every rule of it). No rule reads ALERTS
+# (batchable() checks), so a copy sees the series the original sees at the same step, and its
+# checks fail exactly when the unchanged test group fails on the mutant's own rule file: the
+# name's other rules give the other expected alerts unchanged. An unmutated control copy
+# (``__c``) of each changed rule must pass and must fire exactly as the original at every
+# evaluation: that shows the renaming and the split hold for that rule in that group; where it
+# does not, the mutant runs alone, as Runner does.
 #
 # An equivalent mutant is shown, not assumed: its copy must fire exactly as the original at every
 # evaluation of a test group that covers it (its ALERTS, pending and firing, compared at each
@@ -585,6 +588,9 @@ def split_owner(source: Mapping, group: Group, where: tuple[int, int]) -> dict[s
     return _labels_of(rule)
 
 
+COMPARED = "count_over_time(("  # how _compare's expressions, and only they, begin
+
+
 def _compare(copy: Copy, interval: int, end: int) -> str:
     """Alerts (pending or firing) of the copy but not of the original, or the other way round,
     at every evaluation step up to ``end``: empty when the copy fires exactly as the original."""
@@ -634,7 +640,7 @@ def batch_files(
     checks = list(test.get("alert_rule_test") or [])
     exprs = list(test.get("promql_expr_test") or [])
     interval = _seconds(group.doc.get("evaluation_interval")) or 60
-    end = max((_seconds(c.get("eval_time")) for c in checks), default=0)
+    end = max((_seconds(c.get("eval_time")) for c in checks + exprs), default=0)
     for c in copies:
         for check in test.get("alert_rule_test") or []:
             if check["alertname"] == c.name:
@@ -644,6 +650,10 @@ def batch_files(
                     if c.own is None or _carries(a.get("exp_labels") or {}, c.own)
                 ]
                 checks.append({**check, "alertname": c.alert, "exp_alerts": expected})
+        for check in test.get("promql_expr_test") or []:
+            counted = copied_count(check, c)
+            if counted is not None:
+                exprs.append(counted)
         if c.compare:
             exprs.append(
                 {
@@ -659,6 +669,40 @@ def batch_files(
     return dump({**source, "groups": groups}), doc, copies
 
 
+def copied_count(check: Mapping, copy: Copy) -> dict | None:
+    """A count of the firing alerts of ``copy``'s name (``count by (...) (ALERTS{...})``)
+    made a count of the copy's: renamed, and with only the samples of the rule it stands
+    for when it is one rule of the name (a generated count tells every rule's alerts apart by
+    the labels it groups by). None for any other check."""
+    found = promql.as_alert_count(str(check.get("expr", "")))
+    if found is None:
+        return None
+    by, matchers = found
+    if not any(m.name == "alertname" and m.op == "=" and m.value == copy.name for m in matchers):
+        return None
+    renamed = tuple(
+        Matcher(m.name, m.op, copy.alert) if m.name == "alertname" else m for m in matchers
+    )
+    expr = f"count by ({', '.join(by)}) ({promql.render_selector(Selector('ALERTS', renamed))})"
+    samples = [
+        s
+        for s in check.get("exp_samples") or []
+        if copy.own is None
+        or all(
+            dict(parse_labels(s.get("labels", ""))).get(k, "") == v
+            for k, v in copy.own.items()
+            if k in by
+        )
+    ]
+    return {**check, "expr": expr, "exp_samples": samples}
+
+
+def parse_labels(text: str) -> list[tuple[str, str]]:
+    """``{a="b",...}`` as (name, value) pairs."""
+    found = promql.as_selector(promql.parse(f"x{text}"))
+    return [(m.name, m.value) for m in found.matchers] if found else []
+
+
 def failed_copies(returncode: int, output: str) -> tuple[dict[str, set[str]], bool]:
     """From promtool's output: {copy suffix: what failed ("alert", "expr")}, and whether
     anything else failed (a check of the original, an error)."""
@@ -672,7 +716,10 @@ def failed_copies(returncode: int, output: str) -> tuple[dict[str, set[str]], bo
         if found is None:
             other = True
         else:
-            failed.setdefault(found.group(1), set()).add("alert" if what == "alertname" else what)
+            # an expression of the copy's own is its ALERTS compared with the original's, or
+            # a count of its firing alerts (an alert check as much as an alert_rule_test)
+            compared = what == "expr" and COMPARED in line
+            failed.setdefault(found.group(1), set()).add("expr" if compared else "alert")
     return failed, other
 
 

@@ -332,3 +332,16 @@ def test_dashboard_size_measures_every_service_dashboard_and_the_overview(tmp_pa
     assert bench["min_bytes"] <= bench["avg_bytes"] <= bench["max_bytes"]
     assert bench["total_bytes"] >= 3 * bench["min_bytes"] > 0 and bench["overview_bytes"] > 0
     assert examples["dashboards"] >= 2 and examples["avg_bytes"] > 0
+
+
+def test_test_size_measures_the_generated_tests_per_service(tmp_path):
+    out = tmp_path / "sizes.json"
+    run_script("test_size.py", "--services", "3", "--json", str(out))
+    results = json.loads(out.read_text())
+    bench, examples = results["benchmark"], results["examples"]
+    assert (bench["services"], bench["files"]) == (3, 6)  # a burn file and a threshold file each
+    assert set(bench["avg_bytes_per_file_kind"]) == {"burn", "test"}
+    per_kind = sum(bench["avg_bytes_per_file_kind"].values())
+    assert bench["avg_bytes_per_service"] == round(bench["total_bytes"] / 3)
+    assert abs(bench["avg_bytes_per_service"] - per_kind) <= 1  # each rounded
+    assert examples["files"] > examples["services"] > 0

@@ -4,17 +4,15 @@ SLO in one scenario, and promtool loading only the rule groups a test file evalu
 from __future__ import annotations
 
 import textwrap
-from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import yaml
-from support import compile_into, needs_promtool
+from support import compile_into, needs_promtool, ratio_slo
 
 from compiler.checks import toolrun
-from compiler.core.model import SLO, Alerting, BurnTier, Counter, RatioIndicator
-from compiler.core.windows import burn_tier, scaled_tiers
+from compiler.core.model import SLO, BurnTier
 from compiler.targets.promtool import scenarios
 from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.testfiles import needed_rules, only_ordered_groups, proofs
@@ -22,20 +20,6 @@ from compiler.targets.promtool.testfiles import needed_rules, only_ordered_group
 DAY = 86400
 STEP = 5  # minutes: the burn tests' step
 CASES = [(30, "0.999"), (365, "0.999"), (365, "0.99")]
-
-
-def ratio_slo(days: int, objective: str) -> SLO:
-    """A ratio SLO with the default tiers scaled to its period (what a plan depends on)."""
-    period = days * DAY
-    tiers = tuple(burn_tier(t, period, Decimal(objective)) for t in scaled_tiers(period))
-    return SLO(
-        service="",
-        name="",
-        objective=Decimal(objective),
-        period=period,
-        indicator=RatioIndicator(total=Counter("", None), errors=Counter("", None)),
-        alerting=Alerting(name="", tiers=tiers),
-    )
 
 
 def simulate(slo: SLO, segments: scenarios.Segments) -> Simulation:

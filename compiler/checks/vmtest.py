@@ -10,8 +10,9 @@ recording rules of ``vmalert/replay.yml`` group by group (each dependency level 
 reads is written and flushed), then the alerting rules of each service's own rule file. The
 ``ALERTS`` series replay writes says which alerts fire at each evaluation; every
 ``alert_rule_test`` compares the firing alerts' labels at its ``eval_time`` (the group's last
-evaluation at or before it) with ``exp_labels``, and every ``promql_expr_test`` queries its
-expression at its ``eval_time`` and compares the values.
+evaluation at or before it) with ``exp_labels``; a ``promql_expr_test`` that counts firing
+alerts (``count by (...) (ALERTS{alertname="...",alertstate="firing"})``) counts those same
+alerts, and every other one queries its expression at its ``eval_time`` and compares the values.
 
 Not compared: annotations (vmalert renders its own templates; its ``ALERTS`` series do not carry
 them) and pending alerts (promtool's tests list firing ones only).
@@ -49,6 +50,7 @@ import yaml
 from compiler.checks.toolrun import ResultCache, ToolMissing, ToolResult
 from compiler.core import conventions as names
 from compiler.core.durations import DurationError, format_duration, parse_duration
+from compiler.spec.promql import as_alert_count
 from compiler.text.promtext import quote_label_value
 
 RESULTS_FORMAT = b"slo-vmtest-1"  # part of every result key: the engine, and how it is run
@@ -98,17 +100,32 @@ class ExprCheck:
 
 
 @dataclass(frozen=True)
+class CountCheck:
+    """A ``promql_expr_test`` that counts firing alerts (``count by (...) (ALERTS{...})``):
+    judged from the firing alerts at the group's last evaluation, as ``AlertCheck`` is."""
+
+    eval_time: int
+    expr: str
+    alertname: str
+    by: tuple[str, ...]
+    matchers: Labels  # the selector's other equality matchers
+    expected: tuple[tuple[Labels, float], ...]
+
+
+@dataclass(frozen=True)
 class Case:
     name: str
     series: tuple[Series, ...]
     alerts: tuple[AlertCheck, ...]
     exprs: tuple[ExprCheck, ...]
+    counts: tuple[CountCheck, ...] = ()
 
     @property
     def span(self) -> int:
         """Seconds from the test's start to its last sample or evaluation."""
         times = [t for s in self.series for t, _ in s.samples[-1:]]
         times += [c.eval_time for c in self.alerts] + [c.eval_time for c in self.exprs]
+        times += [c.eval_time for c in self.counts]
         return max(times, default=0)
 
 
@@ -203,16 +220,38 @@ def _case(raw: dict[str, Any], default_interval: int) -> Case:
                 tuple(sorted(expected)),
             )
         )
-    exprs = []
+    exprs, counts = [], []
     for item in raw.get("promql_expr_test") or []:
         wanted = tuple(
             (parse_series(s.get("labels", "")), float(s["value"]))
             for s in item.get("exp_samples") or []
         )
-        exprs.append(
-            ExprCheck(_duration(item.get("eval_time", 0), "eval_time"), str(item["expr"]), wanted)
-        )
-    return Case(name, tuple(series), tuple(alerts), tuple(exprs))
+        at, expr = _duration(item.get("eval_time", 0), "eval_time"), str(item["expr"])
+        count = firing_count(expr)
+        if count is None:
+            exprs.append(ExprCheck(at, expr, wanted))
+        else:
+            alertname, by, matchers = count
+            counts.append(CountCheck(at, expr, alertname, by, matchers, wanted))
+    return Case(name, tuple(series), tuple(alerts), tuple(exprs), tuple(counts))
+
+
+def firing_count(expr: str) -> tuple[str, tuple[str, ...], Labels] | None:
+    """(alert name, by labels, other matchers) of a count of firing alerts of one name; None
+    for any other expression (it is queried from VictoriaMetrics). vmalert writes ALERTS
+    without staleness markers in a replay, so a query would still see an alert that ended
+    less than a lookback ago: the firing sets at each evaluation are exact."""
+    found = as_alert_count(expr)
+    if found is None:
+        return None
+    by, matchers = found
+    pairs = {m.name: m.value for m in matchers}
+    if len(pairs) != len(matchers) or pairs.pop("alertstate", None) != "firing":
+        return None
+    alertname = pairs.pop("alertname", None)
+    if alertname is None:
+        return None
+    return alertname, tuple(by), tuple(sorted(pairs.items()))
 
 
 def service_of(rule_file: str) -> str | None:
@@ -622,25 +661,51 @@ def _show(labels: Labels) -> str:
     return "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in labels) + "}"
 
 
-def _check_alerts(
-    slot: Slot, rules: Rules, firing: dict[tuple[str, str, int], list[Labels]]
-) -> list[str]:
+Firing = dict[tuple[str, str, int], list[Labels]]  # (group, alertname, unix seconds) -> alerts
+
+
+def firing_at(
+    slot: Slot, rules: Rules, firing: Firing, alertname: str, eval_time: int
+) -> tuple[list[Labels], bool]:
+    """The alerts named ``alertname`` firing at each of its groups' last evaluation at or before
+    ``eval_time`` of ``slot``, and whether any vmalert alerting rule has that name."""
+    groups = [g for s in slot.suite.services for g in rules.group_of.get((s, alertname), [])]
+    got: list[Labels] = []
+    for group, interval in groups:
+        got += firing.get((group, alertname, slot.start + eval_time // interval * interval), [])
+    return got, bool(groups)
+
+
+def _check_alerts(slot: Slot, rules: Rules, firing: Firing) -> list[str]:
     problems = []
     for check in slot.case.alerts:
-        groups = [
-            g for s in slot.suite.services for g in rules.group_of.get((s, check.alertname), [])
-        ]
-        got: list[Labels] = []
-        for group, interval in groups:
-            at = slot.start + check.eval_time // interval * interval
-            got += firing.get((group, check.alertname, at), [])
+        got, named = firing_at(slot, rules, firing, check.alertname, check.eval_time)
         if tuple(sorted(got)) != check.expected:
             exp = ", ".join(map(_show, check.expected))
             problems.append(
                 f"    alertname: {check.alertname}, time: {_time(check.eval_time)},\n"
                 f"        exp: [{exp}]\n"
                 f"        got: [{', '.join(map(_show, sorted(got)))}]"
-                + ("" if groups else "\n        (no vmalert alerting rule has this name)")
+                + ("" if named else "\n        (no vmalert alerting rule has this name)")
+            )
+    return problems
+
+
+def _check_counts(slot: Slot, rules: Rules, firing: Firing) -> list[str]:
+    problems = []
+    for check in slot.case.counts:
+        counted: dict[Labels, float] = {}
+        for labels in firing_at(slot, rules, firing, check.alertname, check.eval_time)[0]:
+            own = dict(labels)
+            if all(own.get(k) == v for k, v in check.matchers):
+                key = tuple(sorted((k, own[k]) for k in check.by if own.get(k)))
+                counted[key] = counted.get(key, 0.0) + 1
+        got, expected = sorted(counted.items()), sorted(check.expected)
+        if got != expected:
+            problems.append(
+                f"    expr: {check.expr!r}, time: {_time(check.eval_time)},\n"
+                f"        exp: [{', '.join(f'{_show(lb)} {v!r}' for lb, v in expected)}]\n"
+                f"        got: [{', '.join(f'{_show(lb)} {v!r}' for lb, v in got)}]"
             )
     return problems
 
@@ -770,7 +835,7 @@ def _run_suites(
                 _replay(vmalert, url, [group], work / f"replay-{n}.yml", start, end)
             if rules.alerts:
                 _replay(vmalert, url, rules.alerts, work / "alerts.yml", start, end)
-            firing: dict[tuple[str, str, int], list[Labels]] = {}
+            firing: Firing = {}
             for series in _export(url, 'ALERTS{alertstate="firing"}', start, end):
                 metric = dict(series["metric"])
                 group, alertname = metric.pop("alertgroup", ""), metric.pop("alertname", "")
@@ -784,6 +849,7 @@ def _run_suites(
                 failures = []
                 for slot in (s for s in slots if s.suite is suite):
                     problems = _check_alerts(slot, rules, firing) + _check_exprs(slot, url)
+                    problems += _check_counts(slot, rules, firing)
                     if problems:
                         failures.append(f"  FAILED: {slot.case.name}\n" + "\n".join(problems))
                 output = (

@@ -486,3 +486,41 @@ def label_losses(
             if lost:
                 found.append(f"{node.op} matches across {', '.join(sorted(lost))}")
     return found
+
+
+# --- counting firing alerts -------------------------------------------------------------------
+# A generated test shows each alert in full (labels and rendered annotations) once; at its other
+# checkpoints it says which alerts fire by counting the ALERTS series Prometheus writes for them.
+ALERTS = "ALERTS"
+
+
+def firing_count(alertname: str, by: tuple[str, ...]) -> str:
+    """How many alerts named ``alertname`` fire, per value of the ``by`` labels."""
+    selector = render_selector(
+        Selector(
+            ALERTS, (Matcher("alertname", "=", alertname), Matcher("alertstate", "=", "firing"))
+        )
+    )
+    return f"count by ({', '.join(by)}) ({selector})"
+
+
+def as_alert_count(text: str) -> tuple[tuple[str, ...], tuple[Matcher, ...]] | None:
+    """(by labels, matchers) when ``text`` is ``count by (...) (ALERTS{...})`` with equality
+    matchers only (the form ``firing_count`` writes, however spaced); else None."""
+    try:
+        ast = parse(text)
+    except PromQLError:
+        return None
+    if (
+        not isinstance(ast, promql_parser.AggregateExpr)
+        or str(ast.op) != "count"
+        or ast.modifier is None
+        or ast.modifier.type != promql_parser.AggModifierType.By
+    ):
+        return None
+    selector = as_selector(ast.expr)
+    if selector is None or selector.metric != ALERTS:
+        return None
+    if any(m.op != "=" for m in selector.matchers):
+        return None
+    return tuple(ast.modifier.labels), selector.matchers

@@ -203,3 +203,23 @@ def rewrite_tree(directory: Path, files: Mapping[str, str]) -> None:
     """Replace ``directory`` with exactly ``files`` (relative path -> text)."""
     shutil.rmtree(directory, ignore_errors=True)
     write_files(directory, files)
+
+
+def ratio_slo(days: int, objective: str):
+    """A bare ratio SLO over ``days`` with the default tiers scaled to its period: all that a
+    test scenario's plan depends on."""
+    from decimal import Decimal
+
+    from compiler.core.model import SLO, Alerting, Counter, RatioIndicator
+    from compiler.core.windows import burn_tier, scaled_tiers
+
+    period = days * 86400
+    tiers = tuple(burn_tier(t, period, Decimal(objective)) for t in scaled_tiers(period))
+    return SLO(
+        service="",
+        name="",
+        objective=Decimal(objective),
+        period=period,
+        indicator=RatioIndicator(total=Counter("", None), errors=Counter("", None)),
+        alerting=Alerting(name="", tiers=tiers),
+    )

@@ -405,3 +405,27 @@ def solo_tier_plans(shaped: SLO, tier_index: int, step: int, interval: int) -> t
 @functools.lru_cache(maxsize=4096)
 def solo_quiet_plan(shaped: SLO, interval: int, step: int) -> Plan | None:
     return plan_quiet(_solo(shaped, interval), step)
+
+
+# --- one scenario for several tiers ---------------------------------------------------------
+def _per_step(plan: Plan) -> list[tuple[Fraction, Fraction]]:
+    return [(Fraction(e), Fraction(t)) for n, e, t in plan.segments for _ in range(n)]
+
+
+def extends(longer: Plan, shorter: Plan) -> bool:
+    """Whether ``longer`` drives the same traffic as ``shorter`` for all of ``shorter``'s
+    steps: what the rules do up to its end is then the same in both (they read no later
+    sample), and ``shorter``'s checks hold in ``longer`` too."""
+    if longer.step != shorter.step:
+        return False
+    mine = _per_step(shorter)
+    return _per_step(longer)[: len(mine)] == mine
+
+
+def joined(longer: Plan, shorter: Plan) -> Plan:
+    """``longer`` with ``shorter``'s checks added (``extends(longer, shorter)``)."""
+    expects = {e.step: e for e in longer.expects}
+    for e in shorter.expects:
+        if expects.setdefault(e.step, e) != e:  # the same simulation up to there
+            raise AssertionError(f"step {e.step}: two plans disagree on the same traffic")
+    return dataclasses.replace(longer, expects=tuple(expects[t] for t in sorted(expects)))

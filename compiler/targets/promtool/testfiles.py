@@ -10,15 +10,19 @@ For each burn-rate tier of an SLO, from raw counters that the user's own selecto
   * quiet:  with a low-traffic guard, a total outage below `min_events` pages nobody.
 For each threshold: not firing below, pending during `for`, firing after, resolved after.
 
-Every expectation comes from simulate.py (exact Prometheus semantics) and lists *all* alerts of
-that name at that minute, so a tier firing early or late fails the test.
+Every expectation comes from simulate.py (exact Prometheus semantics) and covers *all* alerts of
+that name at that step, so a tier firing early or late fails the test: listed in full (labels,
+rendered annotations) at one step of the file for each alert, counted per tier at the others
+(``settle``).
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import posixpath
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -53,13 +57,15 @@ from compiler.targets.promtool.simulate import Simulation, Timeline
 from compiler.targets.promtool.synth import matches, satisfy, selects, series_text
 from compiler.targets.protocol import Emitted, Proof, Target, ToolRun, matching
 from compiler.text.promtext import go_float
-from compiler.text.yamltext import Comment, dump
+from compiler.text.yamltext import Alias, Anchor, Comment, dump
 
 INTERVAL_MINUTES = 1
 COARSE_STEP = 5  # minutes per step of the burn-rate tests (tier_step)
 
-# What a test file's ``tests`` list holds: test groups, and comments the YAML writer writes.
-Tests = list[Comment | dict[str, Any]]
+# What a test file's ``tests`` list holds: test groups, and comments the YAML writer writes
+# (and, until ``settle`` writes them out, tests whose checks wait for the whole file).
+Tests = list["Comment | dict[str, Any] | Pending"]
+Labels = tuple[tuple[str, str], ...]  # an alert's, sorted by name
 
 
 @dataclass
@@ -309,38 +315,68 @@ class TierTests:
         return f"{tier.severity} {format_duration(tier.long)}/{format_duration(tier.short)}"
 
     def tier(self, index: int, step: int, fires: bool = True) -> Tests:
+        return self.several([(index, plan) for plan in self.tier_plans(index, step, fires)])
+
+    def tier_plans(self, index: int, step: int, fires: bool = True) -> tuple[scenarios.Plan, ...]:
+        """Tier ``index``'s "fires" and "below" plans (``fires``), or its "below" ones."""
         interval = self.service.evaluation_interval
         if self.solo:
             shaped = scenarios.shape(self.slo)
-            plans = (
-                scenarios.solo_tier_plans(shaped, index, step, interval)
-                if fires
-                else scenarios.solo_below_plans(shaped, index, step, interval)
-            )
-        elif fires:
-            plans = scenarios.plan_tier(self.factory, index, step)
-        else:
-            plans = scenarios.plan_below(self.factory, index, step)
-        label = f"{self.slo.name} {self.tier_label(index)}"
+            if fires:
+                return scenarios.solo_tier_plans(shaped, index, step, interval)
+            return scenarios.solo_below_plans(shaped, index, step, interval)
+        if fires:
+            return scenarios.plan_tier(self.factory, index, step)
+        return scenarios.plan_below(self.factory, index, step)
+
+    def several(self, plans: Sequence[tuple[int, scenarios.Plan]]) -> Tests:
+        """Tests of tiers' plans, (tier index, plan) each. A "fires" plan whose traffic is
+        another's for as long as that one runs (tickets at one ratio, which differ only in
+        when they clear) takes that one's checks: one scenario, evaluated once."""
+        kept: list[tuple[list[tuple[int, scenarios.Plan]], scenarios.Plan]] = []
+        for index, plan in plans:
+            for k, (parts, other) in enumerate(kept):
+                if plan.kind == other.kind == "fires":
+                    if scenarios.extends(other, plan):
+                        kept[k] = (parts + [(index, plan)], scenarios.joined(other, plan))
+                        break
+                    if scenarios.extends(plan, other):
+                        kept[k] = (parts + [(index, plan)], scenarios.joined(plan, other))
+                        break
+            else:
+                kept.append(([(index, plan)], plan))
         out: Tests = []
-        for plan in plans:
+        for parts, plan in kept:
             ratio = humanize_percentage(float(plan.ratio))
-            if plan.kind == "fires":
-                fire, stop, end = (
-                    _minutes(s * plan.step) for s in (plan.fire, plan.stop, plan.end)
+            label = f"{self.slo.name} {' and '.join(self.tier_label(i) for i, _ in parts)}"
+            if plan.kind != "fires":
+                out += self.group(
+                    plan,
+                    f"{label}: never fires at {ratio} errors",
+                    f"{label}: {ratio} errors, just below the threshold",
                 )
+                continue
+            stop = _minutes(plan.stop * plan.step)
+            if len(parts) == 1:
+                fire, end = (_minutes(s * plan.step) for s in (plan.fire, plan.end))
                 out += self.group(
                     plan,
                     f"{label}: fires at {ratio} errors, clears after",
                     f"{label}: {ratio} errors from the start (the time before counts as "
                     f"good) fire it at {fire}; errors stop at {stop}, cleared by {end}",
                 )
-            else:
-                out += self.group(
-                    plan,
-                    f"{label}: never fires at {ratio} errors",
-                    f"{label}: {ratio} errors, just below the threshold",
-                )
+                continue
+            out += self.group(
+                plan,
+                f"{label}: fire at {ratio} errors, clear after",
+                f"{label}: {ratio} errors from the start (the time before counts as good) "
+                f"until {stop}; each fires at the step predicted and clears by its short window:",
+                *(
+                    f"  {self.tier_label(i)} fires at {_minutes(own.fire * own.step)}, "
+                    f"cleared by {_minutes(own.end * own.step)}"
+                    for i, own in parts
+                ),
+            )
         return out
 
     def quiet(self, step: int) -> Tests:
@@ -360,13 +396,15 @@ class TierTests:
             "requests per window",
         )
 
+    def mine(self, expect: scenarios.Expect) -> list[tuple[int, int, float]]:
+        """The alerts firing at ``expect`` that share the tested SLO's alert name."""
+        alertname = self.slo.alerting.name
+        return [f for f in expect.firing if self.slos[f[0]].alerting.name == alertname]
+
     def check(self, expect: scenarios.Expect, step: int) -> dict[str, object]:
         alertname = self.slo.alerting.name
         alerts: list[tuple[dict[str, str], dict[str, str]]] = []  # (labels, annotations)
-        for i, j, value in expect.firing:
-            slo = self.slos[i]
-            if slo.alerting.name != alertname:
-                continue
+        for i, j, value in self.mine(expect):
             labels, annotations = self.alert(i, j)
             alerts.append((labels, {k: fill(value) for k, fill in annotations.items()}))
         alerts.sort(key=lambda alert: list(alert[0].items()))  # the labels are sorted by name
@@ -390,6 +428,47 @@ class TierTests:
             k: bind(v, labels) for k, v in rule["annotations"].items()
         }
 
+    def identity(self, i: int, j: int) -> Labels:
+        """An alert's labels, as a key that tells it from every other alert of the file."""
+        return tuple(self.alert(i, j)[0].items())
+
+    def count_by(self) -> tuple[str, ...]:
+        """The labels a count of the firing alerts groups by: the tier's long window, after
+        the SLO's name and group labels where they differ between this scenario's alerts,
+        and whatever else it takes to tell every one of them apart (its short window, where
+        two tiers share a long one)."""
+        every = [
+            self.alert(i, j)[0]
+            for i, s in enumerate(self.slos)
+            for j in range(len(s.alerting.tiers))
+        ]
+        differ = sorted(
+            {k for labels in every for k in labels if len({x.get(k) for x in every}) > 1}
+        )
+        keys = [k for k in differ if k == names.SLO or k in self.slo.by] + [names.LONG_WINDOW]
+        for k in [names.SHORT_WINDOW, *differ]:
+            if len({tuple(x.get(key) for key in keys) for x in every}) == len(every):
+                break
+            if k not in keys:
+                keys.append(k)
+        return tuple(keys)
+
+    def count(self, expect: scenarios.Expect, step: int) -> dict[str, object]:
+        """Which of the alerts fire at ``expect``: one sample per label set of ``count_by``."""
+        by = self.count_by()
+        counted = Counter(  # in the order of the tiers (promtool compares sorted)
+            tuple(self.alert(i, j)[0].get(k, "") for k in by)
+            for i, j, _ in sorted(self.mine(expect))
+        )
+        return {
+            "expr": promql.firing_count(self.slo.alerting.name, by),
+            "eval_time": _minutes(expect.step * step),
+            "exp_samples": [
+                {"labels": series_text("", {k: v for k, v in zip(by, key) if v}), "value": n}
+                for key, n in counted.items()
+            ],
+        }
+
     def group(self, plan: scenarios.Plan, name: str, comment: str, *more: str) -> Tests:
         series = [
             {
@@ -398,17 +477,111 @@ class TierTests:
             }
             for s in self.inputs
         ]
-        checks = [self.check(e, plan.step) for e in plan.expects]
-        return [
-            Comment(comment),
-            *(Comment(line) for line in more),
-            {
-                "name": name,
-                "interval": _minutes(plan.step),
-                "input_series": series,
-                "alert_rule_test": checks,
-            },
-        ]
+        points = []
+        for e in plan.expects:
+            mine = self.mine(e)
+            points.append(
+                Checkpoint(
+                    frozenset(self.identity(i, j) for i, j, _ in mine),
+                    self.check(e, plan.step),
+                    self.count(e, plan.step) if mine else None,
+                )
+            )
+        test: dict[str, object] = {
+            "name": name,
+            "interval": _minutes(plan.step),
+            "input_series": series,
+        }
+        return [Pending((comment, *more), test, points)]
+
+
+@dataclass
+class Checkpoint:
+    """One step a test checks: the alerts of the name that fire then, the check that lists
+    them in full (labels, rendered annotations) and the one that counts them per tier."""
+
+    firing: frozenset[Labels]
+    full: dict[str, object]
+    count: dict[str, object] | None  # None when nothing fires
+
+
+@dataclass
+class Pending:
+    """A test whose checks wait for ``settle``: which steps list their alerts in full is chosen
+    for the whole file."""
+
+    comments: tuple[str, ...]
+    test: dict[str, object]
+    points: list[Checkpoint]
+
+
+def settle(tests: Tests) -> Tests:
+    """``tests`` with each Pending test written out. Every alert that fires at a checked step
+    is listed in full (labels, rendered annotations) at one step of the file at least; every
+    other step where alerts fire counts them per tier (``count by (long_window)`` of ALERTS):
+    the same alert's labels and annotations, its value aside, need not be repeated. The steps
+    listed in full are chosen greedily: most alerts not listed yet, then fewest alerts, then
+    earliest (an alert_rule_test lists every alert firing at its step)."""
+    points = [(t, p) for t in tests if isinstance(t, Pending) for p in t.points]
+    listed = {id(points[k][1]) for k in in_full([p.firing for _, p in points])}
+    where = {a: (t, p) for t, p in points if id(p) in listed for a in p.firing}
+    out: Tests = []
+    for t in tests:
+        if not isinstance(t, Pending):
+            out.append(t)
+            continue
+        full = [p for p in t.points if id(p) in listed or not p.firing]
+        counted = [p for p in t.points if p.count is not None and id(p) not in listed]
+        test: dict[str, Any] = {**t.test, "alert_rule_test": [p.full for p in full]}
+        comments = list(t.comments)
+        if counted:
+            test["promql_expr_test"] = [p.count for p in counted]
+            comments.append(_listed_where(t, [p for p in full if p.firing], counted, where))
+        out += [*(Comment(c) for c in comments), test]
+    return out
+
+
+def _listed_where(
+    test: Pending,
+    own: list[Checkpoint],
+    counted: list[Checkpoint],
+    where: dict[Labels, tuple[Pending, Checkpoint]],
+) -> str:
+    """The comment that says where the alerts ``test`` counts are listed in full: at its own
+    steps ``own``, and in other tests of the file (by name)."""
+    elsewhere: dict[int, tuple[Pending, Checkpoint]] = {}
+    for p in counted:
+        for alert in sorted(p.firing):
+            other, q = where[alert]
+            if other is not test:
+                elsewhere.setdefault(id(q), (other, q))
+    parts = [f"at {p.full['eval_time']}" for p in own] + [
+        f'in "{other.test["name"]}" at {q.full["eval_time"]}' for other, q in elsewhere.values()
+    ]
+    rest = "at the other steps" if own else "here"
+    return f"alerts in full {' and '.join(parts)}, counted per tier {rest}"
+
+
+def in_full(firing: Sequence[frozenset[Labels]]) -> set[int]:
+    """Indices of the checkpoints (the alerts firing at each) whose alerts are listed in full:
+    together they list every alert firing at any of them. Greedy weighted set cover, lazily
+    re-scored (a checkpoint's gain only shrinks): most alerts not yet listed, then fewest
+    alerts (each is written out in full), then earliest."""
+    left = set().union(*firing) if firing else set()
+    heap = [(-len(f), len(f), k) for k, f in enumerate(firing) if f]
+    heapq.heapify(heap)
+    chosen: set[int] = set()
+    while left and heap:
+        _, size, k = heapq.heappop(heap)
+        gain = len(firing[k] & left)
+        if not gain:
+            continue
+        if heap and (-gain, size, k) > heap[0]:  # another may gain more now: score again
+            heapq.heappush(heap, (-gain, size, k))
+            continue
+        chosen.add(k)
+        left -= firing[k]
+    return chosen
 
 
 def tier_step(service: Service) -> int:
@@ -628,9 +801,13 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
         if merged is not None:
             (coarse if step > 1 else fine).extend(merged)
         else:
-            for index, tier in enumerate(slo.alerting.tiers):
-                if tier.threshold < 1:
-                    (coarse if step > 1 else fine).extend(tests.tier(index, step))
+            plans = [
+                (index, plan)
+                for index, tier in enumerate(slo.alerting.tiers)
+                if tier.threshold < 1
+                for plan in tests.tier_plans(index, step)
+            ]
+            (coarse if step > 1 else fine).extend(tests.several(plans))
         # slow tiers' alerts are in the period group (windows.slow_tier)
         if any(slow_tier(tier) and tier.threshold < 1 for tier in slo.alerting.tiers):
             period_coarse = period_coarse or step > 1
@@ -660,8 +837,8 @@ def service_tests(service: Service) -> tuple[TestList, TestList, list[Diagnostic
         thresholds.append(threshold_tests(service, th))
     fine += merged_threshold_tests(thresholds)
     return (
-        TestList(fine, INTERVAL_MINUTES, reads_slis, bool(thresholds), period_fine),
-        TestList(coarse, COARSE_STEP, bool(coarse), False, period_coarse),
+        TestList(settle(fine), INTERVAL_MINUTES, reads_slis, bool(thresholds), period_fine),
+        TestList(settle(coarse), COARSE_STEP, bool(coarse), False, period_coarse),
         diagnostics,
     )
 
@@ -710,9 +887,39 @@ def test_file(service: Service, path: str, tests: TestList) -> str:
         "rule_files": [posixpath.relpath(names.rules_file(service.name), posixpath.dirname(path))],
         "evaluation_interval": _minutes(tests.interval),
         "group_eval_order": group_order(service, tests),
-        "tests": tests.tests,
+        "tests": shared_exprs(tests.tests),
     }
     return dump(document, names.header(service.source_file))
+
+
+def shared_exprs(tests: Tests) -> Tests:
+    """``tests`` with each expression that several checks query written once: where it first
+    appears as ``&firing`` (``&firing-2`` for a second one), then as ``*firing``. The counts
+    of firing alerts repeat one expression at every step they check."""
+    uses = Counter(
+        check["expr"]
+        for test in tests
+        if isinstance(test, dict)
+        for check in test.get("promql_expr_test", ())
+    )
+    anchors: dict[str, str] = {}
+    out: Tests = []
+    for test in tests:
+        if not isinstance(test, dict) or "promql_expr_test" not in test:
+            out.append(test)
+            continue
+        checks = []
+        for check in test["promql_expr_test"]:
+            expr = check["expr"]
+            if uses[expr] > 1:
+                if expr in anchors:
+                    check = {**check, "expr": Alias(anchors[expr], expr)}
+                else:
+                    anchors[expr] = "firing" + (f"-{len(anchors) + 1}" if anchors else "")
+                    check = {**check, "expr": Anchor(anchors[expr], expr)}
+            checks.append(check)
+        out.append({**test, "promql_expr_test": checks})
+    return out
 
 
 # --- the target ----------------------------------------------------------------------------
@@ -824,6 +1031,24 @@ def needed_rules(groups: list[dict], alerts: set[str]) -> list[dict]:
     ]
 
 
+def alerts_checked(text: str) -> set[str] | None:
+    """The names of the alerts a test file checks, when it checks nothing else: its
+    alert_rule_test names and the alerts its promql_expr_test count (``count by (...)
+    (ALERTS{alertname="..."})``); None when an expression reads anything else."""
+    found = {a.strip().strip('"') for a in ALERTNAME.findall(text)}
+    if not EXPR_TESTS.search(text):
+        return found
+    document = yaml.load(text, Loader=_Loader)
+    for test in document.get("tests") or []:
+        for check in test.get("promql_expr_test") or []:
+            counted = promql.as_alert_count(str(check.get("expr", "")))
+            named = [m.value for m in counted[1] if m.name == "alertname"] if counted else []
+            if not named:
+                return None
+            found.update(named)
+    return found
+
+
 def only_ordered_groups(test_file: Path, scratch: Path) -> tuple[str, ...]:
     """``promtool test rules`` arguments for ``test_file`` with its rule files cut down to the
     groups its ``group_eval_order`` names, written in ``scratch``. promtool evaluates every
@@ -836,13 +1061,13 @@ def only_ordered_groups(test_file: Path, scratch: Path) -> tuple[str, ...]:
     if found is None:
         raise ValueError(f"{test_file}: no group_eval_order")
     wanted = {line[2:].strip().strip('"') for line in found.group(1).splitlines()}
-    alerts = None if EXPR_TESTS.search(text) else set(ALERTNAME.findall(text))
+    alerts = alerts_checked(text)
     kept = []
     for i, rule_file in enumerate(rule_files_of(test_file)):
         document = yaml.load(rule_file.read_text("utf-8"), Loader=_Loader)
         groups = [g for g in document["groups"] if g["name"] in wanted]
         if alerts is not None:
-            groups = needed_rules(groups, {a.strip().strip('"') for a in alerts})
+            groups = needed_rules(groups, alerts)
         cut = scratch / f"{i}-{rule_file.name}"
         cut.write_text(yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False), "utf-8")
         kept.append(f"- {cut.as_posix()}\n")

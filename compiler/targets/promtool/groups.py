@@ -194,7 +194,9 @@ class GroupedTierTests(TierTests):
         failing = ", ".join(f"{k}={v}" for k, v in self.members[0][1].items())
         if self.healthy:
             healthy = ", ".join(f"{k}={v}" for k, v in self.healthy.items())
-            comment += f"; only in {failing}, while {healthy} has no errors and stays silent"
+            note = f"only in {failing}, while {healthy} has no errors and stays silent"
+            # before the colon of a comment that introduces the tiers' lines
+            comment = f"{comment[:-1]}; {note}:" if comment.endswith(":") else f"{comment}; {note}"
             name += f" ({failing} only)"
         return super().group(plan, name, comment, *more)
 

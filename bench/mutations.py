@@ -52,9 +52,9 @@ from pathlib import Path
 import yaml
 
 from compiler import compile_tree
-from compiler.checks import toolrun
+from compiler.checks import toolrun, vmtest
 from compiler.core.durations import format_duration, parse_duration
-from compiler.core.model import Matcher, Selector
+from compiler.core.model import Matcher
 from compiler.spec import promql
 from compiler.targets.protocol import ToolRun
 
@@ -683,24 +683,17 @@ def copied_count(check: Mapping, copy: Copy) -> dict | None:
     renamed = tuple(
         Matcher(m.name, m.op, copy.alert) if m.name == "alertname" else m for m in matchers
     )
-    expr = f"count by ({', '.join(by)}) ({promql.render_selector(Selector('ALERTS', renamed))})"
     samples = [
         s
         for s in check.get("exp_samples") or []
         if copy.own is None
         or all(
-            dict(parse_labels(s.get("labels", ""))).get(k, "") == v
+            dict(vmtest.parse_series(s.get("labels", ""))).get(k, "") == v
             for k, v in copy.own.items()
             if k in by
         )
     ]
-    return {**check, "expr": expr, "exp_samples": samples}
-
-
-def parse_labels(text: str) -> list[tuple[str, str]]:
-    """``{a="b",...}`` as (name, value) pairs."""
-    found = promql.as_selector(promql.parse(f"x{text}"))
-    return [(m.name, m.value) for m in found.matchers] if found else []
+    return {**check, "expr": promql.alert_count(by, renamed), "exp_samples": samples}
 
 
 def failed_copies(returncode: int, output: str) -> tuple[dict[str, set[str]], bool]:

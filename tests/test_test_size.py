@@ -131,10 +131,10 @@ def slot_with(count: vmtest.CountCheck) -> vmtest.Slot:
 
 def test_vmalert_counts_the_firing_alerts_at_the_groups_last_evaluation():
     expr = promql.firing_count("Burn", ("long_window",))
-    alertname, by, matchers = vmtest.firing_count(expr)
+    alertname, by, matchers = vmtest.counted_alerts(expr)
     assert (alertname, by, matchers) == ("Burn", ("long_window",), ())
-    assert vmtest.firing_count('count by (a) (ALERTS{alertname="Burn"})') is None  # pending too
-    assert vmtest.firing_count("count by (a) (up)") is None
+    assert vmtest.counted_alerts('count by (a) (ALERTS{alertname="Burn"})') is None  # pending too
+    assert vmtest.counted_alerts("count by (a) (up)") is None
     rules = vmtest.Rules(group_of={("s", "Burn"): [("g", 60)]})
     one_hour = (("long_window", "1h"), ("slo", "a"))
     firing = {

@@ -227,7 +227,7 @@ def _case(raw: dict[str, Any], default_interval: int) -> Case:
             for s in item.get("exp_samples") or []
         )
         at, expr = _duration(item.get("eval_time", 0), "eval_time"), str(item["expr"])
-        count = firing_count(expr)
+        count = counted_alerts(expr)
         if count is None:
             exprs.append(ExprCheck(at, expr, wanted))
         else:
@@ -236,7 +236,7 @@ def _case(raw: dict[str, Any], default_interval: int) -> Case:
     return Case(name, tuple(series), tuple(alerts), tuple(exprs), tuple(counts))
 
 
-def firing_count(expr: str) -> tuple[str, tuple[str, ...], Labels] | None:
+def counted_alerts(expr: str) -> tuple[str, tuple[str, ...], Labels] | None:
     """(alert name, by labels, other matchers) of a count of firing alerts of one name; None
     for any other expression (it is queried from VictoriaMetrics). vmalert writes ALERTS
     without staleness markers in a replay, so a query would still see an alert that ended

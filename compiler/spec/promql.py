@@ -494,19 +494,21 @@ def label_losses(
 ALERTS = "ALERTS"
 
 
+def alert_count(by: tuple[str, ...], matchers: tuple[Matcher, ...]) -> str:
+    """How many of the ALERTS series ``matchers`` select there are, per value of ``by``."""
+    return f"count by ({', '.join(by)}) ({render_selector(Selector(ALERTS, matchers))})"
+
+
 def firing_count(alertname: str, by: tuple[str, ...]) -> str:
     """How many alerts named ``alertname`` fire, per value of the ``by`` labels."""
-    selector = render_selector(
-        Selector(
-            ALERTS, (Matcher("alertname", "=", alertname), Matcher("alertstate", "=", "firing"))
-        )
+    return alert_count(
+        by, (Matcher("alertname", "=", alertname), Matcher("alertstate", "=", "firing"))
     )
-    return f"count by ({', '.join(by)}) ({selector})"
 
 
 def as_alert_count(text: str) -> tuple[tuple[str, ...], tuple[Matcher, ...]] | None:
     """(by labels, matchers) when ``text`` is ``count by (...) (ALERTS{...})`` with equality
-    matchers only (the form ``firing_count`` writes, however spaced); else None."""
+    matchers only (the form ``alert_count`` writes, however spaced); else None."""
     try:
         ast = parse(text)
     except PromQLError:

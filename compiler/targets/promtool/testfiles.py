@@ -432,6 +432,7 @@ class TierTests:
         """An alert's labels, as a key that tells it from every other alert of the file."""
         return tuple(self.alert(i, j)[0].items())
 
+    @functools.cache  # noqa: B019 - one TierTests per SLO and compile
     def count_by(self) -> tuple[str, ...]:
         """The labels a count of the firing alerts groups by: the tier's long window, after
         the SLO's name and group labels where they differ between this scenario's alerts,
@@ -495,7 +496,7 @@ class TierTests:
         return [Pending((comment, *more), test, points)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Checkpoint:
     """One step a test checks: the alerts of the name that fire then, the check that lists
     them in full (labels, rendered annotations) and the one that counts them per tier."""
@@ -505,7 +506,7 @@ class Checkpoint:
     count: dict[str, object] | None  # None when nothing fires
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pending:
     """A test whose checks wait for ``settle``: which steps list their alerts in full is chosen
     for the whole file."""
@@ -893,15 +894,16 @@ def test_file(service: Service, path: str, tests: TestList) -> str:
 
 
 def shared_exprs(tests: Tests) -> Tests:
-    """``tests`` with each expression that several checks query written once: where it first
-    appears as ``&firing`` (``&firing-2`` for a second one), then as ``*firing``. The counts
-    of firing alerts repeat one expression at every step they check."""
+    """``tests`` with each count of firing alerts that several checks query written once:
+    where it first appears as ``&firing`` (``&firing-2`` for a second one), then as
+    ``*firing``. Such a count repeats one expression at every step it checks."""
     uses = Counter(
         check["expr"]
         for test in tests
         if isinstance(test, dict)
         for check in test.get("promql_expr_test", ())
     )
+    uses = Counter({e: n for e, n in uses.items() if promql.as_alert_count(e) is not None})
     anchors: dict[str, str] = {}
     out: Tests = []
     for test in tests:
